@@ -1,0 +1,103 @@
+package cpu
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+)
+
+// Pool is a persistent set of worker goroutines that split a range of work items into chunks.
+// A call costs a channel send per worker instead of a goroutine per call, which matters in decode
+// where one token runs a few hundred small matmuls.
+type Pool struct {
+	n    int
+	jobs chan job
+}
+
+type job struct {
+	fn     func(lo, hi int)
+	lo, hi int
+	wg     *sync.WaitGroup
+}
+
+// NewPool starts n workers (n <= 0 means DefaultThreads()). Worker 0 is the caller itself.
+func NewPool(n int) *Pool {
+	if n <= 0 {
+		n = DefaultThreads()
+	}
+	p := &Pool{n: n, jobs: make(chan job, n)}
+	for i := 1; i < n; i++ {
+		go func() {
+			for j := range p.jobs {
+				j.fn(j.lo, j.hi)
+				j.wg.Done()
+			}
+		}()
+	}
+	return p
+}
+
+// Threads is the number of workers, the caller included.
+func (p *Pool) Threads() int { return p.n }
+
+// Run calls fn over [0, n) split into contiguous chunks whose boundaries are multiples of align
+// (align <= 1 means any), one chunk per worker, and returns when all are done.
+func (p *Pool) Run(n, align int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if align < 1 {
+		align = 1
+	}
+	units := (n + align - 1) / align
+	w := p.n
+	if w > units {
+		w = units
+	}
+	if w <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	per := (units + w - 1) / w
+	first := true
+	var lo0, hi0 int
+	for lo := 0; lo < n; lo += per * align {
+		hi := min(lo+per*align, n)
+		if first {
+			lo0, hi0, first = lo, hi, false
+			continue
+		}
+		wg.Add(1)
+		p.jobs <- job{fn: fn, lo: lo, hi: hi, wg: &wg}
+	}
+	fn(lo0, hi0)
+	wg.Wait()
+}
+
+// Close stops the workers. The pool must not be used afterwards.
+func (p *Pool) Close() { close(p.jobs) }
+
+// DefaultThreads is RPIQ_THREADS when set, else the number of CPUs Go may use.
+// (Go cannot portably tell physical cores from SMT siblings; on the 2-core development machine
+// both are 2.)
+func DefaultThreads() int {
+	if s := os.Getenv("RPIQ_THREADS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			return n
+		}
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+var (
+	defaultOnce sync.Once
+	defaultPool *Pool
+)
+
+// Default is the process-wide pool with DefaultThreads() workers.
+func Default() *Pool {
+	defaultOnce.Do(func() { defaultPool = NewPool(0) })
+	return defaultPool
+}
