@@ -1,0 +1,353 @@
+package quant
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Config is the stage-1 setting shared by RTN and GPTQ; the defaults are the GPTQ reference's.
+type Config struct {
+	Grid
+	GroupSize    int     // columns per group; -1 = one group per row (per channel)
+	ActOrder     bool    // process columns by decreasing Hessian diagonal ("desc_act")
+	StaticGroups bool    // groups fitted on the original column order before act-order
+	Damp         float64 // relative damping: Damp·mean(diag H) is added to the diagonal
+	BlockSize    int     // lazy-batch width, 128 in the reference
+}
+
+// DefaultConfig is 4-bit, group 128, asymmetric, damp 0.01, block 128, fp16 scales.
+func DefaultConfig() Config {
+	return Config{Grid: Grid{Bits: 4, ScaleFP16: true}, GroupSize: 128, Damp: 0.01, BlockSize: 128}
+}
+
+func (c Config) validate(n int) error {
+	if err := c.Grid.Validate(); err != nil {
+		return err
+	}
+	if c.GroupSize == 0 || c.GroupSize < -1 {
+		return fmt.Errorf("quant: group size %d, want a positive number of columns or -1", c.GroupSize)
+	}
+	if c.Damp < 0 || c.Damp >= 1 {
+		return fmt.Errorf("quant: damp %g, want 0 <= damp < 1", c.Damp)
+	}
+	if n <= 0 {
+		return errors.New("quant: empty matrix")
+	}
+	return nil
+}
+
+// groupSize is the effective group width for n columns.
+func (c Config) groupSize(n int) int {
+	if c.GroupSize == -1 || c.GroupSize > n {
+		return n
+	}
+	return c.GroupSize
+}
+
+func (c Config) blockSize() int {
+	if c.BlockSize <= 0 {
+		return 128
+	}
+	return c.BlockSize
+}
+
+// Quantized is one quantized m×n matrix, columns in their original order.
+type Quantized struct {
+	Rows, Cols int
+	Grid       Grid
+	GroupSize  int       // as configured (-1 = per channel)
+	Codes      []uint8   // Rows×Cols
+	Scales     []float64 // Groups×Rows
+	Zeros      []int     // Groups×Rows
+	GIdx       []int32   // group of each column
+	Perm       []int     // processing order of the columns (identity without act-order)
+	Dead       []bool    // columns whose Hessian diagonal was 0 (their weights are 0)
+	DampUsed   float64   // relative damping that made the Cholesky factorisation succeed
+	Loss       float64   // GPTQ's own estimate Σ (w−q)²/d²/2 (0 for RTN)
+}
+
+// Groups is the number of (scale, zero) rows.
+func (q *Quantized) Groups() int { return len(q.Scales) / q.Rows }
+
+// Value is the dequantized weight (r, c).
+func (q *Quantized) Value(r, c int) float64 {
+	g := int(q.GIdx[c])
+	return Dequant(int(q.Codes[r*q.Cols+c]), q.Scales[g*q.Rows+r], q.Zeros[g*q.Rows+r])
+}
+
+// Dequantize returns the m×n dequantized weights.
+func (q *Quantized) Dequantize() []float64 {
+	w := make([]float64, q.Rows*q.Cols)
+	for r := 0; r < q.Rows; r++ {
+		for c := 0; c < q.Cols; c++ {
+			w[r*q.Cols+c] = q.Value(r, c)
+		}
+	}
+	return w
+}
+
+// Clone is a deep copy.
+func (q *Quantized) Clone() *Quantized {
+	c := *q
+	c.Codes = append([]uint8(nil), q.Codes...)
+	c.Scales = append([]float64(nil), q.Scales...)
+	c.Zeros = append([]int(nil), q.Zeros...)
+	c.GIdx = append([]int32(nil), q.GIdx...)
+	c.Perm = append([]int(nil), q.Perm...)
+	c.Dead = append([]bool(nil), q.Dead...)
+	return &c
+}
+
+// checkFinite names the first NaN/Inf of a matrix.
+func checkFinite(what string, x []float64) error {
+	for i, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("quant: %s has a non-finite value %v at element %d", what, v, i)
+		}
+	}
+	return nil
+}
+
+// GPTQ quantizes the m×n weights w with the n×n Hessian h (H = 2/N Σ x xᵀ, both triangles
+// filled), following the reference fasterquant line by line: dead columns, act-order, static or
+// dynamic groups (dynamic groups fitted on the lazily updated outer W, pitfall P2), relative
+// damping (raised by 0.01 while the Cholesky factorisation fails), lazy batches and the OBS update.
+// w and h are not modified.
+func GPTQ(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) {
+	if err := cfg.validate(n); err != nil {
+		return nil, err
+	}
+	if len(w) != m*n || len(h) != n*n {
+		return nil, fmt.Errorf("quant: GPTQ got %d weights and %d Hessian entries, want %d×%d and %d×%d", len(w), len(h), m, n, n, n)
+	}
+	if err := checkFinite("weight", w); err != nil {
+		return nil, err
+	}
+	if err := checkFinite("Hessian", h); err != nil {
+		return nil, err
+	}
+	g := cfg.Grid
+	gs := cfg.groupSize(n)
+	W := append([]float64(nil), w...)
+	H := append([]float64(nil), h...)
+	q := newQuantized(m, n, cfg)
+
+	// Per-channel parameters come from the whole rows before dead columns are zeroed.
+	rowScale := make([]float64, m)
+	rowZero := make([]int, m)
+	if cfg.GroupSize == -1 {
+		for r := 0; r < m; r++ {
+			rowScale[r], rowZero[r] = g.Params(W[r*n : (r+1)*n])
+		}
+		copy(q.Scales, rowScale)
+		copy(q.Zeros, rowZero)
+	}
+	for i := 0; i < n; i++ {
+		if H[i*n+i] == 0 {
+			q.Dead[i] = true
+			H[i*n+i] = 1
+			for r := 0; r < m; r++ {
+				W[r*n+i] = 0
+			}
+		}
+	}
+	ngroups := q.Groups()
+	var staticScale [][]float64
+	var staticZero [][]int
+	if cfg.StaticGroups && cfg.GroupSize != -1 {
+		staticScale = make([][]float64, ngroups)
+		staticZero = make([][]int, ngroups)
+		for gi := 0; gi < ngroups; gi++ {
+			staticScale[gi], staticZero[gi] = fitGroup(g, W, m, n, gi*gs, min(gi*gs+gs, n))
+			copy(q.Scales[gi*m:], staticScale[gi])
+			copy(q.Zeros[gi*m:], staticZero[gi])
+		}
+	}
+	perm := identity(n)
+	if cfg.ActOrder {
+		sort.SliceStable(perm, func(a, b int) bool { return H[perm[a]*n+perm[a]] > H[perm[b]*n+perm[b]] })
+		W = permuteCols(W, m, n, perm)
+		H = permuteSym(H, n, perm)
+	}
+	q.Perm = perm
+
+	U, damp, err := hinvUpper(H, n, cfg.Damp)
+	if err != nil {
+		return nil, err
+	}
+	q.DampUsed = damp
+
+	B := cfg.blockSize()
+	W1 := make([]float64, m*B)
+	Err1 := make([]float64, m*B)
+	loss := 0.0
+	for i1 := 0; i1 < n; i1 += B {
+		i2 := min(i1+B, n)
+		cnt := i2 - i1
+		for r := 0; r < m; r++ {
+			copy(W1[r*cnt:(r+1)*cnt], W[r*n+i1:r*n+i2])
+		}
+		for i := 0; i < cnt; i++ {
+			col := i1 + i
+			if cfg.GroupSize != -1 {
+				if staticScale == nil {
+					if col%gs == 0 {
+						rowScale, rowZero = fitGroup(g, W, m, n, col, min(col+gs, n))
+						copy(q.Scales[(col/gs)*m:], rowScale)
+						copy(q.Zeros[(col/gs)*m:], rowZero)
+					}
+				} else {
+					gi := col / gs
+					if cfg.ActOrder {
+						gi = perm[col] / gs
+					}
+					rowScale, rowZero = staticScale[gi], staticZero[gi]
+				}
+			}
+			d := U[col*n+col]
+			urow := U[col*n+i1+i : col*n+i2]
+			orig := perm[col]
+			for r := 0; r < m; r++ {
+				row := W1[r*cnt : (r+1)*cnt]
+				wv := row[i]
+				code := g.Code(wv, rowScale[r], rowZero[r])
+				qv := Dequant(code, rowScale[r], rowZero[r])
+				q.Codes[r*n+orig] = uint8(code)
+				e := (wv - qv) / d
+				loss += e * e / 2
+				tail := row[i:]
+				for j, u := range urow {
+					tail[j] -= e * u
+				}
+				Err1[r*cnt+i] = e
+			}
+		}
+		if i2 < n {
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
+				blas64.General{Rows: m, Cols: cnt, Stride: cnt, Data: Err1[:m*cnt]},
+				blas64.General{Rows: cnt, Cols: n - i2, Stride: n, Data: U[i1*n+i2:]},
+				1, blas64.General{Rows: m, Cols: n - i2, Stride: n, Data: W[i2:]})
+		}
+	}
+	q.Loss = loss
+	setGIdx(q, cfg, perm, gs)
+	return q, nil
+}
+
+func newQuantized(m, n int, cfg Config) *Quantized {
+	gs := cfg.groupSize(n)
+	ngroups := (n + gs - 1) / gs
+	return &Quantized{
+		Rows: m, Cols: n, Grid: cfg.Grid, GroupSize: cfg.GroupSize,
+		Codes:  make([]uint8, m*n),
+		Scales: make([]float64, ngroups*m),
+		Zeros:  make([]int, ngroups*m),
+		GIdx:   make([]int32, n),
+		Dead:   make([]bool, n),
+	}
+}
+
+// setGIdx is the reference's g_idx: position//gs in processing order, mapped back to the
+// original columns (so act-order without static groups gives a non-monotone g_idx).
+func setGIdx(q *Quantized, cfg Config, perm []int, gs int) {
+	for pos, c := range perm {
+		if cfg.StaticGroups || !cfg.ActOrder {
+			q.GIdx[c] = int32(c / gs)
+		} else {
+			q.GIdx[c] = int32(pos / gs)
+		}
+	}
+}
+
+// fitGroup fits per-row parameters on columns [c0, c1) of the m×n matrix W.
+func fitGroup(g Grid, W []float64, m, n, c0, c1 int) ([]float64, []int) {
+	s := make([]float64, m)
+	z := make([]int, m)
+	for r := 0; r < m; r++ {
+		s[r], z[r] = g.Params(W[r*n+c0 : r*n+c1])
+	}
+	return s, z
+}
+
+func identity(n int) []int {
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	return p
+}
+
+func permuteCols(W []float64, m, n int, perm []int) []float64 {
+	out := make([]float64, m*n)
+	for r := 0; r < m; r++ {
+		for j, c := range perm {
+			out[r*n+j] = W[r*n+c]
+		}
+	}
+	return out
+}
+
+func permuteSym(H []float64, n int, perm []int) []float64 {
+	out := make([]float64, n*n)
+	for i, pi := range perm {
+		for j, pj := range perm {
+			out[i*n+j] = H[pi*n+pj]
+		}
+	}
+	return out
+}
+
+// hinvUpper returns U, the upper Cholesky factor of (H + damp·mean(diag H)·I)⁻¹ (n×n dense,
+// lower triangle zero), raising the relative damping by 0.01 until the factorisation succeeds.
+func hinvUpper(H []float64, n int, percdamp float64) ([]float64, float64, error) {
+	mean := 0.0
+	for i := 0; i < n; i++ {
+		mean += H[i*n+i]
+	}
+	mean /= float64(n)
+	for pd := percdamp; pd < 1; pd += 0.01 {
+		Hd := append([]float64(nil), H...)
+		for i := 0; i < n; i++ {
+			Hd[i*n+i] += pd * mean
+		}
+		if U, ok := invUpper(Hd, n); ok {
+			return U, pd, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("quant: the Hessian is not positive definite even with damping < 1 (n = %d)", n)
+}
+
+// invUpper computes the upper Cholesky factor of A⁻¹ for a symmetric positive definite A.
+func invUpper(A []float64, n int) ([]float64, bool) {
+	var c mat.Cholesky
+	if !c.Factorize(mat.NewSymDense(n, A)) {
+		return nil, false
+	}
+	var inv mat.SymDense
+	if err := c.InverseTo(&inv); err != nil {
+		return nil, false
+	}
+	var c2 mat.Cholesky
+	if !c2.Factorize(&inv) {
+		return nil, false
+	}
+	var u mat.TriDense
+	c2.UTo(&u)
+	raw := u.RawTriangular()
+	U := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		copy(U[i*n+i:(i+1)*n], raw.Data[i*raw.Stride+i:i*raw.Stride+n])
+	}
+	for _, v := range U {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, false
+		}
+	}
+	return U, true
+}
