@@ -45,7 +45,7 @@ func (t TensorInfo) Bytes() int64 { return t.End - t.Begin }
 
 // Header is a parsed and validated safetensors header.
 type Header struct {
-	Tensors  []TensorInfo     // in file (offset) order
+	Tensors  []TensorInfo      // in file (offset) order
 	Metadata map[string]string // the optional "__metadata__" object; nil when absent
 	// DataOffset is the file offset of the data buffer (8+N); DataSize its length.
 	DataOffset int64
