@@ -1,0 +1,99 @@
+//go:build amd64 && !noasm
+
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func dotF32AVX2(x, w *float32, n int) float32
+
+//go:noescape
+func dotBF16AVX2(x *float32, w *uint16, n int) float32
+
+//go:noescape
+func dotF16AVX2(x *float32, w *uint16, n int) float32
+
+//go:noescape
+func dot2x4F32AVX2(x0, x1, w *float32, ldw, n int, out *[8]float32)
+
+var (
+	hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasF16C    = hasAVX2FMA && cpu.X86.HasF16C
+)
+
+// DotF32 returns Σ x[i]·w[i] over len(x) (w at least as long).
+func DotF32(x, w []float32) float32 {
+	n := len(x)
+	_ = w[n-1:n]
+	if !hasAVX2FMA || n < 32 {
+		return dotF32Go(x, w[:n])
+	}
+	n32 := n &^ 31
+	s := dotF32AVX2(&x[0], &w[0], n32)
+	if n32 < n {
+		s += dotF32Go(x[n32:], w[n32:n])
+	}
+	return s
+}
+
+// DotBF16 returns Σ x[i]·bf16(w[i]).
+func DotBF16(x []float32, w []uint16) float32 {
+	n := len(x)
+	_ = w[n-1:n]
+	if !hasAVX2FMA || n < 32 {
+		return dotBF16Go(x, w[:n])
+	}
+	n32 := n &^ 31
+	s := dotBF16AVX2(&x[0], &w[0], n32)
+	if n32 < n {
+		s += dotBF16Go(x[n32:], w[n32:n])
+	}
+	return s
+}
+
+// DotF16 returns Σ x[i]·f16(w[i]).
+func DotF16(x []float32, w []uint16) float32 {
+	n := len(x)
+	_ = w[n-1:n]
+	if !hasF16C || n < 32 {
+		return dotF16Go(x, w[:n])
+	}
+	n32 := n &^ 31
+	s := dotF16AVX2(&x[0], &w[0], n32)
+	if n32 < n {
+		s += dotF16Go(x[n32:], w[n32:n])
+	}
+	return s
+}
+
+// dot2x4F32 computes out[0:4] = x0·w_j and out[4:8] = x1·w_j for the four weight rows
+// w[j*ldw : j*ldw+len(x0)], j = 0..3.
+func dot2x4F32(x0, x1, w []float32, ldw int, out *[8]float32) {
+	n := len(x0)
+	_ = x1[n-1]
+	_ = w[3*ldw+n-1]
+	if !hasAVX2FMA || n < 8 {
+		dot2x4F32Go(x0, x1, w, ldw, out)
+		return
+	}
+	n8 := n &^ 7
+	dot2x4F32AVX2(&x0[0], &x1[0], &w[0], ldw, n8, out)
+	if n8 < n {
+		for j := 0; j < 4; j++ {
+			row := w[j*ldw+n8 : j*ldw+n]
+			out[j] += dotF32Go(x0[n8:], row)
+			out[4+j] += dotF32Go(x1[n8:], row)
+		}
+	}
+}
+
+// Accelerated reports which dense kernels run in assembly on this machine.
+func Accelerated() string {
+	switch {
+	case hasF16C:
+		return "avx2+fma+f16c"
+	case hasAVX2FMA:
+		return "avx2+fma"
+	}
+	return "none (pure Go)"
+}

@@ -1,0 +1,70 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/rpiq/rpiq/kernels/half"
+)
+
+// The pure-Go twins of the assembly loops: always compiled, used for tails, on other
+// architectures and under the noasm tag, and as the oracle in tests. Four accumulators let the
+// CPU overlap the additions.
+
+func dotF32Go(x, w []float32) float32 {
+	w = w[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * w[i]
+		s1 += x[i+1] * w[i+1]
+		s2 += x[i+2] * w[i+2]
+		s3 += x[i+3] * w[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * w[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+func bf16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+func dotBF16Go(x []float32, w []uint16) float32 {
+	w = w[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * bf16(w[i])
+		s1 += x[i+1] * bf16(w[i+1])
+		s2 += x[i+2] * bf16(w[i+2])
+		s3 += x[i+3] * bf16(w[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * bf16(w[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+func dotF16Go(x []float32, w []uint16) float32 {
+	w = w[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * half.F16ToF32(w[i])
+		s1 += x[i+1] * half.F16ToF32(w[i+1])
+		s2 += x[i+2] * half.F16ToF32(w[i+2])
+		s3 += x[i+3] * half.F16ToF32(w[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * half.F16ToF32(w[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+func dot2x4F32Go(x0, x1, w []float32, ldw int, out *[8]float32) {
+	n := len(x0)
+	for j := 0; j < 4; j++ {
+		row := w[j*ldw : j*ldw+n]
+		out[j] = dotF32Go(x0, row)
+		out[4+j] = dotF32Go(x1[:n], row)
+	}
+}

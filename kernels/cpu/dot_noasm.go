@@ -1,0 +1,17 @@
+//go:build !amd64 || noasm
+
+package cpu
+
+// DotF32 returns Σ x[i]·w[i] over len(x) (w at least as long).
+func DotF32(x, w []float32) float32 { return dotF32Go(x, w[:len(x)]) }
+
+// DotBF16 returns Σ x[i]·bf16(w[i]).
+func DotBF16(x []float32, w []uint16) float32 { return dotBF16Go(x, w[:len(x)]) }
+
+// DotF16 returns Σ x[i]·f16(w[i]).
+func DotF16(x []float32, w []uint16) float32 { return dotF16Go(x, w[:len(x)]) }
+
+func dot2x4F32(x0, x1, w []float32, ldw int, out *[8]float32) { dot2x4F32Go(x0, x1, w, ldw, out) }
+
+// Accelerated reports which dense kernels run in assembly on this machine.
+func Accelerated() string { return "none (pure Go)" }

@@ -1,0 +1,116 @@
+package cpu
+
+import "math"
+
+// Element-wise and row-wise float32 kernels. They are cheap next to the matrix products, so they
+// stay plain Go, written to be read.
+
+// RMSNorm sets dst = x / sqrt(mean(x²) + eps) · w, for one row (len(w) == len(x)).
+func RMSNorm(dst, x, w []float32, eps float32) {
+	var ss float64
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	inv := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
+	w = w[:len(x)]
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = v * inv * w[i]
+	}
+}
+
+// LayerNorm sets dst = (x - mean) / sqrt(var + eps) · w + b, for one row.
+func LayerNorm(dst, x, w, b []float32, eps float32) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(x))
+	var ss float64
+	for _, v := range x {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	inv := 1 / math.Sqrt(ss/float64(len(x))+float64(eps))
+	w, b, dst = w[:len(x)], b[:len(x)], dst[:len(x)]
+	for i, v := range x {
+		dst[i] = float32((float64(v)-mean)*inv)*w[i] + b[i]
+	}
+}
+
+// Softmax replaces x by exp(x - max) / Σ.
+func Softmax(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	mx := x[0]
+	for _, v := range x[1:] {
+		mx = max(mx, v)
+	}
+	var sum float32
+	for i, v := range x {
+		e := float32(math.Exp(float64(v - mx)))
+		x[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range x {
+		x[i] *= inv
+	}
+}
+
+// SiLU is x·sigmoid(x).
+func SiLU(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
+
+// SwiGLU sets dst[i] = silu(gate[i]) · up[i].
+func SwiGLU(dst, gate, up []float32) {
+	gate, up = gate[:len(dst)], up[:len(dst)]
+	for i := range dst {
+		dst[i] = SiLU(gate[i]) * up[i]
+	}
+}
+
+// ReLU replaces negative values by zero.
+func ReLU(x []float32) {
+	for i, v := range x {
+		if v < 0 {
+			x[i] = 0
+		}
+	}
+}
+
+// GELU applies the exact (erf) GELU, HF's "gelu".
+func GELU(x []float32) {
+	for i, v := range x {
+		x[i] = float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
+	}
+}
+
+// Add sets dst = a + b.
+func Add(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i := range dst {
+		dst[i] = a[i] + b[i]
+	}
+}
+
+// RoPE rotates one head (len(x) == 2·len(invFreq)) in place for position pos, the Hugging Face
+// "rotate half" way: element i pairs with element i+d/2, angle pos·invFreq[i].
+func RoPE(x []float32, pos int, invFreq []float32) {
+	h := len(invFreq)
+	x1, x2 := x[:h], x[h:2*h]
+	for i, f := range invFreq {
+		s, c := math.Sincos(float64(pos) * float64(f))
+		a, b := x1[i], x2[i]
+		x1[i] = a*float32(c) - b*float32(s)
+		x2[i] = b*float32(c) + a*float32(s)
+	}
+}
+
+// AXPY sets y += a·x.
+func AXPY(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
+	for i := range y {
+		y[i] += a * x[i]
+	}
+}

@@ -1,0 +1,185 @@
+// Package q holds the quantized matmul kernels of the CPU backend: GPTQ checkpoints (2/3/4/8-bit
+// codes, any group size, act-order, sym or asym, v1 or v2 zeros) are repacked once at load into an
+// interleaved layout, and multiplied by activations that are quantized on the fly to 8-bit blocks,
+// following ggml's recipe (reference/runtime.md §1):
+//
+//	y[n] = Σ_b s[n,b]·d_b·(q[n,b]·xq_b) − (s·z)[n,b]·(d_b·Σxq_b)
+//
+// The integer dot product q·xq runs in SIMD (AVX2, AVX-512 VNNI, NEON SDOT, or pure Go), and the
+// GPTQ zero point costs one multiply-add per block and row, like ggml's Q4_K minimum.
+//
+// Layout (one Matrix, whatever the kernel): output rows in blocks of 16 ("row blocks"); the input
+// dimension permuted to group order (act-order g_idx) and each group zero-padded to a multiple of
+// the block size B; per row block, per step of 8 inputs (4-bit) or 4 inputs (8-bit), 64 bytes: row
+// r's 4 bytes at offset 4r. A 4-bit byte i holds input i (low nibble) and input i+4 (high nibble),
+// so one 32-bit lane is one row's 4-input dot product: VPDPBUSD, VPMADDUBSW and SDOT all produce
+// 16 rows' sums per 64-byte load with no shuffles and no horizontal sums. Beside the codes, per row
+// block and block, 16 scales s and 16 zero terms s·z as float32.
+package q
+
+import (
+	"fmt"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
+)
+
+// rows is the row-block height: one 64-byte load holds 16 rows × 4 bytes.
+const rows = 16
+
+// tileTokens is the token tile of the GEMM kernels: each 64-byte weight load is used this often.
+const tileTokens = 4
+
+// Matrix is a repacked quantized weight of shape [Out][In] (y = W·x).
+type Matrix struct {
+	In, Out   int // logical shape
+	Bits      int // 2, 3, 4 or 8 (the codes' width in the checkpoint)
+	GroupSize int // as in the checkpoint; -1 = one group per output row
+
+	codeBits int // 4 (bits 2..4) or 8: the width of the codes in w
+	blk      int // B: inputs per activation block (a multiple of 8), constant scale inside
+	nb       int // blocks per row: kp = nb·blk
+	kp       int // padded input length
+	nrb      int // row blocks: ceil(Out/16)
+
+	src []int32 // padded input position → original input index, -1 = padding; nil = identity
+
+	w  []byte    // nrb × kp × 16 × codeBits/8 bytes, 64-byte aligned
+	sm []float32 // nrb × nb × 32: s[16] then s·z[16]
+
+	pool *cpu.Pool
+}
+
+// SetPool makes the matrix split its work over p (nil = cpu.Default()).
+func (m *Matrix) SetPool(p *cpu.Pool) { m.pool = p }
+
+func (m *Matrix) workers() *cpu.Pool {
+	if m.pool != nil {
+		return m.pool
+	}
+	return cpu.Default()
+}
+
+// Bytes is the resident size of the repacked weight: codes, scales, zero terms and permutation.
+func (m *Matrix) Bytes() int { return len(m.w) + 4*len(m.sm) + 4*len(m.src) }
+
+// rbBytes is the size of one row block's codes.
+func (m *Matrix) rbBytes() int { return m.kp * rows * m.codeBits / 8 }
+
+// code returns the stored code of output row n at padded input position p.
+func (m *Matrix) code(n, p int) int {
+	rb, r := n/rows, n%rows
+	base := rb * m.rbBytes()
+	if m.codeBits == 8 {
+		return int(m.w[base+(p/4)*64+r*4+p%4])
+	}
+	j, i := p/8, p%8
+	b := m.w[base+j*64+r*4+i%4]
+	if i < 4 {
+		return int(b & 15)
+	}
+	return int(b >> 4)
+}
+
+// Dequantize returns the weight as float32 [Out][In], the same values the kernels use
+// (s·(q − z) with s·z rounded to float32 as stored). For tests and the reference path.
+func (m *Matrix) Dequantize() []float32 {
+	out := make([]float32, m.Out*m.In)
+	for n := 0; n < m.Out; n++ {
+		rb, r := n/rows, n%rows
+		for p := 0; p < m.kp; p++ {
+			k := p
+			if m.src != nil {
+				k = int(m.src[p])
+			}
+			if k < 0 || k >= m.In {
+				continue
+			}
+			sm := m.sm[(rb*m.nb+p/m.blk)*32:]
+			out[n*m.In+k] = sm[r]*float32(m.code(n, p)) - sm[16+r]
+		}
+	}
+	return out
+}
+
+// MatVec computes dst = W·x for one token (len(x) == In, len(dst) == Out).
+func (m *Matrix) MatVec(dst, x []float32) {
+	if len(x) != m.In || len(dst) != m.Out {
+		panic(fmt.Sprintf("q: MatVec: x has %d values and dst %d, want %d and %d", len(x), len(dst), m.In, m.Out))
+	}
+	m.matVec(active(), dst, x)
+}
+
+// MatMul computes dst[t] = W·x[t] for n tokens: x is row-major [n][In], dst [n][Out].
+func (m *Matrix) MatMul(dst, x []float32, n int) {
+	if n < 0 || len(x) != n*m.In || len(dst) != n*m.Out {
+		panic(fmt.Sprintf("q: MatMul: x has %d values and dst %d, want %d×%d and %d×%d", len(x), len(dst), n, m.In, n, m.Out))
+	}
+	m.matMul(active(), dst, x, n)
+}
+
+func (m *Matrix) matVec(k *kernels, dst, x []float32) {
+	a := getActs(m.kp, 2*m.nb)
+	defer putActs(a)
+	quantizeRow(a.q, a.d, x, m.src, m.blk)
+	dot := k.dot4
+	if m.codeBits == 8 {
+		dot = k.dot8
+	}
+	rbb := m.rbBytes()
+	m.workers().Run(m.nrb, 1, func(lo, hi int) {
+		var tmp [rows]float32
+		for rb := lo; rb < hi; rb++ {
+			out := tmp[:]
+			full := (rb+1)*rows <= m.Out
+			if full {
+				out = dst[rb*rows : (rb+1)*rows]
+			}
+			dot(m.w[rb*rbb:(rb+1)*rbb], m.sm[rb*m.nb*32:(rb+1)*m.nb*32], a.q, a.d, m.nb, m.blk, out)
+			if !full {
+				copy(dst[rb*rows:m.Out], tmp[:m.Out-rb*rows])
+			}
+		}
+	})
+}
+
+// groupTiles is how many token tiles share one pass over the weights in MatMul: their quantized
+// activations (groupTiles·4·In bytes) stay in L2 while each row block's codes are reused.
+const groupTiles = 8
+
+func (m *Matrix) matMul(k *kernels, dst, x []float32, n int) {
+	if n == 1 {
+		m.matVec(k, dst, x)
+		return
+	}
+	dot := k.tile4
+	if m.codeBits == 8 {
+		dot = k.tile8
+	}
+	rbb := m.rbBytes()
+	tiles := (n + tileTokens - 1) / tileTokens
+	for g0 := 0; g0 < tiles; g0 += groupTiles {
+		g1 := min(g0+groupTiles, tiles)
+		a := getActs((g1-g0)*tileTokens*m.kp, (g1-g0)*tileTokens*2*m.nb)
+		tq, td := m.kp*tileTokens, 2*m.nb*tileTokens
+		for t := g0; t < g1; t++ {
+			t0, t1 := t*tileTokens, min((t+1)*tileTokens, n)
+			quantizeTile(a.q[(t-g0)*tq:(t-g0+1)*tq], a.d[(t-g0)*td:(t-g0+1)*td], x[t0*m.In:t1*m.In], t1-t0, m.In, m.src, m.blk)
+		}
+		m.workers().Run(m.nrb, 1, func(lo, hi int) {
+			var out [tileTokens * rows]float32
+			for rb := lo; rb < hi; rb++ {
+				w := m.w[rb*rbb : (rb+1)*rbb]
+				sm := m.sm[rb*m.nb*32 : (rb+1)*m.nb*32]
+				r0, r1 := rb*rows, min((rb+1)*rows, m.Out)
+				for t := g0; t < g1; t++ {
+					dot(w, sm, a.q[(t-g0)*tq:(t-g0+1)*tq], a.d[(t-g0)*td:(t-g0+1)*td], m.nb, m.blk, out[:])
+					for j := 0; j < tileTokens && t*tileTokens+j < n; j++ {
+						tok := t*tileTokens + j
+						copy(dst[tok*m.Out+r0:tok*m.Out+r1], out[j*rows:j*rows+r1-r0])
+					}
+				}
+			}
+		})
+		putActs(a)
+	}
+}
