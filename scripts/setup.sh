@@ -5,6 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 pkgs=(
+  # assistant (issue 7): camera (gocv needs OpenCV 4.6 headers), sound (oto needs ALSA headers;
+  # alsa-utils gives aplay/arecord for the headless tests), speech (eSpeak NG, loaded with purego;
+  # sox resamples WAVs), OCR (Tesseract + English data, loaded with purego), offline command
+  # spotting (PocketSphinx + the en-us acoustic model), sample-image rendering (ImageMagick + DejaVu).
+  libopencv-dev
+  libasound2-dev alsa-utils
+  espeak-ng libespeak-ng1 libespeak-ng-dev sox
+  tesseract-ocr libtesseract5 libtesseract-dev tesseract-ocr-eng
+  pocketsphinx libpocketsphinx-dev pocketsphinx-en-us
+  imagemagick fonts-dejavu-core
 )
 if [ ${#pkgs[@]} -gt 0 ]; then
   missing=()

@@ -1,0 +1,172 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// Limits of the speech settings (eSpeak NG's own ranges; the rate range is what the issue asks).
+const (
+	MinRateWPM = 80
+	MaxRateWPM = 450
+	MaxPitch   = 99
+	MaxVolume  = 200
+	MaxHistory = 100
+	MaxBurst   = 30
+)
+
+var (
+	verbosities     = []string{"brief", "normal", "detailed"}
+	readEngines     = []string{"ocr", "vlm", "none"}
+	describeEngines = []string{"vlm", "none"}
+)
+
+// validate checks the values; the caller fills in file and line.
+func validate(c *Config) []Problem {
+	var ps []Problem
+	bad := func(field, format string, a ...any) {
+		ps = append(ps, Problem{Field: field, Msg: fmt.Sprintf(format, a...)})
+	}
+	oneOf := func(field, v string, allowed []string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		msg := fmt.Sprintf("%q is not one of %s", v, strings.Join(quoteAll(allowed), ", "))
+		if s := suggest(v, allowed); s != "" && v != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		bad(field, "%s", msg)
+	}
+	if c.Language == "" {
+		bad("language", "must not be empty; use a language code such as \"en\"")
+	} else if !isLangCode(c.Language) {
+		bad("language", "%q is not a language code; use letters and '-' only, such as \"en\" or \"en-us\"", c.Language)
+	}
+	oneOf("verbosity", c.Verbosity, verbosities)
+
+	if strings.TrimSpace(c.Camera.Source) == "" {
+		bad("camera.source", "must name a camera (\"0\" or \"/dev/video0\"), a video file, a URL or an image")
+	}
+	if c.Camera.Width < 16 || c.Camera.Width > 8192 {
+		bad("camera.width", "%d is out of range; use 16 to 8192 pixels", c.Camera.Width)
+	}
+	if c.Camera.Height < 16 || c.Camera.Height > 8192 {
+		bad("camera.height", "%d is out of range; use 16 to 8192 pixels", c.Camera.Height)
+	}
+	if c.Camera.Burst < 1 || c.Camera.Burst > MaxBurst {
+		bad("camera.burst", "%d is out of range; use 1 to %d frames", c.Camera.Burst, MaxBurst)
+	}
+	if c.Audio.Output == "" {
+		bad("audio.output", "must not be empty; use \"default\"")
+	}
+	if c.Audio.Input == "" {
+		bad("audio.input", "must not be empty; use \"default\"")
+	}
+
+	if math.IsNaN(c.Trigger.Sensitivity) || c.Trigger.Sensitivity < 0 || c.Trigger.Sensitivity > 1 {
+		bad("trigger.sensitivity", "%v is out of range; use a number from 0 (fewest false triggers) to 1 (catches the most)", c.Trigger.Sensitivity)
+	}
+	for i, k := range c.Trigger.Keys {
+		if strings.TrimSpace(k) == "" {
+			bad("trigger.keys", "key %d is empty", i+1)
+		}
+	}
+	names := make([]string, 0, len(c.Trigger.Phrases))
+	for n := range c.Trigger.Phrases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		field := "trigger.phrases." + n
+		if !contains(Commands, n) {
+			msg := "is not a command; the commands are " + strings.Join(Commands, ", ")
+			if sg := suggest(n, Commands); sg != "" {
+				msg = fmt.Sprintf("is not a command; did you mean %q?", sg)
+			}
+			bad(field, "%s", msg)
+			continue
+		}
+		if len(c.Trigger.Phrases[n]) == 0 {
+			bad(field, "needs at least one phrase")
+		}
+		for _, ph := range c.Trigger.Phrases[n] {
+			if !isPhrase(ph) {
+				bad(field, "%q is not a phrase of plain words (letters, spaces and apostrophes)", ph)
+			}
+		}
+	}
+
+	s := c.Speech
+	if s.RateWPM < MinRateWPM || s.RateWPM > MaxRateWPM {
+		bad("speech.rate_wpm", "%d words per minute is out of range; use %d to %d", s.RateWPM, MinRateWPM, MaxRateWPM)
+	}
+	if s.Pitch < 0 || s.Pitch > MaxPitch {
+		bad("speech.pitch", "%d is out of range; use 0 to %d (50 is normal)", s.Pitch, MaxPitch)
+	}
+	if s.Volume < 0 || s.Volume > MaxVolume {
+		bad("speech.volume", "%d is out of range; use 0 to %d percent (100 is normal)", s.Volume, MaxVolume)
+	}
+	if s.History < 1 || s.History > MaxHistory {
+		bad("speech.history", "%d is out of range; keep 1 to %d answers", s.History, MaxHistory)
+	}
+	if s.Voice != "" && !isLangCode(strings.ReplaceAll(strings.ReplaceAll(s.Voice, "+", "-"), "_", "-")) {
+		bad("speech.voice", "%q is not an eSpeak NG voice name (letters, digits, '-' and '+' only)", s.Voice)
+	}
+
+	oneOf("engines.read", c.Engines.Read, readEngines)
+	oneOf("engines.describe", c.Engines.Describe, describeEngines)
+	oneOf("engines.ask", c.Engines.Ask, describeEngines)
+	if math.IsNaN(c.Engines.MinConfidence) || c.Engines.MinConfidence < 0 || c.Engines.MinConfidence > 100 {
+		bad("engines.min_confidence", "%v is out of range; use 0 to 100", c.Engines.MinConfidence)
+	}
+
+	if c.Privacy.DebugCapture && c.Privacy.DebugDir == "" {
+		bad("privacy.debug_dir", "debug_capture is on, so debug_dir must name the folder for the frames")
+	}
+	return ps
+}
+
+func quoteAll(s []string) []string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	return q
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func isLangCode(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return s != "" && s[0] != '-'
+}
+
+func isPhrase(s string) bool {
+	if strings.TrimSpace(s) == "" || len(s) > 80 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == ' ' || r == '\'') {
+			return false
+		}
+	}
+	return true
+}
