@@ -24,7 +24,7 @@ var (
 // DotF32 returns Σ x[i]·w[i] over len(x) (w at least as long).
 func DotF32(x, w []float32) float32 {
 	n := len(x)
-	_ = w[n-1:n]
+	_ = w[n-1 : n]
 	if !hasAVX2FMA || n < 32 {
 		return dotF32Go(x, w[:n])
 	}
@@ -39,7 +39,7 @@ func DotF32(x, w []float32) float32 {
 // DotBF16 returns Σ x[i]·bf16(w[i]).
 func DotBF16(x []float32, w []uint16) float32 {
 	n := len(x)
-	_ = w[n-1:n]
+	_ = w[n-1 : n]
 	if !hasAVX2FMA || n < 32 {
 		return dotBF16Go(x, w[:n])
 	}
@@ -54,7 +54,7 @@ func DotBF16(x []float32, w []uint16) float32 {
 // DotF16 returns Σ x[i]·f16(w[i]).
 func DotF16(x []float32, w []uint16) float32 {
 	n := len(x)
-	_ = w[n-1:n]
+	_ = w[n-1 : n]
 	if !hasF16C || n < 32 {
 		return dotF16Go(x, w[:n])
 	}

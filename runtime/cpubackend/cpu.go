@@ -27,7 +27,9 @@ func New(threads int) *CPU {
 // Pool is the worker pool the backend runs on (quantized kernels share it).
 func (c *CPU) Pool() *cpu.Pool { return c.pool }
 
-func (c *CPU) Name() string { return fmt.Sprintf("cpu (%d threads, %s)", c.pool.Threads(), cpu.Accelerated()) }
+func (c *CPU) Name() string {
+	return fmt.Sprintf("cpu (%d threads, %s)", c.pool.Threads(), cpu.Accelerated())
+}
 
 // Tensor is the CPU tensor: Data holds Rows×Cols values row-major.
 type Tensor struct {
