@@ -1,0 +1,515 @@
+package quant
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Reading is one interpretation of RPIQ's stage 2 where the paper's text leaves a choice open
+// (reference notes §1.3, measured in §1.5).
+type Reading struct {
+	// AllData refines against all calibration data through the global Hessian (the residual is
+	// Rᵀ X = W_fp C − W_q H, no activations stored); false is the literal single-instance reading
+	// (the last calibration sequence's X and target kept in memory).
+	AllData bool
+	// FPTarget takes the target from the full-precision model's own inputs to the layer
+	// (Y = X̃ W_fpᵀ, GPTAQ-style); false is the symmetric target Y = X W_fpᵀ.
+	FPTarget bool
+	// Sequential projects a block onto the grid by a GPTQ-style pass with error feedback inside
+	// the block (Cholesky factor of G⁻¹); false rounds the least-squares solution elementwise.
+	Sequential bool
+	// OwnGram solves the single instance's block problem with its own Gram X_Sᵀ X_S instead of
+	// κ times the global Hessian's block (single instance only).
+	OwnGram bool
+	// Kappa scales the global Hessian to the single instance (0 = ½ per sequence of the instance,
+	// the right factor for H normalised per sequence).
+	Kappa float64
+}
+
+// String names the reading for reports.
+func (r Reading) String() string {
+	s := "instance"
+	if r.AllData {
+		s = "all"
+	}
+	if r.FPTarget {
+		s += "/fp-target"
+	} else {
+		s += "/sym-target"
+	}
+	if r.Sequential {
+		s += "/sequential"
+	} else {
+		s += "/round"
+	}
+	if !r.AllData {
+		if r.OwnGram {
+			s += "/own-gram"
+		} else {
+			s += "/kappa-H"
+		}
+	}
+	return s
+}
+
+// DefaultReading is the one that measured best (§1.5 and the README table): all calibration
+// data, full-precision-model target, sequential projection.
+func DefaultReading() Reading { return Reading{AllData: true, FPTarget: true, Sequential: true} }
+
+// Stage2Config controls the Gauss-Seidel refinement.
+type Stage2Config struct {
+	Reading
+	Iters     int     // rounds, default 5 (the paper reports 20 overfitting)
+	BlockSize int     // columns per Gauss-Seidel block, default 32
+	MinGain   float64 // stop when a round gains less than MinGain × the first round's gain (default 1e-3)
+	// NoSafeguard accepts every block update; by default a row of a block is updated only if it
+	// lowers the objective (monotone Gauss-Seidel), so no round can end worse than it started.
+	NoSafeguard bool
+	// NoInstanceGuard keeps the result even if it raised the single-instance error above the
+	// stage-1 start (only meaningful with AllData and an instance given).
+	NoInstanceGuard bool
+}
+
+func (c Stage2Config) iters() int {
+	if c.Iters <= 0 {
+		return 5
+	}
+	return c.Iters
+}
+
+func (c Stage2Config) blockSize() int {
+	if c.BlockSize <= 0 {
+		return 32
+	}
+	return c.BlockSize
+}
+
+// Stage2Inputs is what stage 2 needs for one linear module.
+type Stage2Inputs struct {
+	M, N int
+	W    []float64 // m×n full-precision weights
+	H    []float64 // n×n global Hessian of the quantized model's inputs (undamped)
+	C    []float64 // n×n cross term 2/ns Σ x̃ xᵀ (AllData with FPTarget)
+	// The single instance: X (tokens×n, quantized-model input), Xfp (the FP model's input,
+	// FPTarget), Seqs = sequences in it.
+	X, Xfp []float64
+	Tokens int
+	Seqs   int
+}
+
+// Stage2Result reports a refinement.
+type Stage2Result struct {
+	Q *Quantized
+	// Gain[t] is the objective after round t minus the objective at the start (Gain[0] = 0):
+	// negative is better. For AllData it is the all-data objective, scaled like H.
+	Gain []float64
+	// Instance[t] is the single-instance error ‖Y − X W_qᵀ‖²_F after round t (nil without X).
+	Instance []float64
+	Rounds   int  // rounds run
+	Best     int  // round whose weights were kept
+	Reverted bool // the instance guard restored the stage-1 weights
+	Accepted int  // accepted row-block updates
+	Rejected int  // row-block updates the safeguard refused
+}
+
+// RPIQ refines the stage-1 result start by Gauss-Seidel sweeps over column blocks (in stage 1's
+// processing order): for each block it adds the residual projected through the block's Gram
+// back to the weights, solves the local least-squares problem and projects the solution onto
+// the stage-1 grid (scales and zeros unchanged, so the packed layout does not change).
+func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, error) {
+	m, n := in.M, in.N
+	if start == nil || start.Rows != m || start.Cols != n {
+		return nil, errors.New("quant: RPIQ needs the stage-1 result of the same m×n matrix")
+	}
+	if len(in.W) != m*n || len(in.H) != n*n {
+		return nil, fmt.Errorf("quant: RPIQ got %d weights and %d Hessian entries for %d×%d", len(in.W), len(in.H), m, n)
+	}
+	rd := cfg.Reading
+	if rd.AllData && rd.FPTarget && len(in.C) != n*n {
+		return nil, errors.New("quant: RPIQ all-data FP-target reading needs the cross accumulator C")
+	}
+	haveInst := in.Tokens > 0 && len(in.X) == in.Tokens*n
+	if !rd.AllData && !haveInst {
+		return nil, errors.New("quant: RPIQ single-instance reading needs the instance X")
+	}
+	if haveInst && rd.FPTarget && len(in.Xfp) != len(in.X) {
+		return nil, errors.New("quant: RPIQ FP-target reading needs the instance's full-precision input Xfp")
+	}
+	for _, chk := range []struct {
+		name string
+		v    []float64
+	}{{"weight", in.W}, {"Hessian", in.H}, {"cross term", in.C}, {"instance input", in.X}, {"instance FP input", in.Xfp}} {
+		if err := checkFinite(chk.name, chk.v); err != nil {
+			return nil, err
+		}
+	}
+	q := start.Clone()
+	Wq := q.Dequantize()
+	W := append([]float64(nil), in.W...)
+	for c, d := range q.Dead {
+		if d {
+			for r := 0; r < m; r++ {
+				W[r*n+c] = 0
+			}
+		}
+	}
+
+	// Instance residual R = Y − X W_qᵀ (tokens×m), kept when the instance is given.
+	var R, Y []float64
+	T := in.Tokens
+	if haveInst {
+		src := in.X
+		if rd.FPTarget {
+			src = in.Xfp
+		}
+		Y = matMulT(src, W, T, n, m)
+		R = sub(Y, matMulT(in.X, Wq, T, n, m))
+	}
+	instErr := func() float64 { return sumSq(R) }
+
+	// All-data residual projected through the inputs: P = W_fp C − W_q H (C = H when symmetric).
+	var P []float64
+	if rd.AllData {
+		Ct := in.H
+		if rd.FPTarget {
+			Ct = in.C
+		}
+		P = sub(matMul(W, Ct, m, n, n), matMul(Wq, in.H, m, n, n))
+	}
+
+	// Block index sets in processing order, dead columns left out.
+	var blocks [][]int
+	bs := cfg.blockSize()
+	for p0 := 0; p0 < n; p0 += bs {
+		var blk []int
+		for _, c := range q.Perm[p0:min(p0+bs, n)] {
+			if !q.Dead[c] {
+				blk = append(blk, c)
+			}
+		}
+		if len(blk) > 0 {
+			blocks = append(blocks, blk)
+		}
+	}
+	meanDiag := 0.0
+	for i := 0; i < n; i++ {
+		meanDiag += in.H[i*n+i] / float64(n)
+	}
+	lambda := start.DampUsed * meanDiag
+	if lambda == 0 {
+		lambda = 0.01 * meanDiag
+	}
+	kappa := rd.Kappa
+	if kappa == 0 {
+		seqs := in.Seqs
+		if seqs <= 0 {
+			seqs = 1
+		}
+		kappa = float64(seqs) / 2
+	}
+	var ownLambda float64
+	if !rd.AllData && rd.OwnGram {
+		d := 0.0
+		for t := 0; t < T; t++ {
+			for i := 0; i < n; i++ {
+				d += in.X[t*n+i] * in.X[t*n+i]
+			}
+		}
+		ownLambda = start.DampUsed * d / float64(n)
+		if ownLambda == 0 {
+			ownLambda = 0.01 * d / float64(n)
+		}
+	}
+
+	type blockData struct {
+		gtrue []float64 // b×b Gram of the objective
+		solve *mat.Cholesky
+		upper []float64 // upper Cholesky factor of Gsolve⁻¹ (sequential projection)
+		xs    []float64 // instance columns, tokens×b
+	}
+	bd := make([]blockData, len(blocks))
+	for bi, blk := range blocks {
+		b := len(blk)
+		hs := gather(in.H, n, blk)
+		var gtrue, gsolve []float64
+		var xs []float64
+		if haveInst {
+			xs = gatherCols(in.X, T, n, blk)
+		}
+		if rd.AllData {
+			gtrue = hs
+			gsolve = addDiag(hs, b, lambda)
+		} else {
+			gtrue = gramCols(xs, T, b)
+			if rd.OwnGram {
+				gsolve = addDiag(gtrue, b, ownLambda)
+			} else {
+				gsolve = scale(addDiag(hs, b, lambda), kappa)
+			}
+		}
+		var ch mat.Cholesky
+		if !ch.Factorize(mat.NewSymDense(b, append([]float64(nil), gsolve...))) {
+			return nil, fmt.Errorf("quant: RPIQ block Gram (%d columns) is not positive definite", b)
+		}
+		d := blockData{gtrue: gtrue, solve: &ch, xs: xs}
+		if rd.Sequential {
+			u, ok := invUpper(append([]float64(nil), gsolve...), b)
+			if !ok {
+				return nil, fmt.Errorf("quant: RPIQ block Gram (%d columns) inverse is not positive definite", b)
+			}
+			d.upper = u
+		}
+		bd[bi] = d
+	}
+
+	res := &Stage2Result{Gain: []float64{0}}
+	if haveInst {
+		res.Instance = []float64{instErr()}
+	}
+	best := q.Clone()
+	bestGain := 0.0
+	gain := 0.0
+	firstGain := 0.0
+	g := q.Grid
+	for t := 1; t <= cfg.iters(); t++ {
+		before := gain
+		for bi, blk := range blocks {
+			b := len(blk)
+			d := bd[bi]
+			// p = the residual projected onto the block's inputs (m×b).
+			var p []float64
+			if rd.AllData {
+				p = gatherColsRect(P, m, n, blk)
+			} else {
+				p = matTMul(R, d.xs, T, m, b) // Rᵀ X_S
+			}
+			delta := make([]float64, m*b)
+			sol := mat.NewVecDense(b, nil)
+			cur := make([]float64, b)
+			for r := 0; r < m; r++ {
+				for j, c := range blk {
+					cur[j] = Wq[r*n+c]
+				}
+				if err := d.solve.SolveVecTo(sol, mat.NewVecDense(b, append([]float64(nil), p[r*b:(r+1)*b]...))); err != nil {
+					return nil, fmt.Errorf("quant: RPIQ block solve: %v", err)
+				}
+				target := make([]float64, b)
+				for j := range target {
+					target[j] = cur[j] + sol.AtVec(j)
+				}
+				newv := project(g, q, r, blk, target, d.upper)
+				dr := delta[r*b : (r+1)*b]
+				for j := range dr {
+					dr[j] = newv[j] - cur[j]
+				}
+				// ΔE = −2 Δ·p + Δ G Δ, the change of this row's objective.
+				dE := 0.0
+				for j := 0; j < b; j++ {
+					if dr[j] == 0 {
+						continue
+					}
+					s := 0.0
+					for k := 0; k < b; k++ {
+						s += d.gtrue[j*b+k] * dr[k]
+					}
+					dE += -2*dr[j]*p[r*b+j] + dr[j]*s
+				}
+				changed := false
+				for _, v := range dr {
+					if v != 0 {
+						changed = true
+						break
+					}
+				}
+				if !changed {
+					continue
+				}
+				if dE >= 0 && !cfg.NoSafeguard {
+					clear(dr)
+					res.Rejected++
+					continue
+				}
+				res.Accepted++
+				gain += dE
+				for j, c := range blk {
+					Wq[r*n+c] = newv[j]
+					gi := int(q.GIdx[c])
+					q.Codes[r*n+c] = uint8(g.Code(newv[j], q.Scales[gi*m+r], q.Zeros[gi*m+r]))
+				}
+			}
+			if rd.AllData {
+				// P −= Δ H[S, :]
+				hrows := make([]float64, b*n)
+				for j, c := range blk {
+					copy(hrows[j*n:(j+1)*n], in.H[c*n:(c+1)*n])
+				}
+				blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
+					blas64.General{Rows: m, Cols: b, Stride: b, Data: delta},
+					blas64.General{Rows: b, Cols: n, Stride: n, Data: hrows},
+					1, blas64.General{Rows: m, Cols: n, Stride: n, Data: P})
+			}
+			if haveInst {
+				// R −= X_S Δᵀ
+				blas64.Gemm(blas.NoTrans, blas.Trans, -1,
+					blas64.General{Rows: T, Cols: b, Stride: b, Data: d.xs},
+					blas64.General{Rows: m, Cols: b, Stride: b, Data: delta},
+					1, blas64.General{Rows: T, Cols: m, Stride: m, Data: R})
+			}
+		}
+		if !rd.AllData {
+			gain = instErr() - res.Instance[0] // exact, free of accumulated rounding
+		}
+		res.Gain = append(res.Gain, gain)
+		if haveInst {
+			res.Instance = append(res.Instance, instErr())
+		}
+		res.Rounds = t
+		if gain < bestGain {
+			bestGain = gain
+			best = q.Clone()
+			res.Best = t
+		}
+		roundGain := before - gain
+		if t == 1 {
+			firstGain = roundGain
+		}
+		minGain := cfg.MinGain
+		if minGain == 0 {
+			minGain = 1e-3
+		}
+		if roundGain <= 0 || roundGain < minGain*firstGain {
+			break
+		}
+	}
+	if rd.AllData && haveInst && !cfg.NoInstanceGuard {
+		wb := best.Dequantize()
+		Rb := sub(Y, matMulT(in.X, wb, T, n, m))
+		if sumSq(Rb) > res.Instance[0] {
+			best = start.Clone()
+			res.Reverted = true
+			res.Best = 0
+		}
+	}
+	res.Q = best
+	return res, nil
+}
+
+// project maps row r's block target onto the stage-1 grid: elementwise, or sequentially with
+// GPTQ's error feedback through the upper Cholesky factor of the block's G⁻¹.
+func project(g Grid, q *Quantized, r int, blk []int, target []float64, upper []float64) []float64 {
+	b := len(blk)
+	out := make([]float64, b)
+	w := append([]float64(nil), target...)
+	m := q.Rows
+	for j, c := range blk {
+		gi := int(q.GIdx[c])
+		s, z := q.Scales[gi*m+r], q.Zeros[gi*m+r]
+		out[j] = g.Quantize(w[j], s, z)
+		if upper != nil {
+			e := (w[j] - out[j]) / upper[j*b+j]
+			for k := j + 1; k < b; k++ {
+				w[k] -= e * upper[j*b+k]
+			}
+		}
+	}
+	return out
+}
+
+// matMulT returns A Bᵀ for A (r×k) and B (c×k).
+func matMulT(A, B []float64, r, k, c int) []float64 {
+	out := make([]float64, r*c)
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1,
+		blas64.General{Rows: r, Cols: k, Stride: k, Data: A},
+		blas64.General{Rows: c, Cols: k, Stride: k, Data: B},
+		0, blas64.General{Rows: r, Cols: c, Stride: c, Data: out})
+	return out
+}
+
+// matMul returns A B for A (r×k) and B (k×c).
+func matMul(A, B []float64, r, k, c int) []float64 {
+	out := make([]float64, r*c)
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
+		blas64.General{Rows: r, Cols: k, Stride: k, Data: A},
+		blas64.General{Rows: k, Cols: c, Stride: c, Data: B},
+		0, blas64.General{Rows: r, Cols: c, Stride: c, Data: out})
+	return out
+}
+
+// matTMul returns Aᵀ B for A (t×r) and B (t×c).
+func matTMul(A, B []float64, t, r, c int) []float64 {
+	out := make([]float64, r*c)
+	blas64.Gemm(blas.Trans, blas.NoTrans, 1,
+		blas64.General{Rows: t, Cols: r, Stride: r, Data: A},
+		blas64.General{Rows: t, Cols: c, Stride: c, Data: B},
+		0, blas64.General{Rows: r, Cols: c, Stride: c, Data: out})
+	return out
+}
+
+func sub(a, b []float64) []float64 {
+	out := make([]float64, len(a))
+	for i := range a {
+		out[i] = a[i] - b[i]
+	}
+	return out
+}
+
+func sumSq(a []float64) float64 {
+	s := 0.0
+	for _, v := range a {
+		s += v * v
+	}
+	return s
+}
+
+func scale(a []float64, f float64) []float64 {
+	for i := range a {
+		a[i] *= f
+	}
+	return a
+}
+
+func addDiag(a []float64, b int, l float64) []float64 {
+	out := append([]float64(nil), a...)
+	for i := 0; i < b; i++ {
+		out[i*b+i] += l
+	}
+	return out
+}
+
+// gather returns the b×b submatrix H[idx, idx].
+func gather(H []float64, n int, idx []int) []float64 {
+	b := len(idx)
+	out := make([]float64, b*b)
+	for i, ci := range idx {
+		for j, cj := range idx {
+			out[i*b+j] = H[ci*n+cj]
+		}
+	}
+	return out
+}
+
+// gatherCols returns columns idx of the rows×n matrix X as rows×b.
+func gatherCols(X []float64, rows, n int, idx []int) []float64 {
+	b := len(idx)
+	out := make([]float64, rows*b)
+	for t := 0; t < rows; t++ {
+		for j, c := range idx {
+			out[t*b+j] = X[t*n+c]
+		}
+	}
+	return out
+}
+
+func gatherColsRect(X []float64, rows, n int, idx []int) []float64 {
+	return gatherCols(X, rows, n, idx)
+}
+
+// gramCols returns XᵀX for X (t×b).
+func gramCols(X []float64, t, b int) []float64 { return matTMul(X, X, t, b, b) }
+
+var _ = math.Abs
