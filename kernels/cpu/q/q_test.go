@@ -1,0 +1,354 @@
+package q
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/rpiq/rpiq/kernels/half"
+)
+
+// The error bound every variant must meet, per output row n and token, against the float64
+// product of the GPTQ-dequantized weight w and the float32 input x:
+//
+//	|y[n] − Σ_k w[n,k]·x[k]| ≤ Σ_k |w[n,k]|·(d_b(k)/2 + 4u·|x[k]|)          (8-bit activations)
+//	                        + (2·nb + 8)·u·Σ_b (|s|·d_b·Σ_k∈b |q·xq| + |s·z|·d_b·Σ_k∈b |xq|)  (float32)
+//
+// with u = 2^-24. The first term is exact algebra: the integer dot products are exact, so the
+// kernels compute Σ_k w[n,k]·d_b·xq[k] up to float rounding, and |x − d·xq| ≤ d/2 + 4u|x| (act.go).
+// The second bounds the rounding of the block epilogue: each of the 2·nb terms is formed with at
+// most 4 roundings and summed with at most 2·nb − 1 more (recursive summation), and sm's s·z is a
+// rounded product (counted in the +8).
+const u = 1.0 / (1 << 24)
+
+// bounds returns, per row, the float64 reference and the allowed error for one token.
+func bounds(t *testing.T, m *Matrix, g *gptqLayer, w64 []float64, x []float32) (ref, tol []float64) {
+	t.Helper()
+	xq := make([]int8, m.kp)
+	xd := make([]float32, 2*m.nb)
+	quantizeRow(xq, xd, x, m.src, m.blk)
+	pos := make([]int, m.In) // original input → padded position
+	for p := 0; p < m.kp; p++ {
+		k := p
+		if m.src != nil {
+			k = int(m.src[p])
+		}
+		if k >= 0 && k < m.In {
+			pos[k] = p
+		}
+	}
+	ref = make([]float64, m.Out)
+	tol = make([]float64, m.Out)
+	for n := 0; n < m.Out; n++ {
+		var r, act float64
+		for k := 0; k < m.In; k++ {
+			wk := w64[n*m.In+k]
+			r += wk * float64(x[k])
+			d := float64(xd[2*(pos[k]/m.blk)])
+			act += math.Abs(wk) * (d/2 + 4*u*math.Abs(float64(x[k])))
+		}
+		rb, row := n/rows, n%rows
+		var a float64
+		for b := 0; b < m.nb; b++ {
+			sm := m.sm[(rb*m.nb+b)*32:]
+			var qx, sx float64
+			for p := b * m.blk; p < (b+1)*m.blk; p++ {
+				qx += math.Abs(float64(m.code(n, p)) * float64(xq[p]))
+				sx += math.Abs(float64(xq[p]))
+			}
+			d := float64(xd[2*b])
+			a += math.Abs(float64(sm[row]))*d*qx + math.Abs(float64(sm[16+row]))*d*sx
+		}
+		ref[n] = r
+		tol[n] = act + float64(2*m.nb+8)*u*a
+	}
+	return ref, tol
+}
+
+// check compares y (tokens × Out) with the reference and returns the first violation.
+func check(t *testing.T, m *Matrix, g *gptqLayer, x, y []float32, tokens int) error {
+	t.Helper()
+	w64 := g.weight64()
+	for tok := 0; tok < tokens; tok++ {
+		xt := x[tok*m.In : (tok+1)*m.In]
+		ref, tol := bounds(t, m, g, w64, xt)
+		var tolSum, l1Sum float64
+		for n := 0; n < m.Out; n++ {
+			got := float64(y[tok*m.Out+n])
+			if e := math.Abs(got - ref[n]); !(e <= tol[n]) {
+				return fmt.Errorf("token %d row %d: got %.7g, float64 reference %.7g, error %.3g > bound %.3g", tok, n, got, ref[n], e, tol[n])
+			}
+			var l1 float64
+			for k := 0; k < m.In; k++ {
+				l1 += math.Abs(w64[n*m.In+k] * float64(xt[k]))
+			}
+			tolSum += tol[n]
+			l1Sum += l1
+		}
+		// The bound must be a real constraint: under 8% of Σ|w·x| over the rows (blocks with an 8×
+		// outlier have d/2 ≈ max/254, several percent of a typical |x|).
+		if mag := tolSum / l1Sum; mag > 0.08 {
+			return fmt.Errorf("token %d: bound is %.3g of Σ|w·x|, too loose to test anything", tok, mag)
+		}
+	}
+	return nil
+}
+
+type layerCase struct {
+	in, out, bits, group int
+	actOrder, asym, v1   bool
+}
+
+func (c layerCase) String() string {
+	return fmt.Sprintf("in%d_out%d_b%d_g%d_act%v_asym%v_v1%v", c.in, c.out, c.bits, c.group, c.actOrder, c.asym, c.v1)
+}
+
+// awkward covers: K not a multiple of the block (200, 100, 333), 1 and 3 rows, row counts that
+// are not multiples of 16, odd group counts, per-channel (-1), small groups (32, 48), act-order,
+// sym and asym, v1 and v2 zeros, 2/3/4/8 bits.
+func awkward() []layerCase {
+	var cs []layerCase
+	for _, bits := range []int{4, 8, 2, 3} {
+		cs = append(cs,
+			layerCase{200, 37, bits, 128, false, true, false}, // 2 groups, K%128 != 0
+			layerCase{384, 3, bits, 128, true, true, true},    // 3 groups (odd), act-order, 3 rows
+			layerCase{333, 1, bits, -1, false, false, true},   // per-channel, 1 row, K odd
+			layerCase{100, 17, bits, 32, true, false, false},  // 4 groups, last one partial
+			layerCase{144, 16, bits, 48, false, true, true},   // group not a power of two
+			layerCase{512, 20, bits, 256, true, true, false},  // group > block
+		)
+	}
+	return cs
+}
+
+func randInput(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+		if rng.IntN(50) == 0 {
+			x[i] *= 8 // outliers, as real activations have
+		}
+	}
+	return x
+}
+
+func TestKernelsMatchFloat64Reference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for _, c := range awkward() {
+		g := randomGPTQ(rng, c.in, c.out, c.bits, c.group, c.actOrder, c.asym, c.v1)
+		m, err := g.repack()
+		if err != nil {
+			t.Fatalf("%v: %v", c, err)
+		}
+		for _, name := range Kernels() {
+			k := lookup(name)
+			for _, tokens := range []int{1, 3, 4, 9} {
+				x := randInput(rng, tokens*c.in)
+				y := make([]float32, tokens*c.out)
+				m.matMul(k, y, x, tokens)
+				if err := check(t, m, g, x, y, tokens); err != nil {
+					t.Errorf("%s %v tokens=%d: %v", name, c, tokens, err)
+				}
+			}
+		}
+	}
+}
+
+// TestCheckCatchesWrongKernel makes sure the bound check is not vacuous: a kernel that swaps the
+// two nibbles of every byte must be reported.
+func TestCheckCatchesWrongKernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	g := randomGPTQ(rng, 256, 32, 4, 128, false, true, false)
+	m, err := g.repack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range m.w {
+		m.w[i] = b<<4 | b>>4
+	}
+	x := randInput(rng, m.In)
+	y := make([]float32, m.Out)
+	m.matMul(generic, y, x, 1)
+	if check(t, m, g, x, y, 1) == nil {
+		t.Fatal("nibble-swapped weights passed the reference check")
+	}
+}
+
+func TestVariantsAgreeWithGeneric(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, name := range Kernels() {
+		if err := selfCheck(lookup(name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	_ = rng
+}
+
+func TestDequantizeMatchesGPTQFormula(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, c := range awkward() {
+		g := randomGPTQ(rng, c.in, c.out, c.bits, c.group, c.actOrder, c.asym, c.v1)
+		m, err := g.repack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := m.Dequantize()
+		w64 := g.weight64()
+		for i := range w {
+			n, k := i/c.in, i%c.in
+			gi := g.groupOf(k)
+			s := float64(half.F16ToF32(g.scales[gi*c.out+n]))
+			// s·q exact in float32 (11-bit s × ≤8-bit q), s·z rounded once, the difference once.
+			if e := math.Abs(float64(w[i]) - w64[i]); e > 4*u*s*512 {
+				t.Fatalf("%v: w[%d][%d] = %v, want %v", c, n, k, w[i], w64[i])
+			}
+		}
+	}
+}
+
+func TestMatVecMatMulPublicAPI(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	g := randomGPTQ(rng, 256, 48, 4, 128, false, true, false)
+	m, err := g.repack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randInput(rng, 5*256)
+	y := make([]float32, 5*48)
+	m.MatMul(y, x, 5)
+	if err := check(t, m, g, x, y, 5); err != nil {
+		t.Fatal(err)
+	}
+	y1 := make([]float32, 48)
+	m.MatVec(y1, x[256:512])
+	if err := check(t, m, g, x[256:512], y1, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBytesStayPacked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	g := randomGPTQ(rng, 4096, 256, 4, 128, false, true, false)
+	m, err := g.repack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bpw := float64(8*m.Bytes()) / float64(m.In*m.Out)
+	if bpw > 4.51 {
+		t.Fatalf("%.3f bits per weight at group 128, want ≤ 4.5", bpw)
+	}
+	g8 := randomGPTQ(rng, 4096, 256, 8, 128, false, true, false)
+	m8, _ := g8.repack()
+	if bpw := float64(8*m8.Bytes()) / float64(m8.In*m8.Out); bpw > 8.51 {
+		t.Fatalf("8-bit: %.3f bits per weight, want ≤ 8.5", bpw)
+	}
+}
+
+func TestRepackRejectsBadTensors(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	g := randomGPTQ(rng, 256, 32, 4, 128, false, true, false)
+	cases := []struct {
+		name string
+		f    func() (*Matrix, error)
+	}{
+		{"bits", func() (*Matrix, error) {
+			return RepackGPTQ(g.qweight, g.qzeros, g.scales, nil, 256, 32, 5, 128, false, false)
+		}},
+		{"qweight", func() (*Matrix, error) {
+			return RepackGPTQ(g.qweight[1:], g.qzeros, g.scales, nil, 256, 32, 4, 128, false, false)
+		}},
+		{"qzeros", func() (*Matrix, error) {
+			return RepackGPTQ(g.qweight, g.qzeros[1:], g.scales, nil, 256, 32, 4, 128, false, false)
+		}},
+		{"scales", func() (*Matrix, error) {
+			return RepackGPTQ(g.qweight, g.qzeros, g.scales[:10], nil, 256, 32, 4, 128, false, false)
+		}},
+		{"g_idx length", func() (*Matrix, error) {
+			return RepackGPTQ(g.qweight, g.qzeros, g.scales, make([]int32, 5), 256, 32, 4, 128, false, false)
+		}},
+		{"g_idx range", func() (*Matrix, error) {
+			gi := make([]int32, 256)
+			gi[7] = 2
+			return RepackGPTQ(g.qweight, g.qzeros, g.scales, gi, 256, 32, 4, 128, false, false)
+		}},
+		{"asym without zeros", func() (*Matrix, error) {
+			return RepackGPTQ(g.qweight, nil, g.scales, nil, 256, 32, 4, 128, false, false)
+		}},
+		{"shape", func() (*Matrix, error) {
+			return RepackGPTQ(g.qweight, g.qzeros, g.scales, nil, 0, 32, 4, 128, false, false)
+		}},
+		{"nan scale", func() (*Matrix, error) {
+			s := append([]uint16(nil), g.scales...)
+			s[3] = 0x7e00
+			return RepackGPTQ(g.qweight, g.qzeros, s, nil, 256, 32, 4, 128, false, false)
+		}},
+	}
+	for _, c := range cases {
+		if _, err := c.f(); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: err = %v, want ErrFormat", c.name, err)
+		}
+	}
+}
+
+// FuzzRepackGPTQ: arbitrary shapes and tensor contents give an error or a matrix, never a panic,
+// and a matrix always multiplies.
+func FuzzRepackGPTQ(f *testing.F) {
+	f.Add(uint16(64), uint16(16), uint8(4), int16(32), false, false, []byte{1, 2, 3})
+	f.Add(uint16(100), uint16(3), uint8(3), int16(-1), true, true, []byte{0xff, 0, 7})
+	f.Add(uint16(9), uint16(1), uint8(8), int16(4), false, true, []byte{})
+	f.Fuzz(func(t *testing.T, in, out uint16, bits uint8, group int16, sym, v1 bool, data []byte) {
+		if in > 600 || out > 64 {
+			return
+		}
+		nin, nout, gs := int(in), int(out), int(group)
+		groups := 1
+		if gs > 0 {
+			groups = ceilDiv(max(nin, 1), gs)
+		}
+		if groups > 1000 {
+			return
+		}
+		b := int(bits)
+		if b < 1 || b > 8 {
+			b = 4
+		}
+		next := func(i int) byte {
+			if len(data) == 0 {
+				return 0
+			}
+			return data[i%len(data)]
+		}
+		qw := make([]int32, ceilDiv(nin*b, 32)*nout+int(next(0)%2))
+		for i := range qw {
+			qw[i] = int32(next(i)) * 0x01010101
+		}
+		qz := make([]int32, groups*ceilDiv(nout*b, 32))
+		for i := range qz {
+			qz[i] = int32(next(i + 1))
+		}
+		sc := make([]uint16, groups*nout)
+		for i := range sc {
+			sc[i] = uint16(next(i+2)) << 6
+		}
+		var gi []int32
+		if next(3)%2 == 1 {
+			gi = make([]int32, nin)
+			for i := range gi {
+				gi[i] = int32(next(i+4)) % int32(groups+1)
+			}
+		}
+		m, err := RepackGPTQ(qw, qz, sc, gi, nin, nout, b, gs, sym, v1)
+		if err != nil {
+			return
+		}
+		x := make([]float32, 2*nin)
+		for i := range x {
+			x[i] = float32(int(next(i))-128) / 32
+		}
+		y := make([]float32, 2*nout)
+		m.MatMul(y, x, 2)
+		m.MatVec(y[:nout], x[:nin])
+	})
+}
