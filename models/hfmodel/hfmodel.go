@@ -1,0 +1,169 @@
+// Package hfmodel opens a Hugging Face model directory (config.json + safetensors) as a
+// runtime model.Model. Architectures register a constructor for their config.json
+// "architectures" name in init() (models/llama, models/opt); Open picks one by name.
+package hfmodel
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/runtime/backend"
+	"github.com/rpiq/rpiq/runtime/model"
+)
+
+// New builds a model from a parsed config and its open checkpoint.
+type New func(cfg *hf.Config, w *Weights) (model.Model, error)
+
+var (
+	mu    sync.Mutex
+	archs = map[string]New{}
+)
+
+// Register makes an architecture available to Open. A second registration of a name panics.
+func Register(arch string, f New) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := archs[arch]; dup {
+		panic("hfmodel: architecture " + arch + " registered twice")
+	}
+	archs[arch] = f
+}
+
+// Architectures lists the registered names.
+func Architectures() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	var out []string
+	for a := range archs {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Error is a problem with a model directory that is the input's fault (exit status 2).
+type Error struct{ Msg string }
+
+func (e *Error) Error() string { return e.Msg }
+
+// BadInput marks the error as bad input for the CLI.
+func (e *Error) BadInput() bool { return true }
+
+// Open loads dir with the architecture its config.json names. The weights stay memory-mapped
+// where the backend can use them in place; the returned Closer unmaps them.
+func Open(dir string, be backend.Backend) (model.Model, *hf.Config, func() error, error) {
+	cfg, err := hf.LoadConfig(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if cfg.Quantization != nil {
+		return nil, nil, nil, &Error{Msg: fmt.Sprintf("%s: quantized (%s) checkpoints are not loaded by the float runtime yet", dir, cfg.Quantization.Method)}
+	}
+	mu.Lock()
+	f, ok := archs[cfg.Architecture]
+	mu.Unlock()
+	if !ok {
+		return nil, nil, nil, &Error{Msg: fmt.Sprintf("%s/config.json: architecture %q has no runtime implementation (have %v)", dir, cfg.Architecture, Architectures())}
+	}
+	ck, err := hf.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m, err := f(cfg, &Weights{Checkpoint: ck, Backend: be})
+	if err != nil {
+		ck.Close()
+		return nil, nil, nil, err
+	}
+	return m, cfg, ck.Close, nil
+}
+
+// Weights binds checkpoint tensors to backend weights by HF name, keeping the first error so a
+// model constructor can bind everything and check once.
+type Weights struct {
+	Checkpoint *hf.Checkpoint
+	Backend    backend.Backend
+	Err        error
+	Bytes      int64 // bytes of every tensor bound so far, as stored
+}
+
+func (w *Weights) fail(err error) {
+	if w.Err == nil {
+		w.Err = err
+	}
+}
+
+// Has reports whether the checkpoint holds name.
+func (w *Weights) Has(name string) bool {
+	_, ok := w.Checkpoint.Info(name)
+	return ok
+}
+
+// Matrix binds the 2-D tensor name of shape [rows, cols] as a backend weight, used in place
+// (F32, BF16, F16) when the backend allows.
+func (w *Weights) Matrix(name string, rows, cols int) backend.Weight {
+	if w.Err != nil {
+		return nil
+	}
+	if err := w.Checkpoint.CheckShape(name, rows, cols); err != nil {
+		w.fail(err)
+		return nil
+	}
+	info, data, err := w.Checkpoint.Raw(name)
+	if err != nil {
+		w.fail(err)
+		return nil
+	}
+	var dt backend.DType
+	switch info.DType {
+	case safetensors.F32:
+		dt = backend.F32
+	case safetensors.BF16:
+		dt = backend.BF16
+	case safetensors.F16:
+		dt = backend.F16
+	default:
+		v, err := w.Checkpoint.Float32(name, rows, cols) // F64 and friends: widen once
+		if err != nil {
+			w.fail(err)
+			return nil
+		}
+		w.Bytes += info.Bytes()
+		return w.Backend.NewWeightF32(rows, cols, v)
+	}
+	wt, err := w.Backend.NewWeight(dt, rows, cols, data)
+	if err != nil {
+		file, _ := w.Checkpoint.File(name)
+		w.fail(&Error{Msg: fmt.Sprintf("%s: tensor %q: %v", file, name, err)})
+		return nil
+	}
+	w.Bytes += info.Bytes()
+	return wt
+}
+
+// Vector binds the 1-D tensor name of length n as a 1×n backend tensor (norm weights, biases).
+func (w *Weights) Vector(name string, n int) backend.Tensor {
+	if w.Err != nil {
+		return nil
+	}
+	v, err := w.Checkpoint.Float32(name, n)
+	if err != nil {
+		w.fail(err)
+		return nil
+	}
+	info, _ := w.Checkpoint.Info(name)
+	w.Bytes += info.Bytes()
+	t := w.Backend.NewTensor(1, n)
+	w.Backend.Upload(t, v)
+	return t
+}
+
+// OptionalVector is Vector when the tensor exists, else nil.
+func (w *Weights) OptionalVector(name string, n int) backend.Tensor {
+	if !w.Has(name) {
+		return nil
+	}
+	return w.Vector(name, n)
+}
