@@ -1,0 +1,343 @@
+//go:build !noasm
+
+#include "textflag.h"
+
+// AVX2 kernels (VPMADDUBSW: unsigned codes × signed activations → int16 pairs, VPMADDWD → int32).
+// One row block = 16 rows = two ymm halves: rows 0-7 in the low 32 bytes of each 64-byte step,
+// rows 8-15 in the high 32. Pair sums are at most 2·15·127 = 3810 (4-bit) in magnitude, so two
+// steps of low+high nibble products (4·3810 = 15240) fit in int16 before widening.
+//
+// Arguments: w+0 sm+8 xq+16 xd+24 nb+32 steps+40 out+48
+// SI w, DX sm, DI activations, R8 (d, xsum) per block, CX blocks left, R9 steps, R11 steps left,
+// R10 out.
+
+DATA nibbles<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbles<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbles<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbles<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL nibbles<>(SB), RODATA|NOPTR, $32
+
+DATA ones16<>+0(SB)/8, $0x0001000100010001
+DATA ones16<>+8(SB)/8, $0x0001000100010001
+DATA ones16<>+16(SB)/8, $0x0001000100010001
+DATA ones16<>+24(SB)/8, $0x0001000100010001
+GLOBL ones16<>(SB), RODATA|NOPTR, $32
+
+DATA sixteens16<>+0(SB)/8, $0x0010001000100010
+DATA sixteens16<>+8(SB)/8, $0x0010001000100010
+DATA sixteens16<>+16(SB)/8, $0x0010001000100010
+DATA sixteens16<>+24(SB)/8, $0x0010001000100010
+GLOBL sixteens16<>(SB), RODATA|NOPTR, $32
+
+#define LOADARGS \
+	MOVQ w+0(FP), SI; \
+	MOVQ sm+8(FP), DX; \
+	MOVQ xq+16(FP), DI; \
+	MOVQ xd+24(FP), R8; \
+	MOVQ nb+32(FP), CX; \
+	MOVQ steps+40(FP), R9; \
+	MOVQ out+48(FP), R10
+
+// UNPACK: the 64 bytes at off(SI) → low nibbles Y0 (rows 0-7), Y1 (rows 8-15), high nibbles Y4, Y5.
+#define UNPACK(off) \
+	VMOVDQU off(SI), Y0; \
+	VMOVDQU (off+32)(SI), Y1; \
+	VPSRLW $4, Y0, Y4; \
+	VPSRLW $4, Y1, Y5; \
+	VPAND Y15, Y0, Y0; \
+	VPAND Y15, Y1, Y1; \
+	VPAND Y15, Y4, Y4; \
+	VPAND Y15, Y5, Y5
+
+// EPILOGUE: acc(float) += float(isum)·d·s − (s·z)·xsum for one half; d in Y2, xsum in Y3.
+#define EPILOGUE(isum, acc, soff, moff) \
+	VCVTDQ2PS isum, isum; \
+	VMULPS Y2, isum, isum; \
+	VFMADD231PS soff(DX), isum, acc; \
+	VFNMADD231PS moff(DX), Y3, acc
+
+// func dot4AVX2(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+TEXT ·dot4AVX2(SB), NOSPLIT, $0-56
+	LOADARGS
+	VMOVDQU nibbles<>(SB), Y15
+	VMOVDQU ones16<>(SB), Y14
+	VPXOR Y12, Y12, Y12
+	VPXOR Y13, Y13, Y13
+
+d4block:
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	MOVQ R9, R11
+	CMPQ R11, $2
+	JL   d4single
+
+d4pair:
+	// The hot loop: two steps (16 inputs × 16 rows), int16 sums widened once.
+	UNPACK(0)
+	VPBROADCASTD (DI), Y2
+	VPBROADCASTD 4(DI), Y3
+	VPMADDUBSW Y2, Y0, Y6
+	VPMADDUBSW Y3, Y4, Y4
+	VPMADDUBSW Y2, Y1, Y7
+	VPMADDUBSW Y3, Y5, Y5
+	VPADDW Y4, Y6, Y6
+	VPADDW Y5, Y7, Y7
+	UNPACK(64)
+	VPBROADCASTD 8(DI), Y2
+	VPBROADCASTD 12(DI), Y3
+	VPMADDUBSW Y2, Y0, Y0
+	VPMADDUBSW Y3, Y4, Y4
+	VPMADDUBSW Y2, Y1, Y1
+	VPMADDUBSW Y3, Y5, Y5
+	VPADDW Y0, Y6, Y6
+	VPADDW Y4, Y6, Y6
+	VPADDW Y1, Y7, Y7
+	VPADDW Y5, Y7, Y7
+	VPMADDWD Y14, Y6, Y6
+	VPMADDWD Y14, Y7, Y7
+	VPADDD Y6, Y10, Y10
+	VPADDD Y7, Y11, Y11
+	ADDQ $128, SI
+	ADDQ $16, DI
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE  d4pair
+
+d4single:
+	TESTQ R11, R11
+	JZ    d4epi
+	UNPACK(0)
+	VPBROADCASTD (DI), Y2
+	VPBROADCASTD 4(DI), Y3
+	VPMADDUBSW Y2, Y0, Y0
+	VPMADDUBSW Y3, Y4, Y4
+	VPMADDUBSW Y2, Y1, Y1
+	VPMADDUBSW Y3, Y5, Y5
+	VPADDW Y4, Y0, Y0
+	VPADDW Y5, Y1, Y1
+	VPMADDWD Y14, Y0, Y0
+	VPMADDWD Y14, Y1, Y1
+	VPADDD Y0, Y10, Y10
+	VPADDD Y1, Y11, Y11
+	ADDQ $64, SI
+	ADDQ $8, DI
+
+d4epi:
+	VBROADCASTSS (R8), Y2
+	VBROADCASTSS 4(R8), Y3
+	EPILOGUE(Y10, Y12, 0, 64)
+	EPILOGUE(Y11, Y13, 32, 96)
+	ADDQ $128, DX
+	ADDQ $8, R8
+	DECQ CX
+	JNZ  d4block
+
+	VMOVUPS Y12, (R10)
+	VMOVUPS Y13, 32(R10)
+	VZEROUPPER
+	RET
+
+// func dot8AVX2(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+// 8-bit codes are split into nibbles (a full byte × int8 could saturate VPMADDUBSW's int16):
+// q·x = lo·x + 16·(hi·x), the 16 applied by VPMADDWD with a vector of 16s.
+TEXT ·dot8AVX2(SB), NOSPLIT, $0-56
+	LOADARGS
+	VMOVDQU nibbles<>(SB), Y15
+	VMOVDQU ones16<>(SB), Y14
+	VMOVDQU sixteens16<>(SB), Y9
+	VPXOR Y12, Y12, Y12
+	VPXOR Y13, Y13, Y13
+
+d8block:
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	MOVQ R9, R11
+
+d8step:
+	UNPACK(0)
+	VPBROADCASTD (DI), Y2
+	VPMADDUBSW Y2, Y0, Y0
+	VPMADDUBSW Y2, Y4, Y4
+	VPMADDUBSW Y2, Y1, Y1
+	VPMADDUBSW Y2, Y5, Y5
+	VPMADDWD Y14, Y0, Y0
+	VPMADDWD Y9, Y4, Y4
+	VPMADDWD Y14, Y1, Y1
+	VPMADDWD Y9, Y5, Y5
+	VPADDD Y0, Y10, Y10
+	VPADDD Y4, Y10, Y10
+	VPADDD Y1, Y11, Y11
+	VPADDD Y5, Y11, Y11
+	ADDQ $64, SI
+	ADDQ $4, DI
+	DECQ R11
+	JNZ  d8step
+
+	VBROADCASTSS (R8), Y2
+	VBROADCASTSS 4(R8), Y3
+	EPILOGUE(Y10, Y12, 0, 64)
+	EPILOGUE(Y11, Y13, 32, 96)
+	ADDQ $128, DX
+	ADDQ $8, R8
+	DECQ CX
+	JNZ  d8block
+
+	VMOVUPS Y12, (R10)
+	VMOVUPS Y13, 32(R10)
+	VZEROUPPER
+	RET
+
+// Tile kernels: 4 tokens share each unpacked step. Int32 sums: token t rows 0-7 in Y(6+2t),
+// rows 8-15 in Y(7+2t). Float sums live in out (64 floats), updated once per block.
+// Activations (tile layout): per 4 inputs, 4 tokens × 4 bytes; per block, 4 × (d, xsum).
+
+// TOK4: token t's contribution of one 4-bit step; lo/hi are its two activation words' offsets.
+#define TOK4(lo, hi, accA, accB) \
+	VPBROADCASTD lo(DI), Y14; \
+	VPBROADCASTD hi(DI), Y3; \
+	VPMADDUBSW Y14, Y0, Y2; \
+	VPMADDUBSW Y3, Y4, Y15; \
+	VPADDW Y15, Y2, Y2; \
+	VPMADDWD ones16<>(SB), Y2, Y2; \
+	VPADDD Y2, accA, accA; \
+	VPMADDUBSW Y14, Y1, Y2; \
+	VPMADDUBSW Y3, Y5, Y15; \
+	VPADDW Y15, Y2, Y2; \
+	VPMADDWD ones16<>(SB), Y2, Y2; \
+	VPADDD Y2, accB, accB
+
+// UNPACKM: UNPACK with the nibble mask from memory (Y15 is a temporary in the tile kernels).
+#define UNPACKM \
+	VMOVDQU (SI), Y0; \
+	VMOVDQU 32(SI), Y1; \
+	VPSRLW $4, Y0, Y4; \
+	VPSRLW $4, Y1, Y5; \
+	VPAND nibbles<>(SB), Y0, Y0; \
+	VPAND nibbles<>(SB), Y1, Y1; \
+	VPAND nibbles<>(SB), Y4, Y4; \
+	VPAND nibbles<>(SB), Y5, Y5
+
+// TILEEPI: token t's block epilogue into out[t]; doff = 8t, ooff = 64t.
+#define TILEEPI(doff, ooff, accA, accB) \
+	VBROADCASTSS doff(R8), Y0; \
+	VBROADCASTSS (doff+4)(R8), Y1; \
+	VCVTDQ2PS accA, accA; \
+	VMULPS Y0, accA, accA; \
+	VMOVUPS ooff(R10), Y2; \
+	VFMADD231PS (DX), accA, Y2; \
+	VFNMADD231PS 64(DX), Y1, Y2; \
+	VMOVUPS Y2, ooff(R10); \
+	VCVTDQ2PS accB, accB; \
+	VMULPS Y0, accB, accB; \
+	VMOVUPS (ooff+32)(R10), Y2; \
+	VFMADD231PS 32(DX), accB, Y2; \
+	VFNMADD231PS 96(DX), Y1, Y2; \
+	VMOVUPS Y2, (ooff+32)(R10); \
+	VPXOR accA, accA, accA; \
+	VPXOR accB, accB, accB
+
+#define ZEROTILE \
+	VPXOR Y2, Y2, Y2; \
+	VMOVUPS Y2, (R10); \
+	VMOVUPS Y2, 32(R10); \
+	VMOVUPS Y2, 64(R10); \
+	VMOVUPS Y2, 96(R10); \
+	VMOVUPS Y2, 128(R10); \
+	VMOVUPS Y2, 160(R10); \
+	VMOVUPS Y2, 192(R10); \
+	VMOVUPS Y2, 224(R10); \
+	VPXOR Y6, Y6, Y6; \
+	VPXOR Y7, Y7, Y7; \
+	VPXOR Y8, Y8, Y8; \
+	VPXOR Y9, Y9, Y9; \
+	VPXOR Y10, Y10, Y10; \
+	VPXOR Y11, Y11, Y11; \
+	VPXOR Y12, Y12, Y12; \
+	VPXOR Y13, Y13, Y13
+
+#define TILEBLOCKEND \
+	TILEEPI(0, 0, Y6, Y7); \
+	TILEEPI(8, 64, Y8, Y9); \
+	TILEEPI(16, 128, Y10, Y11); \
+	TILEEPI(24, 192, Y12, Y13); \
+	ADDQ $128, DX; \
+	ADDQ $32, R8
+
+// func tile4AVX2(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+TEXT ·tile4AVX2(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ sm+8(FP), DX
+	MOVQ tq+16(FP), DI
+	MOVQ td+24(FP), R8
+	MOVQ nb+32(FP), CX
+	MOVQ steps+40(FP), R9
+	MOVQ out+48(FP), R10
+	ZEROTILE
+
+t4block:
+	MOVQ R9, R11
+
+t4step:
+	// The hot loop: one step (8 inputs × 16 rows) for 4 tokens.
+	UNPACKM
+	TOK4(0, 16, Y6, Y7)
+	TOK4(4, 20, Y8, Y9)
+	TOK4(8, 24, Y10, Y11)
+	TOK4(12, 28, Y12, Y13)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	DECQ R11
+	JNZ  t4step
+
+	TILEBLOCKEND
+	DECQ CX
+	JNZ  t4block
+	VZEROUPPER
+	RET
+
+// TOK8: token t's contribution of one 8-bit step (nibble split as in dot8AVX2).
+#define TOK8(x, accA, accB) \
+	VPBROADCASTD x(DI), Y14; \
+	VPMADDUBSW Y14, Y0, Y2; \
+	VPMADDUBSW Y14, Y4, Y3; \
+	VPMADDWD ones16<>(SB), Y2, Y2; \
+	VPMADDWD sixteens16<>(SB), Y3, Y3; \
+	VPADDD Y2, accA, accA; \
+	VPADDD Y3, accA, accA; \
+	VPMADDUBSW Y14, Y1, Y2; \
+	VPMADDUBSW Y14, Y5, Y3; \
+	VPMADDWD ones16<>(SB), Y2, Y2; \
+	VPMADDWD sixteens16<>(SB), Y3, Y3; \
+	VPADDD Y2, accB, accB; \
+	VPADDD Y3, accB, accB
+
+// func tile8AVX2(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+TEXT ·tile8AVX2(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ sm+8(FP), DX
+	MOVQ tq+16(FP), DI
+	MOVQ td+24(FP), R8
+	MOVQ nb+32(FP), CX
+	MOVQ steps+40(FP), R9
+	MOVQ out+48(FP), R10
+	ZEROTILE
+
+t8block:
+	MOVQ R9, R11
+
+t8step:
+	UNPACKM
+	TOK8(0, Y6, Y7)
+	TOK8(4, Y8, Y9)
+	TOK8(8, Y10, Y11)
+	TOK8(12, Y12, Y13)
+	ADDQ $64, SI
+	ADDQ $16, DI
+	DECQ R11
+	JNZ  t8step
+
+	TILEBLOCKEND
+	DECQ CX
+	JNZ  t8block
+	VZEROUPPER
+	RET
