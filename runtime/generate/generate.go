@@ -15,7 +15,7 @@ import (
 
 // Options control one generation.
 type Options struct {
-	MaxTokens int     // new tokens at most (the prompt does not count)
+	MaxTokens int // new tokens at most (the prompt does not count)
 	Sample    sample.Params
 	Stop      []int32 // ids that end generation; the stop id itself is not emitted
 	// MaxSeq caps prompt + new tokens (0: the model's max_position_embeddings).
