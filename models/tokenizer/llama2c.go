@@ -1,0 +1,199 @@
+package tokenizer
+
+import (
+	"encoding/binary"
+	"math"
+	"os"
+)
+
+// llama2.c's tokenizer.bin: int32 max_token_length, then for each token float32 score,
+// int32 length and that many bytes (little endian). Pieces use a plain space where
+// SentencePiece writes "▁"; ids 0, 1, 2 are <unk>, BOS and EOS; ids 3..258 are the bytes.
+//
+// Encoding follows run.c's encode: a dummy-prefix " " token when the text is not empty, one
+// token per UTF-8 character (or the character's bytes as ids byte+3 when it has none), then
+// repeatedly the adjacent pair whose concatenation is in the vocabulary with the highest score
+// (leftmost on ties; only scores above -1e10, run.c's starting best) is merged. run.c rescans
+// every pair per merge (quadratic); here a heap gives the same order in O(n log n).
+
+const (
+	llama2cBOS = 1
+	llama2cEOS = 2
+	// run.c starts its best score at -1e10 and merges only strictly better pairs.
+	llama2cMinScore = -1e10
+)
+
+type llama2cTokenizer struct {
+	vocabText
+	file    string
+	scores  []float32
+	lookup  map[string]int32  // piece → lowest id with that piece
+	merges  map[uint64]int32  // left<<32|right → merged id
+	maxLen  int
+	spaceID int32
+}
+
+// LoadLlama2c reads a llama2.c tokenizer.bin (or tok512.bin), taking every record to the end
+// of the file.
+func LoadLlama2c(path string) (Tokenizer, error) {
+	return loadLlama2c(path)
+}
+
+func loadLlama2c(path string) (*llama2cTokenizer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseLlama2c(path, data, 0)
+}
+
+// parseLlama2c parses a tokenizer.bin. vocabSize > 0 demands exactly that many tokens (the
+// checkpoint's vocab_size); 0 reads records to the end of data.
+func parseLlama2c(file string, data []byte, vocabSize int) (*llama2cTokenizer, error) {
+	if len(data) < 4 {
+		return nil, formatErr(file, "truncated: %d bytes, want at least the 4-byte max_token_length", len(data))
+	}
+	maxLen := int(int32(binary.LittleEndian.Uint32(data)))
+	if maxLen <= 0 || maxLen > 1<<16 {
+		return nil, formatErr(file, "max_token_length %d, want 1..65536", maxLen)
+	}
+	t := &llama2cTokenizer{file: file, maxLen: maxLen, lookup: map[string]int32{}}
+	off := 4
+	for n := 0; vocabSize <= 0 && off < len(data) || n < vocabSize; n++ {
+		if n >= maxVocab {
+			return nil, formatErr(file, "more than %d tokens", maxVocab)
+		}
+		if len(data)-off < 8 {
+			return nil, formatErr(file, "truncated: token %d needs an 8-byte score and length at offset %d, %d bytes left", n, off, len(data)-off)
+		}
+		score := math.Float32frombits(binary.LittleEndian.Uint32(data[off:]))
+		l := int(int32(binary.LittleEndian.Uint32(data[off+4:])))
+		off += 8
+		if l < 0 || l > maxLen {
+			return nil, formatErr(file, "token %d has length %d, want 0..max_token_length %d", n, l, maxLen)
+		}
+		if len(data)-off < l {
+			return nil, formatErr(file, "truncated: token %d needs %d bytes at offset %d, %d left", n, l, off, len(data)-off)
+		}
+		p := string(data[off : off+l])
+		off += l
+		t.scores = append(t.scores, score)
+		t.pieces = append(t.pieces, p)
+		if _, dup := t.lookup[p]; !dup {
+			t.lookup[p] = int32(n)
+		}
+	}
+	if len(t.pieces) < 259 {
+		return nil, formatErr(file, "%d tokens, want at least 259 (<unk>, BOS, EOS and 256 byte tokens)", len(t.pieces))
+	}
+	t.spaceID = 32 + 3
+	if id, ok := t.lookup[" "]; ok {
+		t.spaceID = id
+	}
+	t.buildMerges()
+	n := len(t.pieces)
+	t.bos, t.eos = llama2cBOS, llama2cEOS
+	t.special = make([]bool, n)
+	t.special[0], t.special[1], t.special[2] = true, true, true
+	t.tokBytes = make([][]byte, n)
+	for id, p := range t.pieces {
+		switch {
+		case id == llama2cBOS || id == llama2cEOS:
+			t.tokBytes[id] = nil // run.c never prints them; their pieces are "\n<s>\n", "\n</s>\n"
+		default:
+			if b, ok := scanfByte(p); ok {
+				t.tokBytes[id] = []byte{b}
+			} else {
+				t.tokBytes[id] = []byte(p)
+			}
+		}
+	}
+	t.rule = stripAfterBOS
+	return t, nil
+}
+
+// scanfByte mirrors run.c's sscanf(piece, "<0x%02hhX>", &b) == 1: "<0x" then one or two hex
+// digits.
+func scanfByte(p string) (byte, bool) {
+	if len(p) < 4 || p[:3] != "<0x" || !isHex(p[3]) {
+		return 0, false
+	}
+	v := func(c byte) byte {
+		switch {
+		case c >= 'a':
+			return c - 'a' + 10
+		case c >= 'A':
+			return c - 'A' + 10
+		}
+		return c - '0'
+	}
+	b := v(p[3])
+	if len(p) > 4 && isHex(p[4]) {
+		b = b<<4 | v(p[4])
+	}
+	return b, true
+}
+
+// buildMerges lists every pair of tokens whose concatenation is a token that run.c would merge
+// (score above -1e10): for each such token, each split into two vocabulary pieces.
+func (t *llama2cTokenizer) buildMerges() {
+	idsOf := map[string][]int32{}
+	for id, p := range t.pieces {
+		idsOf[p] = append(idsOf[p], int32(id))
+	}
+	t.merges = map[uint64]int32{}
+	for p, res := range t.lookup {
+		s := t.scores[res]
+		if !(float64(s) > llama2cMinScore) { // also drops NaN
+			continue
+		}
+		for k := 1; k < len(p); k++ {
+			ls, rs := idsOf[p[:k]], idsOf[p[k:]]
+			for _, l := range ls {
+				for _, r := range rs {
+					t.merges[uint64(uint32(l))<<32|uint64(uint32(r))] = res
+				}
+			}
+		}
+	}
+}
+
+func (t *llama2cTokenizer) Encode(text string, addSpecial bool) ([]int, error) {
+	ids := make([]int32, 0, len(text)+1)
+	if text != "" {
+		ids = append(ids, t.spaceID)
+	}
+	// run.c's UTF-8 loop: a byte that is not a continuation byte starts a character; up to
+	// four bytes are gathered while continuation bytes follow.
+	for i := 0; i < len(text); {
+		j := i + 1
+		for j < len(text) && text[j]&0xC0 == 0x80 && j-i < 4 {
+			j++
+		}
+		if id, ok := t.lookup[text[i:j]]; ok {
+			ids = append(ids, id)
+		} else {
+			for k := i; k < j; k++ {
+				ids = append(ids, int32(text[k])+3)
+			}
+		}
+		i = j
+	}
+	ids = bpeMerge(ids, t.pair)
+	out := make([]int, 0, len(ids)+1)
+	if addSpecial {
+		out = append(out, llama2cBOS)
+	}
+	for _, id := range ids {
+		out = append(out, int(id))
+	}
+	return out, nil
+}
+
+func (t *llama2cTokenizer) pair(l, r int32) (float64, int32, bool) {
+	res, ok := t.merges[uint64(uint32(l))<<32|uint64(uint32(r))]
+	if !ok {
+		return 0, 0, false
+	}
+	return -float64(t.scores[res]), res, true
+}
