@@ -16,7 +16,7 @@ type bpeModel struct {
 	vocab  map[string]int32
 	merges map[uint64]uint64 // left<<32|right → rank<<32|merged
 
-	byteLevel    bool      // pieces are bytes mapped through bytes_to_unicode
+	byteLevel    bool       // pieces are bytes mapped through bytes_to_unicode
 	byteIDs      [256]int32 // byte-level: id of each byte's symbol; byte fallback: id of <0xXX>
 	byteFallback bool
 	ignoreMerges bool

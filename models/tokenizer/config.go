@@ -10,8 +10,8 @@ import (
 // and EOS and whether Encode adds them.
 type tokenizerConfig struct {
 	file     string
-	AddBOS   *bool          `json:"add_bos_token"`
-	AddEOS   *bool          `json:"add_eos_token"`
+	AddBOS   *bool           `json:"add_bos_token"`
+	AddEOS   *bool           `json:"add_eos_token"`
 	BOSToken json.RawMessage `json:"bos_token"`
 	EOSToken json.RawMessage `json:"eos_token"`
 	UNKToken json.RawMessage `json:"unk_token"`

@@ -69,7 +69,9 @@ type component struct {
 	Start          int     `json:"start"`
 	Stop           int     `json:"stop"`
 
-	Single        []map[string]struct{ ID string `json:"id"` } `json:"single"`
+	Single []map[string]struct {
+		ID string `json:"id"`
+	} `json:"single"`
 	SpecialTokens map[string]struct {
 		IDs []int `json:"ids"`
 	} `json:"special_tokens"`

@@ -27,8 +27,8 @@ type llama2cTokenizer struct {
 	vocabText
 	file    string
 	scores  []float32
-	lookup  map[string]int32  // piece → lowest id with that piece
-	merges  map[uint64]int32  // left<<32|right → merged id
+	lookup  map[string]int32 // piece → lowest id with that piece
+	merges  map[uint64]int32 // left<<32|right → merged id
 	maxLen  int
 	spaceID int32
 }

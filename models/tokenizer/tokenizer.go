@@ -53,9 +53,9 @@ func formatErr(file, format string, a ...any) *FormatError {
 type spaceRule int
 
 const (
-	keepSpaces     spaceRule = iota
-	stripAtStart             // HF Strip/Metaspace decoder: leading spaces of the whole output
-	stripAfterBOS            // llama2.c: the leading space of the piece right after BOS
+	keepSpaces    spaceRule = iota
+	stripAtStart            // HF Strip/Metaspace decoder: leading spaces of the whole output
+	stripAfterBOS           // llama2.c: the leading space of the piece right after BOS
 )
 
 // vocabText is what decoding needs: each id's bytes, which ids are special, and the space rule.
