@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 )
@@ -64,10 +65,20 @@ func exitCode(err error) int {
 }
 
 // badInputChecks lets packages' error types count as bad input (e.g. a parse error naming a
-// file); subcommand files append to it.
+// file); subcommand files append to it. Errors with a `BadInput() bool` method (the convention of
+// models/hf, models/tokenizer and others) and missing files count without registering.
 var badInputChecks []func(error) bool
 
+type badInputer interface{ BadInput() bool }
+
 func isBadInput(err error) bool {
+	var b badInputer
+	if errors.As(err, &b) && b.BadInput() {
+		return true
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
 	for _, f := range badInputChecks {
 		if f(err) {
 			return true

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/rpiq/rpiq/models/hfmodel"
+	_ "github.com/rpiq/rpiq/models/llama"
+	_ "github.com/rpiq/rpiq/models/opt"
+	"github.com/rpiq/rpiq/models/tokenizer"
+	"github.com/rpiq/rpiq/runtime/cpubackend"
+	"github.com/rpiq/rpiq/runtime/metrics"
+	"github.com/rpiq/rpiq/runtime/model"
+)
+
+func init() {
+	register("eval", "perplexity over a text file; with --ref also mean KL divergence and top-1 agreement", runEval)
+	badInputChecks = append(badInputChecks, func(err error) bool {
+		var fe *tokenizer.FormatError
+		return errors.As(err, &fe)
+	})
+}
+
+// evalResult is the --json output (the CLI contract's keys, plus the settings that produced it).
+type evalResult struct {
+	PPL     float64  `json:"ppl"`
+	KLD     *float64 `json:"kld,omitempty"`
+	Top1    *float64 `json:"top1,omitempty"`
+	Tokens  int      `json:"tokens"`
+	Ctx     int      `json:"ctx"`
+	Stride  int      `json:"stride"`
+	Windows int      `json:"windows"`
+	Seconds float64  `json:"seconds"`
+}
+
+func runEval(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("eval", stderr)
+	modelDir := fs.String("model", "", "model directory (Hugging Face layout)")
+	textPath := fs.String("text", "", "text file to score")
+	ctx := fs.Int("ctx", 512, "tokens per window (clipped to the model's context)")
+	stride := fs.Int("stride", 0, "tokens between window starts (0: --ctx, disjoint windows)")
+	refDir := fs.String("ref", "", "reference model directory: also report mean KL divergence and top-1 agreement")
+	limit := fs.Int("limit", 0, "score at most this many tokens of the text (0: all)")
+	threads := fs.Int("threads", 0, "worker threads (0: RPIQ_THREADS or the CPU count)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	noProgress := fs.Bool("quiet", false, "no progress bar")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *modelDir == "" || *textPath == "" {
+		return usagef("--model and --text are required")
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments: %v", fs.Args())
+	}
+	text, err := os.ReadFile(*textPath)
+	if err != nil {
+		return err
+	}
+	tok, err := tokenizer.Load(*modelDir)
+	if err != nil {
+		return err
+	}
+	ids, err := tok.Encode(string(text), false)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBadInput, *textPath, err)
+	}
+	if *limit > 0 && len(ids) > *limit+1 {
+		ids = ids[:*limit+1]
+	}
+	if len(ids) < 2 {
+		return fmt.Errorf("%w: %s: %d tokens; need at least 2 to score a prediction", ErrBadInput, *textPath, len(ids))
+	}
+
+	be := cpubackend.New(*threads)
+	m, _, closeM, err := hfmodel.Open(*modelDir, be)
+	if err != nil {
+		return err
+	}
+	defer closeM()
+	var ref model.Model
+	if *refDir != "" {
+		r, _, closeR, err := hfmodel.Open(*refDir, be)
+		if err != nil {
+			return err
+		}
+		defer closeR()
+		if r.Info().Vocab != m.Info().Vocab {
+			return fmt.Errorf("%w: --ref %s has a vocabulary of %d, the model %d", ErrBadInput, *refDir, r.Info().Vocab, m.Info().Vocab)
+		}
+		ref = r
+	}
+	n := *ctx
+	if max := m.Info().MaxSeq; max > 0 && n > max {
+		n = max
+	}
+	if n < 2 {
+		return usagef("--ctx must be at least 2")
+	}
+	windows := metrics.Windows(len(ids), n, *stride)
+	vocab := m.Info().Vocab
+
+	var bar *progressbar.ProgressBar
+	if !*noProgress {
+		bar = progressbar.NewOptions(len(windows), progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("eval"), progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+	}
+	start := time.Now()
+	var s metrics.Scores
+	win := make([]int32, 0, n)
+	for _, w := range windows {
+		win = win[:0]
+		for _, id := range ids[w.Begin:w.End] {
+			win = append(win, int32(id))
+		}
+		logits, err := model.Logits(m, win)
+		if err != nil {
+			return err
+		}
+		var refLogits []float32
+		if ref != nil {
+			if refLogits, err = model.Logits(ref, win); err != nil {
+				return err
+			}
+		}
+		// the prediction for token i of the text comes from window position i-1-Begin
+		for i := w.ScoreFrom; i < w.End; i++ {
+			row := i - 1 - w.Begin
+			var r []float32
+			if refLogits != nil {
+				r = refLogits[row*vocab : (row+1)*vocab]
+			}
+			s.Add(logits[row*vocab:(row+1)*vocab], r, ids[i])
+		}
+		if bar != nil {
+			bar.Add(1)
+		}
+	}
+	step := n
+	if *stride > 0 && *stride < n {
+		step = *stride
+	}
+	res := evalResult{PPL: s.Perplexity(), Tokens: s.Tokens, Ctx: n, Stride: step,
+		Windows: len(windows), Seconds: time.Since(start).Seconds()}
+	if ref != nil {
+		kl, top1 := s.MeanKL(), s.Top1Agreement()
+		res.KLD, res.Top1 = &kl, &top1
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "perplexity %.4f over %d tokens (%d windows of %d, stride %d)\n", res.PPL, res.Tokens, res.Windows, res.Ctx, res.Stride)
+	if ref != nil {
+		fmt.Fprintf(stdout, "mean KL divergence %.6f nats, top-1 agreement %.4f (reference %s)\n", *res.KLD, *res.Top1, *refDir)
+	}
+	fmt.Fprintf(stderr, "eval: %.1f s, %.0f tokens/s\n", res.Seconds, float64(res.Tokens)/res.Seconds)
+	return nil
+}
