@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/hfmodel"
+	_ "github.com/rpiq/rpiq/models/llama"
+	_ "github.com/rpiq/rpiq/models/opt"
+	"github.com/rpiq/rpiq/models/tokenizer"
+	"github.com/rpiq/rpiq/runtime/cpubackend"
+	"github.com/rpiq/rpiq/runtime/generate"
+	"github.com/rpiq/rpiq/runtime/sample"
+)
+
+func init() {
+	register("generate", "generate text from a prompt, streamed to stdout", runGenerate)
+}
+
+// runGenerate: defaults come from the model's generation_config.json (transformers' defaults
+// when absent); flags given on the command line override them. --max-tokens counts new tokens
+// only (transformers' max_new_tokens).
+func runGenerate(args []string, stdout, stderr io.Writer) error {
+	fl := newFlags("generate", stderr)
+	dir := fl.String("model", "", "model folder (Hugging Face layout)")
+	prompt := fl.String("prompt", "", "prompt text (empty: start from BOS)")
+	maxTokens := fl.Int("max-tokens", 0, "new tokens at most (default: generation_config max_new_tokens, else max_length minus the prompt, else 256)")
+	temp := fl.Float64("temperature", 1, "sampling temperature; 0 = greedy (default from generation_config)")
+	topP := fl.Float64("top-p", 1, "nucleus sampling mass (default from generation_config)")
+	topK := fl.Int("top-k", 50, "keep the k most likely tokens, 0 = off (default from generation_config)")
+	seed := fl.Uint64("seed", 0, "random seed")
+	rep := fl.Float64("repetition-penalty", 1, "HF repetition penalty, 1 = off (default from generation_config)")
+	threads := fl.Int("threads", 0, "CPU threads (default RPIQ_THREADS or all CPUs)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: rpiq generate --model MODEL --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--repetition-penalty R] [--threads N]")
+		fl.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fl, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("generate: unexpected argument %q", pos[0])
+	}
+	if *dir == "" {
+		return usagef("generate: --model is required")
+	}
+	set := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	gc, err := hf.LoadGenerationConfig(*dir)
+	if err != nil {
+		return err
+	}
+	p := sample.Params{Temperature: gc.Temperature, TopP: gc.TopP, TopK: gc.TopK, RepetitionPenalty: gc.RepetitionPenalty, Seed: *seed}
+	if !gc.DoSample {
+		p.Temperature = 0
+	}
+	if set["temperature"] {
+		p.Temperature = *temp
+	}
+	if set["top-p"] {
+		p.TopP = *topP
+	}
+	if set["top-k"] {
+		p.TopK = *topK
+	}
+	if set["repetition-penalty"] {
+		p.RepetitionPenalty = *rep
+	}
+	switch {
+	case p.Temperature < 0:
+		return usagef("generate: --temperature must be >= 0, got %g", p.Temperature)
+	case p.TopK < 0:
+		return usagef("generate: --top-k must be >= 0, got %d", p.TopK)
+	case p.TopP <= 0 || p.TopP > 1:
+		return usagef("generate: --top-p must be in (0, 1], got %g", p.TopP)
+	case p.RepetitionPenalty <= 0:
+		return usagef("generate: --repetition-penalty must be > 0, got %g", p.RepetitionPenalty)
+	case set["max-tokens"] && *maxTokens <= 0:
+		return usagef("generate: --max-tokens must be positive, got %d", *maxTokens)
+	}
+
+	be := cpubackend.New(*threads)
+	m, _, closeModel, err := hfmodel.Open(*dir, be)
+	if err != nil {
+		return err
+	}
+	defer closeModel()
+	tok, err := tokenizer.Load(*dir)
+	if err != nil {
+		return err
+	}
+	ids, err := tok.Encode(*prompt, true)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		if tok.BOS() < 0 {
+			return usagef("generate: this model has no BOS token, so the prompt must not be empty")
+		}
+		ids = []int{tok.BOS()}
+	}
+	in := make([]int32, len(ids))
+	for i, id := range ids {
+		in[i] = int32(id)
+	}
+	n := *maxTokens
+	if !set["max-tokens"] {
+		switch {
+		case gc.MaxNewTokens > 0:
+			n = gc.MaxNewTokens
+		case gc.MaxLength > len(in) && gc.MaxLength != hf.DefaultGenerationConfig().MaxLength:
+			n = gc.MaxLength - len(in)
+		default:
+			n = 256
+		}
+	}
+
+	info := m.Info()
+	// Stop on the EOS ids, and on BOS: a BOS sampled mid-text starts a new document
+	// (llama2.c's run.c stops there too).
+	stop := slices.Clone(info.EOS)
+	for _, id := range gc.EOSTokenIDs {
+		stop = append(stop, int32(id))
+	}
+	if info.BOS >= 0 {
+		stop = append(stop, info.BOS)
+	}
+
+	// The stream decoder sees the prompt first (SentencePiece drops the space after BOS), but
+	// only new text is printed.
+	dec := tok.NewStreamDecoder()
+	for _, id := range ids {
+		dec.Push(id)
+	}
+	out := bufio.NewWriter(stdout)
+	st, err := generate.Run(m, in, generate.Options{MaxTokens: n, Sample: p, Stop: stop}, generate.TextTo(out, dec))
+	if err == nil {
+		_, err = io.WriteString(out, dec.Flush())
+	}
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	fmt.Fprintf(stderr, "\nprompt: %d tokens, %.1f tokens/s; decode: %d tokens, %.1f tokens/s (%s; %s)\n",
+		st.PromptTokens, st.PromptTokensPerSec(), st.NewTokens, st.DecodeTokensPerSec(), st.StoppedBy, be.Name())
+	return err
+}
