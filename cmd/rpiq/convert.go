@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"github.com/rpiq/rpiq/models/llama2c"
+)
+
+func init() {
+	register("convert", "convert a llama2.c checkpoint into a Hugging Face LLaMA folder", runConvert)
+}
+
+func runConvert(args []string, stdout, stderr io.Writer) error {
+	fl := newFlags("convert", stderr)
+	from := fl.String("from", "", "source format: llama2c")
+	tok := fl.String("tokenizer", "", "llama2.c tokenizer.bin matching the checkpoint")
+	out := fl.String("out", "", "output folder (must not exist); written atomically")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: rpiq convert --from llama2c CKPT --tokenizer TOK --out DIR")
+		fl.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fl, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *from != "llama2c":
+		return usagef("convert: --from must be llama2c, got %q", *from)
+	case len(pos) != 1:
+		return usagef("convert: want one checkpoint file, got %d arguments", len(pos))
+	case *tok == "":
+		return usagef("convert: --tokenizer is required")
+	case *out == "":
+		return usagef("convert: --out is required")
+	}
+	if err := llama2c.Convert(pos[0], *tok, *out); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+		return err
+	}
+	rep, err := inspectModel(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %s, %s parameters, %d tensors, %s\n", *out, rep.Architecture, humanCount(rep.Parameters), rep.Tensors, humanBytes(rep.Bytes))
+	return nil
+}

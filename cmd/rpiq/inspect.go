@@ -1,0 +1,318 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/hf/safetensors"
+)
+
+func init() {
+	register("inspect", "architecture, parameters, dtypes, quantization of a model folder", runInspect)
+	// Errors about a file's content (safetensors, config.json, llama2.c, ...) carry BadInput().
+	badInputChecks = append(badInputChecks, func(err error) bool {
+		var b interface{ BadInput() bool }
+		return errors.As(err, &b) && b.BadInput()
+	})
+}
+
+// parseInterspersed parses flags that may come before, between or after positional arguments
+// ("rpiq inspect MODEL --json"), which flag.FlagSet alone stops at.
+func parseInterspersed(fs interface {
+	Parse([]string) error
+	Args() []string
+}, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// modelReport is what `rpiq inspect --json` prints.
+type modelReport struct {
+	Model            string                 `json:"model"`
+	Architecture     string                 `json:"architecture"`
+	ModelType        string                 `json:"model_type,omitempty"`
+	Layers           int                    `json:"num_hidden_layers"`
+	Hidden           int                    `json:"hidden_size"`
+	Intermediate     int                    `json:"intermediate_size"`
+	Heads            int                    `json:"num_attention_heads"`
+	KVHeads          int                    `json:"num_key_value_heads"`
+	HeadDim          int                    `json:"head_dim"`
+	Vocab            int                    `json:"vocab_size"`
+	Context          int                    `json:"max_position_embeddings"`
+	TiedEmbeddings   bool                   `json:"tie_word_embeddings"`
+	TorchDType       string                 `json:"torch_dtype,omitempty"`
+	Parameters       int64                  `json:"parameters"`
+	ParametersSource string                 `json:"parameters_source"` // "headers", "config" (estimate) or "unknown"
+	Bytes            int64                  `json:"bytes"`             // tensor bytes (headers, else the index's total_size)
+	Tensors          int                    `json:"tensors"`
+	DTypes           map[string]*dtypeStats `json:"dtypes"`
+	Quantization     *quantReport           `json:"quantization"`
+	Files            []string               `json:"files"`
+	MissingFiles     []string               `json:"missing_files,omitempty"`
+}
+
+type dtypeStats struct {
+	Tensors  int   `json:"tensors"`
+	Elements int64 `json:"elements"`
+	Bytes    int64 `json:"bytes"`
+}
+
+type quantReport struct {
+	Method           string `json:"method"`
+	Bits             int    `json:"bits"`
+	GroupSize        int    `json:"group_size"`
+	DescAct          bool   `json:"desc_act"`
+	Sym              bool   `json:"sym"`
+	CheckpointFormat string `json:"checkpoint_format,omitempty"`
+	QuantizedLayers  int    `json:"quantized_layers"` // tensors named *.qweight in the headers
+	Source           string `json:"source"`
+	RPIQ             any    `json:"rpiq,omitempty"`
+}
+
+func runInspect(args []string, stdout, stderr io.Writer) error {
+	fl := newFlags("inspect", stderr)
+	asJSON := fl.Bool("json", false, "print one JSON object")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: rpiq inspect MODEL [--json]\n\nDescribes a model folder from config.json and the safetensors index/headers, without reading weights.")
+		fl.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fl, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("inspect: want one MODEL folder, got %d arguments", len(pos))
+	}
+	rep, err := inspectModel(pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printReport(stdout, rep)
+	return nil
+}
+
+func inspectModel(dir string) (*modelReport, error) {
+	cfg, err := hf.LoadConfig(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s: no %s (want a Hugging Face model folder)", ErrBadInput, dir, hf.ConfigFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	inv, err := hf.ReadInventory(dir)
+	if err != nil {
+		return nil, err
+	}
+	rep := &modelReport{
+		Model: dir, Architecture: cfg.Architecture, ModelType: cfg.ModelType, Layers: cfg.NumLayers,
+		Hidden: cfg.HiddenSize, Intermediate: cfg.IntermediateSize, Heads: cfg.NumHeads, KVHeads: cfg.NumKVHeads,
+		HeadDim: cfg.HeadDim, Vocab: cfg.VocabSize, Context: cfg.MaxPositions, TiedEmbeddings: cfg.TieWordEmbeddings,
+		TorchDType: cfg.TorchDType, DTypes: map[string]*dtypeStats{}, Files: inv.Files, MissingFiles: inv.MissingFiles,
+		Tensors: len(inv.Tensors),
+	}
+	if rep.Files == nil {
+		rep.Files = []string{}
+	}
+	bits := 0
+	if q := cfg.Quantization; q != nil {
+		bits = q.Bits
+		rep.Quantization = &quantReport{Method: q.Method, Bits: q.Bits, GroupSize: q.GroupSize, DescAct: q.DescAct, Sym: q.Sym,
+			CheckpointFormat: q.CheckpointFormat, Source: filepath.Base(q.Source), RPIQ: q.Raw["rpiq"]}
+	}
+	for _, t := range inv.Tensors {
+		s := rep.DTypes[string(t.DType)]
+		if s == nil {
+			s = &dtypeStats{}
+			rep.DTypes[string(t.DType)] = s
+		}
+		s.Tensors++
+		s.Elements += t.Numel()
+		s.Bytes += t.Bytes()
+		rep.Bytes += t.Bytes()
+		rep.Parameters += logicalParams(t.TensorInfo, bits, rep.Quantization)
+	}
+	switch {
+	case len(inv.Tensors) > 0 && len(inv.MissingFiles) == 0:
+		rep.ParametersSource = "headers"
+	default:
+		if inv.Index != nil && inv.Index.TotalSize > 0 {
+			rep.Bytes = inv.Index.TotalSize
+		}
+		if inv.Index != nil {
+			rep.Tensors = len(inv.Index.WeightMap)
+		}
+		if n := estimateParams(cfg); n > 0 {
+			rep.Parameters, rep.ParametersSource = n, "config"
+		} else {
+			rep.Parameters, rep.ParametersSource = 0, "unknown"
+		}
+	}
+	return rep, nil
+}
+
+// logicalParams counts the weights a tensor stands for: a GPTQ qweight packs 32/bits weights per
+// int32; its qzeros, scales and g_idx are quantization overhead, not parameters.
+func logicalParams(t safetensors.TensorInfo, bits int, q *quantReport) int64 {
+	switch {
+	case strings.HasSuffix(t.Name, ".qweight") && bits > 0:
+		if q != nil {
+			q.QuantizedLayers++
+		}
+		return t.Numel() * 32 / int64(bits)
+	case bits > 0 && (strings.HasSuffix(t.Name, ".qzeros") || strings.HasSuffix(t.Name, ".scales") || strings.HasSuffix(t.Name, ".g_idx")):
+		return 0
+	}
+	return t.Numel()
+}
+
+// estimateParams counts parameters from config.json alone, for folders whose shards are absent.
+// It follows the HF modules' shapes; 0 means the architecture has parts it cannot count (CogVLM).
+func estimateParams(c *hf.Config) int64 {
+	H, I, L, V := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.NumLayers), int64(c.VocabSize)
+	q, kv := int64(c.NumHeads*c.HeadDim), int64(c.NumKVHeads*c.HeadDim)
+	switch c.Architecture {
+	case hf.ArchLlama, hf.ArchQwen2, hf.ArchQwen3:
+		layer := H*q + 2*H*kv + q*H + 3*H*I + 2*H
+		if c.AttentionBias {
+			layer += q + 2*kv
+		}
+		if c.AttentionOutBias {
+			layer += H
+		}
+		if c.MLPBias {
+			layer += 2*I + H
+		}
+		if c.QKNorm {
+			layer += 2 * int64(c.HeadDim)
+		}
+		n := V*H + L*layer + H
+		if !c.TieWordEmbeddings {
+			n += V * H
+		}
+		return n
+	case hf.ArchOPT:
+		P := int64(c.WordEmbedProjDim)
+		layer := 4*H*H + 2*H*I
+		if c.AttentionBias {
+			layer += 4*H + I + H
+		}
+		if c.LayerNormElementwiseAffine {
+			layer += 4 * H
+		}
+		n := V*P + (int64(c.MaxPositions)+hf.OPTPositionOffset)*H + L*layer
+		if P != H {
+			n += 2 * H * P
+		}
+		if c.DoLayerNormBefore && !c.RemoveFinalLayerNorm && c.LayerNormElementwiseAffine {
+			n += 2 * H
+		}
+		if !c.TieWordEmbeddings {
+			n += V * P
+		}
+		return n
+	}
+	return 0
+}
+
+func printReport(w io.Writer, r *modelReport) {
+	fmt.Fprintf(w, "model:         %s\n", r.Model)
+	arch := r.Architecture
+	if r.ModelType != "" {
+		arch += " (" + r.ModelType + ")"
+	}
+	fmt.Fprintf(w, "architecture:  %s\n", arch)
+	fmt.Fprintf(w, "shape:         %d layers, hidden %d, intermediate %d, %d heads (%d kv, head_dim %d), vocab %d, context %d",
+		r.Layers, r.Hidden, r.Intermediate, r.Heads, r.KVHeads, r.HeadDim, r.Vocab, r.Context)
+	if r.TiedEmbeddings {
+		fmt.Fprint(w, ", tied embeddings")
+	}
+	fmt.Fprintln(w)
+	switch r.ParametersSource {
+	case "headers":
+		fmt.Fprintf(w, "parameters:    %s (%d)\n", humanCount(r.Parameters), r.Parameters)
+	case "config":
+		fmt.Fprintf(w, "parameters:    %s (%d, estimated from config.json)\n", humanCount(r.Parameters), r.Parameters)
+	default:
+		fmt.Fprintln(w, "parameters:    unknown (no tensor headers)")
+	}
+	fmt.Fprintf(w, "tensors:       %d, %s\n", r.Tensors, humanBytes(r.Bytes))
+	names := make([]string, 0, len(r.DTypes))
+	for d := range r.DTypes {
+		names = append(names, d)
+	}
+	sort.Slice(names, func(i, j int) bool { return r.DTypes[names[i]].Bytes > r.DTypes[names[j]].Bytes })
+	for _, d := range names {
+		s := r.DTypes[d]
+		fmt.Fprintf(w, "  %-6s       %d tensors, %d elements, %s\n", d, s.Tensors, s.Elements, humanBytes(s.Bytes))
+	}
+	if len(names) == 0 && r.TorchDType != "" {
+		fmt.Fprintf(w, "  torch_dtype  %s (from config.json)\n", r.TorchDType)
+	}
+	if q := r.Quantization; q != nil {
+		gs := fmt.Sprint(q.GroupSize)
+		if q.GroupSize == -1 {
+			gs = "per column"
+		}
+		fmt.Fprintf(w, "quantization:  %s %d-bit, group size %s, desc_act %v, sym %v, format %s (%s)",
+			q.Method, q.Bits, gs, q.DescAct, q.Sym, q.CheckpointFormat, q.Source)
+		if q.QuantizedLayers > 0 {
+			fmt.Fprintf(w, ", %d quantized layers", q.QuantizedLayers)
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintln(w, "quantization:  none")
+	}
+	fmt.Fprintf(w, "files:         %s\n", strings.Join(r.Files, ", "))
+	if len(r.MissingFiles) > 0 {
+		fmt.Fprintf(w, "missing:       %s\n", strings.Join(r.MissingFiles, ", "))
+	}
+}
+
+func humanCount(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
