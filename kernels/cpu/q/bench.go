@@ -11,11 +11,11 @@ import (
 // Reference numbers for the development machine (2-core AMD EPYC Zen 4; reference/runtime.md
 // §1.7): ggml's test-backend-ops on the same 4096×14336 shape, and the measured read bandwidth.
 const (
-	GGMLQ40Ms   = 1.92 // ggml Q4_0 GEMV, 2 threads
-	GGMLQ4KMs   = 1.16 // ggml Q4_K GEMV, 2 threads
-	ReadGBs2    = 73.5 // summing a 1 GiB []uint64 with 2 goroutines
-	ReadGBs1    = 46.8 // with 1 goroutine
-	GEMVGoalMs  = 1.0  // issue 4's goal for gemv_q4_g128_4096x14336
+	GGMLQ40Ms  = 1.92 // ggml Q4_0 GEMV, 2 threads
+	GGMLQ4KMs  = 1.16 // ggml Q4_K GEMV, 2 threads
+	ReadGBs2   = 73.5 // summing a 1 GiB []uint64 with 2 goroutines
+	ReadGBs1   = 46.8 // with 1 goroutine
+	GEMVGoalMs = 1.0  // issue 4's goal for gemv_q4_g128_4096x14336
 )
 
 // BenchResult is one line of `rpiq bench --json` (ARCHITECTURE.md's result format).
@@ -60,9 +60,9 @@ func sortedKeys(m map[string]float64) []string {
 
 // BenchOptions selects what Bench runs.
 type BenchOptions struct {
-	Threads []int   // default {cpu.DefaultThreads()}
-	Runs    int     // timed runs per case, the best is reported (default 20 for GEMV, 3 for GEMM)
-	Tokens  int     // GEMM tokens (default 512)
+	Threads []int // default {cpu.DefaultThreads()}
+	Runs    int   // timed runs per case, the best is reported (default 20 for GEMV, 3 for GEMM)
+	Tokens  int   // GEMM tokens (default 512)
 	Filter  func(name string) bool
 	PeakOPS float64 // int8 peak in GOPS for the ratio (default Int8PeakGOPS(threads))
 }

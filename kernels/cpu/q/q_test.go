@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/rpiq/rpiq/kernels/half"
@@ -351,4 +353,15 @@ func FuzzRepackGPTQ(f *testing.F) {
 		m.MatMul(y, x, 2)
 		m.MatVec(y[:nout], x[:nin])
 	})
+}
+
+// TestExpectedKernels: RPIQ_EXPECT_KERNELS=neon (CI's QEMU run) or avx2,avx512 makes a missing
+// variant a failure instead of a silent fallback to generic.
+func TestExpectedKernels(t *testing.T) {
+	t.Logf("variants here: %v, active: %s", Kernels(), Active())
+	for _, want := range strings.Split(os.Getenv("RPIQ_EXPECT_KERNELS"), ",") {
+		if want != "" && lookup(want) == nil {
+			t.Errorf("RPIQ_EXPECT_KERNELS wants %q, this machine/build has %v", want, Kernels())
+		}
+	}
 }
