@@ -11,6 +11,7 @@ import (
 
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/tokenizer"
 )
 
 // PermuteRotary reorders the rows of a q or k projection from llama2.c's rotary layout to HF's.
@@ -126,9 +127,12 @@ func (ck *Checkpoint) WriteHF(dir, tokenizerPath string) error {
 	return writeTokenizer(tokenizerPath, dir)
 }
 
-// writeTokenizer copies the llama2.c tokenizer into the folder as tokenizer.bin.
-// TODO: call tokenizer.WriteLlama2cAsHF once models/tokenizer provides it.
+// writeTokenizer writes the HF tokenizer files (tokenizer.json, tokenizer_config.json) through
+// models/tokenizer, and keeps a copy of the original as tokenizer.bin for llama2.c tools.
 func writeTokenizer(tokenizerPath, dir string) error {
+	if err := tokenizer.WriteLlama2cAsHF(tokenizerPath, dir); err != nil {
+		return err
+	}
 	b, err := os.ReadFile(tokenizerPath)
 	if err != nil {
 		return err
@@ -138,7 +142,6 @@ func writeTokenizer(tokenizerPath, dir string) error {
 		return err
 	})
 }
-
 // Convert turns a llama2.c checkpoint and its tokenizer.bin into an HF LLaMA folder at outDir,
 // atomically: everything is written into a temporary folder beside outDir, which is renamed
 // into place at the end. outDir must not exist yet (or be an empty folder).

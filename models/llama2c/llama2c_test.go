@@ -14,6 +14,7 @@ import (
 
 	"github.com/rpiq/rpiq/internal/shareddata"
 	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/tokenizer"
 )
 
 // ropeLlama2c applies llama2.c run.c's rotation to one head vector: pairs (2i, 2i+1).
@@ -381,10 +382,24 @@ func TestConvertStories260K(t *testing.T) {
 			}
 		}
 	}
-	if _, err := os.Stat(filepath.Join(out, "tokenizer.bin")); err != nil {
-		if _, err2 := os.Stat(filepath.Join(out, "tokenizer.json")); err2 != nil {
-			t.Fatalf("no tokenizer files: %v", err)
+	// The folder's tokenizer (tokenizer.json) encodes as the llama2.c tokenizer it came from.
+	hfTok, err := tokenizer.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binTok, err := tokenizer.Load(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"Once upon a time, there was a little girl named Lily.", "Tom's dog ran!\n\"Hi\", 123"} {
+		a, err1 := hfTok.Encode(text, true)
+		b, err2 := binTok.Encode(text, true)
+		if err1 != nil || err2 != nil || fmt.Sprint(a) != fmt.Sprint(b) || len(a) < 5 {
+			t.Fatalf("%q: tokenizer.json gives %v (%v), tok512.bin %v (%v)", text, a, err1, b, err2)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "tokenizer.json")); err != nil {
+		t.Fatal(err)
 	}
 	// A second conversion into the same, now full, folder is refused and leaves it intact.
 	if err := Convert(ckpt, tok, out); err == nil {
