@@ -142,6 +142,7 @@ func writeTokenizer(tokenizerPath, dir string) error {
 		return err
 	})
 }
+
 // Convert turns a llama2.c checkpoint and its tokenizer.bin into an HF LLaMA folder at outDir,
 // atomically: everything is written into a temporary folder beside outDir, which is renamed
 // into place at the end. outDir must not exist yet (or be an empty folder).
