@@ -1,0 +1,200 @@
+// attention.cu: the KV cache and causal attention with grouped keys/values (GQA).
+//
+// Cache layout per layer: K and V each [max_seq][kv_dim] (kv_dim = kv_heads * head_dim), one row
+// per position, in f16 (the default: half the bytes to read per token) or f32. Query head h reads
+// kv head h / (heads / kv_heads). Positions come from pos0 + (*pos_dev if given), so the decode
+// step can be captured once as a CUDA graph and replayed with the position in device memory.
+#include "common.cuh"
+
+// Store rows t < tokens of k and v (f32 [tokens][kv_dim]) at positions pos .. pos+tokens-1.
+template <typename T>
+__device__ void kv_store(const float* k, const float* v, T* kc, T* vc, int tokens, int kv_dim, int pos0,
+                         const int* pos_dev) {
+    const int pos = pos0 + (pos_dev ? *pos_dev : 0);
+    const long n = (long)tokens * kv_dim;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        const size_t dst = (size_t)pos * kv_dim + i;
+        store_as(kc + dst, k[i]);
+        store_as(vc + dst, v[i]);
+    }
+}
+
+extern "C" __global__ void kv_store_f16(const float* k, const float* v, half_t* kc, half_t* vc, int tokens, int kv_dim,
+                                        int pos0, const int* pos_dev) {
+    kv_store<half_t>(k, v, kc, vc, tokens, kv_dim, pos0, pos_dev);
+}
+extern "C" __global__ void kv_store_f32(const float* k, const float* v, float* kc, float* vc, int tokens, int kv_dim,
+                                        int pos0, const int* pos_dev) {
+    kv_store<float>(k, v, kc, vc, tokens, kv_dim, pos0, pos_dev);
+}
+
+// ---- decode: one query row at position pos attends to positions 0..pos ----
+// One block per query head, 256 threads. Dynamic shared memory: (max_seq + head_dim + 256 + 32)
+// floats: the scores, q, and the partial sums of the value pass.
+template <typename T>
+__device__ void attention_decode(const float* __restrict__ q, const T* __restrict__ kc, const T* __restrict__ vc,
+                                 float* __restrict__ out, int heads, int kv_heads, int head_dim, float scale,
+                                 int pos0, const int* __restrict__ pos_dev) {
+    extern __shared__ float smem[];
+    const int seq = pos0 + (pos_dev ? *pos_dev : 0) + 1;
+    const int h = blockIdx.x, kvh = h / (heads / kv_heads);
+    const int kv_dim = kv_heads * head_dim;
+    float* red = smem;               // 32
+    float* qs = smem + 32;           // head_dim
+    float* partial = qs + head_dim;  // 256
+    float* scores = partial + 256;   // seq
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
+
+    for (int d = tid; d < head_dim; d += blockDim.x) qs[d] = q[(size_t)h * head_dim + d] * scale;
+    __syncthreads();
+    const T* kh = kc + (size_t)kvh * head_dim;
+    for (int t = warp; t < seq; t += nwarps) {
+        const T* kr = kh + (size_t)t * kv_dim;
+        float s = 0.f;
+        for (int d = lane; d < head_dim; d += 32) s += qs[d] * to_f32(kr[d]);
+        s = warp_sum(s);
+        if (lane == 0) scores[t] = s;
+    }
+    __syncthreads();
+    float m = RPIQ_NEG_INF;
+    for (int t = tid; t < seq; t += blockDim.x) m = fmaxf(m, scores[t]);
+    m = block_max(m, red);
+    float l = 0.f;
+    for (int t = tid; t < seq; t += blockDim.x) {
+        const float p = expf(scores[t] - m);
+        scores[t] = p;
+        l += p;
+    }
+    l = block_sum(l, red); // its barriers also publish the exponentiated scores
+    const float inv_l = 1.0f / l;
+
+    // Values: thread (slice, d) sums positions t = slice, slice + slices, ...
+    const int slices = blockDim.x / head_dim; // head_dim <= blockDim.x (checked by the host)
+    const int d = tid % head_dim, slice = tid / head_dim;
+    float acc = 0.f;
+    if (slice < slices) {
+        const T* vh = vc + (size_t)kvh * head_dim + d;
+        for (int t = slice; t < seq; t += slices) acc += scores[t] * to_f32(vh[(size_t)t * kv_dim]);
+        partial[tid] = acc;
+    }
+    __syncthreads();
+    if (tid < head_dim) {
+        float v = 0.f;
+        for (int s2 = 0; s2 < slices; s2++) v += partial[s2 * head_dim + tid];
+        out[(size_t)h * head_dim + tid] = v * inv_l;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) attention_decode_f16(const float* q, const half_t* kc, const half_t* vc,
+        float* out, int heads, int kv_heads, int head_dim, float scale, int pos0, const int* pos_dev) {
+    attention_decode<half_t>(q, kc, vc, out, heads, kv_heads, head_dim, scale, pos0, pos_dev);
+}
+extern "C" __global__ void __launch_bounds__(256) attention_decode_f32(const float* q, const float* kc, const float* vc,
+        float* out, int heads, int kv_heads, int head_dim, float scale, int pos0, const int* pos_dev) {
+    attention_decode<float>(q, kc, vc, out, heads, kv_heads, head_dim, scale, pos0, pos_dev);
+}
+
+// ---- prefill, flash-style: rows i < tokens at positions pos0+i attend to 0..pos0+i ----
+// Grid (ceil(tokens/16), heads), 128 threads: each warp owns 4 query rows; keys and values go
+// through shared memory 32 positions at a time with an online softmax, so the tokens x seq score
+// matrix never exists. Lane j scores key j of a tile; lane owns output dims lane + 32*i.
+// Dynamic shared memory: (16*head_dim + 32*(head_dim+1) + 32*head_dim) floats; head_dim <= 256.
+#define FA_ROWS 16
+#define FA_KEYS 32
+#define FA_MAXD 8
+
+template <typename T>
+__device__ void attention_prefill(const float* __restrict__ q, const T* __restrict__ kc, const T* __restrict__ vc,
+                                  float* __restrict__ out, int tokens, int heads, int kv_heads, int head_dim,
+                                  float scale, int pos0) {
+    extern __shared__ float smem[];
+    float* Qs = smem;                              // [16][head_dim]
+    float* Ks = Qs + FA_ROWS * head_dim;           // [32][head_dim + 1]
+    float* Vs = Ks + FA_KEYS * (head_dim + 1);     // [32][head_dim]
+    const int h = blockIdx.y, kvh = h / (heads / kv_heads);
+    const int kv_dim = kv_heads * head_dim, q_dim = heads * head_dim;
+    const int row0 = blockIdx.x * FA_ROWS;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+
+    for (int e = tid; e < FA_ROWS * head_dim; e += blockDim.x) {
+        const int r = e / head_dim, d = e % head_dim;
+        Qs[e] = (row0 + r < tokens) ? q[(size_t)(row0 + r) * q_dim + (size_t)h * head_dim + d] * scale : 0.f;
+    }
+    float m[4], l[4], acc[4][FA_MAXD];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        m[i] = RPIQ_NEG_INF, l[i] = 0.f;
+#pragma unroll
+        for (int j = 0; j < FA_MAXD; j++) acc[i][j] = 0.f;
+    }
+    const int last_row = min(tokens, row0 + FA_ROWS) - 1;
+    const int kv_end = pos0 + last_row + 1; // keys this block needs
+    for (int t0 = 0; t0 < kv_end; t0 += FA_KEYS) {
+        __syncthreads(); // the previous tile is consumed (and Qs is written before the first)
+        for (int e = tid; e < FA_KEYS * head_dim; e += blockDim.x) {
+            const int j = e / head_dim, d = e % head_dim;
+            const int t = t0 + j;
+            float kv = 0.f, vv = 0.f;
+            if (t < kv_end) {
+                const size_t off = (size_t)t * kv_dim + (size_t)kvh * head_dim + d;
+                kv = to_f32(kc[off]);
+                vv = to_f32(vc[off]);
+            }
+            Ks[j * (head_dim + 1) + d] = kv;
+            Vs[j * head_dim + d] = vv;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int r = warp * 4 + i;
+            const int row = row0 + r;
+            if (row >= tokens) continue; // warp-uniform
+            const int pos = pos0 + row;
+            const int t = t0 + lane;
+            float s = RPIQ_NEG_INF;
+            if (t <= pos) {
+                s = 0.f;
+                const float* qr = Qs + r * head_dim;
+                const float* kr = Ks + lane * (head_dim + 1);
+                for (int d = 0; d < head_dim; d++) s += qr[d] * kr[d];
+            }
+            const float m_new = fmaxf(m[i], warp_max(s));
+            if (m_new == RPIQ_NEG_INF) continue; // the whole tile is in this row's future
+            const float p = (s == RPIQ_NEG_INF) ? 0.f : expf(s - m_new);
+            const float corr = (m[i] == RPIQ_NEG_INF) ? 0.f : expf(m[i] - m_new);
+            l[i] = l[i] * corr + warp_sum(p);
+#pragma unroll
+            for (int j = 0; j < FA_MAXD; j++) acc[i][j] *= corr;
+            for (int jj = 0; jj < FA_KEYS; jj++) {
+                const float pj = __shfl_sync(0xffffffffu, p, jj);
+                const float* vr = Vs + jj * head_dim;
+#pragma unroll
+                for (int j = 0; j < FA_MAXD; j++) {
+                    const int d = lane + 32 * j;
+                    if (d < head_dim) acc[i][j] += pj * vr[d];
+                }
+            }
+            m[i] = m_new;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int row = row0 + warp * 4 + i;
+        if (row >= tokens) continue;
+        const float inv = 1.0f / l[i];
+#pragma unroll
+        for (int j = 0; j < FA_MAXD; j++) {
+            const int d = lane + 32 * j;
+            if (d < head_dim) out[(size_t)row * q_dim + (size_t)h * head_dim + d] = acc[i][j] * inv;
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_f16(const float* q, const half_t* kc, const half_t* vc,
+        float* out, int tokens, int heads, int kv_heads, int head_dim, float scale, int pos0) {
+    attention_prefill<half_t>(q, kc, vc, out, tokens, heads, kv_heads, head_dim, scale, pos0);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_f32(const float* q, const float* kc, const float* vc,
+        float* out, int tokens, int heads, int kv_heads, int head_dim, float scale, int pos0) {
+    attention_prefill<float>(q, kc, vc, out, tokens, heads, kv_heads, head_dim, scale, pos0);
+}

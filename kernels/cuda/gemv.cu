@@ -1,0 +1,137 @@
+// gemv.cu: matrix-vector products for decode (one token), the step that reads every weight once
+// per token. They are memory-bound: each thread issues 128-bit loads and keeps the math simple.
+#include "common.cuh"
+
+// ---- quantized, GPTQ layout read as stored ----
+//
+// y[n] (+)= sum_k x[k'] * scale[g][n] * (q[k][n] - zero[g][n]) + bias[n]
+//   k' = perm ? perm[k] : k (act-order checkpoints are loaded with rows sorted by group and the
+//   permutation kept here), g = k / group_size.
+//   qweight: u32 [K*BITS/32][N], BITS-bit codes packed along K, lowest bits first (GPTQ).
+//   qzeros:  u32 [G][N*BITS/32], packed along N; stored zero + zero_offset is the zero (1 for
+//   GPTQ v1 checkpoints, 0 for v2). scales: f16 [G][N].
+// Block (32, 8): threadIdx.x owns 4 adjacent columns (one 128-bit load of 4 packed words per
+// packed row), threadIdx.y takes every 8th packed row. gridDim.x covers N in 128-column tiles;
+// gridDim.y splits K, and then the blocks meet with atomicAdd, so y must be zeroed first.
+// Requires N % 8 == 0, group_size % (32/BITS) == 0, 16-byte aligned qweight rows.
+template <int BITS>
+__device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__ qweight,
+                       const unsigned* __restrict__ qzeros, const half_t* __restrict__ scales,
+                       const int* __restrict__ perm, const float* __restrict__ bias,
+                       float* __restrict__ y, int K, int N, int group_size, int zero_offset,
+                       int accumulate) {
+    constexpr int PACK = 32 / BITS;
+    constexpr unsigned MASK = (1u << BITS) - 1u;
+    __shared__ float partial[8][129];
+
+    const int n0 = (blockIdx.x * 32 + threadIdx.x) * 4;
+    const int rows = K / PACK;
+    const int per_split = (rows + gridDim.y - 1) / gridDim.y;
+    const int r_begin = blockIdx.y * per_split;
+    const int r_end = min(rows, r_begin + per_split);
+    const int zwords = N * BITS / 32;
+
+    float total[4] = {0.f, 0.f, 0.f, 0.f};
+    if (n0 < N) {
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+        float xsum = 0.f;
+        float s[4] = {0.f, 0.f, 0.f, 0.f}, z[4] = {0.f, 0.f, 0.f, 0.f};
+        int g_cur = -1;
+        for (int r = r_begin + threadIdx.y; r < r_end; r += 8) {
+            const int g = (r * PACK) / group_size;
+            if (g != g_cur) {
+                // Close the previous group: sum x*(q - z)*s = s*(sum x*q - z*sum x).
+#pragma unroll
+                for (int c = 0; c < 4; c++) total[c] += s[c] * (acc[c] - z[c] * xsum), acc[c] = 0.f;
+                xsum = 0.f;
+                g_cur = g;
+                const uint2 sv = *reinterpret_cast<const uint2*>(scales + (size_t)g * N + n0);
+                s[0] = f16_to_f32(sv.x & 0xffff); s[1] = f16_to_f32(sv.x >> 16);
+                s[2] = f16_to_f32(sv.y & 0xffff); s[3] = f16_to_f32(sv.y >> 16);
+                const unsigned zw = qzeros[(size_t)g * zwords + (n0 * BITS) / 32];
+                const int shift0 = (n0 * BITS) % 32;
+#pragma unroll
+                for (int c = 0; c < 4; c++) z[c] = (float)(((zw >> (shift0 + c * BITS)) & MASK) + zero_offset);
+            }
+            const uint4 w = __ldg(reinterpret_cast<const uint4*>(qweight + (size_t)r * N + n0));
+            const unsigned wc[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+            for (int j = 0; j < PACK; j++) {
+                const int k = r * PACK + j;
+                const float xv = __ldg(x + (perm ? perm[k] : k));
+                xsum += xv;
+#pragma unroll
+                for (int c = 0; c < 4; c++) acc[c] += xv * (float)((wc[c] >> (j * BITS)) & MASK);
+            }
+        }
+#pragma unroll
+        for (int c = 0; c < 4; c++) total[c] += s[c] * (acc[c] - z[c] * xsum);
+    }
+    // Reduce the 8 K-slices of the block.
+#pragma unroll
+    for (int c = 0; c < 4; c++) partial[threadIdx.y][threadIdx.x * 4 + c] = total[c];
+    __syncthreads();
+    if (threadIdx.y == 0 && n0 < N) {
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            float v = 0.f;
+#pragma unroll
+            for (int t = 0; t < 8; t++) v += partial[t][threadIdx.x * 4 + c];
+            if (bias && blockIdx.y == 0) v += bias[n0 + c];
+            if (gridDim.y == 1) {
+                y[n0 + c] = accumulate ? y[n0 + c] + v : v;
+            } else {
+                atomicAdd(y + n0 + c, v);
+            }
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) gemv_q4(const float* x, const unsigned* qweight, const unsigned* qzeros,
+        const half_t* scales, const int* perm, const float* bias, float* y, int K, int N, int group_size,
+        int zero_offset, int accumulate) {
+    gemv_q<4>(x, qweight, qzeros, scales, perm, bias, y, K, N, group_size, zero_offset, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(256) gemv_q8(const float* x, const unsigned* qweight, const unsigned* qzeros,
+        const half_t* scales, const int* perm, const float* bias, float* y, int K, int N, int group_size,
+        int zero_offset, int accumulate) {
+    gemv_q<8>(x, qweight, qzeros, scales, perm, bias, y, K, N, group_size, zero_offset, accumulate);
+}
+
+// ---- dense, Hugging Face layout ----
+//
+// y[n] (+)= sum_k x[k] * w[n][k], w row-major [N][K] in its stored type. One warp per output row;
+// lanes read 16 bytes at a time along K when K allows it, else one value at a time.
+template <typename T>
+__device__ void gemv_dense(const float* __restrict__ x, const T* __restrict__ w, float* __restrict__ y,
+                           int K, int N, int accumulate) {
+    const int lane = threadIdx.x & 31;
+    const int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (n >= N) return;
+    const T* row = w + (size_t)n * K;
+    constexpr int V = 16 / sizeof(T); // values per 128-bit load
+    float acc = 0.f;
+    if (K % V == 0 && (reinterpret_cast<size_t>(w) & 15) == 0) {
+        for (int k = lane * V; k < K; k += 32 * V) {
+            const uint4 raw = __ldg(reinterpret_cast<const uint4*>(row + k));
+            const T* v = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+            for (int j = 0; j < V; j++) acc += x[k + j] * to_f32(v[j]);
+        }
+    } else {
+        for (int k = lane; k < K; k += 32) acc += x[k] * to_f32(row[k]);
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) y[n] = accumulate ? y[n] + acc : acc;
+}
+
+extern "C" __global__ void gemv_f32(const float* x, const float* w, float* y, int K, int N, int accumulate) {
+    gemv_dense<float>(x, w, y, K, N, accumulate);
+}
+extern "C" __global__ void gemv_f16(const float* x, const half_t* w, float* y, int K, int N, int accumulate) {
+    gemv_dense<half_t>(x, w, y, K, N, accumulate);
+}
+extern "C" __global__ void gemv_bf16(const float* x, const bfloat_t* w, float* y, int K, int N, int accumulate) {
+    gemv_dense<bfloat_t>(x, w, y, K, N, accumulate);
+}
