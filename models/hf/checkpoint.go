@@ -186,6 +186,10 @@ func (c *Checkpoint) Float32(name string, shape ...int) ([]float32, error) {
 	out := make([]float32, t.Numel())
 	switch t.DType {
 	case safetensors.F32:
+		if v, ok := c.Float32View(name); ok {
+			copy(out, v)
+			break
+		}
 		for i := range out {
 			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
