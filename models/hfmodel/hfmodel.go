@@ -80,10 +80,21 @@ func Open(dir string, be backend.Backend) (model.Model, *hf.Config, func() error
 	return m, cfg, ck.Close, nil
 }
 
+// Tensors is where weights come from: an open *hf.Checkpoint (memory-mapped files), or
+// MemTensors built in memory (benchmarks).
+type Tensors interface {
+	Dir() string
+	Info(name string) (safetensors.TensorInfo, bool)
+	File(name string) (string, bool)
+	Raw(name string) (safetensors.TensorInfo, []byte, error)
+	CheckShape(name string, shape ...int) error
+	Float32(name string, shape ...int) ([]float32, error)
+}
+
 // Weights binds checkpoint tensors to backend weights by HF name, keeping the first error so a
 // model constructor can bind everything and check once.
 type Weights struct {
-	Checkpoint *hf.Checkpoint
+	Checkpoint Tensors
 	Backend    backend.Backend
 	Err        error
 	Bytes      int64 // bytes of every tensor bound so far, as stored
