@@ -15,6 +15,8 @@ pkgs=(
   tesseract-ocr libtesseract5 libtesseract-dev tesseract-ocr-eng
   pocketsphinx libpocketsphinx-dev pocketsphinx-en-us
   imagemagick fonts-dejavu-core
+  # quantized kernels (issue 4): user-mode QEMU runs the arm64 NEON kernels' tests
+  qemu-user
 )
 if [ ${#pkgs[@]} -gt 0 ]; then
   missing=()
