@@ -73,6 +73,8 @@ type Stage2Config struct {
 	// NoInstanceGuard keeps the result even if it raised the single-instance error above the
 	// stage-1 start (only meaningful with AllData and an instance given).
 	NoInstanceGuard bool
+	// OnRound, if set, sees the weights after every round (for the report); q is read-only.
+	OnRound func(round int, q *Quantized)
 }
 
 func (c Stage2Config) iters() int {
@@ -369,6 +371,9 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			res.Instance = append(res.Instance, instErr())
 		}
 		res.Rounds = t
+		if cfg.OnRound != nil {
+			cfg.OnRound(t, q)
+		}
 		if gain < bestGain {
 			bestGain = gain
 			best = q.Clone()

@@ -49,14 +49,6 @@ func newRPIQProblem(seed uint64, m, n, seqs, tokens int) *rpiqProblem {
 	return p
 }
 
-func toF32(x []float64) []float32 {
-	out := make([]float32, len(x))
-	for i, v := range x {
-		out[i] = float32(v)
-	}
-	return out
-}
-
 func (p *rpiqProblem) inputs(rd Reading) Stage2Inputs {
 	last := (p.seqs - 1) * p.tokens * p.n
 	in := Stage2Inputs{M: p.m, N: p.n, W: p.w, H: p.h, X: p.x[last:], Tokens: p.tokens, Seqs: 1}

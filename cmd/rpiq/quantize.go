@@ -1,0 +1,193 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rpiq/rpiq/models/hfmodel"
+	"github.com/rpiq/rpiq/models/quant"
+	"github.com/rpiq/rpiq/models/tokenizer"
+	"github.com/rpiq/rpiq/runtime/cpubackend"
+	"github.com/rpiq/rpiq/runtime/model"
+)
+
+func init() {
+	register("quantize", "quantize a model's linear layers with RPIQ (GPTQ + Gauss-Seidel refinement), GPTQ or RTN", runQuantize)
+}
+
+func runQuantize(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("quantize", stderr)
+	modelDir := fs.String("model", "", "model directory (Hugging Face layout, float weights)")
+	calibPath := fs.String("calib", "", "calibration text: plain text (one document per line) or JSONL with a \"text\" field")
+	outDir := fs.String("out", "", "output directory for the GPTQ-format checkpoint, report.json and report.png")
+	method := fs.String("method", quant.MethodRPIQ, "rpiq, gptq or rtn")
+	bits := fs.Int("bits", 4, "bits per weight: 2, 3, 4 or 8")
+	groupSize := fs.Int("group-size", 128, "input columns per quantization group, -1 for one group per output channel")
+	actOrder := fs.Bool("act-order", false, "quantize columns by decreasing Hessian diagonal (desc_act)")
+	staticGroups := fs.Bool("static-groups", false, "fit groups on the original column order before act-order (g_idx stays c/group)")
+	sym := fs.Bool("sym", false, "symmetric grid (zero at 2^(bits-1)); default asymmetric")
+	damp := fs.Float64("damp", 0.01, "relative Hessian damping (raised by 0.01 while Cholesky fails)")
+	blocksize := fs.Int("blocksize", 128, "GPTQ lazy-batch width")
+	iters := fs.Int("iters", 5, "RPIQ Gauss-Seidel rounds (early stop when the residual stops falling)")
+	samples := fs.Int("samples", 128, "calibration windows")
+	seqlen := fs.Int("seqlen", 2048, "tokens per calibration window (clipped to the model's context)")
+	seed := fs.Int64("seed", 0, "calibration sampling seed (Python random.seed semantics, as the GPTQ reference)")
+	holdout := fs.Int("holdout", 4, "extra windows drawn after the calibration ones, for the report's held-out errors")
+	resume := fs.Bool("resume", false, "continue an interrupted run in --out from its last finished layer")
+	threads := fs.Int("threads", 0, "worker threads (0: RPIQ_THREADS or the CPU count)")
+	quiet := fs.Bool("quiet", false, "no progress bars or per-module log lines")
+	data := fs.String("rpiq-data", "all", "RPIQ stage-2 data: all (global Hessian, all calibration data) or instance (the last window only, the literal reading)")
+	target := fs.String("rpiq-target", "fp", "RPIQ target: fp (full-precision model's own inputs) or quant (the quantized model's inputs, GPTQ's symmetric objective)")
+	proj := fs.String("rpiq-projection", "sequential", "RPIQ projection onto the grid: sequential (GPTQ-style error feedback inside the block) or round")
+	gram := fs.String("rpiq-gram", "hessian", "single-instance block solve: hessian (κ × the global Hessian's block) or own (the instance's Gram)")
+	kappa := fs.Float64("rpiq-kappa", 0, "scale of the global Hessian to the instance (0: ½ per sequence)")
+	rblock := fs.Int("rpiq-block", 32, "RPIQ Gauss-Seidel block width (columns)")
+	noSafe := fs.Bool("rpiq-no-safeguard", false, "accept every block update (no monotone check)")
+	noGuard := fs.Bool("rpiq-no-instance-guard", false, "keep an all-data result even when it raised the single-instance error above GPTQ's")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments: %v", fs.Args())
+	}
+	if *modelDir == "" || *calibPath == "" || *outDir == "" {
+		return usagef("--model, --calib and --out are required")
+	}
+	switch *method {
+	case quant.MethodRPIQ, quant.MethodGPTQ, quant.MethodRTN:
+	default:
+		return usagef("--method %q: want rpiq, gptq or rtn", *method)
+	}
+	switch *bits {
+	case 2, 3, 4, 8:
+	default:
+		return usagef("--bits %d: want 2, 3, 4 or 8", *bits)
+	}
+	if *groupSize == 0 || *groupSize < -1 {
+		return usagef("--group-size %d: want a positive number of columns or -1", *groupSize)
+	}
+	if *damp < 0 || *damp >= 1 {
+		return usagef("--damp %g: want 0 <= damp < 1", *damp)
+	}
+	if *samples <= 0 || *seqlen <= 1 || *holdout < 0 || *iters < 0 {
+		return usagef("--samples, --seqlen must be positive, --holdout and --iters not negative")
+	}
+	rd := quant.Reading{Kappa: *kappa}
+	switch *data {
+	case "all":
+		rd.AllData = true
+	case "instance":
+	default:
+		return usagef("--rpiq-data %q: want all or instance", *data)
+	}
+	switch *target {
+	case "fp":
+		rd.FPTarget = true
+	case "quant":
+	default:
+		return usagef("--rpiq-target %q: want fp or quant", *target)
+	}
+	switch *proj {
+	case "sequential":
+		rd.Sequential = true
+	case "round":
+	default:
+		return usagef("--rpiq-projection %q: want sequential or round", *proj)
+	}
+	switch *gram {
+	case "hessian":
+	case "own":
+		rd.OwnGram = true
+	default:
+		return usagef("--rpiq-gram %q: want hessian or own", *gram)
+	}
+
+	tok, err := tokenizer.Load(*modelDir)
+	if err != nil {
+		return err
+	}
+	be := cpubackend.New(*threads)
+	m, cfg, closeM, err := hfmodel.Open(*modelDir, be)
+	if err != nil {
+		return err
+	}
+	defer closeM()
+	if cfg.Quantization != nil {
+		return fmt.Errorf("%w: %s is already quantized (%s)", ErrBadInput, *modelDir, cfg.Quantization.Method)
+	}
+	lm, ok := m.(model.Layered)
+	if !ok {
+		return fmt.Errorf("%w: %s: architecture %s does not support layer-by-layer quantization", ErrBadInput, *modelDir, m.Info().Arch)
+	}
+	n := *seqlen
+	if max := m.Info().MaxSeq; max > 0 && n > max {
+		n = max
+	}
+	docs, err := quant.ReadCalibration(*calibPath)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	windows, err := quant.Windows(*calibPath, docs, tok, *samples+*holdout, n, *seed)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	settings := quant.Settings{Method: *method, Bits: *bits, GroupSize: *groupSize, Sym: *sym, ActOrder: *actOrder,
+		StaticGroups: *staticGroups, Damp: *damp, BlockSize: *blocksize, Calib: filepath.Base(*calibPath),
+		Samples: *samples, Seqlen: n, Seed: *seed, Holdout: *holdout}
+	if *method == quant.MethodRPIQ {
+		settings.Reading, settings.Iters, settings.Stage2Block = rd.String(), *iters, *rblock
+	}
+	opt := quant.Options{
+		Method: *method,
+		Stage1: quant.Config{Grid: quant.Grid{Bits: *bits, Sym: *sym, ScaleFP16: true}, GroupSize: *groupSize,
+			ActOrder: *actOrder, StaticGroups: *staticGroups, Damp: *damp, BlockSize: *blocksize},
+		Stage2: quant.Stage2Config{Reading: rd, Iters: *iters, BlockSize: *rblock, NoSafeguard: *noSafe, NoInstanceGuard: *noGuard},
+	}
+	if !*quiet {
+		opt.Progress = stderr
+		opt.Log = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return err
+	}
+	if *resume {
+		done, err := quant.LoadPartial(*outDir, settings)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+		opt.Done = done
+		fmt.Fprintf(stderr, "resuming: %d of %d layers already quantized\n", len(done), lm.NumLayers())
+	}
+	save, err := quant.LayerCheckpointer(*outDir, settings)
+	if err != nil {
+		return err
+	}
+	opt.OnLayer = save
+	start := time.Now()
+	res, err := quant.QuantizeModel(lm, be, windows[:*samples], windows[*samples:], opt)
+	if err != nil {
+		return err
+	}
+	if err := quant.WriteModel(*modelDir, *outDir, res, settings); err != nil {
+		return err
+	}
+	rep := quant.NewReport(res, settings)
+	if err := quant.WriteReport(*outDir, rep); err != nil {
+		return err
+	}
+	if err := quant.RemovePartial(*outDir); err != nil {
+		return err
+	}
+	s := rep.Summary
+	fmt.Fprintf(stdout, "%s %d-bit group %d: %d modules, held-out error mean RTN %.4g GPTQ %.4g final %.4g (better than GPTQ on %d of %d), stage 1 %.1fs, stage 2 %.1fs, total %.1fs → %s\n",
+		*method, *bits, *groupSize, s.Modules, s.MeanHeldoutRTN, s.MeanHeldoutGPTQ, s.MeanHeldoutFinal, s.HeldoutBetterThanGPTQ, s.Modules,
+		rep.Stage1S, rep.Stage2S, time.Since(start).Seconds(), *outDir)
+	return nil
+}
+
+var _ = errors.New

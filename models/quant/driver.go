@@ -1,0 +1,497 @@
+package quant
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"runtime/metrics"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/rpiq/rpiq/runtime/backend"
+	"github.com/rpiq/rpiq/runtime/model"
+)
+
+// Method names a quantization method of the driver.
+const (
+	MethodRTN  = "rtn"
+	MethodGPTQ = "gptq"
+	MethodRPIQ = "rpiq"
+)
+
+// Options configures a whole-model quantization.
+type Options struct {
+	Method string // rtn, gptq or rpiq
+	Stage1 Config
+	Stage2 Stage2Config
+	// Progress receives a progress bar per layer (nil: none); Log gets one line per module.
+	Progress io.Writer
+	Log      *slog.Logger
+	// Done holds layers already quantized (from a resumed run): their weights are set and the
+	// calibration activations are propagated through them.
+	Done map[int][]*ModuleResult
+	// OnLayer is called after every layer (the per-layer checkpoint for --resume).
+	OnLayer func(layer int, mods []*ModuleResult) error
+}
+
+// ModuleResult is one quantized linear module.
+type ModuleResult struct {
+	Name   string
+	Q      *Quantized
+	Report ModuleReport
+}
+
+// ErrSet is a module's relative output error ‖Y − X W_qᵀ‖²_F / ‖Y‖²_F for each method, where
+// Y = X̃ W_fpᵀ is the full-precision model's output of the module on its own inputs X̃ and X is
+// the quantized model's input.
+type ErrSet struct {
+	RTN    float64   `json:"rtn"`
+	GPTQ   float64   `json:"gptq,omitempty"`
+	Rounds []float64 `json:"rpiq_rounds,omitempty"` // after each RPIQ round (index 0 = the GPTQ start)
+	Final  float64   `json:"final"`
+}
+
+// ModuleReport is a module's line in report.json.
+type ModuleReport struct {
+	Name       string  `json:"name"`
+	Layer      int     `json:"layer"`
+	In         int     `json:"in"`
+	Out        int     `json:"out"`
+	DampUsed   float64 `json:"damp_used,omitempty"`
+	GPTQLoss   float64 `json:"gptq_loss,omitempty"`
+	Instance   ErrSet  `json:"instance_error"`
+	Heldout    ErrSet  `json:"heldout_error"`
+	Rounds     int     `json:"rpiq_rounds_run,omitempty"`
+	Best       int     `json:"rpiq_best_round,omitempty"`
+	Reverted   bool    `json:"rpiq_reverted,omitempty"`
+	Accepted   int     `json:"rpiq_accepted,omitempty"`
+	Rejected   int     `json:"rpiq_rejected,omitempty"`
+	Stage1Sec  float64 `json:"stage1_s"`
+	Stage2Sec  float64 `json:"stage2_s"`
+	InstTokens int     `json:"instance_tokens"`
+}
+
+// Cost is the time and peak Go heap of each phase, the paper's own overhead measures.
+type Cost struct {
+	ForwardSec      float64 `json:"forward_s"`         // layer forward passes (both streams)
+	HessianSec      float64 `json:"hessian_s"`         // stage 1: H accumulation
+	GPTQSec         float64 `json:"gptq_s"`            // stage 1: the GPTQ solves
+	Stage2AccumSec  float64 `json:"stage2_accum_s"`    // stage 2: cross-term accumulation (FP target)
+	Stage2SolveSec  float64 `json:"stage2_solve_s"`    // stage 2: Gauss-Seidel rounds
+	Stage1PeakBytes uint64  `json:"stage1_peak_bytes"` // peak Go heap while stage 1 ran
+	Stage2PeakBytes uint64  `json:"stage2_peak_bytes"` // peak Go heap while stage 2 ran
+	HessianGFLOPs   float64 `json:"hessian_gflop_s"`
+}
+
+// Stage1Sec and Stage2Sec sum the phases.
+func (c Cost) Stage1Sec() float64 { return c.HessianSec + c.GPTQSec }
+func (c Cost) Stage2Sec() float64 { return c.Stage2AccumSec + c.Stage2SolveSec }
+
+// Result is a quantized model: every module by name, in layer order.
+type Result struct {
+	Modules []*ModuleResult
+	Cost    Cost
+}
+
+// needsFP reports whether the run needs the full-precision stream's inputs in the accumulators.
+func (o Options) needsCross() bool {
+	return o.Method == MethodRPIQ && o.Stage2.AllData && o.Stage2.FPTarget
+}
+
+// QuantizeModel quantizes every decoder layer of lm in order (GPTQ's sequential scheme):
+// calibration windows (and held-out windows, used only for the report) run through layer i in
+// two streams, the quantized model's and the full-precision model's; the modules of each
+// true-sequential group get their Hessians from the quantized stream, are quantized, and the
+// next group sees them; the layer's outputs, recomputed with all its quantized weights, feed
+// layer i+1. Only the activations and one layer's weights are held.
+func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int32, opt Options) (*Result, error) {
+	switch opt.Method {
+	case MethodRTN, MethodGPTQ, MethodRPIQ:
+	default:
+		return nil, fmt.Errorf("quant: method %q, want rtn, gptq or rpiq", opt.Method)
+	}
+	if len(calib) == 0 {
+		return nil, errors.New("quant: no calibration windows")
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	all := append(append([][]int32{}, calib...), heldout...)
+	nc := len(calib)
+	hq := make([][]float32, len(all))
+	hf := make([][]float32, len(all))
+	for s, w := range all {
+		h, err := lm.Embed(w)
+		if err != nil {
+			return nil, err
+		}
+		hq[s], hf[s] = h, append([]float32(nil), h...)
+	}
+	res := &Result{}
+	mon := newMemMonitor()
+	defer mon.stop()
+	var hessFlops float64
+	for li := 0; li < lm.NumLayers(); li++ {
+		groups := lm.Linears(li)
+		fpW := map[string]backend.Weight{}
+		qW := map[string]backend.Weight{}
+		for _, g := range groups {
+			for _, l := range g {
+				w, _, err := lm.LinearF32(l.Name)
+				if err != nil {
+					return nil, err
+				}
+				fpW[l.Name] = be.NewWeightF32(l.Out, l.In, w)
+			}
+		}
+		set := func(ws map[string]backend.Weight, gs [][]model.Linear) error {
+			for _, g := range gs {
+				for _, l := range g {
+					if err := lm.SetLinear(l.Name, ws[l.Name], nil); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		nmods := 0
+		for _, g := range groups {
+			nmods += len(g)
+		}
+		var bar *progressbar.ProgressBar
+		if opt.Progress != nil {
+			bar = progressbar.NewOptions(nmods*(len(all)+1), progressbar.OptionSetWriter(opt.Progress),
+				progressbar.OptionSetDescription(fmt.Sprintf("layer %d/%d", li+1, lm.NumLayers())),
+				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
+		}
+		var layerMods []*ModuleResult
+		hfNext := make([][]float32, len(all))
+		if done, ok := opt.Done[li]; ok {
+			for _, mr := range done {
+				qW[mr.Name] = be.NewWeightF32(mr.Q.Rows, mr.Q.Cols, toF32(mr.Q.Dequantize()))
+			}
+			t0 := time.Now()
+			for s := range all {
+				out, err := lm.RunLayer(li, hf[s], len(all[s]), nil)
+				if err != nil {
+					return nil, err
+				}
+				hfNext[s] = out
+			}
+			res.Cost.ForwardSec += time.Since(t0).Seconds()
+			layerMods = done
+		} else {
+			for gi, grp := range groups {
+				in := grp[0].In
+				var H *Hessian
+				var C *Cross
+				if opt.Method != MethodRTN {
+					H = NewHessian(in)
+				}
+				if opt.needsCross() {
+					C = NewCross(in)
+				}
+				var lastX, lastXfp []float32
+				var hoX, hoXfp []float32
+				var capX []float32
+				hook := func(name string, x []float32, rows int) {
+					if name == grp[0].Name {
+						capX = append(capX[:0], x...)
+					}
+				}
+				for s := range all {
+					n := len(all[s])
+					t0 := time.Now()
+					if err := set(fpW, groups[:gi]); err != nil {
+						return nil, err
+					}
+					out, err := lm.RunLayer(li, hf[s], n, hook)
+					if err != nil {
+						return nil, err
+					}
+					if gi == 0 {
+						hfNext[s] = out
+					}
+					xfp := append([]float32(nil), capX...)
+					if err := set(qW, groups[:gi]); err != nil {
+						return nil, err
+					}
+					if _, err := lm.RunLayer(li, hq[s], n, hook); err != nil {
+						return nil, err
+					}
+					x := capX
+					res.Cost.ForwardSec += time.Since(t0).Seconds()
+					if err := checkFinite32(grp[0].Name, x); err != nil {
+						return nil, err
+					}
+					if s < nc {
+						if H != nil {
+							mon.setPhase(1)
+							t1 := time.Now()
+							if err := H.Add(x, n); err != nil {
+								return nil, fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
+							}
+							res.Cost.HessianSec += time.Since(t1).Seconds()
+							hessFlops += float64(n) * float64(in) * float64(in+1)
+						}
+						if C != nil {
+							mon.setPhase(2)
+							t1 := time.Now()
+							if err := C.Add(xfp, x, n); err != nil {
+								return nil, fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
+							}
+							res.Cost.Stage2AccumSec += time.Since(t1).Seconds()
+						}
+						mon.setPhase(0)
+						if s == nc-1 {
+							lastX, lastXfp = append([]float32(nil), x...), xfp
+						}
+					} else {
+						hoX = append(hoX, x...)
+						hoXfp = append(hoXfp, xfp...)
+					}
+					if bar != nil {
+						bar.Add(len(grp))
+					}
+				}
+				var Hm, Cm []float64
+				if H != nil {
+					Hm = H.Matrix()
+				}
+				if C != nil {
+					Cm = C.Matrix()
+				}
+				for _, l := range grp {
+					mr, err := quantizeModule(lm, li, l, Hm, Cm, lastX, lastXfp, hoX, hoXfp, opt, &res.Cost, mon)
+					if err != nil {
+						return nil, err
+					}
+					qW[l.Name] = be.NewWeightF32(l.Out, l.In, toF32(mr.Q.Dequantize()))
+					layerMods = append(layerMods, mr)
+					r := mr.Report
+					log.Info("quantized", "module", l.Name, "heldout_rtn", r.Heldout.RTN, "heldout_gptq", r.Heldout.GPTQ, "heldout_final", r.Heldout.Final,
+						"instance_final", r.Instance.Final, "rounds", r.Rounds, "reverted", r.Reverted)
+				}
+			}
+		}
+		// Recompute the layer's outputs with all its quantized weights.
+		if err := set(qW, groups); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		for s := range all {
+			out, err := lm.RunLayer(li, hq[s], len(all[s]), nil)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkFinite32(fmt.Sprintf("layer %d output", li), out); err != nil {
+				return nil, err
+			}
+			hq[s] = out
+			if bar != nil {
+				bar.Add(nmods)
+			}
+		}
+		res.Cost.ForwardSec += time.Since(t0).Seconds()
+		hf = hfNext
+		if bar != nil {
+			bar.Finish()
+		}
+		res.Modules = append(res.Modules, layerMods...)
+		if opt.OnLayer != nil {
+			if _, resumed := opt.Done[li]; !resumed {
+				if err := opt.OnLayer(li, layerMods); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	res.Cost.Stage1PeakBytes, res.Cost.Stage2PeakBytes = mon.peak(1), mon.peak(2)
+	if res.Cost.HessianSec > 0 {
+		res.Cost.HessianGFLOPs = hessFlops / res.Cost.HessianSec / 1e9
+	}
+	return res, nil
+}
+
+func checkFinite32(what string, x []float32) error {
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("quant: %s: non-finite activation %v at element %d", what, v, i)
+		}
+	}
+	return nil
+}
+
+// quantizeModule runs RTN, GPTQ and RPIQ (as the method asks) on one module and measures them.
+func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, lastX, lastXfp, hoX, hoXfp []float32, opt Options, cost *Cost, mon *memMonitor) (*ModuleResult, error) {
+	w32, _, err := lm.LinearF32(l.Name)
+	if err != nil {
+		return nil, err
+	}
+	m, n := l.Out, l.In
+	W := make([]float64, len(w32))
+	for i, v := range w32 {
+		W[i] = float64(v)
+	}
+	if err := checkFinite(l.Name+" weight", W); err != nil {
+		return nil, err
+	}
+	wrap := func(err error) error { return fmt.Errorf("%s: %w", l.Name, err) }
+	X := toF64(lastX)
+	Xfp := toF64(lastXfp)
+	T := len(X) / n
+	inst := newErrMeter(W, X, Xfp, m, n)
+	ho := newErrMeter(W, toF64(hoX), toF64(hoXfp), m, n)
+	rep := ModuleReport{Name: l.Name, Layer: li, In: n, Out: m, InstTokens: T}
+	rtn, err := RTN(W, m, n, opt.Stage1)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	rep.Instance.RTN, rep.Heldout.RTN = inst.err(rtn), ho.err(rtn)
+	final := rtn
+	if opt.Method != MethodRTN {
+		mon.setPhase(1)
+		t0 := time.Now()
+		g, err := GPTQ(W, m, n, H, opt.Stage1)
+		mon.setPhase(0)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		d := time.Since(t0).Seconds()
+		cost.GPTQSec += d
+		rep.Stage1Sec = d
+		rep.DampUsed, rep.GPTQLoss = g.DampUsed, g.Loss
+		rep.Instance.GPTQ, rep.Heldout.GPTQ = inst.err(g), ho.err(g)
+		final = g
+		if opt.Method == MethodRPIQ {
+			s2 := opt.Stage2
+			rep.Instance.Rounds = []float64{rep.Instance.GPTQ}
+			rep.Heldout.Rounds = []float64{rep.Heldout.GPTQ}
+			s2.OnRound = func(t int, q *Quantized) {
+				rep.Instance.Rounds = append(rep.Instance.Rounds, inst.err(q))
+				rep.Heldout.Rounds = append(rep.Heldout.Rounds, ho.err(q))
+			}
+			in := Stage2Inputs{M: m, N: n, W: W, H: H, C: C, X: X, Tokens: T, Seqs: 1}
+			if s2.FPTarget {
+				in.Xfp = Xfp
+			}
+			mon.setPhase(2)
+			t0 := time.Now()
+			r2, err := RPIQ(in, g, s2)
+			mon.setPhase(0)
+			if err != nil {
+				return nil, wrap(err)
+			}
+			d := time.Since(t0).Seconds()
+			cost.Stage2SolveSec += d
+			rep.Stage2Sec = d
+			rep.Rounds, rep.Best, rep.Reverted, rep.Accepted, rep.Rejected = r2.Rounds, r2.Best, r2.Reverted, r2.Accepted, r2.Rejected
+			final = r2.Q
+		}
+	}
+	rep.Instance.Final, rep.Heldout.Final = inst.err(final), ho.err(final)
+	return &ModuleResult{Name: l.Name, Q: final, Report: rep}, nil
+}
+
+// errMeter measures ‖X̃ W_fpᵀ − X W_qᵀ‖² / ‖X̃ W_fpᵀ‖² on fixed inputs.
+type errMeter struct {
+	m, n, t int
+	x       []float64
+	y       []float64 // target
+	norm    float64
+}
+
+func newErrMeter(W, X, Xfp []float64, m, n int) *errMeter {
+	e := &errMeter{m: m, n: n, t: len(X) / n, x: X}
+	if e.t == 0 {
+		return e
+	}
+	e.y = matMulT(Xfp, W, e.t, n, m)
+	e.norm = sumSq(e.y)
+	return e
+}
+
+func (e *errMeter) err(q *Quantized) float64 {
+	if e.t == 0 || e.norm == 0 {
+		return 0
+	}
+	return sumSq(sub(e.y, matMulT(e.x, q.Dequantize(), e.t, e.n, e.m))) / e.norm
+}
+
+func toF64(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+func toF32(x []float64) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// memMonitor samples the Go heap every few milliseconds and keeps the peak per phase
+// (0 = other, 1 = stage 1, 2 = stage 2).
+type memMonitor struct {
+	mu    sync.Mutex
+	phase int
+	peaks [3]uint64
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newMemMonitor() *memMonitor {
+	m := &memMonitor{done: make(chan struct{})}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-m.done:
+				return
+			case <-tick.C:
+				metrics.Read(s)
+				m.observe(s[0].Value.Uint64())
+			}
+		}
+	}()
+	return m
+}
+
+func (m *memMonitor) observe(v uint64) {
+	m.mu.Lock()
+	if v > m.peaks[m.phase] {
+		m.peaks[m.phase] = v
+	}
+	m.mu.Unlock()
+}
+
+func (m *memMonitor) setPhase(p int) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	m.observe(s[0].Value.Uint64()) // close the previous phase with a reading
+	m.mu.Lock()
+	m.phase = p
+	m.mu.Unlock()
+	m.observe(s[0].Value.Uint64())
+}
+
+func (m *memMonitor) peak(p int) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.peaks[p]
+}
+
+func (m *memMonitor) stop() { close(m.done); m.wg.Wait() }

@@ -1,0 +1,258 @@
+package quant
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/hf/safetensors"
+)
+
+// Settings is everything that determines a quantization run; it is recorded in the
+// checkpoint's rpiq block and must match for --resume.
+type Settings struct {
+	Method       string  `json:"method"`
+	Bits         int     `json:"bits"`
+	GroupSize    int     `json:"group_size"`
+	Sym          bool    `json:"sym"`
+	ActOrder     bool    `json:"desc_act"`
+	StaticGroups bool    `json:"static_groups"`
+	Damp         float64 `json:"damp_percent"`
+	BlockSize    int     `json:"blocksize"`
+	Reading      string  `json:"rpiq_reading,omitempty"`
+	Iters        int     `json:"rpiq_iters,omitempty"`
+	Stage2Block  int     `json:"rpiq_blocksize,omitempty"`
+	Calib        string  `json:"calibration_file"`
+	Samples      int     `json:"samples"`
+	Seqlen       int     `json:"seqlen"`
+	Seed         int64   `json:"seed"`
+	Holdout      int     `json:"heldout_windows"`
+}
+
+// V2 reports whether the checkpoint uses the gptq_v2 zero convention (asymmetric grids: a zero
+// of 0 cannot be stored as zero−1).
+func (s Settings) V2() bool { return !s.Sym }
+
+// quantizationConfig is the object written to quantize_config.json and to config.json's
+// quantization_config.
+func (s Settings) quantizationConfig(res *Result) map[string]any {
+	format := "gptq"
+	if s.V2() {
+		format = "gptq_v2"
+	}
+	rpiq := map[string]any{"settings": s}
+	if res != nil {
+		layers := map[string]any{}
+		for _, m := range res.Modules {
+			layers[m.Name] = map[string]any{"instance_error": m.Report.Instance.Final, "heldout_error": m.Report.Heldout.Final,
+				"gptq_heldout_error": m.Report.Heldout.GPTQ, "rtn_heldout_error": m.Report.Heldout.RTN}
+		}
+		rpiq["module_errors"] = layers
+		rpiq["cost"] = res.Cost
+	}
+	return map[string]any{
+		"quant_method": "gptq", "bits": s.Bits, "group_size": s.GroupSize, "damp_percent": s.Damp,
+		"desc_act": s.ActOrder, "static_groups": s.StaticGroups, "sym": s.Sym, "true_sequential": true,
+		"checkpoint_format": format, "model_name_or_path": nil, "model_file_base_name": "model",
+		"pack_dtype": "int32", "lm_head": false,
+		"meta": map[string]any{"quantizer": "rpiq", "damp_percent": s.Damp, "static_groups": s.StaticGroups, "true_sequential": true},
+		"rpiq": rpiq,
+	}
+}
+
+// WriteModel writes the quantized checkpoint into outDir: model.safetensors with every
+// quantized linear in the GPTQ layout and every other tensor (embeddings, norms, LM head,
+// biases) copied unchanged from srcDir; config.json with quantization_config;
+// quantize_config.json; and the tokenizer and generation files of srcDir. Every file is atomic.
+func WriteModel(srcDir, outDir string, res *Result, s Settings) error {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	ck, err := hf.OpenCheckpoint(srcDir)
+	if err != nil {
+		return err
+	}
+	defer ck.Close()
+	quantized := map[string]*ModuleResult{}
+	for _, m := range res.Modules {
+		quantized[m.Name+".weight"] = m
+	}
+	var tensors []safetensors.Tensor
+	for _, name := range ck.Names() {
+		if m, ok := quantized[name]; ok {
+			p, err := Pack(m.Q, s.V2())
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+			tensors = append(tensors, p.Tensors(m.Name, nil)...)
+			continue
+		}
+		info, data, err := ck.Raw(name)
+		if err != nil {
+			return err
+		}
+		tensors = append(tensors, safetensors.Tensor{Name: name, DType: info.DType, Shape: info.Shape, Data: data})
+	}
+	for name := range quantized {
+		if _, ok := ck.Info(name); !ok {
+			return fmt.Errorf("quant: module weight %s is not in %s", name, srcDir)
+		}
+	}
+	if err := hf.WriteCheckpoint(outDir, tensors, map[string]string{"format": "pt", "quantizer": "rpiq"}, 0); err != nil {
+		return err
+	}
+	qc := s.quantizationConfig(res)
+	raw, err := os.ReadFile(filepath.Join(srcDir, hf.ConfigFile))
+	if err != nil {
+		return err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return fmt.Errorf("%s: %v", filepath.Join(srcDir, hf.ConfigFile), err)
+	}
+	cfg["quantization_config"] = qc
+	if err := hf.WriteJSON(filepath.Join(outDir, hf.ConfigFile), cfg); err != nil {
+		return err
+	}
+	if err := hf.WriteJSON(filepath.Join(outDir, hf.QuantizeConfigFile), qc); err != nil {
+		return err
+	}
+	return copyCompanions(srcDir, outDir)
+}
+
+// copyCompanions copies the tokenizer and generation files (everything that is not a weight
+// file, config.json or the safetensors index).
+func copyCompanions(srcDir, outDir string) error {
+	ents, err := os.ReadDir(srcDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || strings.HasSuffix(name, ".safetensors") || name == hf.ConfigFile || name == hf.IndexFile ||
+			name == hf.QuantizeConfigFile || strings.HasPrefix(name, ".") {
+			continue
+		}
+		src := filepath.Join(srcDir, name)
+		if err := safetensors.WriteFileAtomic(filepath.Join(outDir, name), func(w io.Writer) error {
+			f, err := os.Open(src)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(w, f)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// partialDir holds the per-layer checkpoints of an unfinished run.
+func partialDir(outDir string) string { return filepath.Join(outDir, ".rpiq-partial") }
+
+// LayerCheckpointer returns the Options.OnLayer function that saves each finished layer (packed
+// modules and their report lines) under outDir/.rpiq-partial, after recording the settings.
+func LayerCheckpointer(outDir string, s Settings) (func(int, []*ModuleResult) error, error) {
+	dir := partialDir(outDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := hf.WriteJSON(filepath.Join(dir, "settings.json"), s); err != nil {
+		return nil, err
+	}
+	return func(layer int, mods []*ModuleResult) error {
+		var tensors []safetensors.Tensor
+		var reps []ModuleReport
+		for _, m := range mods {
+			p, err := Pack(m.Q, s.V2())
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+			tensors = append(tensors, p.Tensors(m.Name, nil)...)
+			reps = append(reps, m.Report)
+		}
+		b, err := json.Marshal(reps)
+		if err != nil {
+			return err
+		}
+		return safetensors.Write(filepath.Join(dir, fmt.Sprintf("layer-%04d.safetensors", layer)), tensors, map[string]string{"reports": string(b)})
+	}, nil
+}
+
+// LoadPartial reads the layers a previous run with the same settings finished (consecutive
+// from layer 0). It returns an empty map when there is nothing to resume, and an error when the
+// settings differ.
+func LoadPartial(outDir string, s Settings) (map[int][]*ModuleResult, error) {
+	dir := partialDir(outDir)
+	raw, err := os.ReadFile(filepath.Join(dir, "settings.json"))
+	if os.IsNotExist(err) {
+		return map[int][]*ModuleResult{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var prev Settings
+	if err := json.Unmarshal(raw, &prev); err != nil {
+		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, "settings.json"), err)
+	}
+	if prev != s {
+		a, _ := json.Marshal(prev)
+		b, _ := json.Marshal(s)
+		return nil, fmt.Errorf("%s: --resume with different settings: the unfinished run used %s, this one %s", dir, a, b)
+	}
+	ents, _ := filepath.Glob(filepath.Join(dir, "layer-*.safetensors"))
+	sort.Strings(ents)
+	done := map[int][]*ModuleResult{}
+	if len(ents) == 0 {
+		return done, nil
+	}
+	f := Format{Bits: s.Bits, GroupSize: s.GroupSize, V2: s.V2()}
+	ck, err := hf.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer ck.Close()
+	for _, path := range ents {
+		var layer int
+		if _, err := fmt.Sscanf(filepath.Base(path), "layer-%04d.safetensors", &layer); err != nil {
+			continue
+		}
+		if layer != len(done) {
+			break // only a consecutive prefix of layers can be reused
+		}
+		hdr, err := safetensors.ReadHeader(path)
+		if err != nil {
+			return nil, err
+		}
+		var reps []ModuleReport
+		if err := json.Unmarshal([]byte(hdr.Metadata["reports"]), &reps); err != nil {
+			return nil, fmt.Errorf("%s: metadata \"reports\": %v", path, err)
+		}
+		var mods []*ModuleResult
+		for _, r := range reps {
+			p, err := ReadPacked(ck, r.Name, f)
+			if err != nil {
+				return nil, err
+			}
+			q, err := p.Unpack()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", path, r.Name, err)
+			}
+			q.GroupSize = s.GroupSize
+			q.Grid.Sym = s.Sym
+			mods = append(mods, &ModuleResult{Name: r.Name, Q: q, Report: r})
+		}
+		done[layer] = mods
+	}
+	return done, nil
+}
+
+// RemovePartial deletes the per-layer checkpoints once the final checkpoint is written.
+func RemovePartial(outDir string) error { return os.RemoveAll(partialDir(outDir)) }
