@@ -27,7 +27,8 @@ type bpeModel struct {
 	normalizers []func(string) string
 	steps       []preStep
 	decoder     decoderSpec
-	prefix      []int // added by Encode(addSpecial=true)
+	chunkMarker string // see chunks.go; "" when the text cannot be cut
+	prefix      []int  // added by Encode(addSpecial=true)
 	suffix      []int
 
 	mu    sync.Mutex
@@ -68,6 +69,9 @@ func (m *bpeModel) encodeFragment(ids []int, s string, first bool) []int {
 	pieces := []string{s}
 	for _, step := range m.steps {
 		pieces = step(pieces, first)
+	}
+	if m.chunkMarker != "" {
+		pieces = cutBeforeMarkers(s, m.chunkMarker, nil)
 	}
 	for _, p := range pieces {
 		for _, id := range m.word(p) {
@@ -111,9 +115,13 @@ func (m *bpeModel) bpe(p string) []int32 {
 				return []int32{id}
 			}
 		}
-		ids = make([]int32, len(p))
+		ids = make([]int32, 0, len(p))
 		for i := 0; i < len(p); i++ {
-			ids[i] = m.byteIDs[p[i]]
+			if id := m.byteIDs[p[i]]; id >= 0 {
+				ids = append(ids, id)
+			} else if m.unk >= 0 {
+				ids = append(ids, m.unk)
+			} // else: HF drops a byte the vocab has no symbol for
 		}
 	} else {
 		if m.ignoreMerges {

@@ -175,6 +175,9 @@ func parseHFJSON(file string, data []byte, cfg *tokenizerConfig) (*bpeModel, err
 		}
 	}
 	m.applyConfig(cfg, hasTemplate)
+	if !m.byteLevel && len(m.steps) == 0 && !m.ignoreMerges && chunkable(m.pieces, "\u2581") {
+		m.chunkMarker = "\u2581"
+	}
 	return m, nil
 }
 
@@ -473,8 +476,6 @@ func (m *bpeModel) setupBytes() error {
 		}
 		if id, ok := m.vocab[key]; ok {
 			m.byteIDs[b] = id
-		} else if m.byteLevel {
-			return formatErr(m.file, "byte-level vocab has no token for byte 0x%02X (%q)", b, key)
 		}
 	}
 	d := m.decoder

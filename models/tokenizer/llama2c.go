@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"os"
+	"sync"
 )
 
 // llama2.c's tokenizer.bin: int32 max_token_length, then for each token float32 score,
@@ -30,7 +31,10 @@ type llama2cTokenizer struct {
 	lookup  map[string]int32 // piece → lowest id with that piece
 	merges  map[uint64]int32 // left<<32|right → merged id
 	maxLen  int
-	spaceID int32
+	chunked bool // see chunks.go
+
+	mu    sync.Mutex
+	cache map[string][]int32
 }
 
 // LoadLlama2c reads a llama2.c tokenizer.bin (or tok512.bin), taking every record to the end
@@ -86,10 +90,8 @@ func parseLlama2c(file string, data []byte, vocabSize int) (*llama2cTokenizer, e
 	if len(t.pieces) < 259 {
 		return nil, formatErr(file, "%d tokens, want at least 259 (<unk>, BOS, EOS and 256 byte tokens)", len(t.pieces))
 	}
-	t.spaceID = 32 + 3
-	if id, ok := t.lookup[" "]; ok {
-		t.spaceID = id
-	}
+	t.chunked = chunkable(t.pieces, " ")
+	t.cache = map[string][]int32{}
 	t.buildMerges()
 	n := len(t.pieces)
 	t.bos, t.eos = llama2cBOS, llama2cEOS
@@ -159,10 +161,50 @@ func (t *llama2cTokenizer) buildMerges() {
 }
 
 func (t *llama2cTokenizer) Encode(text string, addSpecial bool) ([]int, error) {
-	ids := make([]int32, 0, len(text)+1)
-	if text != "" {
-		ids = append(ids, t.spaceID)
+	out := make([]int, 0, len(text)/3+2)
+	if addSpecial {
+		out = append(out, llama2cBOS)
 	}
+	if text == "" {
+		return out, nil
+	}
+	// The dummy prefix: run.c's separate " " token equals looking up " " as text.
+	text = " " + text
+	chunks := []string{text}
+	if t.chunked {
+		chunks = cutBeforeMarkers(text, " ", nil)
+	}
+	for _, c := range chunks {
+		for _, id := range t.word(c) {
+			out = append(out, int(id))
+		}
+	}
+	return out, nil
+}
+
+// word encodes one chunk, through the cache when it is short.
+func (t *llama2cTokenizer) word(c string) []int32 {
+	if len(c) > 64 {
+		return t.encodeChunk(c)
+	}
+	t.mu.Lock()
+	ids, ok := t.cache[c]
+	t.mu.Unlock()
+	if ok {
+		return ids
+	}
+	ids = t.encodeChunk(c)
+	t.mu.Lock()
+	if len(t.cache) >= maxCached {
+		clear(t.cache)
+	}
+	t.cache[c] = ids
+	t.mu.Unlock()
+	return ids
+}
+
+func (t *llama2cTokenizer) encodeChunk(text string) []int32 {
+	ids := make([]int32, 0, len(text))
 	// run.c's UTF-8 loop: a byte that is not a continuation byte starts a character; up to
 	// four bytes are gathered while continuation bytes follow.
 	for i := 0; i < len(text); {
@@ -179,15 +221,7 @@ func (t *llama2cTokenizer) Encode(text string, addSpecial bool) ([]int, error) {
 		}
 		i = j
 	}
-	ids = bpeMerge(ids, t.pair)
-	out := make([]int, 0, len(ids)+1)
-	if addSpecial {
-		out = append(out, llama2cBOS)
-	}
-	for _, id := range ids {
-		out = append(out, int(id))
-	}
-	return out, nil
+	return bpeMerge(ids, t.pair)
 }
 
 func (t *llama2cTokenizer) pair(l, r int32) (float64, int32, bool) {
