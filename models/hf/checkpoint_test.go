@@ -297,3 +297,18 @@ func FuzzParseIndex(f *testing.F) {
 		}
 	})
 }
+
+func TestF16TableMatchesHalf(t *testing.T) {
+	src := make([]byte, 2<<16)
+	for i := 0; i < 1<<16; i++ {
+		binary.LittleEndian.PutUint16(src[2*i:], uint16(i))
+	}
+	got, want := make([]float32, 1<<16), make([]float32, 1<<16)
+	f16SliceToF32(got, src)
+	half.F16SliceToF32(want, src)
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("F16 %#04x: table %g, half %g", i, got[i], want[i])
+		}
+	}
+}
