@@ -14,6 +14,7 @@ import (
 
 // quantizeBlock writes the 8-bit codes of v (len(v) == len(q)) and returns d and xsum.
 func quantizeBlock(q []int8, v []float32) (d, xsum float32) {
+	q = q[:len(v)]
 	var amax float32
 	for _, f := range v {
 		amax = max(amax, abs32(f))
@@ -26,13 +27,17 @@ func quantizeBlock(q []int8, v []float32) (d, xsum float32) {
 	inv := 127 / amax
 	var sum int32
 	for i, f := range v {
-		c := int32(math.RoundToEven(float64(f * inv)))
-		c = min(max(c, -127), 127)
+		// Round to nearest even by the 1.5·2^23 trick: |f·inv| ≤ 127(1+2u), far below 2^22,
+		// so the float32 sum lands on an integer and the subtraction is exact.
+		r := f*inv + roundMagic
+		c := int32(r - roundMagic)
 		q[i] = int8(c)
 		sum += c
 	}
 	return d, d * float32(sum)
 }
+
+const roundMagic float32 = 1.5 * (1 << 23)
 
 func abs32(f float32) float32 { return math.Float32frombits(math.Float32bits(f) &^ (1 << 31)) }
 
@@ -55,6 +60,11 @@ func gatherBlock(v, x []float32, src []int32, b, blk int) {
 
 // quantizeRow quantizes one token: q gets kp codes, d gets (d, xsum) per block.
 func quantizeRow(q []int8, d []float32, x []float32, src []int32, blk int) {
+	quantizeBlocks(q, d, x, src, blk, 0, len(q)/blk)
+}
+
+// quantizeBlocks quantizes blocks [lo, hi) of one token.
+func quantizeBlocks(q []int8, d []float32, x []float32, src []int32, blk, lo, hi int) {
 	var buf [256]float32
 	v := buf[:0]
 	if blk <= len(buf) {
@@ -62,8 +72,7 @@ func quantizeRow(q []int8, d []float32, x []float32, src []int32, blk int) {
 	} else {
 		v = make([]float32, blk)
 	}
-	nb := len(q) / blk
-	for b := 0; b < nb; b++ {
+	for b := lo; b < hi; b++ {
 		gatherBlock(v, x, src, b, blk)
 		d[2*b], d[2*b+1] = quantizeBlock(q[b*blk:(b+1)*blk], v)
 	}

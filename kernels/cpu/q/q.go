@@ -85,18 +85,7 @@ func (m *Matrix) code(n, p int) int {
 func (m *Matrix) Dequantize() []float32 {
 	out := make([]float32, m.Out*m.In)
 	for n := 0; n < m.Out; n++ {
-		rb, r := n/rows, n%rows
-		for p := 0; p < m.kp; p++ {
-			k := p
-			if m.src != nil {
-				k = int(m.src[p])
-			}
-			if k < 0 || k >= m.In {
-				continue
-			}
-			sm := m.sm[(rb*m.nb+p/m.blk)*32:]
-			out[n*m.In+k] = sm[r]*float32(m.code(n, p)) - sm[16+r]
-		}
+		m.Row(out[n*m.In:(n+1)*m.In], n)
 	}
 	return out
 }
@@ -117,10 +106,37 @@ func (m *Matrix) MatMul(dst, x []float32, n int) {
 	m.matMul(active(), dst, x, n)
 }
 
+// MatMulOn is MatMul split over the workers of p (the caller's pool) instead of the matrix's own.
+func (m *Matrix) MatMulOn(p *cpu.Pool, dst, x []float32, n int) {
+	c := *m
+	c.pool = p
+	c.MatMul(dst, x, n)
+}
+
+// Row writes output row n of the dequantized weight (In values) into dst: embedding lookups
+// of a quantized, tied embedding.
+func (m *Matrix) Row(dst []float32, n int) {
+	if n < 0 || n >= m.Out || len(dst) < m.In {
+		panic(fmt.Sprintf("q: Row(%d) of a %d×%d matrix into %d values", n, m.Out, m.In, len(dst)))
+	}
+	rb, r := n/rows, n%rows
+	for p := 0; p < m.kp; p++ {
+		k := p
+		if m.src != nil {
+			k = int(m.src[p])
+		}
+		if k < 0 || k >= m.In {
+			continue
+		}
+		sm := m.sm[(rb*m.nb+p/m.blk)*32:]
+		dst[k] = sm[r]*float32(m.code(n, p)) - sm[16+r]
+	}
+}
+
 func (m *Matrix) matVec(k *kernels, dst, x []float32) {
 	a := getActs(m.kp, 2*m.nb)
 	defer putActs(a)
-	quantizeRow(a.q, a.d, x, m.src, m.blk)
+	m.quantize(a.q, a.d, x)
 	dot := k.dot4
 	if m.codeBits == 8 {
 		dot = k.dot8
@@ -139,6 +155,18 @@ func (m *Matrix) matVec(k *kernels, dst, x []float32) {
 				copy(dst[rb*rows:m.Out], tmp[:m.Out-rb*rows])
 			}
 		}
+	})
+}
+
+// quantize quantizes one token's activations, split over the workers by blocks when the row is
+// long enough to pay for a second dispatch (a 14336-wide row costs tens of µs on one core).
+func (m *Matrix) quantize(q []int8, d []float32, x []float32) {
+	if m.nb < 32 {
+		quantizeRow(q, d, x, m.src, m.blk)
+		return
+	}
+	m.workers().Run(m.nb, 1, func(lo, hi int) {
+		quantizeBlocks(q, d, x, m.src, m.blk, lo, hi)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rpiq/rpiq/kernels/cpu"
 	"github.com/rpiq/rpiq/kernels/half"
 )
 
@@ -222,6 +223,23 @@ func TestMatVecMatMulPublicAPI(t *testing.T) {
 	m.MatMul(y, x, 5)
 	if err := check(t, m, g, x, y, 5); err != nil {
 		t.Fatal(err)
+	}
+	p := cpu.NewPool(3)
+	defer p.Close()
+	y3 := make([]float32, 5*48)
+	m.MatMulOn(p, y3, x, 5)
+	for i := range y {
+		if y3[i] != y[i] {
+			t.Fatalf("MatMulOn with 3 workers: y[%d] = %v, MatMul gives %v", i, y3[i], y[i])
+		}
+	}
+	w := m.Dequantize()
+	row := make([]float32, 256)
+	m.Row(row, 47)
+	for k := range row {
+		if row[k] != w[47*256+k] {
+			t.Fatalf("Row(47)[%d] = %v, Dequantize gives %v", k, row[k], w[47*256+k])
+		}
 	}
 	y1 := make([]float32, 48)
 	m.MatVec(y1, x[256:512])

@@ -55,15 +55,21 @@ func RepackGPTQ(qweight, qzeros []int32, scales []uint16, gIdx []int32,
 			}
 		}
 	}
-	if want := ceilDiv(in*bits, 32) * out; len(qweight) != want {
-		return nil, fmt.Errorf("%w: qweight has %d int32, want %d×%d = %d (in·bits/32 × out)", ErrFormat, len(qweight), ceilDiv(in*bits, 32), out, want)
+	qrows, ok := packedWords(len(qweight), out, in, bits)
+	if !ok {
+		return nil, fmt.Errorf("%w: qweight has %d int32, want %d×%d = %d (in·bits/32 × out)", ErrFormat, len(qweight), qrows, out, qrows*out)
 	}
-	zw := ceilDiv(out*bits, 32)
 	if qzeros == nil && !sym {
 		return nil, fmt.Errorf("%w: qzeros missing for an asymmetric layer", ErrFormat)
 	}
-	if qzeros != nil && len(qzeros) != groups*zw {
-		return nil, fmt.Errorf("%w: qzeros has %d int32, want %d×%d = %d (groups × out·bits/32)", ErrFormat, len(qzeros), groups, zw, groups*zw)
+	zw := ceilDiv(out*bits, 32)
+	if qzeros != nil {
+		if len(qzeros)%groups != 0 {
+			return nil, fmt.Errorf("%w: qzeros has %d int32, want %d×%d = %d (groups × out·bits/32)", ErrFormat, len(qzeros), groups, zw, groups*zw)
+		}
+		if zw, ok = packedWords(len(qzeros)/groups, 1, out, bits); !ok {
+			return nil, fmt.Errorf("%w: qzeros has %d int32, want %d×%d = %d (groups × out·bits/32)", ErrFormat, len(qzeros), groups, zw, groups*zw)
+		}
 	}
 	if len(scales) != groups*out {
 		return nil, fmt.Errorf("%w: scales has %d values, want %d×%d = %d (groups × out)", ErrFormat, len(scales), groups, out, groups*out)
@@ -184,6 +190,20 @@ func bitsAt(t []int32, cols, col, bit, bits int) uint32 {
 		v |= uint32(t[(w+1)*cols+col]) << (32 - sh)
 	}
 	return v & (1<<bits - 1)
+}
+
+// packedWords checks that a tensor of n int32 holds cols columns of k codes each, packed along k:
+// either the tight ceil(k·bits/32) words per column, or for 3 bits AutoGPTQ's whole 3-word
+// units of 32 codes. It returns the words per column (the tight count when n fits neither).
+func packedWords(n, cols, k, bits int) (int, bool) {
+	tight := ceilDiv(k*bits, 32)
+	if n == tight*cols {
+		return tight, true
+	}
+	if bits == 3 && n == ceilDiv(k, 32)*3*cols {
+		return ceilDiv(k, 32) * 3, true
+	}
+	return tight, false
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -54,7 +54,11 @@ func randomGPTQ(rng *rand.Rand, in, out, bits, group int, actOrder, asym, v1 boo
 			g.gIdx[i] = int32(j / group)
 		}
 	}
-	g.qweight = make([]int32, ceilDiv(in*bits, 32)*out)
+	qrows := ceilDiv(in*bits, 32)
+	if bits == 3 {
+		qrows = ceilDiv(in, 32) * 3 // AutoGPTQ's 3-word units (qzeros below stay tight: both are read)
+	}
+	g.qweight = make([]int32, qrows*out)
 	for k := 0; k < in; k++ {
 		for n := 0; n < out; n++ {
 			putBits(g.qweight, out, n, k*bits, bits, uint32(g.codes[k*out+n]))
