@@ -122,4 +122,17 @@ type Backend interface {
 	GELU(x Tensor)
 	// Embed sets row i of dst to row ids[i] of table.
 	Embed(dst Tensor, table Weight, ids []int32)
+
+	// Vision-language ops (CogVLM2; CPU implementations in runtime/cpubackend/vision.go).
+
+	// RoPEAt is RoPE with an explicit position per row: row i is at pos[i] (CogVLM2 gives
+	// every image token the same position).
+	RoPEAt(x Tensor, headDim int, pos []int32, invFreq []float32)
+	// AttentionFull sets dst (n×Heads·HeadDim) to bidirectional attention of every row of q
+	// over all m rows of k and v (m×KVHeads·HeadDim), without a cache (a ViT's attention).
+	AttentionFull(dst, q, k, v Tensor, a Attn)
+	// Im2Col gathers non-overlapping k×k patches of x, a gh×gw grid of tokens (gh·gw rows of C
+	// values, row-major), into dst ((gh/k)·(gw/k) rows of C·k·k values, column c·k·k+dy·k+dx),
+	// so a stride-k convolution with a PyTorch [O, C, k, k] weight is one MatMul.
+	Im2Col(dst, x Tensor, gh, gw, k int)
 }

@@ -22,6 +22,7 @@ func Run(t *testing.T, be backend.Backend) {
 	t.Run("Attention", func(t *testing.T) { testAttention(t, be) })
 	t.Run("Embed", func(t *testing.T) { testEmbed(t, be) })
 	t.Run("Rows", func(t *testing.T) { testRows(t, be) })
+	t.Run("Vision", func(t *testing.T) { testVision(t, be) }) // vision.go
 }
 
 func rnd(r *rand.Rand, n int) []float32 {
