@@ -1,0 +1,44 @@
+package cpubackend
+
+import (
+	"unsafe"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
+	"github.com/rpiq/rpiq/kernels/cpu/q"
+	"github.com/rpiq/rpiq/runtime/backend"
+)
+
+// GPTQ is a GPTQ linear layer repacked once at load for the quantized kernels (kernels/cpu/q):
+// about the checkpoint's size in memory (4.5 bits per weight at group 128), never a float copy.
+type GPTQ struct{ M *q.Matrix }
+
+func (w *GPTQ) Rows() int            { return w.M.Out }
+func (w *GPTQ) Cols() int            { return w.M.In }
+func (w *GPTQ) DType() backend.DType { return backend.Quantized }
+
+// Bytes is the resident size of the repacked weight.
+func (w *GPTQ) Bytes() int { return w.M.Bytes() }
+
+func (w *GPTQ) MatMul(p *cpu.Pool, dst, x []float32, n int) { w.M.MatMulOn(p, dst, x, n) }
+func (w *GPTQ) Row(dst []float32, i int)                    { w.M.Row(dst[:w.M.In], i) }
+
+// RepackGPTQ builds a quantized weight from one GPTQ linear's checkpoint tensors: qweight and
+// qzeros as the stored 32-bit words, scales as fp16 bits, gIdx nil for in-order groups,
+// groupSize -1 per channel. v2 means the zeros are stored as they are (checkpoint_format
+// "gptq_v2"); otherwise they are zero−1 ("gptq"). Errors wrap q.ErrFormat.
+func (c *CPU) RepackGPTQ(qweight, qzeros []uint32, scales []uint16, gIdx []int32,
+	in, out, bits, groupSize int, sym, v2 bool) (backend.Weight, error) {
+	m, err := q.RepackGPTQ(int32s(qweight), int32s(qzeros), scales, gIdx, in, out, bits, groupSize, sym, !v2)
+	if err != nil {
+		return nil, err
+	}
+	return &GPTQ{M: m}, nil
+}
+
+// int32s reinterprets the words (GPTQ stores int32; the bits are what matter).
+func int32s(u []uint32) []int32 {
+	if u == nil {
+		return nil
+	}
+	return unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(u))), len(u))
+}
