@@ -6,10 +6,12 @@ package hfmodel
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/quant"
 	"github.com/rpiq/rpiq/runtime/backend"
 	"github.com/rpiq/rpiq/runtime/model"
 )
@@ -59,8 +61,8 @@ func Open(dir string, be backend.Backend) (model.Model, *hf.Config, func() error
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if cfg.Quantization != nil {
-		return nil, nil, nil, &Error{Msg: fmt.Sprintf("%s: quantized (%s) checkpoints are not loaded by the float runtime yet", dir, cfg.Quantization.Method)}
+	if q := cfg.Quantization; q != nil && q.Method != "gptq" {
+		return nil, nil, nil, &Error{Msg: fmt.Sprintf("%s: quantized (%s) checkpoints are not loaded by the runtime (GPTQ ones are)", dir, q.Method)}
 	}
 	mu.Lock()
 	f, ok := archs[cfg.Architecture]
@@ -72,7 +74,7 @@ func Open(dir string, be backend.Backend) (model.Model, *hf.Config, func() error
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	m, err := f(cfg, &Weights{Checkpoint: ck, Backend: be})
+	m, err := f(cfg, &Weights{Checkpoint: ck, Backend: be, Quant: cfg.Quantization})
 	if err != nil {
 		ck.Close()
 		return nil, nil, nil, err
@@ -98,6 +100,10 @@ type Weights struct {
 	Backend    backend.Backend
 	Err        error
 	Bytes      int64 // bytes of every tensor bound so far, as stored
+	// Quant is the checkpoint's GPTQ quantization_config (nil for float checkpoints): a linear
+	// stored as prefix.qweight/.qzeros/.scales/.g_idx is dequantized to float32 by
+	// models/quant (a fast quantized weight can replace this later).
+	Quant *hf.QuantizationConfig
 }
 
 func (w *Weights) fail(err error) {
@@ -117,6 +123,23 @@ func (w *Weights) Has(name string) bool {
 func (w *Weights) Matrix(name string, rows, cols int) backend.Weight {
 	if w.Err != nil {
 		return nil
+	}
+	if prefix, ok := strings.CutSuffix(name, ".weight"); ok && w.Quant != nil && quant.IsPacked(w.Checkpoint, prefix) {
+		v, out, in, err := quant.DequantizeLinear(w.Checkpoint, w.Quant, prefix)
+		if err != nil {
+			w.fail(err)
+			return nil
+		}
+		if out != rows || in != cols {
+			w.fail(&Error{Msg: fmt.Sprintf("%s: GPTQ module %s is %d×%d, want %d×%d", w.Checkpoint.Dir(), prefix, out, in, rows, cols)})
+			return nil
+		}
+		for _, suffix := range []string{".qweight", ".qzeros", ".scales", ".g_idx"} {
+			if info, ok := w.Checkpoint.Info(prefix + suffix); ok {
+				w.Bytes += info.Bytes()
+			}
+		}
+		return w.Backend.NewWeightF32(rows, cols, v)
 	}
 	if err := w.Checkpoint.CheckShape(name, rows, cols); err != nil {
 		w.fail(err)

@@ -27,9 +27,18 @@ func (p *Packed) Tensors(prefix string, bias []float32) []safetensors.Tensor {
 	return ts
 }
 
+// Tensors is where packed modules are read from: an open *hf.Checkpoint, or anything else that
+// serves tensors by name (the runtime loader's hfmodel.Tensors).
+type Tensors interface {
+	Dir() string
+	Info(name string) (safetensors.TensorInfo, bool)
+	File(name string) (string, bool)
+	Raw(name string) (safetensors.TensorInfo, []byte, error)
+}
+
 // IsPacked reports whether the checkpoint stores the linear module prefix (e.g.
 // "model.layers.0.self_attn.q_proj") in the GPTQ layout.
-func IsPacked(ck *hf.Checkpoint, prefix string) bool {
+func IsPacked(ck Tensors, prefix string) bool {
 	_, ok := ck.Info(prefix + ".qweight")
 	return ok
 }
@@ -70,7 +79,7 @@ func FormatOf(qc *hf.QuantizationConfig) (Format, error) {
 
 // ReadPacked reads prefix.qweight/.qzeros/.scales/.g_idx. A missing g_idx (older tools
 // without act-order) means column i belongs to group i/group_size.
-func ReadPacked(ck *hf.Checkpoint, prefix string, f Format) (*Packed, error) {
+func ReadPacked(ck Tensors, prefix string, f Format) (*Packed, error) {
 	where := func(name string) string {
 		if p, ok := ck.File(name); ok {
 			return p + ": tensor " + name
@@ -143,7 +152,7 @@ func ReadPacked(ck *hf.Checkpoint, prefix string, f Format) (*Packed, error) {
 // DequantizeLinear returns the Out×In float32 weight of a GPTQ-packed linear module (ours or
 // another tool's: v1 zero−1 or v2 zeros, any g_idx order). It is what the runtime's loader calls
 // for a module whose prefix.qweight exists.
-func DequantizeLinear(ck *hf.Checkpoint, qc *hf.QuantizationConfig, prefix string) (w []float32, out, in int, err error) {
+func DequantizeLinear(ck Tensors, qc *hf.QuantizationConfig, prefix string) (w []float32, out, in int, err error) {
 	f, err := FormatOf(qc)
 	if err != nil {
 		return nil, 0, 0, err

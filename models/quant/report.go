@@ -96,16 +96,20 @@ func (r *Report) Plot(w io.Writer) error {
 			}
 			series[name] = append(series[name], plotter.XY{X: float64(i), Y: math.Max(v, 1e-12)})
 		}
+		maxRounds := 0
+		for _, m := range r.Modules {
+			maxRounds = max(maxRounds, len(panel.get(m).Rounds)-1)
+		}
 		for i, m := range r.Modules {
 			e := panel.get(m)
 			add("RTN", i, e.RTN)
 			if e.GPTQ > 0 {
 				add("GPTQ", i, e.GPTQ)
 			}
-			for t, v := range e.Rounds {
-				if t > 0 {
-					add(fmt.Sprintf("RPIQ round %d", t), i, v)
-				}
+			// a module that stopped early keeps its last weights in the later rounds
+			for t := 1; t <= maxRounds && len(e.Rounds) > 1; t++ {
+				v := e.Rounds[min(t, len(e.Rounds)-1)]
+				add(fmt.Sprintf("RPIQ round %d", t), i, v)
 			}
 		}
 		for k, name := range order {
