@@ -312,14 +312,15 @@ func (c *Ctx) Launch(f Function, grid, block Dim3, sharedBytes int, s Stream, ar
 // Graph is an instantiated CUDA graph: a captured sequence of launches replayed with one call.
 type Graph struct{ graph, exec uintptr }
 
-const captureModeThreadLocal = 1
+// Relaxed: allocations (cuMemAlloc) stay allowed while a step is captured.
+const captureModeRelaxed = 2
 
 // BeginCapture starts recording s's work into a graph instead of running it.
 func (c *Ctx) BeginCapture(s Stream) error {
 	if s.h == 0 {
 		return fmt.Errorf("cuda: BeginCapture: the legacy default stream cannot be captured; use NewStream")
 	}
-	return c.drv.call("cuStreamBeginCapture_v2", c.drv.cuStreamBeginCapture, s.h, captureModeThreadLocal)
+	return c.drv.call("cuStreamBeginCapture_v2", c.drv.cuStreamBeginCapture, s.h, captureModeRelaxed)
 }
 
 // EndCapture stops recording and instantiates the graph.

@@ -95,6 +95,8 @@ extern "C" __global__ void __launch_bounds__(256) attention_decode_f32(const flo
 }
 
 // ---- prefill, flash-style: rows i < tokens at positions pos0+i attend to 0..pos0+i ----
+// (causal = 0: every row attends to all kv_len keys, as a ViT does; kc/vc are then the k and v
+// tensors themselves, [kv_len][kv_dim] f32.)
 // Grid (ceil(tokens/16), heads), 128 threads: each warp owns 4 query rows; keys and values go
 // through shared memory 32 positions at a time with an online softmax, so the tokens x seq score
 // matrix never exists. Lane j scores key j of a tile; lane owns output dims lane + 32*i.
@@ -106,7 +108,7 @@ extern "C" __global__ void __launch_bounds__(256) attention_decode_f32(const flo
 template <typename T>
 __device__ void attention_prefill(const float* __restrict__ q, const T* __restrict__ kc, const T* __restrict__ vc,
                                   float* __restrict__ out, int tokens, int heads, int kv_heads, int head_dim,
-                                  float scale, int pos0) {
+                                  float scale, int pos0, int kv_len, int causal) {
     extern __shared__ float smem[];
     float* Qs = smem;                              // [16][head_dim]
     float* Ks = Qs + FA_ROWS * head_dim;           // [32][head_dim + 1]
@@ -128,7 +130,7 @@ __device__ void attention_prefill(const float* __restrict__ q, const T* __restri
         for (int j = 0; j < FA_MAXD; j++) acc[i][j] = 0.f;
     }
     const int last_row = min(tokens, row0 + FA_ROWS) - 1;
-    const int kv_end = pos0 + last_row + 1; // keys this block needs
+    const int kv_end = causal ? pos0 + last_row + 1 : kv_len; // keys this block needs
     for (int t0 = 0; t0 < kv_end; t0 += FA_KEYS) {
         __syncthreads(); // the previous tile is consumed (and Qs is written before the first)
         for (int e = tid; e < FA_KEYS * head_dim; e += blockDim.x) {
@@ -152,7 +154,7 @@ __device__ void attention_prefill(const float* __restrict__ q, const T* __restri
             const int pos = pos0 + row;
             const int t = t0 + lane;
             float s = RPIQ_NEG_INF;
-            if (t <= pos) {
+            if (causal ? t <= pos : t < kv_len) {
                 s = 0.f;
                 const float* qr = Qs + r * head_dim;
                 const float* kr = Ks + lane * (head_dim + 1);
@@ -191,10 +193,10 @@ __device__ void attention_prefill(const float* __restrict__ q, const T* __restri
 }
 
 extern "C" __global__ void __launch_bounds__(128) attention_prefill_f16(const float* q, const half_t* kc, const half_t* vc,
-        float* out, int tokens, int heads, int kv_heads, int head_dim, float scale, int pos0) {
-    attention_prefill<half_t>(q, kc, vc, out, tokens, heads, kv_heads, head_dim, scale, pos0);
+        float* out, int tokens, int heads, int kv_heads, int head_dim, float scale, int pos0, int kv_len, int causal) {
+    attention_prefill<half_t>(q, kc, vc, out, tokens, heads, kv_heads, head_dim, scale, pos0, kv_len, causal);
 }
 extern "C" __global__ void __launch_bounds__(128) attention_prefill_f32(const float* q, const float* kc, const float* vc,
-        float* out, int tokens, int heads, int kv_heads, int head_dim, float scale, int pos0) {
-    attention_prefill<float>(q, kc, vc, out, tokens, heads, kv_heads, head_dim, scale, pos0);
+        float* out, int tokens, int heads, int kv_heads, int head_dim, float scale, int pos0, int kv_len, int causal) {
+    attention_prefill<float>(q, kc, vc, out, tokens, heads, kv_heads, head_dim, scale, pos0, kv_len, causal);
 }

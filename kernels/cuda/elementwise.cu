@@ -70,3 +70,29 @@ extern "C" __global__ void f16_to_f32_array(float* dst, const half_t* src, long 
 extern "C" __global__ void bf16_to_f32_array(float* dst, const bfloat_t* src, long n) {
     RPIQ_FOR(i, n) dst[i] = to_f32(src[i]);
 }
+
+// Fill with hash-random words: the device check builds multi-gigabyte random models this way
+// instead of uploading them.
+extern "C" __global__ void fill_random_u32(unsigned* p, long n, unsigned long long seed) {
+    RPIQ_FOR(i, n) {
+        unsigned long long z = seed + (unsigned long long)(i + 1) * 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        p[i] = (unsigned)(z ^ (z >> 31));
+    }
+}
+
+// im2col for a stride-k patch convolution: x is a gh x gw grid of tokens with C channels
+// (row-major tokens), dst row o = (oy, ox) holds column c*k*k + dy*k + dx = x[(oy*k+dy)*gw + ox*k+dx][c].
+extern "C" __global__ void im2col(float* dst, const float* x, int C, int gh, int gw, int k) {
+    const int ow = gw / k;
+    const long cols = (long)C * k * k;
+    const long n = (long)(gh / k) * ow * cols;
+    RPIQ_FOR(i, n) {
+        const long o = i / cols;
+        const int j = (int)(i % cols);
+        const int c = j / (k * k), dy = (j / k) % k, dx = j % k;
+        const int oy = (int)(o / ow), ox = (int)(o % ow);
+        dst[i] = x[((long)(oy * k + dy) * gw + ox * k + dx) * C + c];
+    }
+}

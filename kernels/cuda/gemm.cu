@@ -180,3 +180,19 @@ extern "C" __global__ void __launch_bounds__(128) gemm_q8(const float* X, const 
         int zero_offset, int accumulate) {
     gemm_q<8>(X, qweight, qzeros, scales, perm, bias, C, M, N, K, group_size, zero_offset, accumulate);
 }
+
+// mma_peak measures the tensor cores' f16 throughput: four independent chains of m16n8k16 per
+// warp on registers only, iters times (4096 flops per mma per warp). The result is stored so the
+// work is not optimized away.
+extern "C" __global__ void __launch_bounds__(256) mma_peak(float* out, int iters) {
+    float c[4][4] = {};
+    const unsigned a = 0x3c003c00u + threadIdx.x, b = 0x3c003c00u ^ threadIdx.x; // finite halves
+    for (int i = 0; i < iters; i++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) mma_16816(c[j], a, a, a, a, b, b);
+    }
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < 4; j++) s += c[j][0] + c[j][1] + c[j][2] + c[j][3];
+    out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
