@@ -23,11 +23,14 @@ DATA ones16<>+16(SB)/8, $0x0001000100010001
 DATA ones16<>+24(SB)/8, $0x0001000100010001
 GLOBL ones16<>(SB), RODATA|NOPTR, $32
 
-DATA sixteens16<>+0(SB)/8, $0x0010001000100010
-DATA sixteens16<>+8(SB)/8, $0x0010001000100010
-DATA sixteens16<>+16(SB)/8, $0x0010001000100010
-DATA sixteens16<>+24(SB)/8, $0x0010001000100010
-GLOBL sixteens16<>(SB), RODATA|NOPTR, $32
+DATA signbits<>+0(SB)/8, $0x8080808080808080
+DATA signbits<>+8(SB)/8, $0x8080808080808080
+DATA signbits<>+16(SB)/8, $0x8080808080808080
+DATA signbits<>+24(SB)/8, $0x8080808080808080
+GLOBL signbits<>(SB), RODATA|NOPTR, $32
+
+DATA f128<>+0(SB)/4, $128.0
+GLOBL f128<>(SB), RODATA|NOPTR, $4
 
 #define LOADARGS \
 	MOVQ w+0(FP), SI; \
@@ -138,13 +141,13 @@ d4epi:
 	RET
 
 // func dot8AVX2(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
-// 8-bit codes are split into nibbles (a full byte × int8 could saturate VPMADDUBSW's int16):
-// q·x = lo·x + 16·(hi·x), the 16 applied by VPMADDWD with a vector of 16s.
+// 8-bit codes c are flipped to signed c' = c−128 (a full unsigned byte × int8 could saturate
+// VPMADDUBSW's int16); |c'| × sign(x, c') keeps each pair sum within 2·128·127 = 32512. Then
+// Σc·x = Σc'·x + 128·Σx, so the zero term is s·(z−128): 128·s·xsum is added back per block.
 TEXT ·dot8AVX2(SB), NOSPLIT, $0-56
 	LOADARGS
-	VMOVDQU nibbles<>(SB), Y15
+	VMOVDQU signbits<>(SB), Y15
 	VMOVDQU ones16<>(SB), Y14
-	VMOVDQU sixteens16<>(SB), Y9
 	VPXOR Y12, Y12, Y12
 	VPXOR Y13, Y13, Y13
 
@@ -154,20 +157,21 @@ d8block:
 	MOVQ R9, R11
 
 d8step:
-	UNPACK(0)
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
 	VPBROADCASTD (DI), Y2
-	VPMADDUBSW Y2, Y0, Y0
-	VPMADDUBSW Y2, Y4, Y4
-	VPMADDUBSW Y2, Y1, Y1
-	VPMADDUBSW Y2, Y5, Y5
+	VPXOR Y15, Y0, Y0
+	VPXOR Y15, Y1, Y1
+	VPSIGNB Y0, Y2, Y3
+	VPSIGNB Y1, Y2, Y4
+	VPABSB Y0, Y0
+	VPABSB Y1, Y1
+	VPMADDUBSW Y3, Y0, Y0
+	VPMADDUBSW Y4, Y1, Y1
 	VPMADDWD Y14, Y0, Y0
-	VPMADDWD Y9, Y4, Y4
 	VPMADDWD Y14, Y1, Y1
-	VPMADDWD Y9, Y5, Y5
 	VPADDD Y0, Y10, Y10
-	VPADDD Y4, Y10, Y10
 	VPADDD Y1, Y11, Y11
-	VPADDD Y5, Y11, Y11
 	ADDQ $64, SI
 	ADDQ $4, DI
 	DECQ R11
@@ -175,6 +179,10 @@ d8step:
 
 	VBROADCASTSS (R8), Y2
 	VBROADCASTSS 4(R8), Y3
+	VBROADCASTSS f128<>(SB), Y8
+	VMULPS Y3, Y8, Y8
+	VFMADD231PS (DX), Y8, Y12
+	VFMADD231PS 32(DX), Y8, Y13
 	EPILOGUE(Y10, Y12, 0, 64)
 	EPILOGUE(Y11, Y13, 32, 96)
 	ADDQ $128, DX
@@ -295,21 +303,29 @@ t4step:
 	VZEROUPPER
 	RET
 
-// TOK8: token t's contribution of one 8-bit step (nibble split as in dot8AVX2).
+// TOK8: token t's contribution of one 8-bit step (codes flipped as in dot8AVX2): Y0/Y1 hold
+// c' (rows 0-7 / 8-15), Y4/Y5 their absolute values.
 #define TOK8(x, accA, accB) \
 	VPBROADCASTD x(DI), Y14; \
-	VPMADDUBSW Y14, Y0, Y2; \
-	VPMADDUBSW Y14, Y4, Y3; \
+	VPSIGNB Y0, Y14, Y2; \
+	VPSIGNB Y1, Y14, Y3; \
+	VPMADDUBSW Y2, Y4, Y2; \
+	VPMADDUBSW Y3, Y5, Y3; \
 	VPMADDWD ones16<>(SB), Y2, Y2; \
-	VPMADDWD sixteens16<>(SB), Y3, Y3; \
+	VPMADDWD ones16<>(SB), Y3, Y3; \
 	VPADDD Y2, accA, accA; \
-	VPADDD Y3, accA, accA; \
-	VPMADDUBSW Y14, Y1, Y2; \
-	VPMADDUBSW Y14, Y5, Y3; \
-	VPMADDWD ones16<>(SB), Y2, Y2; \
-	VPMADDWD sixteens16<>(SB), Y3, Y3; \
-	VPADDD Y2, accB, accB; \
 	VPADDD Y3, accB, accB
+
+// FIX128: out[t] += 128·s·xsum_t for the four tokens (the flipped codes' zero shift).
+#define FIX128(doff, ooff) \
+	VBROADCASTSS doff(R8), Y1; \
+	VMULPS Y0, Y1, Y1; \
+	VMOVUPS ooff(R10), Y2; \
+	VFMADD231PS (DX), Y1, Y2; \
+	VMOVUPS Y2, ooff(R10); \
+	VMOVUPS (ooff+32)(R10), Y2; \
+	VFMADD231PS 32(DX), Y1, Y2; \
+	VMOVUPS Y2, (ooff+32)(R10)
 
 // func tile8AVX2(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
 TEXT ·tile8AVX2(SB), NOSPLIT, $0-56
@@ -326,7 +342,12 @@ t8block:
 	MOVQ R9, R11
 
 t8step:
-	UNPACKM
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VPXOR signbits<>(SB), Y0, Y0
+	VPXOR signbits<>(SB), Y1, Y1
+	VPABSB Y0, Y4
+	VPABSB Y1, Y5
 	TOK8(0, Y6, Y7)
 	TOK8(4, Y8, Y9)
 	TOK8(8, Y10, Y11)
@@ -336,6 +357,11 @@ t8step:
 	DECQ R11
 	JNZ  t8step
 
+	VBROADCASTSS f128<>(SB), Y0
+	FIX128(4, 0)
+	FIX128(12, 64)
+	FIX128(20, 128)
+	FIX128(28, 192)
 	TILEBLOCKEND
 	DECQ CX
 	JNZ  t8block
