@@ -221,16 +221,18 @@ type addedEntry struct {
 // newBPEModel builds the vocabulary, merge table and added tokens shared by tokenizer.json and
 // vocab.json + merges.txt. Merge errors name the merge and the missing token.
 func newBPEModel(file string, vocab map[string]int, merges [][2]string, added []addedEntry) (*bpeModel, error) {
+	// Ids are dense in real files; a few holes are tolerated, a corrupt huge id is not.
+	limit := min(maxVocab, len(vocab)+len(added)+1024)
 	size := 0
 	for p, id := range vocab {
-		if id < 0 || id >= maxVocab {
-			return nil, formatErr(file, "vocab %q has id %d, want 0 <= id < %d", p, id, maxVocab)
+		if id < 0 || id >= limit {
+			return nil, formatErr(file, "vocab %q has id %d, want 0 <= id < %d (ids must be nearly dense)", p, id, limit)
 		}
 		size = max(size, id+1)
 	}
 	for _, a := range added {
-		if a.id < 0 || a.id >= maxVocab {
-			return nil, formatErr(file, "added token %q has id %d, want 0 <= id < %d", a.content, a.id, maxVocab)
+		if a.id < 0 || a.id >= limit {
+			return nil, formatErr(file, "added token %q has id %d, want 0 <= id < %d (ids must be nearly dense)", a.content, a.id, limit)
 		}
 		if a.content == "" {
 			return nil, formatErr(file, "added token %d has empty content", a.id)

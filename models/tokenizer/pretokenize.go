@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -48,6 +49,9 @@ func newRegexSplitter(pattern string) (*regexSplitter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pre-tokenizer regex %q: %v", pattern, err)
 	}
+	// A pathological pattern must not hang encoding: past the timeout the rest of the text
+	// becomes one piece.
+	re.MatchTimeout = 2 * time.Second
 	return &regexSplitter{re: re}, nil
 }
 

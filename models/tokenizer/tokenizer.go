@@ -175,21 +175,46 @@ func (d *StreamDecoder) flushAll(out []byte) []byte {
 	return out
 }
 
-// appendValid appends p with each invalid byte replaced by U+FFFD.
+// appendValid appends p with invalid UTF-8 replaced as Rust's from_utf8_lossy (and the
+// Unicode standard's "maximal subpart" practice) does: each maximal prefix of a valid
+// sequence, or each lone bad byte, becomes one U+FFFD.
 func appendValid(out, p []byte) []byte {
 	for i := 0; i < len(p); {
-		if p[i] < utf8.RuneSelf {
-			out = append(out, p[i])
+		c := p[i]
+		if c < utf8.RuneSelf {
+			out = append(out, c)
 			i++
 			continue
 		}
-		r, w := utf8.DecodeRune(p[i:])
-		if r == utf8.RuneError && w == 1 {
-			out = append(out, "\uFFFD"...)
-		} else {
+		if r, w := utf8.DecodeRune(p[i:]); r != utf8.RuneError || w > 1 {
 			out = append(out, p[i:i+w]...)
+			i += w
+			continue
 		}
-		i += w
+		n, lo, hi := 0, byte(0x80), byte(0xBF)
+		switch {
+		case c >= 0xC2 && c <= 0xDF:
+			n = 2
+		case c == 0xE0:
+			n, lo = 3, 0xA0
+		case c >= 0xE1 && c <= 0xEC, c == 0xEE, c == 0xEF:
+			n = 3
+		case c == 0xED:
+			n, hi = 3, 0x9F
+		case c == 0xF0:
+			n, lo = 4, 0x90
+		case c >= 0xF1 && c <= 0xF3:
+			n = 4
+		case c == 0xF4:
+			n, hi = 4, 0x8F
+		}
+		k := 1
+		for k < n && i+k < len(p) && p[i+k] >= lo && p[i+k] <= hi {
+			k++
+			lo, hi = 0x80, 0xBF
+		}
+		out = append(out, "\uFFFD"...)
+		i += k
 	}
 	return out
 }
