@@ -8,11 +8,11 @@ import (
 
 func TestHessianMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{1, 7, 64, 172, 131} {
+	for _, n := range []int{1, 7, 64, 172, 300} {
 		h := NewHessian(n)
 		c := NewCross(n)
 		var all, allfp []float64
-		seqs := []int{300, 5, 256}
+		seqs := []int{700, 5, 256}
 		for _, T := range seqs {
 			x := make([]float32, T*n)
 			xf := make([]float32, T*n)
@@ -41,10 +41,10 @@ func TestHessianMatchesNaive(t *testing.T) {
 				}
 				want *= 2 / float64(len(seqs))
 				wantC *= 2 / float64(len(seqs))
-				if math.Abs(got[i*n+j]-want) > 1e-9*(1+math.Abs(want)) {
+				if math.Abs(got[i*n+j]-want) > 1e-5*(1+math.Abs(want)) {
 					t.Fatalf("n=%d H[%d,%d] = %v, want %v", n, i, j, got[i*n+j], want)
 				}
-				if math.Abs(gotC[i*n+j]-wantC) > 1e-9*(1+math.Abs(wantC)) {
+				if math.Abs(gotC[i*n+j]-wantC) > 1e-5*(1+math.Abs(wantC)) {
 					t.Fatalf("n=%d C[%d,%d] = %v, want %v", n, i, j, gotC[i*n+j], wantC)
 				}
 			}
