@@ -1,0 +1,223 @@
+// Package quantbench measures what quantization costs: one TinyLlama-1.1B-shaped decoder layer
+// (hidden 2048, intermediate 5632, 32 heads, 4 KV heads) with random weights, calibrated on
+// random-token windows, timed phase by phase (stage 1 = Hessian accumulation + GPTQ; stage 2 =
+// RPIQ's cross-term accumulation + Gauss-Seidel rounds) with the Go heap's peak in each. It is
+// the quantizer suite of `rpiq bench` and the body of the testing.B benchmark.
+package quantbench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/hfmodel"
+	_ "github.com/rpiq/rpiq/models/llama"
+	"github.com/rpiq/rpiq/models/quant"
+	"github.com/rpiq/rpiq/runtime/cpubackend"
+	"github.com/rpiq/rpiq/runtime/model"
+)
+
+// Shape is a LLaMA decoder layer's size.
+type Shape struct {
+	Name                          string
+	Hidden, Inter, Heads, KVHeads int
+}
+
+// TinyLlama is TinyLlama-1.1B's decoder layer.
+var TinyLlama = Shape{Name: "tinyllama", Hidden: 2048, Inter: 5632, Heads: 32, KVHeads: 4}
+
+// Options selects a run. Zero values mean: TinyLlama, 128 windows of 512 tokens, RPIQ's
+// default reading, 4 bits, group 128, all worker threads.
+type Options struct {
+	Shape   Shape
+	Windows int
+	Tokens  int
+	Method  string
+	Reading *quant.Reading
+	Threads int
+}
+
+// Result is one `rpiq bench` line.
+type Result struct {
+	Name            string             `json:"name"`
+	Threads         int                `json:"threads"`
+	Ms              float64            `json:"ms"` // the whole layer
+	Stage1S         float64            `json:"stage1_s"`
+	Stage2S         float64            `json:"stage2_s"`
+	ForwardS        float64            `json:"forward_s"`
+	Stage1PeakBytes uint64             `json:"stage1_peak_bytes"`
+	Stage2PeakBytes uint64             `json:"stage2_peak_bytes"`
+	InstanceBytes   int64              `json:"instance_bytes"` // the single instance's X (and X̃) of the widest module, float32
+	GFLOPs          float64            `json:"gflop_s"`        // Hessian accumulation
+	Limits          map[string]float64 `json:"limits,omitempty"`
+	Ratios          map[string]float64 `json:"ratios,omitempty"`
+	Extrapolated    map[string]float64 `json:"extrapolated_128x512,omitempty"`
+	Note            string             `json:"note,omitempty"`
+}
+
+func (r Result) String() string {
+	s := fmt.Sprintf("%-34s threads=%d total %.1fs  stage1 %.1fs (peak %.0f MiB)  stage2 %.1fs (peak %.0f MiB)  forward %.1fs  hessian %.1f GFLOP/s",
+		r.Name, r.Threads, r.Ms/1000, r.Stage1S, float64(r.Stage1PeakBytes)/(1<<20), r.Stage2S, float64(r.Stage2PeakBytes)/(1<<20), r.ForwardS, r.GFLOPs)
+	if v, ok := r.Ratios["of_peak"]; ok {
+		s += fmt.Sprintf(" of_peak=%.3f", v)
+	}
+	if v, ok := r.Ratios["stage2_of_total"]; ok {
+		s += fmt.Sprintf(" stage2_of_total=%.2f", v)
+	}
+	if e := r.Extrapolated; e != nil {
+		s += fmt.Sprintf("  [128×512 extrapolated: stage1 %.0fs stage2 %.0fs forward %.0fs stage2_of_total=%.2f]", e["stage1_s"], e["stage2_s"], e["forward_s"], e["stage2_of_total"])
+	}
+	return s
+}
+
+// PeakGFLOPs is the float32 FMA peak: threads × 2 FMA pipes × 8 lanes × 2 flops × the clock from
+// /proc/cpuinfo (the accumulation runs float32 products).
+func PeakGFLOPs(threads int) float64 {
+	mhz := 2600.0
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "cpu MHz") {
+				if i := strings.IndexByte(line, ':'); i > 0 {
+					if v, err := strconv.ParseFloat(strings.TrimSpace(line[i+1:]), 64); err == nil && v > 0 {
+						mhz = v
+					}
+				}
+				break
+			}
+		}
+	}
+	return float64(threads) * 32 * mhz / 1000
+}
+
+// Run quantizes one random layer and reports the costs.
+func Run(o Options) (*Result, error) {
+	if o.Shape.Hidden == 0 {
+		o.Shape = TinyLlama
+	}
+	if o.Windows <= 0 {
+		o.Windows = 128
+	}
+	if o.Tokens <= 0 {
+		o.Tokens = 512
+	}
+	if o.Method == "" {
+		o.Method = quant.MethodRPIQ
+	}
+	rd := quant.DefaultReading()
+	if o.Reading != nil {
+		rd = *o.Reading
+	}
+	threads := o.Threads
+	if threads <= 0 {
+		threads = cpu.DefaultThreads()
+	}
+	lm, be, err := randomLayer(o.Shape, threads, o.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	windows := make([][]int32, o.Windows+1)
+	for i := range windows {
+		windows[i] = make([]int32, o.Tokens)
+		for j := range windows[i] {
+			windows[i][j] = int32(rng.IntN(vocab))
+		}
+	}
+	runtime.GC()
+	opt := quant.Options{
+		Method: o.Method,
+		Stage1: quant.Config{Grid: quant.Grid{Bits: 4, ScaleFP16: true}, GroupSize: 128, Damp: 0.01, BlockSize: 128},
+		Stage2: quant.Stage2Config{Reading: rd, Iters: 5},
+	}
+	t0 := time.Now()
+	res, err := quant.QuantizeModel(lm, be, windows[:o.Windows], windows[o.Windows:], opt)
+	if err != nil {
+		return nil, err
+	}
+	total := time.Since(t0).Seconds()
+	c := res.Cost
+	peak := PeakGFLOPs(threads)
+	r := &Result{
+		Name:    fmt.Sprintf("quantize_layer_%s_%s_%dx%d", o.Shape.Name, o.Method, o.Windows, o.Tokens),
+		Threads: threads, Ms: total * 1000, Stage1S: c.Stage1Sec(), Stage2S: c.Stage2Sec(), ForwardS: c.ForwardSec,
+		Stage1PeakBytes: c.Stage1PeakBytes, Stage2PeakBytes: c.Stage2PeakBytes,
+		InstanceBytes: int64(o.Tokens) * int64(o.Shape.Inter) * 4 * 2,
+		GFLOPs:        c.HessianGFLOPs,
+		Limits:        map[string]float64{"peak_gflop_s": peak},
+		Ratios:        map[string]float64{"of_peak": c.HessianGFLOPs / peak},
+		Note:          "stage1 = Hessian accumulation + GPTQ; stage2 = cross-term accumulation (FP target) + Gauss-Seidel rounds; forward = the layer's passes over both streams; peak = float32 FMA peak",
+	}
+	if t := c.Stage1Sec() + c.Stage2Sec() + c.ForwardSec; t > 0 {
+		r.Ratios["stage2_of_total"] = c.Stage2Sec() / t
+	}
+	if o.Windows != 128 || o.Tokens != 512 {
+		// accumulation and forward passes scale with tokens, the solves do not
+		f := 128 * 512 / float64(o.Windows*o.Tokens)
+		s1 := c.HessianSec*f + c.GPTQSec
+		s2 := c.Stage2AccumSec*f + c.Stage2SolveSec
+		fw := c.ForwardSec * f
+		r.Extrapolated = map[string]float64{"stage1_s": s1, "stage2_s": s2, "forward_s": fw, "stage2_of_total": s2 / (s1 + s2 + fw)}
+	}
+	return r, nil
+}
+
+const vocab = 256
+
+// randomLayer builds a one-layer LLaMA of the shape with random weights (the embedding and head
+// are tiny: only the decoder layer matters here).
+func randomLayer(s Shape, threads, maxSeq int) (model.Layered, *cpubackend.CPU, error) {
+	hd := s.Hidden / s.Heads
+	cfg := &hf.Config{
+		Architecture: hf.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: 1,
+		NumHeads: s.Heads, NumKVHeads: s.KVHeads, HeadDim: hd, VocabSize: vocab, MaxPositions: max(maxSeq, 2048),
+		RMSNormEps: 1e-5, RopeTheta: 10000, HiddenAct: "silu", BOSTokenID: 1, EOSTokenIDs: []int{2},
+	}
+	mem := hfmodel.MemTensors{}
+	rng := rand.New(rand.NewPCG(7, 7))
+	add := func(name string, scale float32, one bool, shape ...int) {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		b := make([]byte, 4*n)
+		f := cpu.Float32s(b)
+		for i := range f {
+			if one {
+				f[i] = 1
+			} else {
+				f[i] = float32(rng.NormFloat64()) * scale
+			}
+		}
+		mem[name] = safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: b}
+	}
+	add("model.embed_tokens.weight", 1, false, vocab, s.Hidden)
+	p := "model.layers.0."
+	add(p+"input_layernorm.weight", 0, true, s.Hidden)
+	add(p+"post_attention_layernorm.weight", 0, true, s.Hidden)
+	add(p+"self_attn.q_proj.weight", 0.02, false, s.Heads*hd, s.Hidden)
+	add(p+"self_attn.k_proj.weight", 0.02, false, s.KVHeads*hd, s.Hidden)
+	add(p+"self_attn.v_proj.weight", 0.02, false, s.KVHeads*hd, s.Hidden)
+	add(p+"self_attn.o_proj.weight", 0.02, false, s.Hidden, s.Heads*hd)
+	add(p+"mlp.gate_proj.weight", 0.02, false, s.Inter, s.Hidden)
+	add(p+"mlp.up_proj.weight", 0.02, false, s.Inter, s.Hidden)
+	add(p+"mlp.down_proj.weight", 0.02, false, s.Hidden, s.Inter)
+	add("model.norm.weight", 0, true, s.Hidden)
+	add("lm_head.weight", 0.02, false, vocab, s.Hidden)
+	be := cpubackend.New(threads)
+	m, err := hfmodel.Build(cfg, mem, be)
+	if err != nil {
+		return nil, nil, err
+	}
+	lm, ok := m.(model.Layered)
+	if !ok {
+		return nil, nil, fmt.Errorf("quantbench: the LLaMA model is not model.Layered")
+	}
+	return lm, be, nil
+}
