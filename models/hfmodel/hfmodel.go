@@ -125,6 +125,9 @@ func (w *Weights) Matrix(name string, rows, cols int) backend.Weight {
 		return nil
 	}
 	if prefix, ok := strings.CutSuffix(name, ".weight"); ok && w.Quant != nil && quant.IsPacked(w.Checkpoint, prefix) {
+		if wt, ok := w.gptqWeight(prefix, rows, cols); ok { // the backend's quantized layout (gptq.go)
+			return wt
+		}
 		v, out, in, err := quant.DequantizeLinear(w.Checkpoint, w.Quant, prefix)
 		if err != nil {
 			w.fail(err)
