@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rpiq/rpiq/internal/shareddata"
+)
+
+// rpiq quantize writes a GPTQ checkpoint that rpiq eval loads and compares with the FP model,
+// and --resume after a finished run starts from scratch cleanly.
+func TestQuantizeThenEval(t *testing.T) {
+	dir := stories260K(t)
+	calib := shareddata.Path(t, "text/c4-sample.txt")
+	out := filepath.Join(t.TempDir(), "q")
+	var so, se bytes.Buffer
+	code := run([]string{"quantize", "--model", dir, "--calib", calib, "--out", out, "--samples", "3", "--seqlen", "48",
+		"--holdout", "1", "--bits", "3", "--group-size", "32", "--act-order", "--sym", "--iters", "2", "--quiet"}, &so, &se)
+	if code != 0 {
+		t.Fatalf("quantize exit %d: %s", code, se.String())
+	}
+	var qc map[string]any
+	b, err := os.ReadFile(filepath.Join(out, "quantize_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &qc); err != nil {
+		t.Fatal(err)
+	}
+	if qc["checkpoint_format"] != "gptq" || qc["bits"].(float64) != 3 || qc["desc_act"] != true || qc["rpiq"] == nil {
+		t.Fatalf("quantize_config.json: %v", qc)
+	}
+	if _, err := os.Stat(filepath.Join(out, ".rpiq-partial")); !os.IsNotExist(err) {
+		t.Fatal("per-layer checkpoints left behind after a finished run")
+	}
+	text := filepath.Join(t.TempDir(), "t.txt")
+	os.WriteFile(text, []byte("Once upon a time, there was a little girl named Lily. She liked to play in the park with her friends."), 0o644)
+	so.Reset()
+	se.Reset()
+	if code := run([]string{"eval", "--model", out, "--ref", dir, "--text", text, "--json", "--quiet"}, &so, &se); code != 0 {
+		t.Fatalf("eval exit %d: %s", code, se.String())
+	}
+	var ev evalResult
+	if err := json.Unmarshal(so.Bytes(), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.KLD == nil || *ev.KLD <= 0 || *ev.Top1 <= 0.2 {
+		t.Fatalf("3-bit model against FP: kld %v top1 %v", ev.KLD, ev.Top1)
+	}
+}
+
+func TestQuantizeBadInput(t *testing.T) {
+	dir := stories260K(t)
+	tmp := t.TempDir()
+	empty := filepath.Join(tmp, "empty.txt")
+	os.WriteFile(empty, []byte("\n \n"), 0o644)
+	short := filepath.Join(tmp, "short.txt")
+	os.WriteFile(short, []byte("a tiny text"), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--model", dir, "--calib", empty}, "required"},
+		{[]string{"--model", dir, "--calib", empty, "--out", tmp, "--bits", "5"}, "--bits"},
+		{[]string{"--model", dir, "--calib", empty, "--out", tmp, "--group-size", "0"}, "--group-size"},
+		{[]string{"--model", dir, "--calib", empty, "--out", tmp, "--rpiq-data", "some"}, "--rpiq-data"},
+		{[]string{"--model", dir, "--calib", empty, "--out", tmp}, "empty"},
+		{[]string{"--model", dir, "--calib", short, "--out", tmp, "--seqlen", "64"}, "too short"},
+	} {
+		var so, se bytes.Buffer
+		code := run(append([]string{"quantize"}, c.args...), &so, &se)
+		if code != 2 || !strings.Contains(se.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, se.String(), c.want)
+		}
+	}
+}
