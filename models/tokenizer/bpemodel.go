@@ -35,9 +35,9 @@ type bpeModel struct {
 	cache map[string][]int32
 }
 
-// preStep is one pre-tokenizer: it cuts each piece further. first is true for the text's first
-// segment (Metaspace's prepend_scheme "first").
-type preStep func(pieces []string, first bool) []string
+// preStep is one pre-tokenizer: it cuts a piece further, calling emit for each part. atStart
+// is true for a piece that begins the whole text (Metaspace's prepend_scheme "first").
+type preStep func(p string, atStart bool, emit func(string, bool))
 
 const maxCached = 1 << 18
 
@@ -66,17 +66,27 @@ func (m *bpeModel) encodeFragment(ids []int, s string, first bool) []int {
 	if s == "" {
 		return ids
 	}
-	pieces := []string{s}
-	for _, step := range m.steps {
-		pieces = step(pieces, first)
-	}
-	if m.chunkMarker != "" {
-		pieces = cutBeforeMarkers(s, m.chunkMarker, nil)
-	}
-	for _, p := range pieces {
+	bpe := func(p string) {
 		for _, id := range m.word(p) {
 			ids = append(ids, int(id))
 		}
+	}
+	switch {
+	case m.chunkMarker != "":
+		eachChunk(s, m.chunkMarker, bpe)
+	case len(m.steps) == 0:
+		bpe(s)
+	default:
+		// Pieces flow through the steps one at a time; no list of a whole book's pieces.
+		var run func(k int, p string, atStart bool)
+		run = func(k int, p string, atStart bool) {
+			if k == len(m.steps) {
+				bpe(p)
+				return
+			}
+			m.steps[k](p, atStart, func(q string, qStart bool) { run(k+1, q, qStart) })
+		}
+		run(0, s, first)
 	}
 	return ids
 }
@@ -169,12 +179,11 @@ func (m *bpeModel) pair(l, r int32) (float64, int32, bool) {
 // Pre-tokenizer steps.
 
 func splitStep(sp splitter) preStep {
-	return func(pieces []string, _ bool) []string {
-		var out []string
-		for _, p := range pieces {
-			out = sp.split(p, out)
-		}
-		return out
+	return func(p string, atStart bool, emit func(string, bool)) {
+		sp.each(p, func(q string) {
+			emit(q, atStart)
+			atStart = false
+		})
 	}
 }
 
@@ -182,49 +191,44 @@ func splitStep(sp splitter) preStep {
 // does not start with one, then (use_regex) the GPT-2 split. The byte-to-unicode mapping itself
 // happens in bpe, on raw bytes.
 func byteLevelStep(addPrefixSpace, useRegex bool) preStep {
-	return func(pieces []string, _ bool) []string {
-		var out []string
-		for _, p := range pieces {
-			if addPrefixSpace && !strings.HasPrefix(p, " ") {
-				p = " " + p
-			}
-			if useRegex {
-				out = gpt2Scanner{}.split(p, out)
-			} else {
-				out = append(out, p)
-			}
+	return func(p string, atStart bool, emit func(string, bool)) {
+		if addPrefixSpace && !strings.HasPrefix(p, " ") {
+			p = " " + p
 		}
-		return out
+		if !useRegex {
+			emit(p, atStart)
+			return
+		}
+		gpt2Scanner{}.each(p, func(q string) {
+			emit(q, atStart)
+			atStart = false
+		})
 	}
 }
 
 // metaspaceStep is HF's Metaspace pre-tokenizer: spaces become the replacement character, one
-// is prepended (always, or only to the text's first segment), and with split each piece starts
-// at a replacement character.
+// is prepended (always, or only to the piece that begins the text), and with split each piece
+// starts at a replacement character.
 func metaspaceStep(repl string, prepend string, split bool) preStep {
-	return func(pieces []string, first bool) []string {
-		var out []string
-		for i, p := range pieces {
-			p = strings.ReplaceAll(p, " ", repl)
-			if (prepend == "always" || (prepend == "first" && first && i == 0)) && !strings.HasPrefix(p, repl) {
-				p = repl + p
-			}
-			if !split || p == "" {
-				out = append(out, p)
-				continue
-			}
-			start := 0
-			for {
-				k := strings.Index(p[start+1:], repl)
-				if k < 0 {
-					out = append(out, p[start:])
-					break
-				}
-				k += start + 1
-				out = append(out, p[start:k])
-				start = k
-			}
+	return func(p string, atStart bool, emit func(string, bool)) {
+		p = strings.ReplaceAll(p, " ", repl)
+		if (prepend == "always" || (prepend == "first" && atStart)) && !strings.HasPrefix(p, repl) {
+			p = repl + p
 		}
-		return out
+		if !split || p == "" {
+			emit(p, atStart)
+			return
+		}
+		start := 0
+		for {
+			k := strings.Index(p[start+1:], repl)
+			if k < 0 {
+				emit(p[start:], atStart && start == 0)
+				return
+			}
+			k += start + 1
+			emit(p[start:k], atStart && start == 0)
+			start = k
+		}
 	}
 }

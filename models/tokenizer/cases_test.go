@@ -154,7 +154,7 @@ func TestLlama3Split(t *testing.T) {
 		{"Hello\nWorld", []string{"Hello", "\n", "World"}},
 		{"Hello, WORLD!! How's it going?", []string{"Hello", ",", " WORLD", "!!", " How", "'s", " it", " going", "?"}},
 	} {
-		got := sp.split(c.text, nil)
+		got := splitAll(sp, c.text)
 		if strings.Join(got, "|") != strings.Join(c.want, "|") {
 			t.Errorf("split(%q) = %q, want %q", c.text, got, c.want)
 		}

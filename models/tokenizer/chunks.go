@@ -23,8 +23,9 @@ func chunkable(pieces []string, marker string) bool {
 	return true
 }
 
-// cutBeforeMarkers splits s before each marker that follows a non-marker character.
-func cutBeforeMarkers(s, marker string, out []string) []string {
+// eachChunk calls emit with the parts of s cut before each marker that follows a non-marker
+// character.
+func eachChunk(s, marker string, emit func(string)) {
 	start := 0
 	for i := 0; i < len(s); {
 		k := strings.Index(s[i:], marker)
@@ -33,10 +34,10 @@ func cutBeforeMarkers(s, marker string, out []string) []string {
 		}
 		k += i
 		if k > start && !strings.HasSuffix(s[start:k], marker) {
-			out = append(out, s[start:k])
+			emit(s[start:k])
 			start = k
 		}
 		i = k + len(marker)
 	}
-	return append(out, s[start:])
+	emit(s[start:])
 }

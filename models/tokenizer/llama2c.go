@@ -170,14 +170,15 @@ func (t *llama2cTokenizer) Encode(text string, addSpecial bool) ([]int, error) {
 	}
 	// The dummy prefix: run.c's separate " " token equals looking up " " as text.
 	text = " " + text
-	chunks := []string{text}
-	if t.chunked {
-		chunks = cutBeforeMarkers(text, " ", nil)
-	}
-	for _, c := range chunks {
+	emit := func(c string) {
 		for _, id := range t.word(c) {
 			out = append(out, int(id))
 		}
+	}
+	if t.chunked {
+		eachChunk(text, " ", emit)
+	} else {
+		emit(text)
 	}
 	return out, nil
 }

@@ -22,9 +22,17 @@ const (
 	patternGPT2   = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 )
 
-// splitter appends the pieces of s to out. Pieces are substrings of s and cover it exactly.
+// splitter calls emit with each piece of s in order. Pieces are substrings of s and cover it
+// exactly.
 type splitter interface {
-	split(s string, out []string) []string
+	each(s string, emit func(string))
+}
+
+// splitAll collects the pieces of s.
+func splitAll(sp splitter, s string) []string {
+	var out []string
+	sp.each(s, func(p string) { out = append(out, p) })
+	return out
 }
 
 // newSplitter returns the fastest splitter equal to the regex pattern.
@@ -55,9 +63,9 @@ func newRegexSplitter(pattern string) (*regexSplitter, error) {
 	return &regexSplitter{re: re}, nil
 }
 
-func (r *regexSplitter) split(s string, out []string) []string {
+func (r *regexSplitter) each(s string, emit func(string)) {
 	if s == "" {
-		return out
+		return
 	}
 	runes := []rune(s)
 	// offs[k] is the byte offset of rune k; []rune(s) and range agree on invalid bytes
@@ -72,18 +80,17 @@ func (r *regexSplitter) split(s string, out []string) []string {
 	for err == nil && m != nil {
 		start, end := offs[m.Index], offs[m.Index+m.Length]
 		if start > last {
-			out = append(out, s[last:start])
+			emit(s[last:start])
 		}
 		if end > start {
-			out = append(out, s[start:end])
+			emit(s[start:end])
 		}
 		last = end
 		m, err = r.re.FindNextMatch(m)
 	}
 	if last < len(s) {
-		out = append(out, s[last:])
+		emit(s[last:])
 	}
-	return out
 }
 
 // Character classes of the patterns. Invalid UTF-8 decodes to utf8.RuneError with width 1,
@@ -206,13 +213,12 @@ func whitespaceEnd(s string, i int) int {
 //	 ?[^\s\p{L}\p{N}]+[\r\n]* | \s*[\r\n]+ | \s+(?!\S) | \s+
 type llama3Scanner struct{ maxDigits int }
 
-func (sc llama3Scanner) split(s string, out []string) []string {
+func (sc llama3Scanner) each(s string, emit func(string)) {
 	for i := 0; i < len(s); {
 		j := sc.match(s, i)
-		out = append(out, s[i:j])
+		emit(s[i:j])
 		i = j
 	}
-	return out
 }
 
 func (sc llama3Scanner) match(s string, i int) int {
@@ -274,13 +280,12 @@ func (sc llama3Scanner) match(s string, i int) int {
 //	's|'t|'re|'ve|'m|'ll|'d | ?\p{L}+ | ?\p{N}+ | ?[^\s\p{L}\p{N}]+ | \s+(?!\S) | \s+
 type gpt2Scanner struct{}
 
-func (gpt2Scanner) split(s string, out []string) []string {
+func (gpt2Scanner) each(s string, emit func(string)) {
 	for i := 0; i < len(s); {
 		j := gpt2Match(s, i)
-		out = append(out, s[i:j])
+		emit(s[i:j])
 		i = j
 	}
-	return out
 }
 
 func gpt2Match(s string, i int) int {

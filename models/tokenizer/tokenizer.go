@@ -45,6 +45,9 @@ type FormatError struct {
 
 func (e *FormatError) Error() string { return e.File + ": " + e.Problem }
 
+// BadInput marks the error as the user's input being wrong (exit status 2 in cmd/rpiq).
+func (e *FormatError) BadInput() bool { return true }
+
 func formatErr(file, format string, a ...any) *FormatError {
 	return &FormatError{File: file, Problem: fmt.Sprintf(format, a...)}
 }
