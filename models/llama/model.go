@@ -48,8 +48,11 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	if c.HiddenAct != "" && c.HiddenAct != "silu" {
 		return nil, &hfmodel.Error{Msg: fmt.Sprintf("%s/config.json: hidden_act %q is not supported (want silu)", w.Checkpoint.Dir(), c.HiddenAct)}
 	}
-	if c.RopeScaling != nil && c.RopeScaling.Type != "llama3" {
-		return nil, &hfmodel.Error{Msg: fmt.Sprintf("%s/config.json: rope_scaling type %q is not supported (want llama3)", w.Checkpoint.Dir(), c.RopeScaling.Type)}
+	if c.RopeScaling != nil && c.RopeScaling.Type != "llama3" && c.RopeScaling.Type != "linear" {
+		return nil, &hfmodel.Error{Msg: fmt.Sprintf("%s/config.json: rope_scaling type %q is not supported (want llama3 or linear)", w.Checkpoint.Dir(), c.RopeScaling.Type)}
+	}
+	if c.SlidingWindow > 0 {
+		return nil, &hfmodel.Error{Msg: fmt.Sprintf("%s/config.json: use_sliding_window (window %d) is not supported; full attention only", w.Checkpoint.Dir(), c.SlidingWindow)}
 	}
 	H, hd, V := c.HiddenSize, c.HeadDim, c.VocabSize
 	qDim, kvDim := c.NumHeads*hd, c.NumKVHeads*hd

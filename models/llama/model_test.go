@@ -2,6 +2,7 @@ package llama
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -401,4 +402,26 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+func TestUnsupportedConfigIsBadInput(t *testing.T) {
+	for _, c := range []struct {
+		field string
+		value any
+		want  string
+	}{
+		{"rope_scaling", map[string]any{"rope_type": "dynamic", "factor": 2.0}, "rope_scaling"},
+		{"hidden_act", "gelu", "hidden_act"},
+	} {
+		dir, _, cfg := build(t, specs[0])
+		cfg[c.field] = c.value
+		if err := hf.WriteJSON(dir+"/config.json", cfg); err != nil {
+			t.Fatal(err)
+		}
+		_, _, _, err := hfmodel.Open(dir, cpubackend.New(1))
+		var bad interface{ BadInput() bool }
+		if err == nil || !contains(err.Error(), c.want) || !errors.As(err, &bad) {
+			t.Fatalf("%s=%v: error %v, want a bad-input error naming %s", c.field, c.value, err, c.want)
+		}
+	}
 }

@@ -219,7 +219,8 @@ func testRoPE(t *testing.T, be backend.Backend) {
 	cols := hd * heads
 	x := rnd(r, rows*cols)
 	scal := &backend.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 16}
-	for _, s := range []*backend.RopeScaling{nil, scal} {
+	lin := &backend.RopeScaling{Type: "linear", Factor: 4}
+	for _, s := range []*backend.RopeScaling{nil, scal, lin} {
 		inv := backend.InvFreq(10000, hd, s)
 		tt := up(be, x, rows, cols)
 		be.RoPE(tt, hd, pos, inv)
@@ -229,7 +230,9 @@ func testRoPE(t *testing.T, be backend.Backend) {
 				base := i*cols + h*hd
 				for j := 0; j < hd/2; j++ {
 					f := math.Pow(10000, -float64(2*j)/float64(hd))
-					if s != nil { // transformers' _compute_llama3_parameters, written out again
+					if s == lin {
+						f /= 4
+					} else if s != nil { // transformers' _compute_llama3_parameters, written out again
 						wl := 2 * math.Pi / f
 						lo, hi := 16.0/1, 16.0/4
 						if wl > lo {
@@ -246,7 +249,7 @@ func testRoPE(t *testing.T, be backend.Backend) {
 				}
 			}
 		}
-		check(t, fmt.Sprintf("RoPE scaling=%v", s != nil), down(be, tt), want, 1e-5)
+		check(t, fmt.Sprintf("RoPE scaling=%+v", s), down(be, tt), want, 1e-5)
 	}
 }
 
