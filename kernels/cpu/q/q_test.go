@@ -383,3 +383,36 @@ func TestExpectedKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestPackWordsEqualsPackCodes: the word-at-a-time repack of in-order 4/8-bit layers writes the
+// same bytes as the code-by-code one.
+func TestPackWordsEqualsPackCodes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 13))
+	for _, bits := range []int{4, 8} {
+		g := randomGPTQ(rng, 200, 37, bits, 128, false, true, false)
+		m, err := g.repack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.src != nil {
+			t.Fatal("expected the identity order")
+		}
+		fast := m.w
+		m.w = alignedBytes(len(fast))
+		src := make([]int32, m.kp)
+		for p := range src {
+			src[p] = int32(p)
+			if p >= m.In {
+				src[p] = -1
+			}
+		}
+		for n := 0; n < m.Out; n++ {
+			m.packCodes(g.qweight, src, n)
+		}
+		for i := range fast {
+			if fast[i] != m.w[i] {
+				t.Fatalf("%d-bit: byte %d = %#x word-wise, %#x code-wise", bits, i, fast[i], m.w[i])
+			}
+		}
+	}
+}

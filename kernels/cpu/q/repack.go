@@ -1,12 +1,14 @@
 package q
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"unsafe"
 
+	"github.com/rpiq/rpiq/kernels/cpu"
 	"github.com/rpiq/rpiq/kernels/half"
 )
 
@@ -132,27 +134,18 @@ func RepackGPTQ(qweight, qzeros []int32, scales []uint16, gIdx []int32,
 
 	// Codes.
 	m.w = alignedBytes(m.nrb * m.rbBytes())
-	for n := 0; n < out; n++ {
-		rb, r := n/rows, n%rows
-		base := rb * m.rbBytes()
-		for p, k := range src {
-			if k < 0 {
-				continue
-			}
-			c := byte(bitsAt(qweight, out, n, int(k)*bits, bits))
-			if m.codeBits == 8 {
-				m.w[base+(p/4)*64+r*4+p%4] = c
-				continue
-			}
-			j, i := p/8, p%8
-			off := base + j*64 + r*4 + i%4
-			if i < 4 {
-				m.w[off] |= c
-			} else {
-				m.w[off] |= c << 4
+	fast := m.src == nil && (bits == 4 || bits == 8)
+	cpu.Default().Run(m.nrb, 1, func(lo, hi int) {
+		for rb := lo; rb < hi; rb++ {
+			for n := rb * rows; n < min((rb+1)*rows, out); n++ {
+				if fast {
+					m.packWords(qweight, n)
+				} else {
+					m.packCodes(qweight, src, n)
+				}
 			}
 		}
-	}
+	})
 
 	// Scales and zero terms per (row block, block).
 	m.sm = make([]float32, m.nrb*m.nb*32)
@@ -178,6 +171,47 @@ func RepackGPTQ(qweight, qzeros []int32, scales []uint16, gIdx []int32,
 		}
 	}
 	return m, nil
+}
+
+// packWords stores output row n when the padded order is the identity and codes are 4 or 8
+// bits: qweight's word row j then is exactly step j (8 or 4 inputs), a 4-byte store.
+func (m *Matrix) packWords(qweight []int32, n int) {
+	rb, r := n/rows, n%rows
+	base := rb*m.rbBytes() + r*4
+	words := len(qweight) / m.Out
+	for j := 0; j < words; j++ {
+		v := uint32(qweight[j*m.Out+n])
+		if m.codeBits == 4 {
+			// Word nibble k (input k) goes to byte k%4, low half for k < 4, high for k >= 4:
+			// nibble positions 0,1,2,3,4,5,6,7 → 0,2,4,6,1,3,5,7.
+			v = v&0xf000000f | v&0x000000f0<<4 | v&0x00000f00<<8 | v&0x0000f000<<12 |
+				v&0x000f0000>>12 | v&0x00f00000>>8 | v&0x0f000000>>4
+		}
+		binary.LittleEndian.PutUint32(m.w[base+j*64:], v)
+	}
+}
+
+// packCodes stores output row n code by code (act-order permutations, 2 and 3 bits).
+func (m *Matrix) packCodes(qweight []int32, src []int32, n int) {
+	rb, r := n/rows, n%rows
+	base := rb * m.rbBytes()
+	for p, k := range src {
+		if k < 0 {
+			continue
+		}
+		c := byte(bitsAt(qweight, m.Out, n, int(k)*m.Bits, m.Bits))
+		if m.codeBits == 8 {
+			m.w[base+(p/4)*64+r*4+p%4] = c
+			continue
+		}
+		j, i := p/8, p%8
+		off := base + j*64 + r*4 + i%4
+		if i < 4 {
+			m.w[off] |= c
+		} else {
+			m.w[off] |= c << 4
+		}
+	}
 }
 
 // bitsAt reads a bits-wide code from a GPTQ tensor packed as a little-endian bit stream along
