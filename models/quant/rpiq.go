@@ -8,6 +8,8 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
 )
 
 // Reading is one interpretation of RPIQ's stage 2 where the paper's text leaves a choice open
@@ -230,7 +232,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 
 	type blockData struct {
 		gtrue []float64 // b×b Gram of the objective
-		solve *mat.Cholesky
+		ginv  []float64 // Gsolve⁻¹, b×b
 		upper []float64 // upper Cholesky factor of Gsolve⁻¹ (sequential projection)
 		xs    []float64 // instance columns, tokens×b
 	}
@@ -258,7 +260,17 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		if !ch.Factorize(mat.NewSymDense(b, append([]float64(nil), gsolve...))) {
 			return nil, fmt.Errorf("quant: RPIQ block Gram (%d columns) is not positive definite", b)
 		}
-		d := blockData{gtrue: gtrue, solve: &ch, xs: xs}
+		var inv mat.SymDense
+		if err := ch.InverseTo(&inv); err != nil {
+			return nil, fmt.Errorf("quant: RPIQ block Gram (%d columns): %v", b, err)
+		}
+		ginv := make([]float64, b*b)
+		for i := 0; i < b; i++ {
+			for j := 0; j < b; j++ {
+				ginv[i*b+j] = inv.At(i, j)
+			}
+		}
+		d := blockData{gtrue: gtrue, ginv: ginv, xs: xs}
 		if rd.Sequential {
 			u, ok := invUpper(append([]float64(nil), gsolve...), b)
 			if !ok {
@@ -290,58 +302,65 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			} else {
 				p = matTMul(R, d.xs, T, m, b) // Rᵀ X_S
 			}
-			delta := make([]float64, m*b)
-			sol := mat.NewVecDense(b, nil)
-			cur := make([]float64, b)
+			// Least-squares targets of all rows at once: B̃ = B + P_S G⁻¹.
+			cur := make([]float64, m*b)
 			for r := 0; r < m; r++ {
 				for j, c := range blk {
-					cur[j] = Wq[r*n+c]
+					cur[r*b+j] = Wq[r*n+c]
 				}
-				if err := d.solve.SolveVecTo(sol, mat.NewVecDense(b, append([]float64(nil), p[r*b:(r+1)*b]...))); err != nil {
-					return nil, fmt.Errorf("quant: RPIQ block solve: %v", err)
-				}
-				target := make([]float64, b)
-				for j := range target {
-					target[j] = cur[j] + sol.AtVec(j)
-				}
-				newv := project(g, q, r, blk, target, d.upper)
-				dr := delta[r*b : (r+1)*b]
-				for j := range dr {
-					dr[j] = newv[j] - cur[j]
-				}
-				// ΔE = −2 Δ·p + Δ G Δ, the change of this row's objective.
-				dE := 0.0
-				for j := 0; j < b; j++ {
-					if dr[j] == 0 {
+			}
+			target := append([]float64(nil), cur...)
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
+				blas64.General{Rows: m, Cols: b, Stride: b, Data: p},
+				blas64.General{Rows: b, Cols: b, Stride: b, Data: d.ginv},
+				1, blas64.General{Rows: m, Cols: b, Stride: b, Data: target})
+			delta := make([]float64, m*b)
+			dEs := make([]float64, m)
+			status := make([]int8, m) // 0 unchanged, 1 accepted, -1 rejected
+			cpu.Default().Run(m, 1, func(lo, hi int) {
+				for r := lo; r < hi; r++ {
+					newv := project(g, q, r, blk, target[r*b:(r+1)*b], d.upper)
+					dr := delta[r*b : (r+1)*b]
+					changed := false
+					for j := range dr {
+						dr[j] = newv[j] - cur[r*b+j]
+						changed = changed || dr[j] != 0
+					}
+					if !changed {
 						continue
 					}
-					s := 0.0
-					for k := 0; k < b; k++ {
-						s += d.gtrue[j*b+k] * dr[k]
+					// ΔE = −2 Δ·p + Δ G Δ, the change of this row's objective.
+					dE := 0.0
+					for j := 0; j < b; j++ {
+						if dr[j] == 0 {
+							continue
+						}
+						s := 0.0
+						for k, gv := range d.gtrue[j*b : (j+1)*b] {
+							s += gv * dr[k]
+						}
+						dE += -2*dr[j]*p[r*b+j] + dr[j]*s
 					}
-					dE += -2*dr[j]*p[r*b+j] + dr[j]*s
-				}
-				changed := false
-				for _, v := range dr {
-					if v != 0 {
-						changed = true
-						break
+					if dE >= 0 && !cfg.NoSafeguard {
+						clear(dr)
+						status[r] = -1
+						continue
+					}
+					status[r], dEs[r] = 1, dE
+					for j, c := range blk {
+						Wq[r*n+c] = newv[j]
+						gi := int(q.GIdx[c])
+						q.Codes[r*n+c] = uint8(g.Code(newv[j], q.Scales[gi*m+r], q.Zeros[gi*m+r]))
 					}
 				}
-				if !changed {
-					continue
-				}
-				if dE >= 0 && !cfg.NoSafeguard {
-					clear(dr)
+			})
+			for r, st := range status {
+				switch st {
+				case 1:
+					res.Accepted++
+					gain += dEs[r]
+				case -1:
 					res.Rejected++
-					continue
-				}
-				res.Accepted++
-				gain += dE
-				for j, c := range blk {
-					Wq[r*n+c] = newv[j]
-					gi := int(q.GIdx[c])
-					q.Codes[r*n+c] = uint8(g.Code(newv[j], q.Scales[gi*m+r], q.Zeros[gi*m+r]))
 				}
 			}
 			if rd.AllData {
@@ -355,7 +374,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 					blas64.General{Rows: b, Cols: n, Stride: n, Data: hrows},
 					1, blas64.General{Rows: m, Cols: n, Stride: n, Data: P})
 			}
-			if haveInst {
+			if !rd.AllData {
 				// R −= X_S Δᵀ
 				blas64.Gemm(blas.NoTrans, blas.Trans, -1,
 					blas64.General{Rows: T, Cols: b, Stride: b, Data: d.xs},
@@ -367,7 +386,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			gain = instErr() - res.Instance[0] // exact, free of accumulated rounding
 		}
 		res.Gain = append(res.Gain, gain)
-		if haveInst {
+		if !rd.AllData {
 			res.Instance = append(res.Instance, instErr())
 		}
 		res.Rounds = t
@@ -391,14 +410,15 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			break
 		}
 	}
-	if rd.AllData && haveInst && !cfg.NoInstanceGuard {
-		wb := best.Dequantize()
-		Rb := sub(Y, matMulT(in.X, wb, T, n, m))
-		if sumSq(Rb) > res.Instance[0] {
+	if rd.AllData && haveInst {
+		end := sumSq(sub(Y, matMulT(in.X, best.Dequantize(), T, n, m)))
+		if end > res.Instance[0] && !cfg.NoInstanceGuard {
 			best = start.Clone()
 			res.Reverted = true
 			res.Best = 0
+			end = res.Instance[0]
 		}
+		res.Instance = append(res.Instance, end)
 	}
 	res.Q = best
 	return res, nil
