@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rpiq/rpiq/internal/shareddata"
+	"github.com/rpiq/rpiq/models/cogvlm2"
+)
+
+// tinyCogVLM writes a random tiny CogVLM2 with the real Llama-3 tokenizer and a test image.
+func tinyCogVLM(t *testing.T) (dir, img string) {
+	t.Helper()
+	tokDir := shareddata.Path(t, "tokenizers/llama3")
+	dir = t.TempDir()
+	if _, err := cogvlm2.WriteRandom(dir, cogvlm2.TinySizes, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(tokDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := image.NewRGBA(image.Rect(0, 0, 40, 30))
+	for y := 0; y < 30; y++ {
+		for x := 0; x < 40; x++ {
+			m.Set(x, y, color.RGBA{uint8(6 * x), uint8(8 * y), 100, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	img = filepath.Join(t.TempDir(), "scene.png")
+	if err := os.WriteFile(img, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, img
+}
+
+func TestVQAStreamsAnswerAndTimings(t *testing.T) {
+	dir, img := tinyCogVLM(t)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"vqa", "--model", dir, "--image", img, "--question", "What is in front of me?", "--temperature", "0", "--max-tokens", "6"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("vqa exited %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"vision encoding:", "prompt: ", "decode: 6 tokens", "max-tokens"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Fatalf("stderr lacks %q: %s", want, stderr.String())
+		}
+	}
+	if stdout.Len() == 0 {
+		t.Fatal("no answer text")
+	}
+	// Greedy answers are deterministic.
+	first := stdout.String()
+	stdout.Reset()
+	if code := run([]string{"vqa", "--model", dir, "--image", img, "--question", "What is in front of me?", "--temperature", "0", "--max-tokens", "6", "--threads", "1"}, &stdout, &stderr); code != 0 || stdout.String() != first {
+		t.Fatalf("second greedy run (exit %d) printed %q, first %q", code, stdout.String(), first)
+	}
+}
+
+func TestVQABadInput(t *testing.T) {
+	dir, img := tinyCogVLM(t)
+	junk := filepath.Join(t.TempDir(), "junk.jpg")
+	os.WriteFile(junk, []byte("not an image"), 0o644)
+	empty := filepath.Join(t.TempDir(), "empty.png")
+	os.WriteFile(empty, nil, 0o644)
+	for name, args := range map[string][]string{
+		"junk image":    {"vqa", "--model", dir, "--image", junk, "--question", "q"},
+		"empty image":   {"vqa", "--model", dir, "--image", empty, "--question", "q"},
+		"missing image": {"vqa", "--model", dir, "--image", junk + ".none", "--question", "q"},
+		"no question":   {"vqa", "--model", dir, "--image", img},
+		"bad top-p":     {"vqa", "--model", dir, "--image", img, "--question", "q", "--top-p", "0"},
+		"not a model":   {"vqa", "--model", t.TempDir(), "--image", img, "--question", "q"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 2 {
+			t.Errorf("%s: exit %d, want 2: %s", name, code, stderr.String())
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package cogvlm2
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/hfmodel"
+	"github.com/rpiq/rpiq/runtime/backend"
+)
+
+// Sizes describe a CogVLM2 of reduced size for tests and benchmarks. The vocabulary stays the
+// real 128256 so the hard-coded ids (BOS 128000, pad 128002, EOS 128001/128009) stay valid.
+type Sizes struct {
+	Hidden, Intermediate, Layers, Heads, KVHeads int // language model
+	VHidden, VIntermediate, VLayers, VHeads      int // vision tower
+	ImageSize, PatchSize                         int
+	MaxPositions                                 int
+}
+
+// TinySizes is the tiny model of reference §1.9 (a 56-pixel image: 4 patches + boi/eoi).
+var TinySizes = Sizes{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 4, KVHeads: 2,
+	VHidden: 32, VIntermediate: 64, VLayers: 2, VHeads: 4, ImageSize: 56, PatchSize: 14, MaxPositions: 256}
+
+// ConfigJSON is the config.json of a CogVLMForCausalLM with these sizes (BF16 stated, as the
+// real one; WriteRandom stores F32).
+func (s Sizes) ConfigJSON() []byte {
+	g := s.ImageSize / s.PatchSize
+	c := map[string]any{
+		"architectures": []string{hf.ArchCogVLM},
+		"vision_config": map[string]any{"dropout_prob": 0.0, "hidden_act": "gelu", "in_channels": 3,
+			"num_hidden_layers": s.VLayers, "hidden_size": s.VHidden, "patch_size": s.PatchSize,
+			"num_heads": s.VHeads, "intermediate_size": s.VIntermediate, "layer_norm_eps": 1e-6,
+			"num_positions": g*g + 1, "image_size": s.ImageSize},
+		"hidden_size": s.Hidden, "intermediate_size": s.Intermediate, "num_attention_heads": s.Heads,
+		"num_multi_query_heads": s.KVHeads, "max_position_embeddings": s.MaxPositions,
+		"rms_norm_eps": 1e-5, "template_version": "chat", "bos_token_id": 128000,
+		"eos_token_id": []int{128001, 128009}, "pad_token_id": PadTokenID, "vocab_size": 128256,
+		"num_hidden_layers": s.Layers, "hidden_act": "silu", "torch_dtype": "float32",
+	}
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return b
+}
+
+// GenerationConfigJSON is the real checkpoint's generation_config.json.
+const GenerationConfigJSON = `{"do_sample": true, "temperature": 0.6, "top_p": 0.9, "max_length": 4096,
+ "eos_token_id": [128001, 128009], "pad_token_id": 128002, "bos_token_id": 128000}`
+
+// RandomTensors draws every tensor of cfg (F32): weights N(0, 1/fan_in), norm weights near 1,
+// inv_freq exact for base 500000.
+func RandomTensors(cfg *Config, seed uint64) hfmodel.MemTensors {
+	r := rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d))
+	out := hfmodel.MemTensors{}
+	for _, spec := range cfg.Tensors() {
+		n := int(spec.Numel())
+		v := make([]float32, n)
+		fanIn := 1
+		if len(spec.Shape) > 1 {
+			fanIn = n / spec.Shape[0]
+		}
+		sd := 1 / math.Sqrt(float64(fanIn))
+		switch {
+		case strings.HasSuffix(spec.Name, "rotary_emb.inv_freq"):
+			copy(v, backend.InvFreq(500000, cfg.LM.HeadDim, nil))
+		case strings.HasSuffix(spec.Name, "norm.weight"), strings.HasSuffix(spec.Name, "norm1.weight"), strings.HasSuffix(spec.Name, "layernorm.weight"):
+			for i := range v {
+				v[i] = 1 + 0.1*float32(r.NormFloat64())
+			}
+		default:
+			for i := range v {
+				v[i] = float32(r.NormFloat64() * sd)
+			}
+		}
+		out[spec.Name] = safetensors.Tensor{Name: spec.Name, DType: safetensors.F32, Shape: spec.Shape, Data: f32bytes(v)}
+	}
+	return out
+}
+
+func f32bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		u := math.Float32bits(f)
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+	}
+	return b
+}
+
+// ParseConfig parses config.json content (file names it in errors).
+func ParseConfig(file string, data []byte) (*Config, error) {
+	lm, err := hf.ParseConfig(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return FromHF(file, lm)
+}
+
+// Build makes a model from in-memory tensors (benchmarks).
+func Build(cfg *Config, t hfmodel.MemTensors, be backend.Backend) (*Model, error) {
+	return New(cfg, &hfmodel.Weights{Checkpoint: t, Backend: be})
+}
+
+// WriteRandom writes a random CogVLM2 of sizes s into dir: config.json,
+// generation_config.json and model.safetensors (no tokenizer: copy the Llama-3 one in).
+func WriteRandom(dir string, s Sizes, seed uint64) (*Config, error) {
+	cj := s.ConfigJSON()
+	cfg, err := ParseConfig(filepath.Join(dir, "config.json"), cj)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(GenerationConfigJSON), 0o644); err != nil {
+		return nil, err
+	}
+	mt := RandomTensors(cfg, seed)
+	var ts []safetensors.Tensor
+	for _, spec := range cfg.Tensors() {
+		ts = append(ts, mt[spec.Name])
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
+		return nil, fmt.Errorf("cogvlm2: %w", err)
+	}
+	return cfg, nil
+}
