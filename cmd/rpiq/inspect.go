@@ -69,6 +69,7 @@ type modelReport struct {
 	Quantization     *quantReport           `json:"quantization"`
 	Files            []string               `json:"files"`
 	MissingFiles     []string               `json:"missing_files,omitempty"`
+	CogVLM           *cogvlmReport          `json:"cogvlm,omitempty"` // inspect_cogvlm.go
 }
 
 type dtypeStats struct {
@@ -166,10 +167,15 @@ func inspectModel(dir string) (*modelReport, error) {
 		if inv.Index != nil {
 			rep.Tensors = len(inv.Index.WeightMap)
 		}
-		if n := estimateParams(cfg); n > 0 {
+		if n := estimateParams(cfg); n > 0 || cfg.Architecture == hf.ArchCogVLM {
 			rep.Parameters, rep.ParametersSource = n, "config"
 		} else {
 			rep.Parameters, rep.ParametersSource = 0, "unknown"
+		}
+	}
+	if cfg.Architecture == hf.ArchCogVLM {
+		if err := inspectCogVLM(dir, cfg, rep); err != nil {
+			return nil, err
 		}
 	}
 	return rep, nil
@@ -290,6 +296,9 @@ func printReport(w io.Writer, r *modelReport) {
 	fmt.Fprintf(w, "files:         %s\n", strings.Join(r.Files, ", "))
 	if len(r.MissingFiles) > 0 {
 		fmt.Fprintf(w, "missing:       %s\n", strings.Join(r.MissingFiles, ", "))
+	}
+	if r.CogVLM != nil {
+		printCogVLM(w, r.CogVLM)
 	}
 }
 

@@ -129,3 +129,17 @@ func WriteRandom(dir string, s Sizes, seed uint64) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// RealConfigJSON is config.json of THUDM/cogvlm2-llama3-chat-19B (reference §1.1), for the
+// full-size FLOP, byte and memory figures.
+const RealConfigJSON = `{
+  "architectures": ["CogVLMForCausalLM"],
+  "vision_config": {"dropout_prob": 0.0, "hidden_act": "gelu", "in_channels": 3, "num_hidden_layers": 63,
+    "hidden_size": 1792, "patch_size": 14, "num_heads": 16, "intermediate_size": 15360,
+    "layer_norm_eps": 1e-06, "num_positions": 9217, "image_size": 1344},
+  "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32, "max_position_embeddings": 8192,
+  "rms_norm_eps": 1e-05, "template_version": "chat", "initializer_range": 0.02,
+  "bos_token_id": 128000, "eos_token_id": [128001, 128009], "pad_token_id": 128002,
+  "vocab_size": 128256, "num_hidden_layers": 32, "hidden_act": "silu", "use_cache": true,
+  "torch_dtype": "bfloat16"
+}`

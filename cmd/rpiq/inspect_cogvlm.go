@@ -1,0 +1,75 @@
+package main
+
+// The CogVLM2 part of rpiq inspect: vision settings, parameters per part, and the memory of the
+// weights under the differentiated bit widths, from config.json alone.
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/rpiq/rpiq/models/cogvlm2"
+	"github.com/rpiq/rpiq/models/hf"
+)
+
+type cogvlmReport struct {
+	ImageSize        int                     `json:"image_size"`
+	PatchSize        int                     `json:"patch_size"`
+	ImageTokens      int                     `json:"image_tokens"`
+	VisionLayers     int                     `json:"vision_layers"`
+	VisionHidden     int                     `json:"vision_hidden_size"`
+	TemplateVersion  string                  `json:"template_version"`
+	LMParameters     int64                   `json:"lm_parameters"`
+	VisionParameters int64                   `json:"vision_parameters"`
+	TableBytesBF16   int64                   `json:"table_bytes_bf16"` // from the tensor table derived from config.json
+	TableMatches     *bool                   `json:"table_matches_index,omitempty"`
+	Memory           []cogvlm2.MemoryVariant `json:"memory"`
+	Goal             float64                 `json:"goal_of_bf16"`
+}
+
+func inspectCogVLM(dir string, cfg *hf.Config, rep *modelReport) error {
+	c, err := cogvlm2.FromHF(filepath.Join(dir, hf.ConfigFile), cfg)
+	if err != nil {
+		return err
+	}
+	lm, vis := c.Parameters()
+	r := &cogvlmReport{
+		ImageSize: c.Vision.ImageSize, PatchSize: c.Vision.PatchSize, ImageTokens: c.Vision.ImageTokens(),
+		VisionLayers: c.Vision.NumLayers, VisionHidden: c.Vision.HiddenSize, TemplateVersion: c.TemplateVersion,
+		LMParameters: lm, VisionParameters: vis, Memory: c.MemoryVariants(), Goal: cogvlm2.MemoryGoal,
+	}
+	r.TableBytesBF16 = r.Memory[0].Bytes
+	if rep.Quantization == nil && rep.Bytes > 0 {
+		ok := rep.Bytes == r.TableBytesBF16
+		r.TableMatches = &ok
+	}
+	if rep.ParametersSource != "headers" {
+		rep.Parameters, rep.ParametersSource = lm+vis, "config"
+	}
+	rep.CogVLM = r
+	return nil
+}
+
+func printCogVLM(w io.Writer, r *cogvlmReport) {
+	fmt.Fprintf(w, "vision:        EVA2-CLIP %d layers, hidden %d, image %d px / patch %d → %d image tokens; template %q\n",
+		r.VisionLayers, r.VisionHidden, r.ImageSize, r.PatchSize, r.ImageTokens, r.TemplateVersion)
+	fmt.Fprintf(w, "parameters:    language model %s, vision tower + adapter %s\n", humanCount(r.LMParameters), humanCount(r.VisionParameters))
+	if r.TableMatches != nil {
+		verdict := "matches"
+		if !*r.TableMatches {
+			verdict = "does NOT match"
+		}
+		fmt.Fprintf(w, "tensor table:  %d bytes at BF16 from config.json, %s the checkpoint's tensor bytes\n", r.TableBytesBF16, verdict)
+	}
+	fmt.Fprintf(w, "weight memory (GPTQ group size 128; embeddings, norms, biases, positions stay 16-bit; goal for 4-bit LM + 8-bit vision: ≤ %.0f%% of BF16):\n", 100*r.Goal)
+	for i, v := range r.Memory {
+		mark := ""
+		if i > 0 {
+			mark = "  above the goal"
+			if v.OfBF16 <= r.Goal {
+				mark = "  meets the goal"
+			}
+		}
+		fmt.Fprintf(w, "  %-56s %9s  %5.1f%%%s\n", v.Name, humanBytes(v.Bytes), 100*v.OfBF16, mark)
+	}
+}
