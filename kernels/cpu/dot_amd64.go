@@ -97,3 +97,21 @@ func Accelerated() string {
 	}
 	return "none (pure Go)"
 }
+
+//go:noescape
+func gemm6x16AVX2(a *float32, lda int, b *float32, k int, c *float32, ldc int)
+
+// gemm6x16 sets c[r*ldc : r*ldc+16] = Σ_t a[r*lda+t]·b[t*16 : t*16+16] for r < 6 (see the
+// assembly). hasGEMM6x16 says whether it runs in assembly.
+func gemm6x16(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
+	_ = a[5*lda+k-1]
+	_ = b[16*k-1]
+	_ = c[5*ldc+15]
+	if !hasAVX2FMA {
+		gemm6x16Go(a, lda, b, k, c, ldc)
+		return
+	}
+	gemm6x16AVX2(&a[0], lda, &b[0], k, &c[0], ldc)
+}
+
+var hasGEMM6x16 = hasAVX2FMA

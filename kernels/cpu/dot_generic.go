@@ -68,3 +68,20 @@ func dot2x4F32Go(x0, x1, w []float32, ldw int, out *[8]float32) {
 		out[4+j] = dotF32Go(x1[:n], row)
 	}
 }
+
+func gemm6x16Go(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
+	var acc [6][16]float32
+	for t := 0; t < k; t++ {
+		bt := b[t*16 : t*16+16 : t*16+16]
+		for r := 0; r < 6; r++ {
+			av := a[r*lda+t]
+			row := &acc[r]
+			for j := range row {
+				row[j] += av * bt[j]
+			}
+		}
+	}
+	for r := 0; r < 6; r++ {
+		copy(c[r*ldc:r*ldc+16], acc[r][:])
+	}
+}

@@ -15,3 +15,9 @@ func dot2x4F32(x0, x1, w []float32, ldw int, out *[8]float32) { dot2x4F32Go(x0, 
 
 // Accelerated reports which dense kernels run in assembly on this machine.
 func Accelerated() string { return "none (pure Go)" }
+
+func gemm6x16(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
+	gemm6x16Go(a, lda, b, k, c, ldc)
+}
+
+var hasGEMM6x16 = false

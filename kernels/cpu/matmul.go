@@ -24,6 +24,11 @@ func (p *Pool) MatMulF32(dst, x, w []float32, n, k, m int) {
 		})
 		return
 	}
+	if n >= packMinRows && hasGEMM6x16 {
+		p.gemmPacked(dst, x, n, k, m, denseSource{k: k, pack: packF32(w, k),
+			dot: func(xi []float32, j int) float32 { return DotF32(xi, w[j*k:(j+1)*k]) }})
+		return
+	}
 	mb := blockRows(k)
 	p.Run(m, 4, func(lo, hi int) {
 		for j0 := lo; j0 < hi; j0 += mb {
@@ -36,17 +41,22 @@ func (p *Pool) MatMulF32(dst, x, w []float32, n, k, m int) {
 // MatMulBF16 is MatMulF32 with bfloat16 weights, used as stored: decode widens each weight in
 // registers; prompt processing widens one L2-sized block of rows at a time into scratch.
 func (p *Pool) MatMulBF16(dst, x []float32, w []uint16, n, k, m int) {
-	p.matMulHalf(dst, x, w, n, k, m, DotBF16, widenBF16)
+	p.matMulHalf(dst, x, w, n, k, m, DotBF16, widenBF16, bf16)
 }
 
 // MatMulF16 is MatMulF32 with IEEE half-precision weights, used as stored.
 func (p *Pool) MatMulF16(dst, x []float32, w []uint16, n, k, m int) {
-	p.matMulHalf(dst, x, w, n, k, m, DotF16, widenF16)
+	p.matMulHalf(dst, x, w, n, k, m, DotF16, widenF16, half.F16ToF32)
 }
 
 func (p *Pool) matMulHalf(dst, x []float32, w []uint16, n, k, m int,
-	dot func([]float32, []uint16) float32, widen func([]float32, []uint16)) {
+	dot func([]float32, []uint16) float32, widen func([]float32, []uint16), conv func(uint16) float32) {
 	checkDims(len(dst), len(x), len(w), n, k, m)
+	if n >= packMinRows && hasGEMM6x16 {
+		p.gemmPacked(dst, x, n, k, m, denseSource{k: k, pack: packHalf(w, k, conv),
+			dot: func(xi []float32, j int) float32 { return dot(xi, w[j*k:(j+1)*k]) }})
+		return
+	}
 	if n == 1 {
 		p.Run(m, 8, func(lo, hi int) {
 			for j := lo; j < hi; j++ {

@@ -50,9 +50,9 @@ func checkClose(t *testing.T, what string, got []float32, want []float64, tol fl
 func TestMatMulAgainstFloat64(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	pools := []*Pool{NewPool(1), NewPool(3)}
-	for _, n := range []int{1, 2, 3, 5, 8} {
+	for _, n := range []int{1, 2, 3, 5, 8, 12, 13, 20} {
 		for _, k := range []int{1, 7, 31, 32, 33, 100, 257, 4100} {
-			for _, m := range []int{1, 3, 4, 5, 13, 67} {
+			for _, m := range []int{1, 3, 4, 5, 13, 16, 67, 160} {
 				x := randF32(r, n*k)
 				wf := randF32(r, m*k)
 				wb := make([]uint16, m*k)
@@ -200,5 +200,38 @@ func TestReadBandwidthReadsEverything(t *testing.T) {
 	}
 	if bw := ReadBandwidth(NewPool(2), buf, 2); bw <= 0 {
 		t.Fatalf("bandwidth %g", bw)
+	}
+}
+
+// The packed GEMM path (its micro-kernel in assembly or Go, whichever this build has) against
+// float64, with a tiny block size so several blocks, panels and leftovers occur.
+func TestPackedGEMM(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	defer func(b int) { packBlockBytes = b }(packBlockBytes)
+	packBlockBytes = 4 * 32 * 40 // 32 rows of k=40 per block: several blocks and panels per worker
+	for _, sz := range [][3]int{{6, 1, 16}, {7, 5, 17}, {13, 40, 33}, {24, 300, 70}, {31, 2100, 48}, {12, 40, 200}} {
+		n, k, m := sz[0], sz[1], sz[2]
+		x, w := randF32(r, n*k), randF32(r, m*k)
+		w64 := make([]float64, len(w))
+		for i, v := range w {
+			w64[i] = float64(v)
+		}
+		for _, p := range []*Pool{NewPool(1), NewPool(2)} {
+			dst := make([]float32, n*m)
+			p.gemmPacked(dst, x, n, k, m, denseSource{k: k, pack: packF32(w, k),
+				dot: func(xi []float32, j int) float32 { return DotF32(xi, w[j*k:(j+1)*k]) }})
+			checkClose(t, fmt.Sprintf("packed n=%d k=%d m=%d", n, k, m), dst, naiveMatMul(x, w64, n, k, m), 2e-6*math.Sqrt(float64(k)))
+		}
+	}
+	// The micro-kernel and its Go twin agree.
+	k := 77
+	a, b := randF32(r, 6*k+5), randF32(r, 16*k)
+	c1, c2 := make([]float32, 5*20+16), make([]float32, 5*20+16)
+	gemm6x16(a, k+1, b, k, c1, 20)
+	gemm6x16Go(a, k+1, b, k, c2, 20)
+	for i := range c1 {
+		if abs32(c1[i]-c2[i]) > 1e-4 {
+			t.Fatalf("gemm6x16 [%d] = %g, Go twin %g", i, c1[i], c2[i])
+		}
 	}
 }

@@ -1,0 +1,90 @@
+package cpu
+
+// Packed GEMM for prompts (n >= packMinRows activation rows): each worker takes a range of
+// weight rows, packs a ~512 KiB block of them into panels of sixteen rows stored k-major
+// ([k][16], widening BF16/F16 on the way), and runs the 6×16 outer-product micro-kernel over
+// every six activation rows against every panel. The packing costs one pass over the block and
+// is amortised over all n rows. Leftover rows (n mod 6 activations, m mod 16 weights) use dots.
+
+// packMinRows is the smallest batch for which packing pays for itself.
+var packMinRows = 12
+
+type denseSource struct {
+	k    int
+	pack func(dst []float32, j0, rows int) // rows (a multiple of 16) weight rows from j0, as panels
+	dot  func(x []float32, j int) float32  // x · weight row j
+}
+
+// packBlockBytes is the size of one packed block of weight rows (L2-resident while every
+// activation row passes by).
+var packBlockBytes = 512 << 10
+
+func packBlockRows(k int) int {
+	mb := packBlockBytes / (4 * k)
+	mb &^= 15
+	return max(mb, 16)
+}
+
+func (p *Pool) gemmPacked(dst, x []float32, n, k, m int, src denseSource) {
+	mb := packBlockRows(k)
+	p.Run(m, 16, func(lo, hi int) {
+		buf := scratch.Get().(*[]float32)
+		if cap(*buf) < mb*k {
+			*buf = make([]float32, mb*k)
+		}
+		n6 := n - n%6
+		for j0 := lo; j0 < hi; j0 += mb {
+			rows := min(mb, hi-j0)
+			full := rows &^ 15
+			panels := (*buf)[:full*k]
+			if full > 0 {
+				src.pack(panels, j0, full)
+				for i := 0; i < n6; i += 6 {
+					for q := 0; q < full/16; q++ {
+						gemm6x16(x[i*k:], k, panels[q*16*k:(q+1)*16*k], k, dst[i*m+j0+16*q:], m)
+					}
+				}
+			}
+			for i := n6; i < n; i++ { // leftover activation rows
+				xi := x[i*k : (i+1)*k]
+				for j := j0; j < j0+full; j++ {
+					dst[i*m+j] = src.dot(xi, j)
+				}
+			}
+			for j := j0 + full; j < j0+rows; j++ { // leftover weight rows
+				for i := 0; i < n; i++ {
+					dst[i*m+j] = src.dot(x[i*k:(i+1)*k], j)
+				}
+			}
+		}
+		scratch.Put(buf)
+	})
+}
+
+func packF32(w []float32, k int) func([]float32, int, int) {
+	return func(dst []float32, j0, rows int) {
+		for q := 0; q < rows/16; q++ {
+			panel := dst[q*16*k : (q+1)*16*k]
+			for c := 0; c < 16; c++ {
+				row := w[(j0+q*16+c)*k : (j0+q*16+c+1)*k]
+				for t, v := range row {
+					panel[t*16+c] = v
+				}
+			}
+		}
+	}
+}
+
+func packHalf(w []uint16, k int, conv func(uint16) float32) func([]float32, int, int) {
+	return func(dst []float32, j0, rows int) {
+		for q := 0; q < rows/16; q++ {
+			panel := dst[q*16*k : (q+1)*16*k]
+			for c := 0; c < 16; c++ {
+				row := w[(j0+q*16+c)*k : (j0+q*16+c+1)*k]
+				for t, v := range row {
+					panel[t*16+c] = conv(v)
+				}
+			}
+		}
+	}
+}
