@@ -69,7 +69,8 @@ type Layered interface {
 	// read the same input): attention inputs, attention output, MLP inputs, MLP output.
 	Linears(i int) [][]Linear
 	// RunLayer runs layer i on h (n×Hidden) as one causal sequence at positions 0..n-1 with a
-	// private cache, calling hook (if not nil) once per linear module with its input.
+	// private cache, calling hook (if not nil) with the input of each group of Linears(i),
+	// under the name of the group's first module (modules of a group share their input).
 	RunLayer(i int, h []float32, n int, hook Hook) ([]float32, error)
 	// LinearF32 returns a float32 copy of a linear's weight (Out×In, row-major) and bias (nil
 	// when it has none).
