@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rpiq/rpiq/models/hfmodel"
@@ -73,6 +74,7 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	rblock := fs.Int("rpiq-block", 32, "RPIQ Gauss-Seidel block width (columns)")
 	noSafe := fs.Bool("rpiq-no-safeguard", false, "accept every block update (no monotone check)")
 	noGuard := fs.Bool("rpiq-no-instance-guard", false, "keep an all-data result even when it raised the single-instance error above GPTQ's")
+	strict := fs.Bool("strict", false, "refuse modules whose sizes other GPTQ loaders cannot read (in not a multiple of the group size or of the packing unit, out not a multiple of the packing unit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -148,6 +150,9 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return fmt.Errorf("%w: %s: architecture %s does not support layer-by-layer quantization", ErrBadInput, *modelDir, m.Info().Arch)
 	}
+	if err := checkGPTQSizes(lm, *bits, *groupSize, *strict, stderr); err != nil {
+		return err
+	}
 	n := *seqlen
 	if max := m.Info().MaxSeq; max > 0 && n > max {
 		n = max
@@ -211,5 +216,41 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s %d-bit group %d: %d modules, held-out error mean RTN %.4g GPTQ %.4g final %.4g (better than GPTQ on %d of %d), stage 1 %.1fs, stage 2 %.1fs, total %.1fs → %s\n",
 		*method, *bits, *groupSize, s.Modules, s.MeanHeldoutRTN, s.MeanHeldoutGPTQ, s.MeanHeldoutFinal, s.HeldoutBetterThanGPTQ, s.Modules,
 		rep.Stage1S, rep.Stage2S, time.Since(start).Seconds(), *outDir)
+	return nil
+}
+
+// checkGPTQSizes reports modules that only our loader reads: a ragged last group (the
+// quantizer handles it as the GPTQ reference does) or sizes that do not fill whole packed words
+// (we pad; AutoGPTQ and vLLM expect in % (32/bits) == 0, out % (32/bits) == 0, and vLLM
+// in % group == 0). With strict it is an error naming the first such module.
+func checkGPTQSizes(lm model.Layered, bits, group int, strict bool, stderr io.Writer) error {
+	unit := 32 / bits
+	if bits == 3 {
+		unit = 32
+	}
+	var odd []string
+	for i := 0; i < lm.NumLayers(); i++ {
+		for _, g := range lm.Linears(i) {
+			for _, l := range g {
+				var why []string
+				if group > 0 && l.In%group != 0 {
+					why = append(why, fmt.Sprintf("in %d is not a multiple of the group size %d", l.In, group))
+				}
+				if l.In%unit != 0 || l.Out%unit != 0 {
+					why = append(why, fmt.Sprintf("%d×%d does not fill whole %d-bit packed words (unit %d)", l.Out, l.In, bits, unit))
+				}
+				if len(why) > 0 {
+					msg := l.Name + ": " + strings.Join(why, "; ")
+					if strict {
+						return fmt.Errorf("%w: %s (--strict)", ErrBadInput, msg)
+					}
+					odd = append(odd, msg)
+				}
+			}
+		}
+	}
+	if len(odd) > 0 {
+		fmt.Fprintf(stderr, "note: %d modules have sizes other GPTQ loaders may reject (rpiq reads them; --strict makes this an error), e.g. %s\n", len(odd), odd[0])
+	}
 	return nil
 }

@@ -70,6 +70,7 @@ func TestQuantizeBadInput(t *testing.T) {
 		{[]string{"--model", dir, "--calib", empty, "--out", tmp, "--rpiq-data", "some"}, "--rpiq-data"},
 		{[]string{"--model", dir, "--calib", empty, "--out", tmp}, "empty"},
 		{[]string{"--model", dir, "--calib", short, "--out", tmp, "--seqlen", "64"}, "too short"},
+		{[]string{"--model", dir, "--calib", short, "--out", tmp, "--group-size", "32", "--strict"}, "gate_proj: 172×64 does not fill whole 4-bit packed words"},
 	} {
 		var so, se bytes.Buffer
 		code := run(append([]string{"quantize"}, c.args...), &so, &se)
