@@ -75,5 +75,5 @@ func Build(cfg *hf.Config, t MemTensors, be backend.Backend) (model.Model, error
 	if !ok {
 		return nil, &Error{Msg: fmt.Sprintf("architecture %q has no runtime implementation", cfg.Architecture)}
 	}
-	return f(cfg, &Weights{Checkpoint: t, Backend: be})
+	return f(cfg, &Weights{Checkpoint: t, Backend: be, Quant: cfg.Quantization})
 }

@@ -98,7 +98,7 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	}
 	m.norm = w.Vector("model.norm.weight", H)
 	switch {
-	case w.Has("lm_head.weight"):
+	case w.Has("lm_head.weight") || w.Has("lm_head.qweight"): // a GPTQ lm_head (lm_head: true)
 		m.head = &nn.Linear{Name: "lm_head", W: w.Matrix("lm_head.weight", V, H)}
 	case c.TieWordEmbeddings:
 		m.head = &nn.Linear{Name: "lm_head", W: m.embed}
