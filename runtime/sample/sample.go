@@ -5,9 +5,10 @@
 package sample
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // Params are the sampling settings (generation_config.json names in brackets).
@@ -66,20 +67,26 @@ func (s *Sampler) Distribution(logits []float32, history []int32) []Candidate {
 	if s.p.Temperature <= 0 {
 		return []Candidate{{ID: int32(Argmax(l)), Prob: 1}}
 	}
-	c := make([]Candidate, len(l))
-	for i, v := range l {
-		c[i] = Candidate{ID: int32(i), Prob: float64(v) / s.p.Temperature} // scaled logit for now
-	}
-	sort.SliceStable(c, func(i, j int) bool { return c[i].Prob > c[j].Prob })
-	// top-k keeps every token whose score is at least the k-th best (HF: scores < kth are removed).
-	if k := s.p.TopK; k > 0 && k < len(c) {
-		kth := c[k-1].Prob
-		n := k
-		for n < len(c) && c[n].Prob >= kth {
-			n++
+	// top-k keeps every token whose score is at least the k-th best (HF: scores < kth are
+	// removed); the k-th best is found by selection, so only the survivors are sorted.
+	var c []Candidate
+	if k := s.p.TopK; k > 0 && k < len(l) {
+		kth := kthLargest(slices.Clone(l), k)
+		for i, v := range l {
+			if v >= kth {
+				c = append(c, Candidate{ID: int32(i), Prob: float64(v)})
+			}
 		}
-		c = c[:n]
+	} else {
+		c = make([]Candidate, len(l))
+		for i, v := range l {
+			c[i] = Candidate{ID: int32(i), Prob: float64(v)}
+		}
 	}
+	for i := range c {
+		c[i].Prob /= s.p.Temperature // scaled logit for now
+	}
+	slices.SortStableFunc(c, func(a, b Candidate) int { return cmp.Compare(b.Prob, a.Prob) })
 	// Softmax over what is left.
 	mx := c[0].Prob
 	var sum float64
@@ -140,4 +147,35 @@ func Argmax(x []float32) int {
 		}
 	}
 	return best
+}
+
+// kthLargest returns the k-th largest value of v (1-based), reordering v (quickselect).
+func kthLargest(v []float32, k int) float32 {
+	lo, hi, want := 0, len(v)-1, k-1
+	for lo < hi {
+		p := v[lo+(hi-lo)/2]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] > p {
+				i++
+			}
+			for v[j] < p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case want <= j:
+			hi = j
+		case want >= i:
+			lo = i
+		default:
+			return v[want]
+		}
+	}
+	return v[want]
 }

@@ -2,6 +2,7 @@ package sample
 
 import (
 	"math"
+	"math/rand/v2"
 	"sort"
 	"testing"
 )
@@ -126,5 +127,34 @@ func TestTemperatureAndSeed(t *testing.T) {
 	}
 	if f := float64(counts[1]) / 20000; math.Abs(f-0.75) > 0.02 {
 		t.Fatalf("drew id 1 with frequency %g, want 0.75", f)
+	}
+}
+
+func TestKthLargest(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 200; trial++ {
+		n := 1 + r.IntN(60)
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.IntN(10)) // many ties
+		}
+		s := append([]float32(nil), v...)
+		sort.Slice(s, func(i, j int) bool { return s[i] > s[j] })
+		k := 1 + r.IntN(n)
+		if got := kthLargest(append([]float32(nil), v...), k); got != s[k-1] {
+			t.Fatalf("kthLargest(%v, %d) = %g, want %g", v, k, got, s[k-1])
+		}
+	}
+}
+
+func BenchmarkSampleTopK(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	logits := make([]float32, 151936) // Qwen vocabulary
+	for i := range logits {
+		logits[i] = float32(r.NormFloat64())
+	}
+	s := New(Params{Temperature: 0.7, TopK: 50, TopP: 0.9, RepetitionPenalty: 1.1})
+	for b.Loop() {
+		s.Sample(logits, []int32{1, 2, 3})
 	}
 }
