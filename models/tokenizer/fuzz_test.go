@@ -163,3 +163,41 @@ func FuzzSplitters(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseVocabMerges(f *testing.F) {
+	f.Add([]byte(`{"a": 0, "b": 1, "ab": 2, "<|endoftext|>": 3}`), []byte("#version: 0.2\na b\n"))
+	f.Add([]byte(`{"a": 0}`), []byte("a a\n"))
+	f.Add([]byte(`[]`), []byte("x"))
+	f.Add([]byte(`{"l":0,"o":1,"w":2,"Ġ":3,"Ġl":4,"Ġlo":5}`), []byte("#version: 0.2\nĠ l\nĠl o\n\n"))
+	f.Fuzz(func(t *testing.T, vocab, merges []byte) {
+		m, err := parseVocabMerges("vocab.json", vocab, "merges.txt", merges, nil, "", false)
+		if err != nil {
+			if !IsFormatError(err) {
+				t.Fatalf("error %v is not a *FormatError", err)
+			}
+			return
+		}
+		for _, s := range []string{"", "low lower", "<|endoftext|>ab"} {
+			ids, _ := m.Encode(s, true)
+			_ = m.Decode(ids)
+		}
+	})
+}
+
+func FuzzParseTokenizerConfig(f *testing.F) {
+	f.Add([]byte(`{"add_bos_token": true, "bos_token": {"content": "<s>"}, "eos_token": "</s>"}`))
+	f.Add([]byte(`{"bos_token": 5}`))
+	f.Add([]byte(`{"added_tokens_decoder": {"1": {"content": "<s>", "special": true}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := parseConfig("tokenizer_config.json", data)
+		if err != nil {
+			if !IsFormatError(err) {
+				t.Fatalf("error %v is not a *FormatError", err)
+			}
+			return
+		}
+		if _, err := parseHFJSON("tokenizer.json", qwen2FixtureJSON(true), cfg); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -17,9 +17,12 @@ import (
 // Strip, Sequence. Anything else is an error naming the component.
 
 type hfAddedToken struct {
-	ID      *int   `json:"id"`
-	Content string `json:"content"`
-	Special bool   `json:"special"`
+	ID         *int   `json:"id"`
+	Content    string `json:"content"`
+	Special    bool   `json:"special"`
+	Lstrip     bool   `json:"lstrip"`
+	Rstrip     bool   `json:"rstrip"`
+	SingleWord bool   `json:"single_word"`
 }
 
 type hfModel struct {
@@ -135,7 +138,10 @@ func parseHFJSON(file string, data []byte, cfg *tokenizerConfig) (*bpeModel, err
 		if a.ID == nil {
 			return nil, formatErr(file, "added_tokens[%d]: no id", i)
 		}
-		added = append(added, addedEntry{id: *a.ID, content: a.Content, special: a.Special})
+		if a.SingleWord {
+			return nil, formatErr(file, "added_tokens[%d] %q: single_word=true is not supported", i, a.Content)
+		}
+		added = append(added, addedEntry{id: *a.ID, content: a.Content, special: a.Special, lstrip: a.Lstrip, rstrip: a.Rstrip})
 	}
 	m, err := newBPEModel(file, md.Vocab, merges, added)
 	if err != nil {
@@ -213,9 +219,10 @@ func parseMergesJSON(file string, raw json.RawMessage) ([][2]string, error) {
 }
 
 type addedEntry struct {
-	id      int
-	content string
-	special bool
+	id             int
+	content        string
+	special        bool
+	lstrip, rstrip bool
 }
 
 // newBPEModel builds the vocabulary, merge table and added tokens shared by tokenizer.json and
@@ -263,7 +270,7 @@ func newBPEModel(file string, vocab map[string]int, merges [][2]string, added []
 	for _, a := range added {
 		m.pieces[a.id] = a.content
 		m.special[a.id] = a.special
-		toks = append(toks, addedToken{content: a.content, id: a.id})
+		toks = append(toks, addedToken{content: a.content, id: a.id, lstrip: a.lstrip, rstrip: a.rstrip})
 	}
 	m.added = newAddedMatcher(toks)
 	for i, mg := range merges {

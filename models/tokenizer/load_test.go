@@ -147,3 +147,19 @@ func TestMetaspace(t *testing.T) {
 		t.Error("pieces keep ▁")
 	}
 }
+
+// Added tokens with lstrip/rstrip take the whitespace beside them (HF's AddedToken options).
+func TestAddedTokenStrip(t *testing.T) {
+	toks := newAddedMatcher([]addedToken{{content: "<mask>", id: 9, lstrip: true}, {content: "<r>", id: 8, rstrip: true}})
+	var got []string
+	for _, s := range toks.split("a  <mask> b<r>  c") {
+		if s.id >= 0 {
+			got = append(got, "#"+string(rune('0'+s.id)))
+		} else {
+			got = append(got, s.text)
+		}
+	}
+	if want := []string{"a", "#9", " b", "#8", "c"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("split = %q, want %q", got, want)
+	}
+}

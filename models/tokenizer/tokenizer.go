@@ -9,6 +9,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -224,8 +225,9 @@ func appendValid(out, p []byte) []byte {
 
 // addedToken is a token matched in raw text before any other processing.
 type addedToken struct {
-	content string
-	id      int
+	content        string
+	id             int
+	lstrip, rstrip bool // the match also takes the whitespace on its left / right
 }
 
 // addedMatcher splits text around added tokens, taking the longest match at the earliest
@@ -272,11 +274,30 @@ func (m *addedMatcher) split(text string) []segment {
 		}
 		for _, t := range cands {
 			if len(text)-i >= len(t.content) && text[i:i+len(t.content)] == t.content {
-				if i > last {
-					segs = append(segs, segment{text: text[last:i], id: -1})
+				start, end := i, i+len(t.content)
+				if t.lstrip {
+					for start > last {
+						r, w := utf8.DecodeLastRuneInString(text[last:start])
+						if !unicode.IsSpace(r) {
+							break
+						}
+						start -= w
+					}
+				}
+				if t.rstrip {
+					for end < len(text) {
+						r, w := utf8.DecodeRuneInString(text[end:])
+						if !unicode.IsSpace(r) {
+							break
+						}
+						end += w
+					}
+				}
+				if start > last {
+					segs = append(segs, segment{text: text[last:start], id: -1})
 				}
 				segs = append(segs, segment{id: t.id})
-				last = i + len(t.content)
+				last = end
 				i = last - 1
 				break
 			}
