@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
 )
 
 // kernelFunc computes one row block: see dot4Generic (one token) and tile4Generic (a token tile).
@@ -111,6 +113,7 @@ func selfCheck(k *kernels) error {
 		if err != nil {
 			return err
 		}
+		m.SetPool(cpu.NewPool(1)) // inline: the check may run inside a caller's pool job
 		x := make([]float32, 3*m.In)
 		for i := range x {
 			x[i] = float32(rng.NormFloat64())

@@ -135,7 +135,7 @@ func RepackGPTQ(qweight, qzeros []int32, scales []uint16, gIdx []int32,
 	// Codes.
 	m.w = alignedBytes(m.nrb * m.rbBytes())
 	fast := m.src == nil && (bits == 4 || bits == 8)
-	cpu.Default().Run(m.nrb, 1, func(lo, hi int) {
+	pack := func(lo, hi int) {
 		for rb := lo; rb < hi; rb++ {
 			for n := rb * rows; n < min((rb+1)*rows, out); n++ {
 				if fast {
@@ -145,7 +145,12 @@ func RepackGPTQ(qweight, qzeros []int32, scales []uint16, gIdx []int32,
 				}
 			}
 		}
-	})
+	}
+	if m.nrb >= 64 { // big layers on the pool; small ones (the start-up self-check) inline
+		cpu.Default().Run(m.nrb, 1, pack)
+	} else {
+		pack(0, m.nrb)
+	}
 
 	// Scales and zero terms per (row block, block).
 	m.sm = make([]float32, m.nrb*m.nb*32)
