@@ -127,6 +127,9 @@ func (r *Report) Plot(w io.Writer) error {
 		}
 		rows = append(rows, []*plot.Plot{p})
 	}
+	c := r.Cost
+	rows[1][0].X.Label.Text = fmt.Sprintf("module (layer order)   —   stage 1: %.1f s, peak heap %.0f MiB;  stage 2: %.1f s, peak heap %.0f MiB;  forward passes %.1f s",
+		r.Stage1S, float64(c.Stage1PeakBytes)/(1<<20), r.Stage2S, float64(c.Stage2PeakBytes)/(1<<20), c.ForwardSec)
 	img := vgimg.New(vg.Points(900), vg.Points(800))
 	dc := draw.New(img)
 	canvases := plot.Align(rows, draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(12)}, dc)
