@@ -273,8 +273,9 @@ func TestForwardMatchesFloat64Reference(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer closeFn()
-			tokens := []int32{5, 17, 3, 3, 42, 0, 11, 29, 8, 50}
-			prompt := 7
+			// 13 prompt tokens take the packed GEMM path (>= 12 rows), decode steps the GEMV path.
+			tokens := []int32{5, 17, 3, 3, 42, 0, 11, 29, 8, 50, 1, 2, 44, 31, 7, 19}
+			prompt := 13
 			want := reference(s, c.vals, tokens)
 
 			// Batched: every position of the whole sequence at once.

@@ -241,7 +241,7 @@ func TestForwardMatchesFloat64Reference(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer closeFn()
-			tokens := []int32{2, 9, 33, 4, 4, 17, 40, 1, 12}
+			tokens := []int32{2, 9, 33, 4, 4, 17, 40, 1, 12, 5, 6, 30, 31, 8, 0, 3}
 			want := reference(s, vals, tokens)
 			all, err := model.Logits(m, tokens)
 			if err != nil {
@@ -251,7 +251,7 @@ func TestForwardMatchesFloat64Reference(t *testing.T) {
 				compareLogits(t, fmt.Sprintf("batched position %d", i), all[i*s.vocab:(i+1)*s.vocab], want[i])
 			}
 			c := m.NewCache(len(tokens))
-			prompt := 5
+			prompt := 12 // the packed GEMM path; decode steps take the GEMV path
 			last, err := m.Forward(c, tokens[:prompt], false)
 			if err != nil {
 				t.Fatal(err)
