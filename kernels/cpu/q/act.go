@@ -82,11 +82,10 @@ func quantizeBlocks(q []int8, d []float32, x []float32, src []int32, blk, lo, hi
 // [kp/4][tileTokens][4] (each token's 4-input word beside the other tokens', so a kernel
 // broadcasts one word per token per step) and per block [tileTokens](d, xsum). Missing tokens are
 // zero.
-func quantizeTile(tq []int8, td []float32, x []float32, nt, in int, src []int32, blk int) {
+// row and rd are scratch space for one token (kp codes, 2·nb floats).
+func quantizeTile(tq []int8, td []float32, x []float32, nt, in int, src []int32, blk int, row []int8, rd []float32) {
 	kp := len(tq) / tileTokens
 	nb := kp / blk
-	row := make([]int8, kp)
-	rd := make([]float32, 2*nb)
 	for t := 0; t < tileTokens; t++ {
 		if t < nt {
 			quantizeRow(row, rd, x[t*in:(t+1)*in], src, blk)

@@ -189,10 +189,13 @@ func (m *Matrix) matMul(k *kernels, dst, x []float32, n int) {
 		g1 := min(g0+groupTiles, tiles)
 		a := getActs((g1-g0)*tileTokens*m.kp, (g1-g0)*tileTokens*2*m.nb)
 		tq, td := m.kp*tileTokens, 2*m.nb*tileTokens
-		for t := g0; t < g1; t++ {
-			t0, t1 := t*tileTokens, min((t+1)*tileTokens, n)
-			quantizeTile(a.q[(t-g0)*tq:(t-g0+1)*tq], a.d[(t-g0)*td:(t-g0+1)*td], x[t0*m.In:t1*m.In], t1-t0, m.In, m.src, m.blk)
-		}
+		m.workers().Run(g1-g0, 1, func(lo, hi int) {
+			row, rd := make([]int8, m.kp), make([]float32, 2*m.nb)
+			for t := g0 + lo; t < g0+hi; t++ {
+				t0, t1 := t*tileTokens, min((t+1)*tileTokens, n)
+				quantizeTile(a.q[(t-g0)*tq:(t-g0+1)*tq], a.d[(t-g0)*td:(t-g0+1)*td], x[t0*m.In:t1*m.In], t1-t0, m.In, m.src, m.blk, row, rd)
+			}
+		})
 		m.workers().Run(m.nrb, 1, func(lo, hi int) {
 			var out [tileTokens * rows]float32
 			for rb := lo; rb < hi; rb++ {
