@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -129,15 +130,17 @@ func TestLlama3PublicVectors(t *testing.T) {
 			t.Errorf("%d zeros: %v, want %v", n, got, want)
 		}
 	}
-	// Every byte round-trips.
+	// Every code point U+0000-U+00FF round-trips (ollama's byte round trip), alone and together.
+	var all strings.Builder
 	for b := 0; b < 256; b++ {
-		s := string([]byte{byte(b)})
-		if b >= 0x80 {
-			continue // a lone byte >= 0x80 is not UTF-8; covered below as a whole sequence
-		}
+		s := string(rune(b))
+		all.WriteString(s)
 		if got := tok.Decode(enc(s, false)); got != s {
-			t.Errorf("byte %#x: round trip gives %q", b, got)
+			t.Errorf("U+%04X: round trip gives %q", b, got)
 		}
+	}
+	if got := tok.Decode(enc(all.String(), false)); got != all.String() {
+		t.Errorf("U+0000-U+00FF together: round trip gives %q", got)
 	}
 }
 
@@ -300,5 +303,43 @@ func TestLlama2JSCases(t *testing.T) {
 	}
 	if n != 20 {
 		t.Errorf("ran %d cases, want 20", n)
+	}
+}
+
+// GPT-2 as HF ships it in tokenizer.json (ByteLevel pre-tokenizer with use_regex) encodes as
+// the vocab.json + merges.txt reader does.
+func TestGPT2TokenizerJSONEqualsVocabMerges(t *testing.T) {
+	slow := sharedTokenizer(t, "tokenizers/gpt2")
+	var vocab map[string]int
+	readJSON(t, "tokenizers/gpt2/vocab.json", &vocab)
+	merges, err := parseMergesTxt("merges.txt", []byte(sharedText(t, "tokenizers/gpt2/merges.txt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []string
+	for _, m := range merges {
+		ms = append(ms, m[0]+" "+m[1])
+	}
+	f := map[string]any{
+		"added_tokens":   []any{map[string]any{"id": 50256, "content": "<|endoftext|>", "special": true}},
+		"normalizer":     nil,
+		"pre_tokenizer":  map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+		"post_processor": map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+		"decoder":        map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+		"model":          map[string]any{"type": "BPE", "vocab": vocab, "merges": ms},
+	}
+	data, _ := json.Marshal(f)
+	fast, err := parseHFJSON("gpt2/tokenizer.json", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := sharedText(t, "text/wikitext-2-raw-test.txt")[:300000] + "Hello world<|endoftext|> it's 2024!!\n\n"
+	a, _ := slow.Encode(text, true)
+	b, _ := fast.Encode(text, true)
+	if !equalIDs(a, b) {
+		t.Fatalf("tokenizer.json and vocab.json+merges.txt differ")
+	}
+	if ids, _ := fast.Encode("Hello world", true); !equalIDs(ids, []int{15496, 995}) {
+		t.Errorf("Hello world: %v", ids)
 	}
 }

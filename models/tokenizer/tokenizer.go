@@ -22,7 +22,7 @@ type Tokenizer interface {
 	Encode(text string, addSpecial bool) ([]int, error)
 	// Decode returns the text of ids. Special tokens are written as their text, as Hugging Face
 	// decode does with skip_special_tokens=False (llama2.c's BOS/EOS write nothing). Invalid
-	// UTF-8 becomes U+FFFD.
+	// UTF-8 becomes U+FFFD; ids outside the vocabulary are skipped.
 	Decode(ids []int) string
 	// NewStreamDecoder returns a decoder for text produced one token at a time.
 	NewStreamDecoder() *StreamDecoder
