@@ -87,12 +87,33 @@ func (s *Sampler) Distribution(logits []float32, history []int32) []Candidate {
 		c[i].Prob /= s.p.Temperature // scaled logit for now
 	}
 	slices.SortStableFunc(c, func(a, b Candidate) int { return cmp.Compare(b.Prob, a.Prob) })
-	// Softmax over what is left.
-	mx := c[0].Prob
+	// Softmax over what is left (NaN counts as -Inf; +Inf logits share all the mass).
+	mx := math.Inf(-1)
+	for _, x := range c {
+		if !math.IsNaN(x.Prob) {
+			mx = max(mx, x.Prob)
+		}
+	}
 	var sum float64
 	for i := range c {
-		c[i].Prob = math.Exp(c[i].Prob - mx)
+		switch v := c[i].Prob; {
+		case math.IsNaN(v) || math.IsInf(mx, -1):
+			c[i].Prob = 0
+		case math.IsInf(mx, 1):
+			c[i].Prob = 0
+			if math.IsInf(v, 1) {
+				c[i].Prob = 1
+			}
+		default:
+			c[i].Prob = math.Exp(v - mx)
+		}
 		sum += c[i].Prob
+	}
+	if sum == 0 { // every logit NaN or -Inf: uniform
+		for i := range c {
+			c[i].Prob = 1
+		}
+		sum = float64(len(c))
 	}
 	for i := range c {
 		c[i].Prob /= sum

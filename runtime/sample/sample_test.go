@@ -158,3 +158,36 @@ func BenchmarkSampleTopK(b *testing.B) {
 		s.Sample(logits, []int32{1, 2, 3})
 	}
 }
+
+// FuzzSample: any logits (NaN and infinities included) and settings give an id inside the
+// vocabulary, and the distribution's probabilities are finite.
+func FuzzSample(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 250}, 0.7, 3, 0.9, 1.2, uint64(1))
+	f.Add([]byte{0}, 0.0, 0, 1.0, 1.0, uint64(0))
+	f.Add([]byte{255, 255, 0, 0, 128}, 5.0, 1, 0.01, 0.5, uint64(9))
+	f.Fuzz(func(t *testing.T, raw []byte, temp float64, topK int, topP, rep float64, seed uint64) {
+		if len(raw) == 0 || len(raw) > 4096 {
+			return
+		}
+		logits := make([]float32, len(raw))
+		for i, b := range raw {
+			logits[i] = float32(int(b)-128) / 8
+		}
+		if raw[0] == 255 {
+			logits[len(logits)-1] = float32(math.Inf(1))
+		}
+		if math.IsNaN(temp) || math.IsInf(temp, 0) || math.IsNaN(topP) || math.IsNaN(rep) {
+			return
+		}
+		s := New(Params{Temperature: temp, TopK: topK, TopP: topP, RepetitionPenalty: rep, Seed: seed})
+		for _, c := range s.Distribution(logits, []int32{0}) {
+			if math.IsNaN(c.Prob) || math.IsInf(c.Prob, 0) || c.Prob < 0 {
+				t.Fatalf("probability %g for id %d", c.Prob, c.ID)
+			}
+		}
+		id := s.Sample(logits, []int32{0, int32(len(raw) - 1), 99999})
+		if id < 0 || int(id) >= len(logits) {
+			t.Fatalf("sampled id %d outside [0, %d)", id, len(logits))
+		}
+	})
+}
