@@ -1,0 +1,80 @@
+// Package imagefile decodes still pictures (PNG, JPEG, GIF, TIFF, BMP, WebP) for the assistant,
+// in Go, with the size checked before any pixel is allocated, so a corrupt or hostile file is a
+// clear error and never a crash or an out-of-memory.
+package imagefile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif"  // GIF
+	_ "image/jpeg" // JPEG
+	_ "image/png"  // PNG
+	"os"
+
+	_ "golang.org/x/image/bmp"  // BMP
+	_ "golang.org/x/image/tiff" // TIFF (incl. CCITT fax, as scanned pages are)
+	_ "golang.org/x/image/webp" // WebP
+)
+
+// MaxPixels bounds what Decode accepts: larger than any camera frame or scanned page.
+const MaxPixels = 50_000_000
+
+// MaxFileSize bounds the file read into memory.
+const MaxFileSize = 200 << 20
+
+// ErrBadImage is wrapped by every error about the file's contents.
+var ErrBadImage = errors.New("bad image")
+
+// Load reads and decodes the picture at path.
+func Load(path string) (image.Image, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", path, err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("image %s: %w: it is a folder, not a picture", path, ErrBadImage)
+	}
+	if st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("image %s: %w: %d bytes is more than %d", path, ErrBadImage, st.Size(), MaxFileSize)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", path, err)
+	}
+	img, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", path, err)
+	}
+	return img, nil
+}
+
+// Decode decodes a picture held in memory.
+func Decode(data []byte) (img image.Image, err error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return nil, fmt.Errorf("%w: not a PNG, JPEG, GIF, TIFF, BMP or WebP picture", ErrBadImage)
+		}
+		return nil, fmt.Errorf("%w: the header cannot be read: %v", ErrBadImage, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("%w: %s picture of %dx%d pixels", ErrBadImage, format, cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
+		return nil, fmt.Errorf("%w: %s picture of %dx%d pixels is larger than %d pixels", ErrBadImage, format, cfg.Width, cfg.Height, MaxPixels)
+	}
+	// The decoders validate as they go, but a panic in a third-party decoder on a corrupt file
+	// must not take the daemon down.
+	defer func() {
+		if r := recover(); r != nil {
+			img, err = nil, fmt.Errorf("%w: the %s data is corrupt (%v)", ErrBadImage, format, r)
+		}
+	}()
+	img, _, err = image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the %s data is corrupt: %v", ErrBadImage, format, err)
+	}
+	return img, nil
+}

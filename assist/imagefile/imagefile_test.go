@@ -1,0 +1,91 @@
+package imagefile
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rpiq/rpiq/internal/shareddata"
+)
+
+func pngBytes(t testing.TB, w, h int) []byte {
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	img.Set(1, 1, color.Gray{200})
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestDecode(t *testing.T) {
+	img, err := Decode(pngBytes(t, 7, 5))
+	if err != nil || img.Bounds().Dx() != 7 || img.Bounds().Dy() != 5 {
+		t.Fatalf("%v %v", img, err)
+	}
+	good := pngBytes(t, 64, 64)
+	for name, data := range map[string][]byte{
+		"empty":     nil,
+		"text":      []byte("hello, this is not a picture"),
+		"truncated": good[:len(good)/2],
+	} {
+		if _, err := Decode(data); !errors.Is(err, ErrBadImage) {
+			t.Errorf("%s: got %v, want ErrBadImage", name, err)
+		}
+	}
+	// A header claiming a huge picture is refused before allocating.
+	huge := append([]byte(nil), good...)
+	copy(huge[16:24], []byte{0, 1, 0, 0, 0, 1, 0, 0}) // IHDR width, height = 65536
+	if _, err := Decode(huge); !errors.Is(err, ErrBadImage) {
+		t.Errorf("huge: %v", err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(filepath.Join(dir, "missing.png")); err == nil || errors.Is(err, ErrBadImage) {
+		t.Errorf("missing file: %v", err)
+	}
+	if _, err := Load(dir); !errors.Is(err, ErrBadImage) {
+		t.Errorf("folder: %v", err)
+	}
+	p := filepath.Join(dir, "x.png")
+	os.WriteFile(p, []byte("junk"), 0o644)
+	if _, err := Load(p); !errors.Is(err, ErrBadImage) || !bytes.Contains([]byte(err.Error()), []byte(p)) {
+		t.Errorf("junk: %v", err)
+	}
+}
+
+func TestSharedTIFFs(t *testing.T) {
+	for _, n := range []string{"phototest.tif", "eurotext.tif", "8071_093.3B.tif", "8087_054.3B.tif"} {
+		img, err := Load(shareddata.Path(t, "ocr/"+n))
+		if err != nil {
+			t.Errorf("%s: %v", n, err)
+			continue
+		}
+		if b := img.Bounds(); b.Dx() < 500 || b.Dy() < 300 {
+			t.Errorf("%s: %v", n, b)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(pngBytes(f, 4, 4))
+	f.Add([]byte("GIF89a\x01\x00\x01\x00"))
+	f.Add([]byte("II*\x00\x08\x00\x00\x00"))
+	f.Add([]byte("BM"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		img, err := Decode(data)
+		if err == nil && (img == nil || img.Bounds().Empty()) {
+			t.Fatal("nil image without error")
+		}
+		if err != nil && !errors.Is(err, ErrBadImage) {
+			t.Fatalf("error without ErrBadImage: %v", err)
+		}
+	})
+}
