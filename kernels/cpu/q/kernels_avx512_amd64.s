@@ -46,6 +46,8 @@ v4block:
 
 v4pair:
 	// The hot loop: two steps (16 inputs × 16 rows), four independent accumulators.
+	PREFETCHT0 1024(SI)
+	PREFETCHT0 1088(SI)
 	VMOVDQU64 (SI), Z0
 	VMOVDQU64 64(SI), Z2
 	VPSRLW $4, Z0, Z1
@@ -100,6 +102,8 @@ v8block:
 	MOVQ R9, R11
 
 v8pair:
+	PREFETCHT0 1024(SI)
+	PREFETCHT0 1088(SI)
 	VMOVDQU64 (SI), Z0
 	VMOVDQU64 64(SI), Z1
 	VPDPBUSD.BCST (DI), Z0, Z10
