@@ -80,7 +80,12 @@ func (w binder) matrix(name string, rows, cols int, shape ...int) backend.Weight
 		return nil
 	}
 	if p, ok := strings.CutSuffix(name, ".weight"); ok && w.Quant != nil && quant.IsPacked(w.Checkpoint, p) {
-		return w.Matrix(name, rows, cols)
+		v, err := w.dequant(p, rows, cols)
+		if err != nil {
+			w.Err = err
+			return nil
+		}
+		return w.Backend.NewWeightF32(rows, cols, v)
 	}
 	if err := w.Checkpoint.CheckShape(name, shape...); err != nil {
 		w.Err = err
@@ -135,19 +140,10 @@ func (w binder) split(name string, cols int, parts ...int) []backend.Weight {
 	}
 	prefix, _ := strings.CutSuffix(name, ".weight")
 	if w.Quant != nil && quant.IsPacked(w.Checkpoint, prefix) {
-		v, o, in, err := quant.DequantizeLinear(w.Checkpoint, w.Quant, prefix)
+		v, err := w.dequant(prefix, rows, cols)
 		if err != nil {
 			w.Err = err
 			return out
-		}
-		if o != rows || in != cols {
-			w.Err = &hfmodel.Error{Msg: fmt.Sprintf("%s: GPTQ module %s is %d×%d, want %d×%d", w.Checkpoint.Dir(), prefix, o, in, rows, cols)}
-			return out
-		}
-		for _, s := range []string{".qweight", ".qzeros", ".scales", ".g_idx"} {
-			if info, ok := w.Checkpoint.Info(prefix + s); ok {
-				w.Bytes += info.Bytes()
-			}
 		}
 		lo := 0
 		for i, p := range parts {
@@ -186,6 +182,27 @@ func (w binder) split(name string, cols int, parts ...int) []backend.Weight {
 		lo += p
 	}
 	return out
+}
+
+// dequant unpacks the GPTQ module prefix (rows×cols) with its own bits (moduleQuant).
+func (w binder) dequant(prefix string, rows, cols int) ([]float32, error) {
+	qc, err := moduleQuant(w.Quant, prefix)
+	if err != nil {
+		return nil, err
+	}
+	v, o, in, err := quant.DequantizeLinear(w.Checkpoint, qc, prefix)
+	if err != nil {
+		return nil, err
+	}
+	if o != rows || in != cols {
+		return nil, &hfmodel.Error{Msg: fmt.Sprintf("%s: GPTQ module %s is %d×%d, want %d×%d", w.Checkpoint.Dir(), prefix, o, in, rows, cols)}
+	}
+	for _, s := range []string{".qweight", ".qzeros", ".scales", ".g_idx"} {
+		if info, ok := w.Checkpoint.Info(prefix + s); ok {
+			w.Bytes += info.Bytes()
+		}
+	}
+	return v, nil
 }
 
 // vector binds a tensor stored with shape (any rank) as a 1×n backend tensor.

@@ -1,0 +1,177 @@
+package cogvlm2
+
+// The quantized CogVLM2 checkpoint: GPTQ-packed modules with different bit widths per part.
+// quantization_config carries the language model's bits as "bits" and the other parts' in a
+// GPTQModel-style "dynamic" table ({"+:REGEX": {"bits": 8}}), which GPTQModel reads too.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/quant"
+)
+
+// partPatterns are the module-name patterns of the parts quantized apart from the LM.
+var partPatterns = []struct {
+	part Part
+	re   string
+}{
+	{PartVision, `^model\.vision\.(transformer\.|conv$)`},
+	{PartAdapter, `^model\.vision\.linear_proj\.`},
+	{PartHead, `^lm_head$`},
+}
+
+// QuantSettings are recorded in the checkpoint's rpiq block.
+type QuantSettings struct {
+	Calib   string `json:"calibration_file"`
+	Samples int    `json:"samples"`
+	Seed    int64  `json:"seed"`
+}
+
+// WriteQuantized writes the quantized checkpoint of srcDir into outDir (atomic files):
+// model.safetensors with every quantized module packed and the rest copied, config.json with
+// quantization_config, quantize_config.json, and srcDir's tokenizer and generation files.
+func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) error {
+	o := res.Options
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	ck, err := hf.OpenCheckpoint(srcDir)
+	if err != nil {
+		return err
+	}
+	defer ck.Close()
+	v2 := !o.Stage1.Sym
+	byWeight := map[string]*QuantModule{}
+	for _, m := range res.Modules {
+		byWeight[m.Name+".weight"] = m
+		if _, ok := ck.Info(m.Name + ".weight"); !ok {
+			return fmt.Errorf("cogvlm2: quantized module %s is not in %s", m.Name, srcDir)
+		}
+	}
+	var ts []safetensors.Tensor
+	for _, name := range ck.Names() {
+		if m, ok := byWeight[name]; ok {
+			p, err := quant.Pack(m.Q, v2)
+			if err != nil {
+				return fmt.Errorf("cogvlm2: packing %s: %w", m.Name, err)
+			}
+			ts = append(ts, p.Tensors(m.Name, nil)...)
+			continue
+		}
+		info, data, err := ck.Raw(name)
+		if err != nil {
+			return err
+		}
+		ts = append(ts, safetensors.Tensor{Name: name, DType: info.DType, Shape: info.Shape, Data: data})
+	}
+	if err := hf.WriteCheckpoint(outDir, ts, map[string]string{"format": "pt", "quantizer": "rpiq"}, 0); err != nil {
+		return err
+	}
+	format := "gptq"
+	if v2 {
+		format = "gptq_v2"
+	}
+	dynamic := map[string]any{}
+	bitsOf := map[Part]int{PartVision: o.VisionBits, PartAdapter: o.AdapterBits, PartHead: o.HeadBits}
+	for _, pp := range partPatterns {
+		if b := bitsOf[pp.part]; b < 16 && b != o.Bits {
+			dynamic["+:"+pp.re] = map[string]any{"bits": b}
+		}
+	}
+	modErr := map[string]any{}
+	for _, m := range res.Modules {
+		modErr[m.Name] = map[string]any{"bits": m.Q.Grid.Bits, "method": m.Method, "tokens": m.Tokens, "rel_error_last_sample": m.Err}
+	}
+	qc := map[string]any{
+		"quant_method": "gptq", "bits": o.Bits, "group_size": o.Stage1.GroupSize, "damp_percent": o.Stage1.Damp,
+		"desc_act": o.Stage1.ActOrder, "static_groups": o.Stage1.StaticGroups, "sym": o.Stage1.Sym, "true_sequential": false,
+		"checkpoint_format": format, "pack_dtype": "int32", "lm_head": o.HeadBits < 16, "dynamic": dynamic,
+		"meta": map[string]any{"quantizer": "rpiq"},
+		"rpiq": map[string]any{"method": o.Method, "bits": map[string]int{"lm": o.Bits, "vision": o.VisionBits, "adapter": o.AdapterBits, "head": o.HeadBits},
+			"rpiq_iters": o.Stage2.Iters, "rpiq_reading": o.Stage2.Reading.String(), "settings": s, "module_errors": modErr, "seconds": res.Seconds},
+	}
+	raw, err := os.ReadFile(filepath.Join(srcDir, hf.ConfigFile))
+	if err != nil {
+		return err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return fmt.Errorf("%s: %v", filepath.Join(srcDir, hf.ConfigFile), err)
+	}
+	cfg["quantization_config"] = qc
+	if err := hf.WriteJSON(filepath.Join(outDir, hf.ConfigFile), cfg); err != nil {
+		return err
+	}
+	if err := hf.WriteJSON(filepath.Join(outDir, hf.QuantizeConfigFile), qc); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(srcDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() || strings.HasSuffix(n, ".safetensors") || n == hf.ConfigFile || n == hf.IndexFile || n == hf.QuantizeConfigFile || strings.HasPrefix(n, ".") {
+			continue
+		}
+		src := filepath.Join(srcDir, n)
+		if err := safetensors.WriteFileAtomic(filepath.Join(outDir, n), func(w io.Writer) error {
+			f, err := os.Open(src)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(w, f)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moduleQuant is the quantization config of one packed module: the checkpoint's, with bits and
+// group_size replaced by the first "dynamic" rule whose pattern matches the module name.
+func moduleQuant(qc *hf.QuantizationConfig, prefix string) (*hf.QuantizationConfig, error) {
+	dyn, _ := qc.Raw["dynamic"].(map[string]any)
+	for key, v := range dyn {
+		pat, ok := strings.CutPrefix(key, "+:")
+		if !ok {
+			if strings.HasPrefix(key, "-:") {
+				continue
+			}
+			pat = key
+		}
+		re, err := regexp.Compile(pat)
+		if err != nil {
+			return nil, &hf.Error{File: qc.Source, Field: "dynamic", Problem: fmt.Sprintf("pattern %q: %v", key, err)}
+		}
+		if !re.MatchString(prefix) {
+			continue
+		}
+		rule, _ := v.(map[string]any)
+		c := *qc
+		for field, dst := range map[string]*int{"bits": &c.Bits, "group_size": &c.GroupSize} {
+			switch n := rule[field].(type) {
+			case json.Number:
+				i, err := n.Int64()
+				if err != nil {
+					return nil, &hf.Error{File: qc.Source, Field: "dynamic." + key + "." + field, Problem: "want an integer"}
+				}
+				*dst = int(i)
+			case float64:
+				*dst = int(n)
+			}
+		}
+		return &c, nil
+	}
+	return qc, nil
+}

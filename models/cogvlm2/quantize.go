@@ -1,0 +1,545 @@
+package cogvlm2
+
+// Differentiated quantization of CogVLM2 (issue 6 item 6): a CogVLM-specific sequential driver
+// over models/quant's per-matrix RTN, GPTQ and RPIQ. Calibration samples (image + question +
+// answer) run through the model with the image tokens in place; each block of the model (a ViT
+// layer, the convolution and adapter, a decoder layer, the head) sees two streams, the quantized
+// model's activations and the full-precision model's. A module's Hessian comes from the rows
+// that actually reach it: for the decoder's experts, only the tokens routed to that expert
+// (boi and patches → vision expert; text and eoi → language expert). Within a block all modules
+// are fitted from one pass with the block's full-precision weights (not GPTQ's true-sequential
+// order inside a layer), then the block's outputs are recomputed with its quantized weights for
+// the next block.
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/rpiq/rpiq/models/quant"
+	"github.com/rpiq/rpiq/runtime/backend"
+	"github.com/rpiq/rpiq/runtime/nn"
+)
+
+// CalibSample is one calibration example: a preprocessed CHW image and the text ids that follow
+// it ("Question: ... Answer: ..." without BOS).
+type CalibSample struct {
+	Image []float32
+	Text  []int32
+}
+
+// QuantOptions choose the method and the bits of each part (16 keeps a part unquantized).
+type QuantOptions struct {
+	Method      string // quant.MethodRTN, MethodGPTQ or MethodRPIQ
+	Bits        int    // both experts of the language model (default 4)
+	VisionBits  int    // EVA2-CLIP layers and the 2×2 convolution: 8 or 16
+	AdapterBits int    // the GLU adapter: 2-8 or 16
+	HeadBits    int    // lm_head: 2-8 or 16
+	Stage1      quant.Config
+	Stage2      quant.Stage2Config
+	Log         *slog.Logger
+}
+
+// QuantModule is one quantized linear module (Name is the checkpoint's module prefix).
+type QuantModule struct {
+	Name   string
+	Part   Part
+	Q      *quant.Quantized
+	Tokens int     // rows that reached it
+	Method string  // what produced Q ("rtn" when no token reached the module)
+	Err    float64 // relative output error ‖X Wᵀ − X W_qᵀ‖²/‖X Wᵀ‖² on the last sample's rows
+}
+
+// QuantResult is the quantized model.
+type QuantResult struct {
+	Modules []*QuantModule
+	Options QuantOptions
+	Seconds float64
+}
+
+// unit is one quantizable module of a block.
+type unit struct {
+	name    string // checkpoint module prefix
+	input   string // hook key of its input (modules reading the same rows share it)
+	part    Part
+	bits    int
+	out, in int
+	weight  func() []float32  // current weights, out×in
+	set     func(w []float32) // replace the weights (dequantized)
+}
+
+// capture accumulates one input key's statistics.
+type capture struct {
+	in     int // features per row
+	h      *quant.Hessian
+	c      *quant.Cross
+	tokens int
+	lastX  []float32 // the last sample's rows (quantized stream)
+	lastXf []float32 // and the full-precision stream's
+	pendX  []float32 // the current sample's rows, quantized stream (every call of the hook)
+	pendXf []float32 // and full-precision stream
+}
+
+// blockRun runs a block for sample s on one stream: fp selects the full-precision stream,
+// hook (may be nil) sees each module input, commit stores the block's output as that stream's
+// next state.
+type blockRun func(s int, fp bool, hook func(key string, x []float32, rows int), commit bool) error
+
+type quantizer struct {
+	m   *Model
+	o   QuantOptions
+	log *slog.Logger
+	res *QuantResult
+	n   int // samples
+}
+
+func (qz *quantizer) stage1(bits int) quant.Config {
+	c := qz.o.Stage1
+	c.Bits = bits
+	return c
+}
+
+// block quantizes units with statistics gathered by run over every sample.
+func (qz *quantizer) block(label string, units []unit, run blockRun) error {
+	var active []unit
+	for _, u := range units {
+		if u.bits < 16 {
+			active = append(active, u)
+		}
+	}
+	if len(active) == 0 { // nothing to quantize: propagate both streams
+		for s := 0; s < qz.n; s++ {
+			if err := run(s, true, nil, true); err != nil {
+				return err
+			}
+			if err := run(s, false, nil, true); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	caps := map[string]*capture{}
+	needC := qz.o.Method == quant.MethodRPIQ && qz.o.Stage2.AllData && qz.o.Stage2.FPTarget
+	for _, u := range active {
+		if caps[u.input] == nil {
+			c := &capture{in: u.in}
+			if qz.o.Method != quant.MethodRTN {
+				c.h = quant.NewHessian(u.in)
+			}
+			if needC {
+				c.c = quant.NewCross(u.in)
+			}
+			caps[u.input] = c
+		}
+	}
+	// Both streams of one sample call the hook in the same order (an expert may be called for
+	// several runs of tokens), so the rows line up once each stream's rows are concatenated.
+	for s := 0; s < qz.n; s++ {
+		for _, c := range caps {
+			c.pendX, c.pendXf = c.pendX[:0], c.pendXf[:0]
+		}
+		err := run(s, false, func(key string, x []float32, rows int) {
+			if c := caps[key]; c != nil {
+				c.pendX = append(c.pendX, x...)
+			}
+		}, false)
+		if err != nil {
+			return err
+		}
+		err = run(s, true, func(key string, xf []float32, rows int) {
+			if c := caps[key]; c != nil {
+				c.pendXf = append(c.pendXf, xf...)
+			}
+		}, true)
+		if err != nil {
+			return err
+		}
+		for key, c := range caps {
+			x, xf := c.pendX, c.pendXf
+			if len(x) != len(xf) {
+				return fmt.Errorf("cogvlm2: %s: %s: the streams disagree (%d vs %d values)", label, key, len(x), len(xf))
+			}
+			if len(x) == 0 {
+				continue
+			}
+			rows := len(x) / c.in
+			if c.h != nil {
+				if err := c.h.Add(x, rows); err != nil {
+					return fmt.Errorf("cogvlm2: %s: %w", key, err)
+				}
+			}
+			if c.c != nil {
+				if err := c.c.Add(xf, x, rows); err != nil {
+					return fmt.Errorf("cogvlm2: %s: %w", key, err)
+				}
+			}
+			c.tokens += rows
+			if s == qz.n-1 {
+				c.lastX, c.lastXf = append([]float32(nil), x...), append([]float32(nil), xf...)
+			}
+		}
+	}
+	for _, u := range active {
+		qm, err := qz.module(u, caps[u.input])
+		if err != nil {
+			return err
+		}
+		qz.res.Modules = append(qz.res.Modules, qm)
+		u.set(f32s(qm.Q.Dequantize()))
+		qz.log.Info("quantized", "module", u.name, "bits", u.bits, "method", qm.Method, "tokens", qm.Tokens, "rel_err", qm.Err)
+	}
+	for s := 0; s < qz.n; s++ {
+		if err := run(s, false, nil, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (qz *quantizer) module(u unit, c *capture) (*QuantModule, error) {
+	w32 := u.weight()
+	W := make([]float64, len(w32))
+	for i, v := range w32 {
+		W[i] = float64(v)
+	}
+	cfg := qz.stage1(u.bits)
+	qm := &QuantModule{Name: u.name, Part: u.part, Tokens: c.tokens, Method: qz.o.Method}
+	var q *quant.Quantized
+	var err error
+	switch {
+	case qz.o.Method == quant.MethodRTN || c.tokens == 0:
+		// A module no calibration token reached (an expert without its tokens) has no Hessian:
+		// round to nearest rather than zero it.
+		qm.Method = quant.MethodRTN
+		q, err = quant.RTN(W, u.out, u.in, cfg)
+	default:
+		H := c.h.Matrix()
+		q, err = quant.GPTQ(W, u.out, u.in, H, cfg)
+		if err == nil && qz.o.Method == quant.MethodRPIQ {
+			in := quant.Stage2Inputs{M: u.out, N: u.in, W: W, H: H, X: f64s(c.lastX), Tokens: len(c.lastX) / u.in, Seqs: 1}
+			if c.c != nil {
+				in.C = c.c.Matrix()
+			}
+			if qz.o.Stage2.FPTarget {
+				in.Xfp = f64s(c.lastXf)
+			}
+			var r2 *quant.Stage2Result
+			if r2, err = quant.RPIQ(in, q, qz.o.Stage2); err == nil {
+				q = r2.Q
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cogvlm2: quantizing %s: %w", u.name, err)
+	}
+	qm.Q = q
+	qm.Err = relErr(W, q.Dequantize(), c.lastX, u.out, u.in)
+	return qm, nil
+}
+
+func relErr(W, Wq []float64, x []float32, m, n int) float64 {
+	t := len(x) / n
+	if t == 0 {
+		return 0
+	}
+	var num, den float64
+	for r := 0; r < t; r++ {
+		xr := x[r*n : (r+1)*n]
+		for o := 0; o < m; o++ {
+			var a, b float64
+			for k, v := range xr {
+				a += float64(v) * W[o*n+k]
+				b += float64(v) * Wq[o*n+k]
+			}
+			num += (a - b) * (a - b)
+			den += a * a
+		}
+	}
+	if den == 0 {
+		return 0
+	}
+	return num / den
+}
+
+func f64s(x []float32) []float64 {
+	o := make([]float64, len(x))
+	for i, v := range x {
+		o[i] = float64(v)
+	}
+	return o
+}
+
+func f32s(x []float64) []float32 {
+	o := make([]float32, len(x))
+	for i, v := range x {
+		o[i] = float32(v)
+	}
+	return o
+}
+
+func (m *Model) down(t backend.Tensor) []float32 {
+	v := make([]float32, t.Rows()*t.Cols())
+	m.be.Download(v, t)
+	return v
+}
+
+func (m *Model) upT(v []float32, rows, cols int) backend.Tensor {
+	t := m.be.NewTensor(rows, cols)
+	m.be.Upload(t, v)
+	return t
+}
+
+// linearUnit makes the unit of one nn.Linear.
+func (m *Model) linearUnit(l *nn.Linear, name, input string, part Part, bits int) unit {
+	return unit{name: name, input: input, part: part, bits: bits, out: l.W.Rows(), in: l.W.Cols(),
+		weight: func() []float32 { return m.be.WeightF32(l.W) },
+		set:    func(w []float32) { l.W = m.be.NewWeightF32(l.W.Rows(), l.W.Cols(), w) }}
+}
+
+// fusedUnit makes the unit of a query_key_value split into q, k, v at load time.
+func (m *Model) fusedUnit(name, input string, part Part, bits int, ls ...*nn.Linear) unit {
+	out := 0
+	for _, l := range ls {
+		out += l.W.Rows()
+	}
+	in := ls[0].W.Cols()
+	return unit{name: name, input: input, part: part, bits: bits, out: out, in: in,
+		weight: func() []float32 {
+			var w []float32
+			for _, l := range ls {
+				w = append(w, m.be.WeightF32(l.W)...)
+			}
+			return w
+		},
+		set: func(w []float32) {
+			lo := 0
+			for _, l := range ls {
+				r := l.W.Rows()
+				l.W = m.be.NewWeightF32(r, in, w[lo*in:(lo+r)*in])
+				lo += r
+			}
+		}}
+}
+
+// Quantize quantizes m in place (its weights become the dequantized ones, so the model can be
+// evaluated right away) and returns the packed modules for WriteQuantized.
+func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, error) {
+	t0 := time.Now()
+	if len(samples) == 0 {
+		return nil, fmt.Errorf("cogvlm2: no calibration samples")
+	}
+	switch o.Method {
+	case quant.MethodRTN, quant.MethodGPTQ, quant.MethodRPIQ:
+	default:
+		return nil, fmt.Errorf("cogvlm2: method %q, want rtn, gptq or rpiq", o.Method)
+	}
+	for _, b := range []struct {
+		name string
+		v    int
+	}{{"bits", o.Bits}, {"vision bits", o.VisionBits}, {"adapter bits", o.AdapterBits}, {"head bits", o.HeadBits}} {
+		switch b.v {
+		case 2, 3, 4, 8, 16:
+		default:
+			return nil, fmt.Errorf("cogvlm2: %s = %d, want 2, 3, 4, 8 or 16", b.name, b.v)
+		}
+	}
+	if o.VisionBits != 8 && o.VisionBits != 16 {
+		return nil, fmt.Errorf("cogvlm2: vision bits = %d, want 8 or 16", o.VisionBits)
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	qz := &quantizer{m: m, o: o, log: log, res: &QuantResult{Options: o}, n: len(samples)}
+	be, v := m.be, m.vision
+	G, Hv := v.cfg.Grid(), v.cfg.HiddenSize
+	nv := G*G + 1
+	// Vision stream states: the ViT's input (patch embeddings + CLS + positions), per sample.
+	var vq, vf [][]float32
+	for i, s := range samples {
+		patches, err := v.cfg.Patches(s.Image)
+		if err != nil {
+			return nil, fmt.Errorf("cogvlm2: calibration sample %d: %w", i, err)
+		}
+		x := be.NewTensor(nv, Hv)
+		be.Copy(be.Rows(x, 0, 1), v.cls)
+		emb := be.Rows(x, 1, nv)
+		be.MatMul(emb, m.upT(patches, G*G, 3*v.cfg.PatchSize*v.cfg.PatchSize), v.patch.W)
+		be.AddBias(emb, v.patch.B)
+		be.Add(x, x, v.pos)
+		h := m.down(x)
+		vq, vf = append(vq, h), append(vf, append([]float32(nil), h...))
+	}
+	tap := func(hook func(string, []float32, int), key string, t backend.Tensor) {
+		if hook != nil {
+			hook(key, m.down(t), t.Rows())
+		}
+	}
+	for j, l := range v.layers {
+		p := fmt.Sprintf("model.vision.transformer.layers.%d.", j)
+		units := []unit{
+			m.fusedUnit(p+"attention.query_key_value", "qkv", PartVision, o.VisionBits, l.q, l.k, l.v),
+			m.linearUnit(l.dense, p+"attention.dense", "dense", PartVision, o.VisionBits),
+			m.linearUnit(l.fc1, p+"mlp.fc1", "fc1", PartVision, o.VisionBits),
+			m.linearUnit(l.fc2, p+"mlp.fc2", "fc2", PartVision, o.VisionBits),
+		}
+		err := qz.block(fmt.Sprintf("vision layer %d", j), units, func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
+			st := vq
+			if fp {
+				st = vf
+			}
+			x := m.upT(st[s], nv, Hv)
+			tap(hook, "qkv", x)
+			q, k, vv := l.q.Forward(be, x), l.k.Forward(be, x), l.v.Forward(be, x)
+			a := be.NewTensor(nv, Hv)
+			be.AttentionFull(a, q, k, vv, v.attn)
+			tap(hook, "dense", a)
+			ao := l.dense.Forward(be, a)
+			be.LayerNorm(ao, ao, l.inLNW, l.inLNB, v.eps)
+			be.Add(x, x, ao)
+			tap(hook, "fc1", x)
+			h := l.fc1.Forward(be, x)
+			be.GELU(h)
+			tap(hook, "fc2", h)
+			mo := l.fc2.Forward(be, h)
+			be.LayerNorm(mo, mo, l.postLNW, l.postLNB, v.eps)
+			be.Add(x, x, mo)
+			if commit {
+				st[s] = m.down(x)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	// The convolution and the adapter: one block whose output is the image embeddings.
+	lp := "model.vision.linear_proj."
+	units := []unit{
+		m.linearUnit(v.conv, "model.vision.conv", "conv", PartVision, o.VisionBits),
+		m.linearUnit(v.proj, lp+"linear_proj", "proj", PartAdapter, o.AdapterBits),
+		m.linearUnit(v.gate, lp+"gate_proj", "glu", PartAdapter, o.AdapterBits),
+		m.linearUnit(v.h4h, lp+"dense_h_to_4h", "glu", PartAdapter, o.AdapterBits),
+		m.linearUnit(v.down, lp+"dense_4h_to_h", "4h", PartAdapter, o.AdapterBits),
+	}
+	H := m.cfg.LM.HiddenSize
+	err := qz.block("adapter", units, func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
+		st := vq
+		if fp {
+			st = vf
+		}
+		x := m.upT(st[s], nv, Hv)
+		g := be.NewTensor((G/2)*(G/2), Hv*4)
+		be.Im2Col(g, be.Rows(x, 1, nv), G, G, 2)
+		tap(hook, "conv", g)
+		y := v.conv.Forward(be, g)
+		tap(hook, "proj", y)
+		z := v.proj.Forward(be, y)
+		be.LayerNorm(z, z, v.norm1W, v.norm1B, 1e-5)
+		be.GELU(z)
+		tap(hook, "glu", z)
+		gt, u := v.gate.Forward(be, z), v.h4h.Forward(be, z)
+		be.SwiGLU(gt, gt, u)
+		tap(hook, "4h", gt)
+		z = v.down.Forward(be, gt)
+		if commit {
+			out := be.NewTensor(z.Rows()+2, H)
+			be.Copy(be.Rows(out, 0, 1), v.boi)
+			be.Copy(be.Rows(out, 1, z.Rows()+1), z)
+			be.Copy(be.Rows(out, z.Rows()+1, z.Rows()+2), v.eoi)
+			st[s] = m.down(out)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The language model's input: [BOS, image embeddings, text].
+	type seq struct {
+		ids   []int32
+		types []int
+		pos   []int32
+		rts   []route
+	}
+	seqs := make([]seq, len(samples))
+	lq, lf := make([][]float32, len(samples)), make([][]float32, len(samples))
+	for i, s := range samples {
+		ids, tt := BuildInput(int32(m.cfg.LM.BOSTokenID), m.cfg.Vision.ImageTokens(), s.Text)
+		seqs[i] = seq{ids, tt, PositionIDs(tt), runs(VisionExpert(tt))}
+		for si, st := range [][][]float32{vq, vf} {
+			x, err := m.embedInput(Input{IDs: ids, Types: tt, Image: m.upT(st[i], len(st[i])/H, H)})
+			if err != nil {
+				return nil, fmt.Errorf("cogvlm2: calibration sample %d: %w", i, err)
+			}
+			if si == 0 {
+				lq[i] = m.down(x)
+			} else {
+				lf[i] = m.down(x)
+			}
+		}
+	}
+	kvd := m.attn.KVHeads * m.attn.HeadDim
+	for li, l := range m.layers {
+		p := fmt.Sprintf("model.layers.%d.", li)
+		var units []unit
+		for _, e := range []*expert{&l.vis, &l.lang} {
+			units = append(units,
+				m.fusedUnit(e.qkvName, e.qkvName, PartLM, o.Bits, e.q, e.k, e.v),
+				m.linearUnit(e.dense, e.dense.Name, e.dense.Name, PartLM, o.Bits),
+				m.linearUnit(e.gate, e.gate.Name, e.gate.Name, PartLM, o.Bits),
+				m.linearUnit(e.up, e.up.Name, e.gate.Name, PartLM, o.Bits), // reads the same rows as gate
+				m.linearUnit(e.down, e.down.Name, e.down.Name, PartLM, o.Bits),
+			)
+		}
+		err := qz.block(fmt.Sprintf("decoder layer %d", li), units, func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
+			st := lq
+			if fp {
+				st = lf
+			}
+			sq := seqs[s]
+			n := len(sq.ids)
+			x := m.upT(st[s], n, H)
+			c := be.NewCache(1, n, kvd)
+			var hk Hook
+			if hook != nil {
+				hk = func(name string, t backend.Tensor) {
+					if name == p+"mlp.vision_mlp.up_proj" || name == p+"mlp.language_mlp.up_proj" {
+						return // same rows as gate_proj
+					}
+					hook(name, m.down(t), t.Rows())
+				}
+			}
+			x = m.layerForward(l, x, c, 0, 0, sq.pos, sq.rts, hk)
+			if commit {
+				st[s] = m.down(x)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	// The head reads the final norm of the last layer's output.
+	err = qz.block("head", []unit{m.linearUnit(m.head, "lm_head", "head", PartHead, o.HeadBits)},
+		func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
+			if hook == nil {
+				return nil
+			}
+			st := lq
+			if fp {
+				st = lf
+			}
+			n := len(st[s]) / H
+			x := m.upT(st[s], n, H)
+			h := be.NewTensor(n, H)
+			be.RMSNorm(h, x, m.norm, m.eps)
+			tap(hook, "head", h)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	qz.res.Seconds = time.Since(t0).Seconds()
+	return qz.res, nil
+}
