@@ -115,3 +115,43 @@ func gemm6x16(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
 }
 
 var hasGEMM6x16 = hasAVX2FMA
+
+//go:noescape
+func axpyAVX2(y *float32, a float32, x *float32, n int)
+
+// AXPY sets y += a·x.
+func AXPY(y []float32, a float32, x []float32) {
+	n := len(y)
+	if n == 0 {
+		return
+	}
+	_ = x[n-1]
+	n16 := n &^ 15
+	if hasAVX2FMA && n16 > 0 {
+		axpyAVX2(&y[0], a, &x[0], n16)
+	}
+	if !hasAVX2FMA {
+		n16 = 0
+	}
+	axpyGo(y[n16:], a, x[n16:n])
+}
+
+//go:noescape
+func dot1x4F32AVX2(x, w *float32, ldw, n int, out *[4]float32)
+
+// Dot1x4F32 sets out[j] = x·w[j*ldw : j*ldw+len(x)] for j < 4.
+func Dot1x4F32(x, w []float32, ldw int, out *[4]float32) {
+	n := len(x)
+	_ = w[3*ldw+n-1]
+	if !hasAVX2FMA || n < 8 {
+		dot1x4F32Go(x, w, ldw, out)
+		return
+	}
+	n8 := n &^ 7
+	dot1x4F32AVX2(&x[0], &w[0], ldw, n8, out)
+	if n8 < n {
+		for j := 0; j < 4; j++ {
+			out[j] += dotF32Go(x[n8:], w[j*ldw+n8:j*ldw+n])
+		}
+	}
+}

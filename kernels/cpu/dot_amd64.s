@@ -165,3 +165,60 @@ mkloop:
 	VMOVUPS X4, 16(DX)
 	VZEROUPPER
 	RET
+
+// func axpyAVX2(y *float32, a float32, x *float32, n int)      (n % 16 == 0)
+// y += a·x: attention's weighted sum of values.
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	VBROADCASTSS a+8(FP), Y0
+	MOVQ x+16(FP), SI
+	MOVQ n+24(FP), CX
+axpyloop:
+	VMOVUPS (SI), Y1
+	VMOVUPS 32(SI), Y2
+	VFMADD213PS (DI), Y0, Y1
+	VFMADD213PS 32(DI), Y0, Y2
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ  axpyloop
+	VZEROUPPER
+	RET
+
+// func dot1x4F32AVX2(x, w *float32, ldw, n int, out *[4]float32)      (n % 8 == 0)
+// out[j] = x·w_j for the four rows w + j·ldw: attention scores of one query against four
+// cached keys.
+TEXT ·dot1x4F32AVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ ldw+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHLQ $2, DX
+	LEAQ (DI)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	XORQ AX, AX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+d14loop:
+	VMOVUPS (SI)(AX*4), Y8
+	VFMADD231PS (DI)(AX*4), Y8, Y0
+	VFMADD231PS (R8)(AX*4), Y8, Y1
+	VFMADD231PS (R9)(AX*4), Y8, Y2
+	VFMADD231PS (R10)(AX*4), Y8, Y3
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JLT  d14loop
+	MOVQ out+32(FP), DX
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, (DX)
+	VZEROUPPER
+	RET

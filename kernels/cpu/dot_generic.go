@@ -85,3 +85,9 @@ func gemm6x16Go(a []float32, lda int, b []float32, k int, c []float32, ldc int) 
 		copy(c[r*ldc:r*ldc+16], acc[r][:])
 	}
 }
+
+func dot1x4F32Go(x, w []float32, ldw int, out *[4]float32) {
+	for j := 0; j < 4; j++ {
+		out[j] = dotF32Go(x, w[j*ldw:j*ldw+len(x)])
+	}
+}

@@ -21,3 +21,9 @@ func gemm6x16(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
 }
 
 var hasGEMM6x16 = false
+
+// AXPY sets y += a·x.
+func AXPY(y []float32, a float32, x []float32) { axpyGo(y, a, x) }
+
+// Dot1x4F32 sets out[j] = x·w[j*ldw : j*ldw+len(x)] for j < 4.
+func Dot1x4F32(x, w []float32, ldw int, out *[4]float32) { dot1x4F32Go(x, w, ldw, out) }

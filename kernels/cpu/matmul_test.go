@@ -104,6 +104,23 @@ func TestAssemblyMatchesGo(t *testing.T) {
 		if d := DotF16(x, h) - dotF16Go(x, h); abs32(d) > tol*abs32(dotF16Go(x, h)+1) {
 			t.Errorf("DotF16 n=%d differs from Go by %g", n, d)
 		}
+		y1, y2 := randF32(r, n), make([]float32, n)
+		copy(y2, y1)
+		AXPY(y1, 0.37, x)
+		axpyGo(y2, 0.37, x)
+		for i := range y1 {
+			if abs32(y1[i]-y2[i]) > 1e-5 {
+				t.Fatalf("AXPY n=%d [%d] = %g, Go twin %g", n, i, y1[i], y2[i])
+			}
+		}
+		var d4a, d4b [4]float32
+		Dot1x4F32(x, w, n+1, &d4a)
+		dot1x4F32Go(x, w, n+1, &d4b)
+		for i := range d4a {
+			if abs32(d4a[i]-d4b[i]) > tol {
+				t.Errorf("Dot1x4F32 n=%d out[%d] = %g, Go twin %g", n, i, d4a[i], d4b[i])
+			}
+		}
 		x1 := randF32(r, n)
 		var a, b [8]float32
 		dot2x4F32(x, x1, w, n+1, &a)

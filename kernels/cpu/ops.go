@@ -107,8 +107,7 @@ func RoPE(x []float32, pos int, invFreq []float32) {
 	}
 }
 
-// AXPY sets y += a·x.
-func AXPY(y []float32, a float32, x []float32) {
+func axpyGo(y []float32, a float32, x []float32) {
 	x = x[:len(y)]
 	for i := range y {
 		y[i] += a * x[i]

@@ -236,7 +236,13 @@ func (c *CPU) Attention(dst, q, k, v backend.Tensor, kc backend.Cache, layer, po
 			off := (h / group) * hd
 			t := pos + i + 1
 			s := scores[:t]
-			for p := range s {
+			var four [4]float32
+			p := 0
+			for ; p+4 <= t; p += 4 { // the hot loop of attention: four keys per call
+				cpu.Dot1x4F32(qh, K[p*kvDim+off:], kvDim, &four)
+				s[p], s[p+1], s[p+2], s[p+3] = four[0]*a.Scale, four[1]*a.Scale, four[2]*a.Scale, four[3]*a.Scale
+			}
+			for ; p < t; p++ {
 				s[p] = cpu.DotF32(qh, K[p*kvDim+off:p*kvDim+off+hd]) * a.Scale
 			}
 			cpu.Softmax(s)

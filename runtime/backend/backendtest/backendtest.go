@@ -254,8 +254,14 @@ func testRoPE(t *testing.T, be backend.Backend) {
 }
 
 func testAttention(t *testing.T, be backend.Backend) {
+	// A tiny head dimension and one long enough for vector loops (with a tail).
+	for _, a := range []backend.Attn{{Heads: 6, KVHeads: 2, HeadDim: 5}, {Heads: 4, KVHeads: 4, HeadDim: 37}} {
+		testAttentionShape(t, be, a)
+	}
+}
+
+func testAttentionShape(t *testing.T, be backend.Backend, a backend.Attn) {
 	r := rand.New(rand.NewPCG(19, 20))
-	a := backend.Attn{Heads: 6, KVHeads: 2, HeadDim: 5}
 	a.Scale = float32(1 / math.Sqrt(float64(a.HeadDim)))
 	qd, kvd := a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
 	const layers, maxSeq = 2, 16
