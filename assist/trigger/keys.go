@@ -62,15 +62,15 @@ func (m KeyMap) Validate() error {
 	}
 	var bad []string
 	for k, c := range m {
+		if c <= None || int(c) >= len(commandNames) {
+			return fmt.Errorf("trigger: key %q is mapped to an unknown command %d", k, c)
+		}
 		n := NormalizeKey(k)
 		if len(n) == 1 && n[0] > ' ' && n[0] < 0x7f {
 			continue
 		}
 		if !known[n] {
 			bad = append(bad, fmt.Sprintf("%q", k))
-		}
-		if c <= None || int(c) >= len(commandNames) {
-			return fmt.Errorf("trigger: key %q is mapped to an unknown command %d", k, c)
 		}
 	}
 	if len(bad) > 0 {

@@ -16,22 +16,23 @@ var ErrNoRecognizer = errors.New("the speech recogniser (PocketSphinx) is not in
 // sphinxAPI holds the PocketSphinx 5prealpha C functions (Debian 12: libpocketsphinx.so.3 and
 // libsphinxbase.so.3). The variadic cmd_ln_init is avoided in favour of cmd_ln_parse_r.
 type sphinxAPI struct {
-	psArgs      func() uintptr
-	cmdLnParseR func(inout, defn uintptr, argc int32, argv **byte, strict int32) uintptr
-	cmdLnFreeR  func(cfg uintptr) int32
-	psInit      func(cfg uintptr) uintptr
-	psFree      func(ps uintptr) int32
-	psSetKws    func(ps uintptr, name, keyfile string) int32
-	psSetSearch func(ps uintptr, name string) int32
-	psStartUtt  func(ps uintptr) int32
-	psEndUtt    func(ps uintptr) int32
-	psProcRaw   func(ps uintptr, data *int16, n uintptr, noSearch, fullUtt int32) int32
-	psGetHyp    func(ps uintptr, score *int32) string
-	psSegIter   func(ps uintptr) uintptr
-	psSegNext   func(seg uintptr) uintptr
-	psSegWord   func(seg uintptr) string
-	psSegFrames func(seg uintptr, sf, ef *int32)
-	psSegFree   func(seg uintptr)
+	psArgs        func() uintptr
+	cmdLnParseR   func(inout, defn uintptr, argc int32, argv **byte, strict int32) uintptr
+	cmdLnFreeR    func(cfg uintptr) int32
+	psInit        func(cfg uintptr) uintptr
+	psFree        func(ps uintptr) int32
+	psSetKws      func(ps uintptr, name, keyfile string) int32
+	psSetSearch   func(ps uintptr, name string) int32
+	psStartUtt    func(ps uintptr) int32
+	psEndUtt      func(ps uintptr) int32
+	psProcRaw     func(ps uintptr, data *int16, n uintptr, noSearch, fullUtt int32) int32
+	psGetHyp      func(ps uintptr, score *int32) string
+	psSegIter     func(ps uintptr) uintptr
+	psSegNext     func(seg uintptr) uintptr
+	psSegWord     func(seg uintptr) string
+	psSegFrames   func(seg uintptr, sf, ef *int32)
+	psSegFree     func(seg uintptr)
+	psGetInSpeech func(ps uintptr) uint8
 }
 
 var (
@@ -80,6 +81,7 @@ func loadSphinx() (*sphinxAPI, error) {
 		reg(&a.psSegWord, ps, "ps_seg_word")
 		reg(&a.psSegFrames, ps, "ps_seg_frames")
 		reg(&a.psSegFree, ps, "ps_seg_free")
+		reg(&a.psGetInSpeech, ps, "ps_get_in_speech")
 		if sphinxErr == nil {
 			sphinx = a
 		}
@@ -87,11 +89,12 @@ func loadSphinx() (*sphinxAPI, error) {
 	return sphinx, sphinxErr
 }
 
-// cArgv is a NUL-terminated argv kept in Go memory, pinned while C holds pointers into it.
+// cArgv is a NUL-terminated argv in Go memory. cmd_ln_parse_r copies every string it keeps,
+// so the pointers are pinned only for the duration of that call (see parse); the Go memory stays
+// referenced by the Spotter anyway.
 type cArgv struct {
-	strs   [][]byte
-	ptrs   []*byte
-	pinner runtime.Pinner
+	strs [][]byte
+	ptrs []*byte
 }
 
 func newCArgv(args []string) *cArgv {
@@ -99,14 +102,19 @@ func newCArgv(args []string) *cArgv {
 	for _, s := range args {
 		b := append([]byte(s), 0)
 		a.strs = append(a.strs, b)
-		a.pinner.Pin(&b[0])
 		a.ptrs = append(a.ptrs, &b[0])
 	}
 	a.ptrs = append(a.ptrs, nil)
-	a.pinner.Pin(&a.ptrs[0])
 	return a
 }
 
-func (a *cArgv) argc() int32  { return int32(len(a.strs)) }
-func (a *cArgv) argv() **byte { return (**byte)(unsafe.Pointer(&a.ptrs[0])) }
-func (a *cArgv) free()        { a.pinner.Unpin() }
+// parse calls cmd_ln_parse_r with the pointers pinned.
+func (a *cArgv) parse(api *sphinxAPI) uintptr {
+	var p runtime.Pinner
+	defer p.Unpin()
+	for _, b := range a.strs {
+		p.Pin(&b[0])
+	}
+	p.Pin(&a.ptrs[0])
+	return api.cmdLnParseR(0, api.psArgs(), int32(len(a.strs)), (**byte)(unsafe.Pointer(&a.ptrs[0])), 1)
+}

@@ -41,19 +41,23 @@ type Phrase struct {
 	Exponent float64
 }
 
-// DefaultPhrases are the commands of the assistant, with thresholds tuned on eSpeak NG voices
-// (en and en-us, 130 and 175 words per minute) against unrelated sentences.
+// DefaultPhrases are the commands of the assistant. The exponents were tuned on eSpeak NG voices
+// (en and en-us, 130 and 175 words per minute, alone and inside a sentence) against sixteen
+// unrelated sentences; see docs/DESIGN.md for the measured rates. Short words need a strict
+// threshold, since they hide inside other words ("stop" in "faster"). "what is in front of me"
+// is never recognised from eSpeak's voice at any threshold (PocketSphinx hears "in front" as
+// "IY UW D R AA IY T"), so its exponent is untested and "describe" is the reliable synonym.
 func DefaultPhrases() []Phrase {
 	return []Phrase{
-		{Text: "read this", Command: ReadThis},
-		{Text: "what is in front of me", Command: Describe},
-		{Text: "describe", Command: Describe},
-		{Text: "repeat", Command: Repeat},
-		{Text: "stop", Command: Stop},
-		{Text: "faster", Command: Faster},
-		{Text: "slower", Command: Slower},
-		{Text: "louder", Command: Louder},
-		{Text: "quieter", Command: Quieter},
+		{Text: "read this", Command: ReadThis, Exponent: -10},
+		{Text: "what is in front of me", Command: Describe, Exponent: -30},
+		{Text: "describe", Command: Describe, Exponent: -50},
+		{Text: "repeat", Command: Repeat, Exponent: -7},
+		{Text: "stop", Command: Stop, Exponent: -5},
+		{Text: "faster", Command: Faster, Exponent: -22},
+		{Text: "slower", Command: Slower, Exponent: -11},
+		{Text: "louder", Command: Louder, Exponent: -13},
+		{Text: "quieter", Command: Quieter, Exponent: -32},
 	}
 }
 
@@ -81,8 +85,11 @@ type Spotter struct {
 	cool    time.Duration
 
 	mu        sync.Mutex
-	processed int64 // samples fed since start
-	uttStart  int64 // sample at which the current utterance began
+	processed int64           // samples fed since start
+	uttStart  int64           // sample at which the current utterance began
+	seen      map[string]bool // detections of this utterance already taken
+	pending   []detection     // waiting out holdSamples
+	emitted   []detection     // recently reported
 	last      map[Command]int64
 	closed    bool
 }
@@ -130,7 +137,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		return nil, fmt.Errorf("%w (acoustic model %s has no mdef file)", ErrNoRecognizer, opts.ModelDir)
 	}
 
-	dict, err := buildDictionary(opts.Phrases, opts.Dictionary)
+	dict, variants, err := buildDictionary(opts.Phrases, opts.Dictionary)
 	if err != nil {
 		return nil, err
 	}
@@ -138,13 +145,13 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
-	s := &Spotter{api: api, tmpDir: tmp, phrases: map[string]Command{}, cool: opts.Cooldown, last: map[Command]int64{}}
+	s := &Spotter{api: api, tmpDir: tmp, phrases: map[string]Command{}, cool: opts.Cooldown, last: map[Command]int64{}, seen: map[string]bool{}}
 	fail := func(err error) (*Spotter, error) {
 		s.Close()
 		return nil, err
 	}
 	var kws strings.Builder
-	for _, p := range opts.Phrases {
+	for i, p := range opts.Phrases {
 		text := normalizePhrase(p.Text)
 		if prev, dup := s.phrases[text]; dup && prev != p.Command {
 			return fail(fmt.Errorf("trigger: phrase %q is given for both %s and %s", p.Text, prev, p.Command))
@@ -155,7 +162,9 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 			exp = defaultExponent(text)
 		}
 		exp -= (opts.Sensitivity - 0.5) * 20
-		fmt.Fprintf(&kws, "%s /1e%+d/\n", text, int(math.Round(exp)))
+		for _, v := range variants[i] {
+			fmt.Fprintf(&kws, "%s /1e%+d/\n", v, int(math.Round(exp)))
+		}
 	}
 	dictPath := filepath.Join(tmp, "commands.dict")
 	kwsPath := filepath.Join(tmp, "commands.kws")
@@ -168,7 +177,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	s.argv = newCArgv([]string{
 		"-hmm", opts.ModelDir, "-dict", dictPath, "-logfn", "/dev/null", "-samprate", "16000",
 	})
-	s.cfg = api.cmdLnParseR(0, api.psArgs(), s.argv.argc(), s.argv.argv(), 1)
+	s.cfg = s.argv.parse(api)
 	if s.cfg == 0 {
 		return fail(fmt.Errorf("%w (PocketSphinx rejected its configuration)", ErrNoRecognizer))
 	}
@@ -189,34 +198,34 @@ func normalizePhrase(s string) string {
 	return strings.Join(strings.Fields(strings.ToLower(s)), " ")
 }
 
-// buildDictionary returns a dictionary with exactly the words of the phrases: the embedded
-// pronunciation first, else the first one in the system dictionary.
-func buildDictionary(phrases []Phrase, systemDict string) (string, error) {
-	own := parseDict(strings.NewReader(commandsDict))
-	need := map[string]bool{}
+// maxVariants bounds the keyphrases one phrase expands into.
+const maxVariants = 8
+
+// buildDictionary returns the dictionary for the phrases and, per phrase, its keyphrase
+// variants: every combination of the words' pronunciations, written with pocketsphinx's
+// alternative-word names ("faster(2)"). The embedded pronunciations come first; a word they lack
+// takes its first pronunciation from the system dictionary.
+func buildDictionary(phrases []Phrase, systemDict string) (string, [][]string, error) {
+	own := parseDict(strings.NewReader(commandsDict), nil)
+	missing := map[string]bool{}
 	for _, p := range phrases {
 		words := strings.Fields(strings.ToLower(p.Text))
 		if len(words) == 0 {
-			return "", fmt.Errorf("trigger: an empty voice phrase (for %s)", p.Command)
+			return "", nil, fmt.Errorf("trigger: an empty voice phrase (for %s)", p.Command)
 		}
 		for _, w := range words {
-			need[w] = true
-		}
-	}
-	missing := map[string]bool{}
-	for w := range need {
-		if _, ok := own[w]; !ok {
-			missing[w] = true
+			if _, ok := own[w]; !ok {
+				missing[w] = true
+			}
 		}
 	}
 	if len(missing) > 0 {
 		if f, err := os.Open(systemDict); err == nil {
-			sys := parseDictWords(f, missing)
-			f.Close()
-			for w, pr := range sys {
-				own[w] = pr
+			for w, prons := range parseDict(f, missing) {
+				own[w] = prons[:1]
 				delete(missing, w)
 			}
+			f.Close()
 		}
 	}
 	if len(missing) > 0 {
@@ -229,46 +238,97 @@ func buildDictionary(phrases []Phrase, systemDict string) (string, error) {
 				}
 			}
 		}
-		return "", fmt.Errorf("trigger: no pronunciation for %s (not in the embedded dictionary nor in %s)", strings.Join(bad, ", "), systemDict)
+		return "", nil, fmt.Errorf("trigger: no pronunciation for %s (not in the embedded dictionary nor in %s)", strings.Join(bad, ", "), systemDict)
 	}
-	words := make([]string, 0, len(need))
-	for w := range need {
-		words = append(words, w)
+	used := map[string]string{} // dictionary entry name -> pronunciation
+	variants := make([][]string, len(phrases))
+	for i, p := range phrases {
+		combos := [][]string{nil}
+		for _, w := range strings.Fields(strings.ToLower(p.Text)) {
+			var next [][]string
+			for _, c := range combos {
+				for k := range own[w] {
+					if len(next) == maxVariants {
+						break
+					}
+					name := w
+					if k > 0 {
+						name = fmt.Sprintf("%s(%d)", w, k+1)
+					}
+					used[name] = own[w][k]
+					next = append(next, append(append([]string(nil), c...), name))
+				}
+			}
+			combos = next
+		}
+		for _, c := range combos {
+			variants[i] = append(variants[i], strings.Join(c, " "))
+		}
 	}
-	sort.Strings(words)
+	names := make([]string, 0, len(used))
+	for n := range used {
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	var b strings.Builder
-	for _, w := range words {
-		fmt.Fprintf(&b, "%s %s\n", w, own[w])
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s %s\n", n, used[n])
 	}
-	return b.String(), nil
+	return b.String(), variants, nil
 }
 
-// parseDict reads "word PH ON ES" lines, keeping the first pronunciation of each word.
-func parseDict(r io.Reader) map[string]string {
-	return parseDictWords(r, nil)
-}
-
-// parseDictWords is parseDict restricted to the words in only (all words when only is nil).
-func parseDictWords(r io.Reader, only map[string]bool) map[string]string {
-	out := map[string]string{}
+// parseDict reads "word PH ON ES" lines into each word's pronunciations in order ("word(2)"
+// lines are the word's later ones), restricted to the words in only unless it is nil.
+func parseDict(r io.Reader, only map[string]bool) map[string][]string {
+	out := map[string][]string{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) < 2 || strings.HasPrefix(f[0], ";;") || strings.Contains(f[0], "(") {
-			continue // comments and alternative pronunciations ("read(2)")
+		if len(f) < 2 || strings.HasPrefix(f[0], ";;") {
+			continue
 		}
-		w := strings.ToLower(f[0])
+		w := strings.ToLower(baseWord(f[0]))
 		if only != nil && !only[w] {
 			continue
 		}
-		if _, seen := out[w]; !seen {
-			out[w] = strings.Join(f[1:], " ")
-		}
+		out[w] = append(out[w], strings.Join(f[1:], " "))
 	}
 	return out
 }
 
-// Process feeds 16 kHz mono samples and returns the commands whose phrases ended in them.
+// baseWord strips a pocketsphinx alternative marker: "faster(2)" -> "faster".
+func baseWord(w string) string {
+	if i := strings.IndexByte(w, '('); i > 0 && strings.HasSuffix(w, ")") {
+		return w[:i]
+	}
+	return w
+}
+
+// canonicalPhrase maps a hypothesis ("faster(2)", "read this(2)") to the phrase text.
+func canonicalPhrase(hyp string) string {
+	f := strings.Fields(strings.ToLower(hyp))
+	for i, w := range f {
+		f[i] = baseWord(w)
+	}
+	return strings.Join(f, " ")
+}
+
+// detection is a keyphrase PocketSphinx reported, in samples since the spotter started.
+type detection struct {
+	cmd        Command
+	phrase     string
+	start, end int64
+}
+
+func (d detection) overlaps(o detection) bool { return d.start < o.end && o.start < d.end }
+
+// holdSamples is how long a detection waits for a longer, overlapping one (the "st" of "faster"
+// is also a "stop"): 200 ms.
+const holdSamples = SampleRate / 5
+
+// Process feeds 16 kHz mono samples and returns the commands recognised so far. A phrase is
+// reported about 0.3 s after it ends: PocketSphinx's own delay plus holdSamples, during which a
+// longer phrase over the same stretch of audio wins.
 func (s *Spotter) Process(samples []int16) ([]Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -283,37 +343,92 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 	}
 	s.processed += int64(len(samples))
 	var score int32
-	if hyp := s.api.psGetHyp(s.ps, &score); hyp == "" {
-		return nil, nil
+	if hyp := s.api.psGetHyp(s.ps, &score); hyp != "" {
+		for seg := s.api.psSegIter(s.ps); seg != 0; seg = s.api.psSegNext(seg) {
+			word := s.api.psSegWord(seg)
+			var sf, ef int32
+			s.api.psSegFrames(seg, &sf, &ef)
+			key := fmt.Sprintf("%s/%d/%d", word, sf, ef)
+			if s.seen[key] {
+				continue
+			}
+			s.seen[key] = true
+			phrase := canonicalPhrase(word)
+			cmd, ok := s.phrases[phrase]
+			if !ok {
+				continue
+			}
+			d := detection{cmd: cmd, phrase: phrase,
+				start: s.uttStart + int64(sf)*SampleRate/100, // 100 frames per second
+				end:   min(s.uttStart+int64(ef+1)*SampleRate/100, s.processed)}
+			s.pending = append(s.pending, d)
+		}
 	}
-	now := time.Now()
-	var events []Event
-	for seg := s.api.psSegIter(s.ps); seg != 0; seg = s.api.psSegNext(seg) {
-		word := s.api.psSegWord(seg)
-		var sf, ef int32
-		s.api.psSegFrames(seg, &sf, &ef)
-		cmd, ok := s.phrases[normalizePhrase(word)]
-		if !ok {
-			continue
-		}
-		end := s.uttStart + int64(ef+1)*SampleRate/100 // 100 frames per second
-		if end > s.processed {
-			end = s.processed
-		}
-		if last, seen := s.last[cmd]; seen && end-last < int64(s.cool/time.Millisecond)*SampleRate/1000 {
-			continue
-		}
-		s.last[cmd] = end
-		events = append(events, Event{
-			Command: cmd, Origin: FromVoice, Time: now, Phrase: normalizePhrase(word),
-			Offset: time.Duration(end) * time.Second / SampleRate,
-		})
+	events := s.resolve()
+	// Start a fresh utterance in a pause, so PocketSphinx's detection list stays short.
+	if len(s.pending) == 0 && s.processed-s.uttStart > 5*SampleRate &&
+		(s.api.psGetInSpeech(s.ps) == 0 || s.processed-s.uttStart > 60*SampleRate) {
+		s.api.psEndUtt(s.ps)
+		s.api.psStartUtt(s.ps)
+		s.uttStart = s.processed
+		clear(s.seen)
 	}
-	// Start a fresh utterance so the same words are not reported again.
-	s.api.psEndUtt(s.ps)
-	s.api.psStartUtt(s.ps)
-	s.uttStart = s.processed
 	return events, nil
+}
+
+// resolve reports the pending detections whose hold has passed, dropping any that overlap a
+// longer detection or one already reported.
+func (s *Spotter) resolve() []Event {
+	span := func(d detection) int64 { return d.end - d.start }
+	sort.SliceStable(s.pending, func(i, j int) bool { return span(s.pending[i]) > span(s.pending[j]) })
+	var events []Event
+	var keep []detection
+	now := time.Now()
+	for _, d := range s.pending {
+		if s.processed < d.end+holdSamples {
+			keep = append(keep, d)
+			continue
+		}
+		dropped := false
+		for _, o := range s.pending {
+			if o != d && o.overlaps(d) && (span(o) > span(d) || span(o) == span(d) && o.end > d.end) {
+				dropped = true // a longer reading of the same sound exists (kept or reported)
+				break
+			}
+		}
+		for _, o := range s.emitted {
+			if o.overlaps(d) {
+				dropped = true
+			}
+		}
+		if last, seen := s.last[d.cmd]; seen && d.end-last < int64(s.cool)*SampleRate/int64(time.Second) {
+			dropped = true
+		}
+		if dropped {
+			continue
+		}
+		s.last[d.cmd] = d.end
+		s.emitted = append(s.emitted, d)
+		events = append(events, Event{Command: d.cmd, Origin: FromVoice, Time: now, Phrase: d.phrase,
+			Offset: time.Duration(d.end) * time.Second / SampleRate})
+	}
+	s.pending = keep
+	// Forget reported detections once nothing pending can overlap them.
+	recent := s.emitted[:0]
+	for _, o := range s.emitted {
+		if s.processed-o.end < 10*SampleRate {
+			recent = append(recent, o)
+		}
+	}
+	s.emitted = recent
+	sort.Slice(events, func(i, j int) bool { return events[i].Offset < events[j].Offset })
+	return events
+}
+
+// Flush reports what is still held, as if holdSamples of silence had followed: call it at the
+// end of a recording.
+func (s *Spotter) Flush() ([]Event, error) {
+	return s.Process(make([]int16, holdSamples+SampleRate/5))
 }
 
 // Close frees the decoder and its files.
@@ -332,9 +447,6 @@ func (s *Spotter) Close() error {
 	if s.cfg != 0 {
 		s.api.cmdLnFreeR(s.cfg)
 		s.cfg = 0
-	}
-	if s.argv != nil {
-		s.argv.free()
 	}
 	return os.RemoveAll(s.tmpDir)
 }
@@ -375,6 +487,12 @@ func (v *Voice) Run(ctx context.Context, events chan<- Event) error {
 			}
 		}
 		if err == io.EOF {
+			evs, _ := v.Spotter.Flush()
+			for _, e := range evs {
+				if !send(ctx, events, e) {
+					return nil
+				}
+			}
 			return nil
 		}
 		if err != nil {

@@ -80,8 +80,11 @@ func OpenMicrophone(opts MicOptions) (*Microphone, error) {
 	var logMu sync.Mutex
 	var logLines []string
 	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{}, func(msg string) {
+		if !strings.Contains(strings.ToLower(msg), "fail") {
+			return // miniaudio logs every symbol it loads; keep only the failures
+		}
 		logMu.Lock()
-		logLines = append(logLines, strings.TrimSpace(msg))
+		logLines = append(logLines, strings.TrimSuffix(strings.TrimSpace(msg), "."))
 		logMu.Unlock()
 	})
 	if err != nil {
