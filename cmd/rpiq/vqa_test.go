@@ -91,3 +91,45 @@ func TestVQABadInput(t *testing.T) {
 		}
 	}
 }
+
+// rpiq quantize on a CogVLM2 checkpoint with an image+question+answer JSONL; the output is a
+// GPTQ checkpoint with the vision tower at 8 bits that rpiq inspect reads and rpiq vqa answers with.
+func TestQuantizeCogVLM2ThenVQA(t *testing.T) {
+	dir, img := tinyCogVLM(t)
+	calib := filepath.Join(filepath.Dir(img), "calib.jsonl")
+	lines := `{"image": "scene.png", "question": "What is in front of me?", "answer": "A door."}
+{"image": "` + img + `", "question": "What does the sign say?", "answer": "Exit"}
+`
+	if err := os.WriteFile(calib, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "q4")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"quantize", "--model", dir, "--calib", calib, "--out", out, "--group-size", "32", "--quiet"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("quantize exited %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "rpiq CogVLM2: LM 4-bit, vision 8, adapter 16, head 16") || !strings.Contains(stdout.String(), "from 2 samples") {
+		t.Fatalf("quantize printed %q", stdout.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"inspect", out}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "gptq 4-bit") {
+		t.Fatalf("inspect (exit %d): %s", code, stdout.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"vqa", "--model", out, "--image", img, "--question", "What is in front of me?", "--max-tokens", "4", "--temperature", "0"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("vqa on the quantized model exited %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "decode: ") {
+		t.Fatalf("vqa stderr: %s", stderr.String())
+	}
+	bad := filepath.Join(filepath.Dir(img), "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"image": "missing.png", "question": "q"}`+"\n"), 0o644)
+	if code := run([]string{"quantize", "--model", dir, "--calib", bad, "--out", out + "x", "--quiet"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("missing calibration image: exit %d, want 2", code)
+	}
+	if code := run([]string{"quantize", "--model", dir, "--calib", calib, "--out", out + "y", "--vision-bits", "4", "--quiet"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("--vision-bits 4: exit %d, want 2", code)
+	}
+}
