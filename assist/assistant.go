@@ -1,0 +1,524 @@
+package assist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rpiq/rpiq/assist/config"
+	"github.com/rpiq/rpiq/assist/speech"
+	"github.com/rpiq/rpiq/assist/trigger"
+)
+
+// FrameSource gives the picture to answer about: the camera's sharpest frame of a burst, or a
+// still image. An error may implement Spoken() to say in words what went wrong.
+type FrameSource interface {
+	Capture(ctx context.Context) (image.Image, error)
+}
+
+// StageTimer is implemented by frame sources that can tell how the last Capture's time split
+// between taking the burst and choosing the frame (for the latency trace).
+type StageTimer interface {
+	LastStages() (capture, choose time.Duration)
+}
+
+// Spoken is implemented by errors that carry a message for the user.
+type Spoken interface {
+	Spoken() string
+}
+
+// SpokenError wraps err with words to say.
+type SpokenError struct {
+	Say string
+	Err error
+}
+
+func (e *SpokenError) Error() string {
+	if e.Err == nil {
+		return e.Say
+	}
+	return e.Err.Error()
+}
+func (e *SpokenError) Unwrap() error  { return e.Err }
+func (e *SpokenError) Spoken() string { return e.Say }
+
+// Options configures an Assistant. Config, Frames, Synth and Sink are required.
+type Options struct {
+	Config     config.Config
+	ConfigPath string        // watched for edits when set
+	Poll       time.Duration // how often the file is checked; default 1 s
+	Frames     FrameSource
+	Router     *Router // default NewRouter(Config)
+	Synth      speech.Synthesizer
+	Sink       speech.Sink
+	Log        *slog.Logger
+	// Results receives one Result per handled command (tests and benchmarks); nil: none.
+	Results chan<- Result
+}
+
+// Result is what happened for one command.
+type Result struct {
+	Event  trigger.Event
+	Intent Intent // zero for commands that ask no engine
+	Text   string // what was spoken
+	Err    error  // the fault, already spoken and logged
+	Trace  Trace
+}
+
+// Trace times one request, from the trigger to the first sample of speech.
+type Trace struct {
+	Trigger     time.Time
+	Capture     time.Duration // taking the burst
+	Choose      time.Duration // choosing the sharpest frame
+	Engine      time.Duration // capture done -> first piece of the answer (OCR, model)
+	Synthesis   time.Duration // first piece -> first sentence's PCM handed to the sink
+	AudioStart  time.Duration // the sink's own latency to the earpiece
+	FirstSample time.Duration // trigger -> first sample of speech at the earpiece
+	Total       time.Duration // trigger -> end of speech
+}
+
+func (t Trace) String() string {
+	return fmt.Sprintf("capture %v, frame choice %v, engine %v, first sentence to speech %v, audio start %v: trigger to first audio %v (total %v)",
+		r(t.Capture), r(t.Choose), r(t.Engine), r(t.Synthesis), r(t.AudioStart), r(t.FirstSample), r(t.Total))
+}
+
+func r(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+
+// Assistant is the daemon's loop.
+type Assistant struct {
+	frames  FrameSource
+	synth   speech.Synthesizer
+	sink    speech.Sink
+	speaker *speech.Speaker
+	history *speech.History
+	log     *slog.Logger
+	results chan<- Result
+	watcher *config.Watcher
+	poll    time.Duration
+
+	mu        sync.Mutex // guards the fields below and the start of speech (see speak)
+	cfg       config.Config
+	router    *Router
+	voice     speech.Voice
+	jobCancel context.CancelFunc
+	jobs      sync.WaitGroup
+}
+
+// New builds the assistant; it speaks nothing until Run.
+func New(o Options) (*Assistant, error) {
+	if o.Frames == nil || o.Synth == nil || o.Sink == nil {
+		return nil, errors.New("assist: Frames, Synth and Sink are required")
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	a := &Assistant{
+		frames: o.Frames, synth: o.Synth, sink: o.Sink, log: o.Log, results: o.Results, poll: o.Poll,
+		cfg: o.Config, router: o.Router,
+		history: speech.NewHistory(o.Config.Speech.History),
+	}
+	if a.router == nil {
+		a.router = NewRouter(o.Config)
+	}
+	for name, err := range a.router.Missing() {
+		a.log.Warn("engine unavailable", "engine", name, "err", err)
+	}
+	a.voice = VoiceOf(o.Config)
+	a.speaker = speech.NewSpeaker(o.Synth, o.Sink, a.voice, o.Config.Speech.Earcons)
+	if o.ConfigPath != "" {
+		a.watcher = config.NewWatcher(o.ConfigPath, o.Config)
+	}
+	return a, nil
+}
+
+// VoiceOf is the speech voice a configuration asks for.
+func VoiceOf(c config.Config) speech.Voice {
+	name := c.Speech.Voice
+	if name == "" {
+		name = strings.ToLower(c.Language)
+	}
+	return speech.Voice{Name: name, RateWPM: c.Speech.RateWPM, Pitch: c.Speech.Pitch, Volume: c.Speech.Volume}
+}
+
+// Speaker is the assistant's voice (for announcements by the caller).
+func (a *Assistant) Speaker() *speech.Speaker { return a.speaker }
+
+// Config is the configuration in force.
+func (a *Assistant) Config() config.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
+
+// Run handles events until ctx ends or events is closed, then silences speech, waits for the
+// request in progress and returns nil.
+func (a *Assistant) Run(ctx context.Context, events <-chan trigger.Event) error {
+	var tick <-chan time.Time
+	if a.watcher != nil {
+		t := time.NewTicker(a.poll)
+		defer t.Stop()
+		tick = t.C
+	}
+	defer a.shutdown()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				a.jobs.Wait() // let the last answer finish
+				return nil
+			}
+			a.Handle(ctx, ev)
+		case <-tick:
+			a.reload(ctx)
+		}
+	}
+}
+
+func (a *Assistant) shutdown() {
+	a.mu.Lock()
+	if a.jobCancel != nil {
+		a.jobCancel()
+	}
+	a.mu.Unlock()
+	a.speaker.Stop()
+	a.jobs.Wait()
+}
+
+// Handle starts the work for one event. Every command interrupts the answer in progress.
+func (a *Assistant) Handle(ctx context.Context, ev trigger.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	a.log.Info("command", "command", ev.Command.String(), "from", ev.Origin.String(), "phrase", ev.Phrase)
+	// Barge-in first: silence now, then cancel the work behind it.
+	a.speaker.Stop()
+	jctx := a.newJob(ctx)
+	switch ev.Command {
+	case trigger.Stop:
+		a.finish(ctx, Result{Event: ev})
+		return
+	case trigger.ReadThis, trigger.Describe:
+		intent := Read
+		if ev.Command == trigger.Describe {
+			intent = Describe
+		}
+		a.goJob(func() { a.answer(ctx, jctx, ev, intent) })
+	case trigger.Repeat:
+		a.goJob(func() {
+			text, ok := a.history.Last(0)
+			if !ok {
+				text = "There is nothing to repeat yet."
+			}
+			a.say(jctx, ctx, Result{Event: ev}, text)
+		})
+	case trigger.Faster, trigger.Slower, trigger.Louder, trigger.Quieter:
+		a.mu.Lock()
+		before := a.voice
+		a.voice = a.voice.Adjusted(ev.Command.String())
+		v := a.voice
+		a.mu.Unlock()
+		a.speaker.SetVoice(v)
+		msg := map[trigger.Command]string{trigger.Faster: "Faster.", trigger.Slower: "Slower.", trigger.Louder: "Louder.", trigger.Quieter: "Quieter."}[ev.Command]
+		if v == before {
+			msg = map[trigger.Command]string{trigger.Faster: "This is the fastest.", trigger.Slower: "This is the slowest.", trigger.Louder: "This is the loudest.", trigger.Quieter: "This is the quietest I go."}[ev.Command]
+		}
+		a.goJob(func() { a.say(jctx, ctx, Result{Event: ev}, msg) })
+	default:
+		a.log.Warn("ignored unknown command", "command", ev.Command.String())
+	}
+}
+
+// newJob cancels the job in progress and returns the context of the next one.
+func (a *Assistant) newJob(ctx context.Context) context.Context {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.jobCancel != nil {
+		a.jobCancel()
+	}
+	jctx, cancel := context.WithCancel(ctx)
+	a.jobCancel = cancel
+	return jctx
+}
+
+func (a *Assistant) goJob(f func()) {
+	a.jobs.Add(1)
+	go func() {
+		defer a.jobs.Done()
+		f()
+	}()
+}
+
+// begin starts speech for the job jctx, unless a newer command cancelled it: the check and the
+// start happen under a.mu, which newJob also takes, so an old job never talks over a new one.
+func (a *Assistant) begin(jctx context.Context) *speech.Utterance {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if jctx.Err() != nil {
+		return nil
+	}
+	return a.speaker.Begin(jctx)
+}
+
+func (a *Assistant) startWorking(jctx context.Context) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if jctx.Err() == nil {
+		a.speaker.StartWorking(jctx)
+	}
+}
+
+// say speaks text as the result of a command.
+func (a *Assistant) say(jctx, ctx context.Context, res Result, text string) {
+	start := time.Now()
+	if u := a.begin(jctx); u != nil {
+		u.Write(text)
+		if err := u.Close(); err != nil {
+			a.log.Error("speech failed", "err", err)
+			res.Err = err
+		}
+	}
+	res.Text = text
+	res.Trace.Total = time.Since(start)
+	a.finish(ctx, res)
+}
+
+func (a *Assistant) finish(ctx context.Context, res Result) {
+	if a.results == nil {
+		return
+	}
+	select {
+	case a.results <- res:
+	case <-ctx.Done():
+	}
+}
+
+// answer captures a picture, asks the engine and speaks the streamed answer.
+func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent Intent) {
+	res := Result{Event: ev, Intent: intent, Trace: Trace{Trigger: ev.Time}}
+	// The listening tone plays while the camera works; then the tick until the answer starts.
+	// Speech waits for the tone, so a late tick can never start after the answer.
+	earcon := make(chan struct{})
+	go func() {
+		defer close(earcon)
+		if err := a.speaker.Earcon(jctx, speech.Listening); err != nil {
+			a.log.Warn("earcon failed", "err", err)
+		}
+		a.startWorking(jctx)
+	}()
+	defer func() { <-earcon }()
+	fail := func(err error) {
+		<-earcon
+		a.fail(ctx, jctx, &res, err)
+	}
+	a.mu.Lock()
+	router, cfg := a.router, a.cfg
+	a.mu.Unlock()
+
+	engine, err := router.Route(intent)
+	if err != nil {
+		fail(err)
+		return
+	}
+	capStart := time.Now()
+	frame, err := a.frames.Capture(jctx)
+	capDone := time.Now()
+	res.Trace.Capture = capDone.Sub(capStart)
+	if st, ok := a.frames.(StageTimer); ok {
+		res.Trace.Capture, res.Trace.Choose = st.LastStages()
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	if cfg.Privacy.DebugCapture {
+		a.debugCapture(cfg.Privacy.DebugDir, frame)
+	}
+
+	<-earcon
+	u := a.begin(jctx)
+	if u == nil {
+		return // interrupted
+	}
+	var text strings.Builder
+	var firstPiece time.Time
+	minConf := 2.0
+	err = engine.Answer(jctx, frame, intent.Question(), func(p Piece) error {
+		if firstPiece.IsZero() {
+			firstPiece = time.Now()
+		}
+		if p.Confidence >= 0 && p.Confidence < minConf {
+			minConf = p.Confidence
+		}
+		text.WriteString(p.Text)
+		u.Write(p.Text)
+		return jctx.Err()
+	})
+	if err != nil {
+		u.Cancel()
+		u.Close()
+		if jctx.Err() != nil {
+			return // interrupted by a newer command
+		}
+		fail(fmt.Errorf("%s engine: %w", engine.Name(), err))
+		return
+	}
+	if text.Len() == 0 {
+		u.Write("I have no answer for that picture.")
+	}
+	if err := u.Close(); err != nil {
+		a.log.Error("speech failed", "err", err)
+		res.Err = err
+	}
+	res.Text = strings.TrimSpace(text.String())
+	if jctx.Err() == nil {
+		a.history.Add(res.Text)
+	}
+	if !firstPiece.IsZero() {
+		res.Trace.Engine = firstPiece.Sub(capDone)
+		if fa := u.FirstAudio(); !fa.IsZero() {
+			res.Trace.Synthesis = fa.Sub(firstPiece)
+			if l, ok := a.sink.(interface{ Latency() time.Duration }); ok {
+				res.Trace.AudioStart = l.Latency()
+			}
+			res.Trace.FirstSample = fa.Sub(ev.Time) + res.Trace.AudioStart
+		}
+	}
+	res.Trace.Total = time.Since(ev.Time)
+	a.log.Info("answered", "intent", intent.String(), "engine", engine.Name(), "confidence", minConf, "trace", res.Trace.String())
+	a.finish(ctx, res)
+}
+
+// fail logs the fault and says it: the error tone, then the words.
+func (a *Assistant) fail(ctx, jctx context.Context, res *Result, err error) {
+	res.Err = err
+	if jctx.Err() != nil {
+		return
+	}
+	msg := SpokenMessage(err)
+	a.log.Error("request failed", "intent", res.Intent.String(), "err", err, "said", msg)
+	a.mu.Lock()
+	if jctx.Err() == nil {
+		a.speaker.Stop() // the tick
+	}
+	a.mu.Unlock()
+	if err := a.speaker.Earcon(jctx, speech.Error); err != nil {
+		a.log.Warn("earcon failed", "err", err)
+	}
+	if u := a.begin(jctx); u != nil {
+		u.Write(msg)
+		if serr := u.Close(); serr != nil {
+			a.log.Error("speech failed", "err", serr)
+		}
+	}
+	res.Text = msg
+	a.finish(ctx, *res)
+}
+
+// SpokenMessage is what the user hears for err.
+func SpokenMessage(err error) string {
+	var ne *NoEngineError
+	if errors.As(err, &ne) {
+		return ne.Spoken
+	}
+	var sp Spoken
+	if errors.As(err, &sp) {
+		return sp.Spoken()
+	}
+	return "Sorry, that did not work. The details are in the log."
+}
+
+// debugCapture stores the frame (only when privacy.debug_capture is on), atomically.
+func (a *Assistant) debugCapture(dir string, frame image.Image) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		a.log.Warn("debug capture", "err", err)
+		return
+	}
+	name := filepath.Join(dir, time.Now().UTC().Format("20060102T150405.000Z")+".png")
+	tmp, err := os.CreateTemp(dir, ".capture-*")
+	if err == nil {
+		err = png.Encode(tmp, frame)
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), name)
+		}
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}
+	if err != nil {
+		a.log.Warn("debug capture", "err", err)
+		return
+	}
+	a.log.Info("debug capture saved", "file", name)
+}
+
+// reload checks the configuration file; a good edit takes effect, a broken one is announced once
+// and the last good configuration stays.
+func (a *Assistant) reload(ctx context.Context) {
+	cfg, changed, err := a.watcher.Poll()
+	if err != nil {
+		a.log.Error("configuration not reloaded; keeping the last good one", "err", err)
+		a.announce(ctx, "The settings file has a mistake. I am keeping the previous settings. Run assist check to see it.")
+		return
+	}
+	if !changed {
+		return
+	}
+	a.Apply(cfg)
+	a.log.Info("configuration reloaded")
+	a.announce(ctx, "Settings updated.")
+}
+
+// announce speaks a message unless an answer is being spoken (it must not interrupt one).
+func (a *Assistant) announce(ctx context.Context, msg string) {
+	if a.speaker.Speaking() {
+		a.log.Info("announcement skipped while speaking", "msg", msg)
+		return
+	}
+	jctx := a.newJob(ctx)
+	a.goJob(func() { a.say(jctx, ctx, Result{}, msg) })
+}
+
+// Apply puts a new configuration in force.
+func (a *Assistant) Apply(cfg config.Config) {
+	a.mu.Lock()
+	old := a.cfg
+	a.cfg = cfg
+	if !reflect.DeepEqual(old.Speech, cfg.Speech) || old.Language != cfg.Language {
+		a.voice = VoiceOf(cfg)
+	}
+	v := a.voice
+	rebuild := !reflect.DeepEqual(old.Engines, cfg.Engines) || !reflect.DeepEqual(old.Models, cfg.Models) || old.Language != cfg.Language
+	a.mu.Unlock()
+	a.speaker.SetVoice(v)
+	a.speaker.SetEarcons(cfg.Speech.Earcons)
+	a.history.Resize(cfg.Speech.History)
+	if rebuild {
+		r := NewRouter(cfg)
+		for name, err := range r.Missing() {
+			a.log.Warn("engine unavailable", "engine", name, "err", err)
+		}
+		a.mu.Lock()
+		a.router = r
+		a.mu.Unlock()
+	}
+}

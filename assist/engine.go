@@ -1,0 +1,197 @@
+// Package assist is the wearable assistant: it takes a command (a button or a spoken phrase),
+// captures a picture, routes the question to an answer engine, and speaks the streamed answer,
+// with earcons, barge-in, "repeat", live configuration reloads, and a spoken message for every
+// fault (the daemon never stops because one request failed).
+//
+// The package has no cgo: frames come from a FrameSource and speech goes to a speech.Sink, so
+// the camera and sound card adapters (assist/devices) are thin, and the loop runs in tests with
+// fakes.
+package assist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/rpiq/rpiq/assist/config"
+)
+
+// Piece is a part of a streamed answer.
+type Piece struct {
+	Text string
+	// Confidence of this piece, 0..1; negative when the engine cannot tell.
+	Confidence float64
+}
+
+// Engine answers a question about a picture, streaming the answer through emit as it is made
+// (emit's error, e.g. after barge-in, ends the answer). frame may be nil for engines that do not
+// look (a text model).
+type Engine interface {
+	Name() string
+	Answer(ctx context.Context, frame image.Image, question string, emit func(Piece) error) error
+}
+
+// Intent is the kind of request.
+type Intent int
+
+const (
+	Read     Intent = iota + 1 // "read this": the text in the picture, verbatim
+	Describe                   // "what is in front of me"
+	Ask                        // an open question about the picture
+)
+
+func (i Intent) String() string {
+	switch i {
+	case Read:
+		return "read"
+	case Describe:
+		return "describe"
+	case Ask:
+		return "ask"
+	}
+	return fmt.Sprintf("Intent(%d)", int(i))
+}
+
+// Question is the text handed to the engine for each intent.
+func (i Intent) Question() string {
+	switch i {
+	case Read:
+		return "Read the text in this picture, word for word."
+	case Describe:
+		return "What is in front of me? Describe it briefly, the most important thing first."
+	}
+	return ""
+}
+
+// EngineFactory builds an engine from the configuration. It returns an error wrapping
+// ErrNotInstalled when what the engine needs (a library, a model) is missing.
+type EngineFactory func(cfg config.Config) (Engine, error)
+
+// ErrNotInstalled marks an engine that cannot run on this machine.
+var ErrNotInstalled = errors.New("not installed")
+
+var (
+	factoriesMu sync.Mutex
+	factories   = map[string]EngineFactory{}
+)
+
+// RegisterEngine makes an engine available under a name the configuration uses ("ocr", "vlm").
+// This is the registration point for the vision-language model: its package calls
+// RegisterEngine("vlm", ...) in init() and cmd/assist imports it.
+func RegisterEngine(name string, f EngineFactory) {
+	factoriesMu.Lock()
+	defer factoriesMu.Unlock()
+	if _, dup := factories[name]; dup {
+		panic("assist: engine " + name + " registered twice")
+	}
+	factories[name] = f
+}
+
+// RegisteredEngines lists the engine names known to this binary.
+func RegisteredEngines() []string {
+	factoriesMu.Lock()
+	defer factoriesMu.Unlock()
+	var names []string
+	for n := range factories {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// NoEngineError says, in words to be spoken, that no engine can serve a request.
+type NoEngineError struct {
+	Intent Intent
+	Spoken string
+}
+
+func (e *NoEngineError) Error() string { return "assist: " + e.Spoken }
+
+// Router chooses the engine for each intent, following the configuration.
+type Router struct {
+	choice  map[Intent]string
+	engines map[string]Engine
+	missing map[string]error // engines the configuration names that could not be built
+}
+
+// NewRouter builds the engines the configuration names. An engine that cannot be built is not
+// an error here (the daemon must start and say what it cannot do); Missing reports it.
+func NewRouter(cfg config.Config) *Router {
+	r := &Router{
+		choice:  map[Intent]string{Read: cfg.Engines.Read, Describe: cfg.Engines.Describe, Ask: cfg.Engines.Ask},
+		engines: map[string]Engine{},
+		missing: map[string]error{},
+	}
+	for _, name := range r.choice {
+		if name == "none" || name == "" {
+			continue
+		}
+		if _, done := r.engines[name]; done {
+			continue
+		}
+		if _, done := r.missing[name]; done {
+			continue
+		}
+		factoriesMu.Lock()
+		f, ok := factories[name]
+		factoriesMu.Unlock()
+		if !ok {
+			r.missing[name] = fmt.Errorf("%w: this build has no %q engine yet", ErrNotInstalled, name)
+			continue
+		}
+		e, err := f(cfg)
+		if err != nil {
+			r.missing[name] = err
+			continue
+		}
+		r.engines[name] = e
+	}
+	return r
+}
+
+// NewRouterWith uses the given engines (tests, and callers that built them already).
+func NewRouterWith(choice map[Intent]string, engines map[string]Engine) *Router {
+	return &Router{choice: choice, engines: engines, missing: map[string]error{}}
+}
+
+// Missing reports the configured engines that could not be built, by name.
+func (r *Router) Missing() map[string]error { return r.missing }
+
+// Engines returns the engines that were built, by name.
+func (r *Router) Engines() map[string]Engine { return r.engines }
+
+// Route returns the engine for intent, or a *NoEngineError that says plainly why there is none.
+// "read this" falls back to the vision-language model when OCR is missing, since it can read too.
+func (r *Router) Route(intent Intent) (Engine, error) {
+	name := r.choice[intent]
+	if e, ok := r.engines[name]; ok {
+		return e, nil
+	}
+	if intent == Read {
+		if e, ok := r.engines["vlm"]; ok {
+			return e, nil
+		}
+	}
+	return nil, &NoEngineError{Intent: intent, Spoken: r.whyNot(intent, name)}
+}
+
+func (r *Router) whyNot(intent Intent, name string) string {
+	what := map[Intent]string{Read: "read text", Describe: "describe what is in front of you", Ask: "answer questions about the picture"}[intent]
+	switch {
+	case name == "none" || name == "":
+		return fmt.Sprintf("I can't %s: it is switched off in the settings.", what)
+	case name == "vlm":
+		msg := fmt.Sprintf("I can't %s yet: no vision-language model is installed.", what)
+		if _, ok := r.engines["ocr"]; ok && intent != Read {
+			msg += " I can read text: say read this."
+		}
+		return msg
+	case name == "ocr":
+		return fmt.Sprintf("I can't %s: the text reader, Tesseract, is not installed.", what)
+	}
+	return fmt.Sprintf("I can't %s: the %s engine is not available.", what, strings.ToUpper(name))
+}
