@@ -147,7 +147,9 @@ func (rg *rig) stop(t testing.TB) {
 	})
 }
 
-func (rg *rig) send(c trigger.Command) { rg.events <- trigger.Event{Command: c, Origin: trigger.FromKey} }
+func (rg *rig) send(c trigger.Command) {
+	rg.events <- trigger.Event{Command: c, Origin: trigger.FromKey}
+}
 
 func (rg *rig) result(t testing.TB) Result {
 	t.Helper()
