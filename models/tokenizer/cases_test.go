@@ -310,25 +310,7 @@ func TestLlama2JSCases(t *testing.T) {
 // the vocab.json + merges.txt reader does.
 func TestGPT2TokenizerJSONEqualsVocabMerges(t *testing.T) {
 	slow := sharedTokenizer(t, "tokenizers/gpt2")
-	var vocab map[string]int
-	readJSON(t, "tokenizers/gpt2/vocab.json", &vocab)
-	merges, err := parseMergesTxt("merges.txt", []byte(sharedText(t, "tokenizers/gpt2/merges.txt")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ms []string
-	for _, m := range merges {
-		ms = append(ms, m[0]+" "+m[1])
-	}
-	f := map[string]any{
-		"added_tokens":   []any{map[string]any{"id": 50256, "content": "<|endoftext|>", "special": true}},
-		"normalizer":     nil,
-		"pre_tokenizer":  map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
-		"post_processor": map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
-		"decoder":        map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-		"model":          map[string]any{"type": "BPE", "vocab": vocab, "merges": ms},
-	}
-	data, _ := json.Marshal(f)
+	data := gpt2TokenizerJSON(t)
 	fast, err := parseHFJSON("gpt2/tokenizer.json", data, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -342,4 +324,28 @@ func TestGPT2TokenizerJSONEqualsVocabMerges(t *testing.T) {
 	if ids, _ := fast.Encode("Hello world", true); !equalIDs(ids, []int{15496, 995}) {
 		t.Errorf("Hello world: %v", ids)
 	}
+}
+
+// gpt2TokenizerJSON writes GPT-2's vocab.json + merges.txt as the tokenizer.json HF ships.
+func gpt2TokenizerJSON(t *testing.T) []byte {
+	var vocab map[string]int
+	readJSON(t, "tokenizers/gpt2/vocab.json", &vocab)
+	merges, err := parseMergesTxt("merges.txt", []byte(sharedText(t, "tokenizers/gpt2/merges.txt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []string
+	for _, m := range merges {
+		ms = append(ms, m[0]+" "+m[1])
+	}
+	f := map[string]any{
+		"added_tokens":   []any{map[string]any{"id": 50256, "content": "<|endoftext|>", "special": true, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false}},
+		"normalizer":     nil,
+		"pre_tokenizer":  map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+		"post_processor": map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+		"decoder":        map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+		"model":          map[string]any{"type": "BPE", "vocab": vocab, "merges": ms},
+	}
+	data, _ := json.Marshal(f)
+	return data
 }
