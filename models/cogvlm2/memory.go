@@ -59,18 +59,7 @@ func (b Bits) of(p Part) int {
 func (c *Config) WeightBytes(bits Bits) int64 {
 	var total int64
 	for _, t := range c.Tensors() {
-		b := bits.of(PartOf(t))
-		if b >= 16 {
-			total += 2 * t.Numel()
-			continue
-		}
-		out := int64(t.Shape[0])
-		in := t.Numel() / out
-		groups := int64(1)
-		if bits.GroupSize > 0 {
-			groups = (in + int64(bits.GroupSize) - 1) / int64(bits.GroupSize)
-		}
-		total += in*out*int64(b)/8 + groups*out*int64(b)/8 + groups*out*2 + in*4
+		total += c.tensorBytes(t, bits)
 	}
 	return total
 }
