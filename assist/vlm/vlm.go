@@ -1,0 +1,83 @@
+// Package vlm is the assistant's vision-language answer engine: CogVLM2 (models/cogvlm2) answers
+// "what is in front of me" and open questions about the picture, streaming its answer piece by
+// piece into the speech queue as the tokens come. It registers itself as the "vlm" engine;
+// cmd/assist imports it. No cgo: the model runs on the CUDA backend through purego when a GPU is
+// usable, else on the CPU.
+package vlm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/rpiq/rpiq/assist"
+	"github.com/rpiq/rpiq/assist/config"
+	"github.com/rpiq/rpiq/models/cogvlm2"
+	"github.com/rpiq/rpiq/runtime/cudabackend"
+)
+
+func init() { assist.RegisterEngine("vlm", newEngine) }
+
+// MaxTokens bounds an answer per verbosity setting (a spoken answer should be short).
+var MaxTokens = map[string]int{"brief": 48, "normal": 96, "detailed": 256}
+
+// Engine answers with a CogVLM2 model. One answer runs at a time (the model and its memory are
+// shared); a second request waits for the first, which barge-in cancels.
+type Engine struct {
+	q    *cogvlm2.VQA
+	opts cogvlm2.AskOptions
+	mu   sync.Mutex
+}
+
+// New makes an engine of a loaded model; maxTokens <= 0 keeps the generation config's limit.
+func New(q *cogvlm2.VQA, maxTokens int) *Engine {
+	o := q.DefaultOptions()
+	if maxTokens > 0 {
+		o.MaxTokens = maxTokens
+	}
+	return &Engine{q: q, opts: o}
+}
+
+func newEngine(cfg config.Config) (assist.Engine, error) {
+	dir := cfg.Models.VLM
+	if dir == "" {
+		return nil, fmt.Errorf("%w: no vision-language model is configured (models.vlm)", assist.ErrNotInstalled)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: models.vlm %s has no config.json", assist.ErrNotInstalled, dir)
+	}
+	be := cudabackend.OpenOrCPU(cudabackend.Options{}, 0, slog.Default())
+	q, _, err := cogvlm2.OpenVQA(dir, be) // the model lives as long as the daemon
+	if err != nil {
+		return nil, fmt.Errorf("models.vlm %s: %w", dir, err)
+	}
+	return New(q, MaxTokens[cfg.Verbosity]), nil
+}
+
+// Name implements assist.Engine.
+func (e *Engine) Name() string { return "vlm" }
+
+// Answer implements assist.Engine: the model's answer to question about frame (nil: no picture),
+// each complete piece of text handed to emit as soon as it is decoded. emit's error (barge-in)
+// or ctx ends the answer.
+func (e *Engine) Answer(ctx context.Context, frame image.Image, question string, emit func(assist.Piece) error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var img image.Image
+	if frame != nil {
+		img = frame
+	}
+	_, err := e.q.Ask(ctx, "camera frame", img, question, e.opts, func(text string) error {
+		return emit(assist.Piece{Text: text, Confidence: -1})
+	})
+	return err
+}

@@ -1,0 +1,122 @@
+package vlm
+
+import (
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rpiq/rpiq/assist"
+	"github.com/rpiq/rpiq/assist/config"
+	"github.com/rpiq/rpiq/internal/shareddata"
+	"github.com/rpiq/rpiq/models/cogvlm2"
+	"github.com/rpiq/rpiq/runtime/cpubackend"
+	"github.com/rpiq/rpiq/runtime/sample"
+)
+
+func tinyModel(t *testing.T) string {
+	t.Helper()
+	tokDir := shareddata.Path(t, "tokenizers/llama3")
+	dir := t.TempDir()
+	if _, err := cogvlm2.WriteRandom(dir, cogvlm2.TinySizes, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(tokDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func frame() image.Image {
+	m := image.NewRGBA(image.Rect(0, 0, 80, 60))
+	for y := 0; y < 60; y++ {
+		for x := 0; x < 80; x++ {
+			m.Set(x, y, color.RGBA{uint8(3 * x), uint8(4 * y), 50, 255})
+		}
+	}
+	return m
+}
+
+// "What is in front of me" is answered by the model: the pieces streamed to the speech queue
+// are, joined, the model's own greedy answer to the Describe question.
+func TestDescribeStreamsTheModelsAnswer(t *testing.T) {
+	dir := tinyModel(t)
+	q, closer, err := cogvlm2.OpenVQA(dir, cpubackend.New(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer()
+	e := New(q, 8)
+	e.opts.Sample = sample.Params{Temperature: 0}
+	router := assist.NewRouterWith(map[assist.Intent]string{assist.Describe: "vlm"}, map[string]assist.Engine{"vlm": e})
+	eng, err := router.Route(assist.Describe)
+	if err != nil || eng.Name() != "vlm" {
+		t.Fatalf("route: %v %v", eng, err)
+	}
+	var pieces []string
+	if err := eng.Answer(context.Background(), frame(), assist.Describe.Question(), func(p assist.Piece) error {
+		pieces = append(pieces, p.Text)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	if _, err := q.Ask(context.Background(), "x", frame(), assist.Describe.Question(), cogvlm2.AskOptions{MaxTokens: 8, Sample: sample.Params{Temperature: 0}}, func(s string) error {
+		want.WriteString(s)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(pieces) < 2 || strings.Join(pieces, "") != want.String() {
+		t.Fatalf("streamed %q (%d pieces), the model answers %q", strings.Join(pieces, ""), len(pieces), want.String())
+	}
+	// Barge-in: the emit error ends the answer at once.
+	stop := errors.New("barge-in")
+	n := 0
+	err = eng.Answer(context.Background(), frame(), "What is this?", func(assist.Piece) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("after barge-in: %d pieces, %v", n, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := eng.Answer(ctx, frame(), "q", func(assist.Piece) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled context: %v", err)
+	}
+}
+
+// The engine is registered as "vlm"; without a configured model it is reported not installed
+// (the daemon says so instead of failing), and with one it loads.
+func TestRegisteredFactory(t *testing.T) {
+	if !slices.Contains(assist.RegisteredEngines(), "vlm") {
+		t.Fatalf("engines %v", assist.RegisteredEngines())
+	}
+	cfg := config.Default()
+	r := assist.NewRouter(cfg)
+	if err := r.Missing()["vlm"]; !errors.Is(err, assist.ErrNotInstalled) {
+		t.Fatalf("no models.vlm: %v", err)
+	}
+	cfg.Models.VLM = t.TempDir()
+	if err := assist.NewRouter(cfg).Missing()["vlm"]; !errors.Is(err, assist.ErrNotInstalled) {
+		t.Fatalf("empty models.vlm folder: %v", err)
+	}
+	cfg.Models.VLM = tinyModel(t)
+	cfg.Verbosity = "brief"
+	r = assist.NewRouter(cfg)
+	if err := r.Missing()["vlm"]; err != nil {
+		t.Fatalf("tiny model: %v", err)
+	}
+	if e, err := r.Route(assist.Describe); err != nil || e.Name() != "vlm" || e.(*Engine).opts.MaxTokens != 48 {
+		t.Fatalf("route describe: %v %v", e, err)
+	}
+}
