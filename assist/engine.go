@@ -195,3 +195,15 @@ func (r *Router) whyNot(intent Intent, name string) string {
 	}
 	return fmt.Sprintf("I can't %s: the %s engine is not available.", what, strings.ToUpper(name))
 }
+
+// IntentOf classifies a typed or transcribed question.
+func IntentOf(question string) Intent {
+	q := strings.Trim(strings.ToLower(strings.Join(strings.Fields(question), " ")), " ?.!")
+	switch q {
+	case "", "read this", "read", "read it", "read that", "what does it say", "what does this say":
+		return Read
+	case "what is in front of me", "what's in front of me", "describe", "describe this", "describe the scene", "what is this", "what's this":
+		return Describe
+	}
+	return Ask
+}

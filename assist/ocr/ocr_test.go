@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/rpiq/rpiq/assist/imagefile"
-	"github.com/rpiq/rpiq/assist/internal/textimage"
+	"github.com/rpiq/rpiq/assist/textimage"
 	"github.com/rpiq/rpiq/internal/shareddata"
 )
 

@@ -1,0 +1,198 @@
+package devices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/rpiq/rpiq/assist"
+	"github.com/rpiq/rpiq/assist/config"
+	"github.com/rpiq/rpiq/assist/speech"
+	"github.com/rpiq/rpiq/assist/trigger"
+	"github.com/rpiq/rpiq/device/audio"
+)
+
+// DaemonOptions wires the daemon to this machine's devices.
+type DaemonOptions struct {
+	Config     config.Config
+	ConfigPath string
+	Log        *slog.Logger
+	Keys       io.Reader // the keyboard; nil: no keyboard trigger
+	// Results, when set, receives each handled command (tests).
+	Results chan<- assist.Result
+	// Greeting is spoken once at start ("Ready."); empty: nothing.
+	Greeting string
+}
+
+// RunDaemon runs the assistant until ctx ends. Devices that are missing (camera, sound card,
+// microphone) are logged and, where speech works, said; the daemon keeps running with what it
+// has, and a request that needs a missing device says so.
+func RunDaemon(ctx context.Context, o DaemonOptions) error {
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg := o.Config
+	synth, err := speech.OpenESpeak()
+	if err != nil {
+		return fmt.Errorf("speech: %w", err)
+	}
+	var sink speech.Sink
+	spk, err := OpenSpeaker(synth.SampleRate())
+	if err != nil {
+		log.Error("no speaker: answers are not heard (connect a sound card, or use assist ask --wav)", "err", err)
+		sink = nullSink{}
+	} else {
+		sink = spk
+	}
+	cam, err := OpenCamera(cfg.Camera.Source, cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.Burst)
+	if err != nil {
+		return fmt.Errorf("camera: %w", err)
+	}
+	defer cam.Close()
+
+	a, err := assist.New(assist.Options{
+		Config: cfg, ConfigPath: o.ConfigPath, Frames: cam, Synth: synth, Sink: sink, Log: log, Results: o.Results,
+	})
+	if err != nil {
+		return err
+	}
+
+	triggers, closeTriggers, warnings := buildTriggers(cfg, o.Keys, log)
+	defer closeTriggers()
+	if o.Greeting != "" || len(warnings) > 0 {
+		msg := o.Greeting
+		for _, w := range warnings {
+			msg += " " + w
+		}
+		if err := a.Speaker().Say(ctx, msg); err != nil {
+			log.Error("greeting not spoken", "err", err)
+		}
+	}
+	if len(triggers) == 0 {
+		log.Error("no trigger works: no keyboard, button or microphone; waiting for the stop signal")
+	}
+	events := make(chan trigger.Event, 8)
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	trigDone := make(chan error, 1)
+	go func() { trigDone <- trigger.Merge(tctx, events, triggers...) }()
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.Run(tctx, events) }()
+	select {
+	case err := <-trigDone:
+		if err != nil && ctx.Err() == nil {
+			log.Error("trigger stopped", "err", err)
+			a.Speaker().Say(ctx, "The button or the microphone stopped working.")
+		}
+		<-ctx.Done()
+		cancel()
+		return <-runDone
+	case err := <-runDone:
+		cancel()
+		<-trigDone
+		return err
+	}
+}
+
+// buildTriggers makes the keyboard, button and voice triggers the configuration asks for. A
+// trigger whose device is missing is left out with a spoken warning.
+func buildTriggers(cfg config.Config, keys io.Reader, log *slog.Logger) (ts []trigger.Trigger, closeAll func(), warnings []string) {
+	var closers []func()
+	closeAll = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	km := KeyMap(cfg)
+	if keys != nil {
+		ts = append(ts, &trigger.Terminal{In: keys, Keys: km})
+	}
+	if cfg.Trigger.InputDevice != "" {
+		if _, err := os.Stat(cfg.Trigger.InputDevice); err != nil {
+			log.Error("button device missing", "device", cfg.Trigger.InputDevice, "err", err)
+			warnings = append(warnings, "The button is not connected.")
+		} else {
+			ts = append(ts, &trigger.Evdev{Path: cfg.Trigger.InputDevice, Keys: km})
+		}
+	}
+	if cfg.Trigger.Voice {
+		sp, err := trigger.NewSpotter(trigger.SpotterOptions{
+			ModelDir: cfg.Models.Speech, Dictionary: cfg.Models.Dict,
+			Phrases: Phrases(cfg), Sensitivity: cfg.Trigger.Sensitivity,
+		})
+		if err != nil {
+			log.Error("voice commands off: the recogniser cannot start", "err", err)
+			warnings = append(warnings, "Voice commands are off: the speech recogniser is not installed.")
+			return ts, closeAll, warnings
+		}
+		closers = append(closers, func() { sp.Close() })
+		mic, err := audio.OpenMicrophone(audio.MicOptions{SampleRate: trigger.SampleRate})
+		if err != nil {
+			log.Error("voice commands off: no microphone", "err", err)
+			warnings = append(warnings, "Voice commands are off: there is no microphone.")
+			return ts, closeAll, warnings
+		}
+		closers = append([]func(){func() { mic.Close() }}, closers...)
+		ts = append(ts, &trigger.Voice{Source: mic, Spotter: sp})
+	}
+	return ts, closeAll, warnings
+}
+
+// KeyMap is the default key layout with the configured keys bound to "read this".
+func KeyMap(cfg config.Config) trigger.KeyMap {
+	km := trigger.DefaultKeys()
+	for _, k := range cfg.Trigger.Keys {
+		km[trigger.NormalizeKey(k)] = trigger.ReadThis
+	}
+	return km
+}
+
+// Phrases turns the configuration's phrase table into spotter phrases, keeping the tuned
+// thresholds of the default phrases.
+func Phrases(cfg config.Config) []trigger.Phrase {
+	tuned := map[string]float64{}
+	for _, p := range trigger.DefaultPhrases() {
+		tuned[p.Text] = p.Exponent
+	}
+	var names []string
+	for n := range cfg.Trigger.Phrases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []trigger.Phrase
+	for _, n := range names {
+		cmd, err := trigger.ParseCommand(n)
+		if err != nil {
+			continue // config validation already names it
+		}
+		for _, text := range cfg.Trigger.Phrases[n] {
+			out = append(out, trigger.Phrase{Text: text, Command: cmd, Exponent: tuned[text]})
+		}
+	}
+	return out
+}
+
+// nullSink stands in for a missing sound card: the daemon still answers (and logs), silently,
+// at the pace speech would take, so barge-in and timing behave as with a card.
+type nullSink struct{}
+
+func (nullSink) Play(ctx context.Context, p speech.PCM) error {
+	select {
+	case <-time.After(p.Duration()):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ErrNoSoundCard is audio's, re-exported for the commands.
+var ErrNoSoundCard = audio.ErrNoSoundCard
+
+// IsNoSoundCard reports whether err means the sound card is missing.
+func IsNoSoundCard(err error) bool { return errors.Is(err, audio.ErrNoSoundCard) }
