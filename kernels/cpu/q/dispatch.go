@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
 )
@@ -45,9 +46,8 @@ func lookup(name string) *kernels {
 }
 
 var (
-	activeMu   sync.Mutex
 	activeOnce sync.Once
-	activeK    *kernels
+	activeK    atomic.Pointer[kernels]
 )
 
 // active is the variant in use: RPIQ_KERNELS when set, else the preferred one, each only after a
@@ -76,13 +76,9 @@ func active() *kernels {
 			}
 			k = variants[i-1]
 		}
-		activeMu.Lock()
-		activeK = k
-		activeMu.Unlock()
+		activeK.Store(k)
 	})
-	activeMu.Lock()
-	defer activeMu.Unlock()
-	return activeK
+	return activeK.Load()
 }
 
 // Active names the variant MatVec and MatMul use.
@@ -95,9 +91,7 @@ func Use(name string) error {
 	if k == nil {
 		return fmt.Errorf("q: kernel variant %q not available here (have %v)", name, Kernels())
 	}
-	activeMu.Lock()
-	activeK = k
-	activeMu.Unlock()
+	activeK.Store(k)
 	return nil
 }
 
