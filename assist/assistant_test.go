@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/rpiq/rpiq/assist/config"
-	"github.com/rpiq/rpiq/assist/textimage"
 	"github.com/rpiq/rpiq/assist/speech"
+	"github.com/rpiq/rpiq/assist/textimage"
 	"github.com/rpiq/rpiq/assist/trigger"
 )
 
