@@ -31,6 +31,9 @@ type Reading struct {
 	// Kappa scales the global Hessian to the single instance (0 = ½ per sequence of the instance,
 	// the right factor for H normalised per sequence).
 	Kappa float64
+	// Alpha mixes the FP target with the symmetric one (all-data reading): Y = α X̃ W_fpᵀ +
+	// (1−α) X W_fpᵀ, as GPTAQ's α; 0 means 1 (the full FP target).
+	Alpha float64
 }
 
 // String names the reading for reports.
@@ -41,6 +44,9 @@ func (r Reading) String() string {
 	}
 	if r.FPTarget {
 		s += "/fp-target"
+		if r.Alpha > 0 && r.Alpha != 1 {
+			s += fmt.Sprintf("(alpha=%g)", r.Alpha)
+		}
 	} else {
 		s += "/sym-target"
 	}
@@ -172,6 +178,12 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			src = in.Xfp
 		}
 		Y = matMulT(src, W, T, n, m)
+		if a := rd.Alpha; rd.FPTarget && a > 0 && a != 1 {
+			ys := matMulT(in.X, W, T, n, m)
+			for i := range Y {
+				Y[i] = a*Y[i] + (1-a)*ys[i]
+			}
+		}
 		R = sub(Y, matMulT(in.X, Wq, T, n, m))
 	}
 	instErr := func() float64 { return sumSq(R) }
@@ -182,6 +194,12 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		Ct := in.H
 		if rd.FPTarget {
 			Ct = in.C
+			if a := rd.Alpha; a > 0 && a != 1 {
+				Ct = make([]float64, len(in.C))
+				for i := range Ct {
+					Ct[i] = a*in.C[i] + (1-a)*in.H[i]
+				}
+			}
 		}
 		P = sub(matMul(W, Ct, m, n, n), matMul(Wq, in.H, m, n, n))
 	}

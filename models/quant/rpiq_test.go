@@ -62,16 +62,22 @@ func (p *rpiqProblem) inputs(rd Reading) Stage2Inputs {
 // outErr is ‖X̃ W_fpᵀ − X W_qᵀ‖²_F (or with X for both when sym) over rows [t0, t1) of the data,
 // computed naively.
 func (p *rpiqProblem) outErr(wq []float64, fp bool, t0, t1 int) float64 {
+	a := 0.0
+	if fp {
+		a = 1
+	}
+	return p.outErrMix(wq, a, t0, t1)
+}
+
+// outErrMix uses the target α X̃ W_fpᵀ + (1−α) X W_fpᵀ.
+func (p *rpiqProblem) outErrMix(wq []float64, alpha float64, t0, t1 int) float64 {
 	s := 0.0
 	n := p.n
 	for t := t0; t < t1; t++ {
 		for r := 0; r < p.m; r++ {
 			y, yq := 0.0, 0.0
 			for i := 0; i < n; i++ {
-				src := p.x[t*n+i]
-				if fp {
-					src = p.xfp[t*n+i]
-				}
+				src := alpha*p.xfp[t*n+i] + (1-alpha)*p.x[t*n+i]
 				y += src * p.w[r*n+i]
 				yq += p.x[t*n+i] * wq[r*n+i]
 			}
@@ -137,13 +143,20 @@ func TestRPIQAllDataGainIsTheTrueObjective(t *testing.T) {
 		t.Fatal(err)
 	}
 	N := p.seqs * p.tokens
-	for _, rd := range []Reading{{AllData: true}, {AllData: true, FPTarget: true, Sequential: true}} {
+	for _, rd := range []Reading{{AllData: true}, {AllData: true, FPTarget: true, Sequential: true}, {AllData: true, FPTarget: true, Alpha: 0.5}} {
 		res, err := RPIQ(p.inputs(rd), g, Stage2Config{Reading: rd, NoInstanceGuard: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := p.outErr(g.Dequantize(), rd.FPTarget, 0, N)
-		after := p.outErr(res.Q.Dequantize(), rd.FPTarget, 0, N)
+		alpha := 0.0
+		if rd.FPTarget {
+			alpha = 1
+			if rd.Alpha > 0 {
+				alpha = rd.Alpha
+			}
+		}
+		before := p.outErrMix(g.Dequantize(), alpha, 0, N)
+		after := p.outErrMix(res.Q.Dequantize(), alpha, 0, N)
 		want := (after - before) * 2 / float64(p.seqs)
 		got := res.Gain[res.Best]
 		if math.Abs(got-want) > 1e-6*math.Abs(before) {
