@@ -149,3 +149,26 @@ func TestAppendValidLikeFromUTF8Lossy(t *testing.T) {
 		}
 	}
 }
+
+// Encode is safe for concurrent use (the BPE caches are shared); run with -race.
+func TestConcurrentEncode(t *testing.T) {
+	text := sharedText(t, "text/war-and-peace.txt")[:100000]
+	for _, rel := range []string{"tokenizers/qwen3", "llama2c/tok512.bin"} {
+		tok := sharedTokenizer(t, rel)
+		want, _ := tok.Encode(text, true)
+		done := make(chan []int)
+		for k := range 4 {
+			go func() {
+				ids, _ := tok.Encode(text[k*1000:], true)
+				ids2, _ := tok.Encode(text, true)
+				_ = ids
+				done <- ids2
+			}()
+		}
+		for range 4 {
+			if got := <-done; !equalIDs(got, want) {
+				t.Errorf("%s: concurrent Encode differs", rel)
+			}
+		}
+	}
+}
