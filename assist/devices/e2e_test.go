@@ -254,7 +254,6 @@ func TestDaemonChild(t *testing.T) {
 	}
 }
 
-
 // segments lists the stretches of sound louder than threshold (gaps under 50 ms joined).
 func segments(p *audio.PCM, threshold int) []string {
 	var out []string
