@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 )
@@ -442,4 +443,41 @@ func toInts(v []int32) []int {
 		o[i] = int(x)
 	}
 	return o
+}
+
+// The sharded layout (model.safetensors.index.json + shards, a layer split across shards as in
+// the real checkpoint) loads through the same code and gives the same logits.
+func TestShardedCheckpoint(t *testing.T) {
+	dir, cfg, w := writeTiny(t, 2, 19)
+	img := randImage(cfg, 20)
+	want, _ := run(t, loadTiny(t, dir, 1), img, question)
+	sh := t.TempDir()
+	var ts []safetensors.Tensor
+	for _, spec := range cfg.Tensors() {
+		ts = append(ts, safetensors.Tensor{Name: spec.Name, DType: "F32", Shape: spec.Shape, Data: f32Bytes(w[spec.Name])})
+	}
+	if err := hf.WriteCheckpoint(sh, ts, map[string]string{"format": "pt"}, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	os.WriteFile(filepath.Join(sh, "config.json"), b, 0o644)
+	if _, err := os.Stat(filepath.Join(sh, "model.safetensors.index.json")); err != nil {
+		t.Fatalf("no index written: %v", err)
+	}
+	got, _ := run(t, loadTiny(t, sh, 1), img, question)
+	if d := maxDiff(got, want); d != 0 {
+		t.Fatalf("sharded checkpoint differs by %g", d)
+	}
+}
+
+func TestPromptTemplates(t *testing.T) {
+	for tv, want := range map[string]string{
+		"chat": "Question: What is this? Answer:",
+		"vqa":  "Question: What is this? Short answer:",
+		"base": "What is this?",
+	} {
+		if got := PromptText(tv, "What is this?"); got != want {
+			t.Errorf("%s: %q, want %q", tv, got, want)
+		}
+	}
 }
