@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,5 +83,3 @@ func IsFormatError(err error) bool {
 	var fe *FormatError
 	return errors.As(err, &fe)
 }
-
-var _ = fmt.Sprintf

@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -71,5 +70,3 @@ func equalIDs(a, b []int) bool {
 	}
 	return true
 }
-
-var _ = filepath.Join
