@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -161,7 +163,31 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data)
+	cfg, err := Parse(path, data)
+	if err == nil {
+		cfg.resolvePaths(filepath.Dir(path))
+	}
+	return cfg, err
+}
+
+// resolvePaths makes the file paths of the configuration relative to its folder, as a caregiver
+// expects ("sample.png" next to the file), whatever the daemon's working folder.
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	src := strings.TrimSpace(c.Camera.Source)
+	if _, err := strconv.Atoi(src); err != nil && !strings.Contains(src, "://") && !strings.Contains(src, "!") {
+		c.Camera.Source = abs(src)
+	}
+	c.Models.VLM = abs(c.Models.VLM)
+	c.Models.Tessdata = abs(c.Models.Tessdata)
+	c.Models.Speech = abs(c.Models.Speech)
+	c.Models.Dict = abs(c.Models.Dict)
+	c.Privacy.DebugDir = abs(c.Privacy.DebugDir)
 }
 
 // maxFileSize bounds what Parse reads: a caregiver's file is a few kilobytes.

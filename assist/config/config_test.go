@@ -15,7 +15,7 @@ func TestExampleFileIsValidAndComplete(t *testing.T) {
 		t.Fatalf("examples/assist.toml: %v", err)
 	}
 	want := Default()
-	want.Camera.Source = "examples/sample.png"
+	want.Camera.Source = "../../examples/sample.png"
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("example differs from the defaults it documents:\n got %+v\nwant %+v", cfg, want)
 	}
@@ -126,6 +126,25 @@ func TestPartialFileKeepsDefaults(t *testing.T) {
 	}
 	if got := cfg.Trigger.Phrases["stop"]; len(got) != 1 || got[0] != "stop" {
 		t.Errorf("stop phrases lost: %v", got)
+	}
+}
+
+func TestPathsAreRelativeToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.toml")
+	os.WriteFile(path, []byte("[camera]\nsource = \"cam.avi\"\n[models]\nvlm = \"/abs/vlm\"\ntessdata = \"td\"\n"), 0o644)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Camera.Source != filepath.Join(dir, "cam.avi") || cfg.Models.VLM != "/abs/vlm" || cfg.Models.Tessdata != filepath.Join(dir, "td") {
+		t.Errorf("got %+v %+v", cfg.Camera, cfg.Models)
+	}
+	for _, src := range []string{"0", "rtsp://cam/x", "v4l2src ! appsink"} {
+		os.WriteFile(path, []byte("[camera]\nsource = \""+src+"\"\n"), 0o644)
+		if cfg, _ := Load(path); cfg.Camera.Source != src {
+			t.Errorf("%q became %q", src, cfg.Camera.Source)
+		}
 	}
 }
 

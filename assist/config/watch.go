@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"os"
+	"path/filepath"
 )
 
 // Watcher notices edits of the file. A broken edit keeps the last good configuration and is
@@ -52,6 +53,7 @@ func (w *Watcher) Poll() (cfg Config, changed bool, err error) {
 	if perr != nil {
 		return w.good, false, perr
 	}
+	c.resolvePaths(filepath.Dir(w.path))
 	w.good = c
 	return c, true, nil
 }

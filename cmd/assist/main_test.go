@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rpiq/rpiq/assist/speech"
+	"github.com/rpiq/rpiq/device/audio"
+	"github.com/rpiq/rpiq/device/audio/alsatest"
+)
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func needSpeech(t *testing.T) {
+	if _, err := speech.OpenESpeak(); err != nil {
+		if os.Getenv("RPIQ_REQUIRE_DEPS") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, _ := runCmd(); code != 2 {
+		t.Errorf("no command: %d", code)
+	}
+	if code, _, e := runCmd("nope"); code != 2 || !strings.Contains(e, "unknown command") {
+		t.Errorf("unknown command: %d %q", code, e)
+	}
+	if code, _, _ := runCmd("ask", "--config", "../../examples/assist.toml"); code != 2 {
+		t.Errorf("ask without --image: %d", code)
+	}
+	if code, _, _ := runCmd("run"); code != 2 {
+		t.Errorf("run without --config: %d", code)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	if code, o, _ := runCmd("check", "--config", "../../examples/assist.toml"); code != 0 || !strings.Contains(o, "OK") {
+		t.Errorf("example: %d %q", code, o)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[speech]\nrate_wpm = 9000\nvoise = \"en\"\n"), 0o644)
+	code, o, _ := runCmd("check", "--config", bad)
+	if code != 2 || !strings.Contains(o, "bad.toml:2: speech.rate_wpm:") || !strings.Contains(o, `bad.toml:3: speech.voise: unknown setting; did you mean "voice"?`) {
+		t.Errorf("bad config: %d\n%s", code, o)
+	}
+	if code, _, e := runCmd("check", "--config", filepath.Join(t.TempDir(), "missing.toml")); code != 2 || !strings.Contains(e, "missing.toml") {
+		t.Errorf("missing file: %d %q", code, e)
+	}
+}
+
+func TestAskReadsTheSampleIntoAWAV(t *testing.T) {
+	needSpeech(t)
+	wav := filepath.Join(t.TempDir(), "answer.wav")
+	code, o, e := runCmd("ask", "--config", "../../examples/assist.toml", "--image", "../../examples/sample.png", "--wav", wav)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, o, e)
+	}
+	want := "OAT MILK 1 litre\nBest before 12 May 2027.\nKeep refrigerated after opening.\n"
+	if o != want {
+		t.Errorf("stdout %q, want %q", o, want)
+	}
+	p, err := audio.ReadWAVFile(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Duration(); d < 3*time.Second || d > 10*time.Second || p.Peak() < 5000 {
+		t.Errorf("WAV lasts %v, peak %d", d, p.Peak())
+	}
+}
+
+func TestAskFaults(t *testing.T) {
+	needSpeech(t)
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.png")
+	os.WriteFile(corrupt, []byte("\x89PNG\r\n\x1a\nthis is not really a png"), 0o644)
+	wav := filepath.Join(dir, "err.wav")
+	code, o, e := runCmd("ask", "--image", corrupt, "--wav", wav)
+	if code != 2 || !strings.Contains(o, "image file is damaged") || !strings.Contains(e, "corrupt.png") {
+		t.Errorf("corrupt image: %d %q %q", code, o, e)
+	}
+	if p, err := audio.ReadWAVFile(wav); err != nil || p.Duration() < time.Second {
+		t.Errorf("the error was not spoken into the WAV: %v", err)
+	}
+	code, o, _ = runCmd("ask", "--image", "../../examples/sample.png", "--question", "what is in front of me", "--wav", wav)
+	if code != 1 || !strings.Contains(o, "no vision-language model is installed") {
+		t.Errorf("describe without a model: %d %q", code, o)
+	}
+	code, o, _ = runCmd("ask", "--image", filepath.Join(dir, "none.png"), "--wav", wav)
+	if code != 2 || !strings.Contains(o, "cannot be opened") {
+		t.Errorf("missing image: %d %q", code, o)
+	}
+}
+
+// TestNoSoundCard: ask still prints the answer and says to use --wav; the daemon runs without
+// a card and stops cleanly on SIGINT. (The only test of this process that opens the sound card.)
+func TestNoSoundCard(t *testing.T) {
+	needSpeech(t)
+	alsatest.Setup(t, alsatest.Options{NoCard: true})
+	code, o, e := runCmd("ask", "--config", "../../examples/assist.toml", "--image", "../../examples/sample.png")
+	if code != 1 || !strings.HasPrefix(o, "OAT MILK") || !strings.Contains(e, "--wav") {
+		t.Errorf("ask with no sound card: %d %q %q", code, o, e)
+	}
+	done := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	go func() { done <- run([]string{"run", "--config", "../../examples/assist.toml", "--keys=false"}, &out, &errOut) }()
+	time.Sleep(1500 * time.Millisecond)
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run exited %d\n%s", code, errOut.String())
+		}
+		if !strings.Contains(errOut.String(), "no speaker") || !strings.Contains(errOut.String(), "assistant stopped") {
+			t.Errorf("log:\n%s", errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop on SIGINT")
+	}
+}
+
+func TestDoctorReports(t *testing.T) {
+	code, o, _ := runCmd("doctor", "--config", "../../examples/assist.toml")
+	for _, name := range []string{"config", "camera", "microphone", "speaker", "gpu", "speech", "ocr", "voice", "vlm"} {
+		if !strings.Contains(o, " "+name+" ") {
+			t.Errorf("doctor does not report %s:\n%s", name, o)
+		}
+	}
+	if strings.Contains(o, "FAIL") != (code == 1) {
+		t.Errorf("exit %d does not match the report:\n%s", code, o)
+	}
+}
