@@ -113,7 +113,9 @@ func TestNoSoundCard(t *testing.T) {
 	}
 	done := make(chan int, 1)
 	var out, errOut bytes.Buffer
-	go func() { done <- run([]string{"run", "--config", "../../examples/assist.toml", "--keys=false"}, &out, &errOut) }()
+	go func() {
+		done <- run([]string{"run", "--config", "../../examples/assist.toml", "--keys=false"}, &out, &errOut)
+	}()
 	time.Sleep(1500 * time.Millisecond)
 	syscall.Kill(os.Getpid(), syscall.SIGINT)
 	select {
