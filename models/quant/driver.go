@@ -12,6 +12,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/rpiq/rpiq/kernels/cpu"
+
 	"github.com/rpiq/rpiq/runtime/backend"
 	"github.com/rpiq/rpiq/runtime/model"
 )
@@ -345,8 +347,8 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, la
 	X := toF64(lastX)
 	Xfp := toF64(lastXfp)
 	T := len(X) / n
-	inst := newErrMeter(W, X, Xfp, m, n)
-	ho := newErrMeter(W, toF64(hoX), toF64(hoXfp), m, n)
+	inst := newErrMeter(W, lastX, lastXfp, m, n)
+	ho := newErrMeter(W, hoX, hoXfp, m, n)
 	rep := ModuleReport{Name: l.Name, Layer: li, In: n, Out: m, InstTokens: T}
 	rtn, err := RTN(W, m, n, opt.Stage1)
 	if err != nil {
@@ -401,21 +403,27 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, la
 	return &ModuleResult{Name: l.Name, Q: final, Report: rep}, nil
 }
 
-// errMeter measures ‖X̃ W_fpᵀ − X W_qᵀ‖² / ‖X̃ W_fpᵀ‖² on fixed inputs.
+// errMeter measures ‖X̃ W_fpᵀ − X W_qᵀ‖² / ‖X̃ W_fpᵀ‖² on fixed inputs. The products are float32
+// GEMMs (kernels/cpu), ample for a relative error reported to a few digits.
 type errMeter struct {
 	m, n, t int
-	x       []float64
-	y       []float64 // target
+	x       []float32
+	y       []float32 // target
 	norm    float64
+	buf     []float32
 }
 
-func newErrMeter(W, X, Xfp []float64, m, n int) *errMeter {
+func newErrMeter(W []float64, X, Xfp []float32, m, n int) *errMeter {
 	e := &errMeter{m: m, n: n, t: len(X) / n, x: X}
 	if e.t == 0 {
 		return e
 	}
-	e.y = matMulT(Xfp, W, e.t, n, m)
-	e.norm = sumSq(e.y)
+	e.y = make([]float32, e.t*m)
+	cpu.Default().MatMulF32(e.y, Xfp, toF32(W), e.t, n, m)
+	for _, v := range e.y {
+		e.norm += float64(v) * float64(v)
+	}
+	e.buf = make([]float32, e.t*m)
 	return e
 }
 
@@ -423,7 +431,13 @@ func (e *errMeter) err(q *Quantized) float64 {
 	if e.t == 0 || e.norm == 0 {
 		return 0
 	}
-	return sumSq(sub(e.y, matMulT(e.x, q.Dequantize(), e.t, e.n, e.m))) / e.norm
+	cpu.Default().MatMulF32(e.buf, e.x, toF32(q.Dequantize()), e.t, e.n, e.m)
+	s := 0.0
+	for i, v := range e.buf {
+		d := float64(e.y[i]) - float64(v)
+		s += d * d
+	}
+	return s / e.norm
 }
 
 func toF64(x []float32) []float64 {

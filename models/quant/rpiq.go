@@ -204,6 +204,16 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		P = sub(matMul(W, Ct, m, n, n), matMul(Wq, in.H, m, n, n))
 	}
 
+	var H32, hcolsBuf, d32Buf, updBuf []float32
+	if rd.AllData {
+		H32 = make([]float32, n*n)
+		for i, v := range in.H {
+			H32[i] = float32(v)
+		}
+		b := cfg.blockSize()
+		hcolsBuf, d32Buf, updBuf = make([]float32, n*b), make([]float32, m*b), make([]float32, m*n)
+	}
+
 	// Block index sets in processing order, dead columns left out.
 	var blocks [][]int
 	bs := cfg.blockSize()
@@ -382,15 +392,26 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 				}
 			}
 			if rd.AllData {
-				// P −= Δ H[S, :]
-				hrows := make([]float64, b*n)
-				for j, c := range blk {
-					copy(hrows[j*n:(j+1)*n], in.H[c*n:(c+1)*n])
+				// P −= Δ H[S, :], as one float32 GEMM (kernels/cpu) added into the float64 P: Δ is
+				// the small quantity, so there is no cancellation; P itself was formed in float64.
+				hcols := hcolsBuf[:n*b]
+				for i := 0; i < n; i++ {
+					row := H32[i*n : (i+1)*n]
+					for j, c := range blk {
+						hcols[i*b+j] = row[c]
+					}
 				}
-				blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
-					blas64.General{Rows: m, Cols: b, Stride: b, Data: delta},
-					blas64.General{Rows: b, Cols: n, Stride: n, Data: hrows},
-					1, blas64.General{Rows: m, Cols: n, Stride: n, Data: P})
+				d32 := d32Buf[:m*b]
+				for i, v := range delta {
+					d32[i] = float32(v)
+				}
+				upd := updBuf[:m*n]
+				cpu.Default().MatMulF32(upd, d32, hcols, m, b, n)
+				cpu.Default().Run(m*n, 1024, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						P[i] -= float64(upd[i])
+					}
+				})
 			}
 			if !rd.AllData {
 				// R −= X_S Δᵀ
