@@ -89,32 +89,73 @@ func loadSphinx() (*sphinxAPI, error) {
 	return sphinx, sphinxErr
 }
 
-// cArgv is a NUL-terminated argv in Go memory. cmd_ln_parse_r copies every string it keeps,
-// so the pointers are pinned only for the duration of that call (see parse); the Go memory stays
-// referenced by the Spotter anyway.
+// cArgv is an argv whose strings live in C memory (strdup). cmd_ln_parse_r copies the values
+// but keeps the argument names as keys of its hash table, so the strings must outlive the
+// configuration; C memory cannot be moved or collected, and free releases it after
+// cmd_ln_free_r. Only the pointer array is Go memory, pinned for the call.
 type cArgv struct {
-	strs [][]byte
-	ptrs []*byte
+	ptrs []uintptr
+	libc *libcAPI
 }
 
-func newCArgv(args []string) *cArgv {
-	a := &cArgv{}
-	for _, s := range args {
-		b := append([]byte(s), 0)
-		a.strs = append(a.strs, b)
-		a.ptrs = append(a.ptrs, &b[0])
+type libcAPI struct {
+	strdup func(s string) uintptr
+	free   func(p uintptr)
+}
+
+var (
+	libcOnce sync.Once
+	libc     *libcAPI
+	libcErr  error
+)
+
+func loadLibc() (*libcAPI, error) {
+	libcOnce.Do(func() {
+		h, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err != nil {
+			libcErr = err
+			return
+		}
+		a := &libcAPI{}
+		purego.RegisterLibFunc(&a.strdup, h, "strdup")
+		purego.RegisterLibFunc(&a.free, h, "free")
+		libc = a
+	})
+	return libc, libcErr
+}
+
+func newCArgv(args []string) (*cArgv, error) {
+	c, err := loadLibc()
+	if err != nil {
+		return nil, fmt.Errorf("trigger: %w", err)
 	}
-	a.ptrs = append(a.ptrs, nil)
-	return a
+	a := &cArgv{libc: c}
+	for _, s := range args {
+		p := c.strdup(s)
+		if p == 0 {
+			a.free()
+			return nil, fmt.Errorf("trigger: out of memory")
+		}
+		a.ptrs = append(a.ptrs, p)
+	}
+	a.ptrs = append(a.ptrs, 0)
+	return a, nil
 }
 
-// parse calls cmd_ln_parse_r with the pointers pinned.
+// parse calls cmd_ln_parse_r with the pointer array pinned.
 func (a *cArgv) parse(api *sphinxAPI) uintptr {
 	var p runtime.Pinner
 	defer p.Unpin()
-	for _, b := range a.strs {
-		p.Pin(&b[0])
-	}
 	p.Pin(&a.ptrs[0])
-	return api.cmdLnParseR(0, api.psArgs(), int32(len(a.strs)), (**byte)(unsafe.Pointer(&a.ptrs[0])), 1)
+	return api.cmdLnParseR(0, api.psArgs(), int32(len(a.ptrs)-1), (**byte)(unsafe.Pointer(&a.ptrs[0])), 1)
+}
+
+// free releases the strings; call it only after cmd_ln_free_r.
+func (a *cArgv) free() {
+	for _, p := range a.ptrs {
+		if p != 0 {
+			a.libc.free(p)
+		}
+	}
+	a.ptrs = nil
 }

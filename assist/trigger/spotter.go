@@ -174,9 +174,11 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if err := os.WriteFile(kwsPath, []byte(kws.String()), 0o600); err != nil {
 		return fail(fmt.Errorf("trigger: %w", err))
 	}
-	s.argv = newCArgv([]string{
+	if s.argv, err = newCArgv([]string{
 		"-hmm", opts.ModelDir, "-dict", dictPath, "-logfn", "/dev/null", "-samprate", "16000",
-	})
+	}); err != nil {
+		return fail(err)
+	}
 	s.cfg = s.argv.parse(api)
 	if s.cfg == 0 {
 		return fail(fmt.Errorf("%w (PocketSphinx rejected its configuration)", ErrNoRecognizer))
@@ -447,6 +449,10 @@ func (s *Spotter) Close() error {
 	if s.cfg != 0 {
 		s.api.cmdLnFreeR(s.cfg)
 		s.cfg = 0
+	}
+	if s.argv != nil {
+		s.argv.free() // after cmd_ln_free_r: its hash table keys point into these strings
+		s.argv = nil
 	}
 	return os.RemoveAll(s.tmpDir)
 }

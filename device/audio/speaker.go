@@ -203,7 +203,8 @@ func (s *Speaker) Play(ctx context.Context, p *PCM) error {
 	player.Play()
 
 	// Poll rather than trust IsPlaying alone: a dead device never finishes.
-	deadline := time.Now().Add(q.Duration() + 2*time.Second + 4*s.opts.Buffer)
+	started := time.Now()
+	deadline := started.Add(q.Duration() + 2*time.Second + 4*s.opts.Buffer)
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -223,11 +224,16 @@ func (s *Speaker) Play(ctx context.Context, p *PCM) error {
 			return &DeviceError{Device: "speaker", Detail: err}
 		}
 		if !player.IsPlaying() {
-			return nil
+			select {
+			case <-stop: // Stop paused the player just before closing stop
+				return ErrInterrupted
+			default:
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			player.Pause()
-			return &DeviceError{Device: "speaker", Detail: fmt.Errorf("the device stopped taking audio (%v of sound not finished after %v)", q.Duration(), time.Until(deadline)+q.Duration()+2*time.Second)}
+			return &DeviceError{Device: "speaker", Detail: fmt.Errorf("the device stopped taking audio: %v of sound was not played within %v", q.Duration(), time.Since(started).Round(time.Millisecond))}
 		}
 	}
 }
@@ -238,12 +244,12 @@ func (s *Speaker) Play(ctx context.Context, p *PCM) error {
 func (s *Speaker) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.stop != nil {
+		close(s.stop) // first, so Play never mistakes the pause for the end of the sound
+		s.stop = nil
+	}
 	if s.current != nil {
 		s.current.Pause() // the mixer stops taking this player's samples at its next period
-	}
-	if s.stop != nil {
-		close(s.stop)
-		s.stop = nil
 	}
 }
 

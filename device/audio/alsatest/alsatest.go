@@ -138,9 +138,12 @@ func (f *Fake) Played(rate, channels int) (*audio.PCM, error) {
 	for i := 0; i < n; i++ {
 		v := math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		x := math.Round(float64(v) * 32767)
-		if x > 32767 {
+		switch {
+		case math.IsNaN(x):
+			x = 0
+		case x > 32767:
 			x = 32767
-		} else if x < -32768 || math.IsNaN(x) {
+		case x < -32768:
 			x = -32768
 		}
 		out[i] = int16(x)

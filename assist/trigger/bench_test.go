@@ -1,0 +1,48 @@
+package trigger
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rpiq/rpiq/device/audio"
+)
+
+// BenchmarkSpotter measures keyphrase search speed; "xRT" is CPU time per second of audio.
+func BenchmarkSpotter(b *testing.B) {
+	s := newTestSpotter(b, SpotterOptions{})
+	say := speak(b, "en-us", 160, "the weather is nice today, please read this for me")
+	audioDur := say.Duration()
+	b.ResetTimer()
+	for b.Loop() {
+		spot(b, s, say)
+	}
+	per := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(per.Seconds()/audioDur.Seconds(), "xRT")
+}
+
+// BenchmarkDetectionDelay reports how long after the end of "read this" the event comes out
+// (PocketSphinx's keyphrase delay plus the overlap hold), in milliseconds of audio.
+func BenchmarkDetectionDelay(b *testing.B) {
+	say := speak(b, "en-us", 150, "read this")
+	lead := audio.Silence(SampleRate, 1, time.Second)
+	stream, _ := audio.Concat(lead, say)
+	voiceEnd := lead.Duration() + 500*time.Millisecond + say.Trim(1000).Duration()
+	var delay time.Duration
+	for b.Loop() {
+		s := newTestSpotter(b, SpotterOptions{})
+		var fed int
+		found := false
+		for i := 0; i < len(stream.Samples) && !found; i += 160 { // 10 ms chunks
+			j := min(i+160, len(stream.Samples))
+			evs, _ := s.Process(stream.Samples[i:j])
+			fed = j
+			found = len(evs) > 0
+		}
+		s.Close()
+		if !found {
+			b.Fatal("not detected")
+		}
+		delay = time.Duration(fed)*time.Second/SampleRate - voiceEnd
+	}
+	b.ReportMetric(float64(delay.Milliseconds()), "ms-after-speech")
+}
