@@ -126,18 +126,10 @@ func readVQACalibration(path string, n int, c *cogvlm2.Config, tok tokenizer.Tok
 		if s == "" {
 			continue
 		}
-		var rec struct {
-			Image    *string `json:"image"`
-			Question *string `json:"question"`
-			Answer   string  `json:"answer"`
-		}
-		if err := json.Unmarshal([]byte(s), &rec); err != nil {
+		ip, question, answer, err := parseVQARecord(s)
+		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
 		}
-		if rec.Image == nil || *rec.Image == "" || rec.Question == nil {
-			return nil, fmt.Errorf("%s:%d: want {\"image\": path, \"question\": text, \"answer\": text}", path, line)
-		}
-		ip := *rec.Image
 		if !filepath.IsAbs(ip) {
 			ip = filepath.Join(filepath.Dir(path), ip)
 		}
@@ -149,9 +141,9 @@ func readVQACalibration(path string, n int, c *cogvlm2.Config, tok tokenizer.Tok
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
 		}
-		text := cogvlm2.PromptText(c.TemplateVersion, *rec.Question)
-		if rec.Answer != "" {
-			text += " " + rec.Answer
+		text := cogvlm2.PromptText(c.TemplateVersion, question)
+		if answer != "" {
+			text += " " + answer
 		}
 		ids, err := tok.Encode(text, false)
 		if err != nil {
@@ -170,4 +162,23 @@ func readVQACalibration(path string, n int, c *cogvlm2.Config, tok tokenizer.Tok
 		return nil, fmt.Errorf("%s: no calibration records", path)
 	}
 	return out, nil
+}
+
+// parseVQARecord reads one calibration line: image path and question required, answer optional.
+func parseVQARecord(line string) (image, question, answer string, err error) {
+	var rec struct {
+		Image    *string `json:"image"`
+		Question *string `json:"question"`
+		Answer   *string `json:"answer"`
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		return "", "", "", err
+	}
+	if rec.Image == nil || *rec.Image == "" || rec.Question == nil {
+		return "", "", "", fmt.Errorf("want {\"image\": path, \"question\": text, \"answer\": text}")
+	}
+	if rec.Answer != nil {
+		answer = *rec.Answer
+	}
+	return *rec.Image, *rec.Question, answer, nil
 }

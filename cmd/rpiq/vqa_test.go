@@ -133,3 +133,16 @@ func TestQuantizeCogVLM2ThenVQA(t *testing.T) {
 		t.Fatalf("--vision-bits 4: exit %d, want 2", code)
 	}
 }
+
+func FuzzParseVQARecord(f *testing.F) {
+	f.Add(`{"image": "a.png", "question": "What is it?", "answer": "A cat."}`)
+	f.Add(`{"image": "", "question": "q"}`)
+	f.Add(`{"question": "q"}`)
+	f.Add(`[1, 2]`)
+	f.Fuzz(func(t *testing.T, line string) {
+		img, _, _, err := parseVQARecord(line)
+		if err == nil && img == "" {
+			t.Fatalf("accepted %q without an image", line)
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 )
 
@@ -479,5 +480,40 @@ func TestPromptTemplates(t *testing.T) {
 		if got := PromptText(tv, "What is this?"); got != want {
 			t.Errorf("%s: %q, want %q", tv, got, want)
 		}
+	}
+}
+
+// Without an image the model is a text model.Model (hfmodel.Open): cached decode equals the
+// reference over language tokens only.
+func TestTextModelThroughHFModel(t *testing.T) {
+	dir, cfg, w := writeTiny(t, 2, 23)
+	m, _, closer, err := hfmodel.Open(dir, cpubackend.New(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer()
+	ids := append([]int32{128000}, question...)
+	c := m.NewCache(len(ids))
+	first, err := m.Forward(c, ids[:5], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := m.Forward(c, ids[5:], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := append(first, rest...)
+	H := cfg.LM.HiddenSize
+	emb := w["model.embed_tokens.weight"]
+	x := newMat(0, 0)
+	tt := make([]int, len(ids))
+	pos := make([]int, len(ids))
+	for i, id := range ids {
+		x = append(x, f64(emb[int(id)*H:(int(id)+1)*H]))
+		pos[i] = i
+	}
+	closeRel(t, "text-only logits", got, refLM(cfg, w, x, tt, pos), 1e-4)
+	if info := m.Info(); info.Arch != "CogVLMForCausalLM" || len(info.EOS) != 2 {
+		t.Fatalf("info %+v", info)
 	}
 }
