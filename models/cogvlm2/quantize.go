@@ -6,10 +6,10 @@ package cogvlm2
 // layer, the convolution and adapter, a decoder layer, the head) sees two streams, the quantized
 // model's activations and the full-precision model's. A module's Hessian comes from the rows
 // that actually reach it: for the decoder's experts, only the tokens routed to that expert
-// (boi and patches → vision expert; text and eoi → language expert). Within a block all modules
-// are fitted from one pass with the block's full-precision weights (not GPTQ's true-sequential
-// order inside a layer), then the block's outputs are recomputed with its quantized weights for
-// the next block.
+// (boi and patches → vision expert; text and eoi → language expert). Inside a block the modules
+// go in GPTQ's true-sequential groups (attention inputs, attention output, MLP inputs, MLP
+// output), each group seeing the earlier ones quantized; then the block's outputs are
+// recomputed with its quantized weights for the next block.
 
 import (
 	"fmt"
@@ -100,95 +100,114 @@ func (qz *quantizer) stage1(bits int) quant.Config {
 	return c
 }
 
-// block quantizes units with statistics gathered by run over every sample.
-func (qz *quantizer) block(label string, units []unit, run blockRun) error {
-	var active []unit
-	for _, u := range units {
-		if u.bits < 16 {
-			active = append(active, u)
-		}
-	}
-	if len(active) == 0 { // nothing to quantize: propagate both streams
-		for s := 0; s < qz.n; s++ {
-			if err := run(s, true, nil, true); err != nil {
-				return err
-			}
-			if err := run(s, false, nil, true); err != nil {
-				return err
+// block quantizes a block's units group by group in GPTQ's true-sequential order: a group's
+// statistics are gathered with the earlier groups already quantized in the quantized stream
+// (and full precision in the FP stream), then the group is quantized. Finally both streams'
+// outputs are committed: the FP stream with FP weights, the quantized stream with quantized ones.
+func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
+	fpW, qW := map[string][]float32{}, map[string][]float32{}
+	var done []unit
+	use := func(fp bool) {
+		for _, u := range done {
+			if fp {
+				u.set(fpW[u.name])
+			} else {
+				u.set(qW[u.name])
 			}
 		}
-		return nil
 	}
-	caps := map[string]*capture{}
 	needC := qz.o.Method == quant.MethodRPIQ && qz.o.Stage2.AllData && qz.o.Stage2.FPTarget
-	for _, u := range active {
-		if caps[u.input] == nil {
-			c := &capture{in: u.in}
-			if qz.o.Method != quant.MethodRTN {
-				c.h = quant.NewHessian(u.in)
+	for _, g := range groups {
+		var active []unit
+		for _, u := range g {
+			if u.bits < 16 {
+				active = append(active, u)
 			}
-			if needC {
-				c.c = quant.NewCross(u.in)
-			}
-			caps[u.input] = c
 		}
+		if len(active) == 0 {
+			continue
+		}
+		caps := map[string]*capture{}
+		for _, u := range active {
+			if caps[u.input] == nil {
+				c := &capture{in: u.in}
+				if qz.o.Method != quant.MethodRTN {
+					c.h = quant.NewHessian(u.in)
+				}
+				if needC {
+					c.c = quant.NewCross(u.in)
+				}
+				caps[u.input] = c
+			}
+		}
+		// Both streams of one sample call the hook in the same order (an expert may be called
+		// for several runs of tokens), so the rows line up once each stream's are concatenated.
+		for s := 0; s < qz.n; s++ {
+			for _, c := range caps {
+				c.pendX, c.pendXf = c.pendX[:0], c.pendXf[:0]
+			}
+			use(false)
+			err := run(s, false, func(key string, x []float32, rows int) {
+				if c := caps[key]; c != nil {
+					c.pendX = append(c.pendX, x...)
+				}
+			}, false)
+			if err != nil {
+				return err
+			}
+			use(true)
+			err = run(s, true, func(key string, xf []float32, rows int) {
+				if c := caps[key]; c != nil {
+					c.pendXf = append(c.pendXf, xf...)
+				}
+			}, false)
+			if err != nil {
+				return err
+			}
+			for key, c := range caps {
+				x, xf := c.pendX, c.pendXf
+				if len(x) != len(xf) {
+					return fmt.Errorf("cogvlm2: %s: %s: the streams disagree (%d vs %d values)", label, key, len(x), len(xf))
+				}
+				if len(x) == 0 {
+					continue
+				}
+				rows := len(x) / c.in
+				if c.h != nil {
+					if err := c.h.Add(x, rows); err != nil {
+						return fmt.Errorf("cogvlm2: %s: %w", key, err)
+					}
+				}
+				if c.c != nil {
+					if err := c.c.Add(xf, x, rows); err != nil {
+						return fmt.Errorf("cogvlm2: %s: %w", key, err)
+					}
+				}
+				c.tokens += rows
+				if s == qz.n-1 {
+					c.lastX, c.lastXf = append([]float32(nil), x...), append([]float32(nil), xf...)
+				}
+			}
+		}
+		for _, u := range active {
+			fpW[u.name] = u.weight() // the group is still full precision here
+			qm, err := qz.module(u, caps[u.input])
+			if err != nil {
+				return err
+			}
+			qz.res.Modules = append(qz.res.Modules, qm)
+			qW[u.name] = f32s(qm.Q.Dequantize())
+			qz.log.Info("quantized", "module", u.name, "bits", u.bits, "method", qm.Method, "tokens", qm.Tokens, "rel_err", qm.Err)
+		}
+		done = append(done, active...)
 	}
-	// Both streams of one sample call the hook in the same order (an expert may be called for
-	// several runs of tokens), so the rows line up once each stream's rows are concatenated.
+	use(true)
 	for s := 0; s < qz.n; s++ {
-		for _, c := range caps {
-			c.pendX, c.pendXf = c.pendX[:0], c.pendXf[:0]
-		}
-		err := run(s, false, func(key string, x []float32, rows int) {
-			if c := caps[key]; c != nil {
-				c.pendX = append(c.pendX, x...)
-			}
-		}, false)
-		if err != nil {
+		if err := run(s, true, nil, true); err != nil {
 			return err
-		}
-		err = run(s, true, func(key string, xf []float32, rows int) {
-			if c := caps[key]; c != nil {
-				c.pendXf = append(c.pendXf, xf...)
-			}
-		}, true)
-		if err != nil {
-			return err
-		}
-		for key, c := range caps {
-			x, xf := c.pendX, c.pendXf
-			if len(x) != len(xf) {
-				return fmt.Errorf("cogvlm2: %s: %s: the streams disagree (%d vs %d values)", label, key, len(x), len(xf))
-			}
-			if len(x) == 0 {
-				continue
-			}
-			rows := len(x) / c.in
-			if c.h != nil {
-				if err := c.h.Add(x, rows); err != nil {
-					return fmt.Errorf("cogvlm2: %s: %w", key, err)
-				}
-			}
-			if c.c != nil {
-				if err := c.c.Add(xf, x, rows); err != nil {
-					return fmt.Errorf("cogvlm2: %s: %w", key, err)
-				}
-			}
-			c.tokens += rows
-			if s == qz.n-1 {
-				c.lastX, c.lastXf = append([]float32(nil), x...), append([]float32(nil), xf...)
-			}
 		}
 	}
-	for _, u := range active {
-		qm, err := qz.module(u, caps[u.input])
-		if err != nil {
-			return err
-		}
-		qz.res.Modules = append(qz.res.Modules, qm)
-		u.set(f32s(qm.Q.Dequantize()))
-		qz.log.Info("quantized", "module", u.name, "bits", u.bits, "method", qm.Method, "tokens", qm.Tokens, "rel_err", qm.Err)
-	}
+	use(false)
 	for s := 0; s < qz.n; s++ {
 		if err := run(s, false, nil, true); err != nil {
 			return err
@@ -378,11 +397,11 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 	}
 	for j, l := range v.layers {
 		p := fmt.Sprintf("model.vision.transformer.layers.%d.", j)
-		units := []unit{
-			m.fusedUnit(p+"attention.query_key_value", "qkv", PartVision, o.VisionBits, l.q, l.k, l.v),
-			m.linearUnit(l.dense, p+"attention.dense", "dense", PartVision, o.VisionBits),
-			m.linearUnit(l.fc1, p+"mlp.fc1", "fc1", PartVision, o.VisionBits),
-			m.linearUnit(l.fc2, p+"mlp.fc2", "fc2", PartVision, o.VisionBits),
+		units := [][]unit{
+			{m.fusedUnit(p+"attention.query_key_value", "qkv", PartVision, o.VisionBits, l.q, l.k, l.v)},
+			{m.linearUnit(l.dense, p+"attention.dense", "dense", PartVision, o.VisionBits)},
+			{m.linearUnit(l.fc1, p+"mlp.fc1", "fc1", PartVision, o.VisionBits)},
+			{m.linearUnit(l.fc2, p+"mlp.fc2", "fc2", PartVision, o.VisionBits)},
 		}
 		err := qz.block(fmt.Sprintf("vision layer %d", j), units, func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
 			st := vq
@@ -416,12 +435,12 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 	}
 	// The convolution and the adapter: one block whose output is the image embeddings.
 	lp := "model.vision.linear_proj."
-	units := []unit{
-		m.linearUnit(v.conv, "model.vision.conv", "conv", PartVision, o.VisionBits),
-		m.linearUnit(v.proj, lp+"linear_proj", "proj", PartAdapter, o.AdapterBits),
-		m.linearUnit(v.gate, lp+"gate_proj", "glu", PartAdapter, o.AdapterBits),
-		m.linearUnit(v.h4h, lp+"dense_h_to_4h", "glu", PartAdapter, o.AdapterBits),
-		m.linearUnit(v.down, lp+"dense_4h_to_h", "4h", PartAdapter, o.AdapterBits),
+	units := [][]unit{
+		{m.linearUnit(v.conv, "model.vision.conv", "conv", PartVision, o.VisionBits)},
+		{m.linearUnit(v.proj, lp+"linear_proj", "proj", PartAdapter, o.AdapterBits)},
+		{m.linearUnit(v.gate, lp+"gate_proj", "glu", PartAdapter, o.AdapterBits),
+			m.linearUnit(v.h4h, lp+"dense_h_to_4h", "glu", PartAdapter, o.AdapterBits)},
+		{m.linearUnit(v.down, lp+"dense_4h_to_h", "4h", PartAdapter, o.AdapterBits)},
 	}
 	H := m.cfg.LM.HiddenSize
 	err := qz.block("adapter", units, func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
@@ -482,15 +501,13 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 	kvd := m.attn.KVHeads * m.attn.HeadDim
 	for li, l := range m.layers {
 		p := fmt.Sprintf("model.layers.%d.", li)
-		var units []unit
+		units := make([][]unit, 4) // true-sequential groups: qkv, dense, gate+up, down (both experts)
 		for _, e := range []*expert{&l.vis, &l.lang} {
-			units = append(units,
-				m.fusedUnit(e.qkvName, e.qkvName, PartLM, o.Bits, e.q, e.k, e.v),
-				m.linearUnit(e.dense, e.dense.Name, e.dense.Name, PartLM, o.Bits),
-				m.linearUnit(e.gate, e.gate.Name, e.gate.Name, PartLM, o.Bits),
-				m.linearUnit(e.up, e.up.Name, e.gate.Name, PartLM, o.Bits), // reads the same rows as gate
-				m.linearUnit(e.down, e.down.Name, e.down.Name, PartLM, o.Bits),
-			)
+			units[0] = append(units[0], m.fusedUnit(e.qkvName, e.qkvName, PartLM, o.Bits, e.q, e.k, e.v))
+			units[1] = append(units[1], m.linearUnit(e.dense, e.dense.Name, e.dense.Name, PartLM, o.Bits))
+			units[2] = append(units[2], m.linearUnit(e.gate, e.gate.Name, e.gate.Name, PartLM, o.Bits),
+				m.linearUnit(e.up, e.up.Name, e.gate.Name, PartLM, o.Bits)) // reads the same rows as gate
+			units[3] = append(units[3], m.linearUnit(e.down, e.down.Name, e.down.Name, PartLM, o.Bits))
 		}
 		err := qz.block(fmt.Sprintf("decoder layer %d", li), units, func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
 			st := lq
@@ -521,7 +538,7 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 		}
 	}
 	// The head reads the final norm of the last layer's output.
-	err = qz.block("head", []unit{m.linearUnit(m.head, "lm_head", "head", PartHead, o.HeadBits)},
+	err = qz.block("head", [][]unit{{m.linearUnit(m.head, "lm_head", "head", PartHead, o.HeadBits)}},
 		func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
 			if hook == nil {
 				return nil
