@@ -1,5 +1,7 @@
 package cpu
 
+import "math"
+
 // Packed GEMM for prompts (n >= packMinRows activation rows): each worker takes a range of
 // weight rows, packs a ~512 KiB block of them into panels of sixteen rows stored k-major
 // ([k][16], widening BF16/F16 on the way), and runs the 6×16 outer-product micro-kernel over
@@ -83,6 +85,21 @@ func packHalf(w []uint16, k int, conv func(uint16) float32) func([]float32, int,
 				row := w[(j0+q*16+c)*k : (j0+q*16+c+1)*k]
 				for t, v := range row {
 					panel[t*16+c] = conv(v)
+				}
+			}
+		}
+	}
+}
+
+// packBF16 is packHalf for bfloat16 with the widening inlined (a shift), the common case.
+func packBF16(w []uint16, k int) func([]float32, int, int) {
+	return func(dst []float32, j0, rows int) {
+		for q := 0; q < rows/16; q++ {
+			panel := dst[q*16*k : (q+1)*16*k]
+			for c := 0; c < 16; c++ {
+				row := w[(j0+q*16+c)*k : (j0+q*16+c+1)*k]
+				for t, v := range row {
+					panel[t*16+c] = math.Float32frombits(uint32(v) << 16)
 				}
 			}
 		}

@@ -41,7 +41,7 @@ func (p *Pool) MatMulF32(dst, x, w []float32, n, k, m int) {
 // MatMulBF16 is MatMulF32 with bfloat16 weights, used as stored: decode widens each weight in
 // registers; prompt processing widens one L2-sized block of rows at a time into scratch.
 func (p *Pool) MatMulBF16(dst, x []float32, w []uint16, n, k, m int) {
-	p.matMulHalf(dst, x, w, n, k, m, DotBF16, widenBF16, bf16)
+	p.matMulHalf(dst, x, w, n, k, m, DotBF16, widenBF16, nil) // nil: bfloat16 packing
 }
 
 // MatMulF16 is MatMulF32 with IEEE half-precision weights, used as stored.
@@ -53,7 +53,11 @@ func (p *Pool) matMulHalf(dst, x []float32, w []uint16, n, k, m int,
 	dot func([]float32, []uint16) float32, widen func([]float32, []uint16), conv func(uint16) float32) {
 	checkDims(len(dst), len(x), len(w), n, k, m)
 	if n >= packMinRows && hasGEMM6x16 {
-		p.gemmPacked(dst, x, n, k, m, denseSource{k: k, pack: packHalf(w, k, conv),
+		pack := packHalf(w, k, conv)
+		if conv == nil {
+			pack = packBF16(w, k)
+		}
+		p.gemmPacked(dst, x, n, k, m, denseSource{k: k, pack: pack,
 			dot: func(xi []float32, j int) float32 { return dot(xi, w[j*k:(j+1)*k]) }})
 		return
 	}
