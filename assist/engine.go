@@ -191,6 +191,9 @@ func (r *Router) whyNot(intent Intent, name string) string {
 		}
 		return msg
 	case name == "ocr":
+		if err := r.missing["ocr"]; err != nil && !errors.Is(err, ErrNotInstalled) {
+			return fmt.Sprintf("I can't %s: the text reader does not start. The details are in the log.", what)
+		}
 		return fmt.Sprintf("I can't %s: the text reader, Tesseract, is not installed.", what)
 	}
 	return fmt.Sprintf("I can't %s: the %s engine is not available.", what, strings.ToUpper(name))

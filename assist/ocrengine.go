@@ -47,10 +47,10 @@ func newOCREngine(cfg config.Config) (Engine, error) {
 	}
 	e, err := ocr.New(ocr.Options{Language: lang, Tessdata: cfg.Models.Tessdata})
 	if err != nil {
-		if errors.Is(err, ocr.ErrNoTesseract) {
+		if errors.Is(err, ocr.ErrNoTesseract) && cfg.Models.Tessdata == "" {
 			return nil, fmt.Errorf("%w: %v", ErrNotInstalled, err)
 		}
-		return nil, err
+		return nil, err // a configured tessdata folder that does not work: a setting to fix
 	}
 	return &OCREngine{OCR: e, MinConfidence: cfg.Engines.MinConfidence}, nil
 }

@@ -96,6 +96,17 @@ func TestAskFaults(t *testing.T) {
 	if code != 1 || !strings.Contains(o, "no vision-language model is installed") {
 		t.Errorf("describe without a model: %d %q", code, o)
 	}
+	// A configured model that is missing: said plainly, and "read this" still works.
+	cfg := filepath.Join(dir, "missing-model.toml")
+	os.WriteFile(cfg, []byte("[models]\nvlm = \"no-such-model\"\ntessdata = \"no-such-tessdata\"\n"), 0o644)
+	code, o, _ = runCmd("ask", "--config", cfg, "--image", "../../examples/sample.png", "--question", "describe", "--wav", wav)
+	if code != 1 || !strings.Contains(o, "no vision-language model is installed") {
+		t.Errorf("missing model: %d %q", code, o)
+	}
+	code, o, _ = runCmd("ask", "--config", cfg, "--image", "../../examples/sample.png", "--wav", wav)
+	if code != 1 || !strings.Contains(o, "text reader does not start") {
+		t.Errorf("missing tessdata: %d %q", code, o)
+	}
 	code, o, _ = runCmd("ask", "--image", filepath.Join(dir, "none.png"), "--wav", wav)
 	if code != 2 || !strings.Contains(o, "cannot be opened") {
 		t.Errorf("missing image: %d %q", code, o)
