@@ -105,6 +105,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		}
 		ids = []int{tok.BOS()}
 	}
+	if info := m.Info(); info.MaxSeq > 0 && len(ids) > info.MaxSeq {
+		return fmt.Errorf("%w: the prompt is %d tokens, more than the model's context of %d", ErrBadInput, len(ids), info.MaxSeq)
+	}
 	in := make([]int32, len(ids))
 	for i, id := range ids {
 		in[i] = int32(id)
