@@ -25,6 +25,8 @@ type cogvlmReport struct {
 	TableMatches     *bool                   `json:"table_matches_index,omitempty"`
 	Memory           []cogvlm2.MemoryVariant `json:"memory"`
 	Goal             float64                 `json:"goal_of_bf16"`
+	KVBytesPerToken  int64                   `json:"kv_bytes_per_token_f16"`
+	KVBytesQuestion  int64                   `json:"kv_bytes_question_f16"` // image + 16 question tokens + 256 answer tokens
 }
 
 func inspectCogVLM(dir string, cfg *hf.Config, rep *modelReport) error {
@@ -39,6 +41,8 @@ func inspectCogVLM(dir string, cfg *hf.Config, rep *modelReport) error {
 		LMParameters: lm, VisionParameters: vis, Memory: c.MemoryVariants(), Goal: cogvlm2.MemoryGoal,
 	}
 	r.TableBytesBF16 = r.Memory[0].Bytes
+	r.KVBytesPerToken = int64(2 * c.LM.NumLayers * c.LM.NumKVHeads * c.LM.HeadDim * 2)
+	r.KVBytesQuestion = r.KVBytesPerToken * int64(1+c.Vision.ImageTokens()+16+256)
 	if rep.Quantization == nil && rep.Bytes > 0 {
 		ok := rep.Bytes == r.TableBytesBF16
 		r.TableMatches = &ok
@@ -72,4 +76,6 @@ func printCogVLM(w io.Writer, r *cogvlmReport) {
 		}
 		fmt.Fprintf(w, "  %-56s %9s  %5.1f%%%s\n", v.Name, humanBytes(v.Bytes), 100*v.OfBF16, mark)
 	}
+	fmt.Fprintf(w, "KV cache:      %s per token (f16), %s for one question (image + 16 question + 256 answer tokens), on top of the weights\n",
+		humanBytes(r.KVBytesPerToken), humanBytes(r.KVBytesQuestion))
 }

@@ -44,6 +44,7 @@ func TestInspectCogVLM2ConfigAndIndex(t *testing.T) {
 		"39006214656 bytes at BF16 from config.json, matches",
 		"4-bit LM + 8-bit vision (adapter, head 16-bit)",
 		"4-bit everywhere",
+		"KV cache:      128.0 KiB per token (f16)", // 2 · 32 layers · 8 kv heads · 128 · 2 bytes
 	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("inspect output lacks %q", want)
