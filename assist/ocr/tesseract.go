@@ -63,9 +63,11 @@ func libName() []string {
 }
 
 func load() {
-	// Tesseract parallelises with OpenMP, whose worker threads spin while they wait: on a busy
-	// two-core device that makes a page 3-4x slower, so one thread unless the user says otherwise.
-	// libgomp reads this when it is loaded, hence before Dlopen.
+	// Tesseract parallelises with OpenMP (with explicit num_threads clauses, so only the thread
+	// limit caps it), whose worker threads spin while they wait: on a busy two-core device that
+	// makes a page 3-4x slower, so one thread unless the user says otherwise. libgomp reads this
+	// once, when it is loaded, hence before Dlopen; a program that links libgomp already (OpenCV
+	// does, so cmd/assist) must set it before it starts: see OMPThreadLimitEnv.
 	if _, set := os.LookupEnv("OMP_THREAD_LIMIT"); !set {
 		os.Setenv("OMP_THREAD_LIMIT", "1")
 	}
@@ -115,6 +117,10 @@ func load() {
 		purego.RegisterFunc(f.ptr, sym)
 	}
 }
+
+// OMPThreadLimitEnv is what a program linking OpenMP must have in its environment at start for
+// Tesseract to run on one thread (cmd/assist re-executes itself with it).
+const OMPThreadLimitEnv = "OMP_THREAD_LIMIT=1"
 
 // Version is the library's version, or an error when it is not installed.
 func Version() (string, error) {

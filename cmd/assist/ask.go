@@ -102,6 +102,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	decoded := time.Since(start)
 	intent := assist.IntentOf(*question)
 	router := assist.NewRouter(cfg)
+	ready := time.Since(start) - decoded
 	for name, err := range router.Missing() {
 		log.Info("engine unavailable", "engine", name, "err", err)
 	}
@@ -154,8 +155,8 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 			firstAudio = fa.Sub(start)
 		}
 	}
-	fmt.Fprintf(stderr, "assist ask: %s by %s; decode %v, first text %v, first speech %v, total %v\n",
-		intent, engine.Name(), decoded.Round(time.Millisecond), first.Round(time.Millisecond), firstAudio.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stderr, "assist ask: %s by %s; image decoded in %v, engines loaded in %v; from start: first text %v, first speech %v, total %v\n",
+		intent, engine.Name(), decoded.Round(time.Millisecond), ready.Round(time.Millisecond), first.Round(time.Millisecond), firstAudio.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	if speechErr != nil {
 		return finish(fmt.Errorf("speech: %w", speechErr))
 	}
