@@ -201,7 +201,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 				}
 			}
 		}
-		P = sub(matMul(W, Ct, m, n, n), matMul(Wq, in.H, m, n, n))
+		P = residualGradient(W, Wq, Ct, in.H, m, n)
 	}
 
 	var H32, hcolsBuf, d32Buf, updBuf []float32
@@ -577,3 +577,33 @@ func gatherColsRect(X []float64, rows, n int, idx []int) []float64 {
 func gramCols(X []float64, t, b int) []float64 { return matTMul(X, X, t, b, b) }
 
 var _ = math.Abs
+
+// residualGradient is P = W C − W_q H computed as (W − W_q) H + W (C − H): both products have a
+// small operand (the quantization error, the activation drift), so they run as float32 GEMMs
+// (kernels/cpu) without the cancellation of subtracting two large float32 products.
+func residualGradient(W, Wq, C, H []float64, m, n int) []float64 {
+	p := cpu.Default()
+	e32 := make([]float32, m*n)
+	w32 := make([]float32, m*n)
+	for i := range W {
+		e32[i] = float32(W[i] - Wq[i])
+		w32[i] = float32(W[i])
+	}
+	h32 := make([]float32, n*n) // H is symmetric: its rows are its columns
+	dT := make([]float32, n*n)  // (C − H)ᵀ, rows = columns of C − H
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			h32[i*n+j] = float32(H[i*n+j])
+			dT[j*n+i] = float32(C[i*n+j] - H[i*n+j])
+		}
+	}
+	a := make([]float32, m*n)
+	b := make([]float32, m*n)
+	p.MatMulF32(a, e32, h32, m, n, n)
+	p.MatMulF32(b, w32, dT, m, n, n)
+	out := make([]float64, m*n)
+	for i := range out {
+		out[i] = float64(a[i]) + float64(b[i])
+	}
+	return out
+}
