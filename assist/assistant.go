@@ -111,6 +111,8 @@ type Assistant struct {
 	voice     speech.Voice
 	jobCancel context.CancelFunc
 	jobs      sync.WaitGroup
+	// repeatBack is how far back the next "repeat" goes (consecutive repeats walk the history).
+	repeatBack int
 }
 
 // New builds the assistant; it speaks nothing until Run.
@@ -206,6 +208,11 @@ func (a *Assistant) Handle(ctx context.Context, ev trigger.Event) {
 	a.log.Info("command", "command", ev.Command.String(), "from", ev.Origin.String(), "phrase", ev.Phrase)
 	// Barge-in first: silence now, then cancel the work behind it.
 	a.speaker.Stop()
+	if ev.Command != trigger.Repeat {
+		a.mu.Lock()
+		a.repeatBack = 0
+		a.mu.Unlock()
+	}
 	jctx := a.newJob(ctx)
 	switch ev.Command {
 	case trigger.Stop:
@@ -218,10 +225,21 @@ func (a *Assistant) Handle(ctx context.Context, ev trigger.Event) {
 		}
 		a.goJob(func() { a.answer(ctx, jctx, ev, intent) })
 	case trigger.Repeat:
+		// Saying "repeat" again goes one answer further back.
+		a.mu.Lock()
+		back := a.repeatBack
+		a.repeatBack++
+		a.mu.Unlock()
 		a.goJob(func() {
-			text, ok := a.history.Last(0)
-			if !ok {
+			text, ok := a.history.Last(back)
+			switch {
+			case !ok && back == 0:
 				text = "There is nothing to repeat yet."
+			case !ok:
+				text = "That was the oldest answer I keep."
+				a.mu.Lock()
+				a.repeatBack = back
+				a.mu.Unlock()
 			}
 			a.say(jctx, ctx, Result{Event: ev}, text)
 		})

@@ -191,12 +191,30 @@ func TestReadRepeatAndAdjust(t *testing.T) {
 	if r := rg.result(t); r.Text != "EXIT 12\nMain Street" || rg.synth.said() != "EXIT 12 | Main Street" {
 		t.Errorf("repeat: %+v said %q", r, rg.synth.said())
 	}
+	// A second answer; then "repeat" twice walks back through the history.
+	rg.a.mu.Lock()
+	rg.a.router = router(&lineEngine{name: "ocr", lines: []string{"Second answer."}})
+	rg.a.mu.Unlock()
+	rg.send(trigger.ReadThis)
+	rg.result(t)
+	for i, want := range []string{"Second answer.", "EXIT 12\nMain Street", "That was the oldest answer I keep.", "That was the oldest answer I keep."} {
+		rg.send(trigger.Repeat)
+		if r := rg.result(t); r.Text != want {
+			t.Errorf("repeat %d: %q, want %q", i+1, r.Text, want)
+		}
+	}
 	rg.send(trigger.Faster)
 	rg.result(t)
-	if v := rg.a.speaker.Voice(); v.RateWPM != 200 {
+	rg.send(trigger.Repeat)
+	if r := rg.result(t); r.Text != "Second answer." {
+		t.Errorf("repeat after another command: %q", r.Text)
+	}
+	rg.send(trigger.Faster)
+	rg.result(t)
+	if v := rg.a.speaker.Voice(); v.RateWPM != 225 {
 		t.Errorf("faster: rate %d", v.RateWPM)
 	}
-	for i := 0; i < 12; i++ {
+	for i := 0; i < 11; i++ {
 		rg.send(trigger.Faster)
 		rg.result(t)
 	}

@@ -148,6 +148,16 @@ func TestPathsAreRelativeToTheFile(t *testing.T) {
 	}
 }
 
+func TestKeyNames(t *testing.T) {
+	if _, err := Parse("k.toml", []byte("[trigger]\nkeys = [\"space\", \"f5\", \"x\", \"KEY_ENTER\", \"volumeup\"]\n")); err != nil {
+		t.Errorf("good keys: %v", err)
+	}
+	_, err := Parse("k.toml", []byte("[trigger]\nkeys = [\"spcae\"]\n"))
+	if err == nil || !strings.Contains(err.Error(), `k.toml:2: trigger.keys: unknown key name(s) "spcae"`) {
+		t.Errorf("bad key: %v", err)
+	}
+}
+
 func TestDebugCaptureNeedsDir(t *testing.T) {
 	_, err := Parse("p.toml", []byte("[privacy]\ndebug_capture = true\n"))
 	if err == nil || !strings.Contains(err.Error(), "p.toml:1: privacy.debug_dir") {

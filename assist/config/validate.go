@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/rpiq/rpiq/assist/trigger"
 )
 
 // Limits of the speech settings (eSpeak NG's own ranges; the rate range is what the issue asks).
@@ -73,6 +75,8 @@ func validate(c *Config) []Problem {
 	for i, k := range c.Trigger.Keys {
 		if strings.TrimSpace(k) == "" {
 			bad("trigger.keys", "key %d is empty", i+1)
+		} else if err := (trigger.KeyMap{k: trigger.ReadThis}).Validate(); err != nil {
+			bad("trigger.keys", "%s", strings.TrimPrefix(err.Error(), "trigger: "))
 		}
 	}
 	names := make([]string, 0, len(c.Trigger.Phrases))

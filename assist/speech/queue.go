@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Speaker speaks answers through a Sink. One utterance plays at a time: starting a new one, or
@@ -152,7 +154,8 @@ func (u *Utterance) run() {
 			u.mu.Lock()
 			u.spoken = append(u.spoken, sent)
 			u.mu.Unlock()
-			p, err := SynthesizeAll(u.ctx, u.s.synth, sent, u.s.Voice())
+			// NFKC: ligatures ("ﬁ") and full-width forms from OCR are read as letters.
+			p, err := SynthesizeAll(u.ctx, u.s.synth, norm.NFKC.String(sent), u.s.Voice())
 			if err != nil {
 				if u.ctx.Err() == nil {
 					synthErr <- err

@@ -207,6 +207,17 @@ func TestUtteranceStreamsSentences(t *testing.T) {
 	}
 }
 
+func TestTextIsNormalisedForSpeech(t *testing.T) {
+	fs := &fakeSynth{}
+	sp := NewSpeaker(fs, &Recorder{}, DefaultVoice, false)
+	if err := sp.Say(context.Background(), "ﬁle ＡＢＣ"); err != nil {
+		t.Fatal(err)
+	}
+	if len(fs.texts) != 1 || fs.texts[0] != "file ABC" {
+		t.Errorf("synthesised %q", fs.texts)
+	}
+}
+
 func TestSynthErrorIsReported(t *testing.T) {
 	sp := NewSpeaker(&fakeSynth{fail: "bad"}, &Recorder{}, DefaultVoice, false)
 	if err := sp.Say(context.Background(), "good. bad. more."); err == nil {
