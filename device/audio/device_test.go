@@ -218,10 +218,12 @@ func childBargeIn(t *testing.T) {
 	done := make(chan error, 1)
 	var stopped time.Time
 	go func() { done <- s.Play(context.Background(), long) }()
-	time.Sleep(100 * time.Millisecond)
-	if !s.Playing() {
-		t.Fatal("not playing after 100 ms")
+	for wait := time.Now(); !s.Playing(); time.Sleep(time.Millisecond) {
+		if time.Since(wait) > 10*time.Second {
+			t.Fatal("not playing after 10 s")
+		}
 	}
+	time.Sleep(50 * time.Millisecond)
 	stopped = time.Now()
 	s.Stop()
 	select {
