@@ -81,6 +81,9 @@ func Open(ordinal int) (*Device, error) {
 	return openWith(d, ordinal)
 }
 
+// OpenWith is Open through a given driver (see LoadDriverFrom).
+func OpenWith(d *Driver, ordinal int) (*Device, error) { return openWith(d, ordinal) }
+
 func openWith(drv *Driver, ordinal int) (*Device, error) {
 	dev := &Device{work: make(chan func()), done: make(chan struct{})}
 	started := make(chan error, 1)

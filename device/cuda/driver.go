@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/ebitengine/purego"
@@ -29,23 +30,38 @@ type Driver struct {
 // driverCandidates are tried in order: the driver's soname, then the development link name.
 var driverCandidates = []string{"libcuda.so.1", "libcuda.so"}
 
+// DriverEnv names the environment variable that points at a specific libcuda file.
+const DriverEnv = "RPIQ_CUDA_LIB"
+
 var (
 	driverOnce sync.Once
 	driverVal  *Driver
 	driverErr  error
 )
 
-// LoadDriver opens libcuda once per process. Without an NVIDIA driver the error wraps ErrNoDriver.
+// LoadDriver opens libcuda once per process: the file named by RPIQ_CUDA_LIB when set, else
+// libcuda.so.1. Without an NVIDIA driver the error wraps ErrNoDriver.
 func LoadDriver() (*Driver, error) {
 	driverOnce.Do(func() {
-		h, name, err := openLibrary(driverCandidates)
-		if err != nil {
-			driverErr = fmt.Errorf("%w: %v", ErrNoDriver, err)
+		if p := os.Getenv(DriverEnv); p != "" {
+			driverVal, driverErr = LoadDriverFrom(p)
 			return
 		}
-		driverVal, driverErr = newDriver(name, dlsymTable(h))
+		driverVal, driverErr = loadDriver(driverCandidates)
 	})
 	return driverVal, driverErr
+}
+
+// LoadDriverFrom opens a driver library by path (each call opens it anew): another install
+// location, or the CPU emulator of kernels/cuda/emu that the tests build.
+func LoadDriverFrom(path string) (*Driver, error) { return loadDriver([]string{path}) }
+
+func loadDriver(candidates []string) (*Driver, error) {
+	h, name, err := openLibrary(candidates)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoDriver, err)
+	}
+	return newDriver(name, dlsymTable(h))
 }
 
 // newDriver binds every entry point from sym; the versioned _v2 names are the ones cuda.h's

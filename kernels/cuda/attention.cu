@@ -35,7 +35,7 @@ template <typename T>
 __device__ void attention_decode(const float* __restrict__ q, const T* __restrict__ kc, const T* __restrict__ vc,
                                  float* __restrict__ out, int heads, int kv_heads, int head_dim, float scale,
                                  int pos0, const int* __restrict__ pos_dev) {
-    extern __shared__ float smem[];
+    RPIQ_DYNAMIC_SHARED(float, smem);
     const int seq = pos0 + (pos_dev ? *pos_dev : 0) + 1;
     const int h = blockIdx.x, kvh = h / (heads / kv_heads);
     const int kv_dim = kv_heads * head_dim;
@@ -109,7 +109,7 @@ template <typename T>
 __device__ void attention_prefill(const float* __restrict__ q, const T* __restrict__ kc, const T* __restrict__ vc,
                                   float* __restrict__ out, int tokens, int heads, int kv_heads, int head_dim,
                                   float scale, int pos0, int kv_len, int causal) {
-    extern __shared__ float smem[];
+    RPIQ_DYNAMIC_SHARED(float, smem);
     float* Qs = smem;                              // [16][head_dim]
     float* Ks = Qs + FA_ROWS * head_dim;           // [32][head_dim + 1]
     float* Vs = Ks + FA_KEYS * (head_dim + 1);     // [32][head_dim]

@@ -3,9 +3,22 @@
 // toolkit header.
 #pragma once
 
+// RPIQ_EMU is defined by emu/emu.cpp, which compiles these sources with a host C++ compiler and
+// runs them on CPU threads (see emu/emu.h): the only differences are the inline PTX below and
+// how dynamic shared memory is declared.
+#ifdef RPIQ_EMU
+#define RPIQ_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(emu_dynamic_shared())
+#else
+#define RPIQ_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 struct half_t { unsigned short x; };   // IEEE 754 binary16 bits
 struct bfloat_t { unsigned short x; }; // bfloat16 bits
 
+#ifdef RPIQ_EMU
+__device__ __forceinline__ float f16_to_f32(unsigned short h) { return emu_f16_to_f32(h); }
+__device__ __forceinline__ unsigned short f32_to_f16(float f) { return emu_f32_to_f16(f); }
+#else
 __device__ __forceinline__ float f16_to_f32(unsigned short h) {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
@@ -16,6 +29,7 @@ __device__ __forceinline__ unsigned short f32_to_f16(float f) {
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
     return h;
 }
+#endif
 __device__ __forceinline__ float bf16_to_f32(unsigned short h) { return __uint_as_float(((unsigned)h) << 16); }
 
 // to_f32 / store_as convert any storage type the kernels accept.

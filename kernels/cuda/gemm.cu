@@ -75,7 +75,9 @@ extern "C" __global__ void __launch_bounds__(256) gemm_bf16(const float* X, cons
 
 __device__ __forceinline__ void mma_16816(float* c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
                                           unsigned b0, unsigned b1) {
-#if __CUDA_ARCH__ >= 800
+#if defined(RPIQ_EMU)
+    emu_mma_16816(c, a0, a1, a2, a3, b0, b1);
+#elif __CUDA_ARCH__ >= 800
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])

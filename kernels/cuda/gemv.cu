@@ -13,7 +13,7 @@
 // Block (32, 8): threadIdx.x owns 4 adjacent columns (one 128-bit load of 4 packed words per
 // packed row), threadIdx.y takes every 8th packed row. gridDim.x covers N in 128-column tiles;
 // gridDim.y splits K, and then the blocks meet with atomicAdd, so y must be zeroed first.
-// Requires N % 8 == 0, group_size % (32/BITS) == 0, 16-byte aligned qweight rows.
+// Requires N % 8 == 0, group_size % (32/BITS) == 0, 16-byte aligned qweight rows and x.
 template <int BITS>
 __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__ qweight,
                        const unsigned* __restrict__ qzeros, const half_t* __restrict__ scales,
@@ -37,7 +37,13 @@ __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__
         float xsum = 0.f;
         float s[4] = {0.f, 0.f, 0.f, 0.f}, z[4] = {0.f, 0.f, 0.f, 0.f};
         int g_cur = -1;
-        for (int r = r_begin + threadIdx.y; r < r_end; r += 8) {
+        // One packed row ahead is already loading while the current one is unpacked.
+        int r = r_begin + threadIdx.y;
+        uint4 w_next = make_uint4(0u, 0u, 0u, 0u);
+        if (r < r_end) w_next = __ldg(reinterpret_cast<const uint4*>(qweight + (size_t)r * N + n0));
+        for (; r < r_end; r += 8) {
+            const uint4 w = w_next;
+            if (r + 8 < r_end) w_next = __ldg(reinterpret_cast<const uint4*>(qweight + (size_t)(r + 8) * N + n0));
             const int g = (r * PACK) / group_size;
             if (g != g_cur) {
                 // Close the previous group: sum x*(q - z)*s = s*(sum x*q - z*sum x).
@@ -53,15 +59,24 @@ __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__
 #pragma unroll
                 for (int c = 0; c < 4; c++) z[c] = (float)(((zw >> (shift0 + c * BITS)) & MASK) + zero_offset);
             }
-            const uint4 w = __ldg(reinterpret_cast<const uint4*>(qweight + (size_t)r * N + n0));
+            // The PACK inputs of this packed row: 128-bit loads unless act-order permutes them.
+            float xv[PACK];
+            if (perm) {
+#pragma unroll
+                for (int j = 0; j < PACK; j++) xv[j] = __ldg(x + perm[r * PACK + j]);
+            } else {
+#pragma unroll
+                for (int j = 0; j < PACK; j += 4) {
+                    const float4 v = __ldg(reinterpret_cast<const float4*>(x + r * PACK + j));
+                    xv[j] = v.x, xv[j + 1] = v.y, xv[j + 2] = v.z, xv[j + 3] = v.w;
+                }
+            }
             const unsigned wc[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
             for (int j = 0; j < PACK; j++) {
-                const int k = r * PACK + j;
-                const float xv = __ldg(x + (perm ? perm[k] : k));
-                xsum += xv;
+                xsum += xv[j];
 #pragma unroll
-                for (int c = 0; c < 4; c++) acc[c] += xv * (float)((wc[c] >> (j * BITS)) & MASK);
+                for (int c = 0; c < 4; c++) acc[c] += xv[j] * (float)((wc[c] >> (j * BITS)) & MASK);
             }
         }
 #pragma unroll

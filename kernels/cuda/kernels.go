@@ -12,6 +12,8 @@ package cudakernels
 import (
 	"embed"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 )
 
@@ -65,6 +67,34 @@ func Header() string {
 		panic("cudakernels: common.cuh not embedded")
 	}
 	return string(b)
+}
+
+//go:embed emu/emu.h emu/emu.cpp
+var emuSources embed.FS
+
+// WriteEmulatorSources writes the CPU emulator (emu/emu.cpp, emu/emu.h: a fake libcuda that runs
+// these kernels on CPU threads) and every kernel source into dir, ready for
+//
+//	g++ -std=c++20 -O1 -shared -fPIC -pthread -I dir dir/emu.cpp -o libcudaemu.so
+func WriteEmulatorSources(dir string) error {
+	write := func(fs embed.FS, from, to string) error {
+		b, err := fs.ReadFile(from)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, to), b, 0o644)
+	}
+	for _, f := range []string{"emu.h", "emu.cpp"} {
+		if err := write(emuSources, "emu/"+f, f); err != nil {
+			return err
+		}
+	}
+	for _, f := range append(Files(), File{Name: HeaderName}) {
+		if err := write(sources, f.Name, f.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Options are the NVRTC options every file is compiled with (besides the architecture). No

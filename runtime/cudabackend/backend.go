@@ -61,7 +61,16 @@ var _ backend.Backend = (*Backend)(nil)
 
 // New opens the GPU, compiles (or loads from the cache) every kernel and makes a stream.
 func New(o Options) (*Backend, error) {
-	dev, err := cuda.Open(o.Device)
+	drv, err := cuda.LoadDriver()
+	if err != nil {
+		return nil, err
+	}
+	return NewWith(drv, o)
+}
+
+// NewWith is New through a given driver (the tests pass the CPU emulator of kernels/cuda/emu).
+func NewWith(drv *cuda.Driver, o Options) (*Backend, error) {
+	dev, err := cuda.OpenWith(drv, o.Device)
 	if err != nil {
 		return nil, err
 	}
@@ -448,18 +457,11 @@ func (b *Backend) RoPEAt(x backend.Tensor, headDim int, pos []int32, invFreq []f
 		panic(fmt.Sprintf("cudabackend: RoPEAt head_dim %d with %d frequencies and %d positions on %d×%d", headDim, len(invFreq), len(pos), xx.rows, xx.cols))
 	}
 	inv := b.invFreqOnDevice(invFreq)
-	rows := uploadSlice(b, pos) // freed with its Go owner once the kernel has been enqueued
+	// Freed when collected: a later upload into the reused block first waits for the stream.
+	rows := uploadSlice(b, pos)
 	n := xx.rows * xx.cols / 2
 	b.launch("rope", b.grid1(n), cuda.D1(256), 0, cuda.Ptr(xx.ptr), cuda.I32(xx.rows), cuda.I32(xx.cols),
 		cuda.I32(headDim), cuda.I32(0), cuda.Ptr(0), cuda.Ptr(rows.ptr), cuda.Ptr(inv))
-	b.hold(rows)
-}
-
-// hold keeps a scratch buffer alive until the stream has passed the point where it was used:
-// the pool would otherwise hand it out again while a pending kernel still reads it.
-func (b *Backend) hold(buf *buffer) {
-	b.run(func(c *cuda.Ctx) error { return b.sync(c) })
-	runtime.KeepAlive(buf)
 }
 
 func (b *Backend) Im2Col(dst, x backend.Tensor, gh, gw, k int) {

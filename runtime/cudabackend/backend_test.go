@@ -72,9 +72,9 @@ func TestFallbackToCPU(t *testing.T) {
 
 func TestSplitK(t *testing.T) {
 	for _, c := range []struct{ cols, rows, sms, want int }{
-		{112, 512, 132, 5},  // 4096 in (q4: 512 packed rows), 14336 out on an H200
-		{112, 512, 16, 1},   // the same on Orin: the columns fill 16 SMs
-		{32, 1792, 132, 17}, // 14336 in, 4096 out
+		{112, 512, 132, 8},  // 4096 in (q4: 512 packed rows), 14336 out on an H200
+		{112, 512, 16, 2},   // the same on Orin (16 SMs)
+		{32, 1792, 132, 28}, // 14336 in, 4096 out: at most 64 packed rows per block
 		{32, 16, 132, 1},    // too few rows to split
 		{1, 8, 0, 1},
 	} {

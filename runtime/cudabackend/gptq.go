@@ -121,13 +121,13 @@ func (b *Backend) matMulGPTQ(d, x *Tensor, w *GPTQWeight, accumulate bool) {
 	b.launch("gemm_"+name, cuda.D2((w.n+63)/64, (x.rows+63)/64), cuda.D1(128), 0, args...)
 }
 
-// splitK picks how many blocks share K so the GEMV has about 4 blocks per SM, keeping at least
-// 64 packed rows per block (8 per warp row-slice).
+// splitK picks how many blocks share K so the GEMV has about 8 blocks (64 warps) per SM, enough
+// loads in flight to cover memory latency, keeping at least 64 packed rows per block.
 func splitK(colBlocks, packedRows, sms int) int {
 	if sms <= 0 {
 		return 1
 	}
-	s := (4*sms + colBlocks - 1) / colBlocks
+	s := (8*sms + colBlocks - 1) / colBlocks
 	if lim := packedRows / 64; s > lim {
 		s = lim
 	}

@@ -75,20 +75,34 @@ func randomLayer(r *rand.Rand, bits, K, N, gs, zeroOffset int, perm bool) *cudak
 	return q
 }
 
-func TestGPTQMatMulOnGPU(t *testing.T) {
-	b := gpuForTest(t, Options{})
+func TestGPTQMatMulOnGPU(t *testing.T) { checkGPTQMatMul(t, gpuForTest(t, Options{}), false) }
+
+type gptqCase struct {
+	bits, m, k, n, gs, off int
+	perm, bias             bool
+}
+
+func checkGPTQMatMul(t *testing.T, b *Backend, small bool) {
 	r := freshRand(t)
-	for _, c := range []struct {
-		bits, m, k, n, gs, off int
-		perm, bias             bool
-	}{
+	cases := []gptqCase{
 		{4, 1, 4096, 1024, 128, 1, false, false}, // split along K
 		{4, 1, 512, 136, 128, 0, true, true},     // a partial column tile
 		{8, 1, 1024, 264, 64, 1, false, true},
 		{4, 5, 512, 136, 128, 1, true, false}, // tensor cores, ragged tiles
 		{4, 70, 1056, 200, 32, 0, false, true},
 		{8, 33, 512, 128, 128, 1, true, true},
-	} {
+	}
+	if small {
+		cases = []gptqCase{
+			{4, 1, 2048, 256, 128, 1, false, false}, // split along K (2 emulated SMs)
+			{4, 1, 512, 136, 128, 0, true, true},
+			{8, 1, 256, 264, 64, 1, false, true},
+			{4, 5, 256, 136, 128, 1, true, false},
+			{4, 70, 160, 72, 32, 0, false, true},
+			{8, 33, 128, 64, 64, 1, true, true},
+		}
+	}
+	for _, c := range cases {
 		q := randomLayer(r, c.bits, c.k, c.n, c.gs, c.off, c.perm)
 		var bias []float32
 		if c.bias {
@@ -128,16 +142,23 @@ func f16Round(v []float32) []float32 {
 	return out
 }
 
-func TestAttentionF16CacheOnGPU(t *testing.T) {
-	b := gpuForTest(t, Options{})
+func TestAttentionF16CacheOnGPU(t *testing.T) { checkAttentionF16(t, gpuForTest(t, Options{}), false) }
+
+func checkAttentionF16(t *testing.T, b *Backend, small bool) {
 	r := freshRand(t)
-	for _, a := range []backend.Attn{{Heads: 32, KVHeads: 8, HeadDim: 128}, {Heads: 12, KVHeads: 4, HeadDim: 64}, {Heads: 4, KVHeads: 4, HeadDim: 256}} {
+	shapes := []backend.Attn{{Heads: 32, KVHeads: 8, HeadDim: 128}, {Heads: 12, KVHeads: 4, HeadDim: 64}, {Heads: 4, KVHeads: 4, HeadDim: 256}}
+	chunks := []int{37, 1, 1, 90, 1}
+	if small {
+		shapes = []backend.Attn{{Heads: 4, KVHeads: 2, HeadDim: 128}, {Heads: 2, KVHeads: 1, HeadDim: 40}, {Heads: 1, KVHeads: 1, HeadDim: 256}}
+		chunks = []int{19, 1, 1, 35, 1}
+	}
+	for _, a := range shapes {
 		a.Scale = float32(1 / math.Sqrt(float64(a.HeadDim)))
 		qd, kvd := a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
 		c := b.NewCache(1, 512, kvd)
 		var allK, allV []float32
 		pos := 0
-		for _, n := range []int{37, 1, 1, 90, 1} {
+		for _, n := range chunks {
 			q, k, v := normals(r, n*qd), normals(r, n*kvd), normals(r, n*kvd)
 			allK, allV = append(allK, f16Round(k)...), append(allV, f16Round(v)...)
 			dst := b.NewTensor(n, qd)
@@ -185,10 +206,10 @@ func attentionRef(q, K, V []float32, n, pos int, a backend.Attn) []float64 {
 	return want
 }
 
-func TestSamplingOnGPU(t *testing.T) {
-	b := gpuForTest(t, Options{})
+func TestSamplingOnGPU(t *testing.T) { checkSampling(t, gpuForTest(t, Options{}), 128256, 200) }
+
+func checkSampling(t *testing.T, b *Backend, vocab int, draws uint64) {
 	r := freshRand(t)
-	const vocab = 128256
 	logits := normals(r, vocab)
 	for i := range logits {
 		logits[i] *= 3
@@ -203,8 +224,7 @@ func TestSamplingOnGPU(t *testing.T) {
 		bb := b
 		bb.resetDraws()
 		kept := cudakernels.SampleKept(logits, float64(p.Temperature), p.TopK, float64(p.TopP))
-		agree, outside := 0, 0
-		const draws = 200
+		agree, outside := uint64(0), uint64(0)
 		for s := uint64(0); s < draws; s++ {
 			bb.Sample(lt, p)
 			got := int(bb.Token())
@@ -225,11 +245,11 @@ func TestSamplingOnGPU(t *testing.T) {
 
 // TestStepGraphMatchesEager replays a captured decode step and checks it gives the same tokens
 // as running the same ops one by one.
-func TestStepGraphMatchesEager(t *testing.T) {
-	b := gpuForTest(t, Options{})
+func TestStepGraphMatchesEager(t *testing.T) { checkStepGraph(t, gpuForTest(t, Options{}), 12) }
+
+func checkStepGraph(t *testing.T, b *Backend, steps int) {
 	r := freshRand(t)
 	m := newRandomModel(t, b, r, modelShape{Name: "tiny", Hidden: 256, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 64, Inter: 512, Vocab: 1000}, 64)
-	const steps = 12
 	eager := make([]int32, steps)
 	tok := int32(1)
 	c := b.NewCache(m.shape.Layers, 64, m.shape.KVHeads*m.shape.HeadDim)

@@ -44,10 +44,7 @@ func TargetFor(nv *cuda.NVRTC, arch int) cuda.Target {
 // t.Arch are skipped (the tensor-core GEMM on a pre-Ampere GPU).
 func CompileAll(nv *cuda.NVRTC, cache cuda.Cache, t cuda.Target, driverVersion int) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for _, f := range cudakernels.Files() {
-		if t.Arch < f.MinArch {
-			continue
-		}
+	for _, f := range filesFor(t.Arch) {
 		img, _, err := nv.CompileCached(cache, Program(f), t, driverVersion)
 		if err != nil {
 			return nil, fmt.Errorf("cudabackend: compiling %s for %s: %w", f.Name, t, err)
@@ -55,6 +52,17 @@ func CompileAll(nv *cuda.NVRTC, cache cuda.Cache, t cuda.Target, driverVersion i
 		out[f.Name] = img
 	}
 	return out, nil
+}
+
+// filesFor lists the kernel files meant for architecture arch.
+func filesFor(arch int) []cudakernels.File {
+	var out []cudakernels.File
+	for _, f := range cudakernels.Files() {
+		if arch >= f.MinArch {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Kernels are the loaded entry points by name.

@@ -1,0 +1,111 @@
+package cudabackend
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/rpiq/rpiq/device/cuda"
+	cudakernels "github.com/rpiq/rpiq/kernels/cuda"
+	"github.com/rpiq/rpiq/runtime/backend/backendtest"
+)
+
+// The CUDA backend on the CPU emulator (kernels/cuda/emu: the kernels compiled by g++ behind a
+// fake libcuda that runs each block's threads as real threads). Where no GPU is lent, this is
+// what executes the kernels: their indexing, tiling, barriers, warp shuffles, the mma.sync
+// fragment layout, the host side of the backend, stream capture and graph replay. It skips
+// without g++ (or NVRTC, which the backend still runs to build its modules).
+
+var (
+	emuOnce sync.Once
+	emuLib  string
+	emuErr  error
+)
+
+func buildEmulator() (string, error) {
+	emuOnce.Do(func() {
+		if _, err := exec.LookPath("g++"); err != nil {
+			emuErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "rpiq-cudaemu-")
+		if err != nil {
+			emuErr = err
+			return
+		}
+		if emuErr = cudakernels.WriteEmulatorSources(dir); emuErr != nil {
+			return
+		}
+		emuLib = filepath.Join(dir, "libcudaemu.so")
+		cmd := exec.Command("g++", "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-Wall", "-Wno-unknown-pragmas",
+			"-Wno-sign-compare", "-I", dir, filepath.Join(dir, "emu.cpp"), "-o", emuLib)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			emuErr = &buildError{err: err, out: string(out)}
+		}
+	})
+	return emuLib, emuErr
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return "g++ emu.cpp: " + e.err.Error() + "\n" + e.out }
+
+func emuForTest(t *testing.T, o Options) *Backend {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the emulator build and runs take a while; skipped in -short")
+	}
+	lib, err := buildEmulator()
+	if err != nil {
+		if _, ok := err.(*buildError); ok {
+			t.Fatal(err) // the kernels or the emulator do not compile as C++: a real failure
+		}
+		t.Skipf("no C++ compiler for the CUDA emulator: %v", err)
+	}
+	nvrtcForTest(t)
+	drv, err := cuda.LoadDriverFrom(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.KernelCache.Dir == "" {
+		testCacheOnce.Do(func() { testCacheDir, _ = os.MkdirTemp("", "rpiq-kernels-") })
+		o.KernelCache = cuda.Cache{Dir: testCacheDir}
+	}
+	b, err := NewWith(drv, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestEmulatedConformance(t *testing.T) {
+	backendtest.Run(t, emuForTest(t, Options{CacheF32: true}))
+}
+
+func TestEmulatedGPTQMatMul(t *testing.T) { checkGPTQMatMul(t, emuForTest(t, Options{}), true) }
+
+func TestEmulatedAttentionF16Cache(t *testing.T) {
+	checkAttentionF16(t, emuForTest(t, Options{}), true)
+}
+
+// 1024 fibers per draw, switching at every barrier: keep it short.
+func TestEmulatedSampling(t *testing.T) { checkSampling(t, emuForTest(t, Options{}), 2000, 10) }
+
+func TestEmulatedStepGraph(t *testing.T) { checkStepGraph(t, emuForTest(t, Options{}), 6) }
+
+func TestEmulatorKnowsEveryKernel(t *testing.T) {
+	b := emuForTest(t, Options{})
+	for _, f := range cudakernels.Files() {
+		for _, k := range f.Kernels {
+			if !b.k.Has(k) {
+				t.Errorf("kernel %s (%s) is not loaded through the emulator", k, f.Name)
+			}
+		}
+	}
+}
