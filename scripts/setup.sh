@@ -5,16 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 pkgs=(
-  # assistant (issue 7): camera (gocv needs OpenCV 4.6 headers), sound (oto needs ALSA headers;
-  # alsa-utils gives aplay/arecord for the headless tests), speech (eSpeak NG, loaded with purego;
-  # sox resamples WAVs), OCR (Tesseract + English data, loaded with purego), offline command
-  # spotting (PocketSphinx + the en-us acoustic model), sample-image rendering (ImageMagick + DejaVu).
+  # assistant (issue 7): camera (gocv compiles against OpenCV 4.6's headers), sound (oto compiles
+  # against ALSA's headers; aplay/arecord help debugging), speech (eSpeak NG), OCR (Tesseract +
+  # English data), offline command spotting (PocketSphinx + the en-us acoustic model). eSpeak NG,
+  # Tesseract and PocketSphinx are loaded at run time with purego, so only their runtime
+  # libraries are needed, not their -dev packages.
   libopencv-dev
   libasound2-dev alsa-utils
-  espeak-ng libespeak-ng1 libespeak-ng-dev sox
-  tesseract-ocr libtesseract5 libtesseract-dev tesseract-ocr-eng
-  pocketsphinx libpocketsphinx-dev pocketsphinx-en-us
-  imagemagick fonts-dejavu-core
+  espeak-ng libespeak-ng1
+  tesseract-ocr libtesseract5 tesseract-ocr-eng
+  pocketsphinx libpocketsphinx3 libsphinxbase3 pocketsphinx-en-us
   # quantized kernels (issue 4): user-mode QEMU runs the arm64 NEON kernels' tests
   qemu-user
 )
