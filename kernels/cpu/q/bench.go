@@ -97,7 +97,7 @@ func Bench(o BenchOptions) ([]BenchResult, error) {
 			p := cpu.NewPool(th)
 			m.SetPool(p)
 			if want(gemv) {
-				res = append(res, benchGEMV(m, gemv, th, o.Runs))
+				res = append(res, benchGEMV(m, gemv, th, o.Runs, readBandwidth(p)))
 			}
 			if bits == 4 && want(gemm) {
 				res = append(res, benchGEMM(m, gemm, th, o.Runs, o.Tokens, o.PeakOPS))
@@ -120,7 +120,19 @@ func bestOf(runs int, f func()) float64 {
 	return best
 }
 
-func benchGEMV(m *Matrix, name string, threads, runs int) BenchResult {
+// readBandwidth is the read bandwidth of p's workers summing 256 MiB, in GB/s, measured next to
+// the kernels because the machine may be shared (reference/runtime.md's 73.5 GB/s was quiet).
+func readBandwidth(p *cpu.Pool) float64 {
+	buf := make([]uint64, 256<<17)
+	p.Run(len(buf), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			buf[i] = uint64(i)
+		}
+	})
+	return cpu.ReadBandwidth(p, buf, 5) / 1e9
+}
+
+func benchGEMV(m *Matrix, name string, threads, runs int, measuredBW float64) BenchResult {
 	if runs <= 0 {
 		runs = 50
 	}
@@ -134,10 +146,10 @@ func benchGEMV(m *Matrix, name string, threads, runs int) BenchResult {
 	r := BenchResult{Name: name, Kernel: Active(), Threads: threads, Ms: ms,
 		GBs:  float64(m.Bytes()) / ms / 1e6,
 		GOPS: 2 * float64(m.In) * float64(m.Out) / ms / 1e6,
-		Limits: map[string]float64{"read_gb_s": bw, "goal_ms": GEMVGoalMs,
+		Limits: map[string]float64{"read_gb_s": bw, "read_gb_s_now": measuredBW, "goal_ms": GEMVGoalMs,
 			"ggml_q4_0_ms": GGMLQ40Ms, "ggml_q4_k_ms": GGMLQ4KMs},
 	}
-	r.Ratios = map[string]float64{"bw_frac": r.GBs / bw}
+	r.Ratios = map[string]float64{"bw_frac": r.GBs / bw, "bw_frac_now": r.GBs / measuredBW}
 	if m.Bits == 4 {
 		r.Ratios["vs_ggml_q4_0"] = GGMLQ40Ms / ms
 		r.Ratios["vs_ggml_q4_k"] = GGMLQ4KMs / ms
