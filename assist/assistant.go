@@ -63,6 +63,9 @@ type Options struct {
 	Log        *slog.Logger
 	// Results receives one Result per handled command (tests and benchmarks); nil: none.
 	Results chan<- Result
+	// OnReload is called after a changed configuration took effect (the daemon reopens the
+	// camera and the triggers there); nil: nothing.
+	OnReload func(old, cfg config.Config)
 }
 
 // Result is what happened for one command.
@@ -95,15 +98,16 @@ func r(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 
 // Assistant is the daemon's loop.
 type Assistant struct {
-	frames  FrameSource
-	synth   speech.Synthesizer
-	sink    speech.Sink
-	speaker *speech.Speaker
-	history *speech.History
-	log     *slog.Logger
-	results chan<- Result
-	watcher *config.Watcher
-	poll    time.Duration
+	frames   FrameSource
+	synth    speech.Synthesizer
+	sink     speech.Sink
+	speaker  *speech.Speaker
+	history  *speech.History
+	log      *slog.Logger
+	results  chan<- Result
+	watcher  *config.Watcher
+	poll     time.Duration
+	onReload func(old, cfg config.Config)
 
 	mu        sync.Mutex // guards the fields below and the start of speech (see speak)
 	cfg       config.Config
@@ -128,7 +132,7 @@ func New(o Options) (*Assistant, error) {
 	}
 	a := &Assistant{
 		frames: o.Frames, synth: o.Synth, sink: o.Sink, log: o.Log, results: o.Results, poll: o.Poll,
-		cfg: o.Config, router: o.Router,
+		cfg: o.Config, router: o.Router, onReload: o.OnReload,
 		history: speech.NewHistory(o.Config.Speech.History),
 	}
 	if a.router == nil {
@@ -343,7 +347,7 @@ func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent I
 		a.fail(ctx, jctx, &res, err)
 	}
 	a.mu.Lock()
-	router, cfg := a.router, a.cfg
+	router, cfg, frames := a.router, a.cfg, a.frames
 	a.mu.Unlock()
 
 	engine, err := router.Route(intent)
@@ -352,10 +356,10 @@ func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent I
 		return
 	}
 	capStart := time.Now()
-	frame, err := a.frames.Capture(jctx)
+	frame, err := frames.Capture(jctx)
 	capDone := time.Now()
 	res.Trace.Capture = capDone.Sub(capStart)
-	if st, ok := a.frames.(StageTimer); ok {
+	if st, ok := frames.(StageTimer); ok {
 		res.Trace.Capture, res.Trace.Choose = st.LastStages()
 	}
 	if err != nil {
@@ -501,7 +505,11 @@ func (a *Assistant) reload(ctx context.Context) {
 	if !changed {
 		return
 	}
+	old := a.Config()
 	a.Apply(cfg)
+	if a.onReload != nil {
+		a.onReload(old, cfg)
+	}
 	a.log.Info("configuration reloaded")
 	a.announce(ctx, "Settings updated.")
 }
@@ -514,6 +522,13 @@ func (a *Assistant) announce(ctx context.Context, msg string) {
 	}
 	jctx := a.newJob(ctx)
 	a.goJob(func() { a.say(jctx, ctx, Result{}, msg) })
+}
+
+// SetFrames replaces the picture source (a new camera setting); the next request uses it.
+func (a *Assistant) SetFrames(f FrameSource) {
+	a.mu.Lock()
+	a.frames = f
+	a.mu.Unlock()
 }
 
 // Apply puts a new configuration in force.

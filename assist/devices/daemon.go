@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/rpiq/rpiq/assist"
@@ -31,7 +34,8 @@ type DaemonOptions struct {
 
 // RunDaemon runs the assistant until ctx ends. Devices that are missing (camera, sound card,
 // microphone) are logged and, where speech works, said; the daemon keeps running with what it
-// has, and a request that needs a missing device says so.
+// has, and a request that needs a missing device says so. A configuration edit that changes the
+// camera or the triggers reopens them.
 func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	log := o.Log
 	if log == nil {
@@ -54,55 +58,128 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	if err != nil {
 		return fmt.Errorf("camera: %w", err)
 	}
-	defer cam.Close()
+	d := &daemon{ctx: ctx, log: log, keys: o.Keys, events: make(chan trigger.Event, 8), cam: cam}
+	defer d.closeCamera()
 
 	a, err := assist.New(assist.Options{
 		Config: cfg, ConfigPath: o.ConfigPath, Frames: cam, Synth: synth, Sink: sink, Log: log, Results: o.Results,
+		OnReload: d.reload,
 	})
 	if err != nil {
 		return err
 	}
+	d.a = a
 
-	triggers, closeTriggers, warnings := buildTriggers(cfg, o.Keys, log)
-	defer closeTriggers()
+	// The keyboard is read for the daemon's whole life (a blocked terminal read cannot be
+	// cancelled, so it is never restarted); the button and the microphone follow the config.
+	if o.Keys != nil {
+		go trigger.Merge(ctx, d.events, &trigger.Terminal{In: o.Keys, Keys: KeyMap(cfg)})
+	}
+	warnings := d.startTriggers(cfg)
 	if o.Greeting != "" || len(warnings) > 0 {
 		msg := o.Greeting
 		for _, w := range warnings {
 			msg += " " + w
 		}
-		if err := a.Speaker().Say(ctx, msg); err != nil {
+		if err := a.Speaker().Say(ctx, strings.TrimSpace(msg)); err != nil {
 			log.Error("greeting not spoken", "err", err)
 		}
 	}
-	if len(triggers) == 0 {
-		log.Error("no trigger works: no keyboard, button or microphone; waiting for the stop signal")
+	err = a.Run(ctx, d.events)
+	d.stopTriggers()
+	return err
+}
+
+// daemon holds what a configuration reload may replace.
+type daemon struct {
+	ctx    context.Context
+	log    *slog.Logger
+	keys   io.Reader
+	events chan trigger.Event
+	a      *assist.Assistant
+
+	mu   sync.Mutex
+	cam  *Camera
+	trig *triggerSet
+}
+
+type triggerSet struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startTriggers starts the button and voice triggers of cfg (replacing those running).
+func (d *daemon) startTriggers(cfg config.Config) []string {
+	d.stopTriggers()
+	ts, closeAll, warnings := buildTriggers(cfg, d.log)
+	tctx, cancel := context.WithCancel(d.ctx)
+	set := &triggerSet{cancel: cancel, done: make(chan struct{})}
+	if len(ts) == 0 && d.keys == nil {
+		d.log.Error("no trigger works: no keyboard, button or microphone; waiting for the stop signal")
 	}
-	events := make(chan trigger.Event, 8)
-	tctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	trigDone := make(chan error, 1)
-	go func() { trigDone <- trigger.Merge(tctx, events, triggers...) }()
-	runDone := make(chan error, 1)
-	go func() { runDone <- a.Run(tctx, events) }()
-	select {
-	case err := <-trigDone:
-		if err != nil && ctx.Err() == nil {
-			log.Error("trigger stopped", "err", err)
-			a.Speaker().Say(ctx, "The button or the microphone stopped working.")
+	go func() {
+		defer close(set.done)
+		defer closeAll()
+		if len(ts) == 0 {
+			return
 		}
-		<-ctx.Done()
-		cancel()
-		return <-runDone
-	case err := <-runDone:
-		cancel()
-		<-trigDone
-		return err
+		if err := trigger.Merge(tctx, d.events, ts...); err != nil && tctx.Err() == nil {
+			d.log.Error("trigger stopped", "err", err)
+			d.a.Speaker().Say(d.ctx, "The button or the microphone stopped working.")
+		}
+	}()
+	d.mu.Lock()
+	d.trig = set
+	d.mu.Unlock()
+	return warnings
+}
+
+func (d *daemon) stopTriggers() {
+	d.mu.Lock()
+	set := d.trig
+	d.trig = nil
+	d.mu.Unlock()
+	if set != nil {
+		set.cancel()
+		<-set.done
+	}
+}
+
+func (d *daemon) closeCamera() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cam != nil {
+		d.cam.Close()
+	}
+}
+
+// reload reopens what a configuration edit changed.
+func (d *daemon) reload(old, cfg config.Config) {
+	if !reflect.DeepEqual(old.Camera, cfg.Camera) {
+		cam, err := OpenCamera(cfg.Camera.Source, cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.Burst)
+		if err != nil {
+			d.log.Error("new camera setting not usable; keeping the previous camera", "err", err)
+		} else {
+			d.a.SetFrames(cam)
+			d.mu.Lock()
+			prev := d.cam
+			d.cam = cam
+			d.mu.Unlock()
+			prev.Close() // a capture in progress on it ends with an error, which is said
+			d.log.Info("camera reopened", "source", cfg.Camera.Source)
+		}
+	}
+	if !reflect.DeepEqual(old.Trigger, cfg.Trigger) || !reflect.DeepEqual(old.Models, cfg.Models) {
+		for _, w := range d.startTriggers(cfg) {
+			d.log.Warn(w)
+		}
+		d.log.Info("triggers restarted")
 	}
 }
 
 // buildTriggers makes the keyboard, button and voice triggers the configuration asks for. A
 // trigger whose device is missing is left out with a spoken warning.
-func buildTriggers(cfg config.Config, keys io.Reader, log *slog.Logger) (ts []trigger.Trigger, closeAll func(), warnings []string) {
+func buildTriggers(cfg config.Config, log *slog.Logger) (ts []trigger.Trigger, closeAll func(), warnings []string) {
 	var closers []func()
 	closeAll = func() {
 		for _, c := range closers {
@@ -110,9 +187,6 @@ func buildTriggers(cfg config.Config, keys io.Reader, log *slog.Logger) (ts []tr
 		}
 	}
 	km := KeyMap(cfg)
-	if keys != nil {
-		ts = append(ts, &trigger.Terminal{In: keys, Keys: km})
-	}
 	if cfg.Trigger.InputDevice != "" {
 		if _, err := os.Stat(cfg.Trigger.InputDevice); err != nil {
 			log.Error("button device missing", "device", cfg.Trigger.InputDevice, "err", err)

@@ -49,6 +49,10 @@ func (c *Camera) Capture(ctx context.Context) (image.Image, error) {
 	best := camera.Sharpest(frames)
 	qerr := camera.Assess(best, camera.Limits{})
 	c.setStages(t1.Sub(t0), time.Since(t1))
+	var qe *camera.QualityError
+	if errors.As(qerr, &qe) && c.Cam.Source().Kind == camera.Still && (qe.Problem == camera.TooBright || qe.Problem == camera.TooBlurred) {
+		qerr = nil // a scanned page is white and may be soft; nobody can re-aim a file: read it
+	}
 	if qerr != nil {
 		return nil, CameraError(qerr)
 	}
