@@ -13,7 +13,7 @@
 // Block (32, 8): threadIdx.x owns 4 adjacent columns (one 128-bit load of 4 packed words per
 // packed row), threadIdx.y takes every 8th packed row. gridDim.x covers N in 128-column tiles;
 // gridDim.y splits K, and then the blocks meet with atomicAdd, so y must be zeroed first.
-// Requires N % 8 == 0, group_size % (32/BITS) == 0, 16-byte aligned qweight rows and x.
+// Requires N % 8 == 0, group_size % (32/BITS) == 0 and 16-byte aligned qweight rows.
 template <int BITS>
 __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__ qweight,
                        const unsigned* __restrict__ qzeros, const half_t* __restrict__ scales,
@@ -30,6 +30,7 @@ __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__
     const int r_begin = blockIdx.y * per_split;
     const int r_end = min(rows, r_begin + per_split);
     const int zwords = N * BITS / 32;
+    const bool x_unaligned = (reinterpret_cast<size_t>(x) & 15) != 0;
 
     float total[4] = {0.f, 0.f, 0.f, 0.f};
     if (n0 < N) {
@@ -51,7 +52,7 @@ __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__
                 for (int c = 0; c < 4; c++) total[c] += s[c] * (acc[c] - z[c] * xsum), acc[c] = 0.f;
                 xsum = 0.f;
                 g_cur = g;
-                const uint2 sv = *reinterpret_cast<const uint2*>(scales + (size_t)g * N + n0);
+                const uint2 sv = __ldg(reinterpret_cast<const uint2*>(scales + (size_t)g * N + n0));
                 s[0] = f16_to_f32(sv.x & 0xffff); s[1] = f16_to_f32(sv.x >> 16);
                 s[2] = f16_to_f32(sv.y & 0xffff); s[3] = f16_to_f32(sv.y >> 16);
                 const unsigned zw = qzeros[(size_t)g * zwords + (n0 * BITS) / 32];
@@ -59,11 +60,12 @@ __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__
 #pragma unroll
                 for (int c = 0; c < 4; c++) z[c] = (float)(((zw >> (shift0 + c * BITS)) & MASK) + zero_offset);
             }
-            // The PACK inputs of this packed row: 128-bit loads unless act-order permutes them.
+            // The PACK inputs of this packed row: 128-bit loads unless act-order permutes them or
+            // x is a row view that is not 16-byte aligned.
             float xv[PACK];
-            if (perm) {
+            if (perm || x_unaligned) {
 #pragma unroll
-                for (int j = 0; j < PACK; j++) xv[j] = __ldg(x + perm[r * PACK + j]);
+                for (int j = 0; j < PACK; j++) xv[j] = __ldg(x + (perm ? perm[r * PACK + j] : r * PACK + j));
             } else {
 #pragma unroll
                 for (int j = 0; j < PACK; j += 4) {

@@ -67,6 +67,10 @@ static void barrier_wait(Barrier& b) {
 }
 
 void __syncthreads() { barrier_wait(block_barrier); }
+void emu_misaligned(const void* p, unsigned size) {
+    fprintf(stderr, "cuda emulator: misaligned %u-byte load at %p (CUDA_ERROR_MISALIGNED_ADDRESS on a GPU)\n", size, p);
+    abort();
+}
 int emu_lane() { return tl_lane; }
 void* emu_dynamic_shared() { return dyn_smem.data(); }
 

@@ -50,7 +50,12 @@ inline int __shfl_xor_sync(unsigned, int v, int o) { return emu_shfl_i(v, emu_la
 inline float __shfl_sync(unsigned, float v, int src) { return emu_shfl(v, src); }
 inline int __shfl_sync(unsigned, int v, int src) { return emu_shfl_i(v, src); }
 
-template <class T> inline T __ldg(const T* p) { return *p; }
+void emu_misaligned(const void* p, unsigned size);
+// __ldg faults on the GPU when p is not aligned to the loaded size; so does the emulator.
+template <class T> inline T __ldg(const T* p) {
+    if (reinterpret_cast<uintptr_t>(p) % sizeof(T) != 0) emu_misaligned(p, sizeof(T));
+    return *p;
+}
 inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
 inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
 inline float __uint_as_float(unsigned i) { float f; memcpy(&f, &i, 4); return f; }
