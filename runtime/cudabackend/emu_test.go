@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -106,6 +107,22 @@ func TestEmulatorKnowsEveryKernel(t *testing.T) {
 			if !b.k.Has(k) {
 				t.Errorf("kernel %s (%s) is not loaded through the emulator", k, f.Name)
 			}
+		}
+	}
+}
+
+// TestEmulatedDeviceReport runs the device report's code on toy sizes, so a GPU run is not spent
+// finding a bug in the report itself. Its numbers are the emulator's and mean nothing.
+func TestEmulatedDeviceReport(t *testing.T) {
+	b := emuForTest(t, Options{})
+	table := deviceReport(t, b, reportSizes{
+		copyBytes: 1 << 20, gemvIters: 2, gemmIters: 1, mmaIters: 2, decodeSteps: 3, ctx: 5,
+		gemv: [][2]int{{256, 512}}, gemmM: []int{16}, gemmKN: [2]int{128, 64},
+		models: []modelShape{{Name: "toy", Hidden: 128, Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 64, Inter: 256, Vocab: 512}},
+	})
+	for _, want := range []string{"| copy", "| gemv_q4 g128 256×512", "| mma.sync f16 peak", "| gemm_q4 g128 16×128×64", "| decode toy"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("report lacks %q:\n%s", want, table)
 		}
 	}
 }
