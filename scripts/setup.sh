@@ -17,6 +17,8 @@ pkgs=(
   pocketsphinx libpocketsphinx3 libsphinxbase3 pocketsphinx-en-us
   # quantized kernels (issue 4): user-mode QEMU runs the arm64 NEON kernels' tests
   qemu-user
+  # CUDA (issue 5): g++ builds the CPU emulator that runs the CUDA kernels' tests without a GPU
+  g++
 )
 if [ ${#pkgs[@]} -gt 0 ]; then
   missing=()

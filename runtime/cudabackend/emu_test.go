@@ -66,6 +66,9 @@ func emuForTest(t *testing.T, o Options) *Backend {
 		if _, ok := err.(*buildError); ok {
 			t.Fatal(err) // the kernels or the emulator do not compile as C++: a real failure
 		}
+		if cuda.NVRTCRequired() { // CI: scripts/setup.sh installs g++
+			t.Fatalf("no C++ compiler for the CUDA emulator (RPIQ_REQUIRE_NVRTC=1 or CI=true): %v", err)
+		}
 		t.Skipf("no C++ compiler for the CUDA emulator: %v", err)
 	}
 	nvrtcForTest(t)
