@@ -514,6 +514,10 @@ func (a *Assistant) reload(ctx context.Context) {
 	a.announce(ctx, "Settings updated.")
 }
 
+// Announce speaks a message (a greeting, a warning) without holding anything up: any command
+// interrupts it, and it never starts over an answer. It is skipped while an answer is spoken.
+func (a *Assistant) Announce(ctx context.Context, msg string) { a.announce(ctx, msg) }
+
 // announce speaks a message unless an answer is being spoken (it must not interrupt one).
 func (a *Assistant) announce(ctx context.Context, msg string) {
 	if a.speaker.Speaking() {

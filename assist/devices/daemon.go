@@ -81,9 +81,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		for _, w := range warnings {
 			msg += " " + w
 		}
-		if err := a.Speaker().Say(ctx, strings.TrimSpace(msg)); err != nil {
-			log.Error("greeting not spoken", "err", err)
-		}
+		a.Announce(ctx, strings.TrimSpace(msg)) // a key pressed meanwhile interrupts it
 	}
 	err = a.Run(ctx, d.events)
 	d.stopTriggers()
