@@ -39,6 +39,10 @@ type QuantOptions struct {
 	Stage1      quant.Config
 	Stage2      quant.Stage2Config
 	Log         *slog.Logger
+	// InPlace leaves m with the dequantized weights (to evaluate it right away); otherwise each
+	// block gets its original (memory-mapped) weights back once its outputs are computed, so
+	// memory does not grow by an F32 copy of every quantized matrix.
+	InPlace bool
 }
 
 // QuantModule is one quantized linear module (Name is the checkpoint's module prefix).
@@ -67,6 +71,7 @@ type unit struct {
 	out, in int
 	weight  func() []float32  // current weights, out×in
 	set     func(w []float32) // replace the weights (dequantized)
+	keep    func() func()     // snapshot the bound weights; the result restores them
 }
 
 // capture accumulates one input key's statistics.
@@ -107,6 +112,12 @@ func (qz *quantizer) stage1(bits int) quant.Config {
 func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 	fpW, qW := map[string][]float32{}, map[string][]float32{}
 	var done []unit
+	var restore []func()
+	for _, g := range groups {
+		for _, u := range g {
+			restore = append(restore, u.keep())
+		}
+	}
 	use := func(fp bool) {
 		for _, u := range done {
 			if fp {
@@ -213,6 +224,11 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 			return err
 		}
 	}
+	if !qz.o.InPlace {
+		for _, r := range restore {
+			r()
+		}
+	}
 	return nil
 }
 
@@ -313,7 +329,8 @@ func (m *Model) upT(v []float32, rows, cols int) backend.Tensor {
 func (m *Model) linearUnit(l *nn.Linear, name, input string, part Part, bits int) unit {
 	return unit{name: name, input: input, part: part, bits: bits, out: l.W.Rows(), in: l.W.Cols(),
 		weight: func() []float32 { return m.be.WeightF32(l.W) },
-		set:    func(w []float32) { l.W = m.be.NewWeightF32(l.W.Rows(), l.W.Cols(), w) }}
+		set:    func(w []float32) { l.W = m.be.NewWeightF32(l.W.Rows(), l.W.Cols(), w) },
+		keep:   func() func() { w0 := l.W; return func() { l.W = w0 } }}
 }
 
 // fusedUnit makes the unit of a query_key_value split into q, k, v at load time.
@@ -338,11 +355,22 @@ func (m *Model) fusedUnit(name, input string, part Part, bits int, ls ...*nn.Lin
 				l.W = m.be.NewWeightF32(r, in, w[lo*in:(lo+r)*in])
 				lo += r
 			}
+		},
+		keep: func() func() {
+			w0 := make([]backend.Weight, len(ls))
+			for i, l := range ls {
+				w0[i] = l.W
+			}
+			return func() {
+				for i, l := range ls {
+					l.W = w0[i]
+				}
+			}
 		}}
 }
 
-// Quantize quantizes m in place (its weights become the dequantized ones, so the model can be
-// evaluated right away) and returns the packed modules for WriteQuantized.
+// Quantize quantizes m's modules and returns them for WriteQuantized; with o.InPlace, m keeps
+// the dequantized weights.
 func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, error) {
 	t0 := time.Now()
 	if len(samples) == 0 {

@@ -140,7 +140,7 @@ func TestQuantizeTinyRPIQvsGPTQvsRTN(t *testing.T) {
 	results := map[string][2]float64{}
 	for _, method := range []string{quant.MethodRTN, quant.MethodGPTQ, quant.MethodRPIQ} {
 		m := loadTiny(t, dir, 2)
-		o := QuantOptions{Method: method, Bits: 4, VisionBits: 8, AdapterBits: 16, HeadBits: 16, Stage1: st1, Stage2: s2}
+		o := QuantOptions{Method: method, Bits: 4, VisionBits: 8, AdapterBits: 16, HeadBits: 16, Stage1: st1, Stage2: s2, InPlace: true}
 		res, err := Quantize(m, calibSamples(cfg, 500, 32), o)
 		if err != nil {
 			t.Fatal(err)
@@ -214,5 +214,35 @@ func TestQuantizeOptionErrors(t *testing.T) {
 	bad := []CalibSample{{Image: make([]float32, 5), Text: calibText[0]}}
 	if _, err := Quantize(m, bad, ok); err == nil {
 		t.Error("wrong image size: no error")
+	}
+}
+
+// Without InPlace the model gets its original weights back block by block (no F32 copy of every
+// quantized matrix stays alive), and the result is the same as in place.
+func TestQuantizeRestoresWeights(t *testing.T) {
+	dir, cfg, _ := writeTiny(t, 2, 45)
+	set := evalSet(cfg)[:1]
+	ref, _ := evalLogits(t, loadTiny(t, dir, 1), set)
+	st1 := quant.DefaultConfig()
+	st1.GroupSize = 32
+	o := QuantOptions{Method: "gptq", Bits: 4, VisionBits: 8, AdapterBits: 16, HeadBits: 16, Stage1: st1}
+	m := loadTiny(t, dir, 1)
+	a, err := Quantize(m, calibSamples(cfg, 7, 4), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := evalLogits(t, m, set)
+	if d := maxDiff(got[0], ref[0]); d != 0 {
+		t.Fatalf("after Quantize without InPlace the model differs from FP32 by %g", d)
+	}
+	o.InPlace = true
+	b, err := Quantize(loadTiny(t, dir, 1), calibSamples(cfg, 7, 4), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a.Modules {
+		if a.Modules[i].Name != b.Modules[i].Name || a.Modules[i].Err != b.Modules[i].Err {
+			t.Fatalf("module %d: %s err %g vs %s err %g", i, a.Modules[i].Name, a.Modules[i].Err, b.Modules[i].Name, b.Modules[i].Err)
+		}
 	}
 }
