@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/rpiq/rpiq/assist/config"
+	"github.com/rpiq/rpiq/assist/speech"
 )
 
 // Piece is a part of a streamed answer.
@@ -197,6 +198,22 @@ func (r *Router) whyNot(intent Intent, name string) string {
 		return fmt.Sprintf("I can't %s: the text reader, Tesseract, is not installed.", what)
 	}
 	return fmt.Sprintf("I can't %s: the %s engine is not available.", what, strings.ToUpper(name))
+}
+
+// OpenSynthesizer opens the speech engine the configuration names.
+func OpenSynthesizer(cfg config.Config) (speech.Synthesizer, error) {
+	if cfg.Speech.Engine == "program" {
+		p, err := speech.OpenProgram("")
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	e, err := speech.OpenESpeak()
+	if err != nil {
+		return nil, err // not a nil *ESpeak inside a non-nil interface
+	}
+	return e, nil
 }
 
 // IntentOf classifies a typed or transcribed question.

@@ -62,6 +62,9 @@ type Trigger struct {
 
 // Speech configures the voice of the answers and the earcons.
 type Speech struct {
+	// Engine is how eSpeak NG is run: "library" (libespeak-ng loaded in-process) or "program"
+	// (the espeak-ng program per sentence: a process boundary to the GPL synthesiser).
+	Engine  string `toml:"engine"`
 	Voice   string `toml:"voice"`    // eSpeak NG voice name; empty: the language's default
 	RateWPM int    `toml:"rate_wpm"` // 80..450 words per minute
 	Pitch   int    `toml:"pitch"`    // 0..99 (eSpeak NG's scale, 50 normal)
@@ -117,7 +120,7 @@ func Default() Config {
 				"quieter":  {"quieter"},
 			},
 		},
-		Speech:  Speech{RateWPM: 175, Pitch: 50, Volume: 100, Earcons: true, History: 10},
+		Speech:  Speech{Engine: "library", RateWPM: 175, Pitch: 50, Volume: 100, Earcons: true, History: 10},
 		Engines: Engines{Read: "ocr", Describe: "vlm", Ask: "vlm", MinConfidence: 60},
 	}
 }

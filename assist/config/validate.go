@@ -22,6 +22,7 @@ const (
 var (
 	verbosities     = []string{"brief", "normal", "detailed"}
 	readEngines     = []string{"ocr", "vlm", "none"}
+	speechEngines   = []string{"library", "program"}
 	describeEngines = []string{"vlm", "none"}
 )
 
@@ -105,6 +106,7 @@ func validate(c *Config) []Problem {
 	}
 
 	s := c.Speech
+	oneOf("speech.engine", s.Engine, speechEngines)
 	if s.RateWPM < MinRateWPM || s.RateWPM > MaxRateWPM {
 		bad("speech.rate_wpm", "%d words per minute is out of range; use %d to %d", s.RateWPM, MinRateWPM, MaxRateWPM)
 	}

@@ -42,7 +42,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		log = slog.Default()
 	}
 	cfg := o.Config
-	synth, err := speech.OpenESpeak()
+	synth, err := assist.OpenSynthesizer(cfg)
 	if err != nil {
 		return fmt.Errorf("speech: %w", err)
 	}

@@ -344,3 +344,39 @@ func BenchmarkESpeakSentence(b *testing.B) {
 		}
 	}
 }
+
+func TestProgramMatchesTheLibrary(t *testing.T) {
+	espeak(t)
+	pr, err := OpenProgram("")
+	if err != nil {
+		t.Skip(err)
+	}
+	lib, _ := OpenESpeak()
+	if pr.SampleRate() != lib.SampleRate() {
+		t.Errorf("program %d Hz, library %d Hz", pr.SampleRate(), lib.SampleRate())
+	}
+	a, err := SynthesizeAll(context.Background(), pr, "Hello world", DefaultVoice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := SynthesizeAll(context.Background(), lib, "Hello world", DefaultVoice)
+	// The program adds a sentence-end pause; the speech itself is the same length.
+	if d := a.Duration() - b.Duration(); d < 0 || d > 500*time.Millisecond {
+		t.Errorf("program %v, library %v", a.Duration(), b.Duration())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	start := time.Now()
+	n := 0
+	err = pr.Synthesize(ctx, strings.Repeat("A long text to cancel. ", 100), DefaultVoice, func(c []int16) bool {
+		if n++; n == 2 {
+			cancel()
+		}
+		return true
+	})
+	if !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
+		t.Errorf("cancel: %v after %v", err, time.Since(start))
+	}
+	if _, err := OpenProgram("/nonexistent/espeak-ng"); !errors.Is(err, ErrNoProgram) {
+		t.Errorf("missing program: %v", err)
+	}
+}

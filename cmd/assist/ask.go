@@ -48,7 +48,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 
 	// The voice: a WAV file, or the speaker. Without either the text still goes to stdout.
-	synth, synthErr := speech.OpenESpeak()
+	synth, synthErr := assist.OpenSynthesizer(cfg)
 	var sink speech.Sink
 	var wav *devices.WAV
 	var sinkErr error

@@ -134,16 +134,20 @@ func checkGPU(cfg config.Config) check {
 }
 
 func checkSpeech(cfg config.Config) check {
-	e, err := speech.OpenESpeak()
+	synth, err := assist.OpenSynthesizer(cfg)
 	if err != nil {
 		return check{"speech", false, true, fmt.Sprintf("%v; run scripts/setup.sh", err)}
 	}
-	v := assist.VoiceOf(cfg)
-	p, err := speech.SynthesizeAll(context.Background(), e, "test", v)
-	if err != nil || len(p.Samples) == 0 {
-		return check{"speech", false, true, fmt.Sprintf("eSpeak NG %s loads but voice %q does not speak: %v (espeak-ng --voices lists the voices)", e.Version(), v.Name, err)}
+	what := "the espeak-ng program"
+	if e, ok := synth.(*speech.ESpeak); ok {
+		what = "eSpeak NG " + e.Version()
 	}
-	return check{"speech", true, true, fmt.Sprintf("eSpeak NG %s, voice %q at %d words per minute", e.Version(), v.Name, v.RateWPM)}
+	v := assist.VoiceOf(cfg)
+	p, err := speech.SynthesizeAll(context.Background(), synth, "test", v)
+	if err != nil || len(p.Samples) == 0 {
+		return check{"speech", false, true, fmt.Sprintf("%s loads but voice %q does not speak: %v (espeak-ng --voices lists the voices)", what, v.Name, err)}
+	}
+	return check{"speech", true, true, fmt.Sprintf("%s, voice %q at %d words per minute", what, v.Name, v.RateWPM)}
 }
 
 func checkOCR(cfg config.Config) check {

@@ -79,6 +79,21 @@ func TestAskReadsTheSampleIntoAWAV(t *testing.T) {
 	}
 }
 
+func TestAskWithTheSpeechProgram(t *testing.T) {
+	needSpeech(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "program.toml")
+	os.WriteFile(cfg, []byte("[speech]\nengine = \"program\"\nrate_wpm = 300\n"), 0o644)
+	wav := filepath.Join(dir, "p.wav")
+	if code, o, e := runCmd("ask", "--config", cfg, "--image", "../../examples/sample.png", "--wav", wav); code != 0 || !strings.HasPrefix(o, "OAT MILK") {
+		t.Fatalf("exit %d %q %q", code, o, e)
+	}
+	p, err := audio.ReadWAVFile(wav)
+	if err != nil || p.Duration() < 2*time.Second || p.Peak() < 5000 {
+		t.Errorf("WAV: %v", err)
+	}
+}
+
 func TestAskFaults(t *testing.T) {
 	needSpeech(t)
 	dir := t.TempDir()
