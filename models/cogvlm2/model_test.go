@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rpiq/rpiq/kernels/half"
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/hfmodel"
@@ -516,4 +517,32 @@ func TestTextModelThroughHFModel(t *testing.T) {
 	if info := m.Info(); info.Arch != "CogVLMForCausalLM" || len(info.EOS) != 2 {
 		t.Fatalf("info %+v", info)
 	}
+}
+
+// The real checkpoint is BF16: the same tiny model stored in BF16 (fused QKV split inside BF16
+// data, 4-D convolution weights, BF16 inv_freq) matches the reference run on the BF16-rounded
+// weights.
+func TestBF16Checkpoint(t *testing.T) {
+	dir, cfg, w := writeTiny(t, 2, 25)
+	var ts []safetensors.Tensor
+	for _, spec := range cfg.Tensors() {
+		v := w[spec.Name]
+		b := make([]byte, 2*len(v))
+		for i, f := range v {
+			h := half.F32ToBF16(f)
+			v[i] = half.BF16ToF32(h) // the reference sees the rounded weights
+			b[2*i], b[2*i+1] = byte(h), byte(h>>8)
+		}
+		ts = append(ts, safetensors.Tensor{Name: spec.Name, DType: "BF16", Shape: spec.Shape, Data: b})
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	m := loadTiny(t, dir, 2)
+	if m.WeightBytes() != cfg.WeightBytes(Bits{LM: 16, Vision: 16, Adapter: 16, Head: 16}) {
+		t.Fatalf("bound %d bytes, the BF16 table says %d", m.WeightBytes(), cfg.WeightBytes(Bits{LM: 16, Vision: 16, Adapter: 16, Head: 16}))
+	}
+	img := randImage(cfg, 26)
+	got, _ := run(t, m, img, question)
+	closeRel(t, "BF16 logits", got, refForward(cfg, w, img, toInts(question)), 1e-4)
 }
