@@ -14,7 +14,7 @@ import (
 
 // Program is eSpeak NG run as a subprocess (`espeak-ng --stdout`), one process per sentence: the
 // arm's-length alternative to ESpeak for a distributor who wants a process boundary between
-// this program and the GPL-licensed synthesiser. It costs a process start (~10-30 ms) per
+// this program and the GPL-licensed synthesiser. It costs a process start (60-90 ms here) per
 // sentence.
 type Program struct {
 	Path string // the espeak-ng program; default found in $PATH
