@@ -229,3 +229,20 @@ func TestMerge(t *testing.T) {
 		t.Errorf("cancelled Merge: %v", err)
 	}
 }
+
+func FuzzParseDict(f *testing.F) {
+	f.Add("read R IY D\nread(2) R EH D\n;; comment\nx\n")
+	f.Add("a(\nb() B\n(c) K\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		for w, prons := range parseDict(strings.NewReader(s), nil) {
+			if w == "" || len(prons) == 0 {
+				t.Fatalf("entry %q with %d pronunciations", w, len(prons))
+			}
+			for _, p := range prons {
+				if strings.TrimSpace(p) == "" {
+					t.Fatalf("empty pronunciation for %q", w)
+				}
+			}
+		}
+	})
+}

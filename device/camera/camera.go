@@ -1,16 +1,23 @@
 package camera
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"image"
+	_ "image/gif"  // headers for DecodeImage's size check
+	_ "image/jpeg" // (decoding itself is OpenCV's)
+	_ "image/png"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"gocv.io/x/gocv"
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
 )
 
 // ErrUnavailable means the camera (or the file standing in for it) cannot be opened or stopped
@@ -19,6 +26,9 @@ var ErrUnavailable = errors.New("the camera is not connected")
 
 // ErrBadImage means a still image file exists but cannot be decoded.
 var ErrBadImage = errors.New("the picture file cannot be read")
+
+// MaxPixels bounds the size of a decoded still image (50 megapixels).
+const MaxPixels = 50_000_000
 
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("the camera is closed")
@@ -334,6 +344,13 @@ func (c *Camera) readStill() (*Frame, error) {
 func DecodeImage(name string, b []byte) (*Frame, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("camera: %s: %w (the file is empty)", name, ErrBadImage)
+	}
+	// Read the size from the header first where Go can, so a small file claiming a huge picture
+	// cannot make OpenCV allocate gigabytes.
+	if cfg, format, err := image.DecodeConfig(bytes.NewReader(b)); err == nil {
+		if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
+			return nil, fmt.Errorf("camera: %s: %w (%s of %dx%d pixels; at most %d pixels)", name, ErrBadImage, format, cfg.Width, cfg.Height, MaxPixels)
+		}
 	}
 	mat, err := gocv.IMDecode(b, gocv.IMReadColor)
 	if err != nil {

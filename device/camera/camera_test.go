@@ -2,7 +2,9 @@ package camera
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -390,4 +392,36 @@ func BenchmarkCapture640x480(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestDecodeImageRejectsHugeHeader(t *testing.T) {
+	// A valid PNG header claiming 100000 x 100000 pixels, with no data behind it.
+	var buf strings.Builder
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1)))
+	b := []byte(buf.String())
+	binary.BigEndian.PutUint32(b[16:], 100000) // IHDR width
+	binary.BigEndian.PutUint32(b[20:], 100000) // IHDR height
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	_, err := DecodeImage("bomb.png", b)
+	if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), "100000x100000") {
+		t.Fatalf("huge header: %v", err)
+	}
+}
+
+func FuzzParseSource(f *testing.F) {
+	for _, s := range []string{"0", "/dev/video0", "rtsp://x", "a.png", "b.avi", "x ! appsink", "file://", "://", "-3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		src, err := ParseSource(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadSource) {
+				t.Fatalf("%q: error %v does not wrap ErrBadSource", s, err)
+			}
+			return
+		}
+		if src.Kind < Device || src.Kind > Still || (src.Kind != Device && src.Path == "") && src.Kind != Video {
+			t.Fatalf("%q: %+v", s, src)
+		}
+	})
 }
