@@ -46,6 +46,8 @@ func TestChild(t *testing.T) {
 		childBargeIn(t)
 	case "no-card":
 		childNoCard(t)
+	case "duplex":
+		childDuplex(t)
 	default:
 		t.Fatalf("unknown scenario %q", scenario)
 	}
@@ -286,5 +288,45 @@ func childNoCard(t *testing.T) {
 	}
 	if _, err := audio.CheckMicrophone(100 * time.Millisecond); !errors.Is(err, audio.ErrNoSoundCard) {
 		t.Errorf("CheckMicrophone: %v", err)
+	}
+}
+
+// Both at once, as the daemon runs: the microphone hears the injected WAV while the speaker
+// plays into its file, and neither leaks into the other.
+func TestDuplexFakeCard(t *testing.T) {
+	mic, _ := audio.Concat(audio.Silence(16000, 1, 300*time.Millisecond), audio.Tone(16000, 300, 500*time.Millisecond, 0.25))
+	fake, err := alsatest.Write(t.TempDir(), alsatest.Options{Mic: mic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runChild(t, "duplex", fake)
+}
+
+func childDuplex(t *testing.T) {
+	fake := &alsatest.Fake{SpeakerFile: os.Getenv("HOME") + "/speaker.raw"}
+	m, err := audio.OpenMicrophone(audio.MicOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, err := audio.OpenSpeaker(audio.SpeakerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	played := make(chan error, 1)
+	go func() { played <- s.Play(context.Background(), audio.Tone(22050, 1000, 200*time.Millisecond, 0.5)) }()
+	heard := (&audio.PCM{Rate: 16000, Channels: 1, Samples: readFor(t, m, time.Second)}).Trim(2000)
+	if err := <-played; err != nil {
+		t.Fatal(err)
+	}
+	if d := heard.Duration(); d < 450*time.Millisecond || d > 550*time.Millisecond || heard.Peak() > 8300 {
+		t.Errorf("microphone heard %v at peak %d, want the 500 ms tone at 8191", d, heard.Peak())
+	}
+	out, err := fake.Played(22050, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := out.Trim(1000).Duration(); d < 190*time.Millisecond || d > 210*time.Millisecond || out.Peak() > 16800 {
+		t.Errorf("speaker file holds %v at peak %d, want the 200 ms tone at 16383", d, out.Peak())
 	}
 }
