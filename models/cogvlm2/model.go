@@ -80,6 +80,12 @@ func (w binder) matrix(name string, rows, cols int, shape ...int) backend.Weight
 		return nil
 	}
 	if p, ok := strings.CutSuffix(name, ".weight"); ok && w.Quant != nil && quant.IsPacked(w.Checkpoint, p) {
+		if ws, ok := w.repacked(p, rows, cols); ok { // the backend's quantized layout
+			if ws == nil {
+				return nil
+			}
+			return ws[0]
+		}
 		v, err := w.dequant(p, rows, cols)
 		if err != nil {
 			w.Err = err
@@ -140,6 +146,12 @@ func (w binder) split(name string, cols int, parts ...int) []backend.Weight {
 	}
 	prefix, _ := strings.CutSuffix(name, ".weight")
 	if w.Quant != nil && quant.IsPacked(w.Checkpoint, prefix) {
+		if ws, ok := w.repacked(prefix, rows, cols, parts...); ok {
+			if ws == nil {
+				return out
+			}
+			return ws
+		}
 		v, err := w.dequant(prefix, rows, cols)
 		if err != nil {
 			w.Err = err

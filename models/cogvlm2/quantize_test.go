@@ -172,12 +172,14 @@ func TestQuantizeTinyRPIQvsGPTQvsRTN(t *testing.T) {
 			if err := WriteQuantized(dir, out, res, QuantSettings{Samples: 8}); err != nil {
 				t.Fatal(err)
 			}
+			// Dequantized to float32, the checkpoint is the quantized model.
+			t.Setenv("RPIQ_GPTQ", "dequant")
 			back, closer, err := Load(out, cpubackend.New(2))
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer closer()
 			again, _ := evalLogits(t, back, set)
+			closer()
 			for i := range again {
 				if d := maxDiff(again[i], got[i]); d > 1e-3 {
 					t.Fatalf("the written checkpoint's logits differ from the quantized model's by %g", d)
@@ -185,6 +187,30 @@ func TestQuantizeTinyRPIQvsGPTQvsRTN(t *testing.T) {
 			}
 			if back.WeightBytes() >= fp.WeightBytes() {
 				t.Fatalf("quantized checkpoint binds %d bytes, FP32 %d", back.WeightBytes(), fp.WeightBytes())
+			}
+			// In the CPU backend's quantized layout (kernels/cpu/q: activations quantized to 8
+			// bits on the fly) it stays close to the quantized model.
+			t.Setenv("RPIQ_GPTQ", "")
+			qb, closer, err := Load(out, cpubackend.New(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closer()
+			if _, ok := qb.layers[0].vis.q.W.(*cpubackend.GPTQ); !ok {
+				t.Fatalf("vision expert q is %T, want the repacked GPTQ weight", qb.layers[0].vis.q.W)
+			}
+			viaQ, _ := evalLogits(t, qb, set)
+			var klq, klfp, top float64
+			for i := range set {
+				k, a := klTop1(got[i], viaQ[i], V, rows[i])
+				klq += k / float64(len(set))
+				top += a / float64(len(set))
+				k, _ = klTop1(ref[i], viaQ[i], V, rows[i])
+				klfp += k / float64(len(set))
+			}
+			t.Logf("repacked 4/8-bit kernels: KL %.5f and top-1 %.3f to the dequantized model; KL %.5f to FP32", klq, top, klfp)
+			if klq > 0.01 || top < 0.8 {
+				t.Fatalf("repacked kernels drift from the dequantized model: KL %.5f top-1 %.3f", klq, top)
 			}
 		}
 	}
@@ -243,6 +269,49 @@ func TestQuantizeRestoresWeights(t *testing.T) {
 	for i := range a.Modules {
 		if a.Modules[i].Name != b.Modules[i].Name || a.Modules[i].Err != b.Modules[i].Err {
 			t.Fatalf("module %d: %s err %g vs %s err %g", i, a.Modules[i].Name, a.Modules[i].Err, b.Modules[i].Name, b.Modules[i].Err)
+		}
+	}
+}
+
+// Splitting a packed module by output rows (the fused query_key_value into q, k, v) gives the
+// rows of the whole module, for every packable width.
+func TestSlicePacked(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, bits := range []int{2, 4, 8} {
+		for _, sym := range []bool{false, true} {
+			m, n := 40, 48
+			w := make([]float64, m*n)
+			for i := range w {
+				w[i] = r.NormFloat64()
+			}
+			cfg := quant.DefaultConfig()
+			cfg.Bits, cfg.Sym, cfg.GroupSize = bits, sym, 16
+			q, err := quant.RTN(w, m, n, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := quant.Pack(q, !sym)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, err := p.Dequantize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lo := 0
+			for _, part := range []int{16, 8, 16} {
+				s := slicePacked(p, lo, lo+part)
+				got, err := s.Dequantize()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range got {
+					if got[i] != full[lo*n+i] {
+						t.Fatalf("bits %d sym %v rows [%d,%d): value %d = %g, want %g", bits, sym, lo, lo+part, i, got[i], full[lo*n+i])
+					}
+				}
+				lo += part
+			}
 		}
 	}
 }
