@@ -28,8 +28,9 @@ type SpeakerOptions struct {
 // suspended, which stops the device loop (no CPU spent mixing silence, and an ALSA file device
 // stops growing).
 type Speaker struct {
-	opts SpeakerOptions
-	ctx  *oto.Context
+	opts   SpeakerOptions
+	ctx    *oto.Context
+	resume func() error // ctx.Resume; a test replaces it to simulate a stalled device
 
 	playMu sync.Mutex // one Play at a time
 
@@ -104,7 +105,7 @@ func OpenSpeaker(opts SpeakerOptions) (*Speaker, error) {
 		speakerErr = &DeviceError{Device: "speaker", Detail: err}
 		return nil, speakerErr
 	}
-	speaker = &Speaker{opts: opts, ctx: ctx, volume: 1}
+	speaker = &Speaker{opts: opts, ctx: ctx, resume: ctx.Resume, volume: 1}
 	return speaker, nil
 }
 
@@ -197,7 +198,7 @@ func (s *Speaker) Play(ctx context.Context, p *PCM) error {
 			s.ctx.Suspend()
 		}
 	}()
-	if err := s.ctx.Resume(); err != nil {
+	if err := s.resume(); err != nil {
 		return &DeviceError{Device: "speaker", Detail: err}
 	}
 	player.Play()
