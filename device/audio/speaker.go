@@ -152,7 +152,7 @@ func (s *Speaker) Volume() float64 {
 // Play plays p, converting its rate and channels to the device's, and returns when the device
 // has taken the last sample. It returns ErrInterrupted if Stop was called, ctx.Err() if ctx
 // ended, and an error if the device fails or stops taking audio (oto's players would otherwise
-// report IsPlaying forever). Concurrent Plays queue in call order of the lock.
+// report IsPlaying forever). Plays run one at a time; a second caller waits for the first.
 func (s *Speaker) Play(ctx context.Context, p *PCM) error {
 	if err := p.validate(); err != nil {
 		return err
@@ -241,7 +241,8 @@ func (s *Speaker) Play(ctx context.Context, p *PCM) error {
 
 // Stop silences the sound playing now (barge-in): the current Play returns ErrInterrupted within
 // a few milliseconds, and at most Latency of already-buffered sound still reaches the ear. It does
-// nothing when nothing plays.
+// nothing when nothing plays, and Plays still waiting for their turn are not affected (cancel
+// their contexts to drop them).
 func (s *Speaker) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
