@@ -92,6 +92,18 @@ func CopyToDevice[T any](c *Ctx, dst DevPtr, src []T) error {
 	return c.drv.call("cuMemcpyHtoD_v2", c.drv.cuMemcpyHtoD, uintptr(dst), uintptr(unsafe.Pointer(&src[0])), uintptr(n))
 }
 
+// CopyToDeviceAsync copies a Go slice into device memory in stream order. The driver stages
+// pageable memory before it returns, so src may be reused at once; a synchronous copy would run
+// on the legacy stream, which a non-blocking stream's kernels do not wait for. Not for use while
+// s is being captured (the graph would keep the Go address).
+func CopyToDeviceAsync[T any](c *Ctx, dst DevPtr, src []T, s Stream) error {
+	if len(src) == 0 {
+		return nil
+	}
+	n := len(src) * int(unsafe.Sizeof(src[0]))
+	return c.drv.call("cuMemcpyHtoDAsync_v2", c.drv.cuMemcpyHtoDAsync, uintptr(dst), uintptr(unsafe.Pointer(&src[0])), uintptr(n), s.h)
+}
+
 // CopyFromDevice copies device memory into a Go slice (synchronously, after all prior work on
 // the legacy default stream).
 func CopyFromDevice[T any](c *Ctx, dst []T, src DevPtr) error {

@@ -223,10 +223,10 @@ func (b *Backend) Upload(t backend.Tensor, src []float32) {
 		panic(fmt.Sprintf("cudabackend: Upload of %d values into %d×%d", len(src), g.rows, g.cols))
 	}
 	b.run(func(c *cuda.Ctx) error {
-		if err := b.sync(c); err != nil {
+		if err := b.noCapture("upload"); err != nil {
 			return err
 		}
-		return cuda.CopyToDevice(c, g.ptr, src)
+		return cuda.CopyToDeviceAsync(c, g.ptr, src, b.stream)
 	})
 }
 
@@ -273,10 +273,10 @@ func (b *Backend) NewWeight(dt backend.DType, rows, cols int, data []byte) (back
 	}
 	w := &Dense{buf: b.alloc(len(data)), dt: dt, rows: rows, cols: cols}
 	b.run(func(c *cuda.Ctx) error {
-		if err := b.sync(c); err != nil {
+		if err := b.noCapture("upload"); err != nil {
 			return err
 		}
-		return cuda.CopyToDevice(c, w.buf.ptr, data)
+		return cuda.CopyToDeviceAsync(c, w.buf.ptr, data, b.stream)
 	})
 	return w, nil
 }
@@ -429,10 +429,10 @@ func (b *Backend) invFreqOnDevice(inv []float32) cuda.DevPtr {
 	}
 	buf := b.alloc(len(inv) * 4)
 	b.run(func(c *cuda.Ctx) error {
-		if err := b.sync(c); err != nil {
+		if err := b.noCapture("upload"); err != nil {
 			return err
 		}
-		return cuda.CopyToDevice(c, buf.ptr, inv)
+		return cuda.CopyToDeviceAsync(c, buf.ptr, inv, b.stream)
 	})
 	b.keep = append(b.keep, buf, inv) // the table lives as long as the backend
 	b.invFreqs[key] = buf.ptr
@@ -524,13 +524,21 @@ func (b *Backend) tokenIDs(ids []int32) cuda.DevPtr {
 		b.ids, b.idsCap = buf.ptr, len(ids)
 	}
 	b.run(func(c *cuda.Ctx) error {
-		if err := b.sync(c); err != nil {
+		if err := b.noCapture("upload"); err != nil {
 			return err
 		}
-		return cuda.CopyToDevice(c, b.ids, ids)
+		return cuda.CopyToDeviceAsync(c, b.ids, ids, b.stream)
 	})
 	return b.ids
 }
 
 // InvSqrtF is 1/sqrt(n) as float32, the usual attention scale.
 func InvSqrtF(n int) float32 { return float32(1 / math.Sqrt(float64(n))) }
+
+// noCapture refuses host uploads inside a captured step: the graph would keep a Go address.
+func (b *Backend) noCapture(what string) error {
+	if b.step != nil {
+		return fmt.Errorf("cudabackend: %s inside a captured step (the graph would keep a host address); do one-time uploads before CaptureStep", what)
+	}
+	return nil
+}

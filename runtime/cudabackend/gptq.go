@@ -81,10 +81,10 @@ func uploadSlice[T any](b *Backend, v []T) *buffer {
 	var z T
 	buf := b.alloc(max(len(v)*int(unsafe.Sizeof(z)), 4))
 	b.run(func(c *cuda.Ctx) error {
-		if err := b.sync(c); err != nil {
+		if err := b.noCapture("upload"); err != nil {
 			return err
 		}
-		return cuda.CopyToDevice(c, buf.ptr, v)
+		return cuda.CopyToDeviceAsync(c, buf.ptr, v, b.stream)
 	})
 	return buf
 }
