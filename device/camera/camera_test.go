@@ -98,6 +98,17 @@ func TestJudge(t *testing.T) {
 	if p := Judge(blurred, Limits{}); p != TooBlurred {
 		t.Errorf("a blurred card is judged %q (sharpness %.1f)", p, blurred.Sharpness)
 	}
+	// A single short word on a plain card has little Laplacian energy but is sharp: Focus
+	// normalises by contrast, so it is fine, while the same card slightly out of focus is not.
+	word, _ := TextCard(640, 480, "OK")
+	if p := Judge(word, Limits{}); p != Fine {
+		t.Errorf("a sharp one-word card is judged %q (sharpness %.0f, focus %.3f)", p, word.Sharpness, word.Focus())
+	}
+	soft, _ := Blur(word, 2.5)
+	if p := Judge(soft, Limits{}); p != TooBlurred {
+		t.Errorf("a one-word card blurred 2.5 px is judged %q (focus %.4f)", p, soft.Focus())
+	}
+	t.Logf("one word: sharpness %.0f focus %.3f; blurred: sharpness %.1f focus %.4f", word.Sharpness, word.Focus(), soft.Sharpness, soft.Focus())
 	dark := scaled(card, 0.1)
 	if p := Judge(dark, Limits{}); p != TooDark {
 		t.Errorf("a dark card is judged %q (brightness %.1f)", p, dark.Brightness)

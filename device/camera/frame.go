@@ -21,6 +21,17 @@ type Frame struct {
 	Sharpness  float64 // variance of the Laplacian, at most 640 pixels wide
 }
 
+// Focus is the Laplacian variance divided by the luma variance: how sharp the edges are for
+// the amount of contrast in the picture. Unlike the raw Sharpness it does not fall when there is
+// little in the picture (one short word on a plain card), so it is what the blur check uses;
+// Sharpness still ranks the frames of one burst, which all show the same scene.
+func (f *Frame) Focus() float64 {
+	if f.Contrast <= 0 {
+		return 0
+	}
+	return f.Sharpness / (f.Contrast * f.Contrast)
+}
+
 // ColorModel implements image.Image.
 func (f *Frame) ColorModel() color.Model { return color.RGBAModel }
 
