@@ -228,10 +228,16 @@ func (c *CPU) Attention(dst, q, k, v backend.Tensor, kc backend.Cache, layer, po
 	copy(V[pos*kvDim:(pos+n)*kvDim], vv.Data)
 	group := a.Heads / a.KVHeads
 	// One work item per (row, head): scores over the visible positions, softmax, weighted sum.
+	// Row r of the work order is query row r/2 or n-1-r/2 alternately, so the contiguous ranges
+	// the pool hands out mix cheap early rows with costly late ones (causal attention).
 	c.pool.Run(n*a.Heads, 1, func(lo, hi int) {
 		scores := make([]float32, pos+n)
 		for it := lo; it < hi; it++ {
-			i, h := it/a.Heads, it%a.Heads
+			r, h := it/a.Heads, it%a.Heads
+			i := r / 2
+			if r%2 == 1 {
+				i = n - 1 - r/2
+			}
 			qh := qq.Data[i*qq.cols+h*hd : i*qq.cols+(h+1)*hd]
 			off := (h / group) * hd
 			t := pos + i + 1
