@@ -55,6 +55,9 @@ type Backend struct {
 	keep     []any      // device buffers that live as long as the backend
 
 	token, rng, scratch *buffer // the sampler's output, draw counter and work space
+
+	qmu   sync.Mutex
+	queue []func(c *cuda.Ctx) error // launches not yet handed to the device thread
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -126,8 +129,15 @@ func OpenOrCPU(o Options, threads int, log *slog.Logger) backend.Backend {
 	return cpubackend.New(threads)
 }
 
-// Close releases the GPU. Tensors and weights must not be used afterwards.
-func (b *Backend) Close() error { return b.dev.Close() }
+// Close releases the GPU after the queued launches. Tensors and weights must not be used
+// afterwards.
+func (b *Backend) Close() error {
+	err := b.do(nil)
+	if cerr := b.dev.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // Info describes the GPU.
 func (b *Backend) Info() cuda.Info { return b.info }
@@ -136,17 +146,53 @@ func (b *Backend) Name() string {
 	return fmt.Sprintf("cuda (%s, sm_%d, %d SMs)", b.info.Name, b.info.Arch(), b.info.Multiprocessors)
 }
 
-// run executes fn on the device thread; a CUDA failure has no error path in the interface, so it
-// panics with the error naming the call.
+// Kernel launches are queued on the host and handed to the device thread in batches: a round
+// trip to that thread costs microseconds (a thread wake-up), a launch a fraction of that. Every
+// other stream operation goes through do, which first flushes the queue, so the stream sees
+// exactly the program order. A failing launch is reported (as a panic naming the kernel) at the
+// next flush.
+const maxQueued = 64
+
+// do runs fn on the device thread after the queued launches and returns its error.
+func (b *Backend) do(fn func(c *cuda.Ctx) error) error {
+	b.qmu.Lock()
+	queued := b.queue
+	b.queue = nil
+	b.qmu.Unlock()
+	return b.dev.Run(func(c *cuda.Ctx) error {
+		for _, q := range queued {
+			if err := q(c); err != nil {
+				return err
+			}
+		}
+		if fn == nil {
+			return nil
+		}
+		return fn(c)
+	})
+}
+
+// run is do for the interface's methods, which have no error return: a CUDA failure panics with
+// the error naming the call.
 func (b *Backend) run(fn func(c *cuda.Ctx) error) {
-	if err := b.dev.Run(fn); err != nil {
+	if err := b.do(fn); err != nil {
 		panic(fmt.Sprintf("cudabackend: %v", err))
 	}
 }
 
+// Flush hands every queued launch to the GPU (they are otherwise sent in batches, or before the
+// next copy, allocation or synchronisation).
+func (b *Backend) Flush() { b.run(nil) }
+
 func (b *Backend) launch(name string, grid, block cuda.Dim3, shared int, args ...uint64) {
 	f := b.k.Get(name)
-	b.run(func(c *cuda.Ctx) error { return c.Launch(f, grid, block, shared, b.stream, args...) })
+	b.qmu.Lock()
+	b.queue = append(b.queue, func(c *cuda.Ctx) error { return c.Launch(f, grid, block, shared, b.stream, args...) })
+	full := len(b.queue) >= maxQueued
+	b.qmu.Unlock()
+	if full {
+		b.run(nil)
+	}
 }
 
 // grid1 is a grid-stride launch size for n elements: enough blocks to fill the GPU, no more.

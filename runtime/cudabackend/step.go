@@ -37,7 +37,7 @@ func (b *Backend) CaptureStep(fn func() error) (*Step, error) {
 		}
 		return b.sync(c)
 	})
-	if err := b.dev.Run(func(c *cuda.Ctx) error { return c.BeginCapture(b.stream) }); err != nil {
+	if err := b.do(func(c *cuda.Ctx) error { return c.BeginCapture(b.stream) }); err != nil {
 		return nil, err
 	}
 	b.step = st
@@ -51,7 +51,7 @@ func (b *Backend) CaptureStep(fn func() error) (*Step, error) {
 	}()
 	b.step = nil
 	var g *cuda.Graph
-	gerr := b.dev.Run(func(c *cuda.Ctx) error {
+	gerr := b.do(func(c *cuda.Ctx) error { // the queued launches of fn are captured first
 		var err error
 		g, err = c.EndCapture(b.stream)
 		return err
@@ -73,7 +73,7 @@ func (b *Backend) CaptureStep(fn func() error) (*Step, error) {
 // Run replays the step for token at position pos and returns without waiting; Token waits.
 func (s *Step) Run(pos int, token int32) error {
 	b := s.b
-	return b.dev.Run(func(c *cuda.Ctx) error {
+	return b.do(func(c *cuda.Ctx) error {
 		if err := c.Memset32Async(s.state.pos.ptr, uint32(pos), 1, b.stream); err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (s *Step) Next(pos int) error { return s.Run(pos, -1) }
 // Token waits for the step and returns the token it sampled.
 func (s *Step) Token() (int32, error) {
 	var out [1]int32
-	err := s.b.dev.Run(func(c *cuda.Ctx) error {
+	err := s.b.do(func(c *cuda.Ctx) error {
 		if err := s.b.sync(c); err != nil {
 			return err
 		}
