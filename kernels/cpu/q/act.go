@@ -29,7 +29,7 @@ func quantizeBlock(q []int8, v []float32) (d, xsum float32) {
 	for i, f := range v {
 		// Round to nearest even by the 1.5·2^23 trick: |f·inv| ≤ 127(1+2u), far below 2^22,
 		// so the float32 sum lands on an integer and the subtraction is exact.
-		r := f*inv + roundMagic
+		r := float32(f*inv) + roundMagic // float32(): the product rounds on its own (no FMA), as in asm
 		c := int32(r - roundMagic)
 		q[i] = int8(c)
 		sum += c
@@ -38,6 +38,10 @@ func quantizeBlock(q []int8, v []float32) (d, xsum float32) {
 }
 
 const roundMagic float32 = 1.5 * (1 << 23)
+
+// quantizeFast, when the architecture has one, quantizes whole contiguous blocks exactly as
+// quantizeBlock does (same operations, same rounding: bit-identical for finite inputs).
+var quantizeFast func(x []float32, q []int8, d []float32, blk int)
 
 func abs32(f float32) float32 { return math.Float32frombits(math.Float32bits(f) &^ (1 << 31)) }
 
@@ -71,6 +75,14 @@ func quantizeBlocks(q []int8, d []float32, x []float32, src []int32, blk, lo, hi
 		v = buf[:blk]
 	} else {
 		v = make([]float32, blk)
+	}
+	if src == nil && quantizeFast != nil {
+		// whole blocks inside x in one assembly call; the zero-padded tail below
+		full := min(hi, len(x)/blk)
+		if full > lo {
+			quantizeFast(x[lo*blk:full*blk], q[lo*blk:full*blk], d[2*lo:2*full], blk)
+			lo = full
+		}
 	}
 	for b := lo; b < hi; b++ {
 		gatherBlock(v, x, src, b, blk)

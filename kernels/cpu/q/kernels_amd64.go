@@ -56,3 +56,14 @@ func init() {
 			wrap(dot4AVX512, 8), wrap(dot8AVX512, 4), wrap(tile4AVX512, 8), wrap(tile8AVX512, 4)})
 	}
 }
+
+//go:noescape
+func quantAVX2(x *float32, q *int8, d *float32, nb, blk int)
+
+func init() {
+	if cpu.X86.HasAVX2 {
+		quantizeFast = func(x []float32, q []int8, d []float32, blk int) {
+			quantAVX2(unsafe.SliceData(x), unsafe.SliceData(q), unsafe.SliceData(d), len(x)/blk, blk)
+		}
+	}
+}

@@ -416,3 +416,41 @@ func TestPackWordsEqualsPackCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeFastMatchesGo: the assembly activation quantizer (where there is one) gives the
+// same codes, d and xsum as quantizeBlock, bit for bit, including an all-zero block and a
+// zero-padded tail.
+func TestQuantizeFastMatchesGo(t *testing.T) {
+	if quantizeFast == nil {
+		t.Skip("no assembly quantizer on this architecture/build")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, blk := range []int{8, 40, 128} {
+		for _, n := range []int{blk, 5 * blk, 5*blk - 3} {
+			x := randInput(rng, n)
+			for i := blk; i < 2*blk && i < n; i++ {
+				x[i] = 0 // an all-zero block
+			}
+			x[0] = float32(math.Copysign(0, -1))
+			nb := ceilDiv(n, blk)
+			q1, q2 := make([]int8, nb*blk), make([]int8, nb*blk)
+			d1, d2 := make([]float32, 2*nb), make([]float32, 2*nb)
+			quantizeRow(q1, d1, x, nil, blk)
+			v := make([]float32, blk)
+			for b := 0; b < nb; b++ {
+				gatherBlock(v, x, nil, b, blk)
+				d2[2*b], d2[2*b+1] = quantizeBlock(q2[b*blk:(b+1)*blk], v)
+			}
+			for i := range q1 {
+				if q1[i] != q2[i] {
+					t.Fatalf("blk %d n %d: code %d = %d, Go gives %d", blk, n, i, q1[i], q2[i])
+				}
+			}
+			for i := range d1 {
+				if math.Float32bits(d1[i]) != math.Float32bits(d2[i]) {
+					t.Fatalf("blk %d n %d: d/xsum %d = %v, Go gives %v", blk, n, i, d1[i], d2[i])
+				}
+			}
+		}
+	}
+}
