@@ -1,0 +1,489 @@
+package gguf
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/rpiq/rpiq/kernels/half"
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/quant"
+)
+
+// ExportOptions configures Export.
+type ExportOptions struct {
+	// Dense is the type of dense 2-D weights: F32, F16, or 0 to keep the checkpoint's precision
+	// (F32 stays F32, F16 stays F16, BF16 stays BF16 — all lossless). Norms and other 1-D
+	// tensors are always F32.
+	Dense TensorType
+	// Log receives one warning per tensor that could not be written losslessly (nil: none).
+	Log *slog.Logger
+}
+
+// TensorReport says how one GGUF tensor was made from the checkpoint.
+type TensorReport struct {
+	Name   string     // GGUF name, e.g. blk.0.attn_q.weight
+	Source string     // checkpoint tensor or module prefix
+	Type   TensorType // what was written
+	// Rule is "dense", "q4_0 (gptq sym, exact)", "q4_1 (gptq asym)", or a fallback with its reason.
+	Rule string
+	// MaxAbsErr is the largest |GGUF dequantized − checkpoint dequantized| over the tensor
+	// (measured while exporting; 0 for the lossless cases).
+	MaxAbsErr float64
+	Lossy     bool // a fallback that requantized the weights
+}
+
+// ExportReport describes a finished export.
+type ExportReport struct {
+	FileType uint32
+	Tensors  []TensorReport
+	Warnings []string
+}
+
+// Export writes the LLaMA-architecture Hugging Face model in modelDir (dense, or a GPTQ
+// checkpoint written by rpiq quantize or another GPTQ tool) to outPath as GGUF v3, atomically.
+// The mapping rules are those of llama.cpp's convert_hf_to_gguf.py for LlamaModel, including
+// its q/k row permutation back to the interleaved rotary layout; see Build for the rules for
+// quantized modules.
+func Export(modelDir, outPath string, opt ExportOptions) (*ExportReport, error) {
+	f, rep, err := Build(modelDir, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteFile(outPath, f); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// Build makes the GGUF file (metadata and tensors in memory) for modelDir.
+//
+// A GPTQ-packed linear module becomes:
+//   - Q4_0 when bits = 4, every group is the 32 consecutive columns of one ggml block
+//     (group_size 32, g_idx[i] = i/32: no act-order or static groups) and every zero is 8 (sym):
+//     d = the fp16 scale, nibble = code. Bit-exact.
+//   - Q4_1 under the same layout with other zeros (asym): d = s, m = fp16(−s·z). Exact up to the
+//     fp16 rounding of m (at most half an ulp of m per group); the measured maximum is reported.
+//   - otherwise (other bits or group sizes, act-order): dequantized, then Q8_0 when the input
+//     size is a multiple of 32 and F16 when it is not, with a warning naming the tensor.
+func Build(modelDir string, opt ExportOptions) (*File, *ExportReport, error) {
+	cfg, err := hf.LoadConfig(modelDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfgFile := filepath.Join(modelDir, hf.ConfigFile)
+	if cfg.Architecture != hf.ArchLlama {
+		return nil, nil, errorf(cfgFile, "architectures", "%s: GGUF export supports %s only", cfg.Architecture, hf.ArchLlama)
+	}
+	if cfg.RopeScaling != nil {
+		return nil, nil, errorf(cfgFile, "rope_scaling", "type %q is not exported (it needs llama.cpp's rope_freqs tensor)", cfg.RopeScaling.Type)
+	}
+	if cfg.NumHeads <= 0 || cfg.NumKVHeads <= 0 || cfg.HeadDim <= 0 || cfg.HeadDim%2 != 0 {
+		return nil, nil, errorf(cfgFile, "num_attention_heads", "heads %d, kv heads %d, head_dim %d: want positive counts and an even head_dim", cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim)
+	}
+	var format quant.Format
+	if cfg.Quantization != nil {
+		if format, err = quant.FormatOf(cfg.Quantization); err != nil {
+			return nil, nil, &Error{File: cfg.Quantization.Source, Field: "quantization_config", Msg: err.Error()}
+		}
+	}
+	ck, err := hf.OpenCheckpoint(modelDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ck.Close()
+	x := &exporter{ck: ck, cfg: cfg, format: format, opt: opt, used: map[string]bool{}, rep: &ExportReport{}}
+
+	if err := x.dense("token_embd.weight", "model.embed_tokens.weight", []int{cfg.VocabSize, cfg.HiddenSize}, 0); err != nil {
+		return nil, nil, err
+	}
+	hd := cfg.HeadDim
+	for l := 0; l < cfg.NumLayers; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		b := fmt.Sprintf("blk.%d.", l)
+		steps := []struct {
+			gguf, hf string
+			out, in  int
+			heads    int // rows permuted for this many heads (0: none)
+		}{
+			{"attn_q", "self_attn.q_proj", cfg.NumHeads * hd, cfg.HiddenSize, cfg.NumHeads},
+			{"attn_k", "self_attn.k_proj", cfg.NumKVHeads * hd, cfg.HiddenSize, cfg.NumKVHeads},
+			{"attn_v", "self_attn.v_proj", cfg.NumKVHeads * hd, cfg.HiddenSize, 0},
+			{"attn_output", "self_attn.o_proj", cfg.HiddenSize, cfg.NumHeads * hd, 0},
+			{"ffn_gate", "mlp.gate_proj", cfg.IntermediateSize, cfg.HiddenSize, 0},
+			{"ffn_up", "mlp.up_proj", cfg.IntermediateSize, cfg.HiddenSize, 0},
+			{"ffn_down", "mlp.down_proj", cfg.HiddenSize, cfg.IntermediateSize, 0},
+		}
+		if err := x.norm(b+"attn_norm.weight", p+"input_layernorm.weight", cfg.HiddenSize); err != nil {
+			return nil, nil, err
+		}
+		for _, s := range steps {
+			if err := x.linear(b+s.gguf, p+s.hf, s.out, s.in, s.heads); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := x.norm(b+"ffn_norm.weight", p+"post_attention_layernorm.weight", cfg.HiddenSize); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := x.norm("output_norm.weight", "model.norm.weight", cfg.HiddenSize); err != nil {
+		return nil, nil, err
+	}
+	_, dense := ck.Info("lm_head.weight")
+	if dense || quant.IsPacked(ck, "lm_head") {
+		if err := x.linear("output", "lm_head", cfg.VocabSize, cfg.HiddenSize, 0); err != nil {
+			return nil, nil, err
+		}
+	} else if !cfg.TieWordEmbeddings {
+		return nil, nil, errorf(ck.Dir(), "tensor lm_head.weight", "missing (tie_word_embeddings is false)")
+	}
+	var left []string
+	for _, n := range ck.Names() {
+		if !x.used[n] && !strings.HasSuffix(n, "rotary_emb.inv_freq") {
+			left = append(left, n)
+		}
+	}
+	if len(left) > 0 {
+		sort.Strings(left)
+		return nil, nil, errorf(ck.Dir(), "tensor "+left[0], "has no GGUF counterpart in a %s export (%d such tensors)", hf.ArchLlama, len(left))
+	}
+
+	vocab, err := loadVocab(modelDir, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	x.rep.FileType = x.fileType()
+	f := &File{Version: Version, Alignment: DefaultAlignment, Tensors: x.tensors}
+	name := filepath.Base(filepath.Clean(modelDir))
+	f.KVs = []KV{
+		{"general.architecture", "llama"},
+		{"general.name", name},
+		{"general.file_type", x.rep.FileType},
+		{"general.alignment", uint32(DefaultAlignment)},
+	}
+	if x.quantized {
+		f.KVs = append(f.KVs, KV{"general.quantization_version", uint32(2)})
+	}
+	f.KVs = append(f.KVs,
+		KV{"llama.context_length", uint32(cfg.MaxPositions)},
+		KV{"llama.embedding_length", uint32(cfg.HiddenSize)},
+		KV{"llama.block_count", uint32(cfg.NumLayers)},
+		KV{"llama.feed_forward_length", uint32(cfg.IntermediateSize)},
+		KV{"llama.attention.head_count", uint32(cfg.NumHeads)},
+		KV{"llama.attention.head_count_kv", uint32(cfg.NumKVHeads)},
+		KV{"llama.rope.freq_base", float32(cfg.RopeTheta)},
+		KV{"llama.attention.layer_norm_rms_epsilon", float32(cfg.RMSNormEps)},
+		KV{"llama.rope.dimension_count", uint32(hd)},
+		KV{"llama.vocab_size", uint32(cfg.VocabSize)},
+	)
+	if hd*cfg.NumHeads != cfg.HiddenSize {
+		f.KVs = append(f.KVs, KV{"llama.attention.key_length", uint32(hd)}, KV{"llama.attention.value_length", uint32(hd)})
+	}
+	f.KVs = append(f.KVs, vocab.kvs()...)
+	return f, x.rep, nil
+}
+
+type exporter struct {
+	ck        *hf.Checkpoint
+	cfg       *hf.Config
+	format    quant.Format
+	opt       ExportOptions
+	used      map[string]bool
+	tensors   []*Tensor
+	rep       *ExportReport
+	quantized bool
+}
+
+func (x *exporter) add(t *Tensor, r TensorReport) {
+	x.tensors = append(x.tensors, t)
+	r.Name, r.Type = t.Name, t.Type
+	x.rep.Tensors = append(x.rep.Tensors, r)
+}
+
+func (x *exporter) warn(msg string) {
+	x.rep.Warnings = append(x.rep.Warnings, msg)
+	if x.opt.Log != nil {
+		x.opt.Log.Warn(msg)
+	}
+}
+
+// info checks that a dense tensor exists with the given shape.
+func (x *exporter) info(name string, shape []int) (safetensors.TensorInfo, error) {
+	if _, ok := x.ck.Info(name); !ok {
+		return safetensors.TensorInfo{}, errorf(x.ck.Dir(), "tensor "+name, "missing")
+	}
+	if err := x.ck.CheckShape(name, shape...); err != nil {
+		return safetensors.TensorInfo{}, err
+	}
+	x.used[name] = true
+	t, _ := x.ck.Info(name)
+	return t, nil
+}
+
+// norm writes a 1-D tensor as F32.
+func (x *exporter) norm(gguf, name string, n int) error {
+	if _, err := x.info(name, []int{n}); err != nil {
+		return err
+	}
+	v, err := x.ck.Float32(name)
+	if err != nil {
+		return err
+	}
+	x.add(&Tensor{Name: gguf, Type: F32, Dims: []uint64{uint64(n)}, Data: F32Bytes(v)}, TensorReport{Source: name, Rule: "dense"})
+	return nil
+}
+
+// dense writes a 2-D [out][in] checkpoint tensor, rows permuted for heads > 0.
+func (x *exporter) dense(gguf, name string, shape []int, heads int) error {
+	t, err := x.info(name, shape)
+	if err != nil {
+		return err
+	}
+	out, in := shape[0], shape[1]
+	typ := x.opt.Dense
+	var data []byte
+	if typ == 0 {
+		_, raw, err := x.ck.Raw(name)
+		if err != nil {
+			return err
+		}
+		switch t.DType {
+		case safetensors.F32:
+			typ = F32
+		case safetensors.F16:
+			typ = F16
+		case safetensors.BF16:
+			typ = BF16
+		default:
+			return errorf(x.ck.Dir(), "tensor "+name, "dtype %s, want F32, F16 or BF16", t.DType)
+		}
+		data = append([]byte(nil), raw...)
+	} else {
+		v, err := x.ck.Float32(name)
+		if err != nil {
+			return err
+		}
+		switch typ {
+		case F32:
+			data = F32Bytes(v)
+		case F16:
+			data = F16Bytes(v)
+		default:
+			return fmt.Errorf("gguf: dense type %s, want F32 or F16", typ)
+		}
+	}
+	if heads > 0 {
+		data = permuteRows(data, out, heads)
+	}
+	x.add(&Tensor{Name: gguf, Type: typ, Dims: []uint64{uint64(in), uint64(out)}, Data: data}, TensorReport{Source: name, Rule: "dense"})
+	return nil
+}
+
+// linear writes prefix.weight (dense or GPTQ-packed) as gguf.weight and prefix.bias as
+// gguf.bias when present.
+func (x *exporter) linear(gguf, prefix string, out, in, heads int) error {
+	if quant.IsPacked(x.ck, prefix) {
+		if err := x.packed(gguf+".weight", prefix, out, in, heads); err != nil {
+			return err
+		}
+	} else if err := x.dense(gguf+".weight", prefix+".weight", []int{out, in}, heads); err != nil {
+		return err
+	}
+	bias := prefix + ".bias"
+	if _, ok := x.ck.Info(bias); !ok {
+		return nil
+	}
+	if _, err := x.info(bias, []int{out}); err != nil {
+		return err
+	}
+	v, err := x.ck.Float32(bias)
+	if err != nil {
+		return err
+	}
+	data := F32Bytes(v)
+	if heads > 0 {
+		data = permuteRows(data, out, heads)
+	}
+	x.add(&Tensor{Name: gguf + ".bias", Type: F32, Dims: []uint64{uint64(out)}, Data: data}, TensorReport{Source: bias, Rule: "dense"})
+	return nil
+}
+
+// packed converts one GPTQ module (rules in Build's doc comment).
+func (x *exporter) packed(gguf, prefix string, out, in, heads int) error {
+	if x.cfg.Quantization == nil {
+		return errorf(x.ck.Dir(), "tensor "+prefix+".qweight", "packed weights but config.json has no quantization_config")
+	}
+	for _, s := range []string{".qweight", ".qzeros", ".scales", ".g_idx"} {
+		x.used[prefix+s] = true
+	}
+	p, err := quant.ReadPacked(x.ck, prefix, x.format)
+	if err != nil {
+		return &Error{File: x.ck.Dir(), Field: "module " + prefix, Msg: err.Error()}
+	}
+	if p.Out != out || p.In != in {
+		return errorf(x.ck.Dir(), "module "+prefix, "packed %d×%d, want %d×%d from config.json", p.Out, p.In, out, in)
+	}
+	ref, err := p.Dequantize()
+	if err != nil {
+		return &Error{File: x.ck.Dir(), Field: "module " + prefix, Msg: err.Error()}
+	}
+	x.quantized = true
+	t := &Tensor{Name: gguf, Dims: []uint64{uint64(in), uint64(out)}}
+	r := TensorReport{Source: prefix}
+	if reason := q4Blocks(p); reason == "" {
+		sym := true
+		for g := 0; g < p.Groups && sym; g++ {
+			for c := 0; c < p.Out; c++ {
+				if p.Zero(g, c) != 8 {
+					sym = false
+					break
+				}
+			}
+		}
+		t.Type, r.Rule = Q4_1, "q4_1 (gptq asym: d = s, m = fp16(-s*z))"
+		if sym {
+			t.Type, r.Rule = Q4_0, "q4_0 (gptq sym: d = s, nibble = code; exact)"
+		}
+		t.Data = q4FromPacked(p, sym)
+	} else {
+		if in%BlockElems == 0 {
+			t.Type = Q8_0
+			t.Data, _ = QuantizeQ8_0(ref)
+		} else {
+			t.Type = F16
+			t.Data = F16Bytes(ref)
+		}
+		r.Rule, r.Lossy = fmt.Sprintf("dequantized to %s (%s)", t.Type, reason), true
+		x.warn(fmt.Sprintf("%s: %s is not a GGUF Q4 layout (%s); written as %s after dequantizing", x.ck.Dir(), prefix, reason, t.Type))
+	}
+	got, err := Dequantize(t)
+	if err != nil {
+		return err
+	}
+	for i, v := range got {
+		r.MaxAbsErr = math.Max(r.MaxAbsErr, math.Abs(float64(v)-float64(ref[i])))
+	}
+	if heads > 0 {
+		t.Data = permuteRows(t.Data, out, heads)
+	}
+	x.add(t, r)
+	return nil
+}
+
+// q4Blocks says why the packed module is not one ggml Q4 block per GPTQ group ("" if it is).
+func q4Blocks(p *quant.Packed) string {
+	if p.Bits != 4 {
+		return fmt.Sprintf("%d-bit", p.Bits)
+	}
+	if p.In%BlockElems != 0 {
+		return fmt.Sprintf("%d inputs are not whole blocks of 32", p.In)
+	}
+	if p.Groups != p.In/BlockElems {
+		return fmt.Sprintf("%d groups over %d inputs, want group size 32", p.Groups, p.In)
+	}
+	for i, g := range p.GIdx {
+		if int(g) != i/BlockElems {
+			return fmt.Sprintf("g_idx[%d] = %d, want %d (act-order)", i, g, i/BlockElems)
+		}
+	}
+	return ""
+}
+
+// q4FromPacked lays out one Q4_0 (sym) or Q4_1 block per (row, group): rows are the output
+// channels, blocks run along the inputs, exactly as ggml's ne0 is the input dimension.
+func q4FromPacked(p *quant.Packed, sym bool) []byte {
+	nb := p.In / BlockElems
+	size := Q4_1Bytes
+	if sym {
+		size = Q4_0Bytes
+	}
+	data := make([]byte, p.Out*nb*size)
+	var codes [BlockElems]uint8
+	for r := 0; r < p.Out; r++ {
+		for b := 0; b < nb; b++ {
+			for j := range codes {
+				codes[j] = uint8(p.Code(r, b*BlockElems+j))
+			}
+			s := p.Scales[b*p.Out+r]
+			dst := data[(r*nb+b)*size:]
+			if sym {
+				PutQ4_0(dst, s, &codes)
+			} else {
+				m := -half.F16ToF32(s) * float32(p.Zero(b, r))
+				PutQ4_1(dst, s, half.F32ToF16(m), &codes)
+			}
+		}
+	}
+	return data
+}
+
+// permuteRows applies convert_hf_to_gguf.py's LLaMA permute(w, n_head) to the rows of data
+// (rows equal byte rows of any type, dense or packed blocks): HF's rotary halves back to the
+// interleaved pairs llama.cpp rotates. GGUF row h·hd + 2i + t is HF row h·hd + t·hd/2 + i.
+func permuteRows(data []byte, rows, heads int) []byte {
+	rb := len(data) / rows
+	hd := rows / heads
+	out := make([]byte, len(data))
+	for h := 0; h < heads; h++ {
+		for i := 0; i < hd/2; i++ {
+			for t := 0; t < 2; t++ {
+				dst := h*hd + 2*i + t
+				src := h*hd + t*hd/2 + i
+				copy(out[dst*rb:(dst+1)*rb], data[src*rb:(src+1)*rb])
+			}
+		}
+	}
+	return out
+}
+
+// UnpermuteRows is the inverse of the export's q/k permutation, for tests and readers that
+// want Hugging Face row order back.
+func UnpermuteRows(data []byte, rows, heads int) []byte {
+	rb := len(data) / rows
+	hd := rows / heads
+	out := make([]byte, len(data))
+	for h := 0; h < heads; h++ {
+		for i := 0; i < hd/2; i++ {
+			for t := 0; t < 2; t++ {
+				src := h*hd + 2*i + t
+				dst := h*hd + t*hd/2 + i
+				copy(out[dst*rb:(dst+1)*rb], data[src*rb:(src+1)*rb])
+			}
+		}
+	}
+	return out
+}
+
+// fileType is general.file_type: the type most of the attention and FFN matrices have.
+func (x *exporter) fileType() uint32 {
+	count := map[TensorType]int{}
+	for _, t := range x.tensors {
+		if strings.HasPrefix(t.Name, "blk.") && len(t.Dims) == 2 {
+			count[t.Type]++
+		}
+	}
+	best, n := F32, -1
+	for _, ty := range []TensorType{F32, F16, BF16, Q8_0, Q4_1, Q4_0} {
+		if count[ty] > n {
+			best, n = ty, count[ty]
+		}
+	}
+	switch best {
+	case F16:
+		return FileTypeMostlyF16
+	case BF16:
+		return FileTypeMostlyBF16
+	case Q8_0:
+		return FileTypeMostlyQ8_0
+	case Q4_1:
+		return FileTypeMostlyQ4_1
+	case Q4_0:
+		return FileTypeMostlyQ4_0
+	}
+	return FileTypeAllF32
+}
+
