@@ -88,7 +88,7 @@ func Build(modelDir string, opt ExportOptions) (*File, *ExportReport, error) {
 	var format quant.Format
 	if cfg.Quantization != nil {
 		if format, err = quant.FormatOf(cfg.Quantization); err != nil {
-			return nil, nil, &Error{File: cfg.Quantization.Source, Field: "quantization_config", Msg: err.Error()}
+			return nil, nil, &Error{File: cfg.Quantization.Source, Msg: strings.TrimPrefix(err.Error(), cfg.Quantization.Source+": ")}
 		}
 	}
 	ck, err := hf.OpenCheckpoint(modelDir)
@@ -486,4 +486,3 @@ func (x *exporter) fileType() uint32 {
 	}
 	return FileTypeAllF32
 }
-

@@ -58,7 +58,7 @@ func (v *vocab) kvs() []KV {
 type tokenizerJSON struct {
 	Model struct {
 		Type         string          `json:"type"`
-		Vocab        map[string]int  `json:"vocab"`
+		Vocab        json.RawMessage `json:"vocab"`
 		Merges       json.RawMessage `json:"merges"`
 		ByteFallback bool            `json:"byte_fallback"`
 		UnkToken     *string         `json:"unk_token"`
@@ -92,8 +92,12 @@ func loadVocab(modelDir string, cfg *hf.Config) (*vocab, error) {
 	if err := json.Unmarshal(data, &tj); err != nil {
 		return nil, errorf(file, "", "not valid JSON: %v", err)
 	}
-	if tj.Model.Type != "BPE" && !(tj.Model.Type == "" && tj.Model.Vocab != nil) {
+	if tj.Model.Type != "BPE" {
 		return nil, errorf(file, "model.type", "%q, want \"BPE\" (GGUF export writes llama or gpt2 vocabularies)", tj.Model.Type)
+	}
+	var vocabMap map[string]int
+	if err := json.Unmarshal(tj.Model.Vocab, &vocabMap); err != nil {
+		return nil, errorf(file, "model.vocab", "want an object of piece: id (%v)", err)
 	}
 	merges, err := parseMerges(file, tj.Model.Merges)
 	if err != nil {
@@ -116,7 +120,7 @@ func loadVocab(modelDir string, cfg *hf.Config) (*vocab, error) {
 		v.tokens[id], v.types[id], set[id] = s, typ, true
 		return nil
 	}
-	for s, id := range tj.Model.Vocab {
+	for s, id := range vocabMap {
 		typ := TokenNormal
 		if spm && len(s) == 6 && strings.HasPrefix(s, "<0x") && s[5] == '>' {
 			typ = TokenByte
@@ -135,7 +139,7 @@ func loadVocab(modelDir string, cfg *hf.Config) (*vocab, error) {
 		}
 	}
 	if tj.Model.UnkToken != nil {
-		if id, ok := tj.Model.Vocab[*tj.Model.UnkToken]; ok {
+		if id, ok := vocabMap[*tj.Model.UnkToken]; ok {
 			v.unk = id
 			v.types[id] = TokenUnknown
 		}

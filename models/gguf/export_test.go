@@ -1,0 +1,465 @@
+package gguf
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rpiq/rpiq/internal/shareddata"
+	"github.com/rpiq/rpiq/kernels/half"
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/llama2c"
+	"github.com/rpiq/rpiq/models/quant"
+	"github.com/rpiq/rpiq/models/tokenizer"
+)
+
+// stories converts the shared stories260K llama2.c checkpoint to an HF folder.
+func stories(t *testing.T) (dir string, orig *llama2c.Checkpoint) {
+	t.Helper()
+	ckpt := shareddata.Path(t, "llama2c/stories260K.bin")
+	tok := shareddata.Path(t, "llama2c/tok512.bin")
+	dir = filepath.Join(t.TempDir(), "stories260K")
+	if err := llama2c.Convert(ckpt, tok, dir); err != nil {
+		t.Fatal(err)
+	}
+	orig, err := llama2c.Read(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, orig
+}
+
+// quantizedCopy writes a GPTQ checkpoint of src with every linear layer RTN-quantized by
+// models/quant (fp16 scales, as rpiq quantize writes them).
+func quantizedCopy(t *testing.T, src string, bits, groupSize int, sym, v2 bool) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), fmt.Sprintf("q%d-g%d-sym%v", bits, groupSize, sym))
+	ck, err := hf.OpenCheckpoint(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	var ts []safetensors.Tensor
+	for _, name := range ck.Names() {
+		info, _ := ck.Info(name)
+		w, err := ck.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(name, "_proj.weight") {
+			ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: info.Shape, Data: F32Bytes(w)})
+			continue
+		}
+		m, n := info.Shape[0], info.Shape[1]
+		w64 := make([]float64, len(w))
+		for i, v := range w {
+			w64[i] = float64(v)
+		}
+		cfg := quant.DefaultConfig()
+		cfg.Grid = quant.Grid{Bits: bits, Sym: sym, ScaleFP16: true}
+		cfg.GroupSize = groupSize
+		q, err := quant.RTN(w64, m, n, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := quant.Pack(q, v2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, p.Tensors(strings.TrimSuffix(name, ".weight"), nil)...)
+	}
+	os.MkdirAll(dst, 0o755)
+	if err := hf.WriteCheckpoint(dst, ts, map[string]string{"format": "pt"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	format := "gptq"
+	if v2 {
+		format = "gptq_v2"
+	}
+	cfg["quantization_config"] = map[string]any{"quant_method": "gptq", "bits": bits, "group_size": groupSize,
+		"desc_act": false, "sym": sym, "checkpoint_format": format}
+	if err := hf.WriteJSON(filepath.Join(dst, "config.json"), cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dst, f), b, 0o644)
+	}
+	return dst
+}
+
+func exportAndRead(t *testing.T, dir string, opt ExportOptions) (*File, *ExportReport) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "model.gguf")
+	rep, err := Export(dir, out, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Tensors) != len(rep.Tensors) {
+		t.Fatalf("%d tensors read, %d reported", len(f.Tensors), len(rep.Tensors))
+	}
+	return f, rep
+}
+
+// hfOrder dequantizes a GGUF tensor and undoes the q/k permutation, giving HF's [out][in].
+func hfOrder(t *testing.T, tn *Tensor, cfg *hf.Config) []float32 {
+	t.Helper()
+	v, err := Dequantize(tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := 0
+	switch {
+	case strings.HasSuffix(tn.Name, "attn_q.weight"):
+		heads = cfg.NumHeads
+	case strings.HasSuffix(tn.Name, "attn_k.weight"):
+		heads = cfg.NumKVHeads
+	}
+	if heads == 0 {
+		return v
+	}
+	b := UnpermuteRows(F32Bytes(v), int(tn.Dims[1]), heads)
+	out := make([]float32, len(v))
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
+// The F32 export of stories260K: hyper-parameters, every tensor bit-exact against the HF
+// checkpoint after undoing the permutation, and attn_q/attn_k bit-exact against the original
+// llama2.c file — an outside reference, since llama2.c stores Meta's interleaved rotary layout,
+// which is what convert_hf_to_gguf.py's permute produces.
+func TestExportStoriesF32(t *testing.T) {
+	dir, orig := stories(t)
+	f, rep := exportAndRead(t, dir, ExportOptions{})
+	cfg, _ := hf.LoadConfig(dir)
+	want := map[string]any{
+		"general.architecture": "llama", "general.file_type": FileTypeAllF32, "general.alignment": uint32(32),
+		"llama.context_length": uint32(512), "llama.embedding_length": uint32(64), "llama.block_count": uint32(5),
+		"llama.feed_forward_length": uint32(172), "llama.attention.head_count": uint32(8),
+		"llama.attention.head_count_kv": uint32(4), "llama.rope.freq_base": float32(10000),
+		"llama.attention.layer_norm_rms_epsilon": float32(1e-5), "llama.rope.dimension_count": uint32(8),
+		"llama.vocab_size": uint32(512), "tokenizer.ggml.model": "llama",
+		"tokenizer.ggml.bos_token_id": uint32(1), "tokenizer.ggml.eos_token_id": uint32(2),
+	}
+	for k, v := range want {
+		if got := f.Get(k); got != v {
+			t.Errorf("%s = %v (%T), want %v (%T)", k, got, got, v, v)
+		}
+	}
+	if len(f.Tensors) != 1+5*9+1 || f.Tensor("output.weight") != nil {
+		t.Fatalf("%d tensors (tied classifier: no output.weight)", len(f.Tensors))
+	}
+	ck, err := hf.OpenCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	for _, r := range rep.Tensors {
+		tn := f.Tensor(r.Name)
+		if tn.Type != F32 || tn.Offset%32 != 0 {
+			t.Fatalf("%s: %s at offset %d", r.Name, tn.Type, tn.Offset)
+		}
+		src, err := ck.Float32(r.Source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := hfOrder(t, tn, cfg)
+		for i := range src {
+			if math.Float32bits(got[i]) != math.Float32bits(src[i]) {
+				t.Fatalf("%s[%d] = %v, want %v (%s)", r.Name, i, got[i], src[i], r.Source)
+			}
+		}
+	}
+	d, kv := 64, 32
+	for l := 0; l < 5; l++ {
+		for _, c := range []struct {
+			name string
+			want []float32
+		}{{"attn_q", orig.WQ[l*d*d : (l+1)*d*d]}, {"attn_k", orig.WK[l*kv*d : (l+1)*kv*d]}} {
+			tn := f.Tensor(fmt.Sprintf("blk.%d.%s.weight", l, c.name))
+			got, _ := Dequantize(tn)
+			for i := range c.want {
+				if got[i] != c.want[i] {
+					t.Fatalf("%s[%d] = %v, llama2.c has %v", tn.Name, i, got[i], c.want[i])
+				}
+			}
+		}
+	}
+	checkVocab(t, f, dir)
+}
+
+// The vocabulary matches our tokenizer piece for piece, marks the byte tokens, and its scores
+// order the merged tokens as tok512.bin's own scores do.
+func checkVocab(t *testing.T, f *File, dir string) {
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, _ := f.Get("tokenizer.ggml.tokens").([]string)
+	types, _ := f.Get("tokenizer.ggml.token_type").([]int32)
+	scores, _ := f.Get("tokenizer.ggml.scores").([]float32)
+	if len(tokens) != 512 || len(types) != 512 || len(scores) != 512 {
+		t.Fatalf("%d tokens, %d types, %d scores", len(tokens), len(types), len(scores))
+	}
+	for id, s := range tokens {
+		if s != tok.Piece(id) {
+			t.Fatalf("token %d = %q, tokenizer says %q", id, s, tok.Piece(id))
+		}
+	}
+	if types[0] != TokenUnknown || types[1] != TokenControl || types[2] != TokenControl || types[3] != TokenByte || types[258] != TokenByte || types[259] != TokenNormal {
+		t.Fatalf("token types %v", types[:5])
+	}
+	bin, err := os.ReadFile(shareddata.Path(t, "llama2c/tok512.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := make([]float32, 512)
+	off := 4
+	for i := range orig {
+		orig[i] = math.Float32frombits(binary.LittleEndian.Uint32(bin[off:]))
+		off += 8 + int(binary.LittleEndian.Uint32(bin[off+4:]))
+	}
+	checked := 0
+	for a := 259; a < 512; a++ {
+		for b := 259; b < 512; b++ {
+			if len([]rune(tokens[a])) > 1 && len([]rune(tokens[b])) > 1 && orig[a] > orig[b] {
+				checked++
+				if scores[a] <= scores[b] {
+					t.Fatalf("tok512 scores %q (%v) above %q (%v), GGUF scores %v <= %v", tokens[a], orig[a], tokens[b], orig[b], scores[a], scores[b])
+				}
+			}
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d ordered pairs checked", checked)
+	}
+}
+
+// A 4-bit group-32 symmetric GPTQ checkpoint: every module whose inputs fill blocks of 32 is
+// Q4_0 and bit-exact against the GPTQ dequantization; ffn_down (172 inputs) falls back to F16
+// with a warning naming it.
+func TestExportGPTQSym(t *testing.T) {
+	src, _ := stories(t)
+	dir := quantizedCopy(t, src, 4, 32, true, false)
+	f, rep := exportAndRead(t, dir, ExportOptions{})
+	if f.Get("general.file_type") != FileTypeMostlyQ4_0 || f.Get("general.quantization_version") != uint32(2) {
+		t.Fatalf("file_type %v", f.Get("general.file_type"))
+	}
+	compareQuantized(t, f, rep, dir, func(r reportM, got, want float32, i int) {
+		if r.Type == Q4_0 && math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("%s[%d] = %v, GPTQ gives %v", r.Name, i, got, want)
+		}
+	})
+	warned := 0
+	for _, w := range rep.Warnings {
+		if strings.Contains(w, "mlp.down_proj") && strings.Contains(w, "172 inputs") {
+			warned++
+		}
+	}
+	if warned != 5 || len(rep.Warnings) != 5 {
+		t.Fatalf("warnings %q", rep.Warnings)
+	}
+}
+
+// Asymmetric: Q4_1 with d = s, m = fp16(−s·z), within the fp16 rounding of m.
+func TestExportGPTQAsym(t *testing.T) {
+	src, _ := stories(t)
+	dir := quantizedCopy(t, src, 4, 32, false, true)
+	f, rep := exportAndRead(t, dir, ExportOptions{})
+	if f.Get("general.file_type") != FileTypeMostlyQ4_1 {
+		t.Fatalf("file_type %v", f.Get("general.file_type"))
+	}
+	worst := 0.0
+	compareQuantized(t, f, rep, dir, func(r reportM, got, want float32, i int) {
+		if r.Type != Q4_1 {
+			return
+		}
+		e := math.Abs(float64(got) - float64(want))
+		worst = math.Max(worst, e)
+		// m = −s·z is at most 15·max|s| ≤ 15·max|w|/15·... : bound by half an fp16 ulp of m plus
+		// float32 rounding of both sides.
+		if bound := math.Abs(float64(want))*0x1p-22 + r.maxM*0x1p-11 + 1e-9; e > bound {
+			t.Fatalf("%s[%d] = %v, GPTQ gives %v: error %g > %g", r.Name, i, got, want, e, bound)
+		}
+	})
+	if worst == 0 {
+		t.Fatal("Q4_1 was exact everywhere: the fp16 rounding of m was not exercised")
+	}
+	t.Logf("Q4_1 max |GGUF − GPTQ| = %g", worst)
+}
+
+// 8-bit and group-64 checkpoints are requantized to Q8_0 (or F16 where the inputs are not
+// blocks of 32), each with a warning, and the reported error is the measured one.
+func TestExportFallbacks(t *testing.T) {
+	src, _ := stories(t)
+	for _, c := range []struct {
+		bits, gs int
+	}{{8, 32}, {4, 64}} {
+		dir := quantizedCopy(t, src, c.bits, c.gs, true, false)
+		f, rep := exportAndRead(t, dir, ExportOptions{})
+		if len(rep.Warnings) != 5*7 {
+			t.Fatalf("bits %d gs %d: %d warnings", c.bits, c.gs, len(rep.Warnings))
+		}
+		compareQuantized(t, f, rep, dir, func(r reportM, got, want float32, i int) {
+			if !r.Lossy {
+				t.Fatalf("%s not marked lossy", r.Name)
+			}
+			if e := math.Abs(float64(got) - float64(want)); e > r.MaxAbsErr {
+				t.Fatalf("%s[%d]: error %g above the reported %g", r.Name, i, e, r.MaxAbsErr)
+			}
+		})
+	}
+}
+
+// compareQuantized checks every linear tensor against quant.DequantizeLinear (the reference
+// GPTQ dequantization) and every other tensor bit-exact against the checkpoint.
+func compareQuantized(t *testing.T, f *File, rep *ExportReport, dir string, check func(r reportM, got, want float32, i int)) {
+	t.Helper()
+	ck, err := hf.OpenCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	cfg, err := hf.LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[TensorType]int{}
+	for _, r := range rep.Tensors {
+		got := hfOrder(t, f.Tensor(r.Name), cfg)
+		types[r.Type]++
+		if !quant.IsPacked(ck, r.Source) {
+			want, err := ck.Float32(r.Source)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s[%d] = %v, want %v", r.Name, i, got[i], want[i])
+				}
+			}
+			continue
+		}
+		want, _, _, err := quant.DequantizeLinear(ck, cfg.Quantization, r.Source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := quant.ReadPacked(ck, r.Source, quant.Format{Bits: cfg.Quantization.Bits, GroupSize: cfg.Quantization.GroupSize, V2: cfg.Quantization.CheckpointFormat == "gptq_v2"})
+		rm := reportM{TensorReport: r}
+		for g := 0; g < p.Groups; g++ {
+			for c := 0; c < p.Out; c++ {
+				rm.maxM = math.Max(rm.maxM, math.Abs(float64(half.F16ToF32(p.Scales[g*p.Out+c]))*float64(p.Zero(g, c))))
+			}
+		}
+		for i := range want {
+			check(rm, got[i], want[i], i)
+		}
+	}
+	if types[F32] != 12 {
+		t.Fatalf("tensor types %v", types)
+	}
+}
+
+type reportM struct {
+	TensorReport
+	maxM float64 // largest |s·z| of the module
+}
+
+func TestExportBadInput(t *testing.T) {
+	src, _ := stories(t)
+	edit := func(name string, change func(dir string)) string {
+		dir := filepath.Join(t.TempDir(), name)
+		os.MkdirAll(dir, 0o755)
+		for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} {
+			b, _ := os.ReadFile(filepath.Join(src, f))
+			os.WriteFile(filepath.Join(dir, f), b, 0o644)
+		}
+		change(dir)
+		return dir
+	}
+	setConfig := func(key string, v any) func(string) {
+		return func(dir string) {
+			var cfg map[string]any
+			b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+			json.Unmarshal(b, &cfg)
+			cfg[key] = v
+			hf.WriteJSON(filepath.Join(dir, "config.json"), cfg)
+		}
+	}
+	q := quantizedCopy(t, src, 4, 32, true, false)
+	awq := filepath.Join(t.TempDir(), "awq")
+	os.MkdirAll(awq, 0o755)
+	for _, f := range []string{"model.safetensors", "tokenizer.json"} {
+		b, _ := os.ReadFile(filepath.Join(q, f))
+		os.WriteFile(filepath.Join(awq, f), b, 0o644)
+	}
+	var qcfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(q, "config.json"))
+	json.Unmarshal(b, &qcfg)
+	qcfg["quantization_config"].(map[string]any)["quant_method"] = "awq"
+	hf.WriteJSON(filepath.Join(awq, "config.json"), qcfg)
+
+	dropped := filepath.Join(t.TempDir(), "dropped")
+	ck, _ := hf.OpenCheckpoint(src)
+	var ts []safetensors.Tensor
+	for _, n := range ck.Names() {
+		if n == "model.layers.3.mlp.up_proj.weight" {
+			continue
+		}
+		info, _ := ck.Info(n)
+		w, _ := ck.Float32(n)
+		ts = append(ts, safetensors.Tensor{Name: n, DType: safetensors.F32, Shape: info.Shape, Data: F32Bytes(w)})
+	}
+	ck.Close()
+	os.MkdirAll(dropped, 0o755)
+	if err := hf.WriteCheckpoint(dropped, ts, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config.json", "tokenizer.json"} {
+		b, _ := os.ReadFile(filepath.Join(src, f))
+		os.WriteFile(filepath.Join(dropped, f), b, 0o644)
+	}
+
+	cases := []struct {
+		name, dir, want string
+	}{
+		{"missing tensor", dropped, "model.layers.3.mlp.up_proj.weight: missing"},
+		{"awq", awq, `quant_method "awq"`},
+		{"opt", edit("opt", setConfig("architectures", []string{"Qwen2ForCausalLM"})), "supports LlamaForCausalLM only"},
+		{"rope scaling", edit("rope", setConfig("rope_scaling", map[string]any{"rope_type": "linear", "factor": 2.0})), "rope_scaling"},
+		{"no tokenizer", edit("notok", func(d string) { os.Remove(filepath.Join(d, "tokenizer.json")) }), "tokenizer.json"},
+		{"unigram", edit("unigram", func(d string) {
+			os.WriteFile(filepath.Join(d, "tokenizer.json"), []byte(`{"model":{"type":"Unigram","vocab":[]}}`), 0o644)
+		}), `model.type: "Unigram"`},
+	}
+	for _, c := range cases {
+		out := filepath.Join(t.TempDir(), "x.gguf")
+		_, err := Export(c.dir, out, ExportOptions{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
+		}
+		if _, serr := os.Stat(out); serr == nil {
+			t.Errorf("%s: output written", c.name)
+		}
+	}
+}
