@@ -10,6 +10,7 @@ import (
 
 	"github.com/rpiq/rpiq/device/cuda"
 	cudakernels "github.com/rpiq/rpiq/kernels/cuda"
+	"github.com/rpiq/rpiq/runtime/backend"
 	"github.com/rpiq/rpiq/runtime/backend/backendtest"
 )
 
@@ -127,5 +128,42 @@ func TestEmulatedDeviceReport(t *testing.T) {
 		if !strings.Contains(table, want) {
 			t.Errorf("report lacks %q:\n%s", want, table)
 		}
+	}
+}
+
+func TestEmulatedGPTQValidation(t *testing.T) {
+	b := emuForTest(t, Options{})
+	good := func() *cudakernels.GPTQ {
+		return cudakernels.PackGPTQ(4, 64, 16, 32, 1, make([]int, 64*16), make([]int, 2*16), make([]uint16, 2*16))
+	}
+	for _, c := range []struct {
+		name string
+		edit func(q *cudakernels.GPTQ)
+		bias []float32
+		want string
+	}{
+		{"bits", func(q *cudakernels.GPTQ) { q.Bits = 3 }, nil, "3 bits"},
+		{"K", func(q *cudakernels.GPTQ) { q.K = 60 }, nil, "K=60"},
+		{"N", func(q *cudakernels.GPTQ) { q.N = 12 }, nil, "N=12"},
+		{"group", func(q *cudakernels.GPTQ) { q.GroupSize = 6 }, nil, "group_size 6"},
+		{"offset", func(q *cudakernels.GPTQ) { q.ZeroOffset = 2 }, nil, "zero offset 2"},
+		{"qweight", func(q *cudakernels.GPTQ) { q.Qweight = q.Qweight[:5] }, nil, "qweight has 5 words, want 128"},
+		{"qzeros", func(q *cudakernels.GPTQ) { q.Qzeros = q.Qzeros[:1] }, nil, "qzeros has 1 words, want 4"},
+		{"scales", func(q *cudakernels.GPTQ) { q.Scales = q.Scales[:3] }, nil, "scales has 3 values, want 32"},
+		{"perm length", func(q *cudakernels.GPTQ) { q.Perm = make([]int32, 3) }, nil, "perm has 3 entries"},
+		{"perm value", func(q *cudakernels.GPTQ) { q.Perm = make([]int32, 64); q.Perm[7] = 64 }, nil, "perm[7] = 64"},
+		{"bias", func(q *cudakernels.GPTQ) {}, make([]float32, 3), "bias has 3 values, want N=16"},
+	} {
+		q := good()
+		c.edit(q)
+		if _, err := b.NewGPTQWeight(q, c.bias); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error containing %q", c.name, err, c.want)
+		}
+	}
+	if _, err := b.NewGPTQWeight(good(), nil); err != nil {
+		t.Errorf("a valid layer: %v", err)
+	}
+	if _, err := b.NewWeight(backend.F16, 3, 3, make([]byte, 17)); err == nil || !strings.Contains(err.Error(), "17 bytes, want 18") {
+		t.Errorf("NewWeight with a short buffer: %v", err)
 	}
 }
