@@ -210,7 +210,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		for i, v := range in.H {
 			H32[i] = float32(v)
 		}
-		b := cfg.blockSize()
+		b := max(cfg.blockSize(), 128) + cfg.blockSize() // the widest super-block
 		hcolsBuf, d32Buf, updBuf = make([]float32, n*b), make([]float32, m*b), make([]float32, m*n)
 	}
 
@@ -227,6 +227,31 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		if len(blk) > 0 {
 			blocks = append(blocks, blk)
 		}
+	}
+	// Super-blocks of about lazyWidth columns batch the all-data residual updates as GPTQ's lazy
+	// batches do: exact inside the super-block, one GEMM for the rest of P at its end.
+	type superBlock struct {
+		first, last int
+		cols        []int
+		local       []float64 // P[:, cols] while the super-block runs
+		delta       []float64 // the super-block's accumulated Δ, m×len(cols)
+	}
+	var supers []superBlock
+	sbOf := make([]int, len(blocks))
+	blockOff := make([]int, len(blocks))
+	const lazyWidth = 128
+	for bi, blk := range blocks {
+		if len(supers) == 0 || len(supers[len(supers)-1].cols)+len(blk) > max(lazyWidth, len(blk)) {
+			supers = append(supers, superBlock{first: bi})
+		}
+		sb := &supers[len(supers)-1]
+		sb.last = bi
+		blockOff[bi] = len(sb.cols)
+		sb.cols = append(sb.cols, blk...)
+		sbOf[bi] = len(supers) - 1
+	}
+	for i := range supers {
+		supers[i].delta = make([]float64, m*len(supers[i].cols))
 	}
 	meanDiag := 0.0
 	for i := 0; i < n; i++ {
@@ -326,7 +351,13 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			// p = the residual projected onto the block's inputs (m×b).
 			var p []float64
 			if rd.AllData {
-				p = gatherColsRect(P, m, n, blk)
+				sb := &supers[sbOf[bi]]
+				if bi == sb.first {
+					// P is exact for the super-block's columns only while its blocks run
+					sb.local = gatherColsRect(P, m, n, sb.cols)
+					clear(sb.delta)
+				}
+				p = gatherColsRect(sb.local, m, len(sb.cols), offsets(blockOff[bi], b))
 			} else {
 				p = matTMul(R, d.xs, T, m, b) // Rᵀ X_S
 			}
@@ -392,26 +423,45 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 				}
 			}
 			if rd.AllData {
-				// P −= Δ H[S, :], as one float32 GEMM (kernels/cpu) added into the float64 P: Δ is
-				// the small quantity, so there is no cancellation; P itself was formed in float64.
-				hcols := hcolsBuf[:n*b]
-				for i := 0; i < n; i++ {
-					row := H32[i*n : (i+1)*n]
-					for j, c := range blk {
-						hcols[i*b+j] = row[c]
-					}
+				sb := &supers[sbOf[bi]]
+				ns := len(sb.cols)
+				// inside the super-block: local P −= Δ H[S, cols] (float64)
+				blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
+					blas64.General{Rows: m, Cols: b, Stride: b, Data: delta},
+					blas64.General{Rows: b, Cols: ns, Stride: ns, Data: gatherRect(in.H, n, blk, sb.cols)},
+					1, blas64.General{Rows: m, Cols: ns, Stride: ns, Data: sb.local})
+				for r := 0; r < m; r++ {
+					copy(sb.delta[r*ns+blockOff[bi]:r*ns+blockOff[bi]+b], delta[r*b:(r+1)*b])
 				}
-				d32 := d32Buf[:m*b]
-				for i, v := range delta {
-					d32[i] = float32(v)
-				}
-				upd := updBuf[:m*n]
-				cpu.Default().MatMulF32(upd, d32, hcols, m, b, n)
-				cpu.Default().Run(m*n, 1024, func(lo, hi int) {
-					for i := lo; i < hi; i++ {
-						P[i] -= float64(upd[i])
+				if bi == sb.last {
+					// lazy batch: P −= Δ_SB H[SB, :] as one float32 GEMM (kernels/cpu) into the
+					// float64 P (Δ is the small quantity: no cancellation), then the super-block's
+					// own columns take their exact local values.
+					hcols := hcolsBuf[:n*ns]
+					for i := 0; i < n; i++ {
+						row := H32[i*n : (i+1)*n]
+						for j, c := range sb.cols {
+							hcols[i*ns+j] = row[c]
+						}
 					}
-				})
+					d32 := d32Buf[:m*ns]
+					for i, v := range sb.delta {
+						d32[i] = float32(v)
+					}
+					upd := updBuf[:m*n]
+					cpu.Default().MatMulF32(upd, d32, hcols, m, ns, n)
+					cpu.Default().Run(m, 1, func(lo, hi int) {
+						for r := lo; r < hi; r++ {
+							row := P[r*n : (r+1)*n]
+							for j, u := range upd[r*n : (r+1)*n] {
+								row[j] -= float64(u)
+							}
+							for j, c := range sb.cols {
+								row[c] = sb.local[r*ns+j]
+							}
+						}
+					})
+				}
 			}
 			if !rd.AllData {
 				// R −= X_S Δᵀ
@@ -604,6 +654,26 @@ func residualGradient(W, Wq, C, H []float64, m, n int) []float64 {
 	out := make([]float64, m*n)
 	for i := range out {
 		out[i] = float64(a[i]) + float64(b[i])
+	}
+	return out
+}
+
+// offsets returns off, off+1, ..., off+b-1.
+func offsets(off, b int) []int {
+	o := make([]int, b)
+	for i := range o {
+		o[i] = off + i
+	}
+	return o
+}
+
+// gatherRect returns H[rows, cols] (len(rows)×len(cols)) of the n×n matrix H.
+func gatherRect(H []float64, n int, rows, cols []int) []float64 {
+	out := make([]float64, len(rows)*len(cols))
+	for i, r := range rows {
+		for j, c := range cols {
+			out[i*len(cols)+j] = H[r*n+c]
+		}
 	}
 	return out
 }

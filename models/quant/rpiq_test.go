@@ -238,7 +238,13 @@ func naiveGS(p *rpiqProblem, q *Quantized, fp bool, lambdaRel float64, bs int) [
 }
 
 func TestRPIQOneRoundMatchesNaive(t *testing.T) {
-	p := newRPIQProblem(5, 10, 80, 4, 50)
+	for _, sz := range [][2]int{{10, 80}, {6, 300}} { // 300 columns: three lazy super-blocks
+		testOneRound(t, sz[0], sz[1])
+	}
+}
+
+func testOneRound(t *testing.T, m, n int) {
+	p := newRPIQProblem(5, m, n, 4, 50)
 	cfg := Config{Grid: Grid{Bits: 3}, GroupSize: 16, Damp: 0.01}
 	g, err := GPTQ(p.w, p.m, p.n, p.h, cfg)
 	if err != nil {
@@ -259,7 +265,7 @@ func TestRPIQOneRoundMatchesNaive(t *testing.T) {
 			}
 		}
 		if diff > 0 {
-			t.Errorf("fp=%v: %d of %d weights differ from the naive Gauss-Seidel round", fp, diff, len(got))
+			t.Errorf("%d×%d fp=%v: %d of %d weights differ from the naive Gauss-Seidel round", m, n, fp, diff, len(got))
 		}
 	}
 }
