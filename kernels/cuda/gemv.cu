@@ -22,6 +22,7 @@ __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__
                        int accumulate) {
     constexpr int PACK = 32 / BITS;
     constexpr unsigned MASK = (1u << BITS) - 1u;
+    constexpr float MAGIC = 8388608.0f; // 2^23
     __shared__ float partial[8][129];
 
     const int n0 = (blockIdx.x * 32 + threadIdx.x) * 4;
@@ -35,8 +36,7 @@ __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__
     float total[4] = {0.f, 0.f, 0.f, 0.f};
     if (n0 < N) {
         float acc[4] = {0.f, 0.f, 0.f, 0.f};
-        float xsum = 0.f;
-        float s[4] = {0.f, 0.f, 0.f, 0.f}, z[4] = {0.f, 0.f, 0.f, 0.f};
+        float s[4] = {0.f, 0.f, 0.f, 0.f}, zm[4] = {0.f, 0.f, 0.f, 0.f};
         int g_cur = -1;
         // One packed row ahead is already loading while the current one is unpacked.
         int r = r_begin + threadIdx.y;
@@ -47,10 +47,8 @@ __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__
             if (r + 8 < r_end) w_next = __ldg(reinterpret_cast<const uint4*>(qweight + (size_t)(r + 8) * N + n0));
             const int g = (r * PACK) / group_size;
             if (g != g_cur) {
-                // Close the previous group: sum x*(q - z)*s = s*(sum x*q - z*sum x).
 #pragma unroll
-                for (int c = 0; c < 4; c++) total[c] += s[c] * (acc[c] - z[c] * xsum), acc[c] = 0.f;
-                xsum = 0.f;
+                for (int c = 0; c < 4; c++) total[c] += s[c] * acc[c], acc[c] = 0.f; // close the group
                 g_cur = g;
                 const uint2 sv = __ldg(reinterpret_cast<const uint2*>(scales + (size_t)g * N + n0));
                 s[0] = f16_to_f32(sv.x & 0xffff); s[1] = f16_to_f32(sv.x >> 16);
@@ -58,7 +56,7 @@ __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__
                 const unsigned zw = qzeros[(size_t)g * zwords + (n0 * BITS) / 32];
                 const int shift0 = (n0 * BITS) % 32;
 #pragma unroll
-                for (int c = 0; c < 4; c++) z[c] = (float)(((zw >> (shift0 + c * BITS)) & MASK) + zero_offset);
+                for (int c = 0; c < 4; c++) zm[c] = MAGIC + (float)(((zw >> (shift0 + c * BITS)) & MASK) + zero_offset);
             }
             // The PACK inputs of this packed row: 128-bit loads unless act-order permutes them or
             // x is a row view that is not 16-byte aligned.
@@ -73,16 +71,19 @@ __device__ void gemv_q(const float* __restrict__ x, const unsigned* __restrict__
                     xv[j] = v.x, xv[j + 1] = v.y, xv[j + 2] = v.z, xv[j + 3] = v.w;
                 }
             }
+            // The hot loop. A code q becomes a float without an int-to-float conversion (those
+            // issue at a quarter of the FMA rate): the bits 0x4B000000 | q are 2^23 + q exactly,
+            // and subtracting 2^23 + z leaves q - z exactly.
             const unsigned wc[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
             for (int j = 0; j < PACK; j++) {
-                xsum += xv[j];
 #pragma unroll
-                for (int c = 0; c < 4; c++) acc[c] += xv[j] * (float)((wc[c] >> (j * BITS)) & MASK);
+                for (int c = 0; c < 4; c++)
+                    acc[c] += xv[j] * (__uint_as_float(((wc[c] >> (j * BITS)) & MASK) | 0x4B000000u) - zm[c]);
             }
         }
 #pragma unroll
-        for (int c = 0; c < 4; c++) total[c] += s[c] * (acc[c] - z[c] * xsum);
+        for (int c = 0; c < 4; c++) total[c] += s[c] * acc[c];
     }
     // Reduce the 8 K-slices of the block.
 #pragma unroll
