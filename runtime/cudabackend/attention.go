@@ -130,10 +130,7 @@ func (b *Backend) AttentionFull(dst, q, k, v backend.Tensor, a backend.Attn) {
 }
 
 func (b *Backend) checkShared(op string, bytes, maxSeq int) {
-	limit := 48 << 10
-	if b.info.MaxSharedPerBlock > limit {
-		limit = b.info.MaxSharedPerBlock
-	}
+	limit := b.sharedLimit
 	if bytes > limit {
 		panic(fmt.Sprintf("cudabackend: %s needs %d bytes of shared memory (cache of %d positions); this GPU allows %d", op, bytes, maxSeq, limit))
 	}

@@ -50,6 +50,8 @@ type Backend struct {
 	ids      cuda.DevPtr              // scratch for Embed's token ids
 	idsCap   int
 
+	sharedLimit int // dynamic shared memory the attention kernels may use
+
 	step     *stepState // non-nil while a decode step is being captured
 	captured []*buffer  // buffers allocated during a capture: the graph owns them
 	keep     []any      // device buffers that live as long as the backend
@@ -98,11 +100,15 @@ func NewWith(drv *cuda.Driver, o Options) (*Backend, error) {
 		b.k = k
 		// Attention keeps scores (decode) or tiles (prefill) in dynamic shared memory; allow the
 		// device's opt-in maximum so long contexts and head_dim 256 fit.
-		if b.info.MaxSharedPerBlock > 48<<10 {
+		// A refusal is not fatal: the kernels then keep the default 48 KiB (checkShared knows).
+		b.sharedLimit = 48 << 10
+		if b.info.MaxSharedPerBlock > b.sharedLimit {
+			ok := true
 			for _, name := range []string{"attention_decode_f16", "attention_decode_f32", "attention_prefill_f16", "attention_prefill_f32"} {
-				if err := c.SetMaxDynamicShared(k.Get(name), b.info.MaxSharedPerBlock); err != nil {
-					return err
-				}
+				ok = ok && c.SetMaxDynamicShared(k.Get(name), b.info.MaxSharedPerBlock) == nil
+			}
+			if ok {
+				b.sharedLimit = b.info.MaxSharedPerBlock
 			}
 		}
 		b.stream, err = c.NewStream()
