@@ -106,3 +106,74 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "wrote %s: %d tensors (%s), %s, %d warnings\n", pos[1], len(rep.Tensors), strings.Join(parts, ", "), humanBytes(st.Size()), len(rep.Warnings))
 	return nil
 }
+
+// ggufReport is what `rpiq inspect FILE.gguf --json` prints.
+type ggufReport struct {
+	File      string            `json:"file"`
+	Version   uint32            `json:"version"`
+	Alignment uint64            `json:"alignment"`
+	Metadata  map[string]any    `json:"metadata"` // arrays longer than 8 are summarised
+	Tensors   []ggufTensorInfo  `json:"tensors"`
+	ByType    map[string]uint64 `json:"bytes_by_type"`
+	Bytes     uint64            `json:"tensor_bytes"`
+}
+
+type ggufTensorInfo struct {
+	Name  string   `json:"name"`
+	Type  string   `json:"type"`
+	Dims  []uint64 `json:"dims"` // ggml order: the contiguous dimension first
+	Bytes uint64   `json:"bytes"`
+}
+
+// inspectGGUF describes a GGUF file from its header alone (gguf.ReadInfo reads no tensor data).
+func inspectGGUF(path string, asJSON bool, stdout io.Writer) error {
+	f, err := gguf.ReadInfo(path)
+	if err != nil {
+		return err
+	}
+	rep := ggufReport{File: path, Version: f.Version, Alignment: f.Alignment, Metadata: map[string]any{}, ByType: map[string]uint64{}}
+	for _, kv := range f.KVs {
+		rep.Metadata[kv.Key] = summarise(kv.Value)
+	}
+	for _, t := range f.Tensors {
+		rep.Tensors = append(rep.Tensors, ggufTensorInfo{t.Name, t.Type.String(), t.Dims, t.Bytes()})
+		rep.ByType[t.Type.String()] += t.Bytes()
+		rep.Bytes += t.Bytes()
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Fprintf(stdout, "%s: GGUF v%d, alignment %d, %d metadata keys, %d tensors, %s of tensor data\n",
+		path, f.Version, f.Alignment, len(f.KVs), len(f.Tensors), humanBytes(int64(rep.Bytes)))
+	for _, kv := range f.KVs {
+		fmt.Fprintf(stdout, "  %-44s %v\n", kv.Key, summarise(kv.Value))
+	}
+	for _, t := range rep.Tensors {
+		fmt.Fprintf(stdout, "  %-32s %-5s %v %s\n", t.Name, t.Type, t.Dims, humanBytes(int64(t.Bytes)))
+	}
+	return nil
+}
+
+// summarise keeps scalars and short arrays, and writes long arrays as their length and type.
+func summarise(v any) any {
+	switch x := v.(type) {
+	case []string:
+		if len(x) > 8 {
+			return fmt.Sprintf("[%d strings]", len(x))
+		}
+	case []float32:
+		if len(x) > 8 {
+			return fmt.Sprintf("[%d float32]", len(x))
+		}
+	case []int32:
+		if len(x) > 8 {
+			return fmt.Sprintf("[%d int32]", len(x))
+		}
+	}
+	if s := fmt.Sprint(v); len(s) > 200 {
+		return fmt.Sprintf("%T of %d characters", v, len(s))
+	}
+	return v
+}

@@ -107,6 +107,24 @@ func TestExportDenseText(t *testing.T) {
 	if f.Get("general.file_type") != gguf.FileTypeMostlyF16 {
 		t.Fatalf("file_type %v", f.Get("general.file_type"))
 	}
+	code, stdout, stderr = runCLI("inspect", out, "--json")
+	var rep ggufReport
+	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil {
+		t.Fatalf("inspect exit %d, %v: %s", code, err, stderr)
+	}
+	st, _ := os.Stat(out)
+	if rep.Metadata["llama.block_count"] != 5.0 || rep.Metadata["tokenizer.ggml.tokens"] != "[512 strings]" ||
+		len(rep.Tensors) != 47 || rep.ByType["F32"] == 0 || rep.Bytes > uint64(st.Size()) || rep.Tensors[1].Dims[0] != 64 {
+		t.Fatalf("inspect report %+v", rep)
+	}
+	code, stdout, _ = runCLI("inspect", out)
+	if code != 0 || !strings.Contains(stdout, "GGUF v3, alignment 32") || !strings.Contains(stdout, "blk.4.ffn_down.weight") {
+		t.Fatalf("inspect text: %s", stdout)
+	}
+	os.WriteFile(out, []byte("GGUF\x03\x00\x00\x00"), 0o644)
+	if code, _, stderr = runCLI("inspect", out); code != 2 || !strings.Contains(stderr, "tensor_count") {
+		t.Fatalf("truncated GGUF: exit %d, %s", code, stderr)
+	}
 }
 
 func TestExportBadInputExitCode(t *testing.T) {

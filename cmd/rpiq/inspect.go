@@ -104,6 +104,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return usagef("inspect: want one MODEL folder, got %d arguments", len(pos))
 	}
+	if strings.HasSuffix(strings.ToLower(pos[0]), ".gguf") {
+		return inspectGGUF(pos[0], *asJSON, stdout) // export.go
+	}
 	rep, err := inspectModel(pos[0])
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -330,4 +331,29 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ReadInfo gives the same metadata and sizes as ReadFile without the data, and checks the
+// tensors against the file's size.
+func TestReadInfo(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.gguf")
+	good := sample(t)
+	os.WriteFile(path, good, 0o644)
+	a, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ReadInfo(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a.KVs, b.KVs) || len(b.Tensors) != 2 || b.Tensors[0].Data != nil || b.Tensors[1].Bytes() != 12 || b.Tensors[1].Offset != a.Tensors[1].Offset {
+		t.Fatalf("ReadInfo %+v", b.Tensors)
+	}
+	cut := filepath.Join(dir, "cut.gguf")
+	os.WriteFile(cut, good[:len(good)-40], 0o644)
+	if _, err := ReadInfo(cut); err == nil || !strings.Contains(err.Error(), "runs past") {
+		t.Fatalf("truncated data: %v", err)
+	}
 }

@@ -173,6 +173,15 @@ type Tensor struct {
 	Dims   []uint64
 	Offset uint64
 	Data   []byte
+	size   uint64 // data bytes, set by the reader (also when Data is not loaded)
+}
+
+// Bytes is the size of the tensor's data.
+func (t *Tensor) Bytes() uint64 {
+	if t.Data != nil {
+		return uint64(len(t.Data))
+	}
+	return t.size
 }
 
 // Elements is the product of the dims.

@@ -23,11 +23,44 @@ func ReadFile(path string) (*File, error) {
 	return Parse(path, data)
 }
 
+// ReadInfo reads the metadata and tensor infos of the GGUF file at path without its tensor data
+// (Tensor.Data stays nil): it reads a growing prefix until the header parses, and checks every
+// tensor's extent against the file's size. For inspect on multi-gigabyte files.
+func ReadInfo(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	for n := int64(1 << 20); ; n *= 2 {
+		n = min(n, size)
+		buf := make([]byte, n)
+		if _, err := fh.ReadAt(buf, 0); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		f, err := parse(path, buf, uint64(size))
+		if err == nil || n == size {
+			return f, err
+		}
+	}
+}
+
 // Parse validates and decodes a whole GGUF file held in data; file names it in errors.
 // Every count, length and offset is checked against the bytes that remain before anything is
 // allocated or sliced: a tensor's data must lie inside the data section, start on the
 // alignment, not overlap another tensor, and have the size its type and dims give.
 func Parse(file string, data []byte) (*File, error) {
+	return parse(file, data, 0)
+}
+
+// parse decodes data; fileSize > 0 means data is only a prefix of a file that long, and the
+// tensor data are checked against fileSize but not sliced.
+func parse(file string, data []byte, fileSize uint64) (*File, error) {
 	d := &decoder{file: file, b: data}
 	if len(data) < 4 {
 		return nil, errorf(file, "magic", "file of %d bytes is too short for a GGUF header", len(data))
@@ -99,15 +132,19 @@ func Parse(file string, data []byte) (*File, error) {
 		names[t.Name] = true
 		f.Tensors = append(f.Tensors, t)
 	}
+	end := uint64(len(data))
+	if fileSize > 0 {
+		end = fileSize
+	}
 	start := alignUp(uint64(d.off), f.Alignment)
-	if start > uint64(len(data)) {
+	if start > end {
 		if nTensors == 0 {
-			start = uint64(len(data))
+			start = end
 		} else {
-			return nil, errorf(file, "tensor data", "data section at %d is past the end of the file (%d bytes)", start, len(data))
+			return nil, errorf(file, "tensor data", "data section at %d is past the end of the file (%d bytes)", start, end)
 		}
 	}
-	section := uint64(len(data)) - start
+	section := end - start
 	for _, t := range f.Tensors {
 		field := "tensor " + t.Name
 		size, err := t.Type.RowBytes(t.Dims[0])
@@ -126,14 +163,17 @@ func Parse(file string, data []byte) (*File, error) {
 		if t.Offset > section || size > section-t.Offset {
 			return nil, errorf(file, field, "data [%d, %d+%d) runs past the data section of %d bytes (truncated file?)", t.Offset, t.Offset, size, section)
 		}
-		t.Data = data[start+t.Offset : start+t.Offset+size : start+t.Offset+size]
+		if fileSize == 0 {
+			t.Data = data[start+t.Offset : start+t.Offset+size : start+t.Offset+size]
+		}
+		t.size = size
 	}
 	byOffset := append([]*Tensor(nil), f.Tensors...)
 	sort.Slice(byOffset, func(i, j int) bool { return byOffset[i].Offset < byOffset[j].Offset })
 	for i := 1; i < len(byOffset); i++ {
 		a, b := byOffset[i-1], byOffset[i]
-		if a.Offset+uint64(len(a.Data)) > b.Offset {
-			return nil, errorf(file, "tensor "+b.Name, "data at %d overlaps tensor %s [%d, %d)", b.Offset, a.Name, a.Offset, a.Offset+uint64(len(a.Data)))
+		if a.Offset+a.size > b.Offset {
+			return nil, errorf(file, "tensor "+b.Name, "data at %d overlaps tensor %s [%d, %d)", b.Offset, a.Name, a.Offset, a.Offset+a.size)
 		}
 	}
 	return f, nil
