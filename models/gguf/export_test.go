@@ -37,7 +37,8 @@ func stories(t *testing.T) (dir string, orig *llama2c.Checkpoint) {
 
 // quantizedCopy writes a GPTQ checkpoint of src with every linear layer RTN-quantized by
 // models/quant (fp16 scales, as rpiq quantize writes them).
-func quantizedCopy(t *testing.T, src string, bits, groupSize int, sym, v2 bool) string {
+// With shuffle, g_idx assigns the groups in reverse order (the shape act-order leaves).
+func quantizedCopy(t *testing.T, src string, bits, groupSize int, sym, v2 bool, shuffle ...bool) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), fmt.Sprintf("q%d-g%d-sym%v", bits, groupSize, sym))
 	ck, err := hf.OpenCheckpoint(src)
@@ -71,6 +72,11 @@ func quantizedCopy(t *testing.T, src string, bits, groupSize int, sym, v2 bool) 
 		p, err := quant.Pack(q, v2)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(shuffle) > 0 && shuffle[0] {
+			for i := range p.GIdx {
+				p.GIdx[i] = int32(p.Groups-1) - p.GIdx[i]
+			}
 		}
 		ts = append(ts, p.Tensors(strings.TrimSuffix(name, ".weight"), nil)...)
 	}
@@ -314,11 +320,16 @@ func TestExportFallbacks(t *testing.T) {
 	src, _ := stories(t)
 	for _, c := range []struct {
 		bits, gs int
-	}{{8, 32}, {4, 64}} {
-		dir := quantizedCopy(t, src, c.bits, c.gs, true, false)
+		actOrder bool
+		reason   string
+	}{{8, 32, false, "8-bit"}, {4, 64, false, "want group size 32"}, {4, 32, true, "act-order"}} {
+		dir := quantizedCopy(t, src, c.bits, c.gs, true, false, c.actOrder)
 		f, rep := exportAndRead(t, dir, ExportOptions{})
-		if len(rep.Warnings) != 5*7 {
-			t.Fatalf("bits %d gs %d: %d warnings", c.bits, c.gs, len(rep.Warnings))
+		if len(rep.Warnings) != 5*7 || !strings.Contains(rep.Warnings[0], c.reason) || !strings.Contains(rep.Warnings[0], "q_proj") {
+			t.Fatalf("bits %d gs %d: %d warnings: %q", c.bits, c.gs, len(rep.Warnings), rep.Warnings[0])
+		}
+		if f.Tensor("blk.0.attn_q.weight").Type != Q8_0 || f.Tensor("blk.0.ffn_down.weight").Type != F16 {
+			t.Fatal("fallback types")
 		}
 		compareQuantized(t, f, rep, dir, func(r reportM, got, want float32, i int) {
 			if !r.Lossy {
@@ -375,7 +386,7 @@ func compareQuantized(t *testing.T, f *File, rep *ExportReport, dir string, chec
 			check(rm, got[i], want[i], i)
 		}
 	}
-	if types[F32] != 12 {
+	if types[F32] != 11 && types[F32] != 12 {
 		t.Fatalf("tensor types %v", types)
 	}
 }
@@ -462,4 +473,86 @@ func TestExportBadInput(t *testing.T) {
 			t.Errorf("%s: output written", c.name)
 		}
 	}
+}
+
+// Byte-level vocabularies (Llama-3, Qwen3) are "gpt2" models with their merges, the
+// pre-tokenizer named as llama.cpp names it, and special tokens marked CONTROL.
+func TestVocabByteLevel(t *testing.T) {
+	for _, c := range []struct {
+		name, pre string
+		n         int
+		special   int
+	}{{"llama3", "llama-bpe", 128256 + 8, 128000}, {"qwen3", "qwen2", 151936, 151643}} {
+		dir := filepath.Dir(shareddata.Path(t, "tokenizers/"+c.name+"/tokenizer.json"))
+		v, err := loadVocab(dir, &hf.Config{VocabSize: c.n, BOSTokenID: -1, PadTokenID: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := tokenizer.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.model != "gpt2" || v.preTokenize != c.pre || len(v.tokens) != c.n || v.scores != nil || len(v.merges) < 150000 {
+			t.Fatalf("%s: model %s pre %s, %d tokens, %d merges", c.name, v.model, v.preTokenize, len(v.tokens), len(v.merges))
+		}
+		if v.types[c.special] != TokenControl || v.types[100] != TokenNormal || v.types[c.n-1] != TokenUnused || !strings.Contains(v.merges[0], " ") {
+			t.Fatalf("%s: types %d %d %d, merge %q", c.name, v.types[c.special], v.types[100], v.types[c.n-1], v.merges[0])
+		}
+		for id := 0; id < tok.VocabSize(); id += 97 {
+			if v.tokens[id] != tok.Piece(id) {
+				t.Fatalf("%s: token %d %q, tokenizer %q", c.name, id, v.tokens[id], tok.Piece(id))
+			}
+		}
+	}
+}
+
+// A BF16 checkpoint with its own classifier: BF16 matrices written as BF16 (lossless), norms
+// F32, output.weight present.
+func TestExportBF16Untied(t *testing.T) {
+	src, _ := stories(t)
+	dir := filepath.Join(t.TempDir(), "bf16")
+	os.MkdirAll(dir, 0o755)
+	ck, err := hf.OpenCheckpoint(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	bf16 := func(name string, shape []int, w []float32) {
+		b := make([]byte, 2*len(w))
+		for i, v := range w {
+			binary.LittleEndian.PutUint16(b[2*i:], half.F32ToBF16(v*1.37))
+		}
+		ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.BF16, Shape: shape, Data: b})
+	}
+	for _, n := range ck.Names() {
+		info, _ := ck.Info(n)
+		w, _ := ck.Float32(n)
+		bf16(n, info.Shape, w)
+		if n == "model.embed_tokens.weight" {
+			rev := append([]float32(nil), w...)
+			for i := range rev {
+				rev[i] = -rev[i]
+			}
+			bf16("lm_head.weight", info.Shape, rev)
+		}
+	}
+	ck.Close()
+	if err := hf.WriteCheckpoint(dir, ts, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	json.Unmarshal(b, &cfg)
+	cfg["tie_word_embeddings"] = false
+	cfg["torch_dtype"] = "bfloat16"
+	hf.WriteJSON(filepath.Join(dir, "config.json"), cfg)
+	for _, n := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, _ := os.ReadFile(filepath.Join(src, n))
+		os.WriteFile(filepath.Join(dir, n), b, 0o644)
+	}
+	f, rep := exportAndRead(t, dir, ExportOptions{})
+	if f.Get("general.file_type") != FileTypeMostlyBF16 || f.Tensor("output.weight") == nil || f.Tensor("output.weight").Type != BF16 || f.Tensor("output_norm.weight").Type != F32 {
+		t.Fatalf("file_type %v", f.Get("general.file_type"))
+	}
+	compareQuantized(t, f, rep, dir, func(r reportM, got, want float32, i int) {})
 }

@@ -109,6 +109,8 @@ func loadVocab(modelDir string, cfg *hf.Config) (*vocab, error) {
 		bytes.Contains(tj.Normalizer, []byte("\u2581")) || bytes.Contains(tj.Decoder, []byte("ByteFallback"))
 	if spm {
 		v.model = "llama"
+	} else {
+		v.preTokenize = preTokenizerName(tj.PreTokenizer)
 	}
 	v.tokens = make([]string, n)
 	v.types = make([]int32, n)
@@ -222,4 +224,43 @@ func parseMerges(file string, raw json.RawMessage) ([][2]string, error) {
 		out[i] = [2]string{p[0], p[1]}
 	}
 	return out, nil
+}
+
+// Split patterns llama.cpp's converter recognises (by hashing a test tokenization; we match the
+// regex itself): its tokenizer.ggml.pre names select the matching pre-tokenizer in llama.cpp.
+const (
+	llama3Split = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	qwen2Split  = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+)
+
+// preTokenizerName is tokenizer.ggml.pre for a byte-level BPE: "llama-bpe" (Llama-3's split),
+// "qwen2" (Qwen2/3's single-digit split), "gpt-2" (a plain ByteLevel with its own regex), else
+// "default".
+func preTokenizerName(raw json.RawMessage) string {
+	var pt struct {
+		Type          string `json:"type"`
+		UseRegex      *bool  `json:"use_regex"`
+		Pretokenizers []struct {
+			Type    string `json:"type"`
+			Pattern struct {
+				Regex string `json:"Regex"`
+			} `json:"pattern"`
+		} `json:"pretokenizers"`
+	}
+	if json.Unmarshal(raw, &pt) != nil {
+		return "default"
+	}
+	if pt.Type == "ByteLevel" && (pt.UseRegex == nil || *pt.UseRegex) {
+		return "gpt-2"
+	}
+	for _, p := range pt.Pretokenizers {
+		switch {
+		case p.Type != "Split":
+		case p.Pattern.Regex == llama3Split:
+			return "llama-bpe"
+		case p.Pattern.Regex == qwen2Split:
+			return "qwen2"
+		}
+	}
+	return "default"
 }
