@@ -13,6 +13,7 @@ import (
 	"embed"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 )
@@ -96,6 +97,30 @@ func WriteEmulatorSources(dir string) error {
 	}
 	return nil
 }
+
+// BuildEmulator writes the emulator's sources into dir and compiles them with g++ into
+// dir/libcudaemu.so, a driver library for cuda.LoadDriverFrom that runs the kernels on CPU
+// threads (tests only: it is slow, and says nothing about speed).
+func BuildEmulator(dir string) (string, error) {
+	if err := WriteEmulatorSources(dir); err != nil {
+		return "", err
+	}
+	lib := filepath.Join(dir, "libcudaemu.so")
+	cmd := exec.Command("g++", "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-Wall", "-Wno-unknown-pragmas",
+		"-Wno-sign-compare", "-I", dir, filepath.Join(dir, "emu.cpp"), "-o", lib)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", &EmulatorBuildError{Err: err, Output: string(out)}
+	}
+	return lib, nil
+}
+
+// EmulatorBuildError is a failed g++ run: the kernels or the emulator do not compile as C++.
+type EmulatorBuildError struct {
+	Err    error
+	Output string
+}
+
+func (e *EmulatorBuildError) Error() string { return "g++ emu.cpp: " + e.Err.Error() + "\n" + e.Output }
 
 // Options are the NVRTC options every file is compiled with (besides the architecture). No
 // fast-math: the backend's conformance tolerances (1e-5) need IEEE expf/erff/sqrtf.

@@ -3,7 +3,6 @@ package cudabackend
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -37,25 +36,10 @@ func buildEmulator() (string, error) {
 			emuErr = err
 			return
 		}
-		if emuErr = cudakernels.WriteEmulatorSources(dir); emuErr != nil {
-			return
-		}
-		emuLib = filepath.Join(dir, "libcudaemu.so")
-		cmd := exec.Command("g++", "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-Wall", "-Wno-unknown-pragmas",
-			"-Wno-sign-compare", "-I", dir, filepath.Join(dir, "emu.cpp"), "-o", emuLib)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			emuErr = &buildError{err: err, out: string(out)}
-		}
+		emuLib, emuErr = cudakernels.BuildEmulator(dir)
 	})
 	return emuLib, emuErr
 }
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return "g++ emu.cpp: " + e.err.Error() + "\n" + e.out }
 
 func emuForTest(t *testing.T, o Options) *Backend {
 	t.Helper()
@@ -64,7 +48,7 @@ func emuForTest(t *testing.T, o Options) *Backend {
 	}
 	lib, err := buildEmulator()
 	if err != nil {
-		if _, ok := err.(*buildError); ok {
+		if _, ok := err.(*cudakernels.EmulatorBuildError); ok {
 			t.Fatal(err) // the kernels or the emulator do not compile as C++: a real failure
 		}
 		if cuda.NVRTCRequired() { // CI: scripts/setup.sh installs g++
