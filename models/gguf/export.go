@@ -405,8 +405,12 @@ func q4FromPacked(p *quant.Packed, sym bool) []byte {
 	var codes [BlockElems]uint8
 	for r := 0; r < p.Out; r++ {
 		for b := 0; b < nb; b++ {
-			for j := range codes {
-				codes[j] = uint8(p.Code(r, b*BlockElems+j))
+			// The block's 32 codes are the 4 qweight words (4b..4b+3, r), 8 nibbles each, LSB first.
+			for w := 0; w < 4; w++ {
+				word := p.QWeight[(4*b+w)*p.Out+r]
+				for k := 0; k < 8; k++ {
+					codes[8*w+k] = uint8(word>>(4*k)) & 15
+				}
 			}
 			s := p.Scales[b*p.Out+r]
 			dst := data[(r*nb+b)*size:]

@@ -556,3 +556,7 @@ func TestExportBF16Untied(t *testing.T) {
 	}
 	compareQuantized(t, f, rep, dir, func(r reportM, got, want float32, i int) {})
 }
+
+func convertStories(tb testing.TB, dir string) error {
+	return llama2c.Convert(shareddata.Path(tb, "llama2c/stories260K.bin"), shareddata.Path(tb, "llama2c/tok512.bin"), dir)
+}
