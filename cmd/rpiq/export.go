@@ -37,9 +37,9 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	switch strings.ToLower(*dense) {
 	case "keep":
 	case "f32":
-		opt.Dense = gguf.F32
+		opt.Dense = gguf.DenseF32
 	case "f16":
-		opt.Dense = gguf.F16
+		opt.Dense = gguf.DenseF16
 	default:
 		return usagef("export: --dense must be keep, f32 or f16, got %q", *dense)
 	}

@@ -16,13 +16,22 @@ import (
 
 // ExportOptions configures Export.
 type ExportOptions struct {
-	// Dense is the type of dense 2-D weights: F32, F16, or 0 to keep the checkpoint's precision
-	// (F32 stays F32, F16 stays F16, BF16 stays BF16 — all lossless). Norms and other 1-D
-	// tensors are always F32.
-	Dense TensorType
+	// Dense is the type of dense 2-D weights. Norms and other 1-D tensors are always F32.
+	Dense DenseMode
 	// Log receives one warning per tensor that could not be written losslessly (nil: none).
 	Log *slog.Logger
 }
+
+// DenseMode chooses the type of dense matrices.
+type DenseMode int
+
+const (
+	// DenseKeep keeps the checkpoint's precision: F32, F16 and BF16 are written as they are
+	// (lossless).
+	DenseKeep DenseMode = iota
+	DenseF32
+	DenseF16
+)
 
 // TensorReport says how one GGUF tensor was made from the checkpoint.
 type TensorReport struct {
@@ -47,20 +56,23 @@ type ExportReport struct {
 // Export writes the LLaMA-architecture Hugging Face model in modelDir (dense, or a GPTQ
 // checkpoint written by rpiq quantize or another GPTQ tool) to outPath as GGUF v3, atomically.
 // The mapping rules are those of llama.cpp's convert_hf_to_gguf.py for LlamaModel, including
-// its q/k row permutation back to the interleaved rotary layout; see Build for the rules for
+// its q/k row permutation back to the interleaved rotary layout; see build for the rules for
 // quantized modules.
 func Export(modelDir, outPath string, opt ExportOptions) (*ExportReport, error) {
-	f, rep, err := Build(modelDir, opt)
+	f, rep, ck, err := build(modelDir, opt)
 	if err != nil {
 		return nil, err
 	}
+	defer ck.Close()
 	if err := WriteFile(outPath, f); err != nil {
 		return nil, err
 	}
 	return rep, nil
 }
 
-// Build makes the GGUF file (metadata and tensors in memory) for modelDir.
+// build makes the GGUF file for modelDir: metadata, tensor infos, and for each tensor a fill
+// function the writer calls, so one tensor at a time is in memory. The checkpoint stays open
+// until the file is written.
 //
 // A GPTQ-packed linear module becomes:
 //   - Q4_0 when bits = 4, every group is the 32 consecutive columns of one ggml block
@@ -70,36 +82,40 @@ func Export(modelDir, outPath string, opt ExportOptions) (*ExportReport, error) 
 //     fp16 rounding of m (at most half an ulp of m per group); the measured maximum is reported.
 //   - otherwise (other bits or group sizes, act-order): dequantized, then Q8_0 when the input
 //     size is a multiple of 32 and F16 when it is not, with a warning naming the tensor.
-func Build(modelDir string, opt ExportOptions) (*File, *ExportReport, error) {
+func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.Checkpoint, err error) {
 	cfg, err := hf.LoadConfig(modelDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cfgFile := filepath.Join(modelDir, hf.ConfigFile)
 	if cfg.Architecture != hf.ArchLlama {
-		return nil, nil, errorf(cfgFile, "architectures", "%s: GGUF export supports %s only", cfg.Architecture, hf.ArchLlama)
+		return nil, nil, nil, errorf(cfgFile, "architectures", "%s: GGUF export supports %s only", cfg.Architecture, hf.ArchLlama)
 	}
 	if cfg.RopeScaling != nil {
-		return nil, nil, errorf(cfgFile, "rope_scaling", "type %q is not exported (it needs llama.cpp's rope_freqs tensor)", cfg.RopeScaling.Type)
+		return nil, nil, nil, errorf(cfgFile, "rope_scaling", "type %q is not exported (it needs llama.cpp's rope_freqs tensor)", cfg.RopeScaling.Type)
 	}
 	if cfg.NumHeads <= 0 || cfg.NumKVHeads <= 0 || cfg.HeadDim <= 0 || cfg.HeadDim%2 != 0 {
-		return nil, nil, errorf(cfgFile, "num_attention_heads", "heads %d, kv heads %d, head_dim %d: want positive counts and an even head_dim", cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim)
+		return nil, nil, nil, errorf(cfgFile, "num_attention_heads", "heads %d, kv heads %d, head_dim %d: want positive counts and an even head_dim", cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim)
 	}
 	var format quant.Format
 	if cfg.Quantization != nil {
 		if format, err = quant.FormatOf(cfg.Quantization); err != nil {
-			return nil, nil, &Error{File: cfg.Quantization.Source, Msg: strings.TrimPrefix(err.Error(), cfg.Quantization.Source+": ")}
+			return nil, nil, nil, &Error{File: cfg.Quantization.Source, Msg: strings.TrimPrefix(err.Error(), cfg.Quantization.Source+": ")}
 		}
 	}
 	ck, err := hf.OpenCheckpoint(modelDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	defer ck.Close()
+	defer func() {
+		if err != nil {
+			ck.Close()
+		}
+	}()
 	x := &exporter{ck: ck, cfg: cfg, format: format, opt: opt, used: map[string]bool{}, rep: &ExportReport{}}
 
 	if err := x.dense("token_embd.weight", "model.embed_tokens.weight", []int{cfg.VocabSize, cfg.HiddenSize}, 0); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	hd := cfg.HeadDim
 	for l := 0; l < cfg.NumLayers; l++ {
@@ -119,27 +135,27 @@ func Build(modelDir string, opt ExportOptions) (*File, *ExportReport, error) {
 			{"ffn_down", "mlp.down_proj", cfg.HiddenSize, cfg.IntermediateSize, 0},
 		}
 		if err := x.norm(b+"attn_norm.weight", p+"input_layernorm.weight", cfg.HiddenSize); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		for _, s := range steps {
 			if err := x.linear(b+s.gguf, p+s.hf, s.out, s.in, s.heads); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 		if err := x.norm(b+"ffn_norm.weight", p+"post_attention_layernorm.weight", cfg.HiddenSize); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if err := x.norm("output_norm.weight", "model.norm.weight", cfg.HiddenSize); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	_, dense := ck.Info("lm_head.weight")
 	if dense || quant.IsPacked(ck, "lm_head") {
 		if err := x.linear("output", "lm_head", cfg.VocabSize, cfg.HiddenSize, 0); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	} else if !cfg.TieWordEmbeddings {
-		return nil, nil, errorf(ck.Dir(), "tensor lm_head.weight", "missing (tie_word_embeddings is false)")
+		return nil, nil, nil, errorf(ck.Dir(), "tensor lm_head.weight", "missing (tie_word_embeddings is false)")
 	}
 	var left []string
 	for _, n := range ck.Names() {
@@ -149,12 +165,12 @@ func Build(modelDir string, opt ExportOptions) (*File, *ExportReport, error) {
 	}
 	if len(left) > 0 {
 		sort.Strings(left)
-		return nil, nil, errorf(ck.Dir(), "tensor "+left[0], "has no GGUF counterpart in a %s export (%d such tensors)", hf.ArchLlama, len(left))
+		return nil, nil, nil, errorf(ck.Dir(), "tensor "+left[0], "has no GGUF counterpart in a %s export (%d such tensors)", hf.ArchLlama, len(left))
 	}
 
 	vocab, err := loadVocab(modelDir, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	x.rep.FileType = x.fileType()
 	f := &File{Version: Version, Alignment: DefaultAlignment, Tensors: x.tensors}
@@ -184,7 +200,7 @@ func Build(modelDir string, opt ExportOptions) (*File, *ExportReport, error) {
 		f.KVs = append(f.KVs, KV{"llama.attention.key_length", uint32(hd)}, KV{"llama.attention.value_length", uint32(hd)})
 	}
 	f.KVs = append(f.KVs, vocab.kvs()...)
-	return f, x.rep, nil
+	return f, x.rep, ck, nil
 }
 
 type exporter struct {
@@ -244,42 +260,49 @@ func (x *exporter) dense(gguf, name string, shape []int, heads int) error {
 		return err
 	}
 	out, in := shape[0], shape[1]
-	typ := x.opt.Dense
-	var data []byte
-	if typ == 0 {
-		_, raw, err := x.ck.Raw(name)
-		if err != nil {
-			return err
-		}
-		switch t.DType {
-		case safetensors.F32:
-			typ = F32
-		case safetensors.F16:
-			typ = F16
-		case safetensors.BF16:
-			typ = BF16
-		default:
-			return errorf(x.ck.Dir(), "tensor "+name, "dtype %s, want F32, F16 or BF16", t.DType)
-		}
-		data = append([]byte(nil), raw...)
-	} else {
-		v, err := x.ck.Float32(name)
-		if err != nil {
-			return err
-		}
-		switch typ {
-		case F32:
-			data = F32Bytes(v)
-		case F16:
-			data = F16Bytes(v)
-		default:
-			return fmt.Errorf("gguf: dense type %s, want F32 or F16", typ)
-		}
+	var typ TensorType
+	switch {
+	case x.opt.Dense == DenseF32:
+		typ = F32
+	case x.opt.Dense == DenseF16:
+		typ = F16
+	case x.opt.Dense != DenseKeep:
+		return fmt.Errorf("gguf: dense mode %d, want DenseKeep, DenseF32 or DenseF16", x.opt.Dense)
+	case t.DType == safetensors.F32:
+		typ = F32
+	case t.DType == safetensors.F16:
+		typ = F16
+	case t.DType == safetensors.BF16:
+		typ = BF16
+	default:
+		return errorf(x.ck.Dir(), "tensor "+name, "dtype %s, want F32, F16 or BF16", t.DType)
 	}
-	if heads > 0 {
-		data = permuteRows(data, out, heads)
+	keep := x.opt.Dense == DenseKeep
+	fill := func() ([]byte, error) {
+		var data []byte
+		if keep {
+			_, raw, err := x.ck.Raw(name)
+			if err != nil {
+				return nil, err
+			}
+			data = raw
+		} else {
+			v, err := x.ck.Float32(name)
+			if err != nil {
+				return nil, err
+			}
+			if typ == F32 {
+				data = F32Bytes(v)
+			} else {
+				data = F16Bytes(v)
+			}
+		}
+		if heads > 0 {
+			data = permuteRows(data, out, heads)
+		}
+		return data, nil
 	}
-	x.add(&Tensor{Name: gguf, Type: typ, Dims: []uint64{uint64(in), uint64(out)}, Data: data}, TensorReport{Source: name, Rule: "dense"})
+	x.add(&Tensor{Name: gguf, Type: typ, Dims: []uint64{uint64(in), uint64(out)}, fill: fill}, TensorReport{Source: name, Rule: "dense"})
 	return nil
 }
 
@@ -312,7 +335,7 @@ func (x *exporter) linear(gguf, prefix string, out, in, heads int) error {
 	return nil
 }
 
-// packed converts one GPTQ module (rules in Build's doc comment).
+// packed converts one GPTQ module (rules in build's doc comment).
 func (x *exporter) packed(gguf, prefix string, out, in, heads int) error {
 	if x.cfg.Quantization == nil {
 		return errorf(x.ck.Dir(), "tensor "+prefix+".qweight", "packed weights but config.json has no quantization_config")
@@ -327,15 +350,12 @@ func (x *exporter) packed(gguf, prefix string, out, in, heads int) error {
 	if p.Out != out || p.In != in {
 		return errorf(x.ck.Dir(), "module "+prefix, "packed %d×%d, want %d×%d from config.json", p.Out, p.In, out, in)
 	}
-	ref, err := p.Dequantize()
-	if err != nil {
-		return &Error{File: x.ck.Dir(), Field: "module " + prefix, Msg: err.Error()}
-	}
 	x.quantized = true
 	t := &Tensor{Name: gguf, Dims: []uint64{uint64(in), uint64(out)}}
 	r := TensorReport{Source: prefix}
-	if reason := q4Blocks(p); reason == "" {
-		sym := true
+	reason := q4Blocks(p)
+	sym := true
+	if reason == "" {
 		for g := 0; g < p.Groups && sym; g++ {
 			for c := 0; c < p.Out; c++ {
 				if p.Zero(g, c) != 8 {
@@ -348,27 +368,46 @@ func (x *exporter) packed(gguf, prefix string, out, in, heads int) error {
 		if sym {
 			t.Type, r.Rule = Q4_0, "q4_0 (gptq sym: d = s, nibble = code; exact)"
 		}
-		t.Data = q4FromPacked(p, sym)
 	} else {
+		t.Type = F16
 		if in%BlockElems == 0 {
 			t.Type = Q8_0
-			t.Data, _ = QuantizeQ8_0(ref)
-		} else {
-			t.Type = F16
-			t.Data = F16Bytes(ref)
 		}
 		r.Rule, r.Lossy = fmt.Sprintf("dequantized to %s (%s)", t.Type, reason), true
 		x.warn(fmt.Sprintf("%s: %s is not a GGUF Q4 layout (%s); written as %s after dequantizing", x.ck.Dir(), prefix, reason, t.Type))
 	}
-	got, err := Dequantize(t)
-	if err != nil {
-		return err
-	}
-	for i, v := range got {
-		r.MaxAbsErr = math.Max(r.MaxAbsErr, math.Abs(float64(v)-float64(ref[i])))
-	}
-	if heads > 0 {
-		t.Data = permuteRows(t.Data, out, heads)
+	idx := len(x.rep.Tensors)
+	t.fill = func() ([]byte, error) {
+		p, err := quant.ReadPacked(x.ck, prefix, x.format)
+		if err != nil {
+			return nil, err
+		}
+		ref, err := p.Dequantize()
+		if err != nil {
+			return nil, &Error{File: x.ck.Dir(), Field: "module " + prefix, Msg: err.Error()}
+		}
+		var data []byte
+		switch t.Type {
+		case Q4_0, Q4_1:
+			data = q4FromPacked(p, sym)
+		case Q8_0:
+			data, _ = QuantizeQ8_0(ref)
+		default:
+			data = F16Bytes(ref)
+		}
+		got, err := Dequantize(&Tensor{Name: t.Name, Type: t.Type, Dims: t.Dims, Data: data})
+		if err != nil {
+			return nil, err
+		}
+		worst := 0.0
+		for i, v := range got {
+			worst = math.Max(worst, math.Abs(float64(v)-float64(ref[i])))
+		}
+		x.rep.Tensors[idx].MaxAbsErr = worst
+		if heads > 0 {
+			data = permuteRows(data, out, heads)
+		}
+		return data, nil
 	}
 	x.add(t, r)
 	return nil

@@ -555,6 +555,11 @@ func TestExportBF16Untied(t *testing.T) {
 		t.Fatalf("file_type %v", f.Get("general.file_type"))
 	}
 	compareQuantized(t, f, rep, dir, func(r reportM, got, want float32, i int) {})
+	f, rep = exportAndRead(t, dir, ExportOptions{Dense: DenseF32})
+	if f.Get("general.file_type") != FileTypeAllF32 || f.Tensor("output.weight").Type != F32 {
+		t.Fatalf("--dense f32: file_type %v", f.Get("general.file_type"))
+	}
+	compareQuantized(t, f, rep, dir, func(r reportM, got, want float32, i int) {})
 }
 
 func convertStories(tb testing.TB, dir string) error {

@@ -9,7 +9,10 @@
 // Q8_0) are in blocks.go.
 package gguf
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Magic is "GGUF" read as a little-endian uint32; Version is the only version written.
 const (
@@ -174,6 +177,24 @@ type Tensor struct {
 	Offset uint64
 	Data   []byte
 	size   uint64 // data bytes, set by the reader (also when Data is not loaded)
+	// fill, when Data is nil, produces the data while the writer writes it, so an export holds
+	// one tensor in memory at a time.
+	fill func() ([]byte, error)
+}
+
+// dataSize is the byte size the dims and type give.
+func (t *Tensor) dataSize() (uint64, error) {
+	size, err := t.Type.RowBytes(t.Dims[0])
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range t.Dims[1:] {
+		if d != 0 && size > math.MaxUint64/d {
+			return 0, fmt.Errorf("dims %v overflow", t.Dims)
+		}
+		size *= d
+	}
+	return size, nil
 }
 
 // Bytes is the size of the tensor's data.

@@ -46,7 +46,8 @@ func Write(w io.Writer, f *File) error {
 		e.u32(uint32(t.Type))
 		t.Offset = off
 		e.u64(off)
-		off = alignUp(off+uint64(len(t.Data)), align)
+		size, _ := t.dataSize()
+		off = alignUp(off+size, align)
 	}
 	e.pad(align)
 	start := e.n
@@ -55,7 +56,17 @@ func Write(w io.Writer, f *File) error {
 		if e.n-start != t.Offset {
 			return fmt.Errorf("gguf: internal: tensor %s at %d, want %d", t.Name, e.n-start, t.Offset)
 		}
-		e.bytes(t.Data)
+		data := t.Data
+		if data == nil && t.fill != nil {
+			var err error
+			if data, err = t.fill(); err != nil {
+				return err
+			}
+			if size, _ := t.dataSize(); uint64(len(data)) != size {
+				return fmt.Errorf("gguf: internal: tensor %s produced %d bytes, want %d", t.Name, len(data), size)
+			}
+		}
+		e.bytes(data)
 	}
 	e.pad(align)
 	if e.err != nil {
@@ -92,14 +103,11 @@ func (f *File) check() error {
 		if len(t.Dims) == 0 || len(t.Dims) > MaxDims {
 			return fmt.Errorf("gguf: tensor %s has %d dims, want 1 to %d", t.Name, len(t.Dims), MaxDims)
 		}
-		size, err := t.Type.RowBytes(t.Dims[0])
+		size, err := t.dataSize()
 		if err != nil {
 			return fmt.Errorf("gguf: tensor %s: %v", t.Name, err)
 		}
-		for _, d := range t.Dims[1:] {
-			size *= d
-		}
-		if uint64(len(t.Data)) != size {
+		if (t.Data != nil || t.fill == nil) && uint64(len(t.Data)) != size {
 			return fmt.Errorf("gguf: tensor %s: %d bytes of data, want %d for %s %v", t.Name, len(t.Data), size, t.Type, t.Dims)
 		}
 	}
