@@ -386,7 +386,7 @@ func compareQuantized(t *testing.T, f *File, rep *ExportReport, dir string, chec
 			check(rm, got[i], want[i], i)
 		}
 	}
-	if types[F32] != 11 && types[F32] != 12 {
+	if len(rep.Tensors) < 47 || types[F32] < 11 {
 		t.Fatalf("tensor types %v", types)
 	}
 }
