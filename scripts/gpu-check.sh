@@ -32,10 +32,12 @@ build_tests() {
 }
 
 if [ "${1:-}" = prepare ]; then
+  rm -rf "$dir/nvrtc" "$dir"/*.log "$dir"/gpu-report.md # unpacked copies would not fit a carry
   build_tests
   nv=$(bash scripts/fetch-nvrtc.sh)
-  log "packing NVRTC from $nv"
   for f in libnvrtc.so.11.2 libnvrtc-builtins.so.11.8; do
+    [ -f "$dir/$f.xz" ] && continue
+    log "packing $f from $nv"
     xz -T0 -3 -c "$(readlink -f "$nv/$f")" >"$dir/$f.xz.tmp" && mv "$dir/$f.xz.tmp" "$dir/$f.xz"
   done
   du -sh "$dir" >&2
