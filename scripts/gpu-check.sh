@@ -48,11 +48,10 @@ fi
 start=$(date +%s)
 if command -v nvidia-smi >/dev/null; then nvidia-smi -L || true; fi
 
-if command -v go >/dev/null; then
-  log "building"
-  build_tests
+if command -v go >/dev/null && (build_tests); then
+  log "built the test binaries"
 elif [ -x "$dir/cudabackend.test" ]; then
-  log "no Go toolchain: using the prepared test binaries in $dir"
+  log "no Go toolchain (or no modules offline): using the prepared test binaries in $dir"
 else
   log "no Go toolchain and no prepared binaries in $dir (run 'scripts/gpu-check.sh prepare' first)"
   exit 1
