@@ -565,3 +565,28 @@ func TestExportBF16Untied(t *testing.T) {
 func convertStories(tb testing.TB, dir string) error {
 	return llama2c.Convert(shareddata.Path(tb, "llama2c/stories260K.bin"), shareddata.Path(tb, "llama2c/tok512.bin"), dir)
 }
+
+func FuzzParseVocab(f *testing.F) {
+	f.Add([]byte(`{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"<0x41>":3},"merges":["a b"],"byte_fallback":true,"unk_token":"a"},"added_tokens":[{"id":4,"content":"<s>","special":true}]}`), 6)
+	f.Add([]byte(`{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":[["a","b"]]},"pre_tokenizer":{"type":"ByteLevel"}}`), 3)
+	f.Add([]byte(`{"model":{"type":"BPE","vocab":{"a":7},"merges":["ab"]}}`), 3)
+	f.Fuzz(func(t *testing.T, data []byte, n int) {
+		n = n%1000 + 1
+		if n < 1 {
+			n += 1000
+		}
+		v, err := parseVocab("tokenizer.json", data, &hf.Config{VocabSize: n, BOSTokenID: 0, PadTokenID: -1})
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "tokenizer.json") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			return
+		}
+		if len(v.tokens) != n || len(v.types) != n || (v.scores != nil && len(v.scores) != n) {
+			t.Fatalf("%d tokens, %d types for %d", len(v.tokens), len(v.types), n)
+		}
+		if _, err := valueType(v.kvs()[0].Value); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

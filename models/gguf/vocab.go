@@ -88,6 +88,25 @@ func loadVocab(modelDir string, cfg *hf.Config) (*vocab, error) {
 	if err != nil {
 		return nil, err
 	}
+	v, err := parseVocab(file, data, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if b, err := os.ReadFile(filepath.Join(modelDir, "tokenizer_config.json")); err == nil {
+		var tc struct {
+			AddBOS *bool `json:"add_bos_token"`
+			AddEOS *bool `json:"add_eos_token"`
+		}
+		if err := json.Unmarshal(b, &tc); err != nil {
+			return nil, errorf(filepath.Join(modelDir, "tokenizer_config.json"), "", "not valid JSON: %v", err)
+		}
+		v.addBOS, v.addEOS = tc.AddBOS, tc.AddEOS
+	}
+	return v, nil
+}
+
+// parseVocab reads the tokenizer.json bytes data (named file in errors).
+func parseVocab(file string, data []byte, cfg *hf.Config) (*vocab, error) {
 	var tj tokenizerJSON
 	if err := json.Unmarshal(data, &tj); err != nil {
 		return nil, errorf(file, "", "not valid JSON: %v", err)
@@ -181,16 +200,6 @@ func loadVocab(modelDir string, cfg *hf.Config) (*vocab, error) {
 	}
 	if cfg.PadTokenID >= 0 && cfg.PadTokenID < n {
 		v.pad = cfg.PadTokenID
-	}
-	if b, err := os.ReadFile(filepath.Join(modelDir, "tokenizer_config.json")); err == nil {
-		var tc struct {
-			AddBOS *bool `json:"add_bos_token"`
-			AddEOS *bool `json:"add_eos_token"`
-		}
-		if err := json.Unmarshal(b, &tc); err != nil {
-			return nil, errorf(filepath.Join(modelDir, "tokenizer_config.json"), "", "not valid JSON: %v", err)
-		}
-		v.addBOS, v.addEOS = tc.AddBOS, tc.AddEOS
 	}
 	return v, nil
 }
