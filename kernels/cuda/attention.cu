@@ -94,6 +94,99 @@ extern "C" __global__ void __launch_bounds__(256) attention_decode_f32(const flo
     attention_decode<float>(q, kc, vc, out, heads, kv_heads, head_dim, scale, pos0, pos_dev);
 }
 
+// ---- decode split over positions (flash-decoding) for long contexts ----
+// attention_decode_part: grid (heads, splits); split s covers positions [s*chunk, (s+1)*chunk)
+// of 0..pos and writes its running max m, its sum l of e^(score-m) and acc = sum e^(score-m) v
+// to part[(h*splits + s)*(head_dim + 2) ...] as (m, l, acc[head_dim]); an empty split writes
+// m = -inf, l = 0. attention_decode_combine merges the splits of each head. Shared memory is
+// (32 + head_dim + 256 + chunk) floats whatever the context length.
+template <typename T>
+__device__ void attention_decode_part(const float* __restrict__ q, const T* __restrict__ kc, const T* __restrict__ vc,
+                                      float* __restrict__ part, int heads, int kv_heads, int head_dim, float scale,
+                                      int pos0, const int* __restrict__ pos_dev, int chunk) {
+    RPIQ_DYNAMIC_SHARED(float, smem);
+    const int seq = pos0 + (pos_dev ? *pos_dev : 0) + 1;
+    const int h = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
+    const int kvh = h / (heads / kv_heads), kv_dim = kv_heads * head_dim;
+    const int t0 = split * chunk, t1 = min(seq, t0 + chunk);
+    float* dst = part + ((size_t)h * splits + split) * (head_dim + 2);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
+    if (t0 >= t1) { // uniform over the block
+        for (int d = tid; d < head_dim + 2; d += blockDim.x) dst[d] = d == 0 ? RPIQ_NEG_INF : 0.f;
+        return;
+    }
+    float* red = smem;
+    float* qs = smem + 32;
+    float* partial = qs + head_dim;
+    float* scores = partial + 256; // chunk
+    for (int d = tid; d < head_dim; d += blockDim.x) qs[d] = q[(size_t)h * head_dim + d] * scale;
+    __syncthreads();
+    const T* kh = kc + (size_t)kvh * head_dim;
+    for (int t = t0 + warp; t < t1; t += nwarps) {
+        const T* kr = kh + (size_t)t * kv_dim;
+        float sc = 0.f;
+        for (int d = lane; d < head_dim; d += 32) sc += qs[d] * to_f32(kr[d]);
+        sc = warp_sum(sc);
+        if (lane == 0) scores[t - t0] = sc;
+    }
+    __syncthreads();
+    float m = RPIQ_NEG_INF;
+    for (int t = tid; t < t1 - t0; t += blockDim.x) m = fmaxf(m, scores[t]);
+    m = block_max(m, red);
+    float l = 0.f;
+    for (int t = tid; t < t1 - t0; t += blockDim.x) {
+        const float p = expf(scores[t] - m);
+        scores[t] = p;
+        l += p;
+    }
+    l = block_sum(l, red);
+    const int slices = blockDim.x / head_dim;
+    const int d = tid % head_dim, slice = tid / head_dim;
+    if (slice < slices) {
+        const T* vh = vc + (size_t)kvh * head_dim + d;
+        float acc = 0.f;
+        for (int t = t0 + slice; t < t1; t += slices) acc += scores[t - t0] * to_f32(vh[(size_t)t * kv_dim]);
+        partial[tid] = acc;
+    }
+    __syncthreads();
+    if (tid < head_dim) {
+        float v = 0.f;
+        for (int s2 = 0; s2 < slices; s2++) v += partial[s2 * head_dim + tid];
+        dst[2 + tid] = v;
+    }
+    if (tid == 0) dst[0] = m, dst[1] = l;
+}
+
+extern "C" __global__ void __launch_bounds__(256) attention_decode_part_f16(const float* q, const half_t* kc, const half_t* vc,
+        float* part, int heads, int kv_heads, int head_dim, float scale, int pos0, const int* pos_dev, int chunk) {
+    attention_decode_part<half_t>(q, kc, vc, part, heads, kv_heads, head_dim, scale, pos0, pos_dev, chunk);
+}
+extern "C" __global__ void __launch_bounds__(256) attention_decode_part_f32(const float* q, const float* kc, const float* vc,
+        float* part, int heads, int kv_heads, int head_dim, float scale, int pos0, const int* pos_dev, int chunk) {
+    attention_decode_part<float>(q, kc, vc, part, heads, kv_heads, head_dim, scale, pos0, pos_dev, chunk);
+}
+
+// out[h][d] = sum_s acc_s[d] e^(m_s - M) / sum_s l_s e^(m_s - M), M = max_s m_s. One block per
+// head, threads over d.
+extern "C" __global__ void attention_decode_combine(const float* __restrict__ part, float* __restrict__ out, int splits,
+                                                    int head_dim) {
+    const int h = blockIdx.x;
+    const float* ph = part + (size_t)h * splits * (head_dim + 2);
+    float M = RPIQ_NEG_INF;
+    for (int s2 = 0; s2 < splits; s2++) M = fmaxf(M, ph[s2 * (head_dim + 2)]);
+    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+        float num = 0.f, den = 0.f;
+        for (int s2 = 0; s2 < splits; s2++) {
+            const float* p = ph + s2 * (head_dim + 2);
+            if (p[0] == RPIQ_NEG_INF) continue; // empty split
+            const float w = expf(p[0] - M);
+            num += w * p[2 + d];
+            den += w * p[1];
+        }
+        out[(size_t)h * head_dim + d] = num / den;
+    }
+}
+
 // ---- prefill, flash-style: rows i < tokens at positions pos0+i attend to 0..pos0+i ----
 // (causal = 0: every row attends to all kv_len keys, as a ViT does; kc/vc are then the k and v
 // tensors themselves, [kv_len][kv_dim] f32.)

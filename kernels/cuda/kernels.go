@@ -42,7 +42,7 @@ var kernelsOf = map[string]struct {
 	"gemm.cu":        {[]string{"gemm_f32", "gemm_f16", "gemm_bf16", "gemm_q4", "gemm_q8", "mma_peak"}, 80},
 	"norm.cu":        {[]string{"rmsnorm", "layernorm"}, 70},
 	"rope.cu":        {[]string{"rope"}, 70},
-	"attention.cu":   {[]string{"kv_store_f16", "kv_store_f32", "attention_decode_f16", "attention_decode_f32", "attention_prefill_f16", "attention_prefill_f32"}, 70},
+	"attention.cu":   {[]string{"kv_store_f16", "kv_store_f32", "attention_decode_f16", "attention_decode_f32", "attention_prefill_f16", "attention_prefill_f32", "attention_decode_part_f16", "attention_decode_part_f32", "attention_decode_combine"}, 70},
 	"elementwise.cu": {[]string{"add_f32", "add_bias", "silu_mul", "relu", "gelu", "gelu_tanh", "embedding_f32", "embedding_f16", "embedding_bf16", "f16_to_f32_array", "bf16_to_f32_array", "fill_random_u32", "im2col"}, 70},
 	"sample.cu":      {[]string{"argmax", "sample_topk_topp"}, 70},
 }

@@ -97,6 +97,19 @@ func (b *Backend) Attention(dst, q, k, v backend.Tensor, kc backend.Cache, layer
 		if b.step != nil {
 			seq = c.max // the replayed position is not known here: size for the whole cache
 		}
+		if seq > b.splitAbove {
+			// Long context: split the positions over more blocks (and keep shared memory small),
+			// then merge the splits' softmax statistics.
+			chunk := b.splitChunk
+			splits := (seq + chunk - 1) / chunk
+			part := b.alloc(a.Heads * splits * (hd + 2) * 4)
+			b.launch("attention_decode_part_"+suffix, cuda.D2(a.Heads, splits), cuda.D1(256), (32+hd+256+chunk)*4,
+				cuda.Ptr(qq.ptr), cuda.Ptr(kbuf), cuda.Ptr(vbuf), cuda.Ptr(part.ptr), cuda.I32(a.Heads), cuda.I32(a.KVHeads),
+				cuda.I32(hd), cuda.F32(a.Scale), cuda.I32(pos0), cuda.Ptr(posDev), cuda.I32(chunk))
+			b.launch("attention_decode_combine", cuda.D1(a.Heads), cuda.D1(threadsFor(hd)), 0,
+				cuda.Ptr(part.ptr), cuda.Ptr(d.ptr), cuda.I32(splits), cuda.I32(hd))
+			return
+		}
 		shared := (32 + hd + 256 + seq) * 4
 		b.checkShared("attention_decode", shared, c.max)
 		b.launch("attention_decode_"+suffix, cuda.D1(a.Heads), cuda.D1(256), shared, cuda.Ptr(qq.ptr), cuda.Ptr(kbuf),

@@ -51,6 +51,9 @@ type Backend struct {
 	idsCap   int
 
 	sharedLimit int // dynamic shared memory the attention kernels may use
+	// Decode attention over more than splitAbove positions is split into chunks of splitChunk
+	// positions (flash-decoding); tests lower both to exercise the path.
+	splitAbove, splitChunk int
 
 	step     *stepState // non-nil while a decode step is being captured
 	captured []*buffer  // buffers allocated during a capture: the graph owns them
@@ -91,7 +94,7 @@ func NewWith(drv *cuda.Driver, o Options) (*Backend, error) {
 			return nil, err
 		}
 	}
-	b := &Backend{dev: dev, info: dev.Info(), opts: o, invFreqs: map[*float32]cuda.DevPtr{}}
+	b := &Backend{dev: dev, info: dev.Info(), opts: o, invFreqs: map[*float32]cuda.DevPtr{}, splitAbove: 512, splitChunk: 256}
 	err = dev.Run(func(c *cuda.Ctx) error {
 		k, err := LoadKernels(c, nv, cache, b.info)
 		if err != nil {

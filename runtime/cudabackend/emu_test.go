@@ -86,7 +86,12 @@ func TestEmulatedAttentionF16Cache(t *testing.T) {
 // 1024 fibers per draw, switching at every barrier: keep it short.
 func TestEmulatedSampling(t *testing.T) { checkSampling(t, emuForTest(t, Options{}), 2000, 10) }
 
-func TestEmulatedStepGraph(t *testing.T) { checkStepGraph(t, emuForTest(t, Options{}), 6) }
+func TestEmulatedStepGraph(t *testing.T) {
+	b := emuForTest(t, Options{})
+	checkStepGraph(t, b, 6)
+	b.splitAbove, b.splitChunk = 8, 16 // the captured step with split decode attention
+	checkStepGraph(t, b, 6)
+}
 
 func TestEmulatorKnowsEveryKernel(t *testing.T) {
 	b := emuForTest(t, Options{})

@@ -145,6 +145,15 @@ func f16Round(v []float32) []float32 {
 func TestAttentionF16CacheOnGPU(t *testing.T) { checkAttentionF16(t, gpuForTest(t, Options{}), false) }
 
 func checkAttentionF16(t *testing.T, b *Backend, small bool) {
+	t.Run("whole", func(t *testing.T) { checkAttentionF16Once(t, b, small) })
+	// The split (flash-decoding) path with chunks small enough that every decode step splits.
+	above, chunk := b.splitAbove, b.splitChunk
+	b.splitAbove, b.splitChunk = 8, 16
+	defer func() { b.splitAbove, b.splitChunk = above, chunk }()
+	t.Run("split", func(t *testing.T) { checkAttentionF16Once(t, b, small) })
+}
+
+func checkAttentionF16Once(t *testing.T, b *Backend, small bool) {
 	r := freshRand(t)
 	shapes := []backend.Attn{{Heads: 32, KVHeads: 8, HeadDim: 128}, {Heads: 12, KVHeads: 4, HeadDim: 64}, {Heads: 4, KVHeads: 4, HeadDim: 256}}
 	chunks := []int{37, 1, 1, 90, 1}

@@ -179,6 +179,7 @@ static std::vector<Kernel> kernels = {
     K(rmsnorm), K(layernorm), K(rope),
     K(kv_store_f16), K(kv_store_f32), K(attention_decode_f16), K(attention_decode_f32),
     K(attention_prefill_f16), K(attention_prefill_f32),
+    K(attention_decode_part_f16), K(attention_decode_part_f32), K(attention_decode_combine),
     K(add_f32), K(add_bias), K(silu_mul), K(relu), K(gelu), K(gelu_tanh),
     K(embedding_f32), K(embedding_f16), K(embedding_bf16), K(f16_to_f32_array), K(bf16_to_f32_array),
     K(fill_random_u32), K(im2col), K(argmax), K(sample_topk_topp),
