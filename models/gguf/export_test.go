@@ -590,3 +590,74 @@ func FuzzParseVocab(f *testing.F) {
 		}
 	})
 }
+
+// Attention biases (attention_bias: true) become .bias tensors in F32, q and k permuted like
+// their rows.
+func TestExportBiases(t *testing.T) {
+	src, _ := stories(t)
+	dir := filepath.Join(t.TempDir(), "bias")
+	os.MkdirAll(dir, 0o755)
+	ck, err := hf.OpenCheckpoint(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	biases := map[string][]float32{}
+	for _, n := range ck.Names() {
+		info, _ := ck.Info(n)
+		w, _ := ck.Float32(n)
+		ts = append(ts, safetensors.Tensor{Name: n, DType: safetensors.F32, Shape: info.Shape, Data: F32Bytes(w)})
+		for _, proj := range []string{"q_proj", "k_proj", "v_proj"} {
+			if strings.HasSuffix(n, proj+".weight") {
+				b := make([]float32, info.Shape[0])
+				for i := range b {
+					b[i] = float32(i) + 0.25*float32(len(n))
+				}
+				name := strings.TrimSuffix(n, "weight") + "bias"
+				biases[name] = b
+				ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: []int{len(b)}, Data: F32Bytes(b)})
+			}
+		}
+	}
+	ck.Close()
+	if err := hf.WriteCheckpoint(dir, ts, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	json.Unmarshal(b, &cfg)
+	cfg["attention_bias"] = true
+	hf.WriteJSON(filepath.Join(dir, "config.json"), cfg)
+	b, _ = os.ReadFile(filepath.Join(src, "tokenizer.json"))
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644)
+	f, rep := exportAndRead(t, dir, ExportOptions{})
+	if len(f.Tensors) != 47+15 {
+		t.Fatalf("%d tensors", len(f.Tensors))
+	}
+	hcfg, _ := hf.LoadConfig(dir)
+	found := 0
+	for _, r := range rep.Tensors {
+		want, ok := biases[r.Source]
+		if !ok {
+			continue
+		}
+		found++
+		tn := f.Tensor(r.Name)
+		v, _ := Dequantize(tn)
+		heads := map[bool]int{true: hcfg.NumHeads, false: hcfg.NumKVHeads}[strings.Contains(r.Name, "attn_q")]
+		if !strings.Contains(r.Name, "attn_v") {
+			got := UnpermuteRows(F32Bytes(v), len(v), heads)
+			if string(got) != string(F32Bytes(want)) {
+				t.Fatalf("%s differs from %s after undoing the permutation", r.Name, r.Source)
+			}
+			if string(F32Bytes(v)) == string(F32Bytes(want)) {
+				t.Fatalf("%s was not permuted", r.Name)
+			}
+		} else if string(F32Bytes(v)) != string(F32Bytes(want)) {
+			t.Fatalf("%s differs", r.Name)
+		}
+	}
+	if found != 15 {
+		t.Fatalf("%d biases", found)
+	}
+}

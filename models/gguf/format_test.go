@@ -219,6 +219,8 @@ func TestWriterRefusesBadFiles(t *testing.T) {
 		"dup key":     {KVs: []KV{{"a", uint32(1)}, {"a", uint32(2)}}},
 		"bad value":   {KVs: []KV{{"a", 3}}},
 		"bad align":   {KVs: []KV{{"general.alignment", uint32(24)}}},
+		"two aligns":  {KVs: []KV{{"general.alignment", uint32(64)}}, Alignment: 32},
+		"align type":  {KVs: []KV{{"general.alignment", uint64(64)}}},
 		"dup tensor":  {Tensors: []*Tensor{{Name: "t", Type: F32, Dims: []uint64{1}, Data: make([]byte, 4)}, {Name: "t", Type: F32, Dims: []uint64{1}, Data: make([]byte, 4)}}},
 		"short data":  {Tensors: []*Tensor{{Name: "t", Type: F32, Dims: []uint64{2}, Data: make([]byte, 4)}}},
 		"half block":  {Tensors: []*Tensor{{Name: "t", Type: Q4_0, Dims: []uint64{16}, Data: make([]byte, 9)}}},

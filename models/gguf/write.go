@@ -94,6 +94,14 @@ func (f *File) check() error {
 	if f.Alignment != 0 && f.Alignment&(f.Alignment-1) != 0 {
 		return fmt.Errorf("gguf: alignment %d, want a power of two", f.Alignment)
 	}
+	if a, ok := f.Get("general.alignment").(uint32); ok && f.Alignment != 0 && uint64(a) != f.Alignment {
+		return fmt.Errorf("gguf: general.alignment = %d but the file is laid out with %d", a, f.Alignment)
+	}
+	if v := f.Get("general.alignment"); v != nil {
+		if _, ok := v.(uint32); !ok {
+			return fmt.Errorf("gguf: general.alignment is %T, want uint32", v)
+		}
+	}
 	names := map[string]bool{}
 	for _, t := range f.Tensors {
 		if names[t.Name] {
