@@ -278,6 +278,7 @@ func (x *exporter) dense(gguf, name string, shape []int, heads int) error {
 		return errorf(x.ck.Dir(), "tensor "+name, "dtype %s, want F32, F16 or BF16", t.DType)
 	}
 	keep := x.opt.Dense == DenseKeep
+	idx := len(x.rep.Tensors)
 	fill := func() ([]byte, error) {
 		var data []byte
 		if keep {
@@ -295,6 +296,12 @@ func (x *exporter) dense(gguf, name string, shape []int, heads int) error {
 				data = F32Bytes(v)
 			} else {
 				data = F16Bytes(v)
+				worst := 0.0
+				for i, h := range v {
+					back := half.F16ToF32(uint16(data[2*i]) | uint16(data[2*i+1])<<8)
+					worst = math.Max(worst, math.Abs(float64(back)-float64(h)))
+				}
+				x.rep.Tensors[idx].MaxAbsErr = worst
 			}
 		}
 		if heads > 0 {
