@@ -88,8 +88,12 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 		return nil, nil, nil, err
 	}
 	cfgFile := filepath.Join(modelDir, hf.ConfigFile)
-	if cfg.Architecture != hf.ArchLlama {
-		return nil, nil, nil, errorf(cfgFile, "architectures", "%s: GGUF export supports %s only", cfg.Architecture, hf.ArchLlama)
+	arch, ok := ggufArch[cfg.Architecture]
+	if !ok {
+		return nil, nil, nil, errorf(cfgFile, "architectures", "%s: GGUF export supports %s, %s and %s", cfg.Architecture, hf.ArchLlama, hf.ArchQwen2, hf.ArchQwen3)
+	}
+	if cfg.SlidingWindow > 0 {
+		return nil, nil, nil, errorf(cfgFile, "use_sliding_window", "sliding-window attention is not exported")
 	}
 	if cfg.RopeScaling != nil {
 		return nil, nil, nil, errorf(cfgFile, "rope_scaling", "type %q is not exported (it needs llama.cpp's rope_freqs tensor)", cfg.RopeScaling.Type)
@@ -121,13 +125,17 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 	for l := 0; l < cfg.NumLayers; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		b := fmt.Sprintf("blk.%d.", l)
+		qHeads, kHeads := 0, 0 // rows permuted for this many heads (0: none)
+		if arch == "llama" {
+			qHeads, kHeads = cfg.NumHeads, cfg.NumKVHeads
+		}
 		steps := []struct {
 			gguf, hf string
 			out, in  int
-			heads    int // rows permuted for this many heads (0: none)
+			heads    int
 		}{
-			{"attn_q", "self_attn.q_proj", cfg.NumHeads * hd, cfg.HiddenSize, cfg.NumHeads},
-			{"attn_k", "self_attn.k_proj", cfg.NumKVHeads * hd, cfg.HiddenSize, cfg.NumKVHeads},
+			{"attn_q", "self_attn.q_proj", cfg.NumHeads * hd, cfg.HiddenSize, qHeads},
+			{"attn_k", "self_attn.k_proj", cfg.NumKVHeads * hd, cfg.HiddenSize, kHeads},
 			{"attn_v", "self_attn.v_proj", cfg.NumKVHeads * hd, cfg.HiddenSize, 0},
 			{"attn_output", "self_attn.o_proj", cfg.HiddenSize, cfg.NumHeads * hd, 0},
 			{"ffn_gate", "mlp.gate_proj", cfg.IntermediateSize, cfg.HiddenSize, 0},
@@ -139,6 +147,14 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 		}
 		for _, s := range steps {
 			if err := x.linear(b+s.gguf, p+s.hf, s.out, s.in, s.heads); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		if cfg.QKNorm { // Qwen3: RMSNorm over head_dim on q and k
+			if err := x.norm(b+"attn_q_norm.weight", p+"self_attn.q_norm.weight", hd); err != nil {
+				return nil, nil, nil, err
+			}
+			if err := x.norm(b+"attn_k_norm.weight", p+"self_attn.k_norm.weight", hd); err != nil {
 				return nil, nil, nil, err
 			}
 		}
@@ -165,7 +181,7 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 	}
 	if len(left) > 0 {
 		sort.Strings(left)
-		return nil, nil, nil, errorf(ck.Dir(), "tensor "+left[0], "has no GGUF counterpart in a %s export (%d such tensors)", hf.ArchLlama, len(left))
+		return nil, nil, nil, errorf(ck.Dir(), "tensor "+left[0], "has no GGUF counterpart in a %s export (%d such tensors)", cfg.Architecture, len(left))
 	}
 
 	vocab, err := loadVocab(modelDir, cfg)
@@ -176,7 +192,7 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 	f := &File{Version: Version, Alignment: DefaultAlignment, Tensors: x.tensors}
 	name := filepath.Base(filepath.Clean(modelDir))
 	f.KVs = []KV{
-		{"general.architecture", "llama"},
+		{"general.architecture", arch},
 		{"general.name", name},
 		{"general.file_type", x.rep.FileType},
 		{"general.alignment", uint32(DefaultAlignment)},
@@ -185,23 +201,28 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 		f.KVs = append(f.KVs, KV{"general.quantization_version", uint32(2)})
 	}
 	f.KVs = append(f.KVs,
-		KV{"llama.context_length", uint32(cfg.MaxPositions)},
-		KV{"llama.embedding_length", uint32(cfg.HiddenSize)},
-		KV{"llama.block_count", uint32(cfg.NumLayers)},
-		KV{"llama.feed_forward_length", uint32(cfg.IntermediateSize)},
-		KV{"llama.attention.head_count", uint32(cfg.NumHeads)},
-		KV{"llama.attention.head_count_kv", uint32(cfg.NumKVHeads)},
-		KV{"llama.rope.freq_base", float32(cfg.RopeTheta)},
-		KV{"llama.attention.layer_norm_rms_epsilon", float32(cfg.RMSNormEps)},
-		KV{"llama.rope.dimension_count", uint32(hd)},
-		KV{"llama.vocab_size", uint32(cfg.VocabSize)},
+		KV{arch + ".context_length", uint32(cfg.MaxPositions)},
+		KV{arch + ".embedding_length", uint32(cfg.HiddenSize)},
+		KV{arch + ".block_count", uint32(cfg.NumLayers)},
+		KV{arch + ".feed_forward_length", uint32(cfg.IntermediateSize)},
+		KV{arch + ".attention.head_count", uint32(cfg.NumHeads)},
+		KV{arch + ".attention.head_count_kv", uint32(cfg.NumKVHeads)},
+		KV{arch + ".rope.freq_base", float32(cfg.RopeTheta)},
+		KV{arch + ".attention.layer_norm_rms_epsilon", float32(cfg.RMSNormEps)},
+		KV{arch + ".rope.dimension_count", uint32(hd)},
+		KV{arch + ".vocab_size", uint32(cfg.VocabSize)},
 	)
 	if hd*cfg.NumHeads != cfg.HiddenSize {
-		f.KVs = append(f.KVs, KV{"llama.attention.key_length", uint32(hd)}, KV{"llama.attention.value_length", uint32(hd)})
+		f.KVs = append(f.KVs, KV{arch + ".attention.key_length", uint32(hd)}, KV{arch + ".attention.value_length", uint32(hd)})
 	}
 	f.KVs = append(f.KVs, vocab.kvs()...)
 	return f, x.rep, ck, nil
 }
+
+// ggufArch is llama.cpp's architecture name for each exported HF architecture. Only "llama"
+// permutes q/k rows: llama.cpp rotates interleaved pairs for it (rope type NORM) and halves for
+// qwen2/qwen3 (NEOX), which is HF's own layout.
+var ggufArch = map[string]string{hf.ArchLlama: "llama", hf.ArchQwen2: "qwen2", hf.ArchQwen3: "qwen3"}
 
 type exporter struct {
 	ck        *hf.Checkpoint

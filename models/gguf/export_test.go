@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -456,7 +457,15 @@ func TestExportBadInput(t *testing.T) {
 	}{
 		{"missing tensor", dropped, "model.layers.3.mlp.up_proj.weight: missing"},
 		{"awq", awq, `quant_method "awq"`},
-		{"opt", edit("opt", setConfig("architectures", []string{"Qwen2ForCausalLM"})), "supports LlamaForCausalLM only"},
+		{"opt", edit("opt", func(d string) {
+			setConfig("architectures", []string{"OPTForCausalLM"})(d)
+			setConfig("model_type", "opt")(d)
+			setConfig("ffn_dim", 172)(d)
+		}), "OPTForCausalLM: GGUF export supports LlamaForCausalLM"},
+		{"sliding window", edit("swa", func(d string) {
+			setConfig("architectures", []string{"Qwen2ForCausalLM"})(d)
+			setConfig("use_sliding_window", true)(d)
+		}), "use_sliding_window"},
 		{"rope scaling", edit("rope", setConfig("rope_scaling", map[string]any{"rope_type": "linear", "factor": 2.0})), "rope_scaling"},
 		{"no tokenizer", edit("notok", func(d string) { os.Remove(filepath.Join(d, "tokenizer.json")) }), "tokenizer.json"},
 		{"unigram", edit("unigram", func(d string) {
@@ -659,5 +668,79 @@ func TestExportBiases(t *testing.T) {
 	}
 	if found != 15 {
 		t.Fatalf("%d biases", found)
+	}
+}
+
+// Qwen3: arch "qwen3" keys, q/k rows NOT permuted (llama.cpp's NEOX rope is HF's layout),
+// q_norm/k_norm as attn_q_norm/attn_k_norm, head_dim ≠ hidden/heads as key_length.
+func TestExportQwen3(t *testing.T) {
+	src, _ := stories(t)
+	dir := filepath.Join(t.TempDir(), "qwen3")
+	os.MkdirAll(dir, 0o755)
+	ck, err := hf.OpenCheckpoint(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	const hd = 16 // head_dim 16 with 8 heads on a 64-wide model: q is 128×64
+	r := rand.New(rand.NewSource(3))
+	randT := func(name string, shape ...int) {
+		w := make([]float32, shape[0]*shape[len(shape)-1])
+		if len(shape) == 1 {
+			w = w[:shape[0]]
+		}
+		for i := range w {
+			w[i] = float32(r.NormFloat64())
+		}
+		ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: F32Bytes(w)})
+	}
+	for _, n := range ck.Names() {
+		info, _ := ck.Info(n)
+		switch {
+		case strings.HasSuffix(n, "q_proj.weight"):
+			randT(n, 8*hd, 64)
+		case strings.HasSuffix(n, "k_proj.weight"), strings.HasSuffix(n, "v_proj.weight"):
+			randT(n, 4*hd, 64)
+		case strings.HasSuffix(n, "o_proj.weight"):
+			randT(n, 64, 8*hd)
+		default:
+			w, _ := ck.Float32(n)
+			ts = append(ts, safetensors.Tensor{Name: n, DType: safetensors.F32, Shape: info.Shape, Data: F32Bytes(w)})
+		}
+		if strings.HasSuffix(n, "input_layernorm.weight") {
+			p := strings.TrimSuffix(n, "input_layernorm.weight")
+			randT(p+"self_attn.q_norm.weight", hd)
+			randT(p+"self_attn.k_norm.weight", hd)
+		}
+	}
+	ck.Close()
+	if err := hf.WriteCheckpoint(dir, ts, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	json.Unmarshal(b, &cfg)
+	cfg["architectures"], cfg["model_type"], cfg["head_dim"] = []string{"Qwen3ForCausalLM"}, "qwen3", hd
+	hf.WriteJSON(filepath.Join(dir, "config.json"), cfg)
+	b, _ = os.ReadFile(filepath.Join(src, "tokenizer.json"))
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644)
+	f, rep := exportAndRead(t, dir, ExportOptions{})
+	for k, v := range map[string]any{"general.architecture": "qwen3", "qwen3.block_count": uint32(5), "qwen3.attention.key_length": uint32(hd),
+		"qwen3.rope.dimension_count": uint32(hd), "qwen3.attention.head_count_kv": uint32(4)} {
+		if f.Get(k) != v {
+			t.Errorf("%s = %v, want %v", k, f.Get(k), v)
+		}
+	}
+	if f.Get("llama.block_count") != nil || f.Tensor("blk.2.attn_k_norm.weight") == nil || len(f.Tensors) != 47+10 {
+		t.Fatalf("%d tensors", len(f.Tensors))
+	}
+	ck, _ = hf.OpenCheckpoint(dir)
+	defer ck.Close()
+	for _, r := range rep.Tensors { // every tensor as in the checkpoint, no permutation
+		got, _ := Dequantize(f.Tensor(r.Name))
+		want, _ := ck.Float32(r.Source)
+		if string(F32Bytes(got)) != string(F32Bytes(want)) {
+			t.Fatalf("%s differs from %s", r.Name, r.Source)
+		}
 	}
 }
