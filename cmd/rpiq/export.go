@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register("export", "write a LLaMA model (dense or 4-bit GPTQ) as a llama.cpp GGUF file", runExport)
+	register("export", "write a LLaMA/Qwen2/Qwen3 model (dense or GPTQ) as a llama.cpp GGUF file", runExport)
 }
 
 func runExport(args []string, stdout, stderr io.Writer) error {

@@ -53,10 +53,10 @@ type ExportReport struct {
 	Warnings []string
 }
 
-// Export writes the LLaMA-architecture Hugging Face model in modelDir (dense, or a GPTQ
+// Export writes the LLaMA, Qwen2 or Qwen3 Hugging Face model in modelDir (dense, or a GPTQ
 // checkpoint written by rpiq quantize or another GPTQ tool) to outPath as GGUF v3, atomically.
-// The mapping rules are those of llama.cpp's convert_hf_to_gguf.py for LlamaModel, including
-// its q/k row permutation back to the interleaved rotary layout; see build for the rules for
+// The mapping rules are those of llama.cpp's convert_hf_to_gguf.py (for LLaMA including its
+// q/k row permutation back to the interleaved rotary layout); see build for the rules for
 // quantized modules.
 func Export(modelDir, outPath string, opt ExportOptions) (*ExportReport, error) {
 	f, rep, ck, err := build(modelDir, opt)
