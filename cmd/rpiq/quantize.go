@@ -71,7 +71,7 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	proj := fs.String("rpiq-projection", "sequential", "RPIQ projection onto the grid: sequential (GPTQ-style error feedback inside the block) or round")
 	gram := fs.String("rpiq-gram", "hessian", "single-instance block solve: hessian (κ × the global Hessian's block) or own (the instance's Gram)")
 	kappa := fs.Float64("rpiq-kappa", 0, "scale of the global Hessian to the instance (0: ½ per sequence)")
-	alpha := fs.Float64("rpiq-alpha", 1, "all-data FP target mixed with the symmetric one: α·FP + (1−α)·symmetric (GPTAQ's α)")
+	alpha := fs.Float64("rpiq-alpha", 0.5, "FP target mixed with the symmetric one: α·FP + (1−α)·symmetric (GPTAQ's α; 1 = the full FP target)")
 	rblock := fs.Int("rpiq-block", 32, "RPIQ Gauss-Seidel block width (columns)")
 	noSafe := fs.Bool("rpiq-no-safeguard", false, "accept every block update (no monotone check)")
 	noGuard := fs.Bool("rpiq-no-instance-guard", false, "keep an all-data result even when it raised the single-instance error above GPTQ's")
