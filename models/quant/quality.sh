@@ -30,11 +30,12 @@ for cfg in "4b-g32:--bits 4 --group-size 32" "3b-g32:--bits 3 --group-size 32" "
   n=${cfg%%:*}; f=${cfg#*:}
   run $n-rtn --method rtn $f
   run $n-gptq --method gptq $f
-  run $n-rpiq $f
-  run $n-inst-own-round $f --rpiq-data instance --rpiq-target quant --rpiq-projection round --rpiq-gram own
+  run $n-rpiq-alpha0.5 $f
+  run $n-rpiq $f --rpiq-alpha 1
+  run $n-inst-own-round $f --rpiq-data instance --rpiq-target quant --rpiq-projection round --rpiq-gram own --rpiq-alpha 1
   run $n-inst-kH-round $f --rpiq-data instance --rpiq-target quant --rpiq-projection round
   run $n-inst-kH-seq $f --rpiq-data instance --rpiq-target quant
-  run $n-inst-fp-seq $f --rpiq-data instance
+  run $n-inst-fp-seq $f --rpiq-data instance --rpiq-alpha 1
   run $n-all-sym-seq $f --rpiq-target quant
-  run $n-all-fp-round $f --rpiq-projection round
+  run $n-all-fp-round $f --rpiq-projection round --rpiq-alpha 1
 done
