@@ -16,7 +16,11 @@ import (
 	"github.com/rpiq/rpiq/assist/devices"
 	"github.com/rpiq/rpiq/assist/imagefile"
 	"github.com/rpiq/rpiq/assist/speech"
+	"github.com/rpiq/rpiq/device/audio"
 )
+
+// fallbackWAV is where ask writes the spoken answer when the machine has no sound card.
+const fallbackWAV = "assist-answer.wav"
 
 func init() {
 	register("ask", "answer one question about one picture, aloud or into a WAV", runAsk)
@@ -27,7 +31,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "configuration file (TOML); default settings when empty")
 	imgPath := fs.String("image", "", "the picture (PNG, JPEG, GIF, TIFF, BMP, WebP)")
 	question := fs.String("question", "read this", `the question: "read this", "what is in front of me", or any question`)
-	wavPath := fs.String("wav", "", "write the spoken answer to this WAV file instead of the speaker")
+	wavPath := fs.String("wav", "", "write the spoken answer to this WAV file instead of the speaker\n(without a sound card the answer goes to "+fallbackWAV+")")
 	verbose := fs.Bool("v", false, "log details to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -60,9 +64,16 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		sink = wav
 	default:
 		spk, err := devices.OpenSpeaker(synth.SampleRate())
-		if err != nil {
+		switch {
+		case errors.Is(err, audio.ErrNoSoundCard):
+			// A machine without sound (a fresh server, CI) still gets the spoken answer, in a file.
+			*wavPath = fallbackWAV
+			wav = &devices.WAV{}
+			sink = wav
+			fmt.Fprintf(stderr, "assist ask: no sound card; the spoken answer goes to %s\n", fallbackWAV)
+		case err != nil:
 			sinkErr = fmt.Errorf("%w (write the answer to a file with --wav OUT.wav)", err)
-		} else {
+		default:
 			sink = spk
 		}
 	}

@@ -128,15 +128,26 @@ func TestAskFaults(t *testing.T) {
 	}
 }
 
-// TestNoSoundCard: ask still prints the answer and says to use --wav; the daemon runs without
-// a card and stops cleanly on SIGINT. (The only test of this process that opens the sound card.)
+// TestNoSoundCard: ask still prints the answer and speaks it into assist-answer.wav in the
+// working folder; the daemon runs without a card and stops cleanly on SIGINT. (The only test of
+// this process that opens the sound card.)
 func TestNoSoundCard(t *testing.T) {
 	needSpeech(t)
 	alsatest.Setup(t, alsatest.Options{NoCard: true})
-	code, o, e := runCmd("ask", "--config", "../../examples/assist.toml", "--image", "../../examples/sample.png")
-	if code != 1 || !strings.HasPrefix(o, "OAT MILK") || !strings.Contains(e, "--wav") {
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	t.Chdir(work)
+	code, o, e := runCmd("ask", "--config", filepath.Join(examples, "assist.toml"), "--image", filepath.Join(examples, "sample.png"))
+	if code != 0 || !strings.HasPrefix(o, "OAT MILK") || !strings.Contains(e, "no sound card") {
 		t.Errorf("ask with no sound card: %d %q %q", code, o, e)
 	}
+	if st, err := os.Stat(filepath.Join(work, fallbackWAV)); err != nil || st.Size() < 44+22050 {
+		t.Errorf("no spoken answer in %s: %v", fallbackWAV, err)
+	}
+	t.Chdir(filepath.Join(examples, "..", "cmd", "assist"))
 	done := make(chan int, 1)
 	var out, errOut bytes.Buffer
 	go func() {
