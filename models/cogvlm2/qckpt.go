@@ -7,7 +7,6 @@ package cogvlm2
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -113,29 +112,7 @@ func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) er
 	if err := hf.WriteJSON(filepath.Join(outDir, hf.QuantizeConfigFile), qc); err != nil {
 		return err
 	}
-	ents, err := os.ReadDir(srcDir)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		n := e.Name()
-		if e.IsDir() || strings.HasSuffix(n, ".safetensors") || n == hf.ConfigFile || n == hf.IndexFile || n == hf.QuantizeConfigFile || strings.HasPrefix(n, ".") {
-			continue
-		}
-		src := filepath.Join(srcDir, n)
-		if err := safetensors.WriteFileAtomic(filepath.Join(outDir, n), func(w io.Writer) error {
-			f, err := os.Open(src)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(w, f)
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return quant.CopyCompanions(srcDir, outDir)
 }
 
 // moduleQuant is the quantization config of one packed module: the checkpoint's, with bits and

@@ -122,12 +122,12 @@ func WriteModel(srcDir, outDir string, res *Result, s Settings) error {
 	if err := hf.WriteJSON(filepath.Join(outDir, hf.QuantizeConfigFile), qc); err != nil {
 		return err
 	}
-	return copyCompanions(srcDir, outDir)
+	return CopyCompanions(srcDir, outDir)
 }
 
-// copyCompanions copies the tokenizer and generation files (everything that is not a weight
+// CopyCompanions copies the tokenizer and generation files (everything that is not a weight
 // file, config.json or the safetensors index).
-func copyCompanions(srcDir, outDir string) error {
+func CopyCompanions(srcDir, outDir string) error {
 	ents, err := os.ReadDir(srcDir)
 	if err != nil {
 		return err
