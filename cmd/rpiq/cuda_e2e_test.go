@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -118,5 +119,46 @@ func TestStories260KOnEmulatedCUDA(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// `rpiq generate --device cuda` runs on the CUDA backend (here the emulator behind a fake
+// libcuda named by RPIQ_CUDA_LIB) and prints the same greedy text as the CPU.
+func TestGenerateDeviceCUDAOnEmulator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("emulated CUDA is slow; skipped in -short")
+	}
+	if _, err := exec.LookPath("g++"); err != nil {
+		if cuda.NVRTCRequired() {
+			t.Fatalf("g++ is needed for the CUDA emulator: %v", err)
+		}
+		t.Skip("no g++ for the CUDA emulator")
+	}
+	if _, err := cuda.LoadNVRTC(); err != nil {
+		if cuda.NVRTCRequired() {
+			t.Fatal(err)
+		}
+		t.Skipf("no NVRTC: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "stories260K")
+	if err := llama2c.Convert(shareddata.Path(t, "llama2c/stories260K.bin"), shareddata.Path(t, "llama2c/tok512.bin"), dir); err != nil {
+		t.Fatal(err)
+	}
+	lib, err := cudakernels.BuildEmulator(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RPIQ_CUDA_LIB", lib)
+	t.Setenv(cuda.CacheEnv, t.TempDir())
+	gen := func(device string) string {
+		var out, errb bytes.Buffer
+		if code := run([]string{"generate", "--model", dir, "--device", device, "--temperature", "0", "--max-tokens", "24"}, &out, &errb); code != 0 {
+			t.Fatalf("--device %s: exit %d: %s", device, code, errb.String())
+		}
+		return out.String()
+	}
+	cpuText, gpuText := gen("cpu"), gen("cuda")
+	if cpuText != gpuText || len(cpuText) < 20 {
+		t.Fatalf("--device cuda printed %q, --device cpu %q", gpuText, cpuText)
 	}
 }

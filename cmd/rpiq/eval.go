@@ -14,7 +14,6 @@ import (
 	_ "github.com/rpiq/rpiq/models/llama"
 	_ "github.com/rpiq/rpiq/models/opt"
 	"github.com/rpiq/rpiq/models/tokenizer"
-	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/metrics"
 	"github.com/rpiq/rpiq/runtime/model"
 )
@@ -48,6 +47,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	refDir := fs.String("ref", "", "reference model directory: also report mean KL divergence and top-1 agreement")
 	limit := fs.Int("limit", 0, "score at most this many tokens of the text (0: all)")
 	threads := fs.Int("threads", 0, "worker threads (0: RPIQ_THREADS or the CPU count)")
+	device := deviceFlag(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	noProgress := fs.Bool("quiet", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
@@ -78,7 +78,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: %s: %d tokens; need at least 2 to score a prediction", ErrBadInput, *textPath, len(ids))
 	}
 
-	be := cpubackend.New(*threads)
+	be, closeBackend, err := openBackend(*device, *threads, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeBackend()
 	m, _, closeM, err := hfmodel.Open(*modelDir, be)
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	_ "github.com/rpiq/rpiq/models/llama"
 	_ "github.com/rpiq/rpiq/models/opt"
 	"github.com/rpiq/rpiq/models/tokenizer"
-	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/generate"
 	"github.com/rpiq/rpiq/runtime/sample"
 )
@@ -35,6 +34,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	seed := fl.Uint64("seed", 0, "random seed")
 	rep := fl.Float64("repetition-penalty", 1, "HF repetition penalty, 1 = off (default from generation_config)")
 	threads := fl.Int("threads", 0, "CPU threads (default RPIQ_THREADS or all CPUs)")
+	device := deviceFlag(fl)
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: rpiq generate --model MODEL --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--repetition-penalty R] [--threads N]")
 		fl.PrintDefaults()
@@ -85,7 +85,11 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return usagef("generate: --max-tokens must be positive, got %d", *maxTokens)
 	}
 
-	be := cpubackend.New(*threads)
+	be, closeBackend, err := openBackend(*device, *threads, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeBackend()
 	m, _, closeModel, err := hfmodel.Open(*dir, be)
 	if err != nil {
 		return err
