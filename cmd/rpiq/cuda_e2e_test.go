@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rpiq/rpiq/device/cuda"
@@ -148,12 +150,18 @@ func TestGenerateDeviceCUDAOnEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("RPIQ_CUDA_LIB", lib)
-	t.Setenv(cuda.CacheEnv, t.TempDir())
+	// Each run is a child process: a driver library loaded into this process would stay there
+	// (dlopen by soname) and turn the other tests' --device auto into the emulator.
+	cache := t.TempDir()
 	gen := func(device string) string {
+		args := []string{"generate", "--model", dir, "--device", device, "--temperature", "0", "--max-tokens", "24"}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestGenerateChildProcess$")
+		cmd.Env = append(os.Environ(), "RPIQ_GENERATE_CHILD_ARGS="+strings.Join(args, "\x1f"),
+			"RPIQ_CUDA_LIB="+lib, cuda.CacheEnv+"="+cache)
 		var out, errb bytes.Buffer
-		if code := run([]string{"generate", "--model", dir, "--device", device, "--temperature", "0", "--max-tokens", "24"}, &out, &errb); code != 0 {
-			t.Fatalf("--device %s: exit %d: %s", device, code, errb.String())
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("--device %s: %v: %s", device, err, errb.String())
 		}
 		return out.String()
 	}
