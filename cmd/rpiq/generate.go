@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -27,16 +26,11 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fl := newFlags("generate", stderr)
 	dir := fl.String("model", "", "model folder (Hugging Face layout)")
 	prompt := fl.String("prompt", "", "prompt text (empty: start from BOS)")
-	maxTokens := fl.Int("max-tokens", 0, "new tokens at most (default: generation_config max_new_tokens, else max_length minus the prompt, else 256)")
-	temp := fl.Float64("temperature", 1, "sampling temperature; 0 = greedy (default from generation_config)")
-	topP := fl.Float64("top-p", 1, "nucleus sampling mass (default from generation_config)")
-	topK := fl.Int("top-k", 50, "keep the k most likely tokens, 0 = off (default from generation_config)")
-	seed := fl.Uint64("seed", 0, "random seed")
-	rep := fl.Float64("repetition-penalty", 1, "HF repetition penalty, 1 = off (default from generation_config)")
+	sf := addSamplingFlags(fl, "new tokens at most (default: generation_config max_new_tokens, else max_length minus the prompt, else 256)")
 	threads := fl.Int("threads", 0, "CPU threads (default RPIQ_THREADS or all CPUs)")
 	device := deviceFlag(fl)
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rpiq generate --model MODEL --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--repetition-penalty R] [--threads N]")
+		fmt.Fprintln(stderr, "usage: rpiq generate --model MODEL --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--repetition-penalty R] [--threads N] [--device cpu|cuda|auto]")
 		fl.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fl, args)
@@ -49,40 +43,17 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if *dir == "" {
 		return usagef("generate: --model is required")
 	}
-	set := map[string]bool{}
-	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
 	gc, err := hf.LoadGenerationConfig(*dir)
 	if err != nil {
 		return err
 	}
-	p := sample.Params{Temperature: gc.Temperature, TopP: gc.TopP, TopK: gc.TopK, RepetitionPenalty: gc.RepetitionPenalty, Seed: *seed}
+	p := sample.Params{Temperature: gc.Temperature, TopP: gc.TopP, TopK: gc.TopK, RepetitionPenalty: gc.RepetitionPenalty}
 	if !gc.DoSample {
 		p.Temperature = 0
 	}
-	if set["temperature"] {
-		p.Temperature = *temp
-	}
-	if set["top-p"] {
-		p.TopP = *topP
-	}
-	if set["top-k"] {
-		p.TopK = *topK
-	}
-	if set["repetition-penalty"] {
-		p.RepetitionPenalty = *rep
-	}
-	switch {
-	case p.Temperature < 0:
-		return usagef("generate: --temperature must be >= 0, got %g", p.Temperature)
-	case p.TopK < 0:
-		return usagef("generate: --top-k must be >= 0, got %d", p.TopK)
-	case p.TopP <= 0 || p.TopP > 1:
-		return usagef("generate: --top-p must be in (0, 1], got %g", p.TopP)
-	case p.RepetitionPenalty <= 0:
-		return usagef("generate: --repetition-penalty must be > 0, got %g", p.RepetitionPenalty)
-	case set["max-tokens"] && *maxTokens <= 0:
-		return usagef("generate: --max-tokens must be positive, got %d", *maxTokens)
+	maxTokens, err := sf.apply("generate", &p)
+	if err != nil {
+		return err
 	}
 
 	be, closeBackend, err := openBackend(*device, *threads, stderr)
@@ -116,8 +87,8 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	for i, id := range ids {
 		in[i] = int32(id)
 	}
-	n := *maxTokens
-	if !set["max-tokens"] {
+	n := maxTokens
+	if n == 0 {
 		switch {
 		case gc.MaxNewTokens > 0:
 			n = gc.MaxNewTokens

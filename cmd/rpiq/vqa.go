@@ -3,13 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/rpiq/rpiq/models/cogvlm2"
-	"github.com/rpiq/rpiq/runtime/cpubackend"
 )
 
 func init() {
@@ -23,15 +21,11 @@ func runVQA(args []string, stdout, stderr io.Writer) error {
 	dir := fl.String("model", "", "CogVLM2 model folder (Hugging Face layout)")
 	imgPath := fl.String("image", "", "image file (PNG, JPEG, GIF, BMP, TIFF, WebP)")
 	question := fl.String("question", "", "the question about the image")
-	maxTokens := fl.Int("max-tokens", 0, "new tokens at most (default: generation_config max_new_tokens, else max_length minus the prompt)")
-	temp := fl.Float64("temperature", 1, "sampling temperature; 0 = greedy (default from generation_config)")
-	topP := fl.Float64("top-p", 1, "nucleus sampling mass (default from generation_config)")
-	topK := fl.Int("top-k", 50, "keep the k most likely tokens, 0 = off (default from generation_config)")
-	seed := fl.Uint64("seed", 0, "random seed")
-	rep := fl.Float64("repetition-penalty", 1, "HF repetition penalty, 1 = off (default from generation_config)")
+	sf := addSamplingFlags(fl, "new tokens at most (default: generation_config max_new_tokens, else max_length minus the prompt)")
 	threads := fl.Int("threads", 0, "CPU threads (default RPIQ_THREADS or all CPUs)")
+	device := deviceFlag(fl)
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rpiq vqa --model MODEL --image IMG --question TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--repetition-penalty R] [--threads N]")
+		fmt.Fprintln(stderr, "usage: rpiq vqa --model MODEL --image IMG --question TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--repetition-penalty R] [--threads N] [--device cpu|cuda|auto]")
 		fl.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fl, args)
@@ -48,14 +42,16 @@ func runVQA(args []string, stdout, stderr io.Writer) error {
 	case *question == "":
 		return usagef("vqa: --question is required")
 	}
-	set := map[string]bool{}
-	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	// Read the image first: a bad image should not wait for a 19B model to load.
 	img, err := cogvlm2.DecodeImageFile(*imgPath)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
-	be := cpubackend.New(*threads)
+	be, closeBackend, err := openBackend(*device, *threads, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeBackend()
 	t0 := time.Now()
 	q, closeModel, err := cogvlm2.OpenVQA(*dir, be)
 	if err != nil {
@@ -64,34 +60,12 @@ func runVQA(args []string, stdout, stderr io.Writer) error {
 	defer closeModel()
 	load := time.Since(t0)
 	o := q.DefaultOptions()
-	o.Sample.Seed = *seed
-	if set["temperature"] {
-		o.Sample.Temperature = *temp
+	maxTokens, err := sf.apply("vqa", &o.Sample)
+	if err != nil {
+		return err
 	}
-	if set["top-p"] {
-		o.Sample.TopP = *topP
-	}
-	if set["top-k"] {
-		o.Sample.TopK = *topK
-	}
-	if set["repetition-penalty"] {
-		o.Sample.RepetitionPenalty = *rep
-	}
-	if set["max-tokens"] {
-		o.MaxTokens = *maxTokens
-	}
-	p := o.Sample
-	switch {
-	case p.Temperature < 0:
-		return usagef("vqa: --temperature must be >= 0, got %g", p.Temperature)
-	case p.TopK < 0:
-		return usagef("vqa: --top-k must be >= 0, got %d", p.TopK)
-	case p.TopP <= 0 || p.TopP > 1:
-		return usagef("vqa: --top-p must be in (0, 1], got %g", p.TopP)
-	case p.RepetitionPenalty <= 0:
-		return usagef("vqa: --repetition-penalty must be > 0, got %g", p.RepetitionPenalty)
-	case set["max-tokens"] && *maxTokens <= 0:
-		return usagef("vqa: --max-tokens must be positive, got %d", *maxTokens)
+	if maxTokens > 0 {
+		o.MaxTokens = maxTokens
 	}
 	out := bufio.NewWriter(stdout)
 	tm, err := q.Ask(context.Background(), *imgPath, img, *question, o, func(s string) error {
