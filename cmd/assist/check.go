@@ -33,7 +33,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 			s = ""
 		}
 		fmt.Fprintf(stdout, "%s: %d problem%s; the assistant keeps its previous settings until they are fixed\n", *path, len(ps), s)
-		return errReported{err}
+		return errReported{Err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadInput, err)

@@ -78,7 +78,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s %-11s %s\n", mark, c.name, c.detail)
 	}
 	if failed > 0 {
-		return errReported{fmt.Errorf("%d check(s) failed", failed)}
+		return errReported{Err: fmt.Errorf("%d check(s) failed", failed)}
 	}
 	return nil
 }

@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	"github.com/rpiq/rpiq/device/cuda"
+	"github.com/rpiq/rpiq/internal/cli"
 )
 
 func TestCUDACommand(t *testing.T) {
 	var out, errb bytes.Buffer
-	var ue *usageError
+	var ue *cli.UsageError
 	if err := runCUDA([]string{"extra"}, &out, &errb); !errors.As(err, &ue) {
 		t.Errorf("rpiq cuda extra: %v, want a usage error", err)
 	}

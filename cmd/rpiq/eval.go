@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,10 +19,6 @@ import (
 
 func init() {
 	register("eval", "perplexity over a text file; with --ref also mean KL divergence and top-1 agreement", runEval)
-	badInputChecks = append(badInputChecks, func(err error) bool {
-		var fe *tokenizer.FormatError
-		return errors.As(err, &fe)
-	})
 }
 
 // evalResult is the --json output (the CLI contract's keys, plus the settings that produced it).

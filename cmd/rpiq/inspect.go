@@ -16,11 +16,6 @@ import (
 
 func init() {
 	register("inspect", "architecture, parameters, dtypes, quantization of a model folder", runInspect)
-	// Errors about a file's content (safetensors, config.json, llama2.c, ...) carry BadInput().
-	badInputChecks = append(badInputChecks, func(err error) bool {
-		var b interface{ BadInput() bool }
-		return errors.As(err, &b) && b.BadInput()
-	})
 }
 
 // parseInterspersed parses flags that may come before, between or after positional arguments
