@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -66,12 +67,16 @@ type Options struct {
 	// OnReload is called after a changed configuration took effect (the daemon reopens the
 	// camera and the triggers there); nil: nothing.
 	OnReload func(old, cfg config.Config)
+	// Text, when set, receives the words of every answer as they stream and every spoken fault
+	// (`assist ask` prints them on stdout); nil: none.
+	Text io.Writer
 }
 
 // Result is what happened for one command.
 type Result struct {
 	Event  trigger.Event
 	Intent Intent // zero for commands that ask no engine
+	Engine string // the engine that answered ("ocr", "vlm"); empty when none did
 	Text   string // what was spoken
 	Err    error  // the fault, already spoken and logged
 	Trace  Trace
@@ -108,6 +113,7 @@ type Assistant struct {
 	watcher  *config.Watcher
 	poll     time.Duration
 	onReload func(old, cfg config.Config)
+	text     io.Writer
 
 	mu        sync.Mutex // guards the fields below and the start of speech (see speak)
 	cfg       config.Config
@@ -132,7 +138,7 @@ func New(o Options) (*Assistant, error) {
 	}
 	a := &Assistant{
 		frames: o.Frames, synth: o.Synth, sink: o.Sink, log: o.Log, results: o.Results, poll: o.Poll,
-		cfg: o.Config, router: o.Router, onReload: o.OnReload,
+		cfg: o.Config, router: o.Router, onReload: o.OnReload, text: o.Text,
 		history: speech.NewHistory(o.Config.Speech.History),
 	}
 	if a.router == nil {
@@ -227,7 +233,11 @@ func (a *Assistant) Handle(ctx context.Context, ev trigger.Event) {
 		if ev.Command == trigger.Describe {
 			intent = Describe
 		}
-		a.goJob(func() { a.answer(ctx, jctx, ev, intent) })
+		a.goJob(func() {
+			if res := a.answer(ctx, jctx, ev, intent, intent.Question()); res != nil {
+				a.finish(ctx, *res)
+			}
+		})
 	case trigger.Repeat:
 		// Saying "repeat" again goes one answer further back.
 		a.mu.Lock()
@@ -262,6 +272,35 @@ func (a *Assistant) Handle(ctx context.Context, ev trigger.Event) {
 	default:
 		a.log.Warn("ignored unknown command", "command", ev.Command.String())
 	}
+}
+
+// Ask answers one typed question about the picture the frame source gives, synchronously, by
+// the same route as a spoken command (capture, route, engine, speech, spoken faults): `assist
+// ask` is this with a one-picture source. It interrupts the answer in progress, as any command
+// does, and returns when the answer has been spoken (Result.Err set when it failed or was
+// interrupted).
+func (a *Assistant) Ask(ctx context.Context, question string) Result {
+	ev := trigger.Event{Command: trigger.Describe, Origin: trigger.FromText, Time: time.Now(), Phrase: question}
+	intent := IntentOf(question)
+	if intent == Read {
+		ev.Command = trigger.ReadThis
+	}
+	q := intent.Question()
+	if intent == Ask {
+		q = question
+	}
+	a.log.Info("question", "question", question, "intent", intent.String())
+	a.speaker.Stop()
+	jctx := a.newJob(ctx)
+	res := a.answer(ctx, jctx, ev, intent, q)
+	if res == nil {
+		err := jctx.Err()
+		if err == nil {
+			err = context.Canceled
+		}
+		return Result{Event: ev, Intent: intent, Err: err}
+	}
+	return *res
 }
 
 // newJob cancels the job in progress and returns the context of the next one.
@@ -328,8 +367,9 @@ func (a *Assistant) finish(ctx context.Context, res Result) {
 	}
 }
 
-// answer captures a picture, asks the engine and speaks the streamed answer.
-func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent Intent) {
+// answer captures a picture, asks the engine question and speaks the streamed answer. It returns
+// nil when a newer command interrupted it (nothing to report).
+func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent Intent, question string) *Result {
 	res := Result{Event: ev, Intent: intent, Trace: Trace{Trigger: ev.Time}}
 	// The listening tone plays while the camera works; then the tick until the answer starts.
 	// Speech waits for the tone, so a late tick can never start after the answer.
@@ -342,9 +382,12 @@ func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent I
 		a.startWorking(jctx)
 	}()
 	defer func() { <-earcon }()
-	fail := func(err error) {
+	fail := func(err error) *Result {
 		<-earcon
-		a.fail(ctx, jctx, &res, err)
+		if !a.fail(jctx, &res, err) {
+			return nil
+		}
+		return &res
 	}
 	a.mu.Lock()
 	router, cfg, frames := a.router, a.cfg, a.frames
@@ -352,9 +395,9 @@ func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent I
 
 	engine, err := router.Route(intent)
 	if err != nil {
-		fail(err)
-		return
+		return fail(err)
 	}
+	res.Engine = engine.Name()
 	capStart := time.Now()
 	frame, err := frames.Capture(jctx)
 	capDone := time.Now()
@@ -363,8 +406,7 @@ func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent I
 		res.Trace.Capture, res.Trace.Choose = st.LastStages()
 	}
 	if err != nil {
-		fail(err)
-		return
+		return fail(err)
 	}
 	if cfg.Privacy.DebugCapture {
 		a.debugCapture(cfg.Privacy.DebugDir, frame)
@@ -373,12 +415,12 @@ func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent I
 	<-earcon
 	u := a.begin(jctx)
 	if u == nil {
-		return // interrupted
+		return nil // interrupted
 	}
 	var text strings.Builder
 	var firstPiece time.Time
 	minConf := 2.0
-	err = engine.Answer(jctx, frame, intent.Question(), func(p Piece) error {
+	err = engine.Answer(jctx, frame, question, func(p Piece) error {
 		if firstPiece.IsZero() {
 			firstPiece = time.Now()
 		}
@@ -386,20 +428,25 @@ func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent I
 			minConf = p.Confidence
 		}
 		text.WriteString(p.Text)
+		a.transcribe(p.Text)
 		u.Write(p.Text)
 		return jctx.Err()
 	})
+	if t := text.String(); t != "" && !strings.HasSuffix(t, "\n") {
+		a.transcribe("\n")
+	}
 	if err != nil {
 		u.Cancel()
 		u.Close()
 		if jctx.Err() != nil {
-			return // interrupted by a newer command
+			return nil // interrupted by a newer command
 		}
-		fail(fmt.Errorf("%s engine: %w", engine.Name(), err))
-		return
+		return fail(fmt.Errorf("%s engine: %w", engine.Name(), err))
 	}
 	if text.Len() == 0 {
-		u.Write("I have no answer for that picture.")
+		const none = "I have no answer for that picture."
+		a.transcribe(none + "\n")
+		u.Write(none)
 	}
 	if err := u.Close(); err != nil {
 		a.log.Error("speech failed", "err", err)
@@ -421,16 +468,25 @@ func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent I
 	}
 	res.Trace.Total = time.Since(ev.Time)
 	a.log.Info("answered", "intent", intent.String(), "engine", engine.Name(), "confidence", minConf, "trace", res.Trace.String())
-	a.finish(ctx, res)
+	return &res
 }
 
-// fail logs the fault and says it: the error tone, then the words.
-func (a *Assistant) fail(ctx, jctx context.Context, res *Result, err error) {
+// transcribe writes answer text to Options.Text.
+func (a *Assistant) transcribe(s string) {
+	if a.text != nil {
+		io.WriteString(a.text, s)
+	}
+}
+
+// fail logs the fault and says it: the error tone, then the words. It reports false when a newer
+// command had already interrupted the job (nothing is said).
+func (a *Assistant) fail(jctx context.Context, res *Result, err error) bool {
 	res.Err = err
 	if jctx.Err() != nil {
-		return
+		return false
 	}
 	msg := SpokenMessage(err)
+	a.transcribe(msg + "\n")
 	a.log.Error("request failed", "intent", res.Intent.String(), "err", err, "said", msg)
 	a.mu.Lock()
 	if jctx.Err() == nil {
@@ -447,7 +503,7 @@ func (a *Assistant) fail(ctx, jctx context.Context, res *Result, err error) {
 		}
 	}
 	res.Text = msg
-	a.finish(ctx, *res)
+	return true
 }
 
 // SpokenMessage is what the user hears for err.

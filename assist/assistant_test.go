@@ -575,3 +575,46 @@ func TestOCREngineReadsAPicture(t *testing.T) {
 		t.Error("unknown language accepted")
 	}
 }
+
+// questionEngine answers with the question it was asked.
+type questionEngine struct{}
+
+func (questionEngine) Name() string { return "vlm" }
+func (questionEngine) Answer(ctx context.Context, frame image.Image, q string, emit func(Piece) error) error {
+	return emit(Piece{Text: "You asked: " + q, Confidence: -1})
+}
+
+// Ask (assist ask) runs the loop's answer path synchronously: the typed question reaches the
+// engine, the answer streams to Options.Text and is spoken, and a fault is printed and said.
+func TestAskIsTheLoopsAnswerPath(t *testing.T) {
+	synth := &textSynth{}
+	var text strings.Builder
+	src := &stillSource{img: image.NewGray(image.Rect(0, 0, 8, 8))}
+	r := NewRouterWith(map[Intent]string{Read: "ocr", Describe: "vlm", Ask: "vlm"},
+		map[string]Engine{"ocr": &lineEngine{name: "ocr", lines: []string{"EXIT 12\n"}}, "vlm": questionEngine{}})
+	a, err := New(Options{Config: config.Default(), Frames: src, Router: r, Synth: synth, Sink: &speech.Recorder{},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Text: &text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := a.Ask(context.Background(), "is the milk fresh?")
+	if res.Err != nil || res.Intent != Ask || res.Engine != "vlm" || res.Text != "You asked: is the milk fresh?" {
+		t.Errorf("open question: %+v", res)
+	}
+	res = a.Ask(context.Background(), "read this")
+	if res.Err != nil || res.Engine != "ocr" || res.Text != "EXIT 12" {
+		t.Errorf("read this: %+v", res)
+	}
+	src.err = &SpokenError{Say: "The picture file cannot be opened.", Err: errors.New("x.png: no such file")}
+	res = a.Ask(context.Background(), "read this")
+	if res.Err == nil || res.Text != "The picture file cannot be opened." {
+		t.Errorf("fault: %+v", res)
+	}
+	want := "You asked: is the milk fresh?\nEXIT 12\nThe picture file cannot be opened.\n"
+	if text.String() != want {
+		t.Errorf("text %q, want %q", text.String(), want)
+	}
+	if s := synth.said(); !strings.Contains(s, "You asked: is the milk fresh?") || !strings.Contains(s, "EXIT 12") || !strings.Contains(s, "cannot be opened") {
+		t.Errorf("said %q", s)
+	}
+}

@@ -12,10 +12,7 @@ import (
 	"testing"
 
 	"github.com/rpiq/rpiq/assist"
-	"github.com/rpiq/rpiq/assist/config"
 	"github.com/rpiq/rpiq/assist/speech"
-	"github.com/rpiq/rpiq/assist/textimage"
-	"github.com/rpiq/rpiq/assist/trigger"
 )
 
 func spoken(err error) string {
@@ -89,79 +86,6 @@ func TestCameraFaultsAreSpoken(t *testing.T) {
 	if c, _ := cam.LastStages(); c <= 0 {
 		t.Error("no capture time")
 	}
-}
-
-func TestKeyMapAndPhrasesFromConfig(t *testing.T) {
-	cfg := config.Default()
-	cfg.Trigger.Keys = []string{"f5"}
-	cfg.Trigger.Phrases["read"] = []string{"read this", "read it"}
-	km := KeyMap(cfg)
-	if km[trigger.NormalizeKey("f5")] != trigger.ReadThis || km["s"] != trigger.Stop {
-		t.Errorf("key map %v", km)
-	}
-	var readThis, readIt bool
-	for _, p := range Phrases(cfg) {
-		switch p.Text {
-		case "read this":
-			readThis = p.Command == trigger.ReadThis && p.Exponent == -10 // the tuned threshold is kept
-		case "read it":
-			readIt = p.Command == trigger.ReadThis
-		}
-	}
-	if !readThis || !readIt {
-		t.Errorf("phrases %+v", Phrases(cfg))
-	}
-}
-
-// TestReloadSwapsTheCamera: a configuration edit naming another camera source takes effect at
-// the next request (the daemon's reload hook).
-func TestReloadSwapsTheCamera(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, text string) string {
-		img, err := textimage.Render([]string{text}, textimage.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, name)
-		f, _ := os.Create(p)
-		png.Encode(f, img)
-		f.Close()
-		return p
-	}
-	a1, a2 := write("a.png", "FIRST CAMERA"), write("b.png", "SECOND CAMERA")
-	cfg := config.Default()
-	cfg.Camera.Source = a1
-	cfg.Trigger.Voice = false
-	cam, err := OpenCamera(a1, 0, 0, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{ctx: context.Background(), log: quiet(), events: make(chan trigger.Event), cam: cam}
-	defer d.closeCamera()
-	res := make(chan assist.Result, 2)
-	r := assist.NewRouter(cfg)
-	if _, ok := r.Engines()["ocr"]; !ok {
-		t.Skip(r.Missing()["ocr"])
-	}
-	a, err := assist.New(assist.Options{Config: cfg, Frames: cam, Router: r, Synth: silentSynth{}, Sink: &speech.Recorder{}, Log: quiet(), Results: res, OnReload: d.reload})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.a = a
-	read := func() string {
-		a.Handle(context.Background(), trigger.Event{Command: trigger.ReadThis})
-		return (<-res).Text
-	}
-	if got := read(); got != "FIRST CAMERA" {
-		t.Fatalf("first: %q", got)
-	}
-	next := cfg
-	next.Camera.Source = a2
-	d.reload(cfg, next)
-	if got := read(); got != "SECOND CAMERA" {
-		t.Errorf("after reload: %q", got)
-	}
-	d.stopTriggers()
 }
 
 // silentSynth makes no sound.

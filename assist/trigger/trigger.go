@@ -79,6 +79,7 @@ type Origin int
 const (
 	FromVoice Origin = iota + 1
 	FromKey
+	FromText // a typed question (assist ask)
 )
 
 func (o Origin) String() string {
@@ -87,6 +88,8 @@ func (o Origin) String() string {
 		return "voice"
 	case FromKey:
 		return "key"
+	case FromText:
+		return "text"
 	}
 	return fmt.Sprintf("trigger.Origin(%d)", int(o))
 }

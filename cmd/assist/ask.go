@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -26,6 +27,8 @@ func init() {
 	register("ask", "answer one question about one picture, aloud or into a WAV", runAsk)
 }
 
+// runAsk is the daemon's own answer path (assist.Assistant: route, engine, speech, spoken
+// faults) with a one-picture source and a WAV file or the speaker as the sink.
 func runAsk(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("ask", stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML); default settings when empty")
@@ -39,7 +42,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	if *imgPath == "" || fs.NArg() != 0 {
 		return usagef("usage: assist ask --config FILE --image IMG [--question TEXT] [--wav OUT.wav]")
 	}
-	level := slog.LevelWarn
+	level := slog.LevelError + 4 // the outcome is printed; the log only with -v
 	if *verbose {
 		level = slog.LevelInfo
 	}
@@ -48,17 +51,21 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *wavPath != "" {
+		if err := checkWritable(*wavPath); err != nil {
+			return fmt.Errorf("%w: --wav %s: %v", ErrBadInput, *wavPath, err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	// The voice: a WAV file, or the speaker. Without either the text still goes to stdout.
-	synth, synthErr := assist.OpenSynthesizer(cfg)
+	synth, sinkErr := assist.OpenSynthesizer(cfg)
 	var sink speech.Sink
 	var wav *devices.WAV
-	var sinkErr error
 	switch {
-	case synthErr != nil:
-		sinkErr = synthErr
+	case sinkErr != nil:
+		synth, sink = mute{}, &speech.Recorder{}
 	case *wavPath != "":
 		wav = &devices.WAV{}
 		sink = wav
@@ -73,106 +80,83 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "assist ask: no sound card; the spoken answer goes to %s\n", fallbackWAV)
 		case err != nil:
 			sinkErr = fmt.Errorf("%w (write the answer to a file with --wav OUT.wav)", err)
+			sink = &speech.Recorder{}
 		default:
 			sink = spk
 		}
 	}
-	var speaker *speech.Speaker
-	if sink != nil {
-		speaker = speech.NewSpeaker(synth, sink, assist.VoiceOf(cfg), false)
-	}
-	say := func(text string) error {
-		if speaker == nil {
-			return nil
-		}
-		return speaker.Say(ctx, text)
-	}
-	finish := func(err error) error {
-		if wav != nil {
-			if werr := wav.Write(*wavPath, synth.SampleRate()); werr != nil && err == nil {
-				err = werr
-			}
-		}
-		if err == nil && sinkErr != nil {
-			err = fmt.Errorf("the answer was not spoken: %w", sinkErr)
-		}
+	cfg.Speech.Earcons = false // one answer on request: no listening tone or ticks
+	start := time.Now()
+	a, err := assist.New(assist.Options{Config: cfg, Frames: picture(*imgPath), Synth: synth, Sink: sink, Log: log, Text: stdout})
+	if err != nil {
 		return err
 	}
-
-	start := time.Now()
-	img, err := imagefile.Load(*imgPath)
-	if err != nil {
-		msg := "The picture cannot be read: the image file is damaged."
-		if !errors.Is(err, imagefile.ErrBadImage) {
-			msg = "The picture file cannot be opened."
-		}
-		fmt.Fprintln(stdout, msg)
-		say(msg)
-		return finish(fmt.Errorf("%w: %v", ErrBadInput, err))
+	ready := time.Since(start)
+	res := a.Ask(ctx, *question)
+	if res.Engine != "" && res.Err == nil {
+		t := res.Trace
+		fmt.Fprintf(stderr, "assist ask: %s by %s; engines loaded in %v; image decoded in %v, first text %v later, first speech %v after the question, total %v\n",
+			res.Intent, res.Engine, ms(ready), ms(t.Capture), ms(t.Engine), ms(t.FirstSample), ms(t.Total))
 	}
-	decoded := time.Since(start)
-	intent := assist.IntentOf(*question)
-	router := assist.NewRouter(cfg)
-	ready := time.Since(start) - decoded
-	for name, err := range router.Missing() {
-		log.Info("engine unavailable", "engine", name, "err", err)
-	}
-	engine, err := router.Route(intent)
-	if err != nil {
-		msg := assist.SpokenMessage(err)
-		fmt.Fprintln(stdout, msg)
-		say(msg)
-		return finish(err)
-	}
-	q := intent.Question()
-	if intent == assist.Ask {
-		q = *question
-	}
-	var u *speech.Utterance
-	if speaker != nil {
-		u = speaker.Begin(ctx)
-	}
-	var text strings.Builder
-	var first time.Duration
-	err = engine.Answer(ctx, img, q, func(p assist.Piece) error {
-		if first == 0 {
-			first = time.Since(start)
-		}
-		text.WriteString(p.Text)
-		io.WriteString(stdout, p.Text)
-		if u != nil {
-			u.Write(p.Text)
-		}
-		return ctx.Err()
-	})
-	if t := text.String(); t != "" && !strings.HasSuffix(t, "\n") {
-		fmt.Fprintln(stdout)
-	}
-	if err != nil {
-		if u != nil {
-			u.Cancel()
-			u.Close()
-		}
-		msg := "Sorry, that did not work. The details are in the log."
-		fmt.Fprintln(stdout, msg)
-		say(msg)
-		return finish(fmt.Errorf("%s engine: %w", engine.Name(), err))
-	}
-	var speechErr error
-	var firstAudio time.Duration
-	if u != nil {
-		speechErr = u.Close()
-		if fa := u.FirstAudio(); !fa.IsZero() {
-			firstAudio = fa.Sub(start)
-		}
-	}
-	fmt.Fprintf(stderr, "assist ask: %s by %s; image decoded in %v, engines loaded in %v; from start: first text %v, first speech %v, total %v\n",
-		intent, engine.Name(), decoded.Round(time.Millisecond), ready.Round(time.Millisecond), first.Round(time.Millisecond), firstAudio.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	if speechErr != nil {
-		return finish(fmt.Errorf("speech: %w", speechErr))
-	}
+	err = res.Err
 	if wav != nil {
-		fmt.Fprintf(stderr, "assist ask: wrote %s (%v of speech)\n", *wavPath, wav.PCM().Duration().Round(time.Millisecond))
+		// Written even after a fault: the fault was spoken into it.
+		if werr := wav.Write(*wavPath, synth.SampleRate()); werr != nil {
+			if err == nil {
+				err = werr
+			}
+		} else {
+			fmt.Fprintf(stderr, "assist ask: wrote %s (%v of speech)\n", *wavPath, ms(wav.PCM().Duration()))
+		}
 	}
-	return finish(nil)
+	if err == nil && sinkErr != nil {
+		err = fmt.Errorf("the answer was not spoken: %w", sinkErr)
+	}
+	return err
+}
+
+func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+
+// checkWritable fails unless a file can be created in path's folder (so a typo in --wav is a
+// named error at once, not after the answer).
+func checkWritable(path string) error {
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("folder %s does not exist", dir)
+	} else if !st.IsDir() {
+		return fmt.Errorf("%s is not a folder", dir)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return errors.New("is a folder")
+	}
+	f, err := os.CreateTemp(dir, ".assist-check-*")
+	if err != nil {
+		return fmt.Errorf("folder %s is not writable", dir)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// picture is ask's one-picture frame source: the image file, decoded in Go. Its faults are bad
+// input (exit status 2) with the words the assistant says for them.
+type picture string
+
+func (p picture) Capture(ctx context.Context) (image.Image, error) {
+	img, err := imagefile.Load(string(p))
+	if err == nil {
+		return img, nil
+	}
+	say := "The picture cannot be read: the image file is damaged."
+	if !errors.Is(err, imagefile.ErrBadImage) {
+		say = "The picture file cannot be opened."
+	}
+	return nil, &assist.SpokenError{Say: say, Err: fmt.Errorf("%w: %w", ErrBadInput, err)}
+}
+
+// mute stands in for a missing speech engine: the answer is printed, not spoken.
+type mute struct{}
+
+func (mute) SampleRate() int { return 22050 }
+func (mute) Synthesize(ctx context.Context, text string, v speech.Voice, chunk func([]int16) bool) error {
+	return nil
 }

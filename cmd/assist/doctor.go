@@ -169,12 +169,12 @@ func checkOCR(cfg config.Config) check {
 }
 
 func checkRecogniser(cfg config.Config) check {
-	sp, err := trigger.NewSpotter(trigger.SpotterOptions{ModelDir: cfg.Models.Speech, Dictionary: cfg.Models.Dict, Phrases: devices.Phrases(cfg), Sensitivity: cfg.Trigger.Sensitivity})
+	sp, err := trigger.NewSpotter(trigger.SpotterOptions{ModelDir: cfg.Models.Speech, Dictionary: cfg.Models.Dict, Phrases: assist.Phrases(cfg), Sensitivity: cfg.Trigger.Sensitivity})
 	if err != nil {
 		return check{"voice", false, cfg.Trigger.Voice, fmt.Sprintf("%v; apt-get install pocketsphinx pocketsphinx-en-us libpocketsphinx3 (scripts/setup.sh)", err)}
 	}
 	sp.Close()
-	return check{"voice", true, cfg.Trigger.Voice, fmt.Sprintf("PocketSphinx spots %d phrases", len(devices.Phrases(cfg)))}
+	return check{"voice", true, cfg.Trigger.Voice, fmt.Sprintf("PocketSphinx spots %d phrases", len(assist.Phrases(cfg)))}
 }
 
 func checkVLM(cfg config.Config) check {

@@ -179,3 +179,23 @@ func TestDoctorReports(t *testing.T) {
 		t.Errorf("exit %d does not match the report:\n%s", code, o)
 	}
 }
+
+// A --wav path whose folder does not exist is a named error before any work: exit 2, and no
+// "wrote" line (issue 14).
+func TestAskWAVToAMissingFolder(t *testing.T) {
+	code, o, e := runCmd("ask", "--image", "../../examples/sample.png", "--wav", "/nonexistent/dir/x.wav")
+	if code != 2 || strings.Contains(e, "wrote") || o != "" || !strings.Contains(e, "/nonexistent/dir") {
+		t.Errorf("exit %d\nstdout %q\nstderr %q", code, o, e)
+	}
+}
+
+// ask is the daemon's answer path: an open question goes to the engine with its own words, and
+// a fault is printed, spoken into the WAV and gives the exit status of its kind.
+func TestAskUsesTheAssistant(t *testing.T) {
+	needSpeech(t)
+	wav := filepath.Join(t.TempDir(), "q.wav")
+	code, o, e := runCmd("ask", "--image", "../../examples/sample.png", "--question", "how old is the milk?", "--wav", wav)
+	if code != 1 || !strings.Contains(o, "I can't answer questions about the picture") || !strings.Contains(e, "wrote") {
+		t.Errorf("open question without a model: %d %q %q", code, o, e)
+	}
+}

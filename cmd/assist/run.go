@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/rpiq/rpiq/assist/devices"
+	"github.com/rpiq/rpiq/assist/daemon"
 	"golang.org/x/term"
 )
 
@@ -36,7 +36,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		in = os.Stdin
 	}
 	log.Info("assistant starting", "config", *cfgPath, "camera", cfg.Camera.Source)
-	err = devices.RunDaemon(ctx, devices.DaemonOptions{Config: cfg, ConfigPath: *cfgPath, Log: log, Keys: in, Greeting: "Ready."})
+	err = daemon.RunDaemon(ctx, daemon.DaemonOptions{Config: cfg, ConfigPath: *cfgPath, Log: log, Keys: in, Greeting: "Ready."})
 	log.Info("assistant stopped")
 	return err
 }

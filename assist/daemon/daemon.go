@@ -1,20 +1,23 @@
-package devices
+// Package daemon is `assist run`: it opens this machine's camera, sound card, button and
+// microphone (through assist/devices), starts the triggers the configuration asks for, and runs
+// the assistant's loop (assist.Assistant) on them until it is told to stop, reopening what a
+// configuration edit changes.
+package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"reflect"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rpiq/rpiq/assist"
 	"github.com/rpiq/rpiq/assist/config"
+	"github.com/rpiq/rpiq/assist/devices"
 	"github.com/rpiq/rpiq/assist/speech"
 	"github.com/rpiq/rpiq/assist/trigger"
 	"github.com/rpiq/rpiq/device/audio"
@@ -47,14 +50,14 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		return fmt.Errorf("speech: %w", err)
 	}
 	var sink speech.Sink
-	spk, err := OpenSpeaker(synth.SampleRate())
+	spk, err := devices.OpenSpeaker(synth.SampleRate())
 	if err != nil {
 		log.Error("no speaker: answers are not heard (connect a sound card, or use assist ask --wav)", "err", err)
 		sink = nullSink{}
 	} else {
 		sink = spk
 	}
-	cam, err := OpenCamera(cfg.Camera.Source, cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.Burst)
+	cam, err := devices.OpenCamera(cfg.Camera.Source, cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.Burst)
 	if err != nil {
 		return fmt.Errorf("camera: %w", err)
 	}
@@ -73,7 +76,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	// The keyboard is read for the daemon's whole life (a blocked terminal read cannot be
 	// cancelled, so it is never restarted); the button and the microphone follow the config.
 	if o.Keys != nil {
-		go trigger.Merge(ctx, d.events, &trigger.Terminal{In: o.Keys, Keys: KeyMap(cfg)})
+		go trigger.Merge(ctx, d.events, &trigger.Terminal{In: o.Keys, Keys: assist.KeyMap(cfg)})
 	}
 	warnings := d.startTriggers(cfg)
 	if o.Greeting != "" || len(warnings) > 0 {
@@ -97,7 +100,7 @@ type daemon struct {
 	a      *assist.Assistant
 
 	mu   sync.Mutex
-	cam  *Camera
+	cam  *devices.Camera
 	trig *triggerSet
 }
 
@@ -154,7 +157,7 @@ func (d *daemon) closeCamera() {
 // reload reopens what a configuration edit changed.
 func (d *daemon) reload(old, cfg config.Config) {
 	if !reflect.DeepEqual(old.Camera, cfg.Camera) {
-		cam, err := OpenCamera(cfg.Camera.Source, cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.Burst)
+		cam, err := devices.OpenCamera(cfg.Camera.Source, cfg.Camera.Width, cfg.Camera.Height, cfg.Camera.Burst)
 		if err != nil {
 			d.log.Error("new camera setting not usable; keeping the previous camera", "err", err)
 		} else {
@@ -184,7 +187,7 @@ func buildTriggers(cfg config.Config, log *slog.Logger) (ts []trigger.Trigger, c
 			c()
 		}
 	}
-	km := KeyMap(cfg)
+	km := assist.KeyMap(cfg)
 	if cfg.Trigger.InputDevice != "" {
 		if _, err := os.Stat(cfg.Trigger.InputDevice); err != nil {
 			log.Error("button device missing", "device", cfg.Trigger.InputDevice, "err", err)
@@ -196,7 +199,7 @@ func buildTriggers(cfg config.Config, log *slog.Logger) (ts []trigger.Trigger, c
 	if cfg.Trigger.Voice {
 		sp, err := trigger.NewSpotter(trigger.SpotterOptions{
 			ModelDir: cfg.Models.Speech, Dictionary: cfg.Models.Dict,
-			Phrases: Phrases(cfg), Sensitivity: cfg.Trigger.Sensitivity,
+			Phrases: assist.Phrases(cfg), Sensitivity: cfg.Trigger.Sensitivity,
 		})
 		if err != nil {
 			log.Error("voice commands off: the recogniser cannot start", "err", err)
@@ -216,40 +219,6 @@ func buildTriggers(cfg config.Config, log *slog.Logger) (ts []trigger.Trigger, c
 	return ts, closeAll, warnings
 }
 
-// KeyMap is the default key layout with the configured keys bound to "read this".
-func KeyMap(cfg config.Config) trigger.KeyMap {
-	km := trigger.DefaultKeys()
-	for _, k := range cfg.Trigger.Keys {
-		km[trigger.NormalizeKey(k)] = trigger.ReadThis
-	}
-	return km
-}
-
-// Phrases turns the configuration's phrase table into spotter phrases, keeping the tuned
-// thresholds of the default phrases.
-func Phrases(cfg config.Config) []trigger.Phrase {
-	tuned := map[string]float64{}
-	for _, p := range trigger.DefaultPhrases() {
-		tuned[p.Text] = p.Exponent
-	}
-	var names []string
-	for n := range cfg.Trigger.Phrases {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var out []trigger.Phrase
-	for _, n := range names {
-		cmd, err := trigger.ParseCommand(n)
-		if err != nil {
-			continue // config validation already names it
-		}
-		for _, text := range cfg.Trigger.Phrases[n] {
-			out = append(out, trigger.Phrase{Text: text, Command: cmd, Exponent: tuned[text]})
-		}
-	}
-	return out
-}
-
 // nullSink stands in for a missing sound card: the daemon still answers (and logs), silently,
 // at the pace speech would take, so barge-in and timing behave as with a card.
 type nullSink struct{}
@@ -262,9 +231,3 @@ func (nullSink) Play(ctx context.Context, p speech.PCM) error {
 		return ctx.Err()
 	}
 }
-
-// ErrNoSoundCard is audio's, re-exported for the commands.
-var ErrNoSoundCard = audio.ErrNoSoundCard
-
-// IsNoSoundCard reports whether err means the sound card is missing.
-func IsNoSoundCard(err error) bool { return errors.Is(err, audio.ErrNoSoundCard) }

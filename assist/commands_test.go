@@ -1,0 +1,39 @@
+package assist
+
+import (
+	"testing"
+
+	"github.com/rpiq/rpiq/assist/config"
+	"github.com/rpiq/rpiq/assist/trigger"
+)
+
+func tuned(text string) float64 {
+	for _, p := range trigger.DefaultPhrases() {
+		if p.Text == text {
+			return p.Exponent
+		}
+	}
+	return 0
+}
+
+func TestKeyMapAndPhrasesFromConfig(t *testing.T) {
+	cfg := config.Default()
+	cfg.Trigger.Keys = []string{"f5"}
+	cfg.Trigger.Phrases["read"] = []string{"read this", "read it"}
+	km := KeyMap(cfg)
+	if km[trigger.NormalizeKey("f5")] != trigger.ReadThis || km["s"] != trigger.Stop {
+		t.Errorf("key map %v", km)
+	}
+	var readThis, readIt bool
+	for _, p := range Phrases(cfg) {
+		switch p.Text {
+		case "read this":
+			readThis = p.Command == trigger.ReadThis && p.Exponent == tuned("read this") // the tuned threshold is kept
+		case "read it":
+			readIt = p.Command == trigger.ReadThis
+		}
+	}
+	if !readThis || !readIt {
+		t.Errorf("phrases %+v", Phrases(cfg))
+	}
+}
