@@ -19,6 +19,15 @@ import (
 // ErrNoTesseract is wrapped when libtesseract or its English data cannot be loaded.
 var ErrNoTesseract = errors.New("Tesseract OCR is not installed (apt-get install tesseract-ocr tesseract-ocr-eng libtesseract5)")
 
+// Page segmentation modes (tesseract/publictypes.h PageSegMode) used here.
+const (
+	PSMOSDOnly     = 0  // orientation and script detection only
+	PSMAuto        = 3  // full layout analysis, no OSD: the tesseract program's default
+	PSMSingleBlock = 6  // one uniform block of text
+	PSMSingleLine  = 7  // one line
+	PSMSparse      = 11 // as much text as possible, in no particular order: scene text
+)
+
 // Page iterator levels (tesseract/publictypes.h PageIteratorLevel).
 const (
 	rilBlock    = 0
@@ -231,8 +240,14 @@ func New(o Options) (*Engine, error) {
 		}
 		return nil, fmt.Errorf("%w: no language data %q in %s (apt-get install tesseract-ocr-%s)", ErrNoTesseract, o.Language, where, debianLang(o.Language))
 	}
-	// Camera frames carry no resolution; without one Tesseract warns on every frame.
-	tessSetVariable(h, cstr("user_defined_dpi"), cstr("300"))
+	// Camera frames carry no resolution. Tesseract then estimates it from the text's height, as
+	// the tesseract program does for a PNG without one; a fixed 300 dpi made it take 24 px text for
+	// 6-point print and drop such lines. Its notes about the estimate go nowhere.
+	tessSetVariable(h, cstr("debug_file"), cstr("/dev/null"))
+	// The library's default page segmentation is one uniform block (PSM 6), which drops the lines
+	// that do not fit the block (a small line under a large heading); the tesseract program uses
+	// full automatic layout analysis (PSM 3), and so do we.
+	tessSetPageSegMode(h, PSMAuto)
 	e := &Engine{h: h, lang: o.Language}
 	runtime.SetFinalizer(e, (*Engine).Close)
 	return e, nil
