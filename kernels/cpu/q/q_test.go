@@ -455,3 +455,61 @@ func TestQuantizeFastMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestFromRows: every weight of a FromRows matrix is within s/2 of the original (round to
+// nearest on a grid of step s = (max−min)/(2^bits−1) per group), and its products meet the same
+// derived float64 bound as the GPTQ kernels, for every variant.
+func TestFromRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, c := range []struct{ in, out, bits, group int }{
+		{2048, 37, 8, -1}, {200, 33, 8, -1}, {64, 16, 4, 32}, {256, 19, 4, 32}, {96, 5, 8, 32}, {384, 17, 4, 128}, {64, 3, 4, -1},
+	} {
+		w := make([]float32, c.out*c.in)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64() * 0.02)
+		}
+		w[3] = 0.5 // an outlier
+		m, err := FromRows(c.in, c.out, c.bits, c.group, func(dst []float32, n int) { copy(dst, w[n*c.in:(n+1)*c.in]) }, cpu.NewPool(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs := c.group
+		if gs < 0 {
+			gs = c.in
+		}
+		deq := m.Dequantize()
+		w64 := make([]float64, len(deq))
+		for n := 0; n < c.out; n++ {
+			for g0 := 0; g0 < c.in; g0 += gs {
+				lo, hi := math.Inf(1), math.Inf(-1)
+				for _, v := range w[n*c.in+g0 : n*c.in+g0+gs] {
+					lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+				}
+				half := (hi - lo) / float64(int(1)<<c.bits-1) / 2
+				for k := g0; k < g0+gs; k++ {
+					i := n*c.in + k
+					if e := math.Abs(float64(deq[i]) - float64(w[i])); e > half*(1+1e-5)+1e-9 {
+						t.Fatalf("%+v: w[%d][%d] = %g dequantizes to %g, error %g > s/2 = %g", c, n, k, w[i], deq[i], e, half)
+					}
+				}
+			}
+		}
+		for i, v := range deq {
+			w64[i] = float64(v)
+		}
+		x := randInput(rng, c.in)
+		for _, name := range Kernels() {
+			y := make([]float32, c.out)
+			m.matMul(lookup(name), y, x, 1)
+			ref, tol := bounds(t, m, nil, w64, x)
+			for n := range y {
+				if e := math.Abs(float64(y[n]) - ref[n]); !(e <= tol[n]) {
+					t.Errorf("%s %+v row %d: got %g, float64 reference %g, error %g > bound %g", name, c, n, y[n], ref[n], e, tol[n])
+				}
+			}
+		}
+	}
+	if _, err := FromRows(100, 4, 4, 32, nil, nil); err == nil {
+		t.Error("group 32 that does not divide 100 was accepted")
+	}
+}

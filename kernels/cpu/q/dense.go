@@ -1,0 +1,96 @@
+package q
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
+)
+
+// FromRows quantizes a dense [out][in] weight straight into the kernel layout by round-to-nearest
+// with an asymmetric min/max grid per group (group inputs of one row; -1 = the whole row):
+//
+//	s = (max − min)/(2^bits − 1),  z = clamp(round(−min/s)),  q = clamp(round(w/s) + z)
+//
+// so every weight is off by at most s/2. row(dst, n) writes row n as float32 into dst (In
+// values). It is how a tied embedding becomes a quantized LM head at load: the head is the
+// largest matrix a small model reads per token (Llama-3.2-1B: 128256×2048), and in 16 bits it
+// costs as much bandwidth as all the 4-bit layers together. bits is 4 or 8; group is -1 or a
+// multiple of 8 that divides in.
+func FromRows(in, out, bits, group int, row func(dst []float32, n int), p *cpu.Pool) (*Matrix, error) {
+	if in <= 0 || out <= 0 {
+		return nil, fmt.Errorf("q: FromRows of a %d×%d matrix", out, in)
+	}
+	if bits != 4 && bits != 8 {
+		return nil, fmt.Errorf("q: FromRows with %d bits, want 4 or 8", bits)
+	}
+	if group <= 0 {
+		group = -1
+	} else if group%8 != 0 || in%group != 0 {
+		return nil, fmt.Errorf("q: FromRows group %d: want -1 or a multiple of 8 that divides in = %d", group, in)
+	}
+	m := &Matrix{In: in, Out: out, Bits: bits, GroupSize: group, codeBits: bits, blk: maxBlock}
+	if group > 0 && group < maxBlock {
+		m.blk = group
+	}
+	if group > maxBlock && group%maxBlock != 0 {
+		m.blk = 8 // rare: keep blocks inside groups
+		for b := maxBlock; b >= 8; b -= 8 {
+			if group%b == 0 {
+				m.blk = b
+				break
+			}
+		}
+	}
+	m.nb = ceilDiv(in, m.blk) // groups divide in and blocks divide groups: padding only at the end
+	m.kp = m.nb * m.blk
+	m.nrb = ceilDiv(out, rows)
+	m.w = alignedBytes(m.nrb * m.rbBytes())
+	m.sm = make([]float32, m.nrb*m.nb*32)
+	gs := group
+	if gs < 0 {
+		gs = in
+	}
+	levels := float64(int(1)<<bits - 1)
+	if p == nil {
+		p = cpu.Default()
+	}
+	p.Run(m.nrb, 1, func(lo, hi int) {
+		w := make([]float32, in)
+		for n := lo * rows; n < min(hi*rows, out); n++ {
+			row(w, n)
+			rb, r := n/rows, n%rows
+			base := rb * m.rbBytes()
+			for g0 := 0; g0 < in; g0 += gs {
+				lo, hi := math.Inf(1), math.Inf(-1)
+				for _, v := range w[g0 : g0+gs] {
+					lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+				}
+				s := (hi - lo) / levels
+				if !(s > 0) || math.IsInf(s, 0) {
+					s = math.Max(math.Abs(lo), 1) // a constant group: z·s = −lo exactly below
+				}
+				if math.IsNaN(s) || math.IsInf(s, 0) {
+					s = 1 // non-finite weights: any codes, but no NaN scale in the kernels
+				}
+				z := math.Min(math.Max(math.Round(-lo/s), 0), levels)
+				for k := g0; k < g0+gs; k++ {
+					c := byte(math.Min(math.Max(math.Round(float64(w[k])/s)+z, 0), levels))
+					if bits == 8 {
+						m.w[base+(k/4)*64+r*4+k%4] = c
+					} else if j, i := k/8, k%8; i < 4 {
+						m.w[base+j*64+r*4+i] |= c
+					} else {
+						m.w[base+j*64+r*4+i-4] |= c << 4
+					}
+				}
+				for b := g0 / m.blk; b < (g0+gs+m.blk-1)/m.blk; b++ {
+					sm := m.sm[(rb*m.nb+b)*32:]
+					sm[r] = float32(s)
+					sm[16+r] = float32(s) * float32(z)
+				}
+			}
+		}
+	})
+	return m, nil
+}
