@@ -1,6 +1,8 @@
 package cpubackend
 
 import (
+	"fmt"
+
 	"unsafe"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
@@ -41,4 +43,29 @@ func int32s(u []uint32) []int32 {
 		return nil
 	}
 	return unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(u))), len(u))
+}
+
+// QuantizeHead makes a quantized copy of a dense weight (the tied embedding used as the LM head)
+// by round-to-nearest, bits 8 per output row or 4 in groups of 32 (q.FromRows), for the
+// quantized kernels. The dense weight itself stays as it is for embedding lookups.
+func (c *CPU) QuantizeHead(w backend.Weight, bits int) (backend.Weight, error) {
+	l, ok := w.(Linear)
+	if !ok {
+		return nil, fmt.Errorf("cpubackend: QuantizeHead of a weight of type %T", w)
+	}
+	if _, isQ := w.(*GPTQ); isQ {
+		return w, nil
+	}
+	group := -1
+	if bits == 4 {
+		group = 32
+		if w.Cols()%32 != 0 {
+			group = -1
+		}
+	}
+	m, err := q.FromRows(w.Cols(), w.Rows(), bits, group, l.Row, c.pool)
+	if err != nil {
+		return nil, err
+	}
+	return &GPTQ{M: m}, nil
 }

@@ -1,0 +1,58 @@
+package hfmodel
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/rpiq/rpiq/runtime/backend"
+)
+
+// HeadQuantizer is a backend that can run a dense matrix through its quantized kernels (the CPU
+// backend: q.FromRows).
+type HeadQuantizer interface {
+	QuantizeHead(w backend.Weight, bits int) (backend.Weight, error)
+}
+
+// HeadBits is how a tied embedding becomes the LM head of a quantized (GPTQ) checkpoint:
+// RPIQ_LM_HEAD=q8 (the default: 8-bit per output row), q4 (4-bit, groups of 32) or keep (the
+// embedding as stored, e.g. BF16). 0 means keep. Float checkpoints always keep theirs.
+func HeadBits() (int, error) {
+	switch v := os.Getenv("RPIQ_LM_HEAD"); v {
+	case "", "q8":
+		return 8, nil
+	case "q4":
+		return 4, nil
+	case "keep":
+		return 0, nil
+	default:
+		return 0, &Error{Msg: fmt.Sprintf("RPIQ_LM_HEAD=%q: want q8, q4 or keep", v)}
+	}
+}
+
+// TiedHead is the LM head of a model whose lm_head is its embedding: the embedding itself, or
+// for a quantized checkpoint on a backend with quantized kernels, a quantized copy (HeadBits).
+// The head of Llama-3.2-1B is 128256×2048: in BF16 it is read at 525 MB per token, more than
+// all its 4-bit layers; 8-bit halves that (docs/BENCHMARKS.md, and README for the effect on KL).
+func (w *Weights) TiedHead(embed backend.Weight) backend.Weight {
+	if w.Err != nil || embed == nil || w.Quant == nil {
+		return embed
+	}
+	hq, ok := w.Backend.(HeadQuantizer)
+	if !ok || os.Getenv("RPIQ_GPTQ") == "dequant" {
+		return embed
+	}
+	bits, err := HeadBits()
+	if err != nil {
+		w.fail(err)
+		return nil
+	}
+	if bits == 0 {
+		return embed
+	}
+	h, err := hq.QuantizeHead(embed, bits)
+	if err != nil {
+		w.fail(err)
+		return nil
+	}
+	return h
+}
