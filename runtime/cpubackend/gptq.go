@@ -2,7 +2,6 @@ package cpubackend
 
 import (
 	"fmt"
-
 	"unsafe"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
