@@ -36,7 +36,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	question := fs.String("question", "read this", `the question: "read this", "what is in front of me", or any question`)
 	wavPath := fs.String("wav", "", "write the spoken answer to this WAV file instead of the speaker\n(without a sound card the answer goes to "+fallbackWAV+")")
 	verbose := fs.Bool("v", false, "log details to stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *imgPath == "" || fs.NArg() != 0 {

@@ -36,7 +36,7 @@ type check struct {
 func runDoctor(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("doctor", stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML); default settings when empty")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {

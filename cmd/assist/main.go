@@ -27,6 +27,7 @@ var (
 	newFlags    = app.NewFlags
 	usagef      = cli.Usagef
 	ErrBadInput = cli.ErrBadInput
+	parseFlags  = cli.Parse // every flag parse error is exit status 2
 )
 
 // errReported is an error already printed in full (e.g. the problems of a config file).

@@ -18,7 +18,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML); watched for edits")
 	keys := fs.Bool("keys", term.IsTerminal(int(os.Stdin.Fd())), "read button presses from the terminal (default when stdin is a terminal)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *cfgPath == "" || fs.NArg() != 0 {

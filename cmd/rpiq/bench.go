@@ -47,7 +47,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	filter := fs.String("filter", "", "run only benchmarks whose name matches this regular expression")
 	threads := fs.Int("threads", 0, "worker threads (0: RPIQ_THREADS or the CPU count)")
 	asJSON := fs.Bool("json", false, `print {"results": [...]} on stdout`)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var re *regexp.Regexp

@@ -40,7 +40,7 @@ func runCUDA(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	compile := fs.Bool("compile", false, "compile every kernel into the kernel cache")
 	arch := fs.Int("arch", 0, "compile for sm_ARCH instead of the GPU's architecture (e.g. 87 for Jetson Orin)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return usagef("%v", err)
 	}
 	if fs.NArg() != 0 {

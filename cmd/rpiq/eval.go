@@ -45,7 +45,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	device := deviceFlag(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	noProgress := fs.Bool("quiet", false, "no progress bar")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *modelDir == "" || *textPath == "" {

@@ -166,3 +166,24 @@ func TestExportBadInputExitCode(t *testing.T) {
 		}
 	}
 }
+
+// Issue 14: writing to a folder that cannot take the file named the hidden temporary file
+// (".x.gguf.tmp-123"); the error names the file the user asked for.
+func TestExportErrorNamesTarget(t *testing.T) {
+	dir := stories260K(t)
+	tmp := t.TempDir()
+	notDir := filepath.Join(tmp, "file")
+	os.WriteFile(notDir, []byte("x"), 0o644)
+	targets := []string{filepath.Join(tmp, "missing", "x.gguf"), filepath.Join(notDir, "x.gguf")}
+	if os.Geteuid() != 0 { // root writes anywhere
+		ro := filepath.Join(tmp, "ro")
+		os.Mkdir(ro, 0o555)
+		targets = append(targets, filepath.Join(ro, "x.gguf"))
+	}
+	for _, out := range targets {
+		code, _, stderr := runCLI("export", "--gguf", "--quiet", dir, out)
+		if code == 0 || !strings.Contains(stderr, out+":") || strings.Contains(stderr, ".tmp-") {
+			t.Errorf("%s: exit %d, stderr %q; want an error naming the target, not the temporary file", out, code, stderr)
+		}
+	}
+}

@@ -18,29 +18,6 @@ func init() {
 	register("inspect", "architecture, parameters, dtypes, quantization of a model folder", runInspect)
 }
 
-// parseInterspersed parses flags that may come before, between or after positional arguments
-// ("rpiq inspect MODEL --json"), which flag.FlagSet alone stops at.
-func parseInterspersed(fs interface {
-	Parse([]string) error
-	Args() []string
-}, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 // modelReport is what `rpiq inspect --json` prints.
 type modelReport struct {
 	Model            string                 `json:"model"`

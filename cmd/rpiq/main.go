@@ -23,6 +23,9 @@ var (
 	newFlags    = app.NewFlags
 	usagef      = cli.Usagef
 	ErrBadInput = cli.ErrBadInput
+	// parseFlags and parseInterspersed make every flag parse error exit status 2.
+	parseFlags        = cli.Parse
+	parseInterspersed = cli.ParseInterspersed
 )
 
 func init() {

@@ -77,7 +77,7 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	noGuard := fs.Bool("rpiq-no-instance-guard", false, "keep an all-data result even when it raised the single-instance error above GPTQ's")
 	cogvlm := addCogVLMQuantFlags(fs) // quantize_cogvlm.go
 	strict := fs.Bool("strict", false, "refuse modules whose sizes other GPTQ loaders cannot read (in not a multiple of the group size or of the packing unit, out not a multiple of the packing unit)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

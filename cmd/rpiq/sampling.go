@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"math"
 
 	"github.com/rpiq/rpiq/runtime/sample"
 )
@@ -48,15 +49,16 @@ func (s *samplingFlags) apply(cmd string, p *sample.Params) (maxTokens int, err 
 	if set["repetition-penalty"] {
 		p.RepetitionPenalty = *s.repetition
 	}
+	// Written as !(x in range) so that NaN, which fails every comparison, is refused too.
 	switch {
-	case p.Temperature < 0:
-		return 0, usagef("%s: --temperature must be >= 0, got %g", cmd, p.Temperature)
+	case !(p.Temperature >= 0) || math.IsInf(p.Temperature, 1):
+		return 0, usagef("%s: --temperature must be a finite number >= 0, got %g", cmd, p.Temperature)
 	case p.TopK < 0:
 		return 0, usagef("%s: --top-k must be >= 0, got %d", cmd, p.TopK)
-	case p.TopP <= 0 || p.TopP > 1:
+	case !(p.TopP > 0 && p.TopP <= 1):
 		return 0, usagef("%s: --top-p must be in (0, 1], got %g", cmd, p.TopP)
-	case p.RepetitionPenalty <= 0:
-		return 0, usagef("%s: --repetition-penalty must be > 0, got %g", cmd, p.RepetitionPenalty)
+	case !(p.RepetitionPenalty > 0) || math.IsInf(p.RepetitionPenalty, 1):
+		return 0, usagef("%s: --repetition-penalty must be a finite number > 0, got %g", cmd, p.RepetitionPenalty)
 	case set["max-tokens"] && *s.maxTokens <= 0:
 		return 0, usagef("%s: --max-tokens must be positive, got %d", cmd, *s.maxTokens)
 	}

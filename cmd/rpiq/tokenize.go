@@ -26,7 +26,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: rpiq tokenize --model MODEL [--bos] [--json] TEXT")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
+	if err := parseFlags(fl, args); err != nil {
 		return err
 	}
 	if *model == "" {

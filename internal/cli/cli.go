@@ -66,6 +66,38 @@ func (a *App) NewFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// Parse parses args with fs; a flag the set does not define, a missing value or a value its
+// type cannot parse ("--max-tokens 1e12") is bad use, exit status 2. flag has already printed
+// the message and the usage, so the error is Reported. -h/--help stays flag.ErrHelp (status 0).
+func Parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return Reported{Err: &UsageError{Msg: err.Error()}}
+}
+
+// ParseInterspersed is Parse for flags that may come before, between or after positional
+// arguments ("rpiq inspect MODEL --json"), which flag.FlagSet alone stops at. It returns the
+// positional arguments; everything after "--" is positional.
+func ParseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := Parse(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
 // ExitCode maps an error to the exit-status contract.
 func (a *App) ExitCode(err error) int {
 	var ue *UsageError

@@ -46,3 +46,37 @@ func TestExitStatusContract(t *testing.T) {
 		t.Errorf("--help: exit %d", got)
 	}
 }
+
+// Issue 14: a flag value that did not parse ("--max-tokens 1e12") exited 1; every flag parse
+// error is bad use (2), printed once (by flag), and -h is still 0.
+func TestParseErrorsAreUsage(t *testing.T) {
+	a := New("prog")
+	a.Register("cmd", "parses flags", func(args []string, stdout, stderr io.Writer) error {
+		fs := a.NewFlags("cmd", stderr)
+		fs.Int("n", 0, "a number")
+		pos, err := ParseInterspersed(fs, args)
+		if err == nil && len(pos) != 1 {
+			return Usagef("want one argument, got %v", pos)
+		}
+		return err
+	})
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"cmd", "x", "-n", "3"}, 0},
+		{[]string{"cmd", "-n", "1e12", "x"}, 2},
+		{[]string{"cmd", "x", "-n"}, 2},
+		{[]string{"cmd", "--nope", "x"}, 2},
+		{[]string{"cmd", "x", "--", "-n"}, 2}, // two positional arguments
+		{[]string{"cmd", "-h"}, 0},
+	} {
+		var errb bytes.Buffer
+		if got := a.Run(c.args, io.Discard, &errb); got != c.code {
+			t.Errorf("%v: exit %d, want %d (%s)", c.args, got, c.code, errb.String())
+		}
+		if c.code == 2 && strings.Count(errb.String(), "prog cmd:") > 1 {
+			t.Errorf("%v: error printed twice: %s", c.args, errb.String())
+		}
+	}
+}

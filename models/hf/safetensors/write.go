@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Tensor is a tensor to write: its bytes are little-endian, row-major.
@@ -197,8 +200,11 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // WriteFileAtomic writes a file through write into a temporary file in the same folder, syncs
 // it and renames it over path, so readers see either the old file or the complete new one.
+// Errors about the temporary file name path, the file the user asked for.
 func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
+	tmpPrefix := filepath.Join(dir, "."+filepath.Base(path)+".tmp-")
+	defer func() { err = nameTarget(err, tmpPrefix, path) }()
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
@@ -229,6 +235,24 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// nameTarget rewrites an error about the hidden temporary file (its name starts with
+// tmpPrefix) into the same error about path; other errors (from write) pass unchanged.
+func nameTarget(err error, tmpPrefix, path string) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe) && strings.HasPrefix(pe.Path, tmpPrefix):
+		op := pe.Op
+		if op == "createtemp" {
+			op = "create"
+		}
+		return &fs.PathError{Op: op, Path: path, Err: pe.Err}
+	case errors.As(err, &le) && strings.HasPrefix(le.Old, tmpPrefix):
+		return &fs.PathError{Op: "write", Path: path, Err: le.Err}
+	}
+	return err
 }
 
 // syncDir makes a rename durable; folders that cannot be synced (some filesystems) are ignored.
