@@ -10,8 +10,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rpiq/rpiq/internal/cli"
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/tokenizer"
 )
 
 func init() {
@@ -42,6 +44,8 @@ type modelReport struct {
 	Files            []string               `json:"files"`
 	MissingFiles     []string               `json:"missing_files,omitempty"`
 	CogVLM           *cogvlmReport          `json:"cogvlm,omitempty"` // inspect_cogvlm.go
+	// Problems are what config.json, the tensors and the tokenizer disagree on (exit status 2).
+	Problems []string `json:"problems,omitempty"`
 }
 
 type dtypeStats struct {
@@ -86,10 +90,57 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, rep)
 	}
-	printReport(stdout, rep)
-	return nil
+	if len(rep.Problems) == 0 {
+		return nil
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintln(stderr, "problem:", p)
+	}
+	return cli.Reported{Err: fmt.Errorf("%w: %s: %d problems", ErrBadInput, pos[0], len(rep.Problems))}
+}
+
+// checkModel lists what config.json, the tensors in the files (or the index's names when a
+// shard is absent) and the tokenizer disagree on.
+func checkModel(dir string, cfg *hf.Config, inv *hf.Inventory) []string {
+	shapes := map[string][]int{}
+	if inv.Index != nil {
+		for name := range inv.Index.WeightMap {
+			shapes[name] = nil
+		}
+	}
+	for _, t := range inv.Tensors {
+		shapes[t.Name] = append([]int{}, t.Shape...)
+	}
+	var probs []string
+	if len(shapes) > 0 {
+		for _, p := range hf.SizeProblems(cfg, dir, shapes) {
+			probs = append(probs, p.Error())
+		}
+	}
+	has := false
+	for _, pat := range []string{"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "tokenizer.bin", "tok*.bin", "tokenizer.model"} {
+		if m, _ := filepath.Glob(filepath.Join(dir, pat)); len(m) > 0 {
+			has = true
+		}
+	}
+	if !has {
+		return probs // a folder without a tokenizer is described, not faulted
+	}
+	tok, err := tokenizer.Load(dir)
+	switch {
+	case err != nil:
+		probs = append(probs, err.Error())
+	case tok.VocabSize() > cfg.VocabSize && cfg.VocabSize > 0:
+		probs = append(probs, fmt.Sprintf("%s: vocab_size: %d, but the tokenizer has %d tokens (ids up to %d have no embedding row)",
+			filepath.Join(dir, hf.ConfigFile), cfg.VocabSize, tok.VocabSize(), tok.VocabSize()-1))
+	}
+	return probs
 }
 
 func inspectModel(dir string) (*modelReport, error) {
@@ -153,6 +204,7 @@ func inspectModel(dir string) (*modelReport, error) {
 			return nil, err
 		}
 	}
+	rep.Problems = checkModel(dir, cfg, inv)
 	return rep, nil
 }
 

@@ -59,6 +59,10 @@ func Load(dir string, be backend.Backend) (*Model, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := hf.CheckSizes(cfg.LM, ck); err != nil { // before New allocates by config.json's numbers
+		ck.Close()
+		return nil, nil, err
+	}
 	m, err := New(cfg, &hfmodel.Weights{Checkpoint: ck, Backend: be, Quant: cfg.LM.Quantization})
 	if err != nil {
 		ck.Close()

@@ -74,6 +74,10 @@ func Open(dir string, be backend.Backend) (model.Model, *hf.Config, func() error
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := hf.CheckSizes(cfg, ck); err != nil { // before the constructor allocates by config.json's numbers
+		ck.Close()
+		return nil, nil, nil, err
+	}
 	m, err := f(cfg, &Weights{Checkpoint: ck, Backend: be, Quant: cfg.Quantization})
 	if err != nil {
 		ck.Close()
