@@ -1,0 +1,131 @@
+package smolvlm
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/rpiq/rpiq/runtime/backend"
+	"github.com/rpiq/rpiq/runtime/nn"
+)
+
+// Patches gathers a preprocessed CHW tile (3×S×S) into G² rows of 3·P·P values ordered
+// (channel, ky, kx), so the stride-P patch convolution is one MatMul with the [Hv, 3, P, P]
+// weight read as [Hv, 3·P·P].
+func (v VisionConfig) Patches(tile []float32) ([]float32, error) {
+	S, P, G := v.ImageSize, v.PatchSize, v.Grid()
+	if len(tile) != 3*S*S {
+		return nil, fmt.Errorf("smolvlm: tile of %d values, want 3×%d×%d = %d", len(tile), S, S, 3*S*S)
+	}
+	out := make([]float32, G*G*3*P*P)
+	i := 0
+	for gy := 0; gy < G; gy++ {
+		for gx := 0; gx < G; gx++ {
+			for ch := 0; ch < 3; ch++ {
+				for ky := 0; ky < P; ky++ {
+					row := tile[ch*S*S+(gy*P+ky)*S+gx*P:]
+					i += copy(out[i:i+P], row[:P])
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Hook sees the input rows of a linear module (name is the checkpoint's module name): the
+// quantizer's calibration statistics.
+type Hook func(name string, x backend.Tensor)
+
+// EncodeTile runs the SigLIP encoder and the connector on one preprocessed tile (Preprocess's
+// output: CHW, ImageSize per side, a full tile so every patch is real) and returns its
+// ImageSeqLen() embeddings of decoder width.
+func (m *Model) EncodeTile(tile []float32) (backend.Tensor, error) { return m.encodeTile(tile, nil) }
+
+func (m *Model) encodeTile(tile []float32, hook Hook) (backend.Tensor, error) {
+	be, v := m.be, m.cfg.Vision
+	patches, err := v.Patches(tile)
+	if err != nil {
+		return nil, err
+	}
+	G, Hv := v.Grid(), v.HiddenSize
+	n := G * G
+	pt := be.NewTensor(n, 3*v.PatchSize*v.PatchSize)
+	be.Upload(pt, patches)
+	x := m.patch.Forward(be, pt)
+	// Every patch of a full tile is real: position ids are 0..G²-1 (the bucketize of
+	// Idefics3VisionEmbeddings reduces to the identity).
+	be.Add(x, x, m.pos)
+	h := be.NewTensor(n, Hv)
+	a := be.NewTensor(n, Hv)
+	for _, l := range m.vlayers {
+		be.LayerNorm(h, x, l.ln1W, l.ln1B, m.veps)
+		q, k, vv := fwd(be, l.q, h, hook), fwd(be, l.k, h, hook), fwd(be, l.v, h, hook)
+		be.AttentionFull(a, q, k, vv, m.vattn)
+		be.Add(x, x, fwd(be, l.out, a, hook))
+		be.LayerNorm(h, x, l.ln2W, l.ln2B, m.veps)
+		f := fwd(be, l.fc1, h, hook)
+		m.gelu(f)
+		be.Add(x, x, fwd(be, l.fc2, f, hook))
+	}
+	be.LayerNorm(x, x, m.postW, m.postB, m.veps)
+	sh := be.NewTensor(n/(m.cfg.ScaleFactor*m.cfg.ScaleFactor), Hv*m.cfg.ScaleFactor*m.cfg.ScaleFactor)
+	m.pixelShuffle(sh, x)
+	return fwd(be, m.proj, sh, hook), nil
+}
+
+func fwd(be backend.Backend, l *nn.Linear, x backend.Tensor, hook Hook) backend.Tensor {
+	if hook != nil {
+		hook(l.Name, x)
+	}
+	return l.Forward(be, x)
+}
+
+// gelu applies the vision activation: gelu_pytorch_tanh (SigLIP's), computed on the host since
+// the backend has only the exact erf GELU; "gelu" uses the backend's.
+func (m *Model) gelu(x backend.Tensor) {
+	if m.cfg.Vision.HiddenAct == "gelu" {
+		m.be.GELU(x)
+		return
+	}
+	buf := make([]float32, x.Rows()*x.Cols())
+	m.be.Download(buf, x)
+	GELUTanh(buf)
+	m.be.Upload(x, buf)
+}
+
+// GELUTanh is PyTorch's gelu(approximate="tanh"): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+func GELUTanh(x []float32) {
+	const c = 0.7978845608028654 // sqrt(2/pi)
+	for i, v := range x {
+		f := float64(v)
+		x[i] = float32(0.5 * f * (1 + math.Tanh(c*(f+0.044715*f*f*f))))
+	}
+}
+
+// pixelShuffle is Idefics3Connector.pixel_shuffle on one tile: the G×G grid of Hv-vectors
+// becomes a (G/s)×(G/s) grid whose token (i, j) concatenates, for a = 0..s-1 (row offset,
+// outer) and b = 0..s-1 (column offset, inner), the input at (i·s+a, j·s+b).
+func (m *Model) pixelShuffle(dst, x backend.Tensor) {
+	G, D, s := m.cfg.Vision.Grid(), m.cfg.Vision.HiddenSize, m.cfg.ScaleFactor
+	in := make([]float32, G*G*D)
+	m.be.Download(in, x)
+	out := PixelShuffle(in, G, D, s)
+	m.be.Upload(dst, out)
+}
+
+// PixelShuffle permutes a G×G grid of D-vectors (row-major) as pixel_shuffle does.
+func PixelShuffle(in []float32, G, D, s int) []float32 {
+	g := G / s
+	out := make([]float32, len(in))
+	o := 0
+	for i := 0; i < g; i++ {
+		for j := 0; j < g; j++ {
+			for a := 0; a < s; a++ {
+				for b := 0; b < s; b++ {
+					src := ((i*s+a)*G + j*s + b) * D
+					o += copy(out[o:o+D], in[src:src+D])
+				}
+			}
+		}
+	}
+	return out
+}
