@@ -39,7 +39,15 @@ type VisionConfig struct {
 	HiddenAct        string
 }
 
-// Grid is the patches per side.
+// Bounds on sizes, far above any real model, so a corrupt config fails with an error instead of
+// asking for terabytes.
+const (
+	maxLayers = 1024
+	maxWidth  = 1 << 17
+)
+
+// Grid is the patches per side: the stride-P convolution ("valid" padding) drops the last
+// image_size mod patch_size pixels (SigLIP-SO400M: 384 px, patch 14, 27 patches).
 func (v VisionConfig) Grid() int { return v.ImageSize / v.PatchSize }
 
 // Config is an Idefics3 config: the decoder's (text_config, parsed as a LLaMA config) and the
@@ -152,8 +160,10 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		return nil, bad("vision_config.num_channels", "want 3 (RGB), got %d", v.NumChannels)
 	case v.HiddenSize%v.NumHeads != 0:
 		return nil, bad("vision_config.num_attention_heads", "%d heads do not divide hidden_size %d", v.NumHeads, v.HiddenSize)
-	case v.ImageSize%v.PatchSize != 0:
-		return nil, bad("vision_config.image_size", "%d is not a multiple of patch_size %d", v.ImageSize, v.PatchSize)
+	case v.PatchSize > v.ImageSize:
+		return nil, bad("vision_config.patch_size", "%d exceeds image_size %d", v.PatchSize, v.ImageSize)
+	case v.NumLayers > maxLayers || v.HiddenSize > maxWidth || v.IntermediateSize > maxWidth || v.ImageSize > maxEdge:
+		return nil, bad("vision_config", "sizes beyond any real model (layers %d, hidden %d, intermediate %d, image %d)", v.NumLayers, v.HiddenSize, v.IntermediateSize, v.ImageSize)
 	case v.Grid()%c.ScaleFactor != 0:
 		return nil, bad("scale_factor", "%d does not divide the patch grid of %d per side", c.ScaleFactor, v.Grid())
 	}
@@ -194,6 +204,9 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	}
 	if c.Text.AttentionBias || c.Text.MLPBias {
 		return nil, bad("text_config.attention_bias", "biased LLaMA projections are not part of Idefics3")
+	}
+	if t := c.Text; t.NumLayers > maxLayers || t.HiddenSize > maxWidth || t.IntermediateSize > maxWidth || t.VocabSize > 1<<24 {
+		return nil, bad("text_config", "sizes beyond any real model (layers %d, hidden %d, intermediate %d, vocabulary %d)", t.NumLayers, t.HiddenSize, t.IntermediateSize, t.VocabSize)
 	}
 	if c.ImageTokenID >= c.Text.VocabSize {
 		return nil, bad("image_token_id", "%d is outside the vocabulary of %d", c.ImageTokenID, c.Text.VocabSize)
