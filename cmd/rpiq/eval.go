@@ -7,8 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
+	"github.com/rpiq/rpiq/internal/progress"
 	"github.com/rpiq/rpiq/models/hfmodel"
 	_ "github.com/rpiq/rpiq/models/llama"
 	_ "github.com/rpiq/rpiq/models/opt"
@@ -105,11 +104,9 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	windows := metrics.Windows(len(ids), n, *stride)
 	vocab := m.Info().Vocab
 
-	var bar *progressbar.ProgressBar
+	var bar *progress.Bar // a bar on a terminal, a plain line every few seconds otherwise
 	if !*noProgress {
-		bar = progressbar.NewOptions(len(windows), progressbar.OptionSetWriter(stderr),
-			progressbar.OptionSetDescription("eval"), progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+		bar = progress.New(stderr, len(windows), "eval")
 	}
 	start := time.Now()
 	var s metrics.Scores
@@ -138,9 +135,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 			}
 			s.Add(logits[row*vocab:(row+1)*vocab], r, ids[i])
 		}
-		if bar != nil {
-			bar.Add(1)
-		}
+		bar.Add(1)
 	}
 	step := n
 	if *stride > 0 && *stride < n {

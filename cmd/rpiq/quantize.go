@@ -218,17 +218,23 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	if err := quant.WriteModel(*modelDir, *outDir, res, settings); err != nil {
 		return err
 	}
+	// the model is complete: the per-layer checkpoints go before the report, so a report that
+	// cannot be written leaves nothing large behind
+	if err := quant.RemovePartial(*outDir); err != nil {
+		return err
+	}
 	rep := quant.NewReport(res, settings)
 	if err := quant.WriteReport(*outDir, rep); err != nil {
 		return err
 	}
-	if err := quant.RemovePartial(*outDir); err != nil {
-		return err
-	}
 	s := rep.Summary
-	fmt.Fprintf(stdout, "%s %d-bit group %d: %d modules, held-out error mean RTN %.4g GPTQ %.4g final %.4g (better than GPTQ on %d of %d), stage 1 %.1fs, stage 2 %.1fs, total %.1fs → %s\n",
-		*method, *bits, *groupSize, s.Modules, s.MeanHeldoutRTN, s.MeanHeldoutGPTQ, s.MeanHeldoutFinal, s.HeldoutBetterThanGPTQ, s.Modules,
-		rep.Stage1S, rep.Stage2S, time.Since(start).Seconds(), *outDir)
+	heldout := "no held-out windows (--holdout 0)"
+	if *holdout > 0 {
+		heldout = fmt.Sprintf("held-out error mean RTN %.4g GPTQ %.4g final %.4g (better than GPTQ on %d of %d)",
+			s.MeanHeldoutRTN, s.MeanHeldoutGPTQ, s.MeanHeldoutFinal, s.HeldoutBetterThanGPTQ, s.Modules)
+	}
+	fmt.Fprintf(stdout, "%s %d-bit group %d: %d modules, %s, stage 1 %.1fs, stage 2 %.1fs, total %.1fs → %s\n",
+		*method, *bits, *groupSize, s.Modules, heldout, rep.Stage1S, rep.Stage2S, time.Since(start).Seconds(), *outDir)
 	return nil
 }
 

@@ -79,3 +79,38 @@ func TestQuantizeBadInput(t *testing.T) {
 		}
 	}
 }
+
+// issue 14: --holdout 0 drew the report plot on a log scale with no held-out values and
+// panicked, leaving .rpiq-partial and a report.png temporary behind; and with stderr not a
+// terminal the progress bar wrote thousands of carriage-return redraws into the log.
+func TestQuantizeHoldoutZeroAndPlainProgress(t *testing.T) {
+	dir := stories260K(t)
+	calib := shareddata.Path(t, "text/c4-sample.txt")
+	out := filepath.Join(t.TempDir(), "q")
+	var so, se bytes.Buffer // not a terminal
+	code := run([]string{"quantize", "--model", dir, "--calib", calib, "--out", out, "--samples", "2", "--seqlen", "32",
+		"--holdout", "0", "--group-size", "32", "--iters", "1"}, &so, &se)
+	if code != 0 {
+		t.Fatalf("quantize --holdout 0: exit %d: %s", code, se.String())
+	}
+	if strings.Contains(se.String(), "\r") {
+		t.Errorf("progress redraws (\\r) written to a non-terminal stderr: %d of them", strings.Count(se.String(), "\r"))
+	}
+	if !strings.Contains(so.String(), "no held-out windows") {
+		t.Errorf("summary does not say there were no held-out windows: %q", so.String())
+	}
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("left behind in the output folder: %s", e.Name())
+		}
+	}
+	if st, err := os.Stat(filepath.Join(out, "report.png")); err != nil || st.Size() == 0 {
+		t.Errorf("report.png not drawn (%v); folder has %v", err, names)
+	}
+}

@@ -10,8 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
+	"github.com/rpiq/rpiq/internal/progress"
 	"github.com/rpiq/rpiq/kernels/cpu"
 
 	"github.com/rpiq/rpiq/runtime/backend"
@@ -30,7 +29,8 @@ type Options struct {
 	Method string // rtn, gptq or rpiq
 	Stage1 Config
 	Stage2 Stage2Config
-	// Progress receives a progress bar per layer (nil: none); Log gets one line per module.
+	// Progress receives a progress bar per layer when it is a terminal, a plain line every few
+	// seconds otherwise (nil: none); Log gets one line per module.
 	Progress io.Writer
 	Log      *slog.Logger
 	// Done holds layers already quantized (from a resumed run): their weights are set and the
@@ -165,12 +165,8 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 		for _, g := range groups {
 			nmods += len(g)
 		}
-		var bar *progressbar.ProgressBar
-		if opt.Progress != nil {
-			bar = progressbar.NewOptions(nmods*(len(all)+1), progressbar.OptionSetWriter(opt.Progress),
-				progressbar.OptionSetDescription(fmt.Sprintf("layer %d/%d", li+1, lm.NumLayers())),
-				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
-		}
+		// a bar on a terminal, a plain line every few seconds otherwise (nil: none)
+		bar := progress.New(opt.Progress, nmods*(len(all)+1), fmt.Sprintf("layer %d/%d", li+1, lm.NumLayers()))
 		var layerMods []*ModuleResult
 		hfNext := make([][]float32, len(all))
 		if done, ok := opt.Done[li]; ok {
@@ -257,9 +253,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 						hoX = append(hoX, x...)
 						hoXfp = append(hoXfp, xfp...)
 					}
-					if bar != nil {
-						bar.Add(len(grp))
-					}
+					bar.Add(len(grp))
 				}
 				var Hm, Cm []float64
 				if H != nil {
@@ -295,15 +289,11 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				return nil, err
 			}
 			hq[s] = out
-			if bar != nil {
-				bar.Add(nmods)
-			}
+			bar.Add(nmods)
 		}
 		res.Cost.ForwardSec += time.Since(t0).Seconds()
 		hf = hfNext
-		if bar != nil {
-			bar.Finish()
-		}
+		bar.Finish()
 		res.Modules = append(res.Modules, layerMods...)
 		if opt.OnLayer != nil {
 			if _, resumed := opt.Done[li]; !resumed {

@@ -72,7 +72,12 @@ func WriteReport(dir string, r *Report) error {
 
 // Plot draws two panels, the held-out and the single-instance output error per module (log
 // scale), with one line for RTN, GPTQ and each RPIQ round.
-func (r *Report) Plot(w io.Writer) error {
+func (r *Report) Plot(w io.Writer) (err error) {
+	defer func() { // the plotting library panics on data it cannot draw: an error, never a crash
+		if p := recover(); p != nil {
+			err = fmt.Errorf("quant: drawing report.png: %v", p)
+		}
+	}()
 	var rows [][]*plot.Plot
 	for _, panel := range []struct {
 		title string
@@ -112,6 +117,21 @@ func (r *Report) Plot(w io.Writer) error {
 				add(fmt.Sprintf("RPIQ round %d", t), i, v)
 			}
 		}
+		lo, hi := math.Inf(1), 0.0
+		for _, xys := range series {
+			for _, xy := range xys {
+				lo, hi = math.Min(lo, xy.Y), math.Max(hi, xy.Y)
+			}
+		}
+		switch {
+		case hi <= 1e-12: // nothing measured (--holdout 0: no held-out windows)
+			p.Title.Text = fmt.Sprintf("relative output error per module, %s: none measured (no windows)", panel.title)
+			p.Y.Scale, p.Y.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
+			p.Y.Min, p.Y.Max = 0, 1
+			order = nil
+		case lo == hi: // one value: a log axis needs a range around it
+			p.Y.Min, p.Y.Max = lo/2, hi*2
+		}
 		for k, name := range order {
 			l, err := plotter.NewLine(series[name])
 			if err != nil {
@@ -136,7 +156,7 @@ func (r *Report) Plot(w io.Writer) error {
 	for i := range rows {
 		rows[i][0].Draw(canvases[i][0])
 	}
-	_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
+	_, err = vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 	return err
 }
 
