@@ -167,10 +167,28 @@ func Load(path string) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	cfg, err := Parse(path, data)
-	if err == nil {
-		cfg.resolvePaths(filepath.Dir(path))
-	}
+	cfg.resolvePaths(filepath.Dir(path)) // also with Problems: assist check goes on to check the files
 	return cfg, err
+}
+
+// Locate fills in the file and line of problems found after Load (assist check's checks of what
+// the settings mean): each Field's line in the file at path, or its table's.
+func Locate(path string, ps []Problem) []Problem {
+	data, err := os.ReadFile(path)
+	var lines lineIndex
+	if err == nil {
+		lines, _ = keyLines(data)
+	}
+	out := make([]Problem, len(ps))
+	for i, p := range ps {
+		p.File = path
+		if p.Line == 0 {
+			p.Line = lines.lineOf(p.Field)
+		}
+		out[i] = p
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	return out
 }
 
 // resolvePaths makes the file paths of the configuration relative to its folder, as a caregiver

@@ -235,3 +235,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A phrase given to two commands is a problem on the command the file changed.
+func TestPhraseClash(t *testing.T) {
+	_, err := Parse("c.toml", []byte("[trigger.phrases]\nrepeat = [\"again\"]\nread = [\"read this\", \"Stop\"]\n"))
+	if err == nil || !strings.Contains(err.Error(), `c.toml:3: trigger.phrases.read: "Stop" is also a phrase of the stop command`) || strings.Contains(err.Error(), "trigger.phrases.stop") {
+		t.Errorf("clash: %v", err)
+	}
+	if _, err := Parse("c.toml", []byte("[trigger.phrases]\nread = [\"read this\", \"read it\"]\n")); err != nil {
+		t.Errorf("no clash: %v", err)
+	}
+}

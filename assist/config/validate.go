@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -101,6 +102,48 @@ func validate(c *Config) []Problem {
 		for _, ph := range c.Trigger.Phrases[n] {
 			if !isPhrase(ph) {
 				bad(field, "%q is not a phrase of plain words (letters, spaces and apostrophes)", ph)
+			}
+		}
+	}
+	// A phrase can start one command only: the spotter could not tell which was meant.
+	defaults := Default().Trigger.Phrases
+	allDefault := func(cmds []string) bool {
+		for _, o := range cmds {
+			if !reflect.DeepEqual(c.Trigger.Phrases[o], defaults[o]) {
+				return false
+			}
+		}
+		return true
+	}
+	owners := map[string][]string{}
+	for _, n := range names {
+		if !contains(Commands, n) {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, ph := range c.Trigger.Phrases[n] {
+			norm := strings.Join(strings.Fields(strings.ToLower(ph)), " ")
+			if norm != "" && !seen[norm] {
+				seen[norm] = true
+				owners[norm] = append(owners[norm], n)
+			}
+		}
+	}
+	for _, n := range names {
+		if !contains(Commands, n) {
+			continue
+		}
+		for _, ph := range c.Trigger.Phrases[n] {
+			norm := strings.Join(strings.Fields(strings.ToLower(ph)), " ")
+			var others []string
+			for _, o := range owners[norm] {
+				if o != n {
+					others = append(others, o)
+				}
+			}
+			// Reported on the command the file changed (a default phrase list is not the mistake).
+			if len(others) > 0 && (!reflect.DeepEqual(c.Trigger.Phrases[n], defaults[n]) || allDefault(others)) {
+				bad("trigger.phrases."+n, "%q is also a phrase of the %s command; a phrase can start only one command", ph, strings.Join(others, " and "))
 			}
 		}
 	}

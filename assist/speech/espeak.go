@@ -43,6 +43,7 @@ var (
 	espeakSynth          func(text string, size uintptr, position uint32, posType int32, end uint32, flags uint32, uid unsafe.Pointer, user unsafe.Pointer) int32
 	espeakSynchronize    func() int32
 	espeakInfo           func(path unsafe.Pointer) string
+	espeakListVoices     func(spec unsafe.Pointer) unsafe.Pointer
 
 	// The request the callback delivers to (guarded by esMu while a synthesis runs).
 	esCur *esRequest
@@ -96,6 +97,7 @@ func loadESpeak() {
 		{&espeakSynth, "espeak_Synth"},
 		{&espeakSynchronize, "espeak_Synchronize"},
 		{&espeakInfo, "espeak_Info"},
+		{&espeakListVoices, "espeak_ListVoices"},
 	} {
 		sym, err := purego.Dlsym(h, f.name)
 		if err != nil {
@@ -185,4 +187,96 @@ func (e *ESpeak) Synthesize(ctx context.Context, text string, v Voice, chunk fun
 		return fmt.Errorf("speech: espeak_Synth failed with code %d", rc)
 	}
 	return nil
+}
+
+// esVoice is speak_lib.h's espeak_VOICE.
+type esVoice struct {
+	name, languages, identifier *byte
+	gender, age, variant, xx1   uint8
+	score                       int32
+	spare                       unsafe.Pointer
+}
+
+// VoiceInfo is an installed eSpeak NG voice.
+type VoiceInfo struct {
+	Name       string   // "English (America)", "Klingon"
+	Identifier string   // "gmw/en-US", "art/piqd"
+	Languages  []string // "en-us", "en"; lower case
+}
+
+// matches reports whether name (lower case, no variant) chooses this voice by its name or its
+// identifier (with or without the family folder), or, when byLanguage, by one of its languages.
+func (v VoiceInfo) matches(name string, byLanguage bool) bool {
+	id := strings.ToLower(v.Identifier)
+	if name == "" {
+		return false
+	}
+	if !byLanguage {
+		return name == strings.ToLower(v.Name) || name == id || id[strings.LastIndexByte(id, '/')+1:] == name
+	}
+	for _, l := range v.Languages {
+		if l == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Voices lists the installed voices (espeak_ListVoices).
+func (e *ESpeak) Voices() []VoiceInfo {
+	esMu.Lock()
+	defer esMu.Unlock()
+	list := espeakListVoices(nil)
+	var out []VoiceInfo
+	cstring := func(p unsafe.Pointer) string {
+		var b []byte
+		for q := p; q != nil && *(*byte)(q) != 0; q = unsafe.Add(q, 1) {
+			b = append(b, *(*byte)(q))
+		}
+		return string(b)
+	}
+	for i := 0; list != nil; i++ {
+		v := *(**esVoice)(unsafe.Add(list, i*int(unsafe.Sizeof(uintptr(0)))))
+		if v == nil {
+			break
+		}
+		info := VoiceInfo{Name: cstring(unsafe.Pointer(v.name)), Identifier: cstring(unsafe.Pointer(v.identifier))}
+		// languages: (priority byte, NUL-terminated name) pairs, ended by a zero priority.
+		for q := unsafe.Pointer(v.languages); q != nil && *(*byte)(q) != 0; {
+			q = unsafe.Add(q, 1)
+			lang := cstring(q)
+			info.Languages = append(info.Languages, strings.ToLower(lang))
+			q = unsafe.Add(q, len(lang)+1)
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// FindVoice returns the installed voice that name ("en-us", "en+f3", "English (America)")
+// chooses. espeak_SetVoiceByName falls back to a default voice for a name it does not know, so
+// a caregiver's setting is checked against the list instead.
+func (e *ESpeak) FindVoice(name string) (VoiceInfo, bool) {
+	base, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(name)), "+")
+	base = strings.ReplaceAll(base, "_", "-")
+	voices := e.Voices()
+	for _, byLanguage := range []bool{false, true} {
+		for _, v := range voices {
+			if v.matches(base, byLanguage) {
+				return v, true
+			}
+		}
+	}
+	return VoiceInfo{}, false
+}
+
+// SpeaksLanguage reports whether the voice is meant for lang ("en" matches "en-gb", "en-us").
+func (v VoiceInfo) SpeaksLanguage(lang string) bool {
+	base, _, _ := strings.Cut(strings.ToLower(lang), "-")
+	for _, l := range v.Languages {
+		if b, _, _ := strings.Cut(l, "-"); b == base {
+			return true
+		}
+	}
+	return false
 }

@@ -380,3 +380,27 @@ func TestProgramMatchesTheLibrary(t *testing.T) {
 		t.Errorf("missing program: %v", err)
 	}
 }
+
+// The voice list comes from the library: "en-us" is America, "klingon" is eSpeak NG's Klingon
+// (language piqd: not a voice for English text), "xx" is nothing.
+func TestFindVoice(t *testing.T) {
+	e, err := OpenESpeak()
+	if err != nil {
+		if os.Getenv("RPIQ_REQUIRE_DEPS") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	for name, want := range map[string]string{"en-us": "gmw/en-US", "en+f3": "gmw/en", "EN-GB": "gmw/en", "English (America)": "gmw/en-US", "klingon": "art/piqd", "xx": "", "": ""} {
+		v, ok := e.FindVoice(name)
+		if ok != (want != "") || v.Identifier != want {
+			t.Errorf("FindVoice(%q) = %+v, %v; want %q", name, v, ok, want)
+		}
+	}
+	if v, _ := e.FindVoice("klingon"); v.SpeaksLanguage("en") {
+		t.Error("klingon speaks en")
+	}
+	if v, _ := e.FindVoice("en-us"); !v.SpeaksLanguage("en") || !v.SpeaksLanguage("en-gb") || v.SpeaksLanguage("de") {
+		t.Errorf("en-us languages %v", v.Languages)
+	}
+}

@@ -49,6 +49,9 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			n := strings.Count(err.Error(), "\n") + 1
 			checks = append(checks, check{"config", false, true, fmt.Sprintf("%s has %d problem(s); run assist check --config %s", *cfgPath, n, *cfgPath)})
+		} else if ps := assist.CheckSettings(c, false, nil); len(ps) > 0 {
+			cfg = c
+			checks = append(checks, check{"config", false, true, fmt.Sprintf("%s: %d setting(s) do not work here (%s); run assist check --config %s", *cfgPath, len(ps), ps[0].Field, *cfgPath)})
 		} else {
 			cfg = c
 			checks = append(checks, check{"config", true, true, *cfgPath})
@@ -143,6 +146,16 @@ func checkSpeech(cfg config.Config) check {
 		what = "eSpeak NG " + e.Version()
 	}
 	v := assist.VoiceOf(cfg)
+	if es, ok := synth.(*speech.ESpeak); ok {
+		// eSpeak falls back to a default voice for a name it does not know: check the list.
+		info, found := es.FindVoice(v.Name)
+		if !found {
+			return check{"speech", false, true, fmt.Sprintf("%s has no voice %q (espeak-ng --voices lists them); fix speech.voice", what, v.Name)}
+		}
+		if !info.SpeaksLanguage(cfg.Language) {
+			return check{"speech", false, true, fmt.Sprintf("%s: voice %q is the %s voice, not one for language %q; fix speech.voice", what, v.Name, info.Name, cfg.Language)}
+		}
+	}
 	p, err := speech.SynthesizeAll(context.Background(), synth, "test", v)
 	if err != nil || len(p.Samples) == 0 {
 		return check{"speech", false, true, fmt.Sprintf("%s loads but voice %q does not speak: %v (espeak-ng --voices lists the voices)", what, v.Name, err)}
@@ -170,8 +183,11 @@ func checkOCR(cfg config.Config) check {
 
 func checkRecogniser(cfg config.Config) check {
 	sp, err := trigger.NewSpotter(trigger.SpotterOptions{ModelDir: cfg.Models.Speech, Dictionary: cfg.Models.Dict, Phrases: assist.Phrases(cfg), Sensitivity: cfg.Trigger.Sensitivity})
-	if err != nil {
+	if errors.Is(err, trigger.ErrNoRecognizer) {
 		return check{"voice", false, cfg.Trigger.Voice, fmt.Sprintf("%v; apt-get install pocketsphinx pocketsphinx-en-us libpocketsphinx3 (scripts/setup.sh)", err)}
+	}
+	if err != nil { // the phrases or the model settings: nothing to install
+		return check{"voice", false, cfg.Trigger.Voice, fmt.Sprintf("%v; fix trigger.phrases or models.speech/models.dict (assist check names the line)", err)}
 	}
 	sp.Close()
 	return check{"voice", true, cfg.Trigger.Voice, fmt.Sprintf("PocketSphinx spots %d phrases", len(assist.Phrases(cfg)))}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -197,5 +199,80 @@ func TestAskUsesTheAssistant(t *testing.T) {
 	code, o, e := runCmd("ask", "--image", "../../examples/sample.png", "--question", "how old is the milk?", "--wav", wav)
 	if code != 1 || !strings.Contains(o, "I can't answer questions about the picture") || !strings.Contains(e, "wrote") {
 		t.Errorf("open question without a model: %d %q %q", code, o, e)
+	}
+}
+
+// assist check checks what the settings mean, each problem named by line (issue 14): a camera
+// file and a model folder that do not exist, a voice that is not one for the language, a
+// language Tesseract cannot read, a phrase another command already has.
+func TestCheckMeaning(t *testing.T) {
+	needSpeech(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "meaning.toml")
+	os.WriteFile(cfg, []byte(`language = "xx"
+
+[camera]
+source = "no-such-video.avi"
+
+[trigger.phrases]
+read = ["stop"]
+
+[speech]
+voice = "klingon"
+
+[models]
+vlm = "no-such-model"
+`), 0o644)
+	code, o, _ := runCmd("check", "--config", cfg)
+	for _, want := range []string{
+		"meaning.toml:1: language: the text reader (Tesseract) has no language \"xx\"",
+		"meaning.toml:4: camera.source: the file " + filepath.Join(dir, "no-such-video.avi") + " does not exist",
+		"meaning.toml:7: trigger.phrases.read: \"stop\" is also a phrase of the stop command",
+		"meaning.toml:10: speech.voice: \"klingon\" is eSpeak NG's Klingon voice",
+		"meaning.toml:13: models.vlm: the folder " + filepath.Join(dir, "no-such-model") + " does not exist",
+		"5 problems",
+	} {
+		if !strings.Contains(o, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if code != 2 {
+		t.Errorf("exit %d", code)
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", o)
+	}
+	// A voice eSpeak NG does not have at all, on an otherwise good file.
+	os.WriteFile(cfg, []byte("[speech]\nvoice = \"zz-nothing\"\n"), 0o644)
+	if code, o, _ := runCmd("check", "--config", cfg); code != 2 || !strings.Contains(o, `meaning.toml:2: speech.voice: eSpeak NG has no voice "zz-nothing"`) {
+		t.Errorf("unknown voice: %d %q", code, o)
+	}
+	// --deep loads the OCR data, the recogniser and the voice of the example.
+	if code, o, _ := runCmd("check", "--deep", "--config", "../../examples/assist.toml"); code != 0 || !strings.Contains(o, "OK (models") {
+		t.Errorf("deep check of the example: %d %q", code, o)
+	}
+	// --deep names a model folder that exists but holds no model.
+	os.WriteFile(cfg, []byte("[models]\nvlm = \".\"\n"), 0o644)
+	if code, o, _ := runCmd("check", "--deep", "--config", cfg); code != 2 || !strings.Contains(o, "meaning.toml:2: models.vlm: the vlm engine does not load") {
+		t.Errorf("deep check of an empty model folder: %d %q", code, o)
+	}
+}
+
+// The doctor fails the Klingon voice for English and never says to install PocketSphinx
+// because of a phrase clash (issue 14).
+func TestDoctorJudgesTheSettings(t *testing.T) {
+	needSpeech(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "k.toml")
+	abs, _ := filepath.Abs("../../examples/sample.png")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[camera]\nsource = %q\n[speech]\nvoice = \"klingon\"\n", abs)), 0o644)
+	code, o, _ := runCmd("doctor", "--config", cfg)
+	if code != 1 || !regexp.MustCompile(`FAIL speech .*klingon`).MatchString(o) {
+		t.Errorf("klingon: %d\n%s", code, o)
+	}
+	os.WriteFile(cfg, []byte("[trigger.phrases]\nread = [\"stop\"]\n"), 0o644)
+	code, o, _ = runCmd("doctor", "--config", cfg)
+	if code != 1 || strings.Contains(o, "install pocketsphinx") || !strings.Contains(o, "run assist check") {
+		t.Errorf("phrase clash: %d\n%s", code, o)
 	}
 }
