@@ -17,6 +17,7 @@ import (
 	"github.com/rpiq/rpiq/assist/imagefile"
 	"github.com/rpiq/rpiq/assist/ocr"
 	"github.com/rpiq/rpiq/internal/cli"
+	"github.com/rpiq/rpiq/internal/nativelog"
 )
 
 var app = cli.New("assist")
@@ -41,7 +42,15 @@ func init() {
 
 func main() {
 	singleThreadOpenMP()
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// ALSA and OpenCV write straight to fd 2 (17-50 lines for a missing sound card): keep that
+	// off the terminal and say in one line what it was, when the command did not succeed.
+	stderr, native := nativelog.Start()
+	code := run(os.Args[1:], os.Stdout, stderr)
+	native.Stop()
+	if s := native.Summary(); s != "" && code != 0 {
+		fmt.Fprintln(stderr, "assist: "+s)
+	}
+	os.Exit(code)
 }
 
 // singleThreadOpenMP re-executes the program with OMP_THREAD_LIMIT=1 unless the user set the

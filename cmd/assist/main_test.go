@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -274,5 +276,36 @@ func TestDoctorJudgesTheSettings(t *testing.T) {
 	code, o, _ = runCmd("doctor", "--config", cfg)
 	if code != 1 || strings.Contains(o, "install pocketsphinx") || !strings.Contains(o, "run assist check") {
 		t.Errorf("phrase clash: %d\n%s", code, o)
+	}
+}
+
+// The C libraries' stderr chatter (ALSA's "cannot find card '0'", OpenCV's warnings) is captured
+// and said in one summary line, and only because the command failed (issue 14). The doctor on
+// this machine finds no sound card, which makes ALSA talk.
+func TestNativeNoiseIsSummarised(t *testing.T) {
+	alsatest.Setup(t, alsatest.Options{NoCard: true})
+	cmd := exec.Command(os.Args[0], "doctor", "--config", "../../examples/assist.toml")
+	cmd.Env = append(os.Environ(), "RPIQ_ASSIST_AS_MAIN=1")
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("doctor without a sound card: %v\n%s\n%s", err, o.String(), e.String())
+	}
+	if !strings.Contains(o.String(), "FAIL speaker") {
+		t.Fatalf("the doctor found a speaker:\n%s", o.String())
+	}
+	lines := strings.Split(strings.TrimSpace(e.String()), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "assist: the native libraries wrote") || !strings.Contains(lines[0], "ALSA") {
+		t.Errorf("stderr has %d lines, want one summary:\n%s", len(lines), e.String())
+	}
+	// A command that succeeds says nothing about it.
+	cmd = exec.Command(os.Args[0], "check", "--config", "../../examples/assist.toml")
+	cmd.Env = append(os.Environ(), "RPIQ_ASSIST_AS_MAIN=1")
+	e.Reset()
+	cmd.Stderr = &e
+	if err := cmd.Run(); err != nil || e.Len() != 0 {
+		t.Errorf("check: %v, stderr %q", err, e.String())
 	}
 }
