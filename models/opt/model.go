@@ -77,7 +77,13 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 		m.linear.Add(l)
 		return l
 	}
-	const d = "model.decoder."
+	// OPT checkpoints come in two layouts: OPTForCausalLM's (model.decoder.*, lm_head.weight)
+	// and the bare OPTModel's that facebook/opt-350m and others are stored in (decoder.*, no
+	// lm_head: HF ties it to the embedding). Names keep the checkpoint's prefix.
+	d := "model.decoder."
+	if !w.Has(d+"embed_tokens.weight") && w.Has("decoder.embed_tokens.weight") {
+		d = "decoder."
+	}
 	m.embed = w.Matrix(d+"embed_tokens.weight", V, P)
 	m.positions = w.Matrix(d+"embed_positions.weight", c.MaxPositions+c.PositionOffset, H)
 	if P != H {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/rpiq/rpiq/models/hf"
@@ -19,6 +20,7 @@ type spec struct {
 	hidden, ffn, layers, heads, vocab int
 	proj, maxPos                      int
 	preNorm, tied                     bool
+	bare                              bool // names start at "decoder." (no "model."), as facebook/opt-350m is stored
 }
 
 // build writes a random OPT checkpoint in the HF layout and returns its float64 values.
@@ -42,7 +44,10 @@ func build(t *testing.T, s spec) (string, map[string][]float64) {
 			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
 			v[i] = float64(f)
 		}
-		vals[name] = v
+		vals[name] = v // the reference reads the canonical names
+		if s.bare {
+			name = strings.TrimPrefix(name, "model.")
+		}
 		ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: b})
 	}
 	H, d := s.hidden, "model.decoder."
@@ -230,6 +235,9 @@ func compareLogits(t *testing.T, what string, got []float32, want []float64) {
 var specs = []spec{
 	{name: "pre-norm tied", hidden: 32, ffn: 56, layers: 2, heads: 4, vocab: 61, proj: 32, maxPos: 24, preNorm: true, tied: true},
 	{name: "post-norm project_in/out (opt-350m shape)", hidden: 40, ffn: 48, layers: 2, heads: 5, vocab: 47, proj: 24, maxPos: 16, preNorm: false, tied: false},
+	// facebook/opt-350m as stored: decoder.* names, no lm_head (tied), post-norm, project_in/out
+	{name: "opt-350m file layout", hidden: 40, ffn: 48, layers: 2, heads: 5, vocab: 47, proj: 24, maxPos: 16, preNorm: false, tied: true, bare: true},
+	{name: "pre-norm, decoder. names", hidden: 32, ffn: 56, layers: 2, heads: 4, vocab: 61, proj: 32, maxPos: 24, preNorm: true, tied: true, bare: true},
 }
 
 func TestForwardMatchesFloat64Reference(t *testing.T) {
