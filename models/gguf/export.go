@@ -95,8 +95,19 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 	if cfg.SlidingWindow > 0 {
 		return nil, nil, nil, errorf(cfgFile, "use_sliding_window", "sliding-window attention is not exported")
 	}
-	if cfg.RopeScaling != nil {
-		return nil, nil, nil, errorf(cfgFile, "rope_scaling", "type %q is not exported (it needs llama.cpp's rope_freqs tensor)", cfg.RopeScaling.Type)
+	// rope_scaling as llama.cpp's converter writes it: "llama3" (LLaMA-3.1/3.2) as the
+	// rope_freqs tensor (LlamaModel only), "linear" as two keys.
+	var ropeFreqs []float32
+	var ropeKVs []KV
+	if s := cfg.RopeScaling; s != nil {
+		switch {
+		case s.Type == "llama3" && arch == "llama":
+			ropeFreqs = Llama3RopeFactors(cfg.RopeTheta, cfg.HeadDim, s)
+		case s.Type == "linear" && s.Factor > 0:
+			ropeKVs = []KV{{arch + ".rope.scaling.type", "linear"}, {arch + ".rope.scaling.factor", float32(s.Factor)}}
+		default:
+			return nil, nil, nil, errorf(cfgFile, "rope_scaling", "type %q is not exported for %s (llama3 for LLaMA and linear are)", s.Type, cfg.Architecture)
+		}
 	}
 	if cfg.NumHeads <= 0 || cfg.NumKVHeads <= 0 || cfg.HeadDim <= 0 || cfg.HeadDim%2 != 0 {
 		return nil, nil, nil, errorf(cfgFile, "num_attention_heads", "heads %d, kv heads %d, head_dim %d: want positive counts and an even head_dim", cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim)
@@ -118,6 +129,10 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 	}()
 	x := &exporter{ck: ck, cfg: cfg, format: format, opt: opt, used: map[string]bool{}, rep: &ExportReport{}}
 
+	if ropeFreqs != nil { // the converter yields it before the checkpoint's tensors
+		x.add(&Tensor{Name: "rope_freqs.weight", Type: F32, Dims: []uint64{uint64(len(ropeFreqs))}, Data: F32Bytes(ropeFreqs)},
+			TensorReport{Source: "config.json rope_scaling (llama3)", Rule: "computed"})
+	}
 	if err := x.dense("token_embd.weight", "model.embed_tokens.weight", []int{cfg.VocabSize, cfg.HiddenSize}, 0); err != nil {
 		return nil, nil, nil, err
 	}
@@ -212,6 +227,7 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 		KV{arch + ".rope.dimension_count", uint32(hd)},
 		KV{arch + ".vocab_size", uint32(cfg.VocabSize)},
 	)
+	f.KVs = append(f.KVs, ropeKVs...)
 	if hd*cfg.NumHeads != cfg.HiddenSize {
 		f.KVs = append(f.KVs, KV{arch + ".attention.key_length", uint32(hd)}, KV{arch + ".attention.value_length", uint32(hd)})
 	}

@@ -466,7 +466,7 @@ func TestExportBadInput(t *testing.T) {
 			setConfig("architectures", []string{"Qwen2ForCausalLM"})(d)
 			setConfig("use_sliding_window", true)(d)
 		}), "use_sliding_window"},
-		{"rope scaling", edit("rope", setConfig("rope_scaling", map[string]any{"rope_type": "linear", "factor": 2.0})), "rope_scaling"},
+		{"rope scaling", edit("rope", setConfig("rope_scaling", map[string]any{"rope_type": "yarn", "factor": 2.0})), "rope_scaling"},
 		{"no tokenizer", edit("notok", func(d string) { os.Remove(filepath.Join(d, "tokenizer.json")) }), "tokenizer.json"},
 		{"unigram", edit("unigram", func(d string) {
 			os.WriteFile(filepath.Join(d, "tokenizer.json"), []byte(`{"model":{"type":"Unigram","vocab":[]}}`), 0o644)
