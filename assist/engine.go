@@ -43,6 +43,10 @@ const (
 	Read     Intent = iota + 1 // "read this": the text in the picture, verbatim
 	Describe                   // "what is in front of me"
 	Ask                        // an open question about the picture
+	Colour                     // "what colour is this"
+	Light                      // "is the light on"
+	People                     // "how many people"
+	TextHere                   // "is there text here" (whether to say "read this")
 )
 
 func (i Intent) String() string {
@@ -53,6 +57,14 @@ func (i Intent) String() string {
 		return "describe"
 	case Ask:
 		return "ask"
+	case Colour:
+		return "colour"
+	case Light:
+		return "light"
+	case People:
+		return "people"
+	case TextHere:
+		return "text-here"
 	}
 	return fmt.Sprintf("Intent(%d)", int(i))
 }
@@ -64,6 +76,14 @@ func (i Intent) Question() string {
 		return "Read the text in this picture, word for word."
 	case Describe:
 		return "What is in front of me? Describe it briefly, the most important thing first."
+	case Colour:
+		return "What colour is this?"
+	case Light:
+		return "Is the light on?"
+	case People:
+		return "How many people are there?"
+	case TextHere:
+		return "Is there text here?"
 	}
 	return ""
 }
@@ -71,6 +91,14 @@ func (i Intent) Question() string {
 // EngineFactory builds an engine from the configuration. It returns an error wrapping
 // ErrNotInstalled when what the engine needs (a library, a model) is missing.
 type EngineFactory func(cfg config.Config) (Engine, error)
+
+// Delegator is implemented by engines that hand some requests to another engine when it is
+// installed: the scene engine asks the vision-language model to describe, with its detectors'
+// findings in the prompt. The router builds the engine Delegate names and passes it in.
+type Delegator interface {
+	Delegate() string // the engine's name; "" for none
+	SetDelegate(Engine)
+}
 
 // ErrNotInstalled marks an engine that cannot run on this machine.
 var ErrNotInstalled = errors.New("not installed")
@@ -122,36 +150,51 @@ type Router struct {
 // NewRouter builds the engines the configuration names. An engine that cannot be built is not
 // an error here (the daemon must start and say what it cannot do); Missing reports it.
 func NewRouter(cfg config.Config) *Router {
+	d := cfg.Engines.Describe
 	r := &Router{
-		choice:  map[Intent]string{Read: cfg.Engines.Read, Describe: cfg.Engines.Describe, Ask: cfg.Engines.Ask},
+		choice: map[Intent]string{Read: cfg.Engines.Read, Describe: d, Ask: cfg.Engines.Ask,
+			Colour: d, Light: d, People: d, TextHere: d},
 		engines: map[string]Engine{},
 		missing: map[string]error{},
 	}
 	for _, name := range r.choice {
-		if name == "none" || name == "" {
-			continue
+		r.build(cfg, name)
+	}
+	for _, e := range r.engines {
+		if dg, ok := e.(Delegator); ok && dg.Delegate() != "" {
+			if de := r.build(cfg, dg.Delegate()); de != nil {
+				dg.SetDelegate(de)
+			}
 		}
-		if _, done := r.engines[name]; done {
-			continue
-		}
-		if _, done := r.missing[name]; done {
-			continue
-		}
-		factoriesMu.Lock()
-		f, ok := factories[name]
-		factoriesMu.Unlock()
-		if !ok {
-			r.missing[name] = fmt.Errorf("%w: this build has no %q engine yet", ErrNotInstalled, name)
-			continue
-		}
-		e, err := f(cfg)
-		if err != nil {
-			r.missing[name] = err
-			continue
-		}
-		r.engines[name] = e
 	}
 	return r
+}
+
+// build makes the engine called name once, recording why when it cannot.
+func (r *Router) build(cfg config.Config, name string) Engine {
+	if name == "none" || name == "" {
+		return nil
+	}
+	if e, done := r.engines[name]; done {
+		return e
+	}
+	if _, done := r.missing[name]; done {
+		return nil
+	}
+	factoriesMu.Lock()
+	f, ok := factories[name]
+	factoriesMu.Unlock()
+	if !ok {
+		r.missing[name] = fmt.Errorf("%w: this build has no %q engine yet", ErrNotInstalled, name)
+		return nil
+	}
+	e, err := f(cfg)
+	if err != nil {
+		r.missing[name] = err
+		return nil
+	}
+	r.engines[name] = e
+	return e
 }
 
 // NewRouterWith uses the given engines (tests, and callers that built them already).
@@ -172,7 +215,7 @@ func (r *Router) Route(intent Intent) (Engine, error) {
 	if e, ok := r.engines[name]; ok {
 		return e, nil
 	}
-	if intent == Read {
+	if intent != Ask {
 		if e, ok := r.engines["vlm"]; ok {
 			return e, nil
 		}
@@ -181,7 +224,8 @@ func (r *Router) Route(intent Intent) (Engine, error) {
 }
 
 func (r *Router) whyNot(intent Intent, name string) string {
-	what := map[Intent]string{Read: "read text", Describe: "describe what is in front of you", Ask: "answer questions about the picture"}[intent]
+	what := map[Intent]string{Read: "read text", Describe: "describe what is in front of you", Ask: "answer questions about the picture",
+		Colour: "tell colours", Light: "tell the light", People: "count people", TextHere: "look for text"}[intent]
 	switch {
 	case name == "none" || name == "":
 		return fmt.Sprintf("I can't %s: it is switched off in the settings.", what)
@@ -191,6 +235,8 @@ func (r *Router) whyNot(intent Intent, name string) string {
 			msg += " I can read text: say read this."
 		}
 		return msg
+	case name == "scene":
+		return fmt.Sprintf("I can't %s: the scene engine does not start. The details are in the log.", what)
 	case name == "ocr":
 		if err := r.missing["ocr"]; err != nil && !errors.Is(err, ErrNotInstalled) {
 			return fmt.Sprintf("I can't %s: the text reader does not start. The details are in the log.", what)
@@ -224,6 +270,14 @@ func IntentOf(question string) Intent {
 		return Read
 	case "what is in front of me", "what's in front of me", "describe", "describe this", "describe the scene", "what is this", "what's this":
 		return Describe
+	case "what colour is this", "what color is this", "what colour is it", "what color is it", "what colour", "what color", "colour", "color":
+		return Colour
+	case "is the light on", "are the lights on", "is it dark", "is it light", "how bright is it", "light":
+		return Light
+	case "how many people", "how many people are there", "how many people are here", "is anyone here", "is anybody here", "is there anyone here":
+		return People
+	case "is there text here", "is there any text", "is there text", "is there any text here", "is there writing here":
+		return TextHere
 	}
 	return Ask
 }

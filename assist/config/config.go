@@ -76,17 +76,27 @@ type Speech struct {
 // Engines chooses which answer engine serves which request.
 type Engines struct {
 	Read          string  `toml:"read"`           // "ocr", "vlm" or "none"
-	Describe      string  `toml:"describe"`       // "vlm" or "none"
+	Describe      string  `toml:"describe"`       // "scene" (detectors, and the VLM when installed), "vlm" or "none"
 	Ask           string  `toml:"ask"`            // open questions: "vlm" or "none"
 	MinConfidence float64 `toml:"min_confidence"` // 0..100: OCR words below this are hedged
+	// VLMWait is how many seconds the scene engine waits for the vision-language model's first
+	// words before it says what its detectors found instead.
+	VLMWait float64 `toml:"vlm_wait"`
 }
 
-// Models holds file locations of the engines' data.
+// Models holds file locations of the engines' data. The detector files are names in Dir
+// (where `assist models install` puts them) unless absolute; an empty name switches that
+// detector off.
 type Models struct {
-	VLM      string `toml:"vlm"`      // vision-language model directory (a later issue)
-	Tessdata string `toml:"tessdata"` // Tesseract data folder; empty: the system's
-	Speech   string `toml:"speech"`   // PocketSphinx acoustic model folder; empty: the system's
-	Dict     string `toml:"dict"`     // PocketSphinx pronunciation dictionary; empty: built in
+	Dir         string `toml:"dir"`          // the model folder; empty: DefaultModelDir()
+	Objects     string `toml:"objects"`      // object detector, YOLOX-Nano ONNX
+	Classes     string `toml:"classes"`      // its class names, one a line (COCO's 80)
+	Faces       string `toml:"faces"`        // face detector, OpenCV's res10 SSD graph (.pb)
+	FacesConfig string `toml:"faces_config"` // its TensorFlow text config (.pbtxt)
+	VLM         string `toml:"vlm"`          // vision-language model folder (holds config.json); empty: none
+	Tessdata    string `toml:"tessdata"`     // Tesseract data folder; empty: the system's
+	Speech      string `toml:"speech"`       // PocketSphinx acoustic model folder; empty: the system's
+	Dict        string `toml:"dict"`         // PocketSphinx pronunciation dictionary; empty: built in
 }
 
 // Privacy: frames are never stored unless DebugCapture is set.
@@ -121,8 +131,66 @@ func Default() Config {
 			},
 		},
 		Speech:  Speech{Engine: "library", RateWPM: 175, Pitch: 50, Volume: 100, Earcons: true, History: 10},
-		Engines: Engines{Read: "ocr", Describe: "vlm", Ask: "vlm", MinConfidence: 60},
+		Engines: Engines{Read: "ocr", Describe: "scene", Ask: "vlm", MinConfidence: 60, VLMWait: 10},
+		Models: Models{
+			Objects: "yolox_nano.onnx", Classes: "coco.names",
+			Faces: "opencv_face_detector_uint8.pb", FacesConfig: "opencv_face_detector.pbtxt",
+		},
 	}
+}
+
+// DefaultModelDir is the model folder when models.dir is empty: $XDG_DATA_HOME/assist/models,
+// else ~/.local/share/assist/models (the working folder's "models" when there is no home).
+func DefaultModelDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "assist", "models")
+	}
+	if h, err := os.UserHomeDir(); err == nil && h != "" {
+		return filepath.Join(h, ".local", "share", "assist", "models")
+	}
+	return "models"
+}
+
+// Folder is the model folder in force.
+func (m Models) Folder() string {
+	if m.Dir == "" {
+		return DefaultModelDir()
+	}
+	return m.Dir
+}
+
+// Path is where a model file named in the configuration is: name itself when absolute, else in
+// the model folder; "" for "".
+func (m Models) Path(name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(m.Folder(), name)
+}
+
+// ModelFile is one file the configuration names for a capability.
+type ModelFile struct {
+	Field      string // "models.objects"
+	Path       string // resolved
+	Capability string // what is off without it, in words: "object recognition"
+	Dir        bool   // a folder (the vision-language model), not a file
+}
+
+// ModelFiles lists the model files the configuration names (the empty keys, switched off, are
+// left out).
+func (c Config) ModelFiles() []ModelFile {
+	var fs []ModelFile
+	add := func(field, name, what string, dir bool) {
+		if name != "" {
+			fs = append(fs, ModelFile{Field: field, Path: c.Models.Path(name), Capability: what, Dir: dir})
+		}
+	}
+	add("models.objects", c.Models.Objects, "object recognition", false)
+	add("models.classes", c.Models.Classes, "object recognition", false)
+	add("models.faces", c.Models.Faces, "face detection", false)
+	add("models.faces_config", c.Models.FacesConfig, "face detection", false)
+	add("models.vlm", c.Models.VLM, "the vision-language model", true)
+	return fs
 }
 
 // Problem is one thing wrong in the file, with its place.
@@ -204,6 +272,7 @@ func (c *Config) resolvePaths(dir string) {
 	if _, err := strconv.Atoi(src); err != nil && !strings.Contains(src, "://") && !strings.Contains(src, "!") {
 		c.Camera.Source = abs(src)
 	}
+	c.Models.Dir = abs(c.Models.Dir)
 	c.Models.VLM = abs(c.Models.VLM)
 	c.Models.Tessdata = abs(c.Models.Tessdata)
 	c.Models.Speech = abs(c.Models.Speech)

@@ -24,7 +24,8 @@ var (
 	verbosities     = []string{"brief", "normal", "detailed"}
 	readEngines     = []string{"ocr", "vlm", "none"}
 	speechEngines   = []string{"library", "program"}
-	describeEngines = []string{"vlm", "none"}
+	describeEngines = []string{"scene", "vlm", "none"}
+	askEngines      = []string{"vlm", "none"}
 )
 
 // validate checks the values; the caller fills in file and line.
@@ -168,7 +169,11 @@ func validate(c *Config) []Problem {
 
 	oneOf("engines.read", c.Engines.Read, readEngines)
 	oneOf("engines.describe", c.Engines.Describe, describeEngines)
-	oneOf("engines.ask", c.Engines.Ask, describeEngines)
+	oneOf("engines.ask", c.Engines.Ask, askEngines)
+	if math.IsNaN(c.Engines.VLMWait) || c.Engines.VLMWait < 0.5 || c.Engines.VLMWait > 600 {
+		bad("engines.vlm_wait", "%v seconds is out of range; use 0.5 to 600", c.Engines.VLMWait)
+	}
+	validateModels(c, bad)
 	if math.IsNaN(c.Engines.MinConfidence) || c.Engines.MinConfidence < 0 || c.Engines.MinConfidence > 100 {
 		bad("engines.min_confidence", "%v is out of range; use 0 to 100", c.Engines.MinConfidence)
 	}
@@ -218,4 +223,57 @@ func isPhrase(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateModels checks the [models] names without touching the disk (a missing file is not a
+// mistake in the settings: the assistant says that capability is off; `assist check` and
+// `assist doctor` name the file).
+func validateModels(c *Config, bad func(field, format string, a ...any)) {
+	m := c.Models
+	pair := func(f1, v1, f2, v2, what string) {
+		if (v1 == "") != (v2 == "") {
+			empty := f1
+			if v2 == "" {
+				empty = f2
+			}
+			bad(empty, "%s needs both %s and %s; set both, or leave both empty to switch it off", what, f1, f2)
+		}
+	}
+	pair("models.objects", m.Objects, "models.classes", m.Classes, "object recognition")
+	pair("models.faces", m.Faces, "models.faces_config", m.FacesConfig, "face detection")
+	name := func(field, v string, exts ...string) {
+		if v == "" {
+			return
+		}
+		if strings.TrimSpace(v) != v || strings.ContainsAny(v, "\x00\n\r") {
+			bad(field, "%q is not a file name (no leading or trailing spaces, no line breaks)", v)
+			return
+		}
+		if strings.HasSuffix(v, "/") {
+			bad(field, "%q names a folder; name the model file", v)
+			return
+		}
+		for _, e := range exts {
+			if strings.HasSuffix(strings.ToLower(v), e) {
+				return
+			}
+		}
+		bad(field, "%q is not a %s file", v, strings.Join(exts, " or "))
+	}
+	name("models.objects", m.Objects, ".onnx")
+	name("models.classes", m.Classes, ".names", ".txt")
+	name("models.faces", m.Faces, ".pb")
+	name("models.faces_config", m.FacesConfig, ".pbtxt")
+	if m.VLM != "" {
+		low := strings.ToLower(m.VLM)
+		switch {
+		case strings.TrimSpace(m.VLM) != m.VLM || strings.ContainsAny(m.VLM, "\x00\n\r"):
+			bad("models.vlm", "%q is not a folder name (no leading or trailing spaces, no line breaks)", m.VLM)
+		case strings.HasSuffix(low, ".gguf") || strings.HasSuffix(low, ".safetensors") || strings.HasSuffix(low, ".json") || strings.HasSuffix(low, ".onnx"):
+			bad("models.vlm", "%q is a file; name the model's folder (the one holding config.json)", m.VLM)
+		}
+	}
+	if m.Dir != "" && strings.ContainsAny(m.Dir, "\x00\n\r") {
+		bad("models.dir", "%q is not a folder name", m.Dir)
+	}
 }

@@ -111,14 +111,16 @@ func TestAskFaults(t *testing.T) {
 	if p, err := audio.ReadWAVFile(wav); err != nil || p.Duration() < time.Second {
 		t.Errorf("the error was not spoken into the WAV: %v", err)
 	}
-	code, o, _ = runCmd("ask", "--image", "../../examples/sample.png", "--question", "what is in front of me", "--wav", wav)
-	if code != 1 || !strings.Contains(o, "no vision-language model is installed") {
-		t.Errorf("describe without a model: %d %q", code, o)
-	}
-	// A configured model that is missing: said plainly, and "read this" still works.
+	// Detector models missing from the model folder: the scene engine says which capability is
+	// off and why, and still answers what needs no model.
 	cfg := filepath.Join(dir, "missing-model.toml")
-	os.WriteFile(cfg, []byte("[models]\nvlm = \"no-such-model\"\ntessdata = \"no-such-tessdata\"\n"), 0o644)
-	code, o, _ = runCmd("ask", "--config", cfg, "--image", "../../examples/sample.png", "--question", "describe", "--wav", wav)
+	os.WriteFile(cfg, []byte("[models]\ndir = \"empty-models\"\nvlm = \"no-such-model\"\ntessdata = \"no-such-tessdata\"\n"), 0o644)
+	code, o, _ = runCmd("ask", "--config", cfg, "--image", "../../examples/sample.png", "--question", "what is in front of me", "--wav", wav)
+	if code != 0 || !strings.Contains(o, "I can't recognise objects: the model file yolox_nano.onnx is missing.") || !strings.Contains(o, "It is ") {
+		t.Errorf("describe without models: %d %q", code, o)
+	}
+	// Only the vision-language model answers open questions.
+	code, o, _ = runCmd("ask", "--config", cfg, "--image", "../../examples/sample.png", "--question", "who made this", "--wav", wav)
 	if code != 1 || !strings.Contains(o, "no vision-language model is installed") {
 		t.Errorf("missing model: %d %q", code, o)
 	}
