@@ -56,11 +56,6 @@ func HasText(img image.Image) TextCheck {
 	var boxes []image.Rectangle
 	for i := 0; i < contours.Size(); i++ {
 		r := gocv.BoundingRect(contours.At(i))
-		if debugText {
-			roi := bw.Region(r)
-			println(r.String(), gocv.CountNonZero(roi))
-			roi.Close()
-		}
 		if r.Dy() < 8 || r.Dy() > H/5 || r.Dx()*10 < 13*r.Dy() || r.Dx() > W*95/100 {
 			continue
 		}
@@ -105,7 +100,6 @@ func TextSentence(t TextCheck) string {
 	return "I don't see any text."
 }
 
-var debugText = false
 
 func abs(v float64) float64 {
 	if v < 0 {
