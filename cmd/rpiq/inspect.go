@@ -11,8 +11,11 @@ import (
 	"strings"
 
 	"github.com/rpiq/rpiq/internal/cli"
+	"github.com/rpiq/rpiq/models/cogvlm2"
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/llama"
+	"github.com/rpiq/rpiq/models/opt"
 	"github.com/rpiq/rpiq/models/tokenizer"
 )
 
@@ -193,13 +196,13 @@ func inspectModel(dir string) (*modelReport, error) {
 		if inv.Index != nil {
 			rep.Tensors = len(inv.Index.WeightMap)
 		}
-		if n := estimateParams(cfg); n > 0 || cfg.Architecture == hf.ArchCogVLM {
+		if n := estimateParams(cfg); n > 0 || cfg.Architecture == cogvlm2.Arch {
 			rep.Parameters, rep.ParametersSource = n, "config"
 		} else {
 			rep.Parameters, rep.ParametersSource = 0, "unknown"
 		}
 	}
-	if cfg.Architecture == hf.ArchCogVLM {
+	if cfg.Architecture == cogvlm2.Arch {
 		if err := inspectCogVLM(dir, cfg, rep); err != nil {
 			return nil, err
 		}
@@ -229,7 +232,7 @@ func estimateParams(c *hf.Config) int64 {
 	H, I, L, V := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.NumLayers), int64(c.VocabSize)
 	q, kv := int64(c.NumHeads*c.HeadDim), int64(c.NumKVHeads*c.HeadDim)
 	switch c.Architecture {
-	case hf.ArchLlama, hf.ArchQwen2, hf.ArchQwen3:
+	case llama.ArchLlama, llama.ArchQwen2, llama.ArchQwen3:
 		layer := H*q + 2*H*kv + q*H + 3*H*I + 2*H
 		if c.AttentionBias {
 			layer += q + 2*kv
@@ -248,7 +251,7 @@ func estimateParams(c *hf.Config) int64 {
 			n += V * H
 		}
 		return n
-	case hf.ArchOPT:
+	case opt.Arch:
 		P := int64(c.WordEmbedProjDim)
 		layer := 4*H*H + 2*H*I
 		if c.AttentionBias {
@@ -257,7 +260,7 @@ func estimateParams(c *hf.Config) int64 {
 		if c.LayerNormElementwiseAffine {
 			layer += 4 * H
 		}
-		n := V*P + (int64(c.MaxPositions)+hf.OPTPositionOffset)*H + L*layer
+		n := V*P + (int64(c.MaxPositions)+int64(c.PositionOffset))*H + L*layer
 		if P != H {
 			n += 2 * H * P
 		}

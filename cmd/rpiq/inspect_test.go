@@ -52,7 +52,7 @@ func inspectJSON(t *testing.T, dir string) modelReport {
 func TestInspectConvertedStories(t *testing.T) {
 	dir := convertStories(t)
 	r := inspectJSON(t, dir)
-	if r.Architecture != hf.ArchLlama || r.Parameters != 260032 || r.ParametersSource != "headers" || r.Tensors != 47 ||
+	if r.Architecture != "LlamaForCausalLM" || r.Parameters != 260032 || r.ParametersSource != "headers" || r.Tensors != 47 ||
 		r.DTypes["F32"] == nil || r.DTypes["F32"].Bytes != 4*260032 || r.Quantization != nil {
 		t.Fatalf("report: %+v", r)
 	}

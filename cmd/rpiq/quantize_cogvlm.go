@@ -48,7 +48,7 @@ type cogvlmQuantArgs struct {
 // quantizeCogVLM handles the run when the model is a CogVLM2 (handled reports that).
 func quantizeCogVLM(a cogvlmQuantArgs, f *cogvlmQuantFlags, stdout, stderr io.Writer) (handled bool, err error) {
 	cfg, err := hf.LoadConfig(a.model)
-	if err != nil || cfg.Architecture != hf.ArchCogVLM {
+	if err != nil || cfg.Architecture != cogvlm2.Arch {
 		return false, nil // the generic path reports config errors
 	}
 	if a.resume {

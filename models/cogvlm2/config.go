@@ -5,9 +5,9 @@
 package cogvlm2
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
+	"path/filepath"
 
 	"github.com/rpiq/rpiq/models/hf"
 )
@@ -40,57 +40,38 @@ func (v VisionConfig) Grid() int { return v.ImageSize / v.PatchSize }
 // convolution halves the grid, and boi/eoi are added (2306 for the real 1344-pixel model).
 func (v VisionConfig) ImageTokens() int { g := v.Grid() / 2; return g*g + 2 }
 
-// Config is a CogVLM2 config: the language model's (hf.Config, parsed as a LLaMA-family model
-// with num_multi_query_heads and rope base 500000) and the vision tower's.
+// Arch is CogVLM2's config.json architecture name.
+const Arch = "CogVLMForCausalLM"
+
+// Config is a CogVLM2 config: the language model's (hf.Config, read as a LLaMA-style decoder
+// with num_multi_query_heads and rope base 500000) and the vision tower's. hf.LoadConfig makes
+// it (readConfig, registered in textmodel.go) and keeps it in hf.Config.Arch.
 type Config struct {
 	LM              *hf.Config
 	Vision          VisionConfig
 	TemplateVersion string // "chat", "vqa" or "base"
 }
 
-// LoadConfig reads dir/config.json.
-func LoadConfig(dir string) (*Config, error) {
-	lm, err := hf.LoadConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	return FromHF(dir+"/config.json", lm)
-}
+// lmDefaults are configuration_cogvlm.py's: 8 multi-query heads, rope base 500000 (hard-coded in
+// modeling_cogvlm.py), 8192 positions, rms_norm_eps 1e-5, Llama-3's bos/eos.
+var lmDefaults = hf.DecoderDefaults{KVHeadsKey: "num_multi_query_heads", KVHeads: 8, MaxPositions: 8192,
+	RopeTheta: 500000, RMSNormEps: 1e-5, BOS: 128000, EOS: []int{128001}}
 
-// FromHF completes an hf.Config of architecture CogVLMForCausalLM with the vision settings,
-// checking that the sizes are consistent (file names the config in errors).
-func FromHF(file string, lm *hf.Config) (*Config, error) {
-	if lm.Architecture != hf.ArchCogVLM {
-		return nil, &hf.Error{File: file, Field: "architectures", Problem: fmt.Sprintf("want %s, got %s", hf.ArchCogVLM, lm.Architecture)}
+// readConfig reads a CogVLMForCausalLM config.json: the language model into c, the vision
+// tower and template into c.Arch (*Config), checking that the sizes are consistent.
+func readConfig(f *hf.Fields, c *hf.Config) {
+	hf.ReadDecoder(f, c, lmDefaults)
+	c.AttentionBias = false // only the vision expert's QKV has a bias; see the checkpoint
+	if f.Err() != nil {
+		return
 	}
-	raw, ok := lm.Raw["vision_config"].(map[string]any)
-	if !ok {
-		return nil, &hf.Error{File: file, Field: "vision_config", Problem: "missing or not an object"}
-	}
-	bad := func(field, format string, a ...any) error {
-		return &hf.Error{File: file, Field: "vision_config." + field, Problem: fmt.Sprintf(format, a...)}
-	}
-	intField := func(key string, def int) (int, error) {
-		v, ok := raw[key]
-		if !ok || v == nil {
-			if def > 0 {
-				return def, nil
-			}
-			return 0, bad(key, "missing required field")
-		}
-		n, ok := v.(json.Number)
-		if !ok {
-			return 0, bad(key, "want a positive integer, got %v", v)
-		}
-		i, err := n.Int64()
-		if err != nil || i <= 0 || i > math.MaxInt32 {
-			return 0, bad(key, "want a positive integer, got %s", n)
-		}
-		return int(i), nil
+	vf := f.Sub("vision_config")
+	if vf == nil {
+		f.Fail("vision_config", "missing or not an object")
+		return
 	}
 	var v VisionConfig
-	var err error
-	for _, f := range []struct {
+	for _, fl := range []struct {
 		key string
 		dst *int
 		def int
@@ -100,40 +81,63 @@ func FromHF(file string, lm *hf.Config) (*Config, error) {
 		{"patch_size", &v.PatchSize, 0}, {"image_size", &v.ImageSize, 0},
 		{"num_positions", &v.NumPositions, 0}, {"in_channels", &v.InChannels, 3},
 	} {
-		if *f.dst, err = intField(f.key, f.def); err != nil {
-			return nil, err
+		*fl.dst = vf.Positive(fl.key, fl.def == 0, fl.def)
+		if vf.Err() == nil && *fl.dst > math.MaxInt32 {
+			vf.Fail(fl.key, "want a positive integer below 2³¹, got %d", *fl.dst)
 		}
 	}
-	v.LayerNormEps = 1e-6
-	if n, ok := raw["layer_norm_eps"].(json.Number); ok {
-		if v.LayerNormEps, err = n.Float64(); err != nil || v.LayerNormEps <= 0 {
-			return nil, bad("layer_norm_eps", "want a positive number, got %s", n)
-		}
-	}
-	v.HiddenAct = "gelu"
-	if s, ok := raw["hidden_act"].(string); ok {
-		v.HiddenAct = s
+	v.LayerNormEps = vf.Float("layer_norm_eps", 1e-6)
+	v.HiddenAct = vf.String("hidden_act", "gelu")
+	if vf.Err() != nil {
+		return
 	}
 	switch {
+	case v.LayerNormEps <= 0:
+		vf.Fail("layer_norm_eps", "want a positive number, got %g", v.LayerNormEps)
 	case v.HiddenAct != "gelu":
-		return nil, bad("hidden_act", "only exact GELU (\"gelu\") is implemented, got %q", v.HiddenAct)
+		vf.Fail("hidden_act", "only exact GELU (\"gelu\") is implemented, got %q", v.HiddenAct)
 	case v.InChannels != 3:
-		return nil, bad("in_channels", "want 3 (RGB), got %d", v.InChannels)
+		vf.Fail("in_channels", "want 3 (RGB), got %d", v.InChannels)
 	case v.HiddenSize%v.NumHeads != 0:
-		return nil, bad("num_heads", "%d heads do not divide hidden_size %d", v.NumHeads, v.HiddenSize)
+		vf.Fail("num_heads", "%d heads do not divide hidden_size %d", v.NumHeads, v.HiddenSize)
 	case v.ImageSize%v.PatchSize != 0:
-		return nil, bad("image_size", "%d is not a multiple of patch_size %d", v.ImageSize, v.PatchSize)
+		vf.Fail("image_size", "%d is not a multiple of patch_size %d", v.ImageSize, v.PatchSize)
 	case v.Grid()%2 != 0:
-		return nil, bad("image_size", "the patch grid (%d per side) must be even for the 2×2 convolution", v.Grid())
+		vf.Fail("image_size", "the patch grid (%d per side) must be even for the 2×2 convolution", v.Grid())
 	case v.NumPositions != v.Grid()*v.Grid()+1:
-		return nil, bad("num_positions", "want (image_size/patch_size)²+1 = %d (patches plus CLS), got %d", v.Grid()*v.Grid()+1, v.NumPositions)
+		vf.Fail("num_positions", "want (image_size/patch_size)²+1 = %d (patches plus CLS), got %d", v.Grid()*v.Grid()+1, v.NumPositions)
+	case c.VocabSize <= PadTokenID:
+		f.Fail("vocab_size", "must exceed the hard-coded pad/image id %d, got %d", PadTokenID, c.VocabSize)
 	}
-	if lm.VocabSize <= PadTokenID {
-		return nil, &hf.Error{File: file, Field: "vocab_size", Problem: fmt.Sprintf("must exceed the hard-coded pad/image id %d, got %d", PadTokenID, lm.VocabSize)}
+	if f.Err() != nil {
+		return
 	}
-	tv := "chat"
-	if s, ok := lm.Raw["template_version"].(string); ok {
-		tv = s
+	c.Arch = &Config{LM: c, Vision: v, TemplateVersion: f.String("template_version", "chat")}
+}
+
+// LoadConfig reads dir/config.json, which must be a CogVLM2's.
+func LoadConfig(dir string) (*Config, error) {
+	lm, err := hf.LoadConfig(dir)
+	if err != nil {
+		return nil, err
 	}
-	return &Config{LM: lm, Vision: v, TemplateVersion: tv}, nil
+	return FromHF(filepath.Join(dir, hf.ConfigFile), lm)
+}
+
+// ParseConfig parses config.json content (file names it in errors).
+func ParseConfig(file string, data []byte) (*Config, error) {
+	lm, err := hf.ParseConfig(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return FromHF(file, lm)
+}
+
+// FromHF is the CogVLM2 config hf.LoadConfig made of file, or an error naming the architecture.
+func FromHF(file string, lm *hf.Config) (*Config, error) {
+	c, ok := lm.Arch.(*Config)
+	if !ok {
+		return nil, &hf.Error{File: file, Field: "architectures", Problem: fmt.Sprintf("want %s, got %s", Arch, lm.Architecture)}
+	}
+	return c, nil
 }

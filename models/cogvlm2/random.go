@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/runtime/backend"
@@ -33,7 +32,7 @@ var TinySizes = Sizes{Hidden: 64, Intermediate: 128, Layers: 2, Heads: 4, KVHead
 func (s Sizes) ConfigJSON() []byte {
 	g := s.ImageSize / s.PatchSize
 	c := map[string]any{
-		"architectures": []string{hf.ArchCogVLM},
+		"architectures": []string{Arch},
 		"vision_config": map[string]any{"dropout_prob": 0.0, "hidden_act": "gelu", "in_channels": 3,
 			"num_hidden_layers": s.VLayers, "hidden_size": s.VHidden, "patch_size": s.PatchSize,
 			"num_heads": s.VHeads, "intermediate_size": s.VIntermediate, "layer_norm_eps": 1e-6,
@@ -89,15 +88,6 @@ func f32bytes(v []float32) []byte {
 		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
 	}
 	return b
-}
-
-// ParseConfig parses config.json content (file names it in errors).
-func ParseConfig(file string, data []byte) (*Config, error) {
-	lm, err := hf.ParseConfig(file, data)
-	if err != nil {
-		return nil, err
-	}
-	return FromHF(file, lm)
 }
 
 // Build makes a model from in-memory tensors (benchmarks).

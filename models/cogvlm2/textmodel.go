@@ -13,17 +13,19 @@ import (
 // rpiq eval work on it (every token is a language token: positions count up, the language
 // expert runs). Images go through Model.Forward / VQA.Ask.
 func init() {
-	hfmodel.Register(hf.ArchCogVLM, func(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
-		cfg, err := FromHF(w.Checkpoint.Dir()+"/config.json", c)
-		if err != nil {
-			return nil, err
-		}
-		m, err := New(cfg, w)
-		if err != nil {
-			return nil, err
-		}
-		return &TextModel{m}, nil
-	})
+	hfmodel.Register(hfmodel.Arch{Name: Arch, Config: readConfig, New: open})
+}
+
+func open(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
+	cfg, err := FromHF(w.Checkpoint.Dir()+"/config.json", c)
+	if err != nil {
+		return nil, err
+	}
+	m, err := New(cfg, w)
+	if err != nil {
+		return nil, err
+	}
+	return &TextModel{m}, nil
 }
 
 // TextModel is a CogVLM2 used without images.

@@ -11,6 +11,7 @@ import (
 	"github.com/rpiq/rpiq/kernels/half"
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/llama" // registers the architectures GGUF export takes
 	"github.com/rpiq/rpiq/models/quant"
 )
 
@@ -90,7 +91,7 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 	cfgFile := filepath.Join(modelDir, hf.ConfigFile)
 	arch, ok := ggufArch[cfg.Architecture]
 	if !ok {
-		return nil, nil, nil, errorf(cfgFile, "architectures", "%s: GGUF export supports %s, %s and %s", cfg.Architecture, hf.ArchLlama, hf.ArchQwen2, hf.ArchQwen3)
+		return nil, nil, nil, errorf(cfgFile, "architectures", "%s: GGUF export supports %s, %s and %s", cfg.Architecture, llama.ArchLlama, llama.ArchQwen2, llama.ArchQwen3)
 	}
 	if cfg.SlidingWindow > 0 {
 		return nil, nil, nil, errorf(cfgFile, "use_sliding_window", "sliding-window attention is not exported")
@@ -238,7 +239,7 @@ func build(modelDir string, opt ExportOptions) (_ *File, _ *ExportReport, _ *hf.
 // ggufArch is llama.cpp's architecture name for each exported HF architecture. Only "llama"
 // permutes q/k rows: llama.cpp rotates interleaved pairs for it (rope type NORM) and halves for
 // qwen2/qwen3 (NEOX), which is HF's own layout.
-var ggufArch = map[string]string{hf.ArchLlama: "llama", hf.ArchQwen2: "qwen2", hf.ArchQwen3: "qwen3"}
+var ggufArch = map[string]string{llama.ArchLlama: "llama", llama.ArchQwen2: "qwen2", llama.ArchQwen3: "qwen3"}
 
 type exporter struct {
 	ck        *hf.Checkpoint

@@ -8,32 +8,54 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
-// Architectures LoadConfig understands (config.json "architectures"[0]).
-const (
-	ArchLlama  = "LlamaForCausalLM"
-	ArchQwen2  = "Qwen2ForCausalLM"
-	ArchQwen3  = "Qwen3ForCausalLM"
-	ArchOPT    = "OPTForCausalLM"
-	ArchCogVLM = "CogVLMForCausalLM"
+// ConfigReader reads one architecture's hyper-parameters from config.json (f) into the common
+// fields of c that every tool reads (sizes, norms, rotary settings, token ids) and into c.Arch,
+// the architecture's own parsed config (CogVLM2's vision tower, ...). Problems go to f.Fail.
+type ConfigReader func(f *Fields, c *Config)
+
+var (
+	readersMu  sync.Mutex
+	readers    = map[string]ConfigReader{}
+	modelTypes = map[string]string{} // config.json model_type → architecture, for configs without "architectures"
 )
 
-// OPTPositionOffset is the offset HF's OPTLearnedPositionalEmbedding adds to every position:
-// the table embed_positions.weight has max_position_embeddings+2 rows and position p uses row
-// p+2. Model code applies it; Config.PositionOffset carries it for OPT.
-const OPTPositionOffset = 2
+// RegisterConfig makes LoadConfig understand the architecture arch (config.json
+// "architectures"[0]), and the model_type values that name it when "architectures" is absent.
+// Architectures register through models/hfmodel.Register; a second registration panics.
+func RegisterConfig(arch string, types []string, read ConfigReader) {
+	readersMu.Lock()
+	defer readersMu.Unlock()
+	if _, dup := readers[arch]; dup {
+		panic("hf: config of architecture " + arch + " registered twice")
+	}
+	readers[arch] = read
+	for _, t := range types {
+		modelTypes[t] = arch
+	}
+}
 
-// modelTypes maps config.json "model_type" to an architecture, for configs without
-// "architectures".
-var modelTypes = map[string]string{
-	"llama": ArchLlama, "qwen2": ArchQwen2, "qwen3": ArchQwen3, "opt": ArchOPT,
+// Architectures lists the architectures whose config.json LoadConfig understands.
+func Architectures() []string {
+	readersMu.Lock()
+	defer readersMu.Unlock()
+	return sortedKeys(readers)
+}
+
+func reader(arch string) (ConfigReader, bool) {
+	readersMu.Lock()
+	defer readersMu.Unlock()
+	r, ok := readers[arch]
+	return r, ok
 }
 
 // Config holds what the runtime needs from config.json, normalised across architectures
-// (OPT's ffn_dim is IntermediateSize, CogVLM's num_multi_query_heads is NumKVHeads, ...).
+// (OPT's ffn_dim is IntermediateSize, CogVLM's num_multi_query_heads is NumKVHeads, ...). Each
+// architecture's ConfigReader fills it; a multimodal model's fields describe its language model.
 type Config struct {
-	Architecture string // one of the Arch constants
+	Architecture string // config.json "architectures"[0] (a registered one)
 	ModelType    string
 
 	HiddenSize       int
@@ -67,9 +89,13 @@ type Config struct {
 	WordEmbedProjDim           int  // embedding width; project_in/out exist when != HiddenSize
 	LayerNormElementwiseAffine bool
 	RemoveFinalLayerNorm       bool // _remove_final_layer_norm
-	PositionOffset             int  // OPTPositionOffset for OPT, else 0
+	PositionOffset             int  // learned positions: position p reads row p+PositionOffset (OPT: 2)
 
 	SlidingWindow int // Qwen2 with use_sliding_window; 0 = full attention
+
+	// Arch is the architecture's own parsed config (its ConfigReader sets it; nil when the
+	// common fields say everything), e.g. *cogvlm2.Config.
+	Arch any
 
 	Quantization *QuantizationConfig // quantization_config, or quantize_config.json; nil when dense
 
@@ -147,23 +173,20 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fields{file: file, m: m}
+	f := &Fields{file: file, m: m}
 	c := &Config{Raw: m, BOSTokenID: -1, PadTokenID: -1}
-	c.ModelType = f.string("model_type", "")
+	c.ModelType = f.String("model_type", "")
 	c.Architecture, err = architecture(file, m, c.ModelType)
 	if err != nil {
 		return nil, err
 	}
-	if c.Architecture == ArchOPT {
-		parseOPT(f, c)
-	} else {
-		parseLlamaFamily(f, c)
-	}
-	c.TorchDType = f.string("torch_dtype", f.string("dtype", ""))
+	read, _ := reader(c.Architecture)
+	read(f, c)
+	c.TorchDType = f.String("torch_dtype", f.String("dtype", ""))
 	if f.err != nil {
 		return nil, f.err
 	}
-	if q := f.object("quantization_config"); q != nil {
+	if q := f.Object("quantization_config"); q != nil {
 		if c.Quantization, err = parseQuantization(file, "quantization_config.", q, true); err != nil {
 			return nil, err
 		}
@@ -175,13 +198,15 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 }
 
 func architecture(file string, m map[string]any, modelType string) (string, error) {
-	supported := []string{ArchLlama, ArchQwen2, ArchQwen3, ArchOPT, ArchCogVLM}
 	v, ok := m["architectures"]
 	if !ok || v == nil {
-		if a, ok := modelTypes[modelType]; ok {
+		readersMu.Lock()
+		a, ok := modelTypes[modelType]
+		readersMu.Unlock()
+		if ok {
 			return a, nil
 		}
-		return "", errf(file, "architectures", "missing required field (want a list such as [%q])", ArchLlama)
+		return "", errf(file, "architectures", "missing required field (want a list such as [\"LlamaForCausalLM\"])")
 	}
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
@@ -191,206 +216,163 @@ func architecture(file string, m map[string]any, modelType string) (string, erro
 	if !ok {
 		return "", errf(file, "architectures", "want a list of strings, got an element %s", describe(list[0]))
 	}
-	for _, s := range supported {
-		if name == s {
-			return name, nil
-		}
+	if _, ok := reader(name); !ok {
+		return "", errf(file, "architectures", "unknown architecture %q (supported: %s)", name, strings.Join(Architectures(), ", "))
 	}
-	return "", errf(file, "architectures", "unknown architecture %q (supported: %s)", name, strings.Join(supported, ", "))
+	return name, nil
 }
 
-// parseLlamaFamily reads LLaMA, Qwen2, Qwen3 and CogVLM configs, with the defaults of their HF
-// configuration classes where a field is optional.
-func parseLlamaFamily(f *fields, c *Config) {
-	c.HiddenSize = f.positive("hidden_size", true, 0)
-	c.IntermediateSize = f.positive("intermediate_size", true, 0)
-	c.NumLayers = f.positive("num_hidden_layers", true, 0)
-	c.NumHeads = f.positive("num_attention_heads", true, 0)
-	c.VocabSize = f.positive("vocab_size", true, 0)
+// DecoderDefaults are the values a LLaMA-style decoder's configuration class gives to absent
+// fields (LlamaConfig: 2048 positions, rope_theta 1e4, rms_norm_eps 1e-6, bos 1 / eos 2).
+type DecoderDefaults struct {
+	KVHeadsKey   string // "num_key_value_heads" when empty (CogVLM: "num_multi_query_heads")
+	KVHeads      int    // 0: num_attention_heads
+	MaxPositions int
+	RopeTheta    float64
+	RMSNormEps   float64
+	BOS          int   // -1: none
+	EOS          []int // nil: none
+}
+
+// LlamaDefaults are LlamaConfig's defaults.
+var LlamaDefaults = DecoderDefaults{MaxPositions: 2048, RopeTheta: 10000, RMSNormEps: 1e-6, BOS: 1, EOS: []int{2}}
+
+// ReadDecoder reads the hyper-parameters of a LLaMA-style decoder with the defaults d: sizes,
+// heads and key/value heads, head_dim (hidden/heads when absent; even, for RoPE),
+// max_position_embeddings, rms_norm_eps, rope_theta and rope_scaling (or rope_parameters),
+// hidden_act, tie_word_embeddings and the token ids. LLaMA, Qwen2/3, CogVLM2's language model and
+// Idefics3's text_config share it; each architecture sets its own flags (biases, q/k norm) after.
+func ReadDecoder(f *Fields, c *Config, d DecoderDefaults) {
+	c.HiddenSize = f.Positive("hidden_size", true, 0)
+	c.IntermediateSize = f.Positive("intermediate_size", true, 0)
+	c.NumLayers = f.Positive("num_hidden_layers", true, 0)
+	c.NumHeads = f.Positive("num_attention_heads", true, 0)
+	c.VocabSize = f.Positive("vocab_size", true, 0)
 	if f.err != nil {
 		return
 	}
-	kvKey := "num_key_value_heads"
-	kvDefault := c.NumHeads
-	if c.Architecture == ArchCogVLM {
-		kvKey, kvDefault = "num_multi_query_heads", 8 // configuration_cogvlm.py default
+	kvKey, kvDefault := d.KVHeadsKey, d.KVHeads
+	if kvKey == "" {
+		kvKey = "num_key_value_heads"
 	}
-	c.NumKVHeads = f.positive(kvKey, false, kvDefault)
+	if kvDefault <= 0 {
+		kvDefault = c.NumHeads
+	}
+	c.NumKVHeads = f.Positive(kvKey, false, kvDefault)
 	if f.err == nil && c.NumHeads%c.NumKVHeads != 0 {
-		f.fail(kvKey, "%d key/value heads do not divide %d attention heads", c.NumKVHeads, c.NumHeads)
+		f.Fail(kvKey, "%d key/value heads do not divide %d attention heads", c.NumKVHeads, c.NumHeads)
 	}
-	if f.has("head_dim") {
-		c.HeadDim = f.positive("head_dim", false, 0)
+	if f.Has("head_dim") {
+		c.HeadDim = f.Positive("head_dim", false, 0)
 	} else if c.HiddenSize%c.NumHeads != 0 {
-		f.fail("num_attention_heads", "%d heads do not divide hidden_size %d (and head_dim is absent)", c.NumHeads, c.HiddenSize)
+		f.Fail("num_attention_heads", "%d heads do not divide hidden_size %d (and head_dim is absent)", c.NumHeads, c.HiddenSize)
 	} else {
 		c.HeadDim = c.HiddenSize / c.NumHeads
 	}
 	if f.err == nil && c.HeadDim%2 != 0 {
-		f.fail("head_dim", "rotary embeddings need an even head dimension, got %d", c.HeadDim)
+		f.Fail("head_dim", "rotary embeddings need an even head dimension, got %d", c.HeadDim)
 	}
-	maxPos, theta, eps := 2048, 10000.0, 1e-6
-	switch c.Architecture {
-	case ArchQwen2, ArchQwen3:
-		maxPos = 32768
-	case ArchCogVLM:
-		maxPos, theta, eps = 8192, 500000, 1e-5 // rope base is hard-coded in modeling_cogvlm.py
-	}
-	c.MaxPositions = f.positive("max_position_embeddings", false, maxPos)
-	c.RMSNormEps = f.float("rms_norm_eps", eps)
+	c.MaxPositions = f.Positive("max_position_embeddings", false, d.MaxPositions)
+	c.RMSNormEps = f.Float("rms_norm_eps", d.RMSNormEps)
 	if f.err == nil && c.RMSNormEps <= 0 {
-		f.fail("rms_norm_eps", "must be positive, got %g", c.RMSNormEps)
+		f.Fail("rms_norm_eps", "must be positive, got %g", c.RMSNormEps)
 	}
-	c.RopeTheta = f.float("rope_theta", theta)
+	c.RopeTheta = f.Float("rope_theta", d.RopeTheta)
 	c.RopeScaling = parseRope(f, c)
 	if f.err == nil && c.RopeTheta <= 0 {
-		f.fail("rope_theta", "must be positive, got %g", c.RopeTheta)
+		f.Fail("rope_theta", "must be positive, got %g", c.RopeTheta)
 	}
-	c.HiddenAct = f.string("hidden_act", "silu")
-	c.TieWordEmbeddings = f.bool("tie_word_embeddings", false)
-	switch c.Architecture {
-	case ArchQwen2:
-		c.AttentionBias = true // Qwen2Attention: bias on q/k/v, not on o_proj
-		if f.bool("use_sliding_window", false) {
-			c.SlidingWindow = f.positive("sliding_window", false, 4096)
-		}
-	case ArchCogVLM:
-		c.AttentionBias = false // only the vision expert's QKV has a bias; see the checkpoint
-	default:
-		c.AttentionBias = f.bool("attention_bias", false)
-		c.AttentionOutBias = c.AttentionBias
-	}
-	if c.Architecture == ArchLlama {
-		c.MLPBias = f.bool("mlp_bias", false)
-	}
-	c.QKNorm = c.Architecture == ArchQwen3
-	bos, eos := 1, []int{2} // LlamaConfig defaults
-	switch c.Architecture {
-	case ArchQwen2, ArchQwen3:
-		bos, eos = -1, nil
-	case ArchCogVLM:
-		bos, eos = 128000, []int{128001}
-	}
-	c.BOSTokenID = f.tokenID("bos_token_id", bos)
-	c.EOSTokenIDs = f.tokenIDs("eos_token_id", eos)
-	c.PadTokenID = f.tokenID("pad_token_id", -1)
+	c.HiddenAct = f.String("hidden_act", "silu")
+	c.TieWordEmbeddings = f.Bool("tie_word_embeddings", false)
+	c.BOSTokenID = f.TokenID("bos_token_id", d.BOS)
+	c.EOSTokenIDs = f.TokenIDs("eos_token_id", d.EOS)
+	c.PadTokenID = f.TokenID("pad_token_id", -1)
 }
 
 // parseRope reads rope_scaling, or the newer rope_parameters (which also carries rope_theta).
-func parseRope(f *fields, c *Config) *RopeScaling {
+func parseRope(f *Fields, c *Config) *RopeScaling {
 	key := "rope_scaling"
-	m := f.object(key)
-	if p := f.object("rope_parameters"); p != nil {
+	m := f.Object(key)
+	if p := f.Object("rope_parameters"); p != nil {
 		key, m = "rope_parameters", p
-		pf := &fields{file: f.file, m: p}
-		c.RopeTheta = pf.float("rope_theta", c.RopeTheta)
+		pf := &Fields{file: f.file, m: p}
+		c.RopeTheta = pf.Float("rope_theta", c.RopeTheta)
 		if pf.err != nil {
-			f.fail(key+".rope_theta", "%s", pf.err.(*Error).Problem)
+			f.Fail(key+".rope_theta", "%s", pf.err.(*Error).Problem)
 			return nil
 		}
 	}
 	if m == nil {
 		return nil
 	}
-	rf := &fields{file: f.file, m: m}
-	r := &RopeScaling{Type: rf.string("rope_type", rf.string("type", ""))}
+	rf := &Fields{file: f.file, m: m}
+	r := &RopeScaling{Type: rf.String("rope_type", rf.String("type", ""))}
 	defer func() {
 		if rf.err != nil {
 			e := rf.err.(*Error)
-			f.fail(key+"."+e.Field, "%s", e.Problem)
+			f.Fail(key+"."+e.Field, "%s", e.Problem)
 		}
 	}()
 	switch r.Type {
 	case "", "default":
 		if key == "rope_scaling" && r.Type == "" {
-			rf.fail("rope_type", "missing (want \"llama3\", \"linear\", ...)")
+			rf.Fail("rope_type", "missing (want \"llama3\", \"linear\", ...)")
 		}
 		return nil
 	case "llama3":
-		r.Factor = rf.float("factor", 0)
-		r.LowFreqFactor = rf.float("low_freq_factor", 0)
-		r.HighFreqFactor = rf.float("high_freq_factor", 0)
-		r.OriginalMaxPositions = rf.int("original_max_position_embeddings", true, 0)
+		r.Factor = rf.Float("factor", 0)
+		r.LowFreqFactor = rf.Float("low_freq_factor", 0)
+		r.HighFreqFactor = rf.Float("high_freq_factor", 0)
+		r.OriginalMaxPositions = rf.Int("original_max_position_embeddings", true, 0)
 		for _, k := range []string{"factor", "low_freq_factor", "high_freq_factor"} {
-			if !rf.has(k) {
-				rf.fail(k, "missing required field of the llama3 rope type")
+			if !rf.Has(k) {
+				rf.Fail(k, "missing required field of the llama3 rope type")
 			}
 		}
 		switch {
 		case rf.err != nil:
 		case r.Factor <= 0:
-			rf.fail("factor", "must be positive, got %g", r.Factor)
+			rf.Fail("factor", "must be positive, got %g", r.Factor)
 		case r.LowFreqFactor <= 0 || r.HighFreqFactor <= r.LowFreqFactor:
-			rf.fail("high_freq_factor", "want 0 < low_freq_factor < high_freq_factor, got %g and %g", r.LowFreqFactor, r.HighFreqFactor)
+			rf.Fail("high_freq_factor", "want 0 < low_freq_factor < high_freq_factor, got %g and %g", r.LowFreqFactor, r.HighFreqFactor)
 		case r.OriginalMaxPositions <= 0:
-			rf.fail("original_max_position_embeddings", "must be positive, got %d", r.OriginalMaxPositions)
+			rf.Fail("original_max_position_embeddings", "must be positive, got %d", r.OriginalMaxPositions)
 		}
 	default:
-		r.Factor = rf.float("factor", 1)
+		r.Factor = rf.Float("factor", 1)
 		if rf.err == nil && r.Factor <= 0 {
-			rf.fail("factor", "must be positive, got %g", r.Factor)
+			rf.Fail("factor", "must be positive, got %g", r.Factor)
 		}
-		r.OriginalMaxPositions = rf.int("original_max_position_embeddings", false, 0)
+		r.OriginalMaxPositions = rf.Int("original_max_position_embeddings", false, 0)
 	}
 	return r
-}
-
-// parseOPT reads an OPTConfig (HF defaults where optional).
-func parseOPT(f *fields, c *Config) {
-	c.HiddenSize = f.positive("hidden_size", true, 0)
-	c.IntermediateSize = f.positive("ffn_dim", true, 0)
-	c.NumLayers = f.positive("num_hidden_layers", true, 0)
-	c.NumHeads = f.positive("num_attention_heads", true, 0)
-	c.VocabSize = f.positive("vocab_size", true, 0)
-	if f.err != nil {
-		return
-	}
-	if c.HiddenSize%c.NumHeads != 0 {
-		f.fail("num_attention_heads", "%d heads do not divide hidden_size %d", c.NumHeads, c.HiddenSize)
-	}
-	c.NumKVHeads = c.NumHeads
-	c.HeadDim = c.HiddenSize / c.NumHeads
-	c.MaxPositions = f.positive("max_position_embeddings", false, 2048)
-	c.LayerNormEps = 1e-5
-	c.HiddenAct = f.string("activation_function", "relu")
-	c.DoLayerNormBefore = f.bool("do_layer_norm_before", true)
-	c.WordEmbedProjDim = f.positive("word_embed_proj_dim", false, c.HiddenSize)
-	c.LayerNormElementwiseAffine = f.bool("layer_norm_elementwise_affine", true)
-	c.RemoveFinalLayerNorm = f.bool("_remove_final_layer_norm", false)
-	bias := f.bool("enable_bias", true)
-	c.AttentionBias, c.AttentionOutBias, c.MLPBias = bias, bias, bias
-	c.TieWordEmbeddings = f.bool("tie_word_embeddings", true)
-	c.PositionOffset = OPTPositionOffset
-	c.BOSTokenID = f.tokenID("bos_token_id", 2)
-	c.EOSTokenIDs = f.tokenIDs("eos_token_id", []int{2})
-	c.PadTokenID = f.tokenID("pad_token_id", 1)
 }
 
 // parseQuantization reads a quantization_config object. prefix names the object in errors;
 // inConfig says it comes from config.json, where quant_method is required.
 func parseQuantization(file, prefix string, m map[string]any, inConfig bool) (*QuantizationConfig, error) {
-	f := &fields{file: file, m: m}
+	f := &Fields{file: file, m: m}
 	q := &QuantizationConfig{Source: file, Raw: m}
-	q.Method = f.string("quant_method", "")
+	q.Method = f.String("quant_method", "")
 	if q.Method == "" {
 		if inConfig {
 			return nil, errf(file, prefix+"quant_method", "missing required field (want \"gptq\")")
 		}
 		q.Method = "gptq" // quantize_config.json is AutoGPTQ's file
 	}
-	q.Bits = f.int("bits", q.Method == "gptq", 0)
-	q.GroupSize = f.int("group_size", false, -1)
-	q.DescAct = f.bool("desc_act", false)
-	q.Sym = f.bool("sym", true) // AutoGPTQ's default
-	q.CheckpointFormat = f.string("checkpoint_format", "")
+	q.Bits = f.Int("bits", q.Method == "gptq", 0)
+	q.GroupSize = f.Int("group_size", false, -1)
+	q.DescAct = f.Bool("desc_act", false)
+	q.Sym = f.Bool("sym", true) // AutoGPTQ's default
+	q.CheckpointFormat = f.String("checkpoint_format", "")
 	if q.CheckpointFormat == "" && q.Method == "gptq" {
 		q.CheckpointFormat = "gptq"
 	}
-	q.DampPercent = f.float("damp_percent", 0)
-	q.TrueSequential = f.bool("true_sequential", true)
-	q.StaticGroups = f.bool("static_groups", false)
-	q.LMHead = f.bool("lm_head", false)
-	q.PackDtype = f.string("pack_dtype", "")
+	q.DampPercent = f.Float("damp_percent", 0)
+	q.TrueSequential = f.Bool("true_sequential", true)
+	q.StaticGroups = f.Bool("static_groups", false)
+	q.LMHead = f.Bool("lm_head", false)
+	q.PackDtype = f.String("pack_dtype", "")
 	if f.err != nil {
 		e := f.err.(*Error)
 		e.Field = prefix + e.Field

@@ -1,4 +1,5 @@
-package hf
+// The config tests read configs through the registered architectures, as every caller does.
+package hf_test
 
 import (
 	"errors"
@@ -7,16 +8,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-)
 
-func writeFile(t testing.TB, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+	"github.com/rpiq/rpiq/models/cogvlm2"
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/llama"
+	"github.com/rpiq/rpiq/models/opt"
+)
 
 // Configs shaped like the real ones (values from the models' HF config.json files).
 const llama31Config = `{
@@ -60,75 +57,80 @@ const optConfig = `{
 
 const cogvlmConfig = `{
   "architectures": ["CogVLMForCausalLM"],
-  "vision_config": {"hidden_size": 1792, "num_hidden_layers": 63, "patch_size": 14, "image_size": 1344},
+  "vision_config": {"hidden_size": 1792, "num_hidden_layers": 63, "patch_size": 14, "image_size": 1344,
+    "intermediate_size": 15360, "num_heads": 16, "num_positions": 9217},
   "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32, "max_position_embeddings": 8192,
   "rms_norm_eps": 1e-05, "template_version": "chat", "bos_token_id": 128000, "eos_token_id": [128001, 128009],
   "pad_token_id": 128002, "vocab_size": 128256, "num_hidden_layers": 32, "hidden_act": "silu"
 }`
 
 func TestParseConfigArchitectures(t *testing.T) {
-	c, err := ParseConfig("config.json", []byte(llama31Config))
+	c, err := hf.ParseConfig("config.json", []byte(llama31Config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Architecture != ArchLlama || c.NumKVHeads != 8 || c.HeadDim != 128 || c.RopeTheta != 500000 ||
+	if c.Architecture != llama.ArchLlama || c.NumKVHeads != 8 || c.HeadDim != 128 || c.RopeTheta != 500000 ||
 		c.RMSNormEps != 1e-5 || c.TieWordEmbeddings || c.MaxPositions != 131072 || c.TorchDType != "bfloat16" ||
 		c.BOSTokenID != 128000 || !reflect.DeepEqual(c.EOSTokenIDs, []int{128001, 128008, 128009}) || c.PadTokenID != -1 || c.QKNorm {
 		t.Fatalf("llama 3.1: %+v", c)
 	}
-	want := &RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}
+	want := &hf.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}
 	if !reflect.DeepEqual(c.RopeScaling, want) {
 		t.Fatalf("rope_scaling = %+v", c.RopeScaling)
 	}
 
-	c, err = ParseConfig("config.json", []byte(qwen3Config))
+	c, err = hf.ParseConfig("config.json", []byte(qwen3Config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Architecture != ArchQwen3 || c.HeadDim != 128 || c.HiddenSize/c.NumHeads == c.HeadDim || !c.QKNorm ||
+	if c.Architecture != llama.ArchQwen3 || c.HeadDim != 128 || c.HiddenSize/c.NumHeads == c.HeadDim || !c.QKNorm ||
 		!c.TieWordEmbeddings || c.RopeScaling != nil || c.RopeTheta != 1e6 || !reflect.DeepEqual(c.EOSTokenIDs, []int{151645}) ||
 		c.AttentionBias || c.SlidingWindow != 0 {
 		t.Fatalf("qwen3: %+v", c)
 	}
 
-	c, err = ParseConfig("config.json", []byte(qwen2Config))
+	c, err = hf.ParseConfig("config.json", []byte(qwen2Config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Architecture != ArchQwen2 || !c.AttentionBias || c.AttentionOutBias || c.HeadDim != 64 || c.NumKVHeads != 2 || c.QKNorm {
+	if c.Architecture != llama.ArchQwen2 || !c.AttentionBias || c.AttentionOutBias || c.HeadDim != 64 || c.NumKVHeads != 2 || c.QKNorm {
 		t.Fatalf("qwen2: %+v", c)
 	}
 
-	c, err = ParseConfig("config.json", []byte(optConfig))
+	c, err = hf.ParseConfig("config.json", []byte(optConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Architecture != ArchOPT || c.IntermediateSize != 4096 || c.DoLayerNormBefore || c.WordEmbedProjDim != 512 ||
+	if c.Architecture != opt.Arch || c.IntermediateSize != 4096 || c.DoLayerNormBefore || c.WordEmbedProjDim != 512 ||
 		c.PositionOffset != 2 || !c.TieWordEmbeddings || c.HiddenAct != "relu" || !c.AttentionBias || !c.MLPBias ||
 		c.LayerNormEps != 1e-5 || c.NumKVHeads != 16 || c.HeadDim != 64 || c.PadTokenID != 1 || !c.LayerNormElementwiseAffine {
 		t.Fatalf("opt: %+v", c)
 	}
 
-	c, err = ParseConfig("config.json", []byte(cogvlmConfig))
+	c, err = hf.ParseConfig("config.json", []byte(cogvlmConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Architecture != ArchCogVLM || c.NumKVHeads != 8 || c.RopeTheta != 500000 || c.PadTokenID != 128002 || c.Raw["vision_config"] == nil {
+	if c.Architecture != cogvlm2.Arch || c.NumKVHeads != 8 || c.RopeTheta != 500000 || c.PadTokenID != 128002 || c.Raw["vision_config"] == nil {
+		t.Fatalf("cogvlm: %+v", c)
+	}
+	// The architecture's own settings are read once, by its reader, into Config.Arch.
+	if v, ok := c.Arch.(*cogvlm2.Config); !ok || v.Vision.NumLayers != 63 || v.Vision.ImageTokens() != 2306 || v.LM != c {
 		t.Fatalf("cogvlm: %+v", c)
 	}
 }
 
 func TestConfigDefaults(t *testing.T) {
-	c, err := ParseConfig("config.json", []byte(`{"model_type": "llama", "hidden_size": 64, "intermediate_size": 172,
+	c, err := hf.ParseConfig("config.json", []byte(`{"model_type": "llama", "hidden_size": 64, "intermediate_size": 172,
 		"num_hidden_layers": 2, "num_attention_heads": 8, "vocab_size": 512}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Architecture != ArchLlama || c.NumKVHeads != 8 || c.HeadDim != 8 || c.RMSNormEps != 1e-6 || c.RopeTheta != 10000 ||
+	if c.Architecture != llama.ArchLlama || c.NumKVHeads != 8 || c.HeadDim != 8 || c.RMSNormEps != 1e-6 || c.RopeTheta != 10000 ||
 		c.MaxPositions != 2048 || c.TieWordEmbeddings || c.BOSTokenID != 1 || !reflect.DeepEqual(c.EOSTokenIDs, []int{2}) || c.HiddenAct != "silu" {
 		t.Fatalf("defaults: %+v", c)
 	}
-	c, err = ParseConfig("config.json", []byte(`{"architectures": ["OPTForCausalLM"], "hidden_size": 64, "ffn_dim": 256,
+	c, err = hf.ParseConfig("config.json", []byte(`{"architectures": ["OPTForCausalLM"], "hidden_size": 64, "ffn_dim": 256,
 		"num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100}`))
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +139,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("opt defaults: %+v", c)
 	}
 	// transformers v5 writes rope_parameters instead of rope_theta / rope_scaling.
-	c, err = ParseConfig("config.json", []byte(`{"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 1,
+	c, err = hf.ParseConfig("config.json", []byte(`{"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 1,
 		"num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 10,
 		"rope_parameters": {"rope_type": "llama3", "rope_theta": 500000, "factor": 32, "low_freq_factor": 1,
 		"high_freq_factor": 4, "original_max_position_embeddings": 8192}}`))
@@ -151,10 +153,10 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestQuantizationConfig(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, ConfigFile, strings.TrimSuffix(llama31Config, "}")+`,
+	writeCfg(t, dir, hf.ConfigFile, strings.TrimSuffix(llama31Config, "}")+`,
 		"quantization_config": {"bits": 4, "group_size": 128, "desc_act": true, "sym": true, "quant_method": "gptq",
 		"checkpoint_format": "gptq_v2", "damp_percent": 0.01, "rpiq": {"iters": 3}}}`)
-	c, err := LoadConfig(dir)
+	c, err := hf.LoadConfig(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,13 +166,13 @@ func TestQuantizationConfig(t *testing.T) {
 	}
 	// AutoGPTQ's separate file, with its defaults (sym true, format gptq).
 	dir = t.TempDir()
-	writeFile(t, dir, ConfigFile, qwen3Config)
-	writeFile(t, dir, QuantizeConfigFile, `{"bits": 8, "group_size": -1, "desc_act": false}`)
-	c, err = LoadConfig(dir)
+	writeCfg(t, dir, hf.ConfigFile, qwen3Config)
+	writeCfg(t, dir, hf.QuantizeConfigFile, `{"bits": 8, "group_size": -1, "desc_act": false}`)
+	c, err = hf.LoadConfig(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q := c.Quantization; q == nil || q.Bits != 8 || q.GroupSize != -1 || !q.Sym || q.CheckpointFormat != "gptq" || !strings.HasSuffix(q.Source, QuantizeConfigFile) {
+	if q := c.Quantization; q == nil || q.Bits != 8 || q.GroupSize != -1 || !q.Sym || q.CheckpointFormat != "gptq" || !strings.HasSuffix(q.Source, hf.QuantizeConfigFile) {
 		t.Fatalf("quantize_config.json: %+v", q)
 	}
 }
@@ -199,9 +201,9 @@ func TestConfigErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			path := writeFile(t, dir, ConfigFile, c.json)
-			_, err := LoadConfig(dir)
-			var he *Error
+			path := writeCfg(t, dir, hf.ConfigFile, c.json)
+			_, err := hf.LoadConfig(dir)
+			var he *hf.Error
 			if !errors.As(err, &he) || !he.BadInput() {
 				t.Fatalf("error %v (%T) is not an *hf.Error", err, err)
 			}
@@ -214,37 +216,37 @@ func TestConfigErrors(t *testing.T) {
 
 func TestGenerationConfig(t *testing.T) {
 	dir := t.TempDir()
-	g, err := LoadGenerationConfig(dir) // nothing there: defaults
+	g, err := hf.LoadGenerationConfig(dir) // nothing there: defaults
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(g, DefaultGenerationConfig()) {
+	if !reflect.DeepEqual(g, hf.DefaultGenerationConfig()) {
 		t.Fatalf("defaults: %+v", g)
 	}
-	writeFile(t, dir, ConfigFile, llama31Config)
-	g, err = LoadGenerationConfig(dir) // ids from config.json
+	writeCfg(t, dir, hf.ConfigFile, llama31Config)
+	g, err = hf.LoadGenerationConfig(dir) // ids from config.json
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g.BOSTokenID != 128000 || len(g.EOSTokenIDs) != 3 || g.TopK != 50 || g.Temperature != 1 {
 		t.Fatalf("from config: %+v", g)
 	}
-	writeFile(t, dir, GenerationConfigFile, `{"do_sample": true, "temperature": 0.6, "top_p": 0.9, "eos_token_id": [128001, 128009],
+	writeCfg(t, dir, hf.GenerationConfigFile, `{"do_sample": true, "temperature": 0.6, "top_p": 0.9, "eos_token_id": [128001, 128009],
 		"max_length": 4096, "pad_token_id": 128002, "repetition_penalty": 1.1, "max_new_tokens": 64, "top_k": 0}`)
-	g, err = LoadGenerationConfig(dir)
+	g, err = hf.LoadGenerationConfig(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &GenerationConfig{DoSample: true, Temperature: 0.6, TopP: 0.9, TopK: 0, RepetitionPenalty: 1.1, MaxNewTokens: 64,
+	want := &hf.GenerationConfig{DoSample: true, Temperature: 0.6, TopP: 0.9, TopK: 0, RepetitionPenalty: 1.1, MaxNewTokens: 64,
 		MaxLength: 4096, BOSTokenID: 128000, EOSTokenIDs: []int{128001, 128009}, PadTokenID: 128002}
 	if !reflect.DeepEqual(g, want) {
 		t.Fatalf("got %+v\nwant %+v", g, want)
 	}
 	for _, bad := range []string{`{"top_p": 0}`, `{"temperature": -1}`, `{"top_k": "x"}`, `{"eos_token_id": -3}`, `{`} {
-		writeFile(t, dir, GenerationConfigFile, bad)
-		_, err := LoadGenerationConfig(dir)
-		var he *Error
-		if !errors.As(err, &he) || !strings.Contains(err.Error(), GenerationConfigFile) {
+		writeCfg(t, dir, hf.GenerationConfigFile, bad)
+		_, err := hf.LoadGenerationConfig(dir)
+		var he *hf.Error
+		if !errors.As(err, &he) || !strings.Contains(err.Error(), hf.GenerationConfigFile) {
 			t.Errorf("%s: error %v", bad, err)
 		}
 	}
@@ -256,7 +258,7 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := ParseConfig("config.json", b)
+		c, err := hf.ParseConfig("config.json", b)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "config.json") {
 				t.Fatalf("error does not name the file: %v", err)
@@ -273,9 +275,18 @@ func FuzzParseGenerationConfig(f *testing.F) {
 	f.Add([]byte(`{"do_sample": true, "temperature": 0.6, "top_p": 0.9, "eos_token_id": [1, 2]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		g, err := ParseGenerationConfig("generation_config.json", b)
+		g, err := hf.ParseGenerationConfig("generation_config.json", b)
 		if err == nil && (g.TopP <= 0 || g.TopP > 1 || g.Temperature < 0 || g.TopK < 0) {
 			t.Fatalf("accepted %+v", g)
 		}
 	})
+}
+
+func writeCfg(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

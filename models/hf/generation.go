@@ -69,19 +69,19 @@ func ParseGenerationConfig(file string, data []byte) (*GenerationConfig, error) 
 	if err != nil {
 		return nil, err
 	}
-	f := &fields{file: file, m: m}
+	f := &Fields{file: file, m: m}
 	d := DefaultGenerationConfig()
 	g := &GenerationConfig{
-		DoSample:          f.bool("do_sample", d.DoSample),
-		Temperature:       f.float("temperature", d.Temperature),
-		TopP:              f.float("top_p", d.TopP),
-		TopK:              f.int("top_k", false, d.TopK),
-		RepetitionPenalty: f.float("repetition_penalty", d.RepetitionPenalty),
-		MaxNewTokens:      f.int("max_new_tokens", false, 0),
-		MaxLength:         f.int("max_length", false, d.MaxLength),
-		BOSTokenID:        f.tokenID("bos_token_id", -1),
-		EOSTokenIDs:       f.tokenIDs("eos_token_id", nil),
-		PadTokenID:        f.tokenID("pad_token_id", -1),
+		DoSample:          f.Bool("do_sample", d.DoSample),
+		Temperature:       f.Float("temperature", d.Temperature),
+		TopP:              f.Float("top_p", d.TopP),
+		TopK:              f.Int("top_k", false, d.TopK),
+		RepetitionPenalty: f.Float("repetition_penalty", d.RepetitionPenalty),
+		MaxNewTokens:      f.Int("max_new_tokens", false, 0),
+		MaxLength:         f.Int("max_length", false, d.MaxLength),
+		BOSTokenID:        f.TokenID("bos_token_id", -1),
+		EOSTokenIDs:       f.TokenIDs("eos_token_id", nil),
+		PadTokenID:        f.TokenID("pad_token_id", -1),
 	}
 	switch {
 	case f.err != nil:

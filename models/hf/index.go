@@ -35,12 +35,12 @@ func ParseIndex(file string, data []byte) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fields{file: file, m: m}
+	f := &Fields{file: file, m: m}
 	ix := &Index{Path: file, WeightMap: map[string]string{}}
-	if md := f.object("metadata"); md != nil {
+	if md := f.Object("metadata"); md != nil {
 		ix.Metadata = md
-		mf := &fields{file: file, m: md}
-		ts := mf.int("total_size", false, 0)
+		mf := &Fields{file: file, m: md}
+		ts := mf.Int("total_size", false, 0)
 		if mf.err != nil {
 			return nil, errf(file, "metadata.total_size", "%s", mf.err.(*Error).Problem)
 		}
@@ -49,7 +49,7 @@ func ParseIndex(file string, data []byte) (*Index, error) {
 		}
 		ix.TotalSize = int64(ts)
 	}
-	wm := f.object("weight_map")
+	wm := f.Object("weight_map")
 	if f.err != nil {
 		return nil, f.err
 	}

@@ -1,6 +1,10 @@
-// Package hfmodel opens a Hugging Face model directory (config.json + safetensors) as a
-// runtime model.Model. Architectures register a constructor for their config.json
-// "architectures" name in init() (models/llama, models/opt); Open picks one by name.
+// Package hfmodel is the architecture registry and the shared weight binder. Each architecture
+// is one folder (models/llama, models/opt, models/cogvlm2, ...) that registers itself in init()
+// with one Register call: its config.json name, a reader of its own hyper-parameters and a
+// constructor that binds its tensors through Weights. Open turns a Hugging Face directory
+// (config.json + safetensors) into a runtime model.Model of the architecture it names; nothing
+// outside the architecture's folder knows it by name. A model that reads images also implements
+// models/multimodal.Model, which callers find by a type assertion.
 package hfmodel
 
 import (
@@ -24,14 +28,27 @@ var (
 	archs = map[string]New{}
 )
 
-// Register makes an architecture available to Open. A second registration of a name panics.
-func Register(arch string, f New) {
+// Arch is one architecture, as it registers itself.
+type Arch struct {
+	Name       string          // config.json "architectures"[0], e.g. "LlamaForCausalLM"
+	ModelTypes []string        // config.json "model_type" values that name it when "architectures" is absent
+	Config     hf.ConfigReader // reads its hyper-parameters into hf.Config (and its own config into Config.Arch)
+	New        New             // binds its tensors and returns the model
+}
+
+// Register makes an architecture available to hf.LoadConfig and Open; call it from init(). A
+// second registration of a name panics.
+func Register(a Arch) {
+	if a.Name == "" || a.Config == nil || a.New == nil {
+		panic("hfmodel: Register needs Name, Config and New")
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if _, dup := archs[arch]; dup {
-		panic("hfmodel: architecture " + arch + " registered twice")
+	if _, dup := archs[a.Name]; dup {
+		panic("hfmodel: architecture " + a.Name + " registered twice")
 	}
-	archs[arch] = f
+	hf.RegisterConfig(a.Name, a.ModelTypes, a.Config)
+	archs[a.Name] = a.New
 }
 
 // Architectures lists the registered names.

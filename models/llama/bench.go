@@ -245,7 +245,7 @@ func Bench(o BenchOptions) ([]BenchResult, error) {
 func randomModel(s Shape, dt string, threads int, pool *cpu.Pool) (*Model, error) {
 	hd := s.Hidden / s.Heads
 	cfg := &hf.Config{
-		Architecture: hf.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: s.Layers,
+		Architecture: ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: s.Layers,
 		NumHeads: s.Heads, NumKVHeads: s.KVHeads, HeadDim: hd, VocabSize: s.Vocab, MaxPositions: 2048,
 		RMSNormEps: 1e-5, RopeTheta: 10000, HiddenAct: "silu", BOSTokenID: 1, EOSTokenIDs: []int{2},
 	}

@@ -145,7 +145,7 @@ func heapBytes() int64 {
 func randomGPTQTensors(s Shape, bits int, pool *cpu.Pool) (hfmodel.MemTensors, *hf.Config) {
 	hd := s.Hidden / s.Heads
 	cfg := &hf.Config{
-		Architecture: hf.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: s.Layers,
+		Architecture: ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: s.Layers,
 		NumHeads: s.Heads, NumKVHeads: s.KVHeads, HeadDim: hd, VocabSize: s.Vocab, MaxPositions: 8192,
 		RMSNormEps: 1e-5, RopeTheta: 500000, HiddenAct: "silu", BOSTokenID: 1, EOSTokenIDs: []int{2},
 		Quantization: &hf.QuantizationConfig{Method: "gptq", Bits: bits, GroupSize: 128, Sym: true, CheckpointFormat: "gptq", LMHead: true},

@@ -97,7 +97,7 @@ func build(t *testing.T, s spec) (string, *ckpt, map[string]any) {
 		"head_dim": hd, "vocab_size": s.vocab, "rms_norm_eps": 1e-6, "rope_theta": s.theta,
 		"tie_word_embeddings": s.tied, "max_position_embeddings": 64, "hidden_act": "silu",
 	}
-	if s.arch == hf.ArchLlama {
+	if s.arch == ArchLlama {
 		cfg["attention_bias"] = s.bias
 	}
 	if s.llama3Rope {
@@ -255,11 +255,11 @@ func compareLogits(t *testing.T, what string, got []float32, want []float64) {
 }
 
 var specs = []spec{
-	{arch: hf.ArchLlama, hidden: 48, inter: 80, layers: 2, heads: 6, kvHeads: 2, headDim: 8, vocab: 67,
+	{arch: ArchLlama, hidden: 48, inter: 80, layers: 2, heads: 6, kvHeads: 2, headDim: 8, vocab: 67,
 		tied: true, llama3Rope: true, theta: 500000, dt: safetensors.F32},
-	{arch: hf.ArchQwen2, hidden: 36, inter: 52, layers: 2, heads: 6, kvHeads: 3, headDim: 6, vocab: 53,
+	{arch: ArchQwen2, hidden: 36, inter: 52, layers: 2, heads: 6, kvHeads: 3, headDim: 6, vocab: 53,
 		bias: true, theta: 10000, dt: safetensors.BF16},
-	{arch: hf.ArchQwen3, hidden: 40, inter: 72, layers: 3, heads: 4, kvHeads: 2, headDim: 16, vocab: 71,
+	{arch: ArchQwen3, hidden: 40, inter: 72, layers: 3, heads: 4, kvHeads: 2, headDim: 16, vocab: 71,
 		qkNorm: true, theta: 1000000, dt: safetensors.F32},
 }
 

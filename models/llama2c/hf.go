@@ -39,7 +39,7 @@ func PermuteRotary(w []float32, heads, headDim, cols int) []float32 {
 func (ck *Checkpoint) HFConfig() map[string]any {
 	c := ck.Config
 	return map[string]any{
-		"architectures":           []string{hf.ArchLlama},
+		"architectures":           []string{"LlamaForCausalLM"},
 		"model_type":              "llama",
 		"hidden_size":             c.Dim,
 		"intermediate_size":       c.HiddenDim,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rpiq/rpiq/internal/shareddata"
 	"github.com/rpiq/rpiq/models/hf"
+	_ "github.com/rpiq/rpiq/models/llama" // registers LlamaForCausalLM for hf.LoadConfig
 	"github.com/rpiq/rpiq/models/tokenizer"
 )
 
@@ -317,7 +318,7 @@ func TestConvertStories260K(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Architecture != hf.ArchLlama || cfg.HiddenSize != 64 || cfg.IntermediateSize != 172 || cfg.NumLayers != 5 ||
+	if cfg.Architecture != "LlamaForCausalLM" || cfg.HiddenSize != 64 || cfg.IntermediateSize != 172 || cfg.NumLayers != 5 ||
 		cfg.NumHeads != 8 || cfg.NumKVHeads != 4 || cfg.HeadDim != 8 || cfg.VocabSize != 512 || cfg.MaxPositions != 512 ||
 		!cfg.TieWordEmbeddings || cfg.RMSNormEps != 1e-5 || cfg.RopeTheta != 10000 || cfg.BOSTokenID != 1 || cfg.EOSTokenIDs[0] != 2 {
 		t.Fatalf("config: %+v", cfg)

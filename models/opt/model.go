@@ -15,7 +15,9 @@ import (
 	"github.com/rpiq/rpiq/runtime/nn"
 )
 
-func init() { hfmodel.Register(hf.ArchOPT, New) }
+func init() {
+	hfmodel.Register(hfmodel.Arch{Name: Arch, ModelTypes: []string{"opt"}, Config: readConfig, New: New})
+}
 
 // Model is a loaded OPT model.
 type Model struct {

@@ -18,7 +18,7 @@ import (
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/hfmodel"
-	_ "github.com/rpiq/rpiq/models/llama"
+	"github.com/rpiq/rpiq/models/llama"
 	"github.com/rpiq/rpiq/models/quant"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/model"
@@ -175,7 +175,7 @@ const vocab = 256
 func randomLayer(s Shape, threads, maxSeq int) (model.Layered, *cpubackend.CPU, error) {
 	hd := s.Hidden / s.Heads
 	cfg := &hf.Config{
-		Architecture: hf.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: 1,
+		Architecture: llama.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: 1,
 		NumHeads: s.Heads, NumKVHeads: s.KVHeads, HeadDim: hd, VocabSize: vocab, MaxPositions: max(maxSeq, 2048),
 		RMSNormEps: 1e-5, RopeTheta: 10000, HiddenAct: "silu", BOSTokenID: 1, EOSTokenIDs: []int{2},
 	}
