@@ -14,7 +14,7 @@ import (
 	"github.com/rpiq/rpiq/assist/config"
 	"github.com/rpiq/rpiq/assist/speech"
 	"github.com/rpiq/rpiq/assist/trigger"
-	"github.com/rpiq/rpiq/models/cogvlm2"
+	"github.com/rpiq/rpiq/models/multimodal"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/sample"
 )
@@ -38,7 +38,7 @@ func (s *recSynth) Synthesize(ctx context.Context, text string, v speech.Voice, 
 // queue, which speaks the model's answer.
 func TestAssistantDescribeSpeaksTheModelsAnswer(t *testing.T) {
 	dir := tinyModel(t)
-	q, closer, err := cogvlm2.OpenVQA(dir, cpubackend.New(0))
+	q, closer, err := multimodal.Open(dir, cpubackend.New(0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
-// Package vlm is the assistant's vision-language answer engine: CogVLM2 (models/cogvlm2) answers
-// "what is in front of me" and open questions about the picture, streaming its answer piece by
-// piece into the speech queue as the tokens come. It registers itself as the "vlm" engine;
-// cmd/assist imports it. No cgo: the model runs on the CUDA backend through purego when a GPU is
-// usable, else on the CPU.
+// Package vlm is the assistant's vision-language answer engine: whichever vision-language model
+// is installed (`[models] vlm = DIR`: CogVLM2, SmolVLM, any architecture that implements
+// models/multimodal.Model) answers "what is in front of me" and open questions about the
+// picture, streaming its answer piece by piece into the speech queue as the tokens come. It
+// knows no architecture: models/multimodal opens the folder through the registry. It registers
+// itself as the "vlm" engine; cmd/assist imports it (and the architectures). No cgo: the model
+// runs on the CUDA backend through purego when a GPU is usable, else on the CPU.
 package vlm
 
 import (
@@ -18,7 +20,8 @@ import (
 
 	"github.com/rpiq/rpiq/assist"
 	"github.com/rpiq/rpiq/assist/config"
-	"github.com/rpiq/rpiq/models/cogvlm2"
+	_ "github.com/rpiq/rpiq/models/archs" // every architecture the registry can open
+	"github.com/rpiq/rpiq/models/multimodal"
 	"github.com/rpiq/rpiq/runtime/cudabackend"
 )
 
@@ -27,16 +30,16 @@ func init() { assist.RegisterEngine("vlm", newEngine) }
 // MaxTokens bounds an answer per verbosity setting (a spoken answer should be short).
 var MaxTokens = map[string]int{"brief": 48, "normal": 96, "detailed": 256}
 
-// Engine answers with a CogVLM2 model. One answer runs at a time (the model and its memory are
+// Engine answers with a vision-language model. One answer runs at a time (the model and its memory are
 // shared); a second request waits for the first, which barge-in cancels.
 type Engine struct {
-	q    *cogvlm2.VQA
-	opts cogvlm2.AskOptions
+	q    *multimodal.VQA
+	opts multimodal.AskOptions
 	mu   sync.Mutex
 }
 
 // New makes an engine of a loaded model; maxTokens <= 0 keeps the generation config's limit.
-func New(q *cogvlm2.VQA, maxTokens int) *Engine {
+func New(q *multimodal.VQA, maxTokens int) *Engine {
 	o := q.DefaultOptions()
 	if maxTokens > 0 {
 		o.MaxTokens = maxTokens
@@ -53,7 +56,7 @@ func newEngine(cfg config.Config) (assist.Engine, error) {
 		return nil, fmt.Errorf("%w: models.vlm %s has no config.json", assist.ErrNotInstalled, dir)
 	}
 	be := cudabackend.OpenOrCPU(cudabackend.Options{}, 0, slog.Default())
-	q, _, err := cogvlm2.OpenVQA(dir, be) // the model lives as long as the daemon
+	q, _, err := multimodal.Open(dir, be) // the model lives as long as the daemon
 	if err != nil {
 		return nil, fmt.Errorf("models.vlm %s: %w", dir, err)
 	}
@@ -76,8 +79,11 @@ func (e *Engine) Answer(ctx context.Context, frame image.Image, question string,
 	if frame != nil {
 		img = frame
 	}
-	_, err := e.q.Ask(ctx, "camera frame", img, question, e.opts, func(text string) error {
-		return emit(assist.Piece{Text: text, Confidence: -1})
+	_, err := e.q.Ask(ctx, "camera frame", img, question, e.opts, func(s multimodal.Step) error {
+		if s.Text == "" {
+			return nil
+		}
+		return emit(assist.Piece{Text: s.Text, Confidence: -1})
 	})
 	return err
 }

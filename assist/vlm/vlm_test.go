@@ -15,6 +15,7 @@ import (
 	"github.com/rpiq/rpiq/assist/config"
 	"github.com/rpiq/rpiq/internal/shareddata"
 	"github.com/rpiq/rpiq/models/cogvlm2"
+	"github.com/rpiq/rpiq/models/multimodal"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/sample"
 )
@@ -52,7 +53,7 @@ func frame() image.Image {
 // are, joined, the model's own greedy answer to the Describe question.
 func TestDescribeStreamsTheModelsAnswer(t *testing.T) {
 	dir := tinyModel(t)
-	q, closer, err := cogvlm2.OpenVQA(dir, cpubackend.New(0))
+	q, closer, err := multimodal.Open(dir, cpubackend.New(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +73,8 @@ func TestDescribeStreamsTheModelsAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want strings.Builder
-	if _, err := q.Ask(context.Background(), "x", frame(), assist.Describe.Question(), cogvlm2.AskOptions{MaxTokens: 8, Sample: sample.Params{Temperature: 0}}, func(s string) error {
-		want.WriteString(s)
+	if _, err := q.Ask(context.Background(), "x", frame(), assist.Describe.Question(), multimodal.AskOptions{MaxTokens: 8, Sample: sample.Params{Temperature: 0}}, func(s multimodal.Step) error {
+		want.WriteString(s.Text)
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -9,8 +9,6 @@ import (
 
 	"github.com/rpiq/rpiq/internal/progress"
 	"github.com/rpiq/rpiq/models/hfmodel"
-	_ "github.com/rpiq/rpiq/models/llama"
-	_ "github.com/rpiq/rpiq/models/opt"
 	"github.com/rpiq/rpiq/models/tokenizer"
 	"github.com/rpiq/rpiq/runtime/metrics"
 	"github.com/rpiq/rpiq/runtime/model"

@@ -8,8 +8,6 @@ import (
 
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hfmodel"
-	_ "github.com/rpiq/rpiq/models/llama"
-	_ "github.com/rpiq/rpiq/models/opt"
 	"github.com/rpiq/rpiq/models/tokenizer"
 	"github.com/rpiq/rpiq/runtime/generate"
 	"github.com/rpiq/rpiq/runtime/sample"

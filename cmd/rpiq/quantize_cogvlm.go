@@ -18,6 +18,7 @@ import (
 
 	"github.com/rpiq/rpiq/models/cogvlm2"
 	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/multimodal"
 	"github.com/rpiq/rpiq/models/quant"
 	"github.com/rpiq/rpiq/models/tokenizer"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
@@ -133,7 +134,7 @@ func readVQACalibration(path string, n int, c *cogvlm2.Config, tok tokenizer.Tok
 		if !filepath.IsAbs(ip) {
 			ip = filepath.Join(filepath.Dir(path), ip)
 		}
-		img, err := cogvlm2.DecodeImageFile(ip)
+		img, err := multimodal.DecodeImageFile(ip)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
 		}

@@ -3,29 +3,45 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/rpiq/rpiq/models/cogvlm2"
+	"github.com/rpiq/rpiq/models/multimodal"
 )
 
 func init() {
-	register("vqa", "answer a question about an image with a CogVLM2 model, streamed to stdout", runVQA)
+	register("vqa", "answer a question about an image with a vision-language model (CogVLM2, ...), streamed to stdout", runVQA)
 }
 
-// runVQA: sampling defaults come from the checkpoint's generation_config.json (CogVLM2:
-// temperature 0.6, top-p 0.9); flags given override them. Timings go to stderr.
+// vqaJSON is what `rpiq vqa --json` prints: the answer and, per generated step, the token id,
+// its text and the top-5 (id, natural-log probability) pairs of the model's distribution.
+type vqaJSON struct {
+	Answer string    `json:"answer"`
+	Steps  []vqaStep `json:"steps"`
+}
+
+type vqaStep struct {
+	ID   int32                `json:"id"`
+	Text string               `json:"text"`
+	Top  []multimodal.Logprob `json:"top"`
+}
+
+// runVQA works with any registered architecture that reads images (multimodal.Model).
+// Sampling defaults come from the checkpoint's generation_config.json (CogVLM2: temperature
+// 0.6, top-p 0.9); flags given override them. Timings go to stderr.
 func runVQA(args []string, stdout, stderr io.Writer) error {
 	fl := newFlags("vqa", stderr)
-	dir := fl.String("model", "", "CogVLM2 model folder (Hugging Face layout)")
+	dir := fl.String("model", "", "vision-language model folder (Hugging Face layout: CogVLM2, ...)")
 	imgPath := fl.String("image", "", "image file (PNG, JPEG, GIF, BMP, TIFF, WebP)")
 	question := fl.String("question", "", "the question about the image")
 	sf := addSamplingFlags(fl, "new tokens at most (default: generation_config max_new_tokens, else max_length minus the prompt)")
 	threads := fl.Int("threads", 0, "CPU threads (default RPIQ_THREADS or all CPUs)")
 	device := deviceFlag(fl)
+	asJSON := fl.Bool("json", false, `print one JSON object {"answer": TEXT, "steps": [{"id": N, "text": T, "top": [[ID, LOGPROB], ...5]}]} instead of streaming text`)
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rpiq vqa --model MODEL --image IMG --question TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--repetition-penalty R] [--threads N] [--device cpu|cuda|auto]")
+		fmt.Fprintln(stderr, "usage: rpiq vqa --model MODEL --image IMG --question TEXT [--json] [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--repetition-penalty R] [--threads N] [--device cpu|cuda|auto]")
 		fl.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fl, args)
@@ -43,7 +59,7 @@ func runVQA(args []string, stdout, stderr io.Writer) error {
 		return usagef("vqa: --question is required")
 	}
 	// Read the image first: a bad image should not wait for a 19B model to load.
-	img, err := cogvlm2.DecodeImageFile(*imgPath)
+	img, err := multimodal.DecodeImageFile(*imgPath)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
@@ -53,7 +69,7 @@ func runVQA(args []string, stdout, stderr io.Writer) error {
 	}
 	defer closeBackend()
 	t0 := time.Now()
-	q, closeModel, err := cogvlm2.OpenVQA(*dir, be)
+	q, closeModel, err := multimodal.Open(*dir, be)
 	if err != nil {
 		return err
 	}
@@ -68,16 +84,39 @@ func runVQA(args []string, stdout, stderr io.Writer) error {
 		o.MaxTokens = maxTokens
 	}
 	out := bufio.NewWriter(stdout)
-	tm, err := q.Ask(context.Background(), *imgPath, img, *question, o, func(s string) error {
-		if _, err := io.WriteString(out, s); err != nil {
+	var res vqaJSON
+	emit := func(s multimodal.Step) error {
+		if _, err := io.WriteString(out, s.Text); err != nil {
 			return err
 		}
 		return out.Flush()
-	})
+	}
+	if *asJSON {
+		o.TopLogprobs = 5
+		res.Steps = []vqaStep{}
+		emit = func(s multimodal.Step) error {
+			res.Answer += s.Text
+			if s.ID < 0 { // text the decoder held back to the end belongs to the last step
+				if n := len(res.Steps); n > 0 {
+					res.Steps[n-1].Text += s.Text
+				}
+				return nil
+			}
+			res.Steps = append(res.Steps, vqaStep{ID: s.ID, Text: s.Text, Top: s.Top})
+			return nil
+		}
+	}
+	tm, err := q.Ask(context.Background(), *imgPath, img, *question, o, emit)
+	if err == nil && *asJSON {
+		err = json.NewEncoder(out).Encode(res)
+	}
 	if ferr := out.Flush(); err == nil {
 		err = ferr
 	}
-	fmt.Fprintf(stderr, "\nload: %s; preprocess: %s; vision encoding: %s; prompt: %d tokens in %s (%.1f tokens/s); decode: %d tokens, %.2f tokens/s (%s; %s)\n",
+	if !*asJSON {
+		fmt.Fprintln(stderr)
+	}
+	fmt.Fprintf(stderr, "load: %s; preprocess: %s; vision encoding: %s; prompt: %d tokens in %s (%.1f tokens/s); decode: %d tokens, %.2f tokens/s (%s; %s)\n",
 		ms(load), ms(tm.Preprocess), ms(tm.Vision), tm.PromptTokens, ms(tm.Prompt), rateOf(tm.PromptTokens, tm.Prompt),
 		tm.NewTokens, tm.DecodeTokensPerSec(), tm.StoppedBy, be.Name())
 	return err

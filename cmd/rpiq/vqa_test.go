@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,4 +147,58 @@ func FuzzParseVQARecord(f *testing.F) {
 			t.Fatalf("accepted %q without an image", line)
 		}
 	})
+}
+
+// rpiq vqa --json: one object whose answer is the streamed greedy answer, with per step the
+// token id (greedy: the first of its top 5), its text (joined: the answer) and the top-5
+// log-probabilities in decreasing order.
+func TestVQAJSON(t *testing.T) {
+	dir, img := tinyCogVLM(t)
+	args := []string{"vqa", "--model", dir, "--image", img, "--question", "What is in front of me?", "--temperature", "0", "--max-tokens", "5"}
+	var text, stdout, stderr bytes.Buffer
+	if code := run(args, &text, &stderr); code != 0 {
+		t.Fatalf("vqa exited %d: %s", code, stderr.String())
+	}
+	if code := run(append(args, "--json"), &stdout, &stderr); code != 0 {
+		t.Fatalf("vqa --json exited %d: %s", code, stderr.String())
+	}
+	var res struct {
+		Answer string `json:"answer"`
+		Steps  []struct {
+			ID   int32        `json:"id"`
+			Text string       `json:"text"`
+			Top  [][2]float64 `json:"top"`
+		} `json:"steps"`
+	}
+	dec := json.NewDecoder(&stdout)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil || dec.More() {
+		t.Fatalf("not one JSON object (%v): %s", err, stdout.String())
+	}
+	if res.Answer != text.String() {
+		t.Fatalf("JSON answer %q, streamed answer %q", res.Answer, text.String())
+	}
+	if len(res.Steps) == 0 || len(res.Steps) > 5 {
+		t.Fatalf("%d steps", len(res.Steps))
+	}
+	var joined string
+	for i, s := range res.Steps {
+		joined += s.Text
+		if len(s.Top) != 5 || int32(s.Top[0][0]) != s.ID {
+			t.Fatalf("step %d: id %d, top %v", i, s.ID, s.Top)
+		}
+		var mass float64
+		for j, p := range s.Top {
+			if p[1] > 0 || (j > 0 && p[1] > s.Top[j-1][1]) || p[0] != math.Trunc(p[0]) {
+				t.Fatalf("step %d: top %v not ids with decreasing log-probabilities", i, s.Top)
+			}
+			mass += math.Exp(p[1])
+		}
+		if mass > 1+1e-9 {
+			t.Fatalf("step %d: top-5 probability mass %g", i, mass)
+		}
+	}
+	if joined != res.Answer {
+		t.Fatalf("steps' text %q, answer %q", joined, res.Answer)
+	}
 }

@@ -5,18 +5,21 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/rpiq/rpiq/internal/shareddata"
+	"github.com/rpiq/rpiq/models/multimodal"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/sample"
 )
 
 // tinyVQA writes a random tiny model with the real Llama-3 tokenizer and opens it.
-func tinyVQA(t testing.TB, s Sizes, seed uint64) (*VQA, string) {
+func tinyVQA(t testing.TB, s Sizes, seed uint64) (*multimodal.VQA, string) {
 	t.Helper()
 	tokDir := shareddata.Path(t, "tokenizers/llama3")
 	dir := t.TempDir()
@@ -32,7 +35,7 @@ func tinyVQA(t testing.TB, s Sizes, seed uint64) (*VQA, string) {
 			t.Fatal(err)
 		}
 	}
-	q, closer, err := OpenVQA(dir, cpubackend.New(0))
+	q, closer, err := multimodal.Open(dir, cpubackend.New(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +58,12 @@ func testImage() image.Image {
 func TestAskGreedyEqualsRecompute(t *testing.T) {
 	q, _ := tinyVQA(t, TinySizes, 21)
 	img := testImage()
-	o := AskOptions{MaxTokens: 5, Sample: sample.Params{Temperature: 0}}
+	o := multimodal.AskOptions{MaxTokens: 5, Sample: sample.Params{Temperature: 0}, TopLogprobs: 5}
 	var got strings.Builder
-	tm, err := q.Ask(context.Background(), "test", img, "What is in front of me?", o, func(s string) error {
-		got.WriteString(s)
+	var steps []multimodal.Step
+	tm, err := q.Ask(context.Background(), "test", img, "What is in front of me?", o, func(s multimodal.Step) error {
+		got.WriteString(s.Text)
+		steps = append(steps, s)
 		return nil
 	})
 	if err != nil {
@@ -67,7 +72,7 @@ func TestAskGreedyEqualsRecompute(t *testing.T) {
 	if tm.NewTokens+boolInt(tm.StoppedBy == "stop-id") == 0 || tm.PromptTokens == 0 {
 		t.Fatalf("timings %+v", tm)
 	}
-	m := q.Model
+	m := q.Model.(*VLM).M
 	pix, err := Preprocess("test", img, m.cfg.Vision.ImageSize)
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +87,7 @@ func TestAskGreedyEqualsRecompute(t *testing.T) {
 		t.Fatalf("prompt ids %v: no BOS may be added to the text", ids32)
 	}
 	var want []int
+	var wantTop [][]multimodal.Logprob
 	V := m.cfg.LM.VocabSize
 	for step := 0; step < 5; step++ {
 		ids, tt := BuildInput(int32(m.cfg.LM.BOSTokenID), emb.Rows(), ids32)
@@ -90,16 +96,52 @@ func TestAskGreedyEqualsRecompute(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		next := sample.Argmax(all[len(all)-V:])
+		last := all[len(all)-V:]
+		next := sample.Argmax(last)
 		if next == 128001 || next == 128009 {
 			break
 		}
+		wantTop = append(wantTop, naiveTop(last, 5))
 		want = append(want, next)
 		ids32 = append(ids32, int32(next))
 	}
 	if w := q.Tok.Decode(want); got.String() != w {
 		t.Fatalf("streamed %q, recompute gives %q", got.String(), w)
 	}
+	// Each step's id and top-5 log-probabilities: the recompute's, by a float64 sort.
+	for i, w := range want {
+		st := steps[i]
+		if st.ID != int32(w) || len(st.Top) != 5 || st.Top[0].ID != st.ID {
+			t.Fatalf("step %d: %+v, want id %d first of 5", i, st, w)
+		}
+		for j, lp := range st.Top {
+			if lp.ID != wantTop[i][j].ID || math.Abs(lp.Logprob-wantTop[i][j].Logprob) > 1e-4*math.Max(1, math.Abs(wantTop[i][j].Logprob)) {
+				t.Fatalf("step %d top %d: %+v, recompute %+v", i, j, lp, wantTop[i][j])
+			}
+		}
+	}
+}
+
+// naiveTop is the k most likely ids by a full sort, with float64 log-softmax values.
+func naiveTop(logits []float32, k int) []multimodal.Logprob {
+	var sum float64
+	mx := math.Inf(-1)
+	for _, v := range logits {
+		mx = math.Max(mx, float64(v))
+	}
+	for _, v := range logits {
+		sum += math.Exp(float64(v) - mx)
+	}
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	out := make([]multimodal.Logprob, k)
+	for i := range out {
+		out[i] = multimodal.Logprob{ID: int32(idx[i]), Logprob: float64(logits[idx[i]]) - mx - math.Log(sum)}
+	}
+	return out
 }
 
 // Cancelling the context stops the answer.
@@ -107,7 +149,7 @@ func TestAskCancel(t *testing.T) {
 	q, _ := tinyVQA(t, TinySizes, 22)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	_, err := q.Ask(ctx, "test", testImage(), "hi", AskOptions{MaxTokens: 50, Sample: sample.Params{Temperature: 0}}, func(string) error {
+	_, err := q.Ask(ctx, "test", testImage(), "hi", multimodal.AskOptions{MaxTokens: 50, Sample: sample.Params{Temperature: 0}}, func(multimodal.Step) error {
 		n++
 		cancel()
 		return nil

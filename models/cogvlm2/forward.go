@@ -54,8 +54,19 @@ func (m *Model) NewSequence(maxSeq int) *Sequence {
 	return &Sequence{Cache: m.be.NewCache(len(m.layers), maxSeq, m.attn.KVHeads*m.attn.HeadDim)}
 }
 
-// Len is the number of tokens run so far.
+// Len is the number of tokens run so far. A Sequence is a backend.Cache (Len, Cap, SetLen), so
+// VLM.NewCache can hand it to architecture-blind callers.
 func (s *Sequence) Len() int { return len(s.types) }
+
+// Cap is the number of tokens the cache has room for.
+func (s *Sequence) Cap() int { return s.Cache.Cap() }
+
+// SetLen forgets everything after the first n tokens (n ≤ Len()).
+func (s *Sequence) SetLen(n int) {
+	n = max(0, min(n, len(s.types)))
+	s.types, s.pos = s.types[:n], s.pos[:n]
+	s.Cache.SetLen(n)
+}
 
 // Positions are the position ids of the tokens run so far.
 func (s *Sequence) Positions() []int32 { return s.pos }

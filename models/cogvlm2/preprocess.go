@@ -1,19 +1,11 @@
 package cogvlm2
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"image"
-	_ "image/gif"  // decoders for image.Decode
-	_ "image/jpeg" //
-	_ "image/png"  //
 	"math"
-	"os"
 
-	_ "golang.org/x/image/bmp"  //
-	_ "golang.org/x/image/tiff" //
-	_ "golang.org/x/image/webp" //
+	"github.com/rpiq/rpiq/models/multimodal"
 )
 
 // CLIP's normalisation constants (OpenAI), which CogVLM2's transform uses.
@@ -22,65 +14,13 @@ var (
 	clipStd  = [3]float32{0.26862954, 0.26130258, 0.27577711}
 )
 
-// ImageError is an image the model cannot take (undecodable, empty); it is bad input.
-type ImageError struct {
-	Source  string
-	Problem string
-	Err     error
-}
-
-func (e *ImageError) Error() string {
-	s := e.Source + ": " + e.Problem
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-func (e *ImageError) Unwrap() error  { return e.Err }
-func (e *ImageError) BadInput() bool { return true }
-
-// maxPixels bounds the images accepted (a 12 MP camera frame is far below it).
-const maxPixels = 100_000_000
-
-// DecodeImageFile reads any image Go can decode (PNG, JPEG, GIF, BMP, TIFF, WebP).
-func DecodeImageFile(path string) (image.Image, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeImage(path, data)
-}
-
-// DecodeImage decodes image bytes; source names them in errors.
-func DecodeImage(source string, data []byte) (image.Image, error) {
-	if len(data) == 0 {
-		return nil, &ImageError{Source: source, Problem: "the file is empty"}
-	}
-	// check the declared size before decoding: a 60-byte PNG header can ask for gigabytes
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
-	if err == nil && (cfg.Width <= 0 || cfg.Height <= 0) {
-		return nil, &ImageError{Source: source, Problem: fmt.Sprintf("the image has no pixels (%d×%d)", cfg.Width, cfg.Height)}
-	}
-	if err == nil && int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return nil, &ImageError{Source: source, Problem: fmt.Sprintf("the image is %d×%d; at most %d megapixels are accepted", cfg.Width, cfg.Height, maxPixels/1_000_000)}
-	}
-	img, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			return nil, &ImageError{Source: source, Problem: "not an image in a known format (PNG, JPEG, GIF, BMP, TIFF, WebP)"}
-		}
-		return nil, &ImageError{Source: source, Problem: "cannot decode the image", Err: err}
-	}
-	return img, nil
-}
-
 // Preprocess turns an image into the vision tower's input as the reference does:
 // Resize((size, size), BICUBIC) on the RGB image with PIL's resampler (aspect ratio not kept),
 // then ToTensor and CLIP Normalize. The result is CHW float32: 3 planes of size×size.
 func Preprocess(source string, img image.Image, size int) ([]float32, error) {
 	b := img.Bounds()
 	if b.Dx() <= 0 || b.Dy() <= 0 {
-		return nil, &ImageError{Source: source, Problem: fmt.Sprintf("the image has no pixels (%d×%d)", b.Dx(), b.Dy())}
+		return nil, &multimodal.ImageError{Source: source, Problem: fmt.Sprintf("the image has no pixels (%d×%d)", b.Dx(), b.Dy())}
 	}
 	rgb := toRGB(img)
 	resized := resizeBicubic(rgb, b.Dx(), b.Dy(), size, size)

@@ -8,8 +8,9 @@ import (
 	"image"
 	"image/png"
 	"math"
-	"strings"
 	"testing"
+
+	"github.com/rpiq/rpiq/models/multimodal"
 )
 
 // pilSource is a deterministic 41×29 RGB test pattern; the expected outputs below were produced
@@ -85,40 +86,21 @@ func TestPreprocessNormalisesCHW(t *testing.T) {
 	}
 }
 
-func TestImageErrors(t *testing.T) {
-	if _, err := DecodeImage("empty.png", nil); err == nil || !strings.Contains(err.Error(), "empty") {
-		t.Errorf("empty file: %v", err)
-	}
-	if _, err := DecodeImage("junk.jpg", []byte("not an image at all")); err == nil || !strings.Contains(err.Error(), "junk.jpg") {
-		t.Errorf("junk: %v", err)
-	}
-	var buf bytes.Buffer
-	png.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 4, 4)))
-	trunc := buf.Bytes()[:buf.Len()/2]
-	if _, err := DecodeImage("cut.png", trunc); err == nil {
-		t.Error("truncated PNG decoded")
-	}
-	if _, err := Preprocess("zero", image.NewRGBA(image.Rect(0, 0, 0, 5)), 28); err == nil {
-		t.Error("zero-size image accepted")
-	}
-	img, err := DecodeImage("ok.png", buf.Bytes())
-	if err != nil || img.Bounds().Dx() != 4 {
-		t.Fatalf("valid PNG: %v", err)
-	}
-	var ie *ImageError
-	_, err = DecodeImage("junk", []byte("xx"))
+func TestPreprocessZeroSize(t *testing.T) {
+	_, err := Preprocess("zero", image.NewRGBA(image.Rect(0, 0, 0, 5)), 28)
+	var ie *multimodal.ImageError
 	if !errors.As(err, &ie) || !ie.BadInput() {
-		t.Error("image errors must be bad input")
+		t.Errorf("zero-size image: %v", err)
 	}
 }
 
-func FuzzDecodeImage(f *testing.F) {
+func FuzzPreprocess(f *testing.F) {
 	var buf bytes.Buffer
 	png.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 3, 2)))
 	f.Add(buf.Bytes())
 	f.Add([]byte("GIF89a"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		img, err := DecodeImage("fuzz", data)
+		img, err := multimodal.DecodeImage("fuzz", data)
 		if err != nil {
 			return
 		}
