@@ -16,6 +16,7 @@ import (
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/llama2c"
+	_ "github.com/rpiq/rpiq/models/opt" // a registered architecture GGUF export does not take
 	"github.com/rpiq/rpiq/models/quant"
 	"github.com/rpiq/rpiq/models/tokenizer"
 )
