@@ -348,6 +348,12 @@ func parseRope(f *Fields, c *Config) *RopeScaling {
 	return r
 }
 
+// ParseQuantization reads config.json's quantization_config object m (file names it in errors),
+// for architectures that keep their decoder's settings in a nested object.
+func ParseQuantization(file string, m map[string]any) (*QuantizationConfig, error) {
+	return parseQuantization(file, "quantization_config.", m, true)
+}
+
 // parseQuantization reads a quantization_config object. prefix names the object in errors;
 // inConfig says it comes from config.json, where quant_method is required.
 func parseQuantization(file, prefix string, m map[string]any, inConfig bool) (*QuantizationConfig, error) {

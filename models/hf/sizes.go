@@ -43,7 +43,7 @@ func SizeProblems(c *Config, dir string, shapes map[string][]int) []*Error {
 		elems += n
 	}
 	E := c.HiddenSize
-	if c.Architecture == ArchOPT && c.WordEmbedProjDim > 0 {
+	if c.WordEmbedProjDim > 0 {
 		E = c.WordEmbedProjDim // OPT's embedding width (project_in/out map it to hidden_size)
 	}
 	if c.NumLayers > len(shapes) {
@@ -82,8 +82,8 @@ func SizeProblems(c *Config, dir string, shapes map[string][]int) []*Error {
 		check("vocab_size/hidden_size", p+"embed_tokens.weight", c.VocabSize, E)
 	}
 	check("vocab_size/hidden_size", "lm_head.weight", c.VocabSize, E)
-	if c.Architecture == ArchOPT && c.MaxPositions > 0 {
-		check("max_position_embeddings", root+"embed_positions.weight", c.MaxPositions+OPTPositionOffset, c.HiddenSize)
+	if c.PositionOffset > 0 && c.MaxPositions > 0 { // learned positions (OPT)
+		check("max_position_embeddings", root+"embed_positions.weight", c.MaxPositions+c.PositionOffset, c.HiddenSize)
 	}
 	H, I := c.HiddenSize, c.IntermediateSize
 	q, kv := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
@@ -98,7 +98,7 @@ func SizeProblems(c *Config, dir string, shapes map[string][]int) []*Error {
 		check("intermediate_size/hidden_size", p+"mlp.gate_proj.weight", I, H)
 		check("intermediate_size/hidden_size", p+"mlp.up_proj.weight", I, H)
 		check("intermediate_size/hidden_size", p+"mlp.down_proj.weight", H, I)
-		if c.Architecture == ArchOPT {
+		if c.PositionOffset > 0 { // OPT's names
 			check("hidden_size", p+"self_attn_layer_norm.weight", H)
 			check("hidden_size", p+"final_layer_norm.weight", H)
 			check("hidden_size", p+"self_attn.out_proj.weight", H, H)

@@ -8,12 +8,10 @@ package smolvlm
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/rpiq/rpiq/models/hf"
 )
@@ -177,24 +175,19 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	if mt, ok := tm["model_type"].(string); ok && mt != "llama" {
 		return nil, bad("text_config.model_type", "only \"llama\" decoders are implemented, got %q", mt)
 	}
-	t2 := map[string]any{}
-	for k, val := range tm {
-		t2[k] = val
-	}
-	t2["architectures"] = []any{hf.ArchLlama}
-	if q, ok := m["quantization_config"]; ok {
-		t2["quantization_config"] = q
-	}
-	tj, err := json.Marshal(t2)
-	if err != nil {
-		return nil, bad("text_config", "%v", err)
-	}
-	if c.Text, err = hf.ParseConfig(file, tj); err != nil {
-		var he *hf.Error
-		if errors.As(err, &he) && he.Field != "" && !strings.HasPrefix(he.Field, "quantization_config") {
-			return nil, &hf.Error{File: file, Field: "text_config." + he.Field, Problem: he.Problem, Err: he.Err}
-		}
+	tf := hf.NewFields(file, m).Sub("text_config")
+	c.Text = &hf.Config{Architecture: "LlamaForCausalLM", ModelType: "llama", BOSTokenID: -1, PadTokenID: -1}
+	hf.ReadDecoder(tf, c.Text, hf.LlamaDefaults)
+	c.Text.AttentionBias = tf.Bool("attention_bias", false)
+	c.Text.AttentionOutBias = c.Text.AttentionBias
+	c.Text.MLPBias = tf.Bool("mlp_bias", false)
+	if err := tf.Err(); err != nil {
 		return nil, err
+	}
+	if q, ok := m["quantization_config"].(map[string]any); ok {
+		if c.Text.Quantization, err = hf.ParseQuantization(file, q); err != nil {
+			return nil, err
+		}
 	}
 	c.Text.TieWordEmbeddings = c.TieWordEmbeddings // tie_weights reads the top-level flag
 	c.Text.Raw = m
