@@ -11,11 +11,10 @@ import (
 	"strings"
 
 	"github.com/rpiq/rpiq/internal/cli"
-	"github.com/rpiq/rpiq/models/cogvlm2"
+	"github.com/rpiq/rpiq/internal/units"
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
-	"github.com/rpiq/rpiq/models/llama"
-	"github.com/rpiq/rpiq/models/opt"
+	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/models/tokenizer"
 )
 
@@ -46,7 +45,8 @@ type modelReport struct {
 	Quantization     *quantReport           `json:"quantization"`
 	Files            []string               `json:"files"`
 	MissingFiles     []string               `json:"missing_files,omitempty"`
-	CogVLM           *cogvlmReport          `json:"cogvlm,omitempty"` // inspect_cogvlm.go
+	// arch is the architecture's own part (hfmodel.Inspect), written under its Key.
+	arch *hfmodel.Inspection
 	// Problems are what config.json, the tensors and the tokenizer disagree on (exit status 2).
 	Problems []string `json:"problems,omitempty"`
 }
@@ -196,16 +196,19 @@ func inspectModel(dir string) (*modelReport, error) {
 		if inv.Index != nil {
 			rep.Tensors = len(inv.Index.WeightMap)
 		}
-		if n := estimateParams(cfg); n > 0 || cfg.Architecture == cogvlm2.Arch {
-			rep.Parameters, rep.ParametersSource = n, "config"
-		} else {
-			rep.Parameters, rep.ParametersSource = 0, "unknown"
-		}
+		rep.Parameters, rep.ParametersSource = 0, "unknown"
 	}
-	if cfg.Architecture == cogvlm2.Arch {
-		if err := inspectCogVLM(dir, cfg, rep); err != nil {
-			return nil, err
-		}
+	stored := int64(0) // the tensor bytes (headers or the index's total_size) of a dense checkpoint
+	if rep.Quantization == nil {
+		stored = rep.Bytes
+	}
+	insp, err := hfmodel.Inspect(cfg, stored)
+	if err != nil {
+		return nil, err
+	}
+	rep.arch = insp
+	if insp != nil && insp.Parameters > 0 && rep.ParametersSource != "headers" {
+		rep.Parameters, rep.ParametersSource = insp.Parameters, "config"
 	}
 	rep.Problems = checkModel(dir, cfg, inv)
 	return rep, nil
@@ -226,53 +229,21 @@ func logicalParams(t safetensors.TensorInfo, bits int, q *quantReport) int64 {
 	return t.Numel()
 }
 
-// estimateParams counts parameters from config.json alone, for folders whose shards are absent.
-// It follows the HF modules' shapes; 0 means the architecture has parts it cannot count (CogVLM).
-func estimateParams(c *hf.Config) int64 {
-	H, I, L, V := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.NumLayers), int64(c.VocabSize)
-	q, kv := int64(c.NumHeads*c.HeadDim), int64(c.NumKVHeads*c.HeadDim)
-	switch c.Architecture {
-	case llama.ArchLlama, llama.ArchQwen2, llama.ArchQwen3:
-		layer := H*q + 2*H*kv + q*H + 3*H*I + 2*H
-		if c.AttentionBias {
-			layer += q + 2*kv
-		}
-		if c.AttentionOutBias {
-			layer += H
-		}
-		if c.MLPBias {
-			layer += 2*I + H
-		}
-		if c.QKNorm {
-			layer += 2 * int64(c.HeadDim)
-		}
-		n := V*H + L*layer + H
-		if !c.TieWordEmbeddings {
-			n += V * H
-		}
-		return n
-	case opt.Arch:
-		P := int64(c.WordEmbedProjDim)
-		layer := 4*H*H + 2*H*I
-		if c.AttentionBias {
-			layer += 4*H + I + H
-		}
-		if c.LayerNormElementwiseAffine {
-			layer += 4 * H
-		}
-		n := V*P + (int64(c.MaxPositions)+int64(c.PositionOffset))*H + L*layer
-		if P != H {
-			n += 2 * H * P
-		}
-		if c.DoLayerNormBefore && !c.RemoveFinalLayerNorm && c.LayerNormElementwiseAffine {
-			n += 2 * H
-		}
-		if !c.TieWordEmbeddings {
-			n += V * P
-		}
-		return n
+// MarshalJSON writes the report with the architecture's own part under its key.
+func (r *modelReport) MarshalJSON() ([]byte, error) {
+	type plain modelReport
+	b, err := json.Marshal((*plain)(r))
+	if err != nil || r.arch == nil || r.arch.Key == "" || r.arch.Report == nil {
+		return b, err
 	}
-	return 0
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if m[r.arch.Key], err = json.Marshal(r.arch.Report); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
 }
 
 func printReport(w io.Writer, r *modelReport) {
@@ -327,31 +298,11 @@ func printReport(w io.Writer, r *modelReport) {
 	if len(r.MissingFiles) > 0 {
 		fmt.Fprintf(w, "missing:       %s\n", strings.Join(r.MissingFiles, ", "))
 	}
-	if r.CogVLM != nil {
-		printCogVLM(w, r.CogVLM)
+	if r.arch != nil && r.arch.Print != nil {
+		r.arch.Print(w)
 	}
 }
 
-func humanCount(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2fB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fM", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1fK", float64(n)/1e3)
-	}
-	return fmt.Sprint(n)
-}
+func humanCount(n int64) string { return units.Count(n) }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
+func humanBytes(n int64) string { return units.Bytes(n) }

@@ -13,6 +13,7 @@ import (
 	"github.com/rpiq/rpiq/internal/shareddata"
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
+	"github.com/rpiq/rpiq/models/hfmodel"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -127,8 +128,9 @@ func TestInspectEstimateMatchesHeaders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if est := estimateParams(cfg); est != full.Parameters || full.ParametersSource != "headers" {
-				t.Fatalf("estimate %d, headers %d (%s)", est, full.Parameters, full.ParametersSource)
+			est, err := hfmodel.Inspect(cfg, 0)
+			if err != nil || est == nil || est.Parameters != full.Parameters || full.ParametersSource != "headers" {
+				t.Fatalf("estimate %+v (%v), headers %d (%s)", est, err, full.Parameters, full.ParametersSource)
 			}
 			// Remove one shard: the report falls back to the index and the estimate.
 			ix, _ := hf.ReadIndex(filepath.Join(dir, hf.IndexFile))

@@ -15,7 +15,9 @@ import (
 
 // The one registration: hf.LoadConfig reads CogVLMForCausalLM configs with readConfig, and
 // hfmodel.Open returns a *VLM (a model.Model that reads images: multimodal.Model).
-func init() { hfmodel.Register(hfmodel.Arch{Name: Arch, Config: readConfig, New: open}) }
+func init() {
+	hfmodel.Register(hfmodel.Arch{Name: Arch, Config: readConfig, New: open, Inspect: inspect})
+}
 
 func open(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	cfg, err := FromHF(w.Checkpoint.Dir()+"/"+hf.ConfigFile, c)

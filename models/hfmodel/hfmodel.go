@@ -25,7 +25,7 @@ type New func(cfg *hf.Config, w *Weights) (model.Model, error)
 
 var (
 	mu    sync.Mutex
-	archs = map[string]New{}
+	archs = map[string]Arch{}
 )
 
 // Arch is one architecture, as it registers itself.
@@ -34,6 +34,7 @@ type Arch struct {
 	ModelTypes []string        // config.json "model_type" values that name it when "architectures" is absent
 	Config     hf.ConfigReader // reads its hyper-parameters into hf.Config (and its own config into Config.Arch)
 	New        New             // binds its tensors and returns the model
+	Inspect    InspectFunc     // optional: parameters and a report from config.json alone (rpiq inspect)
 }
 
 // Register makes an architecture available to hf.LoadConfig and Open; call it from init(). A
@@ -48,7 +49,7 @@ func Register(a Arch) {
 		panic("hfmodel: architecture " + a.Name + " registered twice")
 	}
 	hf.RegisterConfig(a.Name, a.ModelTypes, a.Config)
-	archs[a.Name] = a.New
+	archs[a.Name] = a
 }
 
 // Architectures lists the registered names.
@@ -82,8 +83,9 @@ func Open(dir string, be backend.Backend) (model.Model, *hf.Config, func() error
 		return nil, nil, nil, &Error{Msg: fmt.Sprintf("%s: quantized (%s) checkpoints are not loaded by the runtime (GPTQ ones are)", dir, q.Method)}
 	}
 	mu.Lock()
-	f, ok := archs[cfg.Architecture]
+	a, ok := archs[cfg.Architecture]
 	mu.Unlock()
+	f := a.New
 	if !ok {
 		return nil, nil, nil, &Error{Msg: fmt.Sprintf("%s/config.json: architecture %q has no runtime implementation (have %v)", dir, cfg.Architecture, Architectures())}
 	}

@@ -70,8 +70,9 @@ func (m MemTensors) Float32(name string, shape ...int) ([]float32, error) {
 // Build constructs a registered architecture from a config and in-memory tensors.
 func Build(cfg *hf.Config, t MemTensors, be backend.Backend) (model.Model, error) {
 	mu.Lock()
-	f, ok := archs[cfg.Architecture]
+	a, ok := archs[cfg.Architecture]
 	mu.Unlock()
+	f := a.New
 	if !ok {
 		return nil, &Error{Msg: fmt.Sprintf("architecture %q has no runtime implementation", cfg.Architecture)}
 	}

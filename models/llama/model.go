@@ -16,9 +16,9 @@ import (
 )
 
 func init() {
-	hfmodel.Register(hfmodel.Arch{Name: ArchLlama, ModelTypes: []string{"llama"}, Config: readLlama, New: New})
-	hfmodel.Register(hfmodel.Arch{Name: ArchQwen2, ModelTypes: []string{"qwen2"}, Config: readQwen2, New: New})
-	hfmodel.Register(hfmodel.Arch{Name: ArchQwen3, ModelTypes: []string{"qwen3"}, Config: readQwen3, New: New})
+	hfmodel.Register(hfmodel.Arch{Name: ArchLlama, ModelTypes: []string{"llama"}, Config: readLlama, New: New, Inspect: inspect})
+	hfmodel.Register(hfmodel.Arch{Name: ArchQwen2, ModelTypes: []string{"qwen2"}, Config: readQwen2, New: New, Inspect: inspect})
+	hfmodel.Register(hfmodel.Arch{Name: ArchQwen3, ModelTypes: []string{"qwen3"}, Config: readQwen3, New: New, Inspect: inspect})
 }
 
 // Model is a loaded LLaMA-family model.

@@ -66,4 +66,3 @@ func DecodeImage(source string, data []byte) (image.Image, error) {
 	}
 	return img, nil
 }
-

@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	hfmodel.Register(hfmodel.Arch{Name: Arch, ModelTypes: []string{"opt"}, Config: readConfig, New: New})
+	hfmodel.Register(hfmodel.Arch{Name: Arch, ModelTypes: []string{"opt"}, Config: readConfig, New: New, Inspect: inspect})
 }
 
 // Model is a loaded OPT model.
