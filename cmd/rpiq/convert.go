@@ -36,7 +36,12 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	case *out == "":
 		return usagef("convert: --out is required")
 	}
-	if err := llama2c.Convert(pos[0], *tok, *out); err != nil {
+	stop := onInterrupt(stderr, "convert", func() string {
+		return *out + " was not created: run the same command again"
+	})
+	err = llama2c.Convert(pos[0], *tok, *out)
+	stop()
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%w: %v", ErrBadInput, err)
 		}

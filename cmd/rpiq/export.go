@@ -55,6 +55,9 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if !*quiet {
 		opt.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	defer onInterrupt(stderr, "export", func() string {
+		return pos[1] + " was not written (a file there before is unchanged): run the same command again"
+	})()
 	rep, err := gguf.Export(pos[0], pos[1], opt)
 	if err != nil {
 		return err

@@ -38,6 +38,12 @@ func init() {
 	app.BadInputIf(func(err error) bool { return errors.Is(err, fs.ErrNotExist) })
 }
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	if interrupting.Load() {
+		select {} // the signal handler prints how to resume and exits (interrupt.go)
+	}
+	os.Exit(code)
+}
 
 func run(args []string, stdout, stderr io.Writer) int { return app.Run(args, stdout, stderr) }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rpiq/rpiq/models/hfmodel"
@@ -194,6 +195,11 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 		opt.Progress = stderr
 		opt.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	var saved atomic.Int64 // layers kept in --out/.rpiq-partial
+	defer onInterrupt(stderr, "quantize", func() string {
+		return fmt.Sprintf("%d of %d layers are kept in %s; run the same command with --resume to finish from there",
+			saved.Load(), lm.NumLayers(), filepath.Join(*outDir, ".rpiq-partial"))
+	})()
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return err
 	}
@@ -203,13 +209,20 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: %v", ErrBadInput, err)
 		}
 		opt.Done = done
+		saved.Store(int64(len(done)))
 		fmt.Fprintf(stderr, "resuming: %d of %d layers already quantized\n", len(done), lm.NumLayers())
 	}
 	save, err := quant.LayerCheckpointer(*outDir, settings)
 	if err != nil {
 		return err
 	}
-	opt.OnLayer = save
+	opt.OnLayer = func(layer int, mods []*quant.ModuleResult) error {
+		if err := save(layer, mods); err != nil {
+			return err
+		}
+		saved.Store(int64(layer + 1))
+		return nil
+	}
 	start := time.Now()
 	res, err := quant.QuantizeModel(lm, be, windows[:*samples], windows[*samples:], opt)
 	if err != nil {

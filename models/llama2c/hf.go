@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/rpiq/rpiq/internal/tempfiles"
 	"io"
 	"math"
 	"os"
@@ -167,6 +168,7 @@ func Convert(ckptPath, tokenizerPath, outDir string) (err error) {
 	if err != nil {
 		return err
 	}
+	defer tempfiles.Track(tmp)() // removed if the job is interrupted
 	defer func() {
 		if err != nil {
 			os.RemoveAll(tmp)

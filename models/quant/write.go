@@ -68,10 +68,18 @@ func (s Settings) quantizationConfig(res *Result) map[string]any {
 // WriteModel writes the quantized checkpoint into outDir: model.safetensors with every
 // quantized linear in the GPTQ layout and every other tensor (embeddings, norms, LM head,
 // biases) copied unchanged from srcDir; config.json with quantization_config;
-// quantize_config.json; and the tokenizer and generation files of srcDir. Every file is atomic.
+// quantize_config.json; and the tokenizer and generation files of srcDir. Every file is atomic,
+// and the folder as a whole loads only once complete: an older output's config.json and index
+// are removed first and the new config.json is written last, so a write stopped half-way
+// leaves a folder that does not load rather than old and new files mixed.
 func WriteModel(srcDir, outDir string, res *Result, s Settings) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
+	}
+	for _, stale := range []string{hf.ConfigFile, hf.IndexFile} {
+		if err := os.Remove(filepath.Join(outDir, stale)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
 	}
 	ck, err := hf.OpenCheckpoint(srcDir)
 	if err != nil {
@@ -116,13 +124,13 @@ func WriteModel(srcDir, outDir string, res *Result, s Settings) error {
 		return fmt.Errorf("%s: %v", filepath.Join(srcDir, hf.ConfigFile), err)
 	}
 	cfg["quantization_config"] = qc
-	if err := hf.WriteJSON(filepath.Join(outDir, hf.ConfigFile), cfg); err != nil {
-		return err
-	}
 	if err := hf.WriteJSON(filepath.Join(outDir, hf.QuantizeConfigFile), qc); err != nil {
 		return err
 	}
-	return CopyCompanions(srcDir, outDir)
+	if err := CopyCompanions(srcDir, outDir); err != nil {
+		return err
+	}
+	return hf.WriteJSON(filepath.Join(outDir, hf.ConfigFile), cfg) // last: the folder loads from now on
 }
 
 // CopyCompanions copies the tokenizer and generation files (everything that is not a weight

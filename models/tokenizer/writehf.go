@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/rpiq/rpiq/internal/tempfiles"
 	"os"
 	"path/filepath"
 	"sort"
@@ -175,6 +176,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err != nil {
 		return err
 	}
+	defer tempfiles.Track(f.Name())() // removed if the job is interrupted
 	defer func() {
 		if err != nil {
 			f.Close()

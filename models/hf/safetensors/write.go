@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rpiq/rpiq/internal/tempfiles"
 	"io"
 	"io/fs"
 	"os"
@@ -209,6 +210,7 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
 	if err != nil {
 		return err
 	}
+	defer tempfiles.Track(tmp.Name())() // removed if the job is interrupted
 	defer func() {
 		if err != nil {
 			tmp.Close()
