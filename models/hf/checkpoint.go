@@ -138,6 +138,14 @@ func (c *Checkpoint) missing(name string) error {
 	return errf(c.dir, fmt.Sprintf("tensor %q", name), "not in the checkpoint")
 }
 
+// Release drops n bytes of tensor name from off (n < 0: all) from resident memory
+// (safetensors.File.Release); the views stay valid.
+func (c *Checkpoint) Release(name string, off, n int64) {
+	if e, ok := c.byName[name]; ok {
+		e.file.Release(name, off, n)
+	}
+}
+
 // Raw returns a tensor's description and bytes, a read-only view into the mapped file.
 func (c *Checkpoint) Raw(name string) (safetensors.TensorInfo, []byte, error) {
 	e, ok := c.byName[name]

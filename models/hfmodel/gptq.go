@@ -46,6 +46,7 @@ func (w *Weights) gptqWeight(prefix string, rows, cols int) (wt backend.Weight, 
 	for _, suffix := range []string{".qweight", ".qzeros", ".scales", ".g_idx"} {
 		if info, ok := w.Checkpoint.Info(prefix + suffix); ok {
 			w.Bytes += info.Bytes()
+			w.release(prefix+suffix, 0, -1) // repacked: the file's pages are not needed any more
 		}
 	}
 	return wt, true

@@ -101,7 +101,7 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	case w.Has("lm_head.weight") || w.Has("lm_head.qweight"): // a GPTQ lm_head (lm_head: true)
 		m.head = &nn.Linear{Name: "lm_head", W: w.Matrix("lm_head.weight", V, H)}
 	case c.TieWordEmbeddings:
-		m.head = &nn.Linear{Name: "lm_head", W: w.TiedHead(m.embed)}
+		m.head = &nn.Linear{Name: "lm_head", W: w.TiedHead(m.embed, "model.embed_tokens.weight")}
 	default:
 		w.Matrix("lm_head.weight", V, H) // records the "not in the checkpoint" error
 	}

@@ -46,8 +46,9 @@ func int32s(u []uint32) []int32 {
 
 // QuantizeHead makes a quantized copy of a dense weight (the tied embedding used as the LM head)
 // by round-to-nearest, bits 8 per output row or 4 in groups of 32 (q.FromRows), for the
-// quantized kernels. The dense weight itself stays as it is for embedding lookups.
-func (c *CPU) QuantizeHead(w backend.Weight, bits int) (backend.Weight, error) {
+// quantized kernels. The dense weight itself stays as it is for embedding lookups. done (may be
+// nil) hears which rows have been read.
+func (c *CPU) QuantizeHead(w backend.Weight, bits int, done func(lo, hi int)) (backend.Weight, error) {
 	l, ok := w.(Linear)
 	if !ok {
 		return nil, fmt.Errorf("cpubackend: QuantizeHead of a weight of type %T", w)
@@ -62,7 +63,7 @@ func (c *CPU) QuantizeHead(w backend.Weight, bits int) (backend.Weight, error) {
 			group = -1
 		}
 	}
-	m, err := q.FromRows(w.Cols(), w.Rows(), bits, group, l.Row, c.pool)
+	m, err := q.FromRows(w.Cols(), w.Rows(), bits, group, l.Row, c.pool, done)
 	if err != nil {
 		return nil, err
 	}

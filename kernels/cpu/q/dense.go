@@ -13,11 +13,12 @@ import (
 //	s = (max − min)/(2^bits − 1),  z = clamp(round(−min/s)),  q = clamp(round(w/s) + z)
 //
 // so every weight is off by at most s/2. row(dst, n) writes row n as float32 into dst (In
-// values). It is how a tied embedding becomes a quantized LM head at load: the head is the
+// values); done(lo, hi), when not nil, is called after rows lo..hi-1 have been read (in chunks of
+// 16384 rows, so a caller can drop a memory-mapped source from resident memory as it goes). It is how a tied embedding becomes a quantized LM head at load: the head is the
 // largest matrix a small model reads per token (Llama-3.2-1B: 128256×2048), and in 16 bits it
 // costs as much bandwidth as all the 4-bit layers together. bits is 4 or 8; group is -1 or a
 // multiple of 8 that divides in.
-func FromRows(in, out, bits, group int, row func(dst []float32, n int), p *cpu.Pool) (*Matrix, error) {
+func FromRows(in, out, bits, group int, row func(dst []float32, n int), p *cpu.Pool, done func(lo, hi int)) (*Matrix, error) {
 	if in <= 0 || out <= 0 {
 		return nil, fmt.Errorf("q: FromRows of a %d×%d matrix", out, in)
 	}
@@ -55,7 +56,22 @@ func FromRows(in, out, bits, group int, row func(dst []float32, n int), p *cpu.P
 	if p == nil {
 		p = cpu.Default()
 	}
-	p.Run(m.nrb, 1, func(lo, hi int) {
+	const chunk = 1024 // row blocks per pass
+	for c0 := 0; c0 < m.nrb; c0 += chunk {
+		c1 := min(c0+chunk, m.nrb)
+		m.fromRows(c0, c1, gs, levels, row, p)
+		if done != nil {
+			done(c0*rows, min(c1*rows, out))
+		}
+	}
+	return m, nil
+}
+
+// fromRows quantizes row blocks c0..c1-1 (FromRows).
+func (m *Matrix) fromRows(c0, c1, gs int, levels float64, row func(dst []float32, n int), p *cpu.Pool) {
+	in, out, bits := m.In, m.Out, m.codeBits
+	p.Run(c1-c0, 1, func(lo, hi int) {
+		lo, hi = lo+c0, hi+c0
 		w := make([]float32, in)
 		for n := lo * rows; n < min(hi*rows, out); n++ {
 			row(w, n)
@@ -92,5 +108,4 @@ func FromRows(in, out, bits, group int, row func(dst []float32, n int), p *cpu.P
 			}
 		}
 	})
-	return m, nil
 }

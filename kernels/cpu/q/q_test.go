@@ -469,9 +469,19 @@ func TestFromRows(t *testing.T) {
 			w[i] = float32(rng.NormFloat64() * 0.02)
 		}
 		w[3] = 0.5 // an outlier
-		m, err := FromRows(c.in, c.out, c.bits, c.group, func(dst []float32, n int) { copy(dst, w[n*c.in:(n+1)*c.in]) }, cpu.NewPool(2))
+		read := 0
+		m, err := FromRows(c.in, c.out, c.bits, c.group, func(dst []float32, n int) { copy(dst, w[n*c.in:(n+1)*c.in]) }, cpu.NewPool(2),
+			func(lo, hi int) {
+				if lo != read || hi <= lo {
+					t.Errorf("%+v: done(%d, %d) after rows 0..%d", c, lo, hi, read)
+				}
+				read = hi
+			})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if read != c.out {
+			t.Errorf("%+v: done reported rows up to %d of %d", c, read, c.out)
 		}
 		gs := c.group
 		if gs < 0 {
@@ -509,7 +519,7 @@ func TestFromRows(t *testing.T) {
 			}
 		}
 	}
-	if _, err := FromRows(100, 4, 4, 32, nil, nil); err == nil {
+	if _, err := FromRows(100, 4, 4, 32, nil, nil, nil); err == nil {
 		t.Error("group 32 that does not divide 100 was accepted")
 	}
 }

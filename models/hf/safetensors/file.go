@@ -110,6 +110,22 @@ func (f *File) Tensor(name string) (TensorInfo, []byte, bool) {
 	return t, f.data[off+t.Begin : off+t.End : off+t.End], true
 }
 
+// Release drops n bytes of a tensor's data from off (n < 0: to its end) from the process's
+// resident memory, for a loader that has copied or repacked them: the mapping stays valid and a
+// later access reads the pages back from the page cache. Resident memory during a load then holds
+// one tensor of the file at a time, not the whole file.
+func (f *File) Release(name string, off, n int64) {
+	_, b, ok := f.Tensor(name)
+	if !ok || off < 0 || off > int64(len(b)) {
+		return
+	}
+	b = b[off:]
+	if n >= 0 && n < int64(len(b)) {
+		b = b[:n]
+	}
+	dontNeed(b)
+}
+
 // Close unmaps the file. Views handed out before become invalid.
 func (f *File) Close() error {
 	if f == nil || f.unmap == nil {
