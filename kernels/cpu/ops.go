@@ -97,13 +97,34 @@ func Add(dst, a, b []float32) {
 // RoPE rotates one head (len(x) == 2·len(invFreq)) in place for position pos, the Hugging Face
 // "rotate half" way: element i pairs with element i+d/2, angle pos·invFreq[i].
 func RoPE(x []float32, pos int, invFreq []float32) {
+	var buf [2 * 256]float32
 	h := len(invFreq)
-	x1, x2 := x[:h], x[h:2*h]
+	cs := buf[:]
+	if 2*h > len(buf) {
+		cs = make([]float32, 2*h)
+	}
+	RoPEAngles(cs[:h], cs[h:2*h], pos, invFreq)
+	RoPEWith(x, cs[:h], cs[h:2*h])
+}
+
+// RoPEAngles fills cos and sin of pos·invFreq[i]: once per position, for every head (RoPEWith).
+func RoPEAngles(cos, sin []float32, pos int, invFreq []float32) {
+	cos, sin = cos[:len(invFreq)], sin[:len(invFreq)]
 	for i, f := range invFreq {
 		s, c := math.Sincos(float64(pos) * float64(f))
+		cos[i], sin[i] = float32(c), float32(s)
+	}
+}
+
+// RoPEWith is RoPE with the angles' cos and sin given (RoPEAngles).
+func RoPEWith(x, cos, sin []float32) {
+	h := len(cos)
+	x1, x2, sin := x[:h], x[h:2*h], sin[:h]
+	for i, c := range cos {
+		s := sin[i]
 		a, b := x1[i], x2[i]
-		x1[i] = a*float32(c) - b*float32(s)
-		x2[i] = b*float32(c) + a*float32(s)
+		x1[i] = a*c - b*s
+		x2[i] = b*c + a*s
 	}
 }
 

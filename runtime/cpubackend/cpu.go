@@ -8,6 +8,7 @@ import (
 	"math"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
+	"github.com/rpiq/rpiq/kernels/cpu/q"
 	"github.com/rpiq/rpiq/runtime/backend"
 )
 
@@ -28,7 +29,7 @@ func New(threads int) *CPU {
 func (c *CPU) Pool() *cpu.Pool { return c.pool }
 
 func (c *CPU) Name() string {
-	return fmt.Sprintf("cpu (%d threads, %s)", c.pool.Threads(), cpu.Accelerated())
+	return fmt.Sprintf("cpu (%d threads, dense %s, quantized %s)", c.pool.Threads(), cpu.Accelerated(), q.Active())
 }
 
 // Tensor is the CPU tensor: Data holds Rows×Cols values row-major.
@@ -157,10 +158,13 @@ func (c *CPU) RoPE(x backend.Tensor, headDim, pos int, invFreq []float32) {
 	if headDim <= 0 || xx.cols%headDim != 0 || len(invFreq) != headDim/2 || headDim%2 != 0 {
 		panic(fmt.Sprintf("cpubackend: RoPE head_dim %d with %d frequencies on rows of %d", headDim, len(invFreq), xx.cols))
 	}
-	for i := 0; i < xx.rows; i++ {
+	h := headDim / 2
+	cs := make([]float32, 2*h)
+	for i := 0; i < xx.rows; i++ { // the angles once per position, not once per head
+		cpu.RoPEAngles(cs[:h], cs[h:], pos+i, invFreq)
 		r := xx.Row(i)
-		for h := 0; h < len(r); h += headDim {
-			cpu.RoPE(r[h:h+headDim], pos+i, invFreq)
+		for o := 0; o < len(r); o += headDim {
+			cpu.RoPEWith(r[o:o+headDim], cs[:h], cs[h:])
 		}
 	}
 }

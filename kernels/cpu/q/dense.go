@@ -78,10 +78,17 @@ func (m *Matrix) fromRows(c0, c1, gs int, levels float64, row func(dst []float32
 			rb, r := n/rows, n%rows
 			base := rb * m.rbBytes()
 			for g0 := 0; g0 < in; g0 += gs {
-				lo, hi := math.Inf(1), math.Inf(-1)
-				for _, v := range w[g0 : g0+gs] {
-					lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+				g := w[g0 : g0+gs]
+				lo32, hi32 := g[0], g[0]
+				for _, v := range g[1:] { // plain compares: this loop reads the whole head at load
+					if v < lo32 {
+						lo32 = v
+					}
+					if v > hi32 {
+						hi32 = v
+					}
 				}
+				lo, hi := float64(lo32), float64(hi32)
 				s := (hi - lo) / levels
 				if !(s > 0) || math.IsInf(s, 0) {
 					s = math.Max(math.Abs(lo), 1) // a constant group: z·s = −lo exactly below
@@ -90,8 +97,16 @@ func (m *Matrix) fromRows(c0, c1, gs int, levels float64, row func(dst []float32
 					s = 1 // non-finite weights: any codes, but no NaN scale in the kernels
 				}
 				z := math.Min(math.Max(math.Round(-lo/s), 0), levels)
+				inv := 1 / s
 				for k := g0; k < g0+gs; k++ {
-					c := byte(math.Min(math.Max(math.Round(float64(w[k])/s)+z, 0), levels))
+					// round(w/s) + z, clamped: floor(x + 0.5) differs from round only on exact ties
+					t := float64(w[k])*inv + z + 0.5
+					c := byte(0)
+					if t >= levels {
+						c = byte(levels)
+					} else if t >= 1 {
+						c = byte(int(t))
+					}
 					if bits == 8 {
 						m.w[base+(k/4)*64+r*4+k%4] = c
 					} else if j, i := k/8, k%8; i < 4 {
