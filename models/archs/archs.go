@@ -7,4 +7,5 @@ import (
 	_ "github.com/rpiq/rpiq/models/cogvlm2" // CogVLMForCausalLM (vision-language)
 	_ "github.com/rpiq/rpiq/models/llama"   // LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM
 	_ "github.com/rpiq/rpiq/models/opt"     // OPTForCausalLM
+	_ "github.com/rpiq/rpiq/models/smolvlm" // Idefics3ForConditionalGeneration, SmolVLMForConditionalGeneration (vision-language)
 )

@@ -83,6 +83,12 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	if err := dec.Decode(&m); err != nil || m == nil {
 		return nil, &hf.Error{File: file, Problem: "not a valid JSON object", Err: err}
 	}
+	return parse(file, m)
+}
+
+// parse reads a decoded config.json (numbers as json.Number).
+func parse(file string, m map[string]any) (*Config, error) {
+	var err error
 	bad := func(field, format string, a ...any) error {
 		return &hf.Error{File: file, Field: field, Problem: fmt.Sprintf(format, a...)}
 	}
@@ -112,7 +118,6 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		}
 		return int(i), nil
 	}
-	var err error
 	if c.ScaleFactor, err = intField(m, "", "scale_factor", 2); err != nil {
 		return nil, err
 	}

@@ -20,8 +20,10 @@ func (m *Model) NewSequence(maxSeq int) *Sequence {
 func (s *Sequence) Len() int { return s.Cache.Len() }
 
 // Forward runs ids after what s holds and returns the last token's logits. The rows of image
-// (nil when there is none) replace, in order, the embeddings of the ids equal to
-// image_token_id, as Idefics3Model.inputs_merger does; their counts must match.
+// replace, in order, the embeddings of the ids equal to image_token_id, as
+// Idefics3Model.inputs_merger does (their counts must match); with image nil every id is
+// embedded as a token (a generated image_token_id included, as transformers does after the
+// prompt).
 func (m *Model) Forward(s *Sequence, ids []int32, image backend.Tensor) ([]float32, error) {
 	return m.forward(s, ids, image, false, nil)
 }
@@ -72,14 +74,12 @@ func (m *Model) embedInput(ids []int32, image backend.Tensor) (backend.Tensor, e
 			at = append(at, i)
 		}
 	}
-	rows := 0
-	if image != nil {
-		rows = image.Rows()
-		if image.Cols() != H {
-			return nil, fmt.Errorf("smolvlm: image embeddings of width %d, want %d", image.Cols(), H)
-		}
+	if image == nil {
+		at = nil
+	} else if image.Cols() != H {
+		return nil, fmt.Errorf("smolvlm: image embeddings of width %d, want %d", image.Cols(), H)
 	}
-	if len(at) != rows {
+	if rows := rowsOf(image); len(at) != rows {
 		return nil, fmt.Errorf("smolvlm: %d image tokens (id %d) in the input but %d image embeddings", len(at), img, rows)
 	}
 	x := m.be.NewTensor(n, H)
@@ -116,4 +116,11 @@ func (m *Model) layerForward(l *decLayer, x backend.Tensor, c backend.Cache, ci,
 	be.SwiGLU(g, g, u)
 	be.Add(x, x, fwd(be, l.down, g, hook))
 	return x
+}
+
+func rowsOf(t backend.Tensor) int {
+	if t == nil {
+		return 0
+	}
+	return t.Rows()
 }

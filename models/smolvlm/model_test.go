@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rpiq/rpiq/runtime/backend"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/sample"
 )
@@ -180,8 +179,8 @@ func TestImageTokenCountChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := tinyIDs(cfg, 0, 0, []int32{5})
-	var none backend.Tensor
-	if _, err := m.Forward(m.NewSequence(64), ids, none); err == nil || !strings.Contains(err.Error(), "image tokens") {
+	short := be.NewTensor(cfg.ImageSeqLen()-1, cfg.Text.HiddenSize)
+	if _, err := m.Forward(m.NewSequence(64), ids, short); err == nil || !strings.Contains(err.Error(), "image tokens") {
 		t.Fatalf("want an error about the image token count, got %v", err)
 	}
 	if _, err := m.Forward(m.NewSequence(64), []int32{5, 400}, nil); err == nil {

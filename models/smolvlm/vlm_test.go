@@ -1,0 +1,162 @@
+package smolvlm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/hfmodel"
+	"github.com/rpiq/rpiq/models/multimodal"
+	"github.com/rpiq/rpiq/runtime/cpubackend"
+	"github.com/rpiq/rpiq/runtime/sample"
+)
+
+// writeTinyTokenizer writes a byte-level BPE tokenizer.json without merges (ids 0-255 are the
+// bytes in GPT-2's byte-to-unicode spelling) whose added tokens are SmolVLM's: <|im_start|>
+// 256, <end_of_utterance> 257, <fake_token_around_image> 258, <global-img> 259, <image> 260
+// (TinySizes' image_token_id), <row_r_col_c> 261-276 for r, c ≤ 4.
+func writeTinyTokenizer(t testing.TB, dir string) {
+	t.Helper()
+	vocab := map[string]int{}
+	n := 0
+	for b := 0; b < 256; b++ {
+		vocab[string(byteRune(b))] = b
+		n++
+	}
+	added := []map[string]any{}
+	addTok := func(s string) {
+		added = append(added, map[string]any{"id": n, "content": s, "special": true, "single_word": false,
+			"lstrip": false, "rstrip": false, "normalized": false})
+		vocab[s] = n
+		n++
+	}
+	for _, s := range []string{"<|im_start|>", EndOfTurn, FakeToken, GlobalToken, ImageToken} {
+		addTok(s)
+	}
+	for r := 1; r <= 4; r++ {
+		for c := 1; c <= 4; c++ {
+			addTok(fmt.Sprintf("<row_%d_col_%d>", r, c))
+		}
+	}
+	tj := map[string]any{
+		"version": "1.0", "added_tokens": added, "normalizer": nil,
+		"pre_tokenizer":  map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+		"post_processor": nil,
+		"decoder":        map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+		"model":          map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{}, "dropout": nil, "unk_token": nil},
+	}
+	b, _ := json.Marshal(tj)
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tc := `{"bos_token": "<|im_start|>", "eos_token": "<end_of_utterance>", "add_bos_token": false}`
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(tc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gc := `{"bos_token_id": 256, "eos_token_id": 257, "pad_token_id": 2}`
+	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(gc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// byteRune is GPT-2's bytes_to_unicode.
+func byteRune(b int) rune {
+	if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
+		return rune(b)
+	}
+	k := 0
+	for x := 0; x < b; x++ {
+		if !((x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF)) {
+			k++
+		}
+	}
+	return rune(256 + k)
+}
+
+// TestAskThroughRegistry: the folder opens through hfmodel's registry as a multimodal.Model;
+// a 60×40 picture becomes 4×3 tiles + the global image (13·16 image tokens laid out by the
+// chat template and the tokenizer's added tokens), and the greedy answer equals the float64
+// reference's on the same pixels and ids.
+func TestAskThroughRegistry(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := WriteRandom(dir, TinySizes, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTinyTokenizer(t, dir)
+	if c, err := hf.LoadConfig(dir); err != nil || c.Architecture != ArchIdefics3 || c.HiddenSize != TinySizes.Hidden {
+		t.Fatalf("hf.LoadConfig: %+v %v", c, err)
+	}
+	q, closer, err := multimodal.Open(dir, cpubackend.New(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer()
+	img := synth(60, 40)
+	im, err := q.Image("synth.png", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.Rows != 3 || im.Cols != 4 || im.Tokens != 13*16 {
+		t.Fatalf("image of %d×%d tiles, %d tokens; want 3×4 and 208", im.Rows, im.Cols, im.Tokens)
+	}
+	in, err := q.Model.Prompt(q.Tok, im, "What is this?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.IDs[0] != 256 || len(in.ImageAt) != 208 || in.IDs[6] != 258 || in.IDs[7] != 261 {
+		t.Fatalf("prompt ids start %v", in.IDs[:8])
+	}
+	var got []int32
+	o := multimodal.AskOptions{MaxTokens: 5, Sample: sample.Params{Temperature: 0}}
+	if _, err := q.Generate(context.Background(), in, o, func(s multimodal.Step) error {
+		if s.ID >= 0 {
+			got = append(got, s.ID)
+		}
+		return nil
+	}, multimodal.Timings{}); err != nil {
+		t.Fatal(err)
+	}
+	ref := newRef(t, cfg, 5)
+	var refImg [][]float64
+	per := 3 * 32 * 32
+	for i := 0; i < 13; i++ {
+		tile := make([]float64, per)
+		for j := range tile {
+			tile[j] = float64(im.Pixels[i*per+j])
+		}
+		refImg = append(refImg, ref.encode(tile)...)
+	}
+	ids := append([]int32(nil), in.IDs...)
+	for step := 0; step < len(got); step++ {
+		l := ref.logits(ids, refImg)
+		want := int32(argmax64(l[len(l)-1]))
+		if got[step] != want {
+			t.Fatalf("greedy step %d: %d, reference %d (answer %v)", step, got[step], want, got)
+		}
+		ids = append(ids, want)
+	}
+	if len(got) == 0 {
+		t.Fatal("no tokens generated")
+	}
+	// the registry lists both names; a text-only prompt works too
+	if archs := hfmodel.Architectures(); !contains(archs, ArchIdefics3) || !contains(archs, ArchSmolVLM) {
+		t.Errorf("registered: %v", archs)
+	}
+	if _, err := q.Model.Prompt(q.Tok, nil, "hello"); err != nil {
+		t.Errorf("text-only prompt: %v", err)
+	}
+}
+
+func contains(s []string, x string) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
