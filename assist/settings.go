@@ -50,6 +50,7 @@ func CheckSettings(cfg config.Config, deep bool, known []config.Problem) []confi
 			bad("models.dict", "the dictionary file %s does not exist", cfg.Models.Dict)
 		}
 	}
+	ps = append(ps, checkModelFiles(cfg)...)
 	ps = append(ps, checkVoice(cfg)...)
 	if cfg.Engines.Read == "ocr" {
 		ps = append(ps, checkOCRLanguage(cfg)...)
@@ -185,6 +186,13 @@ func checkDeep(cfg config.Config, flagged map[string]bool) []config.Problem {
 		ps = append(ps, config.Problem{Field: field, Msg: fmt.Sprintf("the %s engine does not load: %v", name, err)})
 	}
 	for _, e := range r.Engines() {
+		if mc, ok := e.(ModelChecker); ok {
+			for _, p := range mc.ModelProblems() {
+				if !flagged[p.Field] {
+					ps = append(ps, p)
+				}
+			}
+		}
 		if c, ok := e.(interface{ Close() error }); ok {
 			c.Close()
 		}

@@ -119,13 +119,51 @@ func why(err error, files ...string) string {
 func (e *Engine) Capabilities() []Capability { return e.caps }
 
 // Close frees the detectors.
-func (e *Engine) Close() {
+func (e *Engine) Close() error {
 	if e.objects != nil {
 		e.objects.Close()
 	}
 	if e.faces != nil {
 		e.faces.Close()
 	}
+	return nil
+}
+
+// fields maps the capabilities' files, in order, to their settings.
+var fields = map[string][]string{
+	"objects": {"models.objects", "models.classes"},
+	"faces":   {"models.faces", "models.faces_config"},
+}
+
+// ModelProblems implements assist.ModelChecker: each model file that exists but does not load,
+// by setting (missing files are the settings check's).
+func (e *Engine) ModelProblems() []config.Problem {
+	var ps []config.Problem
+	for _, c := range e.caps {
+		if c.Err == nil || !errors.Is(c.Err, ErrModel) || errors.Is(c.Err, fs.ErrNotExist) {
+			continue
+		}
+		field := fields[c.Name][0]
+		for i, f := range c.Files {
+			if f != "" && strings.Contains(c.Err.Error(), f) {
+				field = fields[c.Name][i]
+				break
+			}
+		}
+		ps = append(ps, config.Problem{Field: field, Msg: fmt.Sprintf("%s is off: %v", c.What(), c.Err)})
+	}
+	return ps
+}
+
+// What names the capability in words.
+func (c Capability) What() string {
+	switch c.Name {
+	case "objects":
+		return "object recognition"
+	case "faces":
+		return "face detection"
+	}
+	return c.Name
 }
 
 // Name implements assist.Engine.

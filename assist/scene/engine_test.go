@@ -29,7 +29,7 @@ func sharedEngine(tb testing.TB, verbosity string) *Engine {
 			tb.Fatalf("%s: %v", c.Name, c.Err)
 		}
 	}
-	tb.Cleanup(e.Close)
+	tb.Cleanup(func() { e.Close() })
 	return e
 }
 

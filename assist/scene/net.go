@@ -9,6 +9,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,9 @@ func readNet(model, config string) (*net, error) {
 			continue
 		}
 		st, err := os.Stat(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w %s: %w", ErrModel, f, fs.ErrNotExist)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w %s: %w", ErrModel, f, err)
 		}

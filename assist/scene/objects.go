@@ -2,8 +2,10 @@ package scene
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"image"
+	"io/fs"
 	"math"
 	"os"
 	"sort"
@@ -57,8 +59,8 @@ const (
 
 // OpenObjects loads the ONNX model and the class names (one per line).
 func OpenObjects(model, names string) (*ObjectDetector, error) {
-	if _, err := os.Stat(model); err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrModel, model, err)
+	if _, err := os.Stat(model); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w %s: %w", ErrModel, model, fs.ErrNotExist)
 	}
 	classes, err := readNames(names)
 	if err != nil {
@@ -79,6 +81,9 @@ func OpenObjects(model, names string) (*ObjectDetector, error) {
 
 func readNames(path string) ([]string, error) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w %s: %w", ErrModel, path, fs.ErrNotExist)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrModel, path, err)
 	}

@@ -100,7 +100,6 @@ func TextSentence(t TextCheck) string {
 	return "I don't see any text."
 }
 
-
 func abs(v float64) float64 {
 	if v < 0 {
 		return -v

@@ -67,6 +67,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 		checkRecogniser(cfg),
 		checkVLM(cfg),
 	)
+	checks = append(checks, modelChecks(cfg)...)
 	failed := 0
 	for _, c := range checks {
 		mark := "OK  "
