@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
@@ -113,42 +111,4 @@ func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) er
 		return err
 	}
 	return quant.CopyCompanions(srcDir, outDir)
-}
-
-// moduleQuant is the quantization config of one packed module: the checkpoint's, with bits and
-// group_size replaced by the first "dynamic" rule whose pattern matches the module name.
-func moduleQuant(qc *hf.QuantizationConfig, prefix string) (*hf.QuantizationConfig, error) {
-	dyn, _ := qc.Raw["dynamic"].(map[string]any)
-	for key, v := range dyn {
-		pat, ok := strings.CutPrefix(key, "+:")
-		if !ok {
-			if strings.HasPrefix(key, "-:") {
-				continue
-			}
-			pat = key
-		}
-		re, err := regexp.Compile(pat)
-		if err != nil {
-			return nil, &hf.Error{File: qc.Source, Field: "dynamic", Problem: fmt.Sprintf("pattern %q: %v", key, err)}
-		}
-		if !re.MatchString(prefix) {
-			continue
-		}
-		rule, _ := v.(map[string]any)
-		c := *qc
-		for field, dst := range map[string]*int{"bits": &c.Bits, "group_size": &c.GroupSize} {
-			switch n := rule[field].(type) {
-			case json.Number:
-				i, err := n.Int64()
-				if err != nil {
-					return nil, &hf.Error{File: qc.Source, Field: "dynamic." + key + "." + field, Problem: "want an integer"}
-				}
-				*dst = int(i)
-			case float64:
-				*dst = int(n)
-			}
-		}
-		return &c, nil
-	}
-	return qc, nil
 }

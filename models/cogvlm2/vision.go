@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/runtime/backend"
 	"github.com/rpiq/rpiq/runtime/nn"
 )
@@ -38,15 +39,15 @@ type vitLayer struct {
 	postLNW, postLNB backend.Tensor // post_attention_layernorm: applied to the MLP output
 }
 
-func newVisionTower(cfg *Config, w binder) *visionTower {
+func newVisionTower(cfg *Config, w *hfmodel.Weights) *visionTower {
 	v := cfg.Vision
 	Hv, Iv, P, G := v.HiddenSize, v.IntermediateSize, v.PatchSize, v.Grid()
 	H, I := cfg.LM.HiddenSize, cfg.LM.IntermediateSize
 	hd := Hv / v.NumHeads
 	lin := func(name string, rows, cols int, bias bool, shape ...int) *nn.Linear {
-		l := &nn.Linear{Name: name, W: w.matrix(name+".weight", rows, cols, shape...)}
+		l := &nn.Linear{Name: name, W: w.Matrix(name+".weight", rows, cols, shape...)}
 		if bias {
-			l.B = w.vector(name+".bias", rows)
+			l.B = w.Vector(name+".bias", rows)
 		}
 		return l
 	}
@@ -59,7 +60,7 @@ func newVisionTower(cfg *Config, w binder) *visionTower {
 	}
 	pe := "model.vision.patch_embedding."
 	t.patch = lin(pe+"proj", Hv, 3*P*P, true, Hv, 3, P, P)
-	t.cls = w.vector(pe+"cls_embedding", 1, Hv)
+	t.cls = w.Vector(pe+"cls_embedding", Hv, 1, Hv)
 	if w.Err == nil {
 		pos, err := w.Checkpoint.Float32(pe+"position_embedding.weight", v.NumPositions, Hv)
 		if err != nil {
@@ -73,8 +74,8 @@ func newVisionTower(cfg *Config, w binder) *visionTower {
 	}
 	for j := 0; j < v.NumLayers; j++ {
 		p := fmt.Sprintf("model.vision.transformer.layers.%d.", j)
-		qkv := w.split(p+"attention.query_key_value.weight", Hv, Hv, Hv, Hv)
-		qb := w.splitVector(p+"attention.query_key_value.bias", Hv, Hv, Hv)
+		qkv := w.Split(p+"attention.query_key_value.weight", Hv, Hv, Hv, Hv)
+		qb := w.SplitVector(p+"attention.query_key_value.bias", Hv, Hv, Hv)
 		name := p + "attention.query_key_value"
 		t.layers = append(t.layers, &vitLayer{
 			q:       &nn.Linear{Name: name + "#q", W: qkv[0], B: qb[0]},
@@ -83,22 +84,22 @@ func newVisionTower(cfg *Config, w binder) *visionTower {
 			dense:   lin(p+"attention.dense", Hv, Hv, true),
 			fc1:     lin(p+"mlp.fc1", Iv, Hv, true),
 			fc2:     lin(p+"mlp.fc2", Hv, Iv, true),
-			inLNW:   w.vector(p+"input_layernorm.weight", Hv),
-			inLNB:   w.vector(p+"input_layernorm.bias", Hv),
-			postLNW: w.vector(p+"post_attention_layernorm.weight", Hv),
-			postLNB: w.vector(p+"post_attention_layernorm.bias", Hv),
+			inLNW:   w.Vector(p+"input_layernorm.weight", Hv),
+			inLNB:   w.Vector(p+"input_layernorm.bias", Hv),
+			postLNW: w.Vector(p+"post_attention_layernorm.weight", Hv),
+			postLNB: w.Vector(p+"post_attention_layernorm.bias", Hv),
 		})
 	}
 	t.conv = lin("model.vision.conv", Hv, Hv*4, true, Hv, Hv, 2, 2)
 	lp := "model.vision.linear_proj."
 	t.proj = lin(lp+"linear_proj", H, Hv, false)
-	t.norm1W = w.vector(lp+"norm1.weight", H)
-	t.norm1B = w.vector(lp+"norm1.bias", H)
+	t.norm1W = w.Vector(lp+"norm1.weight", H)
+	t.norm1B = w.Vector(lp+"norm1.bias", H)
 	t.gate = lin(lp+"gate_proj", I, H, false)
 	t.h4h = lin(lp+"dense_h_to_4h", I, H, false)
 	t.down = lin(lp+"dense_4h_to_h", H, I, false)
-	t.boi = w.vector("model.vision.boi", 1, 1, H)
-	t.eoi = w.vector("model.vision.eoi", 1, 1, H)
+	t.boi = w.Vector("model.vision.boi", H, 1, 1, H)
+	t.eoi = w.Vector("model.vision.eoi", H, 1, 1, H)
 	return t
 }
 

@@ -141,40 +141,59 @@ func (w *Weights) Has(name string) bool {
 	return ok
 }
 
-// Matrix binds the 2-D tensor name of shape [rows, cols] as a backend weight, used in place
-// (F32, BF16, F16) when the backend allows.
-func (w *Weights) Matrix(name string, rows, cols int) backend.Weight {
+// Matrix binds the tensor name as a rows×cols backend weight, used in place (F32, BF16, F16)
+// when the backend allows. stored is the checkpoint's shape when it is not [rows, cols] (a
+// convolution kernel [O, C, k, k] used as O × C·k·k); its elements must number rows·cols. A
+// GPTQ module (prefix.qweight, ...) is bound in the backend's quantized layout with its own
+// bits (ModuleQuant), or dequantized.
+func (w *Weights) Matrix(name string, rows, cols int, stored ...int) backend.Weight {
 	if w.Err != nil {
 		return nil
 	}
 	if prefix, ok := strings.CutSuffix(name, ".weight"); ok && w.Quant != nil && quant.IsPacked(w.Checkpoint, prefix) {
-		if wt, ok := w.gptqWeight(prefix, rows, cols); ok { // the backend's quantized layout (gptq.go)
-			return wt
-		}
-		v, out, in, err := quant.DequantizeLinear(w.Checkpoint, w.Quant, prefix)
-		if err != nil {
-			w.fail(err)
-			return nil
-		}
-		if out != rows || in != cols {
-			w.fail(&Error{Msg: fmt.Sprintf("%s: GPTQ module %s is %d×%d, want %d×%d", w.Checkpoint.Dir(), prefix, out, in, rows, cols)})
-			return nil
-		}
-		for _, suffix := range []string{".qweight", ".qzeros", ".scales", ".g_idx"} {
-			if info, ok := w.Checkpoint.Info(prefix + suffix); ok {
-				w.Bytes += info.Bytes()
-			}
-		}
-		return w.Backend.NewWeightF32(rows, cols, v)
+		ws := w.packed(prefix, cols, []int{rows}) // quantized as a rows×cols linear, whatever its float shape
+		return ws[0]
+	}
+	if len(stored) == 0 {
+		stored = []int{rows, cols}
+	}
+	if err := w.Checkpoint.CheckShape(name, stored...); err != nil {
+		w.fail(err)
+		return nil
+	}
+	ws := w.dense(name, cols, []int{rows})
+	return ws[0]
+}
+
+// Split binds the [sum(parts) × cols] matrix name (a fused projection such as query_key_value)
+// as one weight per block of rows, without copying dense data; a GPTQ module is split on its
+// packed words (bits dividing 32; otherwise dequantized).
+func (w *Weights) Split(name string, cols int, parts ...int) []backend.Weight {
+	if w.Err != nil {
+		return make([]backend.Weight, len(parts))
+	}
+	if prefix, ok := strings.CutSuffix(name, ".weight"); ok && w.Quant != nil && quant.IsPacked(w.Checkpoint, prefix) {
+		return w.packed(prefix, cols, parts)
+	}
+	rows := 0
+	for _, p := range parts {
+		rows += p
 	}
 	if err := w.Checkpoint.CheckShape(name, rows, cols); err != nil {
 		w.fail(err)
-		return nil
+		return make([]backend.Weight, len(parts))
 	}
+	return w.dense(name, cols, parts)
+}
+
+// dense binds the dense tensor name (shape already checked: sum(parts)·cols elements) as one
+// weight per block of rows.
+func (w *Weights) dense(name string, cols int, parts []int) []backend.Weight {
+	out := make([]backend.Weight, len(parts))
 	info, data, err := w.Checkpoint.Raw(name)
 	if err != nil {
 		w.fail(err)
-		return nil
+		return out
 	}
 	var dt backend.DType
 	switch info.DType {
@@ -184,40 +203,134 @@ func (w *Weights) Matrix(name string, rows, cols int) backend.Weight {
 		dt = backend.BF16
 	case safetensors.F16:
 		dt = backend.F16
-	default:
-		v, err := w.Checkpoint.Float32(name, rows, cols) // F64 and friends: widen once
+	default: // F64 and friends: widen once
+		v, err := w.Checkpoint.Float32(name)
 		if err != nil {
 			w.fail(err)
-			return nil
+			return out
 		}
 		w.Bytes += info.Bytes()
-		return w.Backend.NewWeightF32(rows, cols, v)
+		lo := 0
+		for i, p := range parts {
+			out[i] = w.Backend.NewWeightF32(p, cols, v[lo*cols:(lo+p)*cols])
+			lo += p
+		}
+		return out
 	}
-	wt, err := w.Backend.NewWeight(dt, rows, cols, data)
-	if err != nil {
-		file, _ := w.Checkpoint.File(name)
-		w.fail(&Error{Msg: fmt.Sprintf("%s: tensor %q: %v", file, name, err)})
-		return nil
+	es := len(data) / max(1, int(info.Numel()))
+	lo := 0
+	for i, p := range parts {
+		wt, err := w.Backend.NewWeight(dt, p, cols, data[lo*cols*es:(lo+p)*cols*es])
+		if err != nil {
+			file, _ := w.Checkpoint.File(name)
+			w.fail(&Error{Msg: fmt.Sprintf("%s: tensor %q: %v", file, name, err)})
+			return out
+		}
+		out[i] = wt
+		lo += p
 	}
 	w.Bytes += info.Bytes()
-	return wt
+	return out
+}
+
+// packed binds the GPTQ module prefix ([sum(parts) × cols], with its own bits) as one weight
+// per block of rows: in the backend's quantized layout when it has one (gptq.go), else
+// dequantized to float32.
+func (w *Weights) packed(prefix string, cols int, parts []int) []backend.Weight {
+	out := make([]backend.Weight, len(parts))
+	rows := 0
+	for _, p := range parts {
+		rows += p
+	}
+	qc, err := ModuleQuant(w.Quant, prefix)
+	if err != nil {
+		w.fail(err)
+		return out
+	}
+	if ws, ok := w.gptqWeights(prefix, qc, rows, cols, parts); ok {
+		if ws == nil {
+			return out
+		}
+		return ws
+	}
+	v, o, in, err := quant.DequantizeLinear(w.Checkpoint, qc, prefix)
+	if err != nil {
+		w.fail(err)
+		return out
+	}
+	if o != rows || in != cols {
+		w.fail(&Error{Msg: fmt.Sprintf("%s: GPTQ module %s is %d×%d, want %d×%d", w.Checkpoint.Dir(), prefix, o, in, rows, cols)})
+		return out
+	}
+	w.countPacked(prefix)
+	lo := 0
+	for i, p := range parts {
+		out[i] = w.Backend.NewWeightF32(p, cols, v[lo*cols:(lo+p)*cols])
+		lo += p
+	}
+	return out
+}
+
+// countPacked adds a GPTQ module's stored tensors to Bytes.
+func (w *Weights) countPacked(prefix string) {
+	for _, suffix := range []string{".qweight", ".qzeros", ".scales", ".g_idx"} {
+		if info, ok := w.Checkpoint.Info(prefix + suffix); ok {
+			w.Bytes += info.Bytes()
+		}
+	}
 }
 
 // Vector binds the 1-D tensor name of length n as a 1×n backend tensor (norm weights, biases).
-func (w *Weights) Vector(name string, n int) backend.Tensor {
-	if w.Err != nil {
-		return nil
+// stored is the checkpoint's shape when it is not [n] (boi/eoi stored as [1, 1, H]); its
+// elements must number n.
+func (w *Weights) Vector(name string, n int, stored ...int) backend.Tensor {
+	if len(stored) == 0 {
+		stored = []int{n}
 	}
-	v, err := w.Checkpoint.Float32(name, n)
+	ts := w.vectors(name, stored, []int{n})
+	return ts[0]
+}
+
+// SplitVector binds the 1-D tensor name as consecutive 1×p tensors (a fused bias).
+func (w *Weights) SplitVector(name string, parts ...int) []backend.Tensor {
+	n := 0
+	for _, p := range parts {
+		n += p
+	}
+	return w.vectors(name, []int{n}, parts)
+}
+
+func (w *Weights) vectors(name string, stored, parts []int) []backend.Tensor {
+	out := make([]backend.Tensor, len(parts))
+	if w.Err != nil {
+		return out
+	}
+	n := 1
+	for _, d := range stored {
+		n *= d
+	}
+	sum := 0
+	for _, p := range parts {
+		sum += p
+	}
+	if n != sum {
+		w.fail(&Error{Msg: fmt.Sprintf("%s: tensor %q: a stored shape %v is not %d values", w.Checkpoint.Dir(), name, stored, sum)})
+		return out
+	}
+	v, err := w.Checkpoint.Float32(name, stored...)
 	if err != nil {
 		w.fail(err)
-		return nil
+		return out
 	}
 	info, _ := w.Checkpoint.Info(name)
 	w.Bytes += info.Bytes()
-	t := w.Backend.NewTensor(1, n)
-	w.Backend.Upload(t, v)
-	return t
+	lo := 0
+	for i, p := range parts {
+		out[i] = w.Backend.NewTensor(1, p)
+		w.Backend.Upload(out[i], v[lo:lo+p])
+		lo += p
+	}
+	return out
 }
 
 // OptionalVector is Vector when the tensor exists, else nil.
