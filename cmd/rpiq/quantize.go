@@ -151,7 +151,7 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	be := cpubackend.New(*threads)
+	be := quant.NewWorkBackend(cpubackend.New(*threads)) // lets the driver skip repeated and discarded work
 	m, cfg, closeM, err := hfmodel.Open(*modelDir, be)
 	if err != nil {
 		return err

@@ -43,20 +43,34 @@ func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
+	mx := maxF32(x)
+	var sum float32
+	if math.IsInf(float64(mx), 0) || mx != mx {
+		sum = expShiftSumGo(x, mx) // ±Inf or NaN: math.Exp's special cases, one by one
+	} else {
+		sum = expShiftSum(x, mx) // AVX2 lanes, each value what math.Exp gives
+	}
+	ScaleF32(x, 1/sum)
+}
+
+// maxF32Go is the largest value of x (NaN if x holds one).
+func maxF32Go(x []float32) float32 {
 	mx := x[0]
 	for _, v := range x[1:] {
 		mx = max(mx, v)
 	}
+	return mx
+}
+
+// expShiftSumGo sets x[i] = float32(math.Exp(float64(x[i]-mx))) and returns their sum.
+func expShiftSumGo(x []float32, mx float32) float32 {
 	var sum float32
 	for i, v := range x {
 		e := float32(math.Exp(float64(v - mx)))
 		x[i] = e
 		sum += e
 	}
-	inv := 1 / sum
-	for i := range x {
-		x[i] *= inv
-	}
+	return sum
 }
 
 // SiLU is x·sigmoid(x).

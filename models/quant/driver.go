@@ -134,12 +134,31 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 		}
 		hq[s], hf[s] = h, append([]float32(nil), h...)
 	}
+	// With the work backend (NewWorkBackend) the passes skip what they would recompute or throw
+	// away; without it every pass runs in full. The results are the same.
+	wb, _ := be.(*workBackend)
+	if wb != nil {
+		defer func() { wb.memo, wb.skip = false, false; wb.reset() }()
+	}
+	runLayer := func(li int, h []float32, n int, hook model.Hook) ([]float32, error) {
+		if wb != nil {
+			wb.memo, wb.skip = true, false
+		}
+		out, err := lm.RunLayer(li, h, n, hook)
+		if wb != nil {
+			wb.memo, wb.skip = false, false
+		}
+		return out, err
+	}
 	res := &Result{}
 	mon := newMemMonitor()
 	defer mon.stop()
 	var hessFlops float64
 	for li := 0; li < lm.NumLayers(); li++ {
 		groups := lm.Linears(li)
+		if wb != nil {
+			wb.reset() // remembered attention is per layer
+		}
 		fpW := map[string]backend.Weight{}
 		qW := map[string]backend.Weight{}
 		for _, g := range groups {
@@ -175,7 +194,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 			}
 			t0 := time.Now()
 			for s := range all {
-				out, err := lm.RunLayer(li, hf[s], len(all[s]), nil)
+				out, err := runLayer(li, hf[s], len(all[s]), nil)
 				if err != nil {
 					return nil, err
 				}
@@ -197,9 +216,13 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				var lastX, lastXfp []float32
 				var hoX, hoXfp []float32
 				var capX []float32
+				discard := false // this run's output is not used: stop once the input is captured
 				hook := func(name string, x []float32, rows int) {
 					if name == grp[0].Name {
 						capX = append(capX[:0], x...)
+						if wb != nil && discard {
+							wb.skip = true
+						}
 					}
 				}
 				for s := range all {
@@ -208,7 +231,8 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 					if err := set(fpW, groups[:gi]); err != nil {
 						return nil, err
 					}
-					out, err := lm.RunLayer(li, hf[s], n, hook)
+					discard = gi > 0 // the FP stream's output is taken from the first group's pass
+					out, err := runLayer(li, hf[s], n, hook)
 					if err != nil {
 						return nil, err
 					}
@@ -219,7 +243,8 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 					if err := set(qW, groups[:gi]); err != nil {
 						return nil, err
 					}
-					if _, err := lm.RunLayer(li, hq[s], n, hook); err != nil {
+					discard = true
+					if _, err := runLayer(li, hq[s], n, hook); err != nil {
 						return nil, err
 					}
 					x := capX
@@ -281,7 +306,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 		}
 		t0 := time.Now()
 		for s := range all {
-			out, err := lm.RunLayer(li, hq[s], len(all[s]), nil)
+			out, err := runLayer(li, hq[s], len(all[s]), nil)
 			if err != nil {
 				return nil, err
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/rpiq/rpiq/internal/shareddata"
@@ -175,5 +176,42 @@ func TestQuantizeResume(t *testing.T) {
 				t.Fatalf("%s: weight %d differs after resuming (%v vs %v)", m.Name, j, a[j], b[j])
 			}
 		}
+	}
+}
+
+// The work backend skips repeated and discarded passes; the quantized weights and every number
+// of the report must be exactly those of running every pass in full.
+func TestWorkBackendSameResult(t *testing.T) {
+	src := stories260K(t)
+	ws := calibWindows(t, src, 5, 64)
+	opt := options(quant.MethodRPIQ, false)
+	lm, be := openLayered(t, src)
+	want, err := quant.QuantizeModel(lm, be, ws[:3], ws[3:], opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wbe := quant.NewWorkBackend(cpubackend.New(0))
+	m, _, closeM, err := hfmodel.Open(src, wbe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeM()
+	got, err := quant.QuantizeModel(m.(model.Layered), wbe, ws[:3], ws[3:], opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range want.Modules {
+		b := got.Modules[i]
+		if !reflect.DeepEqual(a.Q, b.Q) {
+			t.Fatalf("%s: quantized weights differ with the work backend", a.Name)
+		}
+		if !reflect.DeepEqual(a.Report.Heldout, b.Report.Heldout) || !reflect.DeepEqual(a.Report.Instance, b.Report.Instance) {
+			t.Fatalf("%s: report errors differ: %+v vs %+v", a.Name, a.Report, b.Report)
+		}
+	}
+	run, reused, skipped := quant.WorkCounts(wbe)
+	// per layer and window: one attention per stream; 5 layers × 5 windows
+	if run != 2*5*5 || reused == 0 || skipped == 0 {
+		t.Fatalf("attention computed %d times (want 50), reused %d, skipped ops %d", run, reused, skipped)
 	}
 }

@@ -230,6 +230,10 @@ func (c *CPU) Attention(dst, q, k, v backend.Tensor, kc backend.Cache, layer, po
 	K, V := cc.k[layer], cc.v[layer]
 	copy(K[pos*kvDim:(pos+n)*kvDim], kk.Data)
 	copy(V[pos*kvDim:(pos+n)*kvDim], vv.Data)
+	if hd <= smallHead {
+		c.attentionSmallHead(d, qq, K, V, n, pos, a) // attn_small.go
+		return
+	}
 	group := a.Heads / a.KVHeads
 	// One work item per (row, head): scores over the visible positions, softmax, weighted sum.
 	// Row r of the work order is query row r/2 or n-1-r/2 alternately, so the contiguous ranges

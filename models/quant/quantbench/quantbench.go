@@ -20,6 +20,7 @@ import (
 	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/models/llama"
 	"github.com/rpiq/rpiq/models/quant"
+	"github.com/rpiq/rpiq/runtime/backend"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/model"
 )
@@ -172,7 +173,7 @@ const vocab = 256
 
 // randomLayer builds a one-layer LLaMA of the shape with random weights (the embedding and head
 // are tiny: only the decoder layer matters here).
-func randomLayer(s Shape, threads, maxSeq int) (model.Layered, *cpubackend.CPU, error) {
+func randomLayer(s Shape, threads, maxSeq int) (model.Layered, backend.Backend, error) {
 	hd := s.Hidden / s.Heads
 	cfg := &hf.Config{
 		Architecture: llama.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: 1,
@@ -210,7 +211,7 @@ func randomLayer(s Shape, threads, maxSeq int) (model.Layered, *cpubackend.CPU, 
 	add(p+"mlp.down_proj.weight", 0.02, false, s.Hidden, s.Inter)
 	add("model.norm.weight", 0, true, s.Hidden)
 	add("lm_head.weight", 0.02, false, vocab, s.Hidden)
-	be := cpubackend.New(threads)
+	be := quant.NewWorkBackend(cpubackend.New(threads))
 	m, err := hfmodel.Build(cfg, mem, be)
 	if err != nil {
 		return nil, nil, err

@@ -1,0 +1,131 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+// The constants of Go's math.Exp (src/math/exp_amd64.s, its FMA path), so that each lane
+// computes exactly what math.Exp computes for that value.
+DATA expc<>+0(SB)/8, $1.4426950408889634073599246810018920   // LOG2E
+DATA expc<>+8(SB)/8, $0.69314718055966295651160180568695068359375   // LN2U
+DATA expc<>+16(SB)/8, $0.28235290563031577122588448175013436025525412068e-12 // LN2L
+DATA expc<>+24(SB)/8, $0.0625
+DATA expc<>+32(SB)/8, $2.4801587301587301587e-5
+DATA expc<>+40(SB)/8, $1.9841269841269841270e-4
+DATA expc<>+48(SB)/8, $1.3888888888888888889e-3
+DATA expc<>+56(SB)/8, $8.3333333333333333333e-3
+DATA expc<>+64(SB)/8, $4.1666666666666666667e-2
+DATA expc<>+72(SB)/8, $1.6666666666666666667e-1
+DATA expc<>+80(SB)/8, $0.5
+DATA expc<>+88(SB)/8, $1.0
+DATA expc<>+96(SB)/8, $2.0
+DATA expc<>+104(SB)/8, $-700.0
+DATA expc<>+112(SB)/8, $1023
+GLOBL expc<>(SB), RODATA, $120
+
+// func expShiftSumAVX2(x *float32, n int, mx float32) float32      (n % 4 == 0, n > 0)
+// x[i] = float32(math.Exp(float64(x[i] - mx))) for x[i] - mx in [-700, 0] (0 below -700, where
+// the float32 result is 0 anyway); returns the float32 sum of the results (4 partial sums).
+TEXT ·expShiftSumAVX2(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS mx+16(FP), X15
+	VBROADCASTSD expc<>+0(SB), Y14   // LOG2E
+	VBROADCASTSD expc<>+8(SB), Y13   // LN2U
+	VBROADCASTSD expc<>+16(SB), Y12  // LN2L
+	VBROADCASTSD expc<>+24(SB), Y11  // 1/16
+	VBROADCASTSD expc<>+96(SB), Y10  // 2
+	VBROADCASTSD expc<>+88(SB), Y9   // 1
+	VBROADCASTSD expc<>+104(SB), Y8  // -700
+	VPBROADCASTQ expc<>+112(SB), Y7  // 1023 (int64)
+	VXORPS X6, X6, X6                // sum
+loop:
+	VMOVUPS (SI), X0
+	VSUBPS  X15, X0, X0              // v - mx in float32, as Softmax computes it
+	VCVTPS2PD X0, Y0                 // x
+	VCMPPD  $1, Y8, Y0, Y5           // lanes with x < -700
+	VMULPD  Y14, Y0, Y1              // LOG2E·x
+	VCVTPD2DQY Y1, X2                // k = round(LOG2E·x)
+	VCVTDQ2PD X2, Y1
+	VFNMADD231PD Y13, Y1, Y0         // x -= k·LN2U (fused)
+	VFNMADD231PD Y12, Y1, Y0         // x -= k·LN2L (fused)
+	VMULPD  Y11, Y0, Y0              // x/16
+	VBROADCASTSD expc<>+32(SB), Y3
+	VBROADCASTSD expc<>+40(SB), Y4
+	VFMADD213PD Y4, Y0, Y3
+	VBROADCASTSD expc<>+48(SB), Y4
+	VFMADD213PD Y4, Y0, Y3
+	VBROADCASTSD expc<>+56(SB), Y4
+	VFMADD213PD Y4, Y0, Y3
+	VBROADCASTSD expc<>+64(SB), Y4
+	VFMADD213PD Y4, Y0, Y3
+	VBROADCASTSD expc<>+72(SB), Y4
+	VFMADD213PD Y4, Y0, Y3
+	VBROADCASTSD expc<>+80(SB), Y4
+	VFMADD213PD Y4, Y0, Y3
+	VFMADD213PD Y9, Y0, Y3
+	VMULPD  Y3, Y0, Y0
+	VADDPD  Y10, Y0, Y3              // (x+2)·x, four times: (1+x)^16 by squaring e^(x/16)-1
+	VMULPD  Y3, Y0, Y0
+	VADDPD  Y10, Y0, Y3
+	VMULPD  Y3, Y0, Y0
+	VADDPD  Y10, Y0, Y3
+	VMULPD  Y3, Y0, Y0
+	VADDPD  Y10, Y0, Y3
+	VFMADD213PD Y9, Y3, Y0           // last step + 1 (fused)
+	VPMOVSXDQ X2, Y2                 // k as int64
+	VPADDQ  Y7, Y2, Y2
+	VPSLLQ  $52, Y2, Y2              // 2^k
+	VMULPD  Y2, Y0, Y0
+	VANDNPD Y0, Y5, Y0               // 0 where x < -700
+	VCVTPD2PSY Y0, X0
+	VMOVUPS X0, (SI)
+	VADDPS  X0, X6, X6
+	ADDQ $16, SI
+	SUBQ $4, CX
+	JNZ  loop
+	VHADDPS X6, X6, X6
+	VHADDPS X6, X6, X6
+	VMOVSS  X6, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func maxF32AVX2(x *float32, n int) (mx float32, unordered bool)      (n % 8 == 0, n > 0)
+// The maximum of x, and whether any value is NaN (then mx is meaningless).
+TEXT ·maxF32AVX2(SB), NOSPLIT, $0-21
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	VXORPS Y2, Y2, Y2
+maxloop:
+	VMOVUPS (SI), Y1
+	VMAXPS  Y1, Y0, Y0
+	VCMPPS  $3, Y1, Y1, Y3           // unordered: NaN lanes
+	VORPS   Y3, Y2, Y2
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JNZ  maxloop
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS  X1, X0, X0
+	VPERMILPS $0x4E, X0, X1
+	VMAXPS  X1, X0, X0
+	VPERMILPS $0xB1, X0, X1
+	VMAXPS  X1, X0, X0
+	VMOVSS  X0, mx+16(FP)
+	VMOVMSKPS Y2, AX
+	TESTL AX, AX
+	SETNE unordered+20(FP)
+	VZEROUPPER
+	RET
+
+// func scaleF32AVX2(x *float32, n int, a float32)      (n % 8 == 0, n > 0)
+TEXT ·scaleF32AVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS a+16(FP), Y0
+scaleloop:
+	VMULPS (SI), Y0, Y1
+	VMOVUPS Y1, (SI)
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JNZ  scaleloop
+	VZEROUPPER
+	RET
