@@ -51,7 +51,7 @@ func randomTiles(cfg *Config, n int, seed uint64) [][]float32 {
 	return out
 }
 
-func relErr(got []float32, want []float64) float64 {
+func relDiff(got []float32, want []float64) float64 {
 	num, den := 0.0, 0.0
 	for i := range want {
 		num = math.Max(num, math.Abs(float64(got[i])-want[i]))
@@ -99,7 +99,7 @@ func TestMatchesReference(t *testing.T) {
 		for _, row := range refImg {
 			want = append(want, row...)
 		}
-		if e := relErr(got, want); e > 1e-5 {
+		if e := relDiff(got, want); e > 1e-5 {
 			t.Errorf("tied=%v: image embeddings off by %.3g relative", tied, e)
 		}
 		ids := tinyIDs(cfg, 2, 2, []int32{40, 41, 99, 7})
@@ -113,7 +113,7 @@ func TestMatchesReference(t *testing.T) {
 		for _, row := range wantL {
 			flat = append(flat, row...)
 		}
-		if e := relErr(all, flat); e > 1e-4 {
+		if e := relDiff(all, flat); e > 1e-4 {
 			t.Errorf("tied=%v: logits off by %.3g relative (want ≤ 1e-4)", tied, e)
 		} else {
 			t.Logf("tied=%v: %d positions' logits within %.2g relative of the float64 reference", tied, len(ids), e)

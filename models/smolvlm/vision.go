@@ -43,35 +43,61 @@ type Hook func(name string, x backend.Tensor)
 func (m *Model) EncodeTile(tile []float32) (backend.Tensor, error) { return m.encodeTile(tile, nil) }
 
 func (m *Model) encodeTile(tile []float32, hook Hook) (backend.Tensor, error) {
+	be := m.be
+	x, err := m.embedPatches(tile)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range m.vlayers {
+		m.vitForward(l, x, hook)
+	}
+	return fwd(be, m.proj, m.connectorInput(x), hook), nil
+}
+
+// vitForward is one pre-norm SigLIP layer on x (n×Hv), in place:
+//
+//	x = x + out_proj(attention(q(ln1(x)), k(ln1(x)), v(ln1(x))))
+//	x = x + fc2(gelu_tanh(fc1(ln2(x))))
+func (m *Model) vitForward(l *vitLayer, x backend.Tensor, hook Hook) {
+	be := m.be
+	n, Hv := x.Rows(), x.Cols()
+	h := be.NewTensor(n, Hv)
+	a := be.NewTensor(n, Hv)
+	be.LayerNorm(h, x, l.ln1W, l.ln1B, m.veps)
+	q, k, vv := fwd(be, l.q, h, hook), fwd(be, l.k, h, hook), fwd(be, l.v, h, hook)
+	m.attention(a, q, k, vv)
+	be.Add(x, x, fwd(be, l.out, a, hook))
+	be.LayerNorm(h, x, l.ln2W, l.ln2B, m.veps)
+	f := fwd(be, l.fc1, h, hook)
+	m.gelu(f)
+	be.Add(x, x, fwd(be, l.fc2, f, hook))
+}
+
+// connectorInput is post_layernorm then pixel shuffle of the encoder's output x (n×Hv; x is
+// overwritten): n/s² rows of Hv·s².
+func (m *Model) connectorInput(x backend.Tensor) backend.Tensor {
+	be, s := m.be, m.cfg.ScaleFactor
+	be.LayerNorm(x, x, m.postW, m.postB, m.veps)
+	sh := be.NewTensor(x.Rows()/(s*s), x.Cols()*s*s)
+	m.pixelShuffle(sh, x)
+	return sh
+}
+
+// embedPatches is the encoder's input for one tile: patch embedding plus positions (G²×Hv).
+func (m *Model) embedPatches(tile []float32) (backend.Tensor, error) {
 	be, v := m.be, m.cfg.Vision
 	patches, err := v.Patches(tile)
 	if err != nil {
 		return nil, err
 	}
-	G, Hv := v.Grid(), v.HiddenSize
-	n := G * G
-	pt := be.NewTensor(n, 3*v.PatchSize*v.PatchSize)
+	G := v.Grid()
+	pt := be.NewTensor(G*G, 3*v.PatchSize*v.PatchSize)
 	be.Upload(pt, patches)
 	x := m.patch.Forward(be, pt)
 	// Every patch of a full tile is real: position ids are 0..G²-1 (the bucketize of
 	// Idefics3VisionEmbeddings reduces to the identity).
 	be.Add(x, x, m.pos)
-	h := be.NewTensor(n, Hv)
-	a := be.NewTensor(n, Hv)
-	for _, l := range m.vlayers {
-		be.LayerNorm(h, x, l.ln1W, l.ln1B, m.veps)
-		q, k, vv := fwd(be, l.q, h, hook), fwd(be, l.k, h, hook), fwd(be, l.v, h, hook)
-		m.attention(a, q, k, vv)
-		be.Add(x, x, fwd(be, l.out, a, hook))
-		be.LayerNorm(h, x, l.ln2W, l.ln2B, m.veps)
-		f := fwd(be, l.fc1, h, hook)
-		m.gelu(f)
-		be.Add(x, x, fwd(be, l.fc2, f, hook))
-	}
-	be.LayerNorm(x, x, m.postW, m.postB, m.veps)
-	sh := be.NewTensor(n/(m.cfg.ScaleFactor*m.cfg.ScaleFactor), Hv*m.cfg.ScaleFactor*m.cfg.ScaleFactor)
-	m.pixelShuffle(sh, x)
-	return fwd(be, m.proj, sh, hook), nil
+	return x, nil
 }
 
 func fwd(be backend.Backend, l *nn.Linear, x backend.Tensor, hook Hook) backend.Tensor {
