@@ -560,7 +560,7 @@ func TestOCREngineReadsAPicture(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(pieces, "|") != "EXIT 12 Main Street\n|Take 2 tablets daily" {
+	if strings.Join(pieces, "|") != "EXIT 12 Main Street\n|Take 2 tablets daily\n" {
 		t.Errorf("pieces %q", pieces)
 	}
 	var blank []string
@@ -568,7 +568,8 @@ func TestOCREngineReadsAPicture(t *testing.T) {
 		blank = append(blank, p.Text)
 		return nil
 	})
-	if strings.Join(blank, "") != "I can't find any text. Try holding it closer, in good light." {
+	// An all-black frame: no text, and the reason is the light.
+	if strings.Join(blank, "") != "I can't find any text.\nThe picture is very dark; turn on a light or move to brighter light.\n" {
 		t.Errorf("blank: %q", blank)
 	}
 	if _, err := TesseractLanguage("xx"); err == nil {

@@ -167,6 +167,7 @@ func NewRouter(cfg config.Config) *Router {
 			}
 		}
 	}
+	linkSecondReader(r.engines)
 	return r
 }
 
@@ -197,8 +198,19 @@ func (r *Router) build(cfg config.Config, name string) Engine {
 	return e
 }
 
+// linkSecondReader: "read this" asks the vision-language model, when one is installed, about
+// what OCR reads nothing or little in (signs, handwriting).
+func linkSecondReader(engines map[string]Engine) {
+	if o, ok := engines["ocr"].(*OCREngine); ok && o.Second == nil {
+		if v, ok := engines["vlm"]; ok {
+			o.Second = v
+		}
+	}
+}
+
 // NewRouterWith uses the given engines (tests, and callers that built them already).
 func NewRouterWith(choice map[Intent]string, engines map[string]Engine) *Router {
+	linkSecondReader(engines)
 	return &Router{choice: choice, engines: engines, missing: map[string]error{}}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"strings"
+	"unicode"
 
 	"github.com/rpiq/rpiq/assist/config"
 	"github.com/rpiq/rpiq/assist/ocr"
@@ -13,12 +14,16 @@ import (
 
 func init() { RegisterEngine("ocr", newOCREngine) }
 
-// OCREngine answers "read this" with Tesseract: the text verbatim, a line at a time (so the first
-// line is spoken while nothing else is left to wait for), low-confidence words hedged, and "I
-// can't find any text" when there is none.
+// OCREngine answers "read this" with the reading pipeline (assist/ocr): the largest confident
+// line first, as soon as the first pass has it, then the rest of the page a line at a time, each
+// doubtful line followed by one hedge in plain words, then the framing cues ("text runs off the
+// right edge; move the camera right"). With a vision-language model installed (Second), it is
+// asked about pictures OCR reads nothing or little in, and the answer says which reader read what.
 type OCREngine struct {
 	OCR           *ocr.Engine
 	MinConfidence float64 // 0..100
+	// Second is the vision-language model, or nil; NewRouter sets it when one is configured.
+	Second Engine
 }
 
 // tesseractLang maps the configuration's language to Tesseract's data names.
@@ -58,26 +63,111 @@ func newOCREngine(cfg config.Config) (Engine, error) {
 // Name implements Engine.
 func (e *OCREngine) Name() string { return "ocr" }
 
-// Answer implements Engine; the question is ignored (OCR only reads).
-func (e *OCREngine) Answer(ctx context.Context, frame image.Image, _ string, emit func(Piece) error) error {
+// Answer implements Engine; the question is ignored (OCR only reads), except that it is passed
+// on to the second reader.
+func (e *OCREngine) Answer(ctx context.Context, frame image.Image, question string, emit func(Piece) error) error {
 	if frame == nil {
 		return errors.New("assist: no picture to read")
 	}
-	res, err := e.OCR.Recognize(frame)
+	said, first := "", error(nil)
+	page, err := e.OCR.Read(ctx, frame, ocr.ReadOptions{MinConfidence: e.MinConfidence, First: func(l ocr.Line) {
+		if first = emit(Piece{Text: l.Text() + "\n", Confidence: l.Confidence() / 100}); first == nil {
+			said = l.Text()
+		}
+	}})
+	if first != nil {
+		return first
+	}
 	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	if e.Second != nil && weakPage(page) {
+		return e.withSecond(ctx, frame, question, page, said, emit)
 	}
-	rd := res.Read(e.MinConfidence)
-	for _, line := range strings.SplitAfter(rd.Text, "\n") {
-		if line == "" {
-			continue
-		}
-		if err := emit(Piece{Text: line, Confidence: rd.Confidence}); err != nil {
+	for _, text := range page.SpeechAfter(e.MinConfidence, said) {
+		if err := emit(Piece{Text: text, Confidence: page.Confidence()}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// weakPage: OCR read nothing, or nothing it is sure of (a sign in a photo, handwriting).
+func weakPage(p ocr.Page) bool {
+	for _, l := range p.Lines {
+		if l.Confidence() >= 75 {
+			return false
+		}
+	}
+	return true
+}
+
+// withSecond asks the vision-language model to read the picture OCR could not read well, and
+// says which reader read what when they disagree.
+func (e *OCREngine) withSecond(ctx context.Context, frame image.Image, question string, page ocr.Page, said string, emit func(Piece) error) error {
+	var vb strings.Builder
+	verr := e.Second.Answer(ctx, frame, question, func(p Piece) error {
+		vb.WriteString(p.Text)
+		return ctx.Err()
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	vtext := strings.TrimSpace(vb.String())
+	if verr != nil || vtext == "" {
+		// The second reader failed: OCR's reading stands, as it would without one.
+		for _, text := range page.SpeechAfter(e.MinConfidence, said) {
+			if err := emit(Piece{Text: text, Confidence: page.Confidence()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !page.Found() {
+		return emit(Piece{Text: "The text reader found no text. The vision model reads: " + vtext + "\n", Confidence: -1})
+	}
+	if sameWords(page.Text(), vtext) {
+		for _, text := range page.SpeechAfter(e.MinConfidence, said) {
+			if err := emit(Piece{Text: text, Confidence: page.Confidence()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := emit(Piece{Text: "The text reader reads:\n", Confidence: page.Confidence()}); err != nil {
+		return err
+	}
+	for _, text := range page.SpeechAfter(e.MinConfidence, said) {
+		if err := emit(Piece{Text: text, Confidence: page.Confidence()}); err != nil {
+			return err
+		}
+	}
+	return emit(Piece{Text: "The vision model reads it differently: " + vtext + "\n", Confidence: -1})
+}
+
+// sameWords: most of the OCR reading's words (letters and digits, any case) are in the model's.
+func sameWords(ocrText, vlmText string) bool {
+	norm := func(s string) []string {
+		var out []string
+		for _, w := range strings.Fields(strings.ToLower(s)) {
+			w = strings.TrimFunc(w, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+			if w != "" {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	have := map[string]int{}
+	for _, w := range norm(vlmText) {
+		have[w]++
+	}
+	ws := norm(ocrText)
+	found := 0
+	for _, w := range ws {
+		if have[w] > 0 {
+			have[w]--
+			found++
+		}
+	}
+	return len(ws) > 0 && found*5 >= len(ws)*4
 }

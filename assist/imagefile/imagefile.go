@@ -18,14 +18,22 @@ import (
 	_ "golang.org/x/image/webp" // WebP
 )
 
-// MaxPixels bounds what Decode accepts: larger than any camera frame or scanned page.
-const MaxPixels = 50_000_000
+// MaxPixels bounds what Decode accepts: larger than any camera frame or scanned page (an
+// 8000x8000 photo is 64 megapixels and is read; the reader scales it down).
+const MaxPixels = 100_000_000
 
 // MaxFileSize bounds the file read into memory.
 const MaxFileSize = 200 << 20
 
 // ErrBadImage is wrapped by every error about the file's contents.
 var ErrBadImage = errors.New("bad image")
+
+// ErrNotPicture (which wraps ErrBadImage) is a file in no picture format at all (a text file):
+// "not a picture", where a corrupt picture is "damaged".
+var ErrNotPicture = fmt.Errorf("%w: not a picture", ErrBadImage)
+
+// ErrTooLarge (which wraps ErrBadImage) is a valid picture with more than MaxPixels pixels.
+var ErrTooLarge = fmt.Errorf("%w: too large", ErrBadImage)
 
 // Load reads and decodes the picture at path.
 func Load(path string) (image.Image, error) {
@@ -55,7 +63,7 @@ func Decode(data []byte) (img image.Image, err error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
-			return nil, fmt.Errorf("%w: not a PNG, JPEG, GIF, TIFF, BMP or WebP picture", ErrBadImage)
+			return nil, fmt.Errorf("%w: not a PNG, JPEG, GIF, TIFF, BMP or WebP picture", ErrNotPicture)
 		}
 		return nil, fmt.Errorf("%w: the header cannot be read: %v", ErrBadImage, err)
 	}
@@ -63,7 +71,7 @@ func Decode(data []byte) (img image.Image, err error) {
 		return nil, fmt.Errorf("%w: %s picture of %dx%d pixels", ErrBadImage, format, cfg.Width, cfg.Height)
 	}
 	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, fmt.Errorf("%w: %s picture of %dx%d pixels is larger than %d pixels", ErrBadImage, format, cfg.Width, cfg.Height, MaxPixels)
+		return nil, fmt.Errorf("%w: %s picture of %dx%d pixels is larger than %d pixels", ErrTooLarge, format, cfg.Width, cfg.Height, MaxPixels)
 	}
 	// The decoders validate as they go, but a panic in a third-party decoder on a corrupt file
 	// must not take the daemon down.

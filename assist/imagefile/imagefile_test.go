@@ -2,7 +2,9 @@ package imagefile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -38,11 +40,27 @@ func TestDecode(t *testing.T) {
 			t.Errorf("%s: got %v, want ErrBadImage", name, err)
 		}
 	}
+	// A text file is not a picture; a picture cut short is damaged, not "not a picture".
+	if _, err := Decode([]byte("hello, this is not a picture")); !errors.Is(err, ErrNotPicture) {
+		t.Errorf("text: %v, want ErrNotPicture", err)
+	}
+	if _, err := Decode(good[:len(good)/2]); errors.Is(err, ErrNotPicture) || errors.Is(err, ErrTooLarge) {
+		t.Errorf("truncated: %v, want damaged", err)
+	}
 	// A header claiming a huge picture is refused before allocating.
 	huge := append([]byte(nil), good...)
 	copy(huge[16:24], []byte{0, 1, 0, 0, 0, 1, 0, 0}) // IHDR width, height = 65536
-	if _, err := Decode(huge); !errors.Is(err, ErrBadImage) {
+	binary.BigEndian.PutUint32(huge[29:33], crc32.ChecksumIEEE(huge[12:29]))
+	if _, err := Decode(huge); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("huge: %v", err)
+	}
+}
+
+// TestLargePhoto: a valid 8000x8000 photo decodes (the reader scales it); it is not "damaged".
+func TestLargePhoto(t *testing.T) {
+	img, err := Decode(pngBytes(t, 8000, 8000))
+	if err != nil || img.Bounds().Dx() != 8000 {
+		t.Fatalf("8000x8000: %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package ocr
 
 import (
+	"context"
 	"image"
 	"image/color"
 	"math/rand"
@@ -53,9 +54,8 @@ func TestReadsRenderedText(t *testing.T) {
 	if got := res.Lines(); strings.Join(got, "|") != strings.Join(lines, "|") {
 		t.Errorf("lines %q, want %q", got, lines)
 	}
-	rd := res.Read(60)
-	if !rd.Found || rd.Text != strings.Join(lines, "\n") || len(rd.Unsure) != 0 {
-		t.Errorf("reading %+v", rd)
+	if pg, err := e.Read(context.Background(), img, ReadOptions{}); err != nil || pg.Text() != strings.Join(lines, "\n") || len(pg.Guidance) != 0 {
+		t.Errorf("reading %q, cues %q (%v)", pg.Text(), pg.Guidance, err)
 	}
 	for _, w := range res.Words {
 		if w.Box.Empty() || !w.Box.In(img.Bounds()) {
@@ -66,11 +66,11 @@ func TestReadsRenderedText(t *testing.T) {
 	beige := color.RGBA{230, 215, 180, 255}
 	big := render(t, []string{"", "Best before 05/2026"}, textimage.Options{Width: 700, Height: 500, Paper: beige, Ink: color.RGBA{40, 30, 20, 255}, Size: 36})
 	sub := big.(*image.RGBA).SubImage(image.Rect(20, 10, 660, 490))
-	res, err = e.Recognize(sub)
+	pg, err := e.Read(context.Background(), sub, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := res.Read(60).Text; got != "Best before 05/2026" {
+	if got := pg.Text(); got != "Best before 05/2026" {
 		t.Errorf("beige frame read %q", got)
 	}
 }
@@ -78,12 +78,12 @@ func TestReadsRenderedText(t *testing.T) {
 func TestNoTextAndNoise(t *testing.T) {
 	e := engine(t)
 	blank := render(t, nil, textimage.Options{})
-	res, err := e.Recognize(blank)
+	pg, err := e.Read(context.Background(), blank, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rd := res.Read(60); rd.Found || rd.Text != NoText {
-		t.Errorf("blank page read as %+v", rd)
+	if sp := pg.Speech(60); pg.Found() || len(sp) != 1 || sp[0] != NoText+"\n" {
+		t.Errorf("blank page read as %q", sp)
 	}
 	// Smooth random blobs: no text, though Tesseract may find shapes.
 	rng := rand.New(rand.NewSource(1))
@@ -91,37 +91,52 @@ func TestNoTextAndNoise(t *testing.T) {
 	for i := range noise.Pix {
 		noise.Pix[i] = uint8(100 + rng.Intn(40))
 	}
-	res, err = e.Recognize(noise)
+	pg, err = e.Read(context.Background(), noise, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rd := res.Read(60); rd.Found && len(rd.Text) > 40 {
-		t.Errorf("noise read as text: %q", rd.Text)
+	if pg.Found() && len(pg.Text()) > 40 {
+		t.Errorf("noise read as text: %q", pg.Text())
 	}
 	if _, err := e.Recognize(image.NewGray(image.Rect(0, 0, 2, 2))); err == nil {
 		t.Error("2x2 image accepted")
 	}
+	if _, err := e.Read(context.Background(), image.NewGray(image.Rect(0, 0, 2, 2)), ReadOptions{}); err == nil {
+		t.Error("2x2 image accepted by Read")
+	}
 }
 
-func TestHedging(t *testing.T) {
-	res := Result{Words: []Word{
-		{Text: "Expires", Confidence: 95, LineStart: true},
-		{Text: "O5/2O26", Confidence: 40},
-		{Text: "|", Confidence: 10},
-		{Text: "Keep", Confidence: 90, LineStart: true},
-		{Text: "cold", Confidence: 91},
-	}}
-	rd := res.Read(60)
-	want := "Expires maybe O5/2O26\nKeep cold\nI am not sure of: O5/2O26."
-	if rd.Text != want || !rd.Found || len(rd.Unsure) != 1 {
-		t.Errorf("got %q, want %q", rd.Text, want)
+// TestHedges: one hedge per line, in plain words, after the line; never "maybe" before words.
+func TestHedges(t *testing.T) {
+	w := func(s string, c float64) Word { return Word{Text: s, Confidence: c} }
+	cases := []struct {
+		line Line
+		want string
+	}{
+		{Line{Words: []Word{w("Keep", 95), w("cold", 91)}}, ""},
+		{Line{Words: []Word{w("Expires", 95), w("O5/2O26", 40)}}, "I am not sure of the number O5/2O26."},
+		{Line{Words: []Word{w("Lot", 96), w("4821", 70)}, Alternatives: map[string]string{"4821": "44821"}}, "The number may be 4821 or 44821."},
+		{Line{Words: []Word{w("Lot", 96), w("4821", 50)}, Checked: map[string]bool{"4821": true}}, ""},
+		{Line{Words: []Word{w("Take", 95), w("tabtet", 41), w("daly", 30), w("now", 92)}}, "I am not sure of the words tabtet and daly."},
+		{Line{Words: []Word{w("a1", 50), w("bb", 45), w("cc", 40), w("dd", 90)}}, "This line is hard to read; I am not sure of the number a1."},
+		{Line{Words: []Word{w("Dose", 50), w("10", 40)}}, "I am not sure of the number 10, or the word Dose."},
 	}
-	bad := Result{Words: []Word{{Text: "a1", Confidence: 50}, {Text: "b2", Confidence: 45, LineStart: true}, {Text: "c3", Confidence: 90}}}
-	if rd := bad.Read(60); !strings.HasPrefix(rd.Text, "This is hard to read") {
-		t.Errorf("mostly unsure text not flagged: %q", rd.Text)
+	for _, c := range cases {
+		got := c.line.Hedge(60)
+		if got != c.want {
+			t.Errorf("%q: hedge %q, want %q", c.line.Text(), got, c.want)
+		}
+		if strings.Contains(strings.ToLower(got), "maybe") {
+			t.Errorf("%q: %q says maybe", c.line.Text(), got)
+		}
 	}
-	if rd := (Result{Words: []Word{{Text: "x", Confidence: 20}}}).Read(60); rd.Found {
-		t.Error("low-confidence noise spoken as text")
+	p := Page{Lines: []Line{cases[1].line, cases[0].line}}
+	want := []string{"Expires O5/2O26\nI am not sure of the number O5/2O26.\n", "Keep cold\n"}
+	if got := p.Speech(60); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("speech %q, want %q", got, want)
+	}
+	if got := p.SpeechAfter(60, "Keep cold"); len(got) != 1 {
+		t.Errorf("the line said first is said again: %q", got)
 	}
 }
 

@@ -5,68 +5,8 @@ import (
 	"unicode"
 )
 
-// Reading is what the assistant says for "read this": the text verbatim, in reading order, one
-// line per sentence, with the words Tesseract is unsure of spoken as guesses.
-type Reading struct {
-	Text       string   // what to speak; NoText when there is none
-	Found      bool     // some text was read
-	Confidence float64  // 0..1: mean confidence of the words kept
-	Unsure     []string // the hedged words
-}
-
-// NoText is said when the picture holds no readable text.
+// NoText is said when the picture holds no readable text (and no framing cue says why).
 const NoText = "I can't find any text. Try holding it closer, in good light."
-
-// noiseConfidence: pictures without text make Tesseract "read" a few shapes as words at low
-// confidence. Below this mean, the words are taken for noise rather than spoken as text.
-const noiseConfidence = 35
-
-// Read turns a result into speech. Words below minConf (0..100) are hedged: "maybe" before
-// them, and they are listed at the end, because a misread expiry date or dose spoken as fact is
-// worse than a doubt said aloud. Words that are only punctuation or marks are dropped.
-func (r Result) Read(minConf float64) Reading {
-	var kept []Word
-	for _, w := range r.Words {
-		if hasAlnum(w.Text) {
-			kept = append(kept, w)
-		}
-	}
-	if len(kept) == 0 {
-		return Reading{Text: NoText}
-	}
-	sum := 0.0
-	for _, w := range kept {
-		sum += w.Confidence
-	}
-	mean := sum / float64(len(kept))
-	if mean < noiseConfidence {
-		return Reading{Text: NoText, Confidence: mean / 100}
-	}
-	var b strings.Builder
-	var unsure []string
-	for i, w := range kept {
-		if i > 0 {
-			if w.LineStart || w.ParaStart || w.BlockStart {
-				b.WriteString("\n")
-			} else {
-				b.WriteString(" ")
-			}
-		}
-		if w.Confidence < minConf {
-			b.WriteString("maybe ")
-			unsure = append(unsure, w.Text)
-		}
-		b.WriteString(w.Text)
-	}
-	text := b.String()
-	if len(unsure) > 0 {
-		if len(unsure) > len(kept)/2 {
-			text = "This is hard to read, so it may be wrong.\n" + text
-		}
-		text += "\nI am not sure of: " + strings.Join(unsure, ", ") + "."
-	}
-	return Reading{Text: text, Found: true, Confidence: mean / 100, Unsure: unsure}
-}
 
 func hasAlnum(s string) bool {
 	for _, r := range s {

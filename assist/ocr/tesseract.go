@@ -297,8 +297,14 @@ func (e *Engine) Close() error {
 // claiming billions of pixels is not).
 const MaxPixels = 50_000_000
 
-// Recognize reads the text in img.
+// Recognize reads the text in img with full layout analysis, as the tesseract program does.
 func (e *Engine) Recognize(img image.Image) (Result, error) {
+	return e.RecognizeMode(img, PSMAuto)
+}
+
+// RecognizeMode reads the text in img with the page segmentation mode psm (PSMAuto, PSMSparse,
+// PSMSingleLine, ...).
+func (e *Engine) RecognizeMode(img image.Image, psm int) (Result, error) {
 	g := toGray(img)
 	w, h := g.Rect.Dx(), g.Rect.Dy()
 	if w < 3 || h < 3 {
@@ -312,6 +318,7 @@ func (e *Engine) Recognize(img image.Image) (Result, error) {
 	if e.closed {
 		return Result{}, errors.New("ocr: engine closed")
 	}
+	tessSetPageSegMode(e.h, int32(psm))
 	tessSetImage(e.h, &g.Pix[0], int32(w), int32(h), 1, int32(g.Stride))
 	defer tessClear(e.h)
 	if rc := tessRecognize(e.h, 0); rc != 0 {

@@ -146,8 +146,15 @@ func (p picture) Capture(ctx context.Context) (image.Image, error) {
 	if err == nil {
 		return img, nil
 	}
-	say := "The picture cannot be read: the image file is damaged."
-	if !errors.Is(err, imagefile.ErrBadImage) {
+	var say string
+	switch {
+	case errors.Is(err, imagefile.ErrNotPicture):
+		say = "That file is not a picture."
+	case errors.Is(err, imagefile.ErrTooLarge):
+		say = "The picture is too large to read."
+	case errors.Is(err, imagefile.ErrBadImage):
+		say = "The picture cannot be read: the image file is damaged."
+	default:
 		say = "The picture file cannot be opened."
 	}
 	return nil, &assist.SpokenError{Say: say, Err: fmt.Errorf("%w: %w", ErrBadInput, err)}
