@@ -14,6 +14,9 @@ import (
 
 	"github.com/rpiq/rpiq/internal/shareddata"
 	"github.com/rpiq/rpiq/models/cogvlm2"
+	"github.com/rpiq/rpiq/models/multimodal"
+	"github.com/rpiq/rpiq/runtime/cpubackend"
+	"github.com/rpiq/rpiq/runtime/metrics"
 )
 
 // tinyCogVLM writes a random tiny CogVLM2 with the real Llama-3 tokenizer and a test image.
@@ -126,6 +129,18 @@ func TestQuantizeCogVLM2ThenVQA(t *testing.T) {
 	if !strings.Contains(stderr.String(), "decode: ") {
 		t.Fatalf("vqa stderr: %s", stderr.String())
 	}
+	// The quantized model against the float one on an image prompt (rpiq eval --image --ref).
+	caption := filepath.Join(t.TempDir(), "caption.txt")
+	os.WriteFile(caption, []byte("A door with a sign that says exit."), 0o644)
+	stdout.Reset()
+	if code := run([]string{"eval", "--model", out, "--ref", dir, "--image", img, "--text", caption, "--json", "--quiet"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("eval --image --ref on the quantized model exited %d: %s", code, stderr.String())
+	}
+	var ev struct{ PPL, KLD, Top1 float64 }
+	if err := json.Unmarshal(stdout.Bytes(), &ev); err != nil || !(ev.KLD > 0) || math.IsInf(ev.KLD, 0) || ev.Top1 < 0 || ev.Top1 > 1 || !(ev.PPL > 1) {
+		t.Fatalf("eval --image of the quantized model against the float one: %s (%v)", stdout.String(), err)
+	}
+	t.Logf("4-bit LM + 8-bit vision vs float, image prompt: %s", strings.TrimSpace(stdout.String()))
 	bad := filepath.Join(filepath.Dir(img), "bad.jsonl")
 	os.WriteFile(bad, []byte(`{"image": "missing.png", "question": "q"}`+"\n"), 0o644)
 	if code := run([]string{"quantize", "--model", dir, "--calib", bad, "--out", out + "x", "--quiet"}, &stdout, &stderr); code != 2 {
@@ -200,5 +215,89 @@ func TestVQAJSON(t *testing.T) {
 	}
 	if joined != res.Answer {
 		t.Fatalf("steps' text %q, answer %q", joined, res.Answer)
+	}
+}
+
+// rpiq eval --image: the text is scored after [BOS, image]. The perplexity equals scoring the
+// same text token by token through the KV cache after the image prefix (an independent path);
+// a model against itself has KL 0 and top-1 1; another picture changes the score; a text-only
+// model is refused with exit 2.
+func TestEvalImage(t *testing.T) {
+	dir, img := tinyCogVLM(t)
+	textFile := filepath.Join(t.TempDir(), "caption.txt")
+	const caption = "A red door with a sign that says exit, next to a window."
+	os.WriteFile(textFile, []byte(caption), 0o644)
+	evalJSON := func(args ...string) map[string]float64 {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := run(append([]string{"eval", "--model", dir, "--text", textFile, "--json", "--quiet"}, args...), &stdout, &stderr); code != 0 {
+			t.Fatalf("eval %v exited %d: %s", args, code, stderr.String())
+		}
+		var res map[string]any
+		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+			t.Fatalf("%v: %s", err, stdout.String())
+		}
+		out := map[string]float64{}
+		for k, v := range res {
+			if f, ok := v.(float64); ok {
+				out[k] = f
+			}
+		}
+		return out
+	}
+	got := evalJSON("--image", img, "--ref", dir)
+	if got["kld"] > 1e-9 || got["top1"] != 1 {
+		t.Fatalf("model against itself: %v", got)
+	}
+
+	// The same score token by token through the cache, after the image prefix.
+	q, closer, err := multimodal.Open(dir, cpubackend.New(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer()
+	ids, _ := q.Tok.Encode(caption, false)
+	pic, _ := multimodal.DecodeImageFile(img)
+	im, err := q.Image(img, pic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := q.Model.Layout(q.Tok, im, nil)
+	c := q.Model.NewCache(len(in.IDs) + len(ids))
+	logits, err := q.Model.ForwardInput(c, in, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nll float64
+	lp := make([]float64, len(logits))
+	for _, id := range ids {
+		metrics.LogSoftmax(lp, logits)
+		nll -= lp[id]
+		if logits, err = q.Model.Forward(c, []int32{int32(id)}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := math.Exp(nll / float64(len(ids)))
+	if int(got["tokens"]) != len(ids) || int(got["prompt_tokens"]) != len(in.IDs) || math.Abs(got["ppl"]-want) > 1e-4*want {
+		t.Fatalf("eval --image: %v; token by token: ppl %.6f over %d tokens after %d prompt tokens", got, want, len(ids), len(in.IDs))
+	}
+
+	// Another picture: another score.
+	other := filepath.Join(t.TempDir(), "other.png")
+	m := image.NewRGBA(image.Rect(0, 0, 40, 30))
+	for i := range m.Pix {
+		m.Pix[i] = uint8(i * 37)
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, m)
+	os.WriteFile(other, buf.Bytes(), 0o644)
+	if o := evalJSON("--image", other); o["ppl"] == got["ppl"] {
+		t.Fatalf("two pictures, one perplexity %g", o["ppl"])
+	}
+
+	// A text-only model cannot take an image.
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"eval", "--model", stories260K(t), "--text", textFile, "--image", img}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "does not read images") {
+		t.Fatalf("text-only model with --image: exit %d: %s", code, stderr.String())
 	}
 }

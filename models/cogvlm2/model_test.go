@@ -14,6 +14,7 @@ import (
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/hfmodel"
+	"github.com/rpiq/rpiq/models/multimodal"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 )
 
@@ -545,4 +546,29 @@ func TestBF16Checkpoint(t *testing.T) {
 	img := randImage(cfg, 26)
 	got, _ := run(t, m, img, question)
 	closeRel(t, "BF16 logits", got, refForward(cfg, w, img, toInts(question)), 1e-4)
+}
+
+// What `rpiq eval --image` scores, through the architecture-blind interface (hfmodel.Open,
+// multimodal.Logits): every position of [BOS, image, text] equals the float64 reference.
+func TestImageLogitsThroughInterface(t *testing.T) {
+	dir, cfg, w := writeTiny(t, 2, 27)
+	m, _, closer, err := hfmodel.Open(dir, cpubackend.New(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer()
+	mm, ok := m.(multimodal.Model)
+	if !ok {
+		t.Fatalf("%T does not implement multimodal.Model", m)
+	}
+	img := randImage(cfg, 28)
+	im := &multimodal.Image{Source: "random", Pixels: img, Tokens: cfg.Vision.ImageTokens()}
+	got, first, err := multimodal.Logits(mm, nil, im, question)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != 1+cfg.Vision.ImageTokens() || len(got) != (first+len(question))*cfg.LM.VocabSize {
+		t.Fatalf("first text position %d, %d logits", first, len(got))
+	}
+	closeRel(t, "image+text logits", got, refForward(cfg, w, img, toInts(question)), 1e-4)
 }
