@@ -1,6 +1,7 @@
 package smolvlm
 
 import (
+	"github.com/rpiq/rpiq/models/hfmodel"
 	"testing"
 
 	"github.com/rpiq/rpiq/runtime/cpubackend"
@@ -17,7 +18,7 @@ func TestRandomGPTQBindsPerPartBits(t *testing.T) {
 	}
 	mem, qc := RandomGPTQ(cfg, BenchBits, 1)
 	cfg.Quantization, cfg.Text.Quantization = qc, qc
-	m, err := New(cfg, mem, cpubackend.New(1))
+	m, err := New(cfg, &hfmodel.Weights{Checkpoint: mem, Backend: cpubackend.New(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func BenchmarkEncodeTile256M(b *testing.B) {
 	}
 	mem, qc := RandomGPTQ(cfg, BenchBits, 1)
 	cfg.Quantization, cfg.Text.Quantization = qc, qc
-	m, err := New(cfg, mem, cpubackend.New(2))
+	m, err := New(cfg, &hfmodel.Weights{Checkpoint: mem, Backend: cpubackend.New(2)})
 	if err != nil {
 		b.Fatal(err)
 	}

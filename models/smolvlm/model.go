@@ -1,10 +1,7 @@
 package smolvlm
 
 import (
-	"encoding/json"
 	"fmt"
-	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/rpiq/rpiq/models/hf"
@@ -69,7 +66,7 @@ func Load(dir string, be backend.Backend) (*Model, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := New(cfg, ck, be)
+	m, err := New(cfg, &hfmodel.Weights{Checkpoint: ck, Backend: be, Quant: cfg.Quantization})
 	if err != nil {
 		ck.Close()
 		return nil, nil, err
@@ -77,104 +74,22 @@ func Load(dir string, be backend.Backend) (*Model, func() error, error) {
 	return m, ck.Close, nil
 }
 
-// binder binds tensors through hfmodel.Weights, giving each GPTQ module its own bits.
-type binder struct {
-	w   *hfmodel.Weights
-	qc  *hf.QuantizationConfig
-	dyn []dynRule
-}
-
-type dynRule struct {
-	re        *regexp.Regexp
-	bits, grp int
-}
-
-// dynamicRules reads quantization_config.dynamic ("+:pattern" or "pattern" → {bits,
-// group_size}; "-:" rules, which exclude modules, need no action: such modules are stored
-// dense). The rules are tried in sorted key order so the choice never depends on map order.
-func dynamicRules(qc *hf.QuantizationConfig) ([]dynRule, error) {
-	if qc == nil {
-		return nil, nil
-	}
-	dyn, _ := qc.Raw["dynamic"].(map[string]any)
-	keys := make([]string, 0, len(dyn))
-	for k := range dyn {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var out []dynRule
-	for _, key := range keys {
-		if strings.HasPrefix(key, "-:") {
-			continue
-		}
-		re, err := regexp.Compile(strings.TrimPrefix(key, "+:"))
-		if err != nil {
-			return nil, &hf.Error{File: qc.Source, Field: "quantization_config.dynamic", Problem: fmt.Sprintf("pattern %q: %v", key, err)}
-		}
-		rule, _ := dyn[key].(map[string]any)
-		r := dynRule{re: re, bits: qc.Bits, grp: qc.GroupSize}
-		for field, dst := range map[string]*int{"bits": &r.bits, "group_size": &r.grp} {
-			if n, ok := rule[field].(json.Number); ok {
-				i, err := n.Int64()
-				if err != nil {
-					return nil, &hf.Error{File: qc.Source, Field: "quantization_config.dynamic." + key + "." + field, Problem: "want an integer"}
-				}
-				*dst = int(i)
-			}
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-func (b *binder) matrix(name string, rows, cols int) backend.Weight {
-	if b.qc != nil {
-		q := *b.qc
-		prefix := strings.TrimSuffix(name, ".weight")
-		for _, r := range b.dyn {
-			if r.re.MatchString(prefix) {
-				q.Bits, q.GroupSize = r.bits, r.grp
-				break
-			}
-		}
-		b.w.Quant = &q
-	}
-	return b.w.Matrix(name, rows, cols)
-}
-
-func (b *binder) linear(name string, rows, cols int, bias bool) *nn.Linear {
-	l := &nn.Linear{Name: name, W: b.matrix(name+".weight", rows, cols)}
+func bindLinear(w *hfmodel.Weights, name string, rows, cols int, bias bool) *nn.Linear {
+	l := &nn.Linear{Name: name, W: w.Matrix(name+".weight", rows, cols)}
 	if bias {
-		l.B = b.w.Vector(name+".bias", rows)
+		l.B = w.Vector(name+".bias", rows)
 	}
 	return l
 }
 
-// dense binds a tensor of any rank as a rows×cols float32 weight (the 4-D patch embedding).
-func (b *binder) dense(name string, rows, cols int, shape ...int) backend.Weight {
-	w := b.w
-	if w.Err != nil {
-		return nil
+// New binds a checkpoint's tensors by their Hugging Face names through the shared binder (GPTQ
+// modules with their own bits from quantization_config.dynamic); a missing or misshapen tensor
+// is an error naming it.
+func New(cfg *Config, w *hfmodel.Weights) (*Model, error) {
+	ck, be := w.Checkpoint, w.Backend
+	if w.Quant == nil {
+		w.Quant = cfg.Quantization
 	}
-	v, err := w.Checkpoint.Float32(name, shape...)
-	if err != nil {
-		w.Err = err
-		return nil
-	}
-	info, _ := w.Checkpoint.Info(name)
-	w.Bytes += info.Bytes()
-	return w.Backend.NewWeightF32(rows, cols, v)
-}
-
-// New binds a checkpoint's tensors by their Hugging Face names; a missing or misshapen tensor is
-// an error naming it.
-func New(cfg *Config, ck hfmodel.Tensors, be backend.Backend) (*Model, error) {
-	dyn, err := dynamicRules(cfg.Quantization)
-	if err != nil {
-		return nil, err
-	}
-	b := &binder{w: &hfmodel.Weights{Checkpoint: ck, Backend: be}, qc: cfg.Quantization, dyn: dyn}
-	w := b.w
 	v, t := cfg.Vision, cfg.Text
 	Hv, Iv, P, G := v.HiddenSize, v.IntermediateSize, v.PatchSize, v.Grid()
 	vhd := Hv / v.NumHeads
@@ -196,7 +111,7 @@ func New(cfg *Config, ck hfmodel.Tensors, be backend.Backend) (*Model, error) {
 	m.invFreq = backend.InvFreq(t.RopeTheta, t.HeadDim, rs)
 
 	e := visionPrefix + "embeddings."
-	m.patch = &nn.Linear{Name: e + "patch_embedding", W: b.dense(e+"patch_embedding.weight", Hv, 3*P*P, Hv, 3, P, P), B: w.Vector(e+"patch_embedding.bias", Hv)}
+	m.patch = &nn.Linear{Name: e + "patch_embedding", W: w.Matrix(e+"patch_embedding.weight", Hv, 3*P*P, Hv, 3, P, P), B: w.Vector(e+"patch_embedding.bias", Hv)}
 	if w.Err == nil {
 		pos, err := ck.Float32(e+"position_embedding.weight", G*G, Hv)
 		if err != nil {
@@ -211,12 +126,12 @@ func New(cfg *Config, ck hfmodel.Tensors, be backend.Backend) (*Model, error) {
 	for i := 0; i < v.NumLayers; i++ {
 		p := fmt.Sprintf("%sencoder.layers.%d.", visionPrefix, i)
 		m.vlayers = append(m.vlayers, &vitLayer{
-			q:    b.linear(p+"self_attn.q_proj", Hv, Hv, true),
-			k:    b.linear(p+"self_attn.k_proj", Hv, Hv, true),
-			v:    b.linear(p+"self_attn.v_proj", Hv, Hv, true),
-			out:  b.linear(p+"self_attn.out_proj", Hv, Hv, true),
-			fc1:  b.linear(p+"mlp.fc1", Iv, Hv, true),
-			fc2:  b.linear(p+"mlp.fc2", Hv, Iv, true),
+			q:    bindLinear(w, p+"self_attn.q_proj", Hv, Hv, true),
+			k:    bindLinear(w, p+"self_attn.k_proj", Hv, Hv, true),
+			v:    bindLinear(w, p+"self_attn.v_proj", Hv, Hv, true),
+			out:  bindLinear(w, p+"self_attn.out_proj", Hv, Hv, true),
+			fc1:  bindLinear(w, p+"mlp.fc1", Iv, Hv, true),
+			fc2:  bindLinear(w, p+"mlp.fc2", Hv, Iv, true),
 			ln1W: w.Vector(p+"layer_norm1.weight", Hv), ln1B: w.Vector(p+"layer_norm1.bias", Hv),
 			ln2W: w.Vector(p+"layer_norm2.weight", Hv), ln2B: w.Vector(p+"layer_norm2.bias", Hv),
 		})
@@ -224,20 +139,20 @@ func New(cfg *Config, ck hfmodel.Tensors, be backend.Backend) (*Model, error) {
 	m.postW = w.Vector(visionPrefix+"post_layernorm.weight", Hv)
 	m.postB = w.Vector(visionPrefix+"post_layernorm.bias", Hv)
 	s2 := cfg.ScaleFactor * cfg.ScaleFactor
-	m.proj = b.linear(strings.TrimSuffix(connectorWeight, ".weight"), t.HiddenSize, Hv*s2, false)
+	m.proj = bindLinear(w, strings.TrimSuffix(connectorWeight, ".weight"), t.HiddenSize, Hv*s2, false)
 
 	H, I, hd := t.HiddenSize, t.IntermediateSize, t.HeadDim
-	m.embed = b.matrix(textPrefix+"embed_tokens.weight", t.VocabSize, H)
+	m.embed = w.Matrix(textPrefix+"embed_tokens.weight", t.VocabSize, H)
 	for i := 0; i < t.NumLayers; i++ {
 		p := fmt.Sprintf("%slayers.%d.", textPrefix, i)
 		m.layers = append(m.layers, &decLayer{
-			q:        b.linear(p+"self_attn.q_proj", t.NumHeads*hd, H, false),
-			k:        b.linear(p+"self_attn.k_proj", t.NumKVHeads*hd, H, false),
-			v:        b.linear(p+"self_attn.v_proj", t.NumKVHeads*hd, H, false),
-			o:        b.linear(p+"self_attn.o_proj", H, t.NumHeads*hd, false),
-			gate:     b.linear(p+"mlp.gate_proj", I, H, false),
-			up:       b.linear(p+"mlp.up_proj", I, H, false),
-			down:     b.linear(p+"mlp.down_proj", H, I, false),
+			q:        bindLinear(w, p+"self_attn.q_proj", t.NumHeads*hd, H, false),
+			k:        bindLinear(w, p+"self_attn.k_proj", t.NumKVHeads*hd, H, false),
+			v:        bindLinear(w, p+"self_attn.v_proj", t.NumKVHeads*hd, H, false),
+			o:        bindLinear(w, p+"self_attn.o_proj", H, t.NumHeads*hd, false),
+			gate:     bindLinear(w, p+"mlp.gate_proj", I, H, false),
+			up:       bindLinear(w, p+"mlp.up_proj", I, H, false),
+			down:     bindLinear(w, p+"mlp.down_proj", H, I, false),
 			attnNorm: w.Vector(p+"input_layernorm.weight", H),
 			mlpNrm:   w.Vector(p+"post_attention_layernorm.weight", H),
 		})
@@ -246,7 +161,7 @@ func New(cfg *Config, ck hfmodel.Tensors, be backend.Backend) (*Model, error) {
 	if cfg.TieWordEmbeddings {
 		m.head = &nn.Linear{Name: "lm_head", W: m.embed}
 	} else {
-		m.head = b.linear("lm_head", t.VocabSize, H, false)
+		m.head = bindLinear(w, "lm_head", t.VocabSize, H, false)
 	}
 	if w.Err != nil {
 		return nil, w.Err

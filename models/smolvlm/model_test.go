@@ -1,6 +1,7 @@
 package smolvlm
 
 import (
+	"github.com/rpiq/rpiq/models/hfmodel"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -174,7 +175,7 @@ func TestPixelShuffleMatchesTorchOps(t *testing.T) {
 func TestImageTokenCountChecked(t *testing.T) {
 	cfg, _ := TinySizes.Config()
 	be := cpubackend.New(1)
-	m, err := New(cfg, RandomTensors(cfg, 1), be)
+	m, err := New(cfg, &hfmodel.Weights{Checkpoint: RandomTensors(cfg, 1), Backend: be})
 	if err != nil {
 		t.Fatal(err)
 	}

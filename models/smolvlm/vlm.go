@@ -46,7 +46,7 @@ func open(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 		return nil, fmt.Errorf("smolvlm: config of %s was not read by this package", c.Architecture)
 	}
 	sc.Quantization, sc.Text.Quantization = c.Quantization, c.Quantization // quantize_config.json too
-	m, err := New(sc, w.Checkpoint, w.Backend)
+	m, err := New(sc, w)
 	if err != nil {
 		return nil, err
 	}
