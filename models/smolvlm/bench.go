@@ -151,8 +151,8 @@ type BenchResult struct {
 	ImageToFirstTokenCPUMs float64 `json:"image_to_first_token_cpu_ms"`
 	DecodeCPUMsPerToken    float64 `json:"decode_cpu_ms_per_token"`
 	FullSplitTiles         int     `json:"full_split_tiles"`
-	FullSplitFirstMs float64 `json:"full_split_image_to_first_token_ms_est"`
-	Note             string  `json:"note,omitempty"`
+	FullSplitFirstMs       float64 `json:"full_split_image_to_first_token_ms_est"`
+	Note                   string  `json:"note,omitempty"`
 }
 
 func (r BenchResult) String() string {
