@@ -49,7 +49,7 @@ func benchQuantize(threads int, want func(string) bool) ([]fmt.Stringer, error) 
 func runQuantize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("quantize", stderr)
 	modelDir := fs.String("model", "", "model directory (Hugging Face layout, float weights)")
-	calibPath := fs.String("calib", "", "calibration text: plain text (one document per line) or JSONL with a \"text\" field")
+	calibPath := fs.String("calib", "", "calibration text: plain text (one document per line) or JSONL with a \"text\" field (--method rtn: optional, only for the report's errors)")
 	outDir := fs.String("out", "", "output directory for the GPTQ-format checkpoint, report.json and report.png")
 	method := fs.String("method", quant.MethodRPIQ, "rpiq, gptq or rtn")
 	bits := fs.Int("bits", 4, "bits per weight: 2, 3, 4 or 8")
@@ -84,8 +84,8 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments: %v", fs.Args())
 	}
-	if *modelDir == "" || *calibPath == "" || *outDir == "" {
-		return usagef("--model, --calib and --out are required")
+	if *modelDir == "" || *outDir == "" || (*calibPath == "" && *method != quant.MethodRTN) {
+		return usagef("--model, --out and (except for --method rtn) --calib are required")
 	}
 	switch *method {
 	case quant.MethodRPIQ, quant.MethodGPTQ, quant.MethodRTN:
@@ -171,17 +171,19 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	if max := m.Info().MaxSeq; max > 0 && n > max {
 		n = max
 	}
-	docs, err := quant.ReadCalibration(*calibPath)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadInput, err)
-	}
-	windows, err := quant.Windows(*calibPath, docs, tok, *samples+*holdout, n, *seed)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadInput, err)
-	}
+	var windows [][]int32 // none: RTN from the weights alone, no forward pass
 	settings := quant.Settings{Method: *method, Bits: *bits, GroupSize: *groupSize, Sym: *sym, ActOrder: *actOrder,
-		StaticGroups: *staticGroups, Damp: *damp, BlockSize: *blocksize, Calib: filepath.Base(*calibPath),
-		Samples: *samples, Seqlen: n, Seed: *seed, Holdout: *holdout}
+		StaticGroups: *staticGroups, Damp: *damp, BlockSize: *blocksize}
+	if *calibPath != "" {
+		docs, err := quant.ReadCalibration(*calibPath)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+		if windows, err = quant.Windows(*calibPath, docs, tok, *samples+*holdout, n, *seed); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+		settings.Calib, settings.Samples, settings.Seqlen, settings.Seed, settings.Holdout = filepath.Base(*calibPath), *samples, n, *seed, *holdout
+	}
 	if *method == quant.MethodRPIQ {
 		settings.Reading, settings.Iters, settings.Stage2Block = rd.String(), *iters, *rblock
 	}
@@ -224,7 +226,11 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	start := time.Now()
-	res, err := quant.QuantizeModel(lm, be, windows[:*samples], windows[*samples:], opt)
+	calib, held := windows, [][]int32(nil)
+	if len(windows) > 0 {
+		calib, held = windows[:*samples], windows[*samples:]
+	}
+	res, err := quant.QuantizeModel(lm, be, calib, held, opt)
 	if err != nil {
 		return err
 	}
@@ -242,7 +248,9 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	}
 	s := rep.Summary
 	heldout := "no held-out windows (--holdout 0)"
-	if *holdout > 0 {
+	if len(windows) == 0 {
+		heldout = "no calibration text: errors not measured"
+	} else if *holdout > 0 {
 		heldout = fmt.Sprintf("held-out error mean RTN %.4g GPTQ %.4g final %.4g (better than GPTQ on %d of %d)",
 			s.MeanHeldoutRTN, s.MeanHeldoutGPTQ, s.MeanHeldoutFinal, s.HeldoutBetterThanGPTQ, s.Modules)
 	}

@@ -114,3 +114,41 @@ func TestQuantizeHoldoutZeroAndPlainProgress(t *testing.T) {
 		t.Errorf("report.png not drawn (%v); folder has %v", err, names)
 	}
 }
+
+// issue 13: --method rtn needs no calibration text and runs no forward pass; the checkpoint
+// loads and evaluates.
+func TestQuantizeRTNWithoutCalibration(t *testing.T) {
+	dir := stories260K(t)
+	out := filepath.Join(t.TempDir(), "rtn")
+	var so, se bytes.Buffer
+	if code := run([]string{"quantize", "--model", dir, "--out", out, "--method", "rtn", "--group-size", "32", "--quiet"}, &so, &se); code != 0 {
+		t.Fatalf("quantize --method rtn without --calib: exit %d: %s", code, se.String())
+	}
+	var rep struct {
+		Cost struct {
+			ForwardS float64 `json:"forward_s"`
+		} `json:"cost"`
+		Modules []struct{ Name string } `json:"modules"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Cost.ForwardS != 0 || len(rep.Modules) != 35 {
+		t.Fatalf("report: forward passes %v s (want none), %d modules", rep.Cost.ForwardS, len(rep.Modules))
+	}
+	text := filepath.Join(t.TempDir(), "t.txt")
+	os.WriteFile(text, []byte("Once upon a time, there was a little girl named Lily. She liked to play in the park."), 0o644)
+	so.Reset()
+	if code := run([]string{"eval", "--model", out, "--ref", dir, "--text", text, "--json", "--quiet"}, &so, &se); code != 0 {
+		t.Fatalf("eval of the RTN checkpoint: exit %d: %s", code, se.String())
+	}
+	// without --calib the other methods still need it
+	se.Reset()
+	if code := run([]string{"quantize", "--model", dir, "--out", out + "2", "--method", "gptq"}, &so, &se); code != 2 || !strings.Contains(se.String(), "--calib") {
+		t.Fatalf("gptq without --calib: exit %d, %q", code, se.String())
+	}
+}

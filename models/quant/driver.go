@@ -117,6 +117,9 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 		return nil, fmt.Errorf("quant: method %q, want rtn, gptq or rpiq", opt.Method)
 	}
 	if len(calib) == 0 {
+		if opt.Method == MethodRTN {
+			return quantizeRTN(lm, opt)
+		}
 		return nil, errors.New("quant: no calibration windows")
 	}
 	log := opt.Log
@@ -527,3 +530,38 @@ func (m *memMonitor) peak(p int) uint64 {
 }
 
 func (m *memMonitor) stop() { close(m.done); m.wg.Wait() }
+
+// quantizeRTN is round-to-nearest without calibration data: each module straight from its
+// weights, no forward pass and no measured errors.
+func quantizeRTN(lm model.Layered, opt Options) (*Result, error) {
+	res := &Result{}
+	for li := 0; li < lm.NumLayers(); li++ {
+		mods, resumed := opt.Done[li]
+		if !resumed {
+			for _, g := range lm.Linears(li) {
+				for _, l := range g {
+					w32, _, err := lm.LinearF32(l.Name)
+					if err != nil {
+						return nil, err
+					}
+					W := toF64(w32)
+					if err := checkFinite(l.Name+" weight", W); err != nil {
+						return nil, err
+					}
+					q, err := RTN(W, l.Out, l.In, opt.Stage1)
+					if err != nil {
+						return nil, fmt.Errorf("%s: %w", l.Name, err)
+					}
+					mods = append(mods, &ModuleResult{Name: l.Name, Q: q, Report: ModuleReport{Name: l.Name, Layer: li, In: l.In, Out: l.Out}})
+				}
+			}
+		}
+		res.Modules = append(res.Modules, mods...)
+		if opt.OnLayer != nil && !resumed {
+			if err := opt.OnLayer(li, mods); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, nil
+}
