@@ -56,7 +56,7 @@ func (c *Camera) Capture(ctx context.Context) (image.Image, error) {
 	if qerr != nil {
 		return nil, CameraError(qerr)
 	}
-	return best.Gray(), nil
+	return best, nil // in colour: the scene engine needs it; OCR takes the frame's own grey
 }
 
 func (c *Camera) setStages(capture, choose time.Duration) {

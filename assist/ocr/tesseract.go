@@ -359,6 +359,11 @@ func toGray(img image.Image) *image.Gray {
 	if g, ok := img.(*image.Gray); ok && g.Rect.Min == (image.Point{}) {
 		return g
 	}
+	if f, ok := img.(interface{ Gray() *image.Gray }); ok { // a camera frame knows its own grey
+		if g := f.Gray(); g.Rect.Min == (image.Point{}) {
+			return g
+		}
+	}
 	b := img.Bounds()
 	g := image.NewGray(image.Rect(0, 0, b.Dx(), b.Dy()))
 	if src, ok := img.(*image.RGBA); ok && src.Rect.Min == (image.Point{}) {
