@@ -21,10 +21,11 @@ func init() {
 	hfmodel.Register(hfmodel.Arch{Name: ArchQwen3, ModelTypes: []string{"qwen3"}, Config: readQwen3, New: New, Inspect: inspect})
 }
 
-// Model is a loaded LLaMA-family model.
+// Model is a loaded LLaMA-family model. The embedded nn.Decoder makes it a model.Layered from
+// the parts below (embedTokens, layerForward, logits).
 type Model struct {
+	nn.Decoder
 	be      backend.Backend
-	info    model.Info
 	attn    backend.Attn
 	eps     float32
 	invFreq []float32
@@ -33,7 +34,6 @@ type Model struct {
 	layers []*layer
 	norm   backend.Tensor // model.norm.weight
 	head   *nn.Linear     // lm_head, or the embedding when tied
-	linear nn.Linears
 }
 
 type layer struct {
@@ -57,10 +57,20 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	H, hd, V := c.HiddenSize, c.HeadDim, c.VocabSize
 	qDim, kvDim := c.NumHeads*hd, c.NumKVHeads*hd
 	m := &Model{
-		be:     w.Backend,
-		attn:   backend.Attn{Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: hd, Scale: invSqrt(hd)},
-		eps:    float32(c.RMSNormEps),
-		linear: nn.Linears{},
+		be:   w.Backend,
+		attn: backend.Attn{Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: hd, Scale: invSqrt(hd)},
+		eps:  float32(c.RMSNormEps),
+	}
+	m.Decoder = nn.Decoder{Name: "llama", Backend: w.Backend, Layers: c.NumLayers, KVDim: kvDim, Linear: nn.Linears{},
+		EmbedAt: func(tokens []int32, _ int) (backend.Tensor, error) { return m.embedTokens(tokens) },
+		Layer: func(i int, x backend.Tensor, c backend.Cache, ci, pos int, hook model.Hook) backend.Tensor {
+			return m.layerForward(m.layers[i], x, c, ci, pos, hook)
+		},
+		Logits: m.logits,
+		Groups: func(i int) [][]*nn.Linear {
+			l := m.layers[i]
+			return [][]*nn.Linear{{l.q, l.k, l.v}, {l.o}, {l.gate, l.up}, {l.down}}
+		},
 	}
 	var rs *backend.RopeScaling
 	if s := c.RopeScaling; s != nil {
@@ -73,7 +83,7 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 		if bias {
 			l.B = w.Vector(name+".bias", out)
 		}
-		m.linear.Add(l)
+		m.Linear.Add(l)
 		return l
 	}
 	m.embed = w.Matrix("model.embed_tokens.weight", V, H)
@@ -112,7 +122,7 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	for i, id := range c.EOSTokenIDs {
 		eos[i] = int32(id)
 	}
-	m.info = model.Info{
+	m.Meta = model.Info{
 		Arch: c.Architecture, Vocab: V, Hidden: H, Layers: c.NumLayers, MaxSeq: c.MaxPositions,
 		BOS: int32(c.BOSTokenID), EOS: eos, WeightBytes: w.Bytes,
 		KVBytesPerPos: int64(2 * c.NumLayers * kvDim * 4),
@@ -120,42 +130,13 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	return m, nil
 }
 
-func (m *Model) Info() model.Info { return m.info }
-
-func (m *Model) NewCache(maxSeq int) backend.Cache {
-	return m.be.NewCache(len(m.layers), maxSeq, m.attn.KVHeads*m.attn.HeadDim)
-}
-
-// Forward is the whole model: embed, the decoder layers, final norm, output projection.
-func (m *Model) Forward(c backend.Cache, tokens []int32, all bool) ([]float32, error) {
-	n, pos := len(tokens), c.Len()
-	if n == 0 {
-		return nil, fmt.Errorf("llama: forward of no tokens")
-	}
-	if pos+n > c.Cap() {
-		return nil, fmt.Errorf("llama: %d positions exceed the cache of %d", pos+n, c.Cap())
-	}
-	x, err := m.embedTokens(tokens)
-	if err != nil {
-		return nil, err
-	}
-	for i, l := range m.layers {
-		x = m.layerForward(l, x, c, i, pos, nil)
-	}
-	c.SetLen(pos + n)
-	if !all {
-		x = m.be.Rows(x, n-1, n)
-	}
-	return m.logits(x), nil
-}
-
 func (m *Model) embedTokens(tokens []int32) (backend.Tensor, error) {
 	for _, t := range tokens {
-		if t < 0 || int(t) >= m.info.Vocab {
-			return nil, fmt.Errorf("llama: token id %d outside the vocabulary of %d", t, m.info.Vocab)
+		if t < 0 || int(t) >= m.Meta.Vocab {
+			return nil, fmt.Errorf("llama: token id %d outside the vocabulary of %d", t, m.Meta.Vocab)
 		}
 	}
-	x := m.be.NewTensor(len(tokens), m.info.Hidden)
+	x := m.be.NewTensor(len(tokens), m.Meta.Hidden)
 	m.be.Embed(x, m.embed, tokens)
 	return x, nil
 }
@@ -200,55 +181,6 @@ func (m *Model) layerForward(l *layer, x backend.Tensor, c backend.Cache, ci, po
 	nn.Tap(be, hook, l.down.Name, g)
 	be.Add(x, x, l.down.Forward(be, g))
 	return x
-}
-
-// The quantizer's per-layer access (model.Layered).
-
-func (m *Model) NumLayers() int { return len(m.layers) }
-
-func (m *Model) Embed(tokens []int32) ([]float32, error) {
-	x, err := m.embedTokens(tokens)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float32, x.Rows()*x.Cols())
-	m.be.Download(out, x)
-	return out, nil
-}
-
-func (m *Model) Linears(i int) [][]model.Linear {
-	l := m.layers[i]
-	return nn.Groups([]*nn.Linear{l.q, l.k, l.v}, []*nn.Linear{l.o}, []*nn.Linear{l.gate, l.up}, []*nn.Linear{l.down})
-}
-
-func (m *Model) RunLayer(i int, h []float32, n int, hook model.Hook) ([]float32, error) {
-	if i < 0 || i >= len(m.layers) || n <= 0 || len(h) != n*m.info.Hidden {
-		return nil, fmt.Errorf("llama: RunLayer(%d) on %d values as %d rows of %d (%d layers)", i, len(h), n, m.info.Hidden, len(m.layers))
-	}
-	x := m.be.NewTensor(n, m.info.Hidden)
-	m.be.Upload(x, h)
-	c := m.be.NewCache(1, n, m.attn.KVHeads*m.attn.HeadDim)
-	x = m.layerForward(m.layers[i], x, c, 0, 0, hook)
-	out := make([]float32, len(h))
-	m.be.Download(out, x)
-	return out, nil
-}
-
-func (m *Model) LinearF32(name string) ([]float32, []float32, error) {
-	return m.linear.F32(m.be, name)
-}
-
-func (m *Model) SetLinear(name string, w backend.Weight, bias []float32) error {
-	return m.linear.Set(m.be, name, w, bias)
-}
-
-func (m *Model) Head(h []float32, n int) ([]float32, error) {
-	if n <= 0 || len(h) != n*m.info.Hidden {
-		return nil, fmt.Errorf("llama: Head on %d values as %d rows of %d", len(h), n, m.info.Hidden)
-	}
-	x := m.be.NewTensor(n, m.info.Hidden)
-	m.be.Upload(x, h)
-	return m.logits(x), nil
 }
 
 func invSqrt(n int) float32 {

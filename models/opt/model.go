@@ -19,10 +19,11 @@ func init() {
 	hfmodel.Register(hfmodel.Arch{Name: Arch, ModelTypes: []string{"opt"}, Config: readConfig, New: New, Inspect: inspect})
 }
 
-// Model is a loaded OPT model.
+// Model is a loaded OPT model. The embedded nn.Decoder makes it a model.Layered from the parts
+// below (embedTokens, layerForward, logits).
 type Model struct {
+	nn.Decoder
 	be        backend.Backend
-	info      model.Info
 	attn      backend.Attn
 	preNorm   bool
 	gelu      bool
@@ -35,7 +36,6 @@ type Model struct {
 	finalNormW       backend.Tensor // model.decoder.final_layer_norm; nil when absent
 	finalNormB       backend.Tensor
 	head             *nn.Linear
-	linear           nn.Linears
 }
 
 type layer struct {
@@ -57,8 +57,18 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	hd := c.HeadDim
 	m := &Model{
 		be: w.Backend, preNorm: c.DoLayerNormBefore, gelu: c.HiddenAct == "gelu", posOffset: c.PositionOffset,
-		attn:   backend.Attn{Heads: c.NumHeads, KVHeads: c.NumHeads, HeadDim: hd, Scale: float32(1 / math.Sqrt(float64(hd)))},
-		linear: nn.Linears{},
+		attn: backend.Attn{Heads: c.NumHeads, KVHeads: c.NumHeads, HeadDim: hd, Scale: float32(1 / math.Sqrt(float64(hd)))},
+	}
+	m.Decoder = nn.Decoder{Name: "opt", Backend: w.Backend, Layers: c.NumLayers, KVDim: H, MaxPositions: c.MaxPositions, Linear: nn.Linears{},
+		EmbedAt: m.embedTokens,
+		Layer: func(i int, x backend.Tensor, c backend.Cache, ci, pos int, hook model.Hook) backend.Tensor {
+			return m.layerForward(m.layers[i], x, c, ci, pos, hook)
+		},
+		Logits: m.logits,
+		Groups: func(i int) [][]*nn.Linear {
+			l := m.layers[i]
+			return [][]*nn.Linear{{l.q, l.k, l.v}, {l.o}, {l.fc1}, {l.fc2}}
+		},
 	}
 	// With layer_norm_elementwise_affine false the norms have no parameters: weight 1, bias 0.
 	norm := func(name string) (backend.Tensor, backend.Tensor) {
@@ -76,7 +86,7 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 		if bias {
 			l.B = w.Vector(name+".bias", out)
 		}
-		m.linear.Add(l)
+		m.Linear.Add(l)
 		return l
 	}
 	// OPT checkpoints come in two layouts: OPTForCausalLM's (model.decoder.*, lm_head.weight)
@@ -124,7 +134,7 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	for i, id := range c.EOSTokenIDs {
 		eos[i] = int32(id)
 	}
-	m.info = model.Info{
+	m.Meta = model.Info{
 		Arch: c.Architecture, Vocab: V, Hidden: H, Layers: c.NumLayers, MaxSeq: c.MaxPositions,
 		BOS: int32(c.BOSTokenID), EOS: eos, WeightBytes: w.Bytes, KVBytesPerPos: int64(2 * c.NumLayers * H * 4),
 	}
@@ -137,41 +147,11 @@ func upload(be backend.Backend, v []float32) backend.Tensor {
 	return t
 }
 
-func (m *Model) Info() model.Info { return m.info }
-
-func (m *Model) NewCache(maxSeq int) backend.Cache {
-	return m.be.NewCache(len(m.layers), maxSeq, m.info.Hidden)
-}
-
-// Forward is the whole model: token and position embeddings, the decoder layers, the final
-// norm, project_out and the output projection.
-func (m *Model) Forward(c backend.Cache, tokens []int32, all bool) ([]float32, error) {
-	n, pos := len(tokens), c.Len()
-	if n == 0 {
-		return nil, fmt.Errorf("opt: forward of no tokens")
-	}
-	if pos+n > c.Cap() || pos+n > m.info.MaxSeq {
-		return nil, fmt.Errorf("opt: %d positions exceed the cache (%d) or max_position_embeddings (%d)", pos+n, c.Cap(), m.info.MaxSeq)
-	}
-	x, err := m.embedTokens(tokens, pos)
-	if err != nil {
-		return nil, err
-	}
-	for i, l := range m.layers {
-		x = m.layerForward(l, x, c, i, pos, nil)
-	}
-	c.SetLen(pos + n)
-	if !all {
-		x = m.be.Rows(x, n-1, n)
-	}
-	return m.logits(x), nil
-}
-
 func (m *Model) embedTokens(tokens []int32, pos int) (backend.Tensor, error) {
 	be := m.be
 	for _, t := range tokens {
-		if t < 0 || int(t) >= m.info.Vocab {
-			return nil, fmt.Errorf("opt: token id %d outside the vocabulary of %d", t, m.info.Vocab)
+		if t < 0 || int(t) >= m.Meta.Vocab {
+			return nil, fmt.Errorf("opt: token id %d outside the vocabulary of %d", t, m.Meta.Vocab)
 		}
 	}
 	e := be.NewTensor(len(tokens), m.embed.Cols())
@@ -183,7 +163,7 @@ func (m *Model) embedTokens(tokens []int32, pos int) (backend.Tensor, error) {
 	for i := range ids {
 		ids[i] = int32(pos + i + m.posOffset)
 	}
-	p := be.NewTensor(len(tokens), m.info.Hidden)
+	p := be.NewTensor(len(tokens), m.Meta.Hidden)
 	be.Embed(p, m.positions, ids)
 	be.Add(e, e, p)
 	return e, nil
@@ -247,56 +227,4 @@ func (m *Model) layerForward(l *layer, x backend.Tensor, c backend.Cache, ci, po
 		be.LayerNorm(x, x, l.mlpNormW, l.mlpNormB, eps)
 	}
 	return x
-}
-
-// The quantizer's per-layer access (model.Layered).
-
-func (m *Model) NumLayers() int { return len(m.layers) }
-
-func (m *Model) Embed(tokens []int32) ([]float32, error) {
-	if len(tokens) > m.info.MaxSeq {
-		return nil, fmt.Errorf("opt: %d tokens exceed max_position_embeddings %d", len(tokens), m.info.MaxSeq)
-	}
-	x, err := m.embedTokens(tokens, 0)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float32, x.Rows()*x.Cols())
-	m.be.Download(out, x)
-	return out, nil
-}
-
-func (m *Model) Linears(i int) [][]model.Linear {
-	l := m.layers[i]
-	return nn.Groups([]*nn.Linear{l.q, l.k, l.v}, []*nn.Linear{l.o}, []*nn.Linear{l.fc1}, []*nn.Linear{l.fc2})
-}
-
-func (m *Model) RunLayer(i int, h []float32, n int, hook model.Hook) ([]float32, error) {
-	if i < 0 || i >= len(m.layers) || n <= 0 || len(h) != n*m.info.Hidden {
-		return nil, fmt.Errorf("opt: RunLayer(%d) on %d values as %d rows of %d (%d layers)", i, len(h), n, m.info.Hidden, len(m.layers))
-	}
-	x := m.be.NewTensor(n, m.info.Hidden)
-	m.be.Upload(x, h)
-	c := m.be.NewCache(1, n, m.info.Hidden)
-	x = m.layerForward(m.layers[i], x, c, 0, 0, hook)
-	out := make([]float32, len(h))
-	m.be.Download(out, x)
-	return out, nil
-}
-
-func (m *Model) LinearF32(name string) ([]float32, []float32, error) {
-	return m.linear.F32(m.be, name)
-}
-
-func (m *Model) SetLinear(name string, w backend.Weight, bias []float32) error {
-	return m.linear.Set(m.be, name, w, bias)
-}
-
-func (m *Model) Head(h []float32, n int) ([]float32, error) {
-	if n <= 0 || len(h) != n*m.info.Hidden {
-		return nil, fmt.Errorf("opt: Head on %d values as %d rows of %d", len(h), n, m.info.Hidden)
-	}
-	x := m.be.NewTensor(n, m.info.Hidden)
-	m.be.Upload(x, h)
-	return m.logits(x), nil
 }
