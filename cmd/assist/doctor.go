@@ -44,9 +44,11 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 	}
 	var checks []check
 	cfg := config.Default()
+	badConfig := false // a file that does not load is bad input (exit 2); the checks still run
 	if *cfgPath != "" {
 		c, err := config.Load(*cfgPath)
 		if err != nil {
+			badConfig = true
 			n := strings.Count(err.Error(), "\n") + 1
 			checks = append(checks, check{"config", false, true, fmt.Sprintf("%s has %d problem(s); run assist check --config %s", *cfgPath, n, *cfgPath)})
 		} else if ps := assist.CheckSettings(c, false, nil); len(ps) > 0 {
@@ -80,6 +82,9 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		fmt.Fprintf(stdout, "%s %-11s %s\n", mark, c.name, c.detail)
+	}
+	if badConfig {
+		return errReported{Err: fmt.Errorf("%w: %s does not load (%d check(s) failed)", ErrBadInput, *cfgPath, failed)}
 	}
 	if failed > 0 {
 		return errReported{Err: fmt.Errorf("%d check(s) failed", failed)}

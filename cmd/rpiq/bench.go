@@ -50,6 +50,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return usagef("bench: unexpected arguments %v (select benchmarks with --filter REGEX)", fs.Args())
+	}
 	var re *regexp.Regexp
 	if *filter != "" {
 		var err error

@@ -41,7 +41,7 @@ func runCUDA(args []string, stdout, stderr io.Writer) error {
 	compile := fs.Bool("compile", false, "compile every kernel into the kernel cache")
 	arch := fs.Int("arch", 0, "compile for sm_ARCH instead of the GPU's architecture (e.g. 87 for Jetson Orin)")
 	if err := parseFlags(fs, args); err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("rpiq cuda takes no arguments")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -100,14 +101,17 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	if *groupSize == 0 || *groupSize < -1 {
 		return usagef("--group-size %d: want a positive number of columns or -1", *groupSize)
 	}
-	if *damp < 0 || *damp >= 1 {
+	if !(*damp >= 0 && *damp < 1) { // NaN fails every comparison
 		return usagef("--damp %g: want 0 <= damp < 1", *damp)
 	}
 	if *samples <= 0 || *seqlen <= 1 || *holdout < 0 || *iters < 0 {
 		return usagef("--samples, --seqlen must be positive, --holdout and --iters not negative")
 	}
-	if *alpha < 0 || *alpha > 1 {
+	if !(*alpha >= 0 && *alpha <= 1) {
 		return usagef("--rpiq-alpha %g: want 0 < α <= 1", *alpha)
+	}
+	if !(*kappa >= 0 && *kappa < math.Inf(1)) {
+		return usagef("--rpiq-kappa %g: want a finite number >= 0 (0: ½ per sequence)", *kappa)
 	}
 	rd := quant.Reading{Kappa: *kappa, Alpha: *alpha}
 	switch *data {

@@ -139,6 +139,16 @@ func (a *App) Run(args []string, stdout, stderr io.Writer) int {
 	return a.ExitCode(err)
 }
 
+// Commands lists the subcommands' names, sorted (the exit-status tests run every one).
+func (a *App) Commands() []string {
+	names := make([]string, 0, len(a.commands))
+	for n := range a.commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // PrintUsage lists the subcommands with their summaries.
 func (a *App) PrintUsage(w io.Writer) {
 	fmt.Fprintf(w, "usage: %s COMMAND [flags]\n\ncommands:\n", a.name)
