@@ -26,7 +26,7 @@ func Llama3RopeFactors(theta float64, headDim int, s *hf.RopeScaling) []float32 
 	for i := range out {
 		exp := f32(f32(float64(2*i)) / float64(float32(headDim))) // arange(0, d, 2, float32) / d
 		freq := f32(1 / f32(math.Pow(f32(theta), exp)))           // 1.0 / (base ** exp)
-		wavelen := f32(f32(2*math.Pi) / freq)                      // 2 * math.pi / freq
+		wavelen := f32(f32(2*math.Pi) / freq)                     // 2 * math.pi / freq
 		switch {
 		case wavelen < f32(highWavelen):
 			out[i] = 1
