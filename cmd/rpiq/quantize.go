@@ -142,12 +142,16 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	default:
 		return usagef("--rpiq-gram %q: want hessian or own", *gram)
 	}
-	if handled, err := quantizeCogVLM(cogvlmQuantArgs{model: *modelDir, calib: *calibPath, out: *outDir, method: *method, bits: *bits,
+	vlmArgs := cogvlmQuantArgs{model: *modelDir, calib: *calibPath, out: *outDir, method: *method, bits: *bits,
 		samples: *samples, seed: *seed, threads: *threads, quiet: *quiet, resume: *resume,
 		stage1: quant.Config{Grid: quant.Grid{Bits: *bits, Sym: *sym, ScaleFP16: true}, GroupSize: *groupSize,
 			ActOrder: *actOrder, StaticGroups: *staticGroups, Damp: *damp, BlockSize: *blocksize},
 		stage2: quant.Stage2Config{Reading: rd, Iters: *iters, BlockSize: *rblock, NoSafeguard: *noSafe, NoInstanceGuard: *noGuard},
-	}, cogvlm, stdout, stderr); handled { // quantize_cogvlm.go
+	}
+	if handled, err := quantizeCogVLM(vlmArgs, cogvlm, stdout, stderr); handled { // quantize_cogvlm.go
+		return err
+	}
+	if handled, err := quantizeSmolVLM(vlmArgs, cogvlm, stdout, stderr); handled { // quantize_smolvlm.go
 		return err
 	}
 
