@@ -600,7 +600,7 @@ func (a *Assistant) Apply(cfg config.Config) {
 		a.voice = VoiceOf(cfg)
 	}
 	v := a.voice
-	rebuild := !reflect.DeepEqual(old.Engines, cfg.Engines) || !reflect.DeepEqual(old.Models, cfg.Models) || old.Language != cfg.Language
+	rebuild := !reflect.DeepEqual(old.Engines, cfg.Engines) || !reflect.DeepEqual(old.Models, cfg.Models) || old.Language != cfg.Language || old.Verbosity != cfg.Verbosity
 	a.mu.Unlock()
 	a.speaker.SetVoice(v)
 	a.speaker.SetEarcons(cfg.Speech.Earcons)
