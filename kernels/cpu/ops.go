@@ -76,8 +76,8 @@ func expShiftSumGo(x []float32, mx float32) float32 {
 // SiLU is x·sigmoid(x).
 func SiLU(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
 
-// SwiGLU sets dst[i] = silu(gate[i]) · up[i].
-func SwiGLU(dst, gate, up []float32) {
+// swigluGo sets dst[i] = silu(gate[i]) · up[i] (the scalar SwiGLU).
+func swigluGo(dst, gate, up []float32) {
 	gate, up = gate[:len(dst)], up[:len(dst)]
 	for i := range dst {
 		dst[i] = SiLU(gate[i]) * up[i]

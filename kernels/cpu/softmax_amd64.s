@@ -129,3 +129,86 @@ scaleloop:
 	JNZ  scaleloop
 	VZEROUPPER
 	RET
+
+DATA swc<>+0(SB)/8, $700.0
+DATA swc<>+8(SB)/8, $0x7FF0000000000000   // +Inf
+DATA swc<>+16(SB)/4, $0x80000000          // float32 sign
+DATA swc<>+20(SB)/4, $1.0                 // float32 1
+GLOBL swc<>(SB), RODATA, $24
+
+// func swigluAVX2(dst, gate, up *float32, n int)      (n % 4 == 0, n > 0)
+// dst[i] = gate[i] / (1 + float32(math.Exp(float64(-gate[i])))) · up[i], the exp computed as
+// expShiftSumAVX2 computes it (math.Exp's own FMA sequence), 0 below -700 and +Inf above 700
+// as math.Exp's float32 result is there.
+TEXT ·swigluAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ gate+8(FP), SI
+	MOVQ up+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSD expc<>+0(SB), Y14   // LOG2E
+	VBROADCASTSD expc<>+8(SB), Y13   // LN2U
+	VBROADCASTSD expc<>+16(SB), Y12  // LN2L
+	VBROADCASTSD expc<>+24(SB), Y11  // 1/16
+	VBROADCASTSD expc<>+96(SB), Y10  // 2
+	VBROADCASTSD expc<>+88(SB), Y9   // 1
+	VBROADCASTSD expc<>+104(SB), Y8  // -700
+	VPBROADCASTQ expc<>+112(SB), Y7  // 1023 (int64)
+	VBROADCASTSD swc<>+0(SB), Y15    // 700
+	VBROADCASTSS swc<>+16(SB), X6    // sign bit
+swloop:
+	VMOVUPS (SI), X0
+	VXORPS  X6, X0, X0               // -g
+	VCVTPS2PD X0, Y0                 // x
+	VCMPPD  $1, Y8, Y0, Y5           // x < -700: exp is 0 as float32
+	VCMPPD  $0x1E, Y15, Y0, Y4       // x > 700: +Inf
+	VMULPD  Y14, Y0, Y1
+	VCVTPD2DQY Y1, X2
+	VCVTDQ2PD X2, Y1
+	VFNMADD231PD Y13, Y1, Y0
+	VFNMADD231PD Y12, Y1, Y0
+	VMULPD  Y11, Y0, Y0
+	VBROADCASTSD expc<>+32(SB), Y3
+	VBROADCASTSD expc<>+40(SB), Y1
+	VFMADD213PD Y1, Y0, Y3
+	VBROADCASTSD expc<>+48(SB), Y1
+	VFMADD213PD Y1, Y0, Y3
+	VBROADCASTSD expc<>+56(SB), Y1
+	VFMADD213PD Y1, Y0, Y3
+	VBROADCASTSD expc<>+64(SB), Y1
+	VFMADD213PD Y1, Y0, Y3
+	VBROADCASTSD expc<>+72(SB), Y1
+	VFMADD213PD Y1, Y0, Y3
+	VBROADCASTSD expc<>+80(SB), Y1
+	VFMADD213PD Y1, Y0, Y3
+	VFMADD213PD Y9, Y0, Y3
+	VMULPD  Y3, Y0, Y0
+	VADDPD  Y10, Y0, Y3
+	VMULPD  Y3, Y0, Y0
+	VADDPD  Y10, Y0, Y3
+	VMULPD  Y3, Y0, Y0
+	VADDPD  Y10, Y0, Y3
+	VMULPD  Y3, Y0, Y0
+	VADDPD  Y10, Y0, Y3
+	VFMADD213PD Y9, Y3, Y0
+	VPMOVSXDQ X2, Y2
+	VPADDQ  Y7, Y2, Y2
+	VPSLLQ  $52, Y2, Y2
+	VMULPD  Y2, Y0, Y0
+	VANDNPD Y0, Y5, Y0
+	VBROADCASTSD swc<>+8(SB), Y1
+	VBLENDVPD Y4, Y1, Y0, Y0
+	VCVTPD2PSY Y0, X0                // e = float32(exp(-g))
+	VBROADCASTSS swc<>+20(SB), X1
+	VADDPS  X1, X0, X0               // 1 + e
+	VMOVUPS (SI), X2
+	VDIVPS  X0, X2, X2               // g / (1 + e)
+	VMOVUPS (DX), X1
+	VMULPS  X1, X2, X2               // · up
+	VMOVUPS X2, (DI)
+	ADDQ $16, SI
+	ADDQ $16, DX
+	ADDQ $16, DI
+	SUBQ $4, CX
+	JNZ  swloop
+	VZEROUPPER
+	RET

@@ -12,3 +12,6 @@ func ScaleF32(x []float32, a float32) {
 		x[i] *= a
 	}
 }
+
+// SwiGLU sets dst[i] = silu(gate[i]) · up[i].
+func SwiGLU(dst, gate, up []float32) { swigluGo(dst, gate[:len(dst)], up[:len(dst)]) }

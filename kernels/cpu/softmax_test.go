@@ -108,3 +108,26 @@ func TestMaxAndScale(t *testing.T) {
 		}
 	}
 }
+
+// The vector SwiGLU is bit-identical to the scalar one over the whole float32 range that
+// matters (exp underflow and overflow included) and any length.
+func TestSwiGLUMatchesScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 11))
+	for trial := 0; trial < 200; trial++ {
+		n := 1 + rng.IntN(200)
+		g, u := make([]float32, n), make([]float32, n)
+		scale := []float64{0.1, 3, 40, 200, 1000}[trial%5]
+		for i := range g {
+			g[i] = float32(rng.NormFloat64() * scale)
+			u[i] = float32(rng.NormFloat64())
+		}
+		want, got := make([]float32, n), make([]float32, n)
+		swigluGo(want, g, u)
+		SwiGLU(got, g, u)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("trial %d: swiglu(%v, %v) = %v, scalar %v", trial, g[i], u[i], got[i], want[i])
+			}
+		}
+	}
+}
