@@ -6,40 +6,12 @@ import (
 	"io"
 	"regexp"
 
+	"github.com/rpiq/rpiq/bench"
 	"github.com/rpiq/rpiq/kernels/cpu"
-	"github.com/rpiq/rpiq/kernels/cpu/q"
-	"github.com/rpiq/rpiq/models/llama"
 )
 
 func init() {
 	register("bench", "kernel, quantizer and decode benchmarks on this machine", runBench)
-}
-
-// benchSuite is one group of benchmarks; run returns its results (each a struct with the JSON
-// fields of ARCHITECTURE.md's result format and a String method for the text output).
-type benchSuite struct {
-	name string
-	run  func(threads int, want func(string) bool) ([]fmt.Stringer, error)
-}
-
-// benchSuites lists every suite in the order they run; files for other parts append to it.
-var benchSuites = []benchSuite{
-	{"kernels", func(threads int, want func(string) bool) ([]fmt.Stringer, error) {
-		rs, err := q.Bench(q.BenchOptions{Threads: []int{threads}, Filter: want})
-		return stringers(rs), err
-	}},
-	{"dense-decode", func(threads int, want func(string) bool) ([]fmt.Stringer, error) {
-		rs, err := llama.Bench(llama.BenchOptions{Threads: threads, Filter: want})
-		return stringers(rs), err
-	}},
-}
-
-func stringers[T fmt.Stringer](rs []T) []fmt.Stringer {
-	out := make([]fmt.Stringer, len(rs))
-	for i, r := range rs {
-		out[i] = r
-	}
-	return out
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
@@ -66,11 +38,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		th = cpu.DefaultThreads()
 	}
 	var all []fmt.Stringer
-	for _, s := range benchSuites {
-		fmt.Fprintf(stderr, "bench: %s...\n", s.name)
-		rs, err := s.run(th, want)
+	for _, s := range bench.Suites() {
+		fmt.Fprintf(stderr, "bench: %s...\n", s.Name)
+		rs, err := s.Run(th, want)
 		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+			return fmt.Errorf("%s: %w", s.Name, err)
 		}
 		for _, r := range rs {
 			if !*asJSON {

@@ -7,14 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/models/quant"
-	"github.com/rpiq/rpiq/models/quant/quantbench"
 	"github.com/rpiq/rpiq/models/tokenizer"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/model"
@@ -22,29 +20,6 @@ import (
 
 func init() {
 	register("quantize", "quantize a model's linear layers with RPIQ (GPTQ + Gauss-Seidel refinement), GPTQ or RTN", runQuantize)
-	benchSuites = append(benchSuites, benchSuite{"quantize", benchQuantize})
-}
-
-// benchQuantize is the quantizer's cost benchmark: one TinyLlama-shaped layer, RPIQ_BENCH_WINDOWS
-// (default 8) windows of 512 tokens, with the extrapolation to the 128 windows.
-func benchQuantize(threads int, want func(string) bool) ([]fmt.Stringer, error) {
-	w := 8
-	if s := os.Getenv("RPIQ_BENCH_WINDOWS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("%w: RPIQ_BENCH_WINDOWS=%q: want a positive number", ErrBadInput, s)
-		}
-		w = v
-	}
-	name := fmt.Sprintf("quantize_layer_tinyllama_rpiq_%dx512", w)
-	if !want(name) {
-		return nil, nil
-	}
-	r, err := quantbench.Run(quantbench.Options{Windows: w, Tokens: 512, Threads: threads})
-	if err != nil {
-		return nil, err
-	}
-	return []fmt.Stringer{r}, nil
 }
 
 func runQuantize(args []string, stdout, stderr io.Writer) error {

@@ -130,6 +130,9 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	return m, nil
 }
 
+// LMHead is the output projection (the embedding when tied, or its quantized copy).
+func (m *Model) LMHead() *nn.Linear { return m.head }
+
 func (m *Model) embedTokens(tokens []int32) (backend.Tensor, error) {
 	for _, t := range tokens {
 		if t < 0 || int(t) >= m.Meta.Vocab {

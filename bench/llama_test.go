@@ -1,4 +1,4 @@
-package llama
+package bench
 
 import (
 	"math"
@@ -14,11 +14,11 @@ func TestShape1BHasABillionParameters(t *testing.T) {
 // Bench on a small shape: every result is present and self-consistent.
 func TestBenchSmallShape(t *testing.T) {
 	s := Shape{Name: "tiny", Hidden: 64, Inter: 96, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 100}
-	res, err := Bench(BenchOptions{Shape: s, Threads: 2, DecodeSteps: 3, PromptTokens: 16, BandwidthMiB: 8})
+	res, err := Llama(LlamaOptions{Shape: s, Threads: 2, DecodeSteps: 3, PromptTokens: 16, BandwidthMiB: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := map[string]BenchResult{}
+	names := map[string]LlamaResult{}
 	for _, r := range res {
 		names[r.Name] = r
 		if !(r.Ms > 0) || math.IsInf(r.Ms, 0) {
@@ -43,7 +43,7 @@ func TestBenchSmallShape(t *testing.T) {
 // to the measured read bandwidth. Needs ~5 GB of memory; run with -bench Decode1B -benchtime 1x.
 func BenchmarkDecode1B(b *testing.B) {
 	for b.Loop() {
-		res, err := Bench(BenchOptions{})
+		res, err := Llama(LlamaOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

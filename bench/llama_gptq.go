@@ -1,4 +1,4 @@
-package llama
+package bench
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/hfmodel"
+	"github.com/rpiq/rpiq/models/llama"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/nn"
 )
@@ -23,14 +24,14 @@ var (
 	ShapeLlama3_8B  = Shape{Name: "llama3-8b", Hidden: 4096, Inter: 14336, Layers: 32, Heads: 32, KVHeads: 8, Vocab: 128256}
 )
 
-// BenchGPTQ measures decode of a random GPTQ model of o.Shape (default Llama-3.2-1B's) whose
+// LlamaGPTQ measures decode of a random GPTQ model of o.Shape (default Llama-3.2-1B's) whose
 // linears, lm_head included, are bits-bit, group 128, symmetric (embeddings BF16), loaded
 // through hfmodel like a checkpoint, so they run on kernels/cpu/q. Per token it reports ms,
 // tokens/s and the packed bytes multiplied per second next to the measured read bandwidth
 // (of_read_bandwidth: the goal is ≥ 0.6), and the Go heap after loading (weights + KV
 // cache, what stays resident) against the packed weights plus the KV cache (of_packed: goal
 // ≤ 1.1). o.PromptTokens > 0 also times one batched forward of that many tokens.
-func BenchGPTQ(o BenchOptions, bits int) ([]BenchResult, error) {
+func LlamaGPTQ(o LlamaOptions, bits int) ([]LlamaResult, error) {
 	if o.Shape.Hidden == 0 {
 		o.Shape = ShapeLlama32_1B
 	}
@@ -70,10 +71,10 @@ func BenchGPTQ(o BenchOptions, bits int) ([]BenchResult, error) {
 	}
 	mem = nil
 	packed := int64(0)
-	lm := m.(*Model)
-	ws := []*nn.Linear{lm.head}
-	for _, l := range lm.layers {
-		ws = append(ws, l.q, l.k, l.v, l.o, l.gate, l.up, l.down)
+	lm := m.(*llama.Model)
+	ws := []*nn.Linear{lm.LMHead()}
+	for _, l := range lm.Linear { // every decoder linear
+		ws = append(ws, l)
 	}
 	for _, l := range ws {
 		g, ok := l.W.(*cpubackend.GPTQ)
@@ -88,7 +89,7 @@ func BenchGPTQ(o BenchOptions, bits int) ([]BenchResult, error) {
 	heap := heapBytes()
 	kv := int64(2 * o.Shape.Layers * maxSeq * o.Shape.KVHeads * (o.Shape.Hidden / o.Shape.Heads) * 4)
 	embed := int64(o.Shape.Vocab * o.Shape.Hidden * 2)
-	var out []BenchResult
+	var out []LlamaResult
 	if want(dname) {
 		if _, err := m.Forward(c, []int32{1}, false); err != nil { // warm-up
 			return out, err
@@ -102,7 +103,7 @@ func BenchGPTQ(o BenchOptions, bits int) ([]BenchResult, error) {
 			best = math.Min(best, time.Since(t).Seconds())
 		}
 		gbs := float64(packed) / best / 1e9
-		out = append(out, BenchResult{
+		out = append(out, LlamaResult{
 			Name: dname, Kernel: q.Active(), Threads: o.Threads, Ms: best * 1e3, TokS: 1 / best, GBs: gbs,
 			Limits: map[string]float64{"read_bandwidth_gb_s": bw, "packed_gb": float64(packed) / 1e9,
 				"heap_gb": float64(heap) / 1e9, "packed_plus_kv_gb": float64(packed+embed+kv) / 1e9,
@@ -125,7 +126,7 @@ func BenchGPTQ(o BenchOptions, bits int) ([]BenchResult, error) {
 		}
 		sec := time.Since(t).Seconds()
 		flops := 2 * (float64(o.Shape.matmulParams()-int64(o.Shape.Vocab*o.Shape.Hidden))*float64(n) + float64(o.Shape.Vocab*o.Shape.Hidden))
-		out = append(out, BenchResult{
+		out = append(out, LlamaResult{
 			Name: pname, Kernel: q.Active(), Threads: o.Threads, Ms: sec * 1e3, TokS: float64(n) / sec, GFLOPs: flops / sec / 1e9,
 			Note: fmt.Sprintf("one batched forward of %d tokens (integer ops counted as flops)", n),
 		})
@@ -145,7 +146,7 @@ func heapBytes() int64 {
 func randomGPTQTensors(s Shape, bits int, pool *cpu.Pool) (hfmodel.MemTensors, *hf.Config) {
 	hd := s.Hidden / s.Heads
 	cfg := &hf.Config{
-		Architecture: ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: s.Layers,
+		Architecture: llama.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: s.Layers,
 		NumHeads: s.Heads, NumKVHeads: s.KVHeads, HeadDim: hd, VocabSize: s.Vocab, MaxPositions: 8192,
 		RMSNormEps: 1e-5, RopeTheta: 500000, HiddenAct: "silu", BOSTokenID: 1, EOSTokenIDs: []int{2},
 		Quantization: &hf.QuantizationConfig{Method: "gptq", Bits: bits, GroupSize: 128, Sym: true, CheckpointFormat: "gptq", LMHead: true},

@@ -1,13 +1,15 @@
-package cogvlm2
+package bench
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/rpiq/rpiq/models/cogvlm2"
 )
 
 // Bench runs end to end on the tiny model and reports every measurement.
 func TestBenchTiny(t *testing.T) {
-	rs, err := Bench(BenchOptions{Sizes: []BenchSize{{Name: "tiny", Sizes: TinySizes}}, Threads: 1, DecodeSteps: 3, TextTokens: 4})
+	rs, err := CogVLM2(CogVLM2Options{Sizes: []CogVLM2Size{{Name: "tiny", Sizes: cogvlm2.TinySizes}}, Threads: 1, DecodeSteps: 3, TextTokens: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,9 +30,9 @@ func TestBenchTiny(t *testing.T) {
 }
 
 func benchSizeRun(b *testing.B, image int, part string) {
-	bs := benchSize(image)
+	bs := cogvlm2Size(image)
 	for i := 0; i < b.N; i++ {
-		rs, err := Bench(BenchOptions{Sizes: []BenchSize{bs}, Filter: func(n string) bool { return strings.HasSuffix(n, part) }})
+		rs, err := CogVLM2(CogVLM2Options{Sizes: []CogVLM2Size{bs}, Filter: func(n string) bool { return strings.HasSuffix(n, part) }})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,8 +48,8 @@ func benchSizeRun(b *testing.B, image int, part string) {
 	}
 }
 
-func BenchmarkVision224(b *testing.B) { benchSizeRun(b, 224, "_vision") }
-func BenchmarkVision448(b *testing.B) { benchSizeRun(b, 448, "_vision") }
-func BenchmarkTTFT224(b *testing.B)   { benchSizeRun(b, 224, "_ttft") }
-func BenchmarkTTFT448(b *testing.B)   { benchSizeRun(b, 448, "_ttft") }
-func BenchmarkDecode224(b *testing.B) { benchSizeRun(b, 224, "_decode") }
+func BenchmarkCogVLM2Vision224(b *testing.B) { benchSizeRun(b, 224, "_vision") }
+func BenchmarkCogVLM2Vision448(b *testing.B) { benchSizeRun(b, 448, "_vision") }
+func BenchmarkCogVLM2TTFT224(b *testing.B)   { benchSizeRun(b, 224, "_ttft") }
+func BenchmarkCogVLM2TTFT448(b *testing.B)   { benchSizeRun(b, 448, "_ttft") }
+func BenchmarkCogVLM2Decode224(b *testing.B) { benchSizeRun(b, 224, "_decode") }

@@ -1,4 +1,4 @@
-package llama
+package bench
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/hfmodel"
+	"github.com/rpiq/rpiq/models/llama"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 )
 
@@ -39,8 +40,8 @@ func (s Shape) matmulParams() int64 {
 	return int64(s.Layers)*layer + int64(s.Vocab)*int64(s.Hidden)
 }
 
-// BenchResult is one benchmark line (the `rpiq bench --json` result format).
-type BenchResult struct {
+// LlamaResult is one benchmark line (the `rpiq bench --json` result format).
+type LlamaResult struct {
 	Name    string  `json:"name"`
 	Kernel  string  `json:"kernel"`
 	Threads int     `json:"threads"`
@@ -56,7 +57,7 @@ type BenchResult struct {
 	Note   string             `json:"note,omitempty"`
 }
 
-func (r BenchResult) String() string {
+func (r LlamaResult) String() string {
 	s := fmt.Sprintf("%-28s %-5s threads=%d %9.2f ms  %7.1f tok/s", r.Name, r.Kernel, r.Threads, r.Ms, r.TokS)
 	if r.GBs > 0 {
 		s += fmt.Sprintf("  %6.1f GB/s", r.GBs)
@@ -75,8 +76,8 @@ func (r BenchResult) String() string {
 	return s
 }
 
-// BenchOptions selects what Bench runs.
-type BenchOptions struct {
+// LlamaOptions selects what Bench runs.
+type LlamaOptions struct {
 	Shape        Shape    // default Shape1B
 	DTypes       []string // "F32", "BF16" (default both)
 	Threads      int      // default cpu.DefaultThreads()
@@ -109,7 +110,7 @@ func PeakGFLOPs(threads int) float64 {
 
 // Bench measures, for a random model of the given shape built in memory: read bandwidth (the
 // ceiling), decode ms/token with effective weight GB/s, and prompt-processing GFLOP/s.
-func Bench(o BenchOptions) ([]BenchResult, error) {
+func Llama(o LlamaOptions) ([]LlamaResult, error) {
 	if o.Shape.Hidden == 0 {
 		o.Shape = Shape1B
 	}
@@ -134,7 +135,7 @@ func Bench(o BenchOptions) ([]BenchResult, error) {
 	want := func(n string) bool { return o.Filter == nil || o.Filter(n) }
 	pool := cpu.NewPool(o.Threads)
 	defer pool.Close()
-	var out []BenchResult
+	var out []LlamaResult
 
 	bwName := fmt.Sprintf("read_bandwidth_%dMiB", o.BandwidthMiB)
 	buf := make([]uint64, o.BandwidthMiB<<17)
@@ -153,7 +154,7 @@ func Bench(o BenchOptions) ([]BenchResult, error) {
 	}
 	buf = nil
 	if want(bwName) {
-		r := BenchResult{Name: bwName, Kernel: "go", Threads: o.Threads, Ms: float64(o.BandwidthMiB<<20) / bw * 1e3, GBs: bw / 1e9}
+		r := LlamaResult{Name: bwName, Kernel: "go", Threads: o.Threads, Ms: float64(o.BandwidthMiB<<20) / bw * 1e3, GBs: bw / 1e9}
 		if bwCPU > 0 {
 			r.CPUMs = float64(o.BandwidthMiB<<20) / bwCPU * 1e3
 			r.Note = fmt.Sprintf("%.1f GB/s by CPU time", bwCPU/1e9)
@@ -192,7 +193,7 @@ func Bench(o BenchOptions) ([]BenchResult, error) {
 				}
 			}
 			gbs := streamed / best / 1e9
-			r := BenchResult{
+			r := LlamaResult{
 				Name: dname, Kernel: strings.ToLower(dt), Threads: o.Threads, Ms: best * 1e3, TokS: 1 / best, GBs: gbs,
 				Limits: map[string]float64{"read_bandwidth_gb_s": bw / 1e9},
 				Ratios: map[string]float64{"of_read_bandwidth": gbs / (bw / 1e9)},
@@ -222,7 +223,7 @@ func Bench(o BenchOptions) ([]BenchResult, error) {
 			// Matrix products only: every layer's linears for n rows, the head for the last row.
 			flops := 2 * (float64(o.Shape.matmulParams()-int64(o.Shape.Vocab*o.Shape.Hidden))*float64(n) + float64(o.Shape.Vocab*o.Shape.Hidden))
 			g := flops / sec / 1e9
-			r := BenchResult{
+			r := LlamaResult{
 				Name: pname, Kernel: strings.ToLower(dt), Threads: o.Threads, Ms: sec * 1e3, TokS: float64(n) / sec, GFLOPs: g,
 				Limits: map[string]float64{"peak_gflop_s": o.PeakGFLOPs},
 				Ratios: map[string]float64{"of_peak": g / o.PeakGFLOPs},
@@ -242,10 +243,10 @@ func Bench(o BenchOptions) ([]BenchResult, error) {
 }
 
 // randomModel builds a LLaMA model of the given shape with random weights in memory.
-func randomModel(s Shape, dt string, threads int, pool *cpu.Pool) (*Model, error) {
+func randomModel(s Shape, dt string, threads int, pool *cpu.Pool) (*llama.Model, error) {
 	hd := s.Hidden / s.Heads
 	cfg := &hf.Config{
-		Architecture: ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: s.Layers,
+		Architecture: llama.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: s.Layers,
 		NumHeads: s.Heads, NumKVHeads: s.KVHeads, HeadDim: hd, VocabSize: s.Vocab, MaxPositions: 2048,
 		RMSNormEps: 1e-5, RopeTheta: 10000, HiddenAct: "silu", BOSTokenID: 1, EOSTokenIDs: []int{2},
 	}
@@ -295,7 +296,7 @@ func randomModel(s Shape, dt string, threads int, pool *cpu.Pool) (*Model, error
 	if err != nil {
 		return nil, err
 	}
-	return m.(*Model), nil
+	return m.(*llama.Model), nil
 }
 
 // fillRandom writes uniform values in [-scale, scale) (xorshift; the speed of a matmul does not

@@ -1,4 +1,4 @@
-package llama
+package bench
 
 import "testing"
 
@@ -7,7 +7,7 @@ import "testing"
 func TestBenchGPTQSmall(t *testing.T) {
 	s := Shape{Name: "tiny", Hidden: 128, Inter: 384, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512}
 	for _, bits := range []int{4, 8} {
-		res, err := BenchGPTQ(BenchOptions{Shape: s, DecodeSteps: 2, BandwidthMiB: 8, PromptTokens: 9}, bits)
+		res, err := LlamaGPTQ(LlamaOptions{Shape: s, DecodeSteps: 2, BandwidthMiB: 8, PromptTokens: 9}, bits)
 		if err != nil {
 			t.Fatal(err)
 		}

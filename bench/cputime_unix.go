@@ -1,6 +1,6 @@
 //go:build unix
 
-package llama
+package bench
 
 import "syscall"
 

@@ -1,5 +1,5 @@
 //go:build !unix
 
-package llama
+package bench
 
 func processCPU() float64 { return 0 }
