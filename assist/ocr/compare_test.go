@@ -66,6 +66,8 @@ func labelSpecs() []labelSpec {
 		{name: "medicine-90", lines: medicine, o: textimage.Options{Width: 720, Height: 260}, turn: 1, upright: "medicine", medicine: true},
 		{name: "medicine-180", lines: medicine, o: textimage.Options{Width: 720, Height: 260}, turn: 2, upright: "medicine", medicine: true},
 		{name: "medicine-270", lines: medicine, o: textimage.Options{Width: 720, Height: 260}, turn: 3, upright: "medicine", medicine: true, full: true},
+		{name: "medicine-skew-12", lines: medicine, o: textimage.Options{Width: 720, Height: 400, Top: 150}, skew: 12, medicine: true},
+		{name: "medicine-skew-8", lines: medicine, o: textimage.Options{Width: 720, Height: 400, Top: 150}, skew: -8, medicine: true, full: true},
 		{name: "medicine-mono-blur1", lines: []textimage.Line{{Text: "PARACETAMOL 500 mg", Size: 44, Font: textimage.Bold}, {Text: "Lot 70913 Exp 11/2026", Size: 22, Font: textimage.Mono}}, o: textimage.Options{Width: 640, Height: 200}, blur: 1, medicine: true},
 		{name: "heading-small-line", lines: []textimage.Line{{Text: "WELCOME", Size: 90, Font: textimage.Bold}, {Text: "please ring the bell", Size: 20}}, o: textimage.Options{Width: 640, Height: 260}},
 		{name: "sign-white-on-green", lines: []textimage.Line{{Text: "Oxford Road", Size: 72, Font: textimage.Bold}}, o: textimage.Options{Width: 640, Height: 200, Ink: color.White, Paper: green, Top: 120}},
@@ -498,6 +500,41 @@ func BenchmarkReadVsTesseract(b *testing.B) {
 			}
 			b.Logf("mean word recall: ours %.1f%%, tesseract %.1f%% (%d pictures); ICDAR regions found: ours %d/%d, tesseract %d/%d", 100*sumO/float64(n), 100*sumC/float64(n), n, regO, regN, regC, regN)
 			check(b, outs)
+		}
+	}
+}
+
+// BenchmarkSceneTextDetectors: the ICDAR 2015 photos' marked regions found by the pipeline with
+// each way of finding text in a photo alone — Tesseract's sparse-text mode (PSM 11), our rows of
+// character-like marks (local threshold, connected parts) — and with both (go test -run X -bench
+// SceneTextDetectors -benchtime 1x -v ./assist/ocr/).
+func BenchmarkSceneTextDetectors(b *testing.B) {
+	e := engine(b)
+	photos := icdar(b)
+	for i := 0; i < b.N; i++ {
+		for _, c := range []struct {
+			name string
+			skip map[string]bool
+		}{{"sparse mode only", map[string]bool{"rows": true}}, {"rows only", map[string]bool{"sparse": true}}, {"both", nil}} {
+			found, total := 0, 0
+			start := time.Now()
+			for _, p := range photos {
+				page, err := e.Read(context.Background(), p.img, ReadOptions{skip: c.skip})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var boxes []image.Rectangle
+				var texts []string
+				for _, l := range page.Lines {
+					for _, w := range l.Words {
+						boxes = append(boxes, page.SourceBox(w.Box))
+						texts = append(texts, w.Text)
+					}
+				}
+				found += regionsFound(p.regions, boxes, texts)
+				total += len(p.regions)
+			}
+			b.Logf("%-16s %d/%d marked regions found, %v for %d photos", c.name, found, total, time.Since(start).Round(time.Millisecond), len(photos))
 		}
 	}
 }

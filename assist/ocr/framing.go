@@ -3,6 +3,7 @@ package ocr
 import (
 	"fmt"
 	"image"
+	"math"
 	"sort"
 )
 
@@ -24,33 +25,34 @@ var edges = [4]struct{ name, move string }{{"top", "up"}, {"right", "right"}, {"
 
 func guidance(g *image.Gray, p Page) []string {
 	var cues []string
-	w, h := g.Rect.Dx(), g.Rect.Dy()
-	// Text cut by an edge of the frame (in the working picture; turned back to the camera's).
+	// Text cut by an edge of the frame: word boxes mapped back to the picture as the camera took
+	// it (turns and levelling undone), so the edge named is the camera's.
 	var touched [4]bool
+	w, h := p.Original.X, p.Original.Y
+	margin := int(math.Ceil(edgeMargin / math.Min(1, p.Scale)))
 	for _, l := range p.Lines {
 		for _, wd := range l.Words {
 			if wd.Confidence < 40 {
 				continue
 			}
-			b := wd.Box
-			if b.Min.Y <= edgeMargin {
+			b := p.SourceBox(wd.Box)
+			if b.Min.Y <= margin {
 				touched[0] = true
 			}
-			if b.Max.X >= w-edgeMargin {
+			if b.Max.X >= w-margin {
 				touched[1] = true
 			}
-			if b.Max.Y >= h-edgeMargin {
+			if b.Max.Y >= h-margin {
 				touched[2] = true
 			}
-			if b.Min.X <= edgeMargin {
+			if b.Min.X <= margin {
 				touched[3] = true
 			}
 		}
 	}
 	for k, t := range touched {
 		if t {
-			e := edges[((k-p.Turned)%4+4)%4]
-			cues = append(cues, fmt.Sprintf("Text runs off the %s edge; move the camera %s.", e.name, e.move))
+			cues = append(cues, fmt.Sprintf("Text runs off the %s edge; move the camera %s.", edges[k].name, edges[k].move))
 		}
 	}
 	weak := !strongReading(p.Lines) || p.Unread > 0

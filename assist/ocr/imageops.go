@@ -202,3 +202,100 @@ func inkContrast(g *image.Gray) int {
 	}
 	return s1/n1 - s0/n0
 }
+
+// rotateGray rotates g by deg degrees clockwise (the convention of textimage.Rotate) onto a
+// canvas large enough to hold all of it, filling the corners with fill; bilinear.
+func rotateGray(g *image.Gray, deg float64, fill uint8) *image.Gray {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	s, c := math.Sincos(deg * math.Pi / 180)
+	ow := int(math.Ceil(math.Abs(float64(w)*c) + math.Abs(float64(h)*s)))
+	oh := int(math.Ceil(math.Abs(float64(w)*s) + math.Abs(float64(h)*c)))
+	out := image.NewGray(image.Rect(0, 0, ow, oh))
+	for y := 0; y < oh; y++ {
+		for x := 0; x < ow; x++ {
+			sx, sy := unrotate(float64(x)+0.5, float64(y)+0.5, s, c, ow, oh, w, h)
+			sx, sy = sx-0.5, sy-0.5
+			x0, y0 := int(math.Floor(sx)), int(math.Floor(sy))
+			fx, fy := sx-float64(x0), sy-float64(y0)
+			at := func(xx, yy int) float64 {
+				if xx < 0 || yy < 0 || xx >= w || yy >= h {
+					return float64(fill)
+				}
+				return float64(g.Pix[yy*g.Stride+xx])
+			}
+			v := (at(x0, y0)*(1-fx)+at(x0+1, y0)*fx)*(1-fy) + (at(x0, y0+1)*(1-fx)+at(x0+1, y0+1)*fx)*fy
+			out.Pix[y*out.Stride+x] = uint8(v + 0.5)
+		}
+	}
+	return out
+}
+
+// unrotate maps a point of the rotated canvas (ow x oh) back to the w x h source.
+func unrotate(x, y, s, c float64, ow, oh, w, h int) (float64, float64) {
+	dx, dy := x-float64(ow)/2, y-float64(oh)/2
+	return c*dx + s*dy + float64(w)/2, -s*dx + c*dy + float64(h)/2
+}
+
+// skewAngle estimates the angle (degrees, within ±20) by which g must be rotated for its lines
+// of ink to lie level: the rotation that makes the ink's row profile most peaked (lines and gaps
+// sharply apart). ok is false when no angle beats level by a clear margin.
+func skewAngle(g *image.Gray) (deg float64, ok bool) {
+	f := math.Min(1, 600/float64(max(g.Rect.Dx(), g.Rect.Dy())))
+	small := g
+	if f < 1 {
+		small = scaleGray(g, f)
+	}
+	w, h := small.Rect.Dx(), small.Rect.Dy()
+	var hist [256]int
+	for _, v := range small.Pix {
+		hist[v]++
+	}
+	t := otsu(&hist, len(small.Pix))
+	dark := 0
+	for v := 0; v <= t; v++ {
+		dark += hist[v]
+	}
+	inkDark := dark*2 < len(small.Pix)
+	var xs, ys []float64
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if (small.Pix[y*small.Stride+x] <= uint8(t)) == inkDark {
+				xs = append(xs, float64(x)-float64(w)/2)
+				ys = append(ys, float64(y)-float64(h)/2)
+			}
+		}
+	}
+	if len(xs) < 50 || len(xs)*3 > w*h {
+		return 0, false
+	}
+	diag := int(math.Hypot(float64(w), float64(h))) + 2
+	bins := make([]float64, diag)
+	profile := func(a float64) float64 {
+		s, c := math.Sincos(a * math.Pi / 180)
+		clear(bins)
+		for i := range xs {
+			b := int(s*xs[i]+c*ys[i]) + diag/2
+			if b >= 0 && b < diag {
+				bins[b]++
+			}
+		}
+		sum := 0.0
+		for _, v := range bins {
+			sum += v * v
+		}
+		return sum
+	}
+	level := profile(0)
+	best, bestA := level, 0.0
+	for a := -20.0; a <= 20; a++ {
+		if p := profile(a); p > best {
+			best, bestA = p, a
+		}
+	}
+	for a := bestA - 0.75; a <= bestA+0.75; a += 0.25 {
+		if p := profile(a); p > best {
+			best, bestA = p, a
+		}
+	}
+	return bestA, math.Abs(bestA) >= 2 && best > 1.15*level
+}
