@@ -52,7 +52,7 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	rblock := fs.Int("rpiq-block", 32, "RPIQ Gauss-Seidel block width (columns)")
 	noSafe := fs.Bool("rpiq-no-safeguard", false, "accept every block update (no monotone check)")
 	noGuard := fs.Bool("rpiq-no-instance-guard", false, "keep an all-data result even when it raised the single-instance error above GPTQ's")
-	cogvlm := addCogVLMQuantFlags(fs) // quantize_cogvlm.go
+	vlmFlags := addVLMQuantFlags(fs) // quantize_vlm.go
 	strict := fs.Bool("strict", false, "refuse modules whose sizes other GPTQ loaders cannot read (in not a multiple of the group size or of the packing unit, out not a multiple of the packing unit)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -117,16 +117,13 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	default:
 		return usagef("--rpiq-gram %q: want hessian or own", *gram)
 	}
-	vlmArgs := cogvlmQuantArgs{model: *modelDir, calib: *calibPath, out: *outDir, method: *method, bits: *bits,
+	vlmArgs := vlmQuantArgs{model: *modelDir, calib: *calibPath, out: *outDir, method: *method, bits: *bits,
 		samples: *samples, seed: *seed, threads: *threads, quiet: *quiet, resume: *resume,
 		stage1: quant.Config{Grid: quant.Grid{Bits: *bits, Sym: *sym, ScaleFP16: true}, GroupSize: *groupSize,
 			ActOrder: *actOrder, StaticGroups: *staticGroups, Damp: *damp, BlockSize: *blocksize},
 		stage2: quant.Stage2Config{Reading: rd, Iters: *iters, BlockSize: *rblock, NoSafeguard: *noSafe, NoInstanceGuard: *noGuard},
 	}
-	if handled, err := quantizeCogVLM(vlmArgs, cogvlm, stdout, stderr); handled { // quantize_cogvlm.go
-		return err
-	}
-	if handled, err := quantizeSmolVLM(vlmArgs, cogvlm, stdout, stderr); handled { // quantize_smolvlm.go
+	if handled, err := quantizeVLM(vlmArgs, vlmFlags, stdout, stderr); handled { // quantize_vlm.go
 		return err
 	}
 
