@@ -50,8 +50,8 @@ func SizeProblems(c *Config, dir string, shapes map[string][]int) []*Error {
 		add("num_hidden_layers", "%d, but the checkpoint has only %d tensors (each layer needs several)", c.NumLayers, len(shapes))
 	}
 	if known && len(shapes) > 0 {
-		if v := int64(c.VocabSize) * int64(E); v > elems || v < 0 {
-			add("vocab_size", "%d × hidden width %d = %d embedding weights, but the checkpoint holds %d weights in all", c.VocabSize, E, v, elems)
+		if E > 0 && int64(c.VocabSize) > elems/int64(E) { // vocab·E > elems, without overflow
+			add("vocab_size", "%d × hidden width %d embedding weights, but the checkpoint holds %d weights in all", c.VocabSize, E, elems)
 		}
 		if int64(c.HiddenSize) > elems {
 			add("hidden_size", "%d, larger than the whole checkpoint (%d weights)", c.HiddenSize, elems)
