@@ -33,7 +33,11 @@ simple="$(dirname "$bench")/llama-simple"
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 rpiq=${RPIQ:-$work/rpiq}
-if [ -z "${RPIQ:-}" ]; then CGO_ENABLED=0 go build -o "$rpiq" ./cmd/rpiq; fi
+version="given as RPIQ=$rpiq"
+if [ -z "${RPIQ:-}" ]; then
+  CGO_ENABLED=0 go build -o "$rpiq" ./cmd/rpiq
+  version="built from $(git rev-parse --short HEAD 2>/dev/null || echo ?)$(git diff --quiet HEAD 2>/dev/null || echo '+changes')"
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -77,7 +81,7 @@ wall_rss() {
   tail -1 "$tmp/time"
 }
 
-echo "race: $(nproc) CPUs, $threads threads, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg), rpiq at $(git rev-parse --short HEAD 2>/dev/null || echo ?), $(date -u +%FT%TZ)"
+echo "race: $(nproc) CPUs, $threads threads, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg), rpiq $version, $(date -u +%FT%TZ)"
 printf '%-6s %-8s %10s %10s %10s %8s %8s %9s %9s %9s\n' round engine pp128 pp512 tg64 load_s ttft_s rss_MB rss_mmap0 rss_mmap1
 for r in $(seq 1 "$rounds"); do
   # llama.cpp first in odd rounds, rpiq first in even ones

@@ -235,35 +235,47 @@ func (c *CPU) Attention(dst, q, k, v backend.Tensor, kc backend.Cache, layer, po
 		return
 	}
 	group := a.Heads / a.KVHeads
-	// One work item per (row, head): scores over the visible positions, softmax, weighted sum.
+	// One work item per (row, key/value head): the group query heads that share it go together,
+	// so each key and value row is read once for all of them (4 with Llama-3's 32/8 heads).
 	// Row r of the work order is query row r/2 or n-1-r/2 alternately, so the contiguous ranges
 	// the pool hands out mix cheap early rows with costly late ones (causal attention).
-	c.pool.Run(n*a.Heads, 1, func(lo, hi int) {
-		scores := make([]float32, pos+n)
+	c.pool.Run(n*a.KVHeads, 1, func(lo, hi int) {
+		scores := make([]float32, group*(pos+n))
 		for it := lo; it < hi; it++ {
-			r, h := it/a.Heads, it%a.Heads
+			r, kh := it/a.KVHeads, it%a.KVHeads
 			i := r / 2
 			if r%2 == 1 {
 				i = n - 1 - r/2
 			}
-			qh := qq.Data[i*qq.cols+h*hd : i*qq.cols+(h+1)*hd]
-			off := (h / group) * hd
+			off := kh * hd
 			t := pos + i + 1
-			s := scores[:t]
+			qg := qq.Data[i*qq.cols+kh*group*hd : i*qq.cols+(kh+1)*group*hd] // the group's query heads, contiguous
+			j := 0
 			var four [4]float32
-			p := 0
-			for ; p+4 <= t; p += 4 { // the hot loop of attention: four keys per call
-				cpu.Dot1x4F32(qh, K[p*kvDim+off:], kvDim, &four)
-				s[p], s[p+1], s[p+2], s[p+3] = four[0]*a.Scale, four[1]*a.Scale, four[2]*a.Scale, four[3]*a.Scale
+			for ; j+4 <= group; j += 4 { // the hot loop of attention: four query heads per key
+				for p := 0; p < t; p++ {
+					cpu.Dot1x4F32(K[p*kvDim+off:p*kvDim+off+hd], qg[j*hd:], hd, &four)
+					for u := 0; u < 4; u++ {
+						scores[(j+u)*t+p] = four[u] * a.Scale
+					}
+				}
 			}
-			for ; p < t; p++ {
-				s[p] = cpu.DotF32(qh, K[p*kvDim+off:p*kvDim+off+hd]) * a.Scale
+			for ; j < group; j++ {
+				qh := qg[j*hd : (j+1)*hd]
+				for p := 0; p < t; p++ {
+					scores[j*t+p] = cpu.DotF32(qh, K[p*kvDim+off:p*kvDim+off+hd]) * a.Scale
+				}
 			}
-			cpu.Softmax(s)
-			out := d.Data[i*d.cols+h*hd : i*d.cols+(h+1)*hd]
-			clear(out)
-			for p, w := range s {
-				cpu.AXPY(out, w, V[p*kvDim+off:p*kvDim+off+hd])
+			outs := d.Data[i*d.cols+kh*group*hd : i*d.cols+(kh+1)*group*hd] // the group's outputs, contiguous
+			clear(outs)
+			for j := 0; j < group; j++ {
+				cpu.Softmax(scores[j*t : (j+1)*t])
+			}
+			for p := 0; p < t; p++ { // each value row once for the group
+				v := V[p*kvDim+off : p*kvDim+off+hd]
+				for j := 0; j < group; j++ {
+					cpu.AXPY(outs[j*hd:(j+1)*hd], scores[j*t+p], v)
+				}
 			}
 		}
 	})
