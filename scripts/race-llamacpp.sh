@@ -2,10 +2,11 @@
 # Race rpiq against llama.cpp on the same weights: a deterministic random Llama-3.2-1B-shaped
 # checkpoint (scripts/mkllama), `rpiq quantize --method rtn --bits 4 --group-size 32`, `rpiq export
 # --gguf`, then both engines timed alternately, 2 threads, ROUNDS rounds (default 3):
-#   prompt 128 and 512 tokens, decode 64 tokens (llama-bench pp128 / pp512 / tg64, one repetition
-#   per round; rpiq generate with a prompt of exactly that many tokens),
+#   prompt 128 and 512 tokens, decode 64 tokens (llama-bench pp128 + pp512 in one run, tg64 in
+#   another, one repetition each per round; rpiq generate with a prompt of exactly that many tokens),
 #   load to first token (llama-simple -n 1 beside llama-bench, rpiq generate --max-tokens 1),
-#   peak resident memory of a 64-token decode (llama-bench --mmap 0 and --mmap 1, rpiq generate).
+#   peak resident memory of the 64-token decode runs (llama-bench --mmap 0, its faster setting,
+#   and rpiq generate, whose weights are repacked into memory at load).
 # Prints each round, then medians and rpiq ÷ llama.cpp.
 #
 #   scripts/race-llamacpp.sh LLAMA_BENCH [WORKDIR]
@@ -61,19 +62,21 @@ fi
 # BOS alone)
 prompt() { if [ "$1" -gt 1 ]; then printf ' hello%.0s' $(seq 1 $(($1 - 1))); fi; }
 # rpiq_rate N MAXTOK FIELD: tokens/s that rpiq generate reports for the prompt or the decode
-# (decode rates count the tokens after the first, so MAXTOK 65 times 64)
+# (decode rates count the tokens after the first, so MAXTOK 65 times 64), under /usr/bin/time
+# (peak RSS in $tmp/time)
 rpiq_rate() {
   local out
-  out=$("$rpiq" generate --model "$work/q4" --prompt "$(prompt "$1")" --max-tokens "$2" --temperature 0 --threads "$threads" 2>&1 >/dev/null | grep '^prompt:')
+  out=$(/usr/bin/time -f '%e %M' -o "$tmp/time" "$rpiq" generate --model "$work/q4" --prompt "$(prompt "$1")" --max-tokens "$2" --temperature 0 --threads "$threads" 2>&1 >/dev/null | grep '^prompt:')
   case $3 in
     prompt) sed -E 's/^prompt: ([0-9]+) tokens, ([0-9.]+) tokens\/s.*/\2/' <<<"$out" ;;
     decode) sed -E 's/.*decode: ([0-9]+) tokens, ([0-9.]+) tokens\/s.*/\2/' <<<"$out" ;;
   esac
 }
-# llama_rate ARGS...: avg_ts of a one-repetition llama-bench run (csv output)
-llama_rate() {
-  "$bench" -m "$work/q4.gguf" -t "$threads" -r 1 -o csv "$@" 2>/dev/null |
-    python3 -c 'import csv,sys; r=list(csv.DictReader(sys.stdin)); print(r[-1]["avg_ts"])'
+# llama_rates ARGS...: avg_ts of each test of a one-repetition llama-bench run (csv output),
+# under /usr/bin/time (peak RSS in $tmp/time)
+llama_rates() {
+  /usr/bin/time -f '%e %M' -o "$tmp/time" "$bench" -m "$work/q4.gguf" -t "$threads" -r 1 -o csv "$@" 2>/dev/null |
+    python3 -c 'import csv,sys; print(" ".join(r["avg_ts"] for r in csv.DictReader(sys.stdin)))'
 }
 # wall_rss CMD...: "seconds maxrss_kB" of one run
 wall_rss() {
@@ -82,29 +85,26 @@ wall_rss() {
 }
 
 echo "race: $(nproc) CPUs, $threads threads, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg), rpiq $version, $(date -u +%FT%TZ)"
-printf '%-6s %-8s %10s %10s %10s %8s %8s %9s %9s %9s\n' round engine pp128 pp512 tg64 load_s ttft_s rss_MB rss_mmap0 rss_mmap1
+printf '%-6s %-9s %8s %8s %8s %8s %8s\n' round engine pp128 pp512 tg64 ttft_s rss_MB
 for r in $(seq 1 "$rounds"); do
   # llama.cpp first in odd rounds, rpiq first in even ones
   for e in $( ((r % 2)) && echo "llama rpiq" || echo "rpiq llama"); do
     if [ "$e" = llama ]; then
-      p128=$(llama_rate -p 128 -n 0)
-      p512=$(llama_rate -p 512 -n 0)
-      tg=$(llama_rate -p 0 -n 64)
+      read -r p128 p512 < <(llama_rates -p 128,512 -n 0)
+      tg=$(llama_rates -p 0 -n 64 -mmp 0)
+      read -r _ rss < "$tmp/time"
       ttft=-
       if [ -x "$simple" ]; then read -r ttft _ < <(wall_rss "$simple" -m "$work/q4.gguf" -n 1 "Hello"); fi
-      read -r _ rss0 < <(wall_rss "$bench" -m "$work/q4.gguf" -t "$threads" -r 1 -p 0 -n 64 -mmp 0)
-      read -r _ rss1 < <(wall_rss "$bench" -m "$work/q4.gguf" -t "$threads" -r 1 -p 0 -n 64 -mmp 1)
-      printf '%-6s %-8s %10s %10s %10s %8s %8s %9s %9d %9d\n' "$r" llama.cpp "$p128" "$p512" "$tg" - "$ttft" - $((rss0 / 1024)) $((rss1 / 1024))
-      echo "$r llama $p128 $p512 $tg $ttft $rss0 $rss1" >> "$tmp/llama"
+      printf '%-6s %-9s %8s %8s %8s %8s %8d\n' "$r" llama.cpp "$p128" "$p512" "$tg" "$ttft" $((rss / 1024))
     else
       p128=$(rpiq_rate 128 1 prompt)
       p512=$(rpiq_rate 512 1 prompt)
       tg=$(rpiq_rate 1 65 decode)
+      read -r _ rss < "$tmp/time"
       read -r ttft _ < <(wall_rss "$rpiq" generate --model "$work/q4" --prompt Hello --max-tokens 1 --temperature 0 --threads "$threads")
-      read -r _ rss < <(wall_rss "$rpiq" generate --model "$work/q4" --prompt "" --max-tokens 65 --temperature 0 --threads "$threads")
-      printf '%-6s %-8s %10s %10s %10s %8s %8s %9d %9s %9s\n' "$r" rpiq "$p128" "$p512" "$tg" - "$ttft" $((rss / 1024)) - -
-      echo "$r rpiq $p128 $p512 $tg $ttft $rss" >> "$tmp/rpiq"
+      printf '%-6s %-9s %8s %8s %8s %8s %8d\n' "$r" rpiq "$p128" "$p512" "$tg" "$ttft" $((rss / 1024))
     fi
+    echo "$r $e $p128 $p512 $tg $ttft $rss" >> "$tmp/$e"
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -123,6 +123,6 @@ for name, i in (("prompt 128", 2), ("prompt 512", 3), ("decode 64", 4)):
     print(f"{name:30s} {a:7.1f} {b:10.1f} {a / b:10.2f}")
 a, b = med(r[5]), med(l[5])
 print(f"{'load to first token (s)':30s} {a:7.2f} {b:10.2f} {a / b:10.2f}  (lower is better)")
-a, b0, b1 = med(r[6]) / 1024, med(l[6]) / 1024, med(l[7]) / 1024
-print(f"{'peak RSS of decode (MB)':30s} {a:7.0f} {b0:10.0f} {a / b0:10.2f}  (llama.cpp --mmap 0; with mmap {b1:.0f} MB)")
+a, b = med(r[6]) / 1024, med(l[6]) / 1024
+print(f"{'peak RSS of decode (MB)':30s} {a:7.0f} {b:10.0f} {a / b:10.2f}  (llama.cpp --mmap 0; lower is better)")
 EOF
