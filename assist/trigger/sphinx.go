@@ -31,6 +31,7 @@ type sphinxAPI struct {
 	psSegNext     func(seg uintptr) uintptr
 	psSegWord     func(seg uintptr) string
 	psSegFrames   func(seg uintptr, sf, ef *int32)
+	psSegProb     func(seg uintptr, ascr, lscr, lback *int32) int32
 	psSegFree     func(seg uintptr)
 	psGetInSpeech func(ps uintptr) uint8
 }
@@ -80,6 +81,7 @@ func loadSphinx() (*sphinxAPI, error) {
 		reg(&a.psSegNext, ps, "ps_seg_next")
 		reg(&a.psSegWord, ps, "ps_seg_word")
 		reg(&a.psSegFrames, ps, "ps_seg_frames")
+		reg(&a.psSegProb, ps, "ps_seg_prob")
 		reg(&a.psSegFree, ps, "ps_seg_free")
 		reg(&a.psGetInSpeech, ps, "ps_get_in_speech")
 		if sphinxErr == nil {

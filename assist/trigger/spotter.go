@@ -41,23 +41,23 @@ type Phrase struct {
 	Exponent float64
 }
 
-// DefaultPhrases are the commands of the assistant. The exponents were tuned on eSpeak NG voices
-// (en and en-us, 130 and 175 words per minute, alone and inside a sentence) against sixteen
-// unrelated sentences; see docs/DESIGN.md for the measured rates. Short words need a strict
-// threshold, since they hide inside other words ("stop" in "faster"). "what is in front of me"
-// is never recognised from eSpeak's voice at any threshold (PocketSphinx hears "in front" as
-// "IY UW D R AA IY T"), so its exponent is untested and "describe" is the reliable synonym.
+// DefaultPhrases are the commands of the assistant. The exponents (at Sensitivity 0.5, with
+// the phone-loop penalty of NewSpotter) were chosen on eSpeak NG voices — 4 voices x 2 rates x
+// 2 pitches saying every phrase between other sentences, and 12 minutes of unrelated text read
+// by 8 voices — as the lowest thresholds that keep false alarms at or under 1 in that 19
+// minutes of other speech (docs/DESIGN.md has the rates, measured on other text). Longer
+// phrases score higher, so their thresholds are higher too.
 func DefaultPhrases() []Phrase {
 	return []Phrase{
-		{Text: "read this", Command: ReadThis, Exponent: -10},
-		{Text: "what is in front of me", Command: Describe, Exponent: -30},
-		{Text: "describe", Command: Describe, Exponent: -50},
-		{Text: "repeat", Command: Repeat, Exponent: -7},
-		{Text: "stop", Command: Stop, Exponent: -5},
-		{Text: "faster", Command: Faster, Exponent: -22},
-		{Text: "slower", Command: Slower, Exponent: -11},
-		{Text: "louder", Command: Louder, Exponent: -13},
-		{Text: "quieter", Command: Quieter, Exponent: -32},
+		{Text: "read this", Command: ReadThis, Exponent: 43},
+		{Text: "what is in front of me", Command: Describe, Exponent: 18},
+		{Text: "describe", Command: Describe, Exponent: -25},
+		{Text: "repeat", Command: Repeat, Exponent: 16},
+		{Text: "stop", Command: Stop, Exponent: 23},
+		{Text: "faster", Command: Faster, Exponent: 37},
+		{Text: "slower", Command: Slower, Exponent: 17},
+		{Text: "louder", Command: Louder, Exponent: 22},
+		{Text: "quieter", Command: Quieter, Exponent: 31},
 	}
 }
 
@@ -71,6 +71,14 @@ type SpotterOptions struct {
 	Sensitivity float64
 	// Cooldown: the same command heard again within it is dropped; default 1 s.
 	Cooldown time.Duration
+
+	// Pause is the silence a command must follow (it may be followed by more words): commands
+	// are said as commands, not in the middle of running speech. Default 150 ms; negative: no
+	// pause needed.
+	Pause time.Duration
+
+	// extra PocketSphinx arguments (tests comparing search settings).
+	extra []string
 }
 
 // Spotter finds command phrases in 16 kHz audio with PocketSphinx keyphrase search. It is not
@@ -82,26 +90,31 @@ type Spotter struct {
 	argv    *cArgv
 	tmpDir  string
 	phrases map[string]Command
+	thresh  map[string]float64 // phrase -> exponent in force
 	cool    time.Duration
+	pause   int64 // frames; 0: off
+	levels  *levels
 
 	mu        sync.Mutex
 	processed int64           // samples fed since start
 	uttStart  int64           // sample at which the current utterance began
-	seen      map[string]bool // detections of this utterance already taken
+	seen      map[string]int64 // detections already taken (phrase and score), when
 	pending   []detection     // waiting out holdSamples
 	emitted   []detection     // recently reported
 	last      map[Command]int64
 	closed    bool
+	// raw, when set (tests tuning thresholds), sees every detection PocketSphinx reports.
+	raw func(detection)
 }
 
 func defaultExponent(text string) float64 {
 	switch n := len(strings.Fields(text)); {
 	case n >= 4:
-		return -30
+		return 20
 	case n >= 2:
-		return -20
+		return 40
 	default:
-		return -10
+		return 25
 	}
 }
 
@@ -126,6 +139,9 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if opts.Cooldown == 0 {
 		opts.Cooldown = time.Second
 	}
+	if opts.Pause == 0 {
+		opts.Pause = DefaultPause
+	}
 	if len(opts.Phrases) == 0 {
 		return nil, fmt.Errorf("trigger: no voice command phrases")
 	}
@@ -145,7 +161,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
-	s := &Spotter{api: api, tmpDir: tmp, phrases: map[string]Command{}, cool: opts.Cooldown, last: map[Command]int64{}, seen: map[string]bool{}}
+	s := &Spotter{api: api, tmpDir: tmp, phrases: map[string]Command{}, thresh: map[string]float64{}, cool: opts.Cooldown, pause: max(0, int64(opts.Pause/(10*time.Millisecond))), levels: newLevels(), last: map[Command]int64{}, seen: map[string]int64{}}
 	fail := func(err error) (*Spotter, error) {
 		s.Close()
 		return nil, err
@@ -161,7 +177,8 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		if exp == 0 {
 			exp = defaultExponent(text)
 		}
-		exp -= (opts.Sensitivity - 0.5) * 20
+		exp = math.Round(exp - (opts.Sensitivity-0.5)*20)
+		s.thresh[text] = exp
 		for _, v := range variants[i] {
 			fmt.Fprintf(&kws, "%s /1e%+d/\n", v, int(math.Round(exp)))
 		}
@@ -174,9 +191,15 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if err := os.WriteFile(kwsPath, []byte(kws.String()), 0o600); err != nil {
 		return fail(fmt.Errorf("trigger: %w", err))
 	}
-	if s.argv, err = newCArgv([]string{
+	if s.argv, err = newCArgv(append([]string{
 		"-hmm", opts.ModelDir, "-dict", dictPath, "-logfn", "/dev/null", "-samprate", "16000",
-	}); err != nil {
+		// The phone loop (the "any other speech" the keyphrases compete with) pays 1e-20 per
+		// phone instead of the default 1e-1. With the default, a long phrase lost 1e-40 or more
+		// to the loop on eSpeak voices and was pruned before its end: "what is in front of me"
+		// was never heard at any threshold. Scores rise with phrase length, so each phrase has
+		// its own threshold (DefaultPhrases).
+		"-kws_plp", phoneLoopPenalty,
+	}, opts.extra...)); err != nil {
 		return fail(err)
 	}
 	s.cfg = s.argv.parse(api)
@@ -320,13 +343,40 @@ type detection struct {
 	cmd        Command
 	phrase     string
 	start, end int64
+	score      float64
+}
+
+// kwsMax is kws_search.c's KWS_MAX: it subtracts it from the score it reports as a segment's
+// probability.
+const kwsMax = 1500
+
+// scoreOf turns a keyphrase segment's probability (log base 1.0001, shifted right by
+// SENSCR_SHIFT = 10 bits, minus KWS_MAX) into the power of ten the keyphrase thresholds use.
+func scoreOf(prob int32) float64 {
+	return float64(prob+kwsMax) * 1024 * math.Log10(1.0001)
+}
+
+// Threshold is the exponent in force for phrase (after Sensitivity), and whether it is spotted.
+func (s *Spotter) Threshold(phrase string) (float64, bool) {
+	t, ok := s.thresh[normalizePhrase(phrase)]
+	return t, ok
 }
 
 func (d detection) overlaps(o detection) bool { return d.start < o.end && o.start < d.end }
 
+// phoneLoopPenalty is PocketSphinx's -kws_plp (see NewSpotter).
+const phoneLoopPenalty = "1e-20"
+
+// DefaultPause is the pause a command must follow.
+const DefaultPause = 150 * time.Millisecond
+
+// pauseSlack is how far (in 10 ms frames) the pause may end from the detection's start: the
+// start is known to within PocketSphinx's delay.
+const pauseSlack = 25
+
 // holdSamples is how long a detection waits for a longer, overlapping one (the "st" of "faster"
-// is also a "stop"): 200 ms.
-const holdSamples = SampleRate / 5
+// is also a "stop") and for the pause after a one-word command: 300 ms.
+const holdSamples = SampleRate * 3 / 10
 
 // Process feeds 16 kHz mono samples and returns the commands recognised so far. A phrase is
 // reported about 0.3 s after it ends: PocketSphinx's own delay plus holdSamples, during which a
@@ -344,25 +394,34 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 		return nil, errors.New("trigger: PocketSphinx failed to process audio")
 	}
 	s.processed += int64(len(samples))
+	s.levels.add(samples)
 	var score int32
 	if hyp := s.api.psGetHyp(s.ps, &score); hyp != "" {
 		for seg := s.api.psSegIter(s.ps); seg != 0; seg = s.api.psSegNext(seg) {
 			word := s.api.psSegWord(seg)
-			var sf, ef int32
+			var sf, ef, ascr, lscr, lback int32
 			s.api.psSegFrames(seg, &sf, &ef)
-			key := fmt.Sprintf("%s/%d/%d", word, sf, ef)
-			if s.seen[key] {
+			prob := s.api.psSegProb(seg, &ascr, &lscr, &lback)
+			// A detection is known by its keyphrase and score: PocketSphinx lists it again on
+			// later calls, sometimes with other frame numbers, and after a new utterance.
+			key := fmt.Sprintf("%s/%d", word, prob)
+			if _, dup := s.seen[key]; dup {
 				continue
 			}
-			s.seen[key] = true
+			s.seen[key] = s.processed
 			phrase := canonicalPhrase(word)
 			cmd, ok := s.phrases[phrase]
 			if !ok {
 				continue
 			}
-			d := detection{cmd: cmd, phrase: phrase,
-				start: s.uttStart + int64(sf)*SampleRate/100, // 100 frames per second
-				end:   min(s.uttStart+int64(ef+1)*SampleRate/100, s.processed)}
+			// 100 frames per second. After speech, Debian's 5prealpha reports frame numbers
+			// ahead of the audio fed (measured: 2 s ahead after 2 s of speech), so the end is
+			// capped at what was fed and the start placed by the keyphrase's length.
+			end := min(s.uttStart+int64(ef+1)*SampleRate/100, s.processed)
+			d := detection{cmd: cmd, phrase: phrase, start: end - int64(ef-sf+1)*SampleRate/100, end: end, score: scoreOf(prob)}
+			if s.raw != nil {
+				s.raw(d)
+			}
 			s.pending = append(s.pending, d)
 		}
 	}
@@ -373,7 +432,11 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 		s.api.psEndUtt(s.ps)
 		s.api.psStartUtt(s.ps)
 		s.uttStart = s.processed
-		clear(s.seen)
+		for k, at := range s.seen {
+			if s.processed-at > 70*SampleRate {
+				delete(s.seen, k)
+			}
+		}
 	}
 	return events, nil
 }
@@ -406,13 +469,22 @@ func (s *Spotter) resolve() []Event {
 		if last, seen := s.last[d.cmd]; seen && d.end-last < int64(s.cool)*SampleRate/int64(time.Second) {
 			dropped = true
 		}
+		if !dropped && s.pause > 0 && !s.levels.pauseBefore(d.start/frameSamples, s.pause, pauseSlack) {
+			dropped = true // inside running speech
+		}
+		// A one-word command must also be followed by a pause: single words ("stop", "louder")
+		// are common inside other speech, phrases of several words much less so.
+		if !dropped && s.pause > 0 && !strings.Contains(d.phrase, " ") && !s.levels.pauseAfter(d.end/frameSamples, s.pause, pauseSlack) {
+			dropped = true
+		}
 		if dropped {
 			continue
 		}
 		s.last[d.cmd] = d.end
 		s.emitted = append(s.emitted, d)
 		events = append(events, Event{Command: d.cmd, Origin: FromVoice, Time: now, Phrase: d.phrase,
-			Offset: time.Duration(d.end) * time.Second / SampleRate})
+			Offset: time.Duration(d.end) * time.Second / SampleRate, Start: time.Duration(d.start) * time.Second / SampleRate,
+			Score: d.score, Threshold: s.thresh[d.phrase]})
 	}
 	s.pending = keep
 	// Forget reported detections once nothing pending can overlap them.

@@ -15,93 +15,29 @@ import (
 	"github.com/rpiq/rpiq/device/audio/alsatest"
 )
 
-var negatives = []string{
-	"the weather is nice today", "I would like a cup of coffee with milk",
-	"tomorrow we are going to visit my grandmother in the city", "the train leaves from platform four at noon",
-	"she bought some bread and a newspaper", "please remember to close the window before you leave",
-	"my brother plays the guitar in a small band", "the doctor said everything looks fine",
-}
-
-// TestVoiceCommands speaks every command with eSpeak NG in two voices at two speeds and inside a
-// sentence, and checks the spotter hears it; then it counts false alarms in unrelated speech.
-// The rates are logged (they are quoted in docs/DESIGN.md).
-//
-// Each clip gets a fresh spotter warmed up on a few seconds of other speech. PocketSphinx's live
-// cepstral mean normalisation adapts to the voice and carries over between utterances: a cold
-// decoder misses half the commands, one that has been listening (as a microphone always has)
-// does not, and a fresh warmed decoder per clip keeps the result independent of clip order.
+// TestVoiceCommands: every command phrase of the example configuration, alone and inside
+// "okay, ... now, thank you.", in two eSpeak NG renderings between other sentences (2.6 min),
+// then two minutes of unrelated text read aloud. The full measurement (16 renderings, 30 min of
+// unrelated speech) is BenchmarkSpotterCorpus; its numbers are in docs/DESIGN.md.
 func TestVoiceCommands(t *testing.T) {
-	warm := map[string]*audio.PCM{}
-	for _, v := range []string{"en", "en-us"} {
-		warm[v] = speak(t, v, 160, "my neighbour has a small garden with apple trees and a wooden bench")
+	var r corpusResult
+	evalPositives(t, SpotterOptions{}, []style{{"en-us", 130, 35}, {"en", 200, 70}}, &r)
+	evalNegatives(t, SpotterOptions{}, 1000, 2, &r)
+	t.Logf("%s", r)
+	for _, m := range r.Misses {
+		t.Logf("missed %s", m)
 	}
-	fresh := func(v string, p *audio.PCM) []Event {
-		s := newTestSpotter(t, SpotterOptions{})
-		defer s.Close()
-		if evs := spot(t, s, warm[v]); len(evs) > 0 {
-			t.Errorf("the warm-up sentence triggered %v", evs)
-		}
-		return spot(t, s, p)
+	for _, f := range append(r.PosFalse, r.NegFalse...) {
+		t.Logf("false: %s", f)
 	}
-	total, hits := 0, 0
-	for _, p := range DefaultPhrases() {
-		if p.Text == "what is in front of me" {
-			continue // not recognisable in eSpeak's voice; see DefaultPhrases
-		}
-		got := 0
-		var missed []string
-		for _, v := range []string{"en", "en-us"} {
-			for _, text := range []string{p.Text, "okay, " + p.Text + " now, thank you."} {
-				for _, wpm := range []int{130, 175} {
-					if text != p.Text && wpm == 175 {
-						continue
-					}
-					label := fmt.Sprintf("%s %d %q", v, wpm, text)
-					evs := fresh(v, speak(t, v, wpm, text))
-					ok := false
-					for _, e := range evs {
-						if e.Command == p.Command && e.Origin == FromVoice {
-							ok = true
-						}
-					}
-					if ok {
-						got++
-					} else {
-						missed = append(missed, label)
-					}
-					// The canonical American voice must always work.
-					if v == "en-us" && text == p.Text && !ok {
-						t.Errorf("%s: not detected (events %v)", label, evs)
-					}
-				}
-			}
-		}
-		total += 6
-		hits += got
-		if got < 5 {
-			t.Errorf("%q detected in %d of 6 renderings; missed %v", p.Text, got, missed)
-		}
+	// Measured when the thresholds were set: 125 of 144 across the 16 renderings; these two
+	// lose "slower" once. Inside a sentence one-word commands are not heard by design (they
+	// need a pause after them), so that count is only logged.
+	if r.AloneHits < r.Alone-1 {
+		t.Errorf("%d of %d phrases said alone were heard", r.AloneHits, r.Alone)
 	}
-	falseAlarms := 0
-	for _, v := range []string{"en", "en-us"} {
-		for _, text := range negatives {
-			for _, e := range fresh(v, speak(t, v, 160, text)) {
-				falseAlarms++
-				t.Logf("false alarm: %s in %s %q", e.Command, v, text)
-				switch text { // the sentences no command hid in when the thresholds were tuned
-				case "the weather is nice today", "I would like a cup of coffee with milk",
-					"my brother plays the guitar in a small band", "the doctor said everything looks fine":
-					t.Errorf("unrelated speech %q triggered %v", text, e)
-				}
-			}
-		}
-	}
-	t.Logf("detected %d of %d command renderings; %d false alarms in %d unrelated sentences", hits, total, falseAlarms, 2*len(negatives))
-	if falseAlarms > 6 {
-		t.Errorf("%d false alarms in %d sentences (5 when tuned)", falseAlarms, 2*len(negatives))
-	}
-	if hits < 46 {
-		t.Errorf("%d of %d commands detected (47 when tuned)", hits, total)
+	if n := len(r.PosFalse) + len(r.NegFalse); n > 1 {
+		t.Errorf("%d false alarms in %v of speech", n, (r.PosAudio + r.NegAudio).Round(time.Second))
 	}
 }
 

@@ -103,6 +103,12 @@ type Event struct {
 	// Offset is, for voice, where the phrase ended in the audio stream since the spotter started
 	// (so tests can check it against the WAV); zero for keys.
 	Offset time.Duration
+	// Start is, for voice, where the phrase began in the stream.
+	Start time.Duration
+	// Score is, for voice, how much better the phrase explains the sound than any other speech
+	// (PocketSphinx's phone loop), as a power of ten: the phrase is heard when Score is at least
+	// Threshold. Zero for keys.
+	Score, Threshold float64
 }
 
 func (e Event) String() string {

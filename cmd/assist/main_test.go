@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -310,5 +312,51 @@ func TestNativeNoiseIsSummarised(t *testing.T) {
 	cmd.Stderr = &e
 	if err := cmd.Run(); err != nil || e.Len() != 0 {
 		t.Errorf("check: %v, stderr %q", err, e.String())
+	}
+}
+
+// listen runs the configured spotter on a recording: unrelated speech, then "read this" (eSpeak
+// NG): one command, at the end of the phrase, with its score at or above its threshold.
+func TestListen(t *testing.T) {
+	needSpeech(t)
+	e, _ := speech.OpenESpeak()
+	v := speech.Voice{Name: "en-us", RateWPM: 160, Pitch: 50, Volume: 100}
+	a, err := speech.SynthesizeAll(context.Background(), e, "I would like a cup of tea with milk.", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := speech.SynthesizeAll(context.Background(), e, "read this", v)
+	gap := make([]int16, a.Rate)
+	pcm := &audio.PCM{Rate: a.Rate, Channels: 1, Samples: append(append(append(a.Samples, gap...), b.Samples...), gap...)}
+	wav := filepath.Join(t.TempDir(), "rec.wav")
+	if err := audio.WriteWAVFile(wav, pcm); err != nil {
+		t.Fatal(err)
+	}
+	code, o, e2 := runCmd("listen", "--config", "../../examples/assist.toml", "--wav", wav, "--json")
+	if code == 1 && strings.Contains(e2, "PocketSphinx") && os.Getenv("RPIQ_REQUIRE_DEPS") != "1" {
+		t.Skip(e2)
+	}
+	var res struct {
+		Duration float64 `json:"duration_s"`
+		Commands []heard `json:"commands"`
+	}
+	if err := json.Unmarshal([]byte(o), &res); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, o, e2)
+	}
+	phraseAt := (a.Duration() + time.Second).Seconds()
+	if len(res.Commands) != 1 || res.Commands[0].Command != "read" || res.Commands[0].Score < res.Commands[0].Threshold ||
+		res.Commands[0].Time < phraseAt || res.Commands[0].Time > phraseAt+b.Duration().Seconds()+0.5 ||
+		res.Commands[0].Start > res.Commands[0].Time {
+		t.Errorf("phrase spoken at %.2f s; heard %+v", phraseAt, res.Commands)
+	}
+	code, o, _ = runCmd("listen", "--wav", wav)
+	if code != 0 || !strings.Contains(o, `read     "read this"`) || !strings.Contains(o, "1 command(s) heard") {
+		t.Errorf("text output: %d\n%s", code, o)
+	}
+	if code, _, e := runCmd("listen", "--wav", filepath.Join(t.TempDir(), "none.wav")); code != 2 || !strings.Contains(e, "none.wav") {
+		t.Errorf("missing WAV: %d %q", code, e)
+	}
+	if code, _, _ := runCmd("listen", "--wav", wav, "--sensitivity", "2"); code != 2 {
+		t.Errorf("sensitivity 2: %d", code)
 	}
 }
