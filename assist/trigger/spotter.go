@@ -96,11 +96,11 @@ type Spotter struct {
 	levels  *levels
 
 	mu        sync.Mutex
-	processed int64           // samples fed since start
-	uttStart  int64           // sample at which the current utterance began
+	processed int64            // samples fed since start
+	uttStart  int64            // sample at which the current utterance began
 	seen      map[string]int64 // detections already taken (phrase and score), when
-	pending   []detection     // waiting out holdSamples
-	emitted   []detection     // recently reported
+	pending   []detection      // waiting out holdSamples
+	emitted   []detection      // recently reported
 	last      map[Command]int64
 	closed    bool
 	// raw, when set (tests tuning thresholds), sees every detection PocketSphinx reports.
