@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"strconv"
 	"strings"
@@ -138,7 +139,8 @@ type BenchResult struct {
 	PrefillMs         float64 `json:"prefill_ms"`
 	PromptTokens      int     `json:"prompt_tokens"`
 	DecodeTokS        float64 `json:"decode_tok_s"`
-	ResidentMB        float64 `json:"resident_mb"`
+	ResidentMB        float64 `json:"resident_mb"` // process RSS with the model and KV cache loaded, after a GC
+	HeapMB            float64 `json:"heap_mb"`     // the live Go heap then (weights, KV cache)
 	WeightsMB         float64 `json:"weights_mb"`
 	// Projected on a Jetson Orin Nano 8GB (roofline: ideal efficiency).
 	OrinTileMs              float64 `json:"orin_nano_vision_ms_per_tile"`
@@ -156,8 +158,8 @@ type BenchResult struct {
 }
 
 func (r BenchResult) String() string {
-	return fmt.Sprintf("%-14s threads=%d image→first token %8.1f ms (CPU %.0f ms; preprocess %.0f, vision %.0f/tile, prefill %d tokens %.0f ms)  decode %6.1f tok/s (CPU %.1f ms/token)  resident %.0f MB  | Orin Nano bound: %.0f ms, %.0f tok/s  %s",
-		r.Name, r.Threads, r.ImageToFirstToken, r.ImageToFirstTokenCPUMs, r.PreprocessMs, r.VisionMsPerTile, r.PromptTokens, r.PrefillMs, r.DecodeTokS, r.DecodeCPUMsPerToken, r.ResidentMB, r.OrinImageToFirstTokenMs, r.OrinDecodeTokS, r.Note)
+	return fmt.Sprintf("%-14s threads=%d image→first token %8.1f ms (CPU %.0f ms; preprocess %.0f, vision %.0f/tile, prefill %d tokens %.0f ms)  decode %6.1f tok/s (CPU %.1f ms/token)  resident %.0f MB (heap %.0f)  | Orin Nano bound: %.0f ms, %.0f tok/s  %s",
+		r.Name, r.Threads, r.ImageToFirstToken, r.ImageToFirstTokenCPUMs, r.PreprocessMs, r.VisionMsPerTile, r.PromptTokens, r.PrefillMs, r.DecodeTokS, r.DecodeCPUMsPerToken, r.ResidentMB, r.HeapMB, r.OrinImageToFirstTokenMs, r.OrinDecodeTokS, r.Note)
 }
 
 // Bench measures each size with random weights at BenchBits: one image of one tile (the
@@ -273,7 +275,9 @@ func benchOne(s Sizes, o BenchOptions) (BenchResult, error) {
 	res.DecodeTokS = float64(o.DecodeSteps) / time.Since(t).Seconds()
 	res.DecodeCPUMsPerToken = 1000 * (processCPU() - c0) / float64(o.DecodeSteps)
 	runtime.GC()
-	res.ResidentMB = float64(heapBytes()) / 1e6
+	debug.FreeOSMemory() // return the in-memory checkpoint's pages, so RSS is what stays
+	res.HeapMB = float64(heapBytes()) / 1e6
+	res.ResidentMB = processRSS() / 1e6
 	res.WeightsMB = float64(m.ResidentWeightBytes()) / 1e6
 	k := cfg.QuestionCost(1, o.TextTokens, o.DecodeSteps, BenchBits)
 	res.VisionGFLOPs = k.TileFLOPs / (res.VisionMsPerTile / 1000) / 1e9
@@ -287,9 +291,6 @@ func benchOne(s Sizes, o BenchOptions) (BenchResult, error) {
 	prefillRate := k.PrefillFLOPs / (res.PrefillMs / 1000) // FLOP/s measured on the 1-tile prompt
 	res.FullSplitFirstMs = 17*res.VisionMsPerTile + 1000*full.PrefillFLOPs/prefillRate
 	res.Note = fmt.Sprintf("random weights, decoder 4-bit, vision/connector/head 8-bit, g128; %s; Orin Nano: %.0f GB/s, %.0f TFLOP/s", k, JetsonOrinNano8GB.BytesS/1e9, JetsonOrinNano8GB.FLOPs/1e12)
-	if rss := processRSS(); rss > 0 {
-		res.Note += fmt.Sprintf("; process RSS %.0f MB", rss/1e6)
-	}
 	return res, nil
 }
 
