@@ -63,6 +63,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	synth, sinkErr := assist.OpenSynthesizer(cfg)
 	var sink speech.Sink
 	var wav *devices.WAV
+	fallback := false // the answer goes to fallbackWAV because there is no sound card
 	switch {
 	case sinkErr != nil:
 		synth, sink = mute{}, &speech.Recorder{}
@@ -75,6 +76,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		case errors.Is(err, audio.ErrNoSoundCard):
 			// A machine without sound (a fresh server, CI) still gets the spoken answer, in a file.
 			*wavPath = fallbackWAV
+			fallback = true
 			wav = &devices.WAV{}
 			sink = wav
 			fmt.Fprintf(stderr, "assist ask: no sound card; the spoken answer goes to %s\n", fallbackWAV)
@@ -99,6 +101,9 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 			res.Intent, res.Engine, ms(ready), ms(t.Capture), ms(t.Engine), ms(t.FirstSample), ms(t.Total))
 	}
 	err = res.Err
+	if fallback && err != nil && app.ExitCode(err) == 2 {
+		wav = nil // bad input: the error is printed; no answer file is left in the working folder
+	}
 	if wav != nil {
 		// Written even after a fault: the fault was spoken into it.
 		if werr := wav.Write(*wavPath, synth.SampleRate()); werr != nil {

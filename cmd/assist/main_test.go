@@ -155,6 +155,14 @@ func TestNoSoundCard(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(work, fallbackWAV)); err != nil || st.Size() < 44+22050 {
 		t.Errorf("no spoken answer in %s: %v", fallbackWAV, err)
 	}
+	// Bad input is an error on stderr, with no answer file left behind.
+	os.Remove(filepath.Join(work, fallbackWAV))
+	if code, _, _ := runCmd("ask", "--image", filepath.Join(work, "none.png")); code != 2 {
+		t.Errorf("ask with a missing picture and no sound card: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(work, fallbackWAV)); err == nil {
+		t.Errorf("%s written for bad input", fallbackWAV)
+	}
 	t.Chdir(filepath.Join(examples, "..", "cmd", "assist"))
 	done := make(chan int, 1)
 	var out, errOut bytes.Buffer
