@@ -165,9 +165,8 @@ func TestCER(t *testing.T) {
 // order, lost lines), not Tesseract's own quality.
 func TestSharedPagesCER(t *testing.T) {
 	e := engine(t)
-	// The UNLV pages are magazine pages in columns with photographs; their ground truth lists the
-	// text zones in an order Tesseract's layout analysis does not follow, so their CER is mostly
-	// order and is bounded loosely; word recall bounds the reading itself.
+	// The UNLV pages are magazine pages in columns with photographs (CER 7.8% with full layout
+	// analysis; 76% when the library ran in one-block mode).
 	pages := []struct {
 		name      string
 		max       float64
@@ -175,8 +174,9 @@ func TestSharedPagesCER(t *testing.T) {
 	}{
 		{"phototest", 0.03, 0.97},
 		{"eurotext", 0.10, 0.85}, // English data reading German/French/... diacritics
-		{"8071_093.3B", 0.90, 0.85},
-		{"8087_054.3B", 0.90, 0.85},
+		// One UNLV page (the other is in BenchmarkReadVsTesseract): 4-20 s each on the shared
+		// machine.
+		{"8087_054.3B", 0.15, 0.85},
 	}
 	var total, totalChars float64
 	for _, p := range pages {

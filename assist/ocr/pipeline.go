@@ -285,7 +285,7 @@ func (e *Engine) Read(ctx context.Context, img image.Image, o ReadOptions) (Page
 	// (a label at 12° reads as "Take 1 tablet ev,"; at 8° the lot number comes out wrong). The
 	// angle that makes the ink's row profile most peaked is undone, and that reading kept when
 	// it is clearly better.
-	if !strongReading(base) || len(base) < 3 {
+	{
 		if a, ok := skewAngle(g); ok {
 			rg := rotateGray(g, a, paperLevel(g))
 			ls, err := e.passLines(rg, PSMAuto, 1, image.Point{}, "page")
@@ -293,7 +293,9 @@ func (e *Engine) Read(ctx context.Context, img image.Image, o ReadOptions) (Page
 				return Page{}, err
 			}
 			ls = dropNoise(ls)
-			if horizontalScore(ls) > 1.5*horizontalScore(base)+1 {
+			// Level print reads at least as well as askew print: the levelled reading is kept
+			// unless it is worse.
+			if horizontalScore(ls) >= horizontalScore(base) {
 				p.Skew, p.skewFrom = a, g.Rect.Size()
 				base, g = ls, rg
 			}
@@ -326,9 +328,12 @@ func (e *Engine) Read(ctx context.Context, img image.Image, o ReadOptions) (Page
 	for _, r := range rows {
 		covered := false
 		for _, l := range lines {
-			if samePlace(l.Box, r) {
-				covered = true
-				break
+			if !l.Box.Overlaps(r) {
+				continue
+			}
+			// Word by word: a line's box is tall when it is askew, and takes in its neighbours.
+			for _, w := range l.Words {
+				covered = covered || samePlace(w.Box, r) || samePlace(l.Box, r)
 			}
 		}
 		if !covered {
