@@ -2,9 +2,6 @@ package cogvlm2
 
 import (
 	"fmt"
-	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hfmodel"
@@ -151,31 +148,17 @@ func (m *Model) Backend() backend.Backend { return m.be }
 func (m *Model) WeightBytes() int64 { return m.bytes }
 
 // checkVisionSizes does for the vision tower what hf.CheckSizes does for the language model:
-// vision_config's layer count against the checkpoint's vision layers (a num_hidden_layers of 2e9
-// made New loop for minutes), then every tensor of the table the config implies (Tensors) that
-// the checkpoint holds against its shape. A GPTQ module's weight is absent under its dense name
-// and skipped; the binder reports what is missing.
+// vision_config's layer count first (a num_hidden_layers of 2e9 made New loop for minutes),
+// then the shapes of the table the config implies (Tensors).
 func checkVisionSizes(cfg *Config, ck *hf.Checkpoint) error {
-	path := filepath.Join(ck.Dir(), hf.ConfigFile)
-	const prefix = "model.vision.transformer.layers."
-	layers := map[string]bool{}
-	for _, n := range ck.Names() {
-		if rest, ok := strings.CutPrefix(n, prefix); ok {
-			if i := strings.IndexByte(rest, '.'); i > 0 {
-				layers[rest[:i]] = true
+	if err := hf.CheckLayerCount(ck, "model.vision.transformer.layers.", "vision_config.num_hidden_layers", cfg.Vision.NumLayers); err != nil {
+		return err
+	}
+	return hf.CheckShapes(ck, func(yield func(string, []int) bool) {
+		for _, t := range cfg.Tensors() {
+			if !yield(t.Name, t.Shape) {
+				return
 			}
 		}
-	}
-	if cfg.Vision.NumLayers != len(layers) {
-		return &hf.Error{File: path, Field: "vision_config.num_hidden_layers",
-			Problem: fmt.Sprintf("%d, but the checkpoint has %d vision layers (%sN)", cfg.Vision.NumLayers, len(layers), prefix)}
-	}
-	for _, t := range cfg.Tensors() {
-		info, ok := ck.Info(t.Name)
-		if ok && !slices.Equal(info.Shape, t.Shape) {
-			return &hf.Error{File: path, Field: fmt.Sprintf("tensor %q", t.Name),
-				Problem: fmt.Sprintf("config.json implies shape %v, the checkpoint has %v", t.Shape, info.Shape)}
-		}
-	}
-	return nil
+	})
 }

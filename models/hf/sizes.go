@@ -178,3 +178,44 @@ func CheckSizes(c *Config, ck *Checkpoint) error {
 	e.Problem += fmt.Sprintf(" (and %d more size problems: rpiq inspect lists them)", len(probs)-1)
 	return &e
 }
+
+// CheckLayerCount is the layer-count check for a stack SizeProblems does not know (a vision
+// tower): the distinct indices N of tensors named prefix+"N." must number n, the config's
+// field. Call it before anything loops over n.
+func CheckLayerCount(ck *Checkpoint, prefix, field string, n int) error {
+	layers := map[string]bool{}
+	for _, name := range ck.Names() {
+		if rest, ok := strings.CutPrefix(name, prefix); ok {
+			if i := strings.IndexByte(rest, '.'); i > 0 {
+				layers[rest[:i]] = true
+			}
+		}
+	}
+	if n == len(layers) {
+		return nil
+	}
+	missing := ""
+	for i := 0; i <= len(layers) && i < n; i++ { // the first index absent (at most len(layers))
+		if !layers[strconv.Itoa(i)] {
+			missing = fmt.Sprintf("; no %s%d.* tensors", prefix, i)
+			break
+		}
+	}
+	return errf(filepath.Join(ck.Dir(), ConfigFile), field, "%d, but the checkpoint has %d layers (%sN)%s", n, len(layers), prefix, missing)
+}
+
+// CheckShapes compares the shapes a config implies (name → shape, e.g. an architecture's
+// tensor table) with those of the tensors the checkpoint holds, naming config.json and the
+// tensor at the first difference. Tensors it does not hold are left to the binder (a GPTQ
+// module is stored under other names).
+func CheckShapes(ck *Checkpoint, want func(yield func(name string, shape []int) bool)) error {
+	var err error
+	want(func(name string, shape []int) bool {
+		if info, ok := ck.Info(name); ok && !equalShape(info.Shape, shape) {
+			err = errf(filepath.Join(ck.Dir(), ConfigFile), fmt.Sprintf("tensor %q", name), "config.json implies shape %v, the checkpoint has %v", shape, info.Shape)
+			return false
+		}
+		return true
+	})
+	return err
+}

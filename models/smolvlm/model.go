@@ -66,12 +66,35 @@ func Load(dir string, be backend.Backend) (*Model, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkSizes(cfg, ck); err != nil { // before New allocates by config.json's numbers
+		ck.Close()
+		return nil, nil, err
+	}
 	m, err := New(cfg, &hfmodel.Weights{Checkpoint: ck, Backend: be, Quant: cfg.Quantization})
 	if err != nil {
 		ck.Close()
 		return nil, nil, err
 	}
 	return m, ck.Close, nil
+}
+
+// checkSizes compares config.json's sizes with the checkpoint's tensors before anything is
+// allocated from them (issue 14): the text model's as hf.CheckSizes does, the vision tower's
+// layer count, then the shapes of the table the config implies (Tensors).
+func checkSizes(cfg *Config, ck *hf.Checkpoint) error {
+	if err := hf.CheckSizes(cfg.Text, ck); err != nil {
+		return err
+	}
+	if err := hf.CheckLayerCount(ck, visionPrefix+"encoder.layers.", "vision_config.num_hidden_layers", cfg.Vision.NumLayers); err != nil {
+		return err
+	}
+	return hf.CheckShapes(ck, func(yield func(string, []int) bool) {
+		for _, t := range cfg.Tensors() {
+			if !yield(t.Name, t.Shape) {
+				return
+			}
+		}
+	})
 }
 
 func bindLinear(w *hfmodel.Weights, name string, rows, cols int, bias bool) *nn.Linear {
