@@ -3,6 +3,7 @@ package smolvlm
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hfmodel"
@@ -36,6 +37,9 @@ type Model struct {
 	head    *nn.Linear // lm_head, or the embedding table when tied
 
 	bytes int64
+
+	smu sync.Mutex  // guards scr
+	scr [][]float32 // host scratch of the encoder (scratch)
 }
 
 type vitLayer struct {

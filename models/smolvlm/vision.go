@@ -114,7 +114,9 @@ func (m *Model) gelu(x backend.Tensor) {
 		m.be.GELU(x)
 		return
 	}
-	buf := make([]float32, x.Rows()*x.Cols())
+	m.smu.Lock()
+	defer m.smu.Unlock()
+	buf := m.scratch(0, x.Rows()*x.Cols())
 	m.be.Download(buf, x)
 	cpu.Default().Run(len(buf), 1024, func(lo, hi int) { GELUTanh(buf[lo:hi]) })
 	m.be.Upload(x, buf)
@@ -127,17 +129,18 @@ func (m *Model) gelu(x backend.Tensor) {
 func (m *Model) attention(dst, q, k, v backend.Tensor) {
 	be, a := m.be, m.vattn
 	n, W, hd := q.Rows(), q.Cols(), a.HeadDim
-	qh, kh, vh := make([]float32, n*W), make([]float32, n*W), make([]float32, n*W)
+	m.smu.Lock()
+	defer m.smu.Unlock()
+	qh, kh, vh, out := m.scratch(0, n*W), m.scratch(1, n*W), m.scratch(2, n*W), m.scratch(3, n*W)
 	be.Download(qh, q)
 	be.Download(kh, k)
 	be.Download(vh, v)
-	out := make([]float32, n*W)
-	scores := make([]float32, n*n)
+	scores := m.scratch(4, n*n)
 	st, qt, ot := be.NewTensor(n, n), be.NewTensor(n, hd), be.NewTensor(n, hd)
-	qb, ob := make([]float32, n*hd), make([]float32, n*hd)
+	qb, ob := m.scratch(5, n*hd), m.scratch(6, n*hd)
+	kb, vt := m.scratch(7, n*hd), m.scratch(8, hd*n) // backing the per-head weights, reused once each MatMul returns
 	pool := cpu.Default()
 	for h := 0; h < a.Heads; h++ {
-		kb, vt := make([]float32, n*hd), make([]float32, hd*n) // kept by the weights they back
 		for i := 0; i < n; i++ {
 			for d := 0; d < hd; d++ {
 				qb[i*hd+d] = qh[i*W+h*hd+d] * a.Scale
@@ -150,7 +153,7 @@ func (m *Model) attention(dst, q, k, v backend.Tensor) {
 		be.Download(scores, st)
 		pool.Run(n, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				softmax(scores[i*n : (i+1)*n])
+				cpu.Softmax(scores[i*n : (i+1)*n])
 			}
 		})
 		be.Upload(st, scores)
@@ -205,4 +208,17 @@ func PixelShuffle(in []float32, G, D, s int) []float32 {
 		}
 	}
 	return out
+}
+
+// scratch is host buffer i of at least n values, reused across layers and heads (the encoder
+// would otherwise allocate about 60 MB per layer, and the garbage collector's stops showed in
+// the profile); callers hold m.smu.
+func (m *Model) scratch(i, n int) []float32 {
+	for len(m.scr) <= i {
+		m.scr = append(m.scr, nil)
+	}
+	if cap(m.scr[i]) < n {
+		m.scr[i] = make([]float32, n)
+	}
+	return m.scr[i][:n]
 }
