@@ -16,6 +16,7 @@ import (
 	"github.com/rpiq/rpiq/internal/shareddata"
 	"github.com/rpiq/rpiq/models/cogvlm2"
 	"github.com/rpiq/rpiq/models/multimodal"
+	"github.com/rpiq/rpiq/models/smolvlm"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/sample"
 )
@@ -119,5 +120,61 @@ func TestRegisteredFactory(t *testing.T) {
 	}
 	if e, err := r.Route(assist.Describe); err != nil || e.Name() != "vlm" || e.(*Engine).opts.MaxTokens != 48 {
 		t.Fatalf("route describe: %v %v", e, err)
+	}
+}
+
+// Whichever vision-language model `[models] vlm` names — a CogVLM2 or a SmolVLM folder — the
+// engine opens it through the registry and answers "describe" and a question with that model's
+// own greedy answer, knowing neither architecture.
+func TestWhicheverVLMIsInstalled(t *testing.T) {
+	smol := t.TempDir()
+	if _, err := smolvlm.WriteRandom(smol, smolvlm.TinySizes, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := smolvlm.WriteTinyTokenizer(smol); err != nil {
+		t.Fatal(err)
+	}
+	for name, dir := range map[string]string{"CogVLMForCausalLM": tinyModel(t), "Idefics3ForConditionalGeneration": smol} {
+		cfg := config.Default()
+		cfg.Models.VLM = dir
+		cfg.Engines.Describe, cfg.Engines.Ask = "vlm", "vlm"
+		r := assist.NewRouter(cfg)
+		q, closer, err := multimodal.Open(dir, cpubackend.New(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if arch := q.Model.Info().Arch; arch != name {
+			t.Fatalf("%s opened as %s", dir, arch)
+		}
+		for _, intent := range []assist.Intent{assist.Describe, assist.Ask} {
+			eng, err := r.Route(intent)
+			if err != nil || eng.Name() != "vlm" {
+				t.Fatalf("%s: route %v: %v %v", name, intent, eng, err)
+			}
+			e := eng.(*Engine)
+			e.opts.Sample = sample.Params{Temperature: 0}
+			e.opts.MaxTokens = 6
+			question := "What does the sign say?"
+			if intent == assist.Describe {
+				question = assist.Describe.Question()
+			}
+			var got, want strings.Builder
+			if err := e.Answer(context.Background(), frame(), question, func(p assist.Piece) error {
+				got.WriteString(p.Text)
+				return nil
+			}); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if _, err := q.Ask(context.Background(), "frame", frame(), question, multimodal.AskOptions{MaxTokens: 6, Sample: sample.Params{Temperature: 0}}, func(s multimodal.Step) error {
+				want.WriteString(s.Text)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Fatalf("%s %v: engine said %q, the model's greedy answer is %q", name, intent, got.String(), want.String())
+			}
+		}
+		closer()
 	}
 }
