@@ -144,3 +144,70 @@ func WriteRandom(dir string, s Sizes, seed uint64) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// WriteTinyTokenizer writes, for TinySizes checkpoints, a byte-level BPE tokenizer.json without
+// merges (ids 0-255 are the bytes in GPT-2's byte-to-unicode spelling) whose added tokens are
+// SmolVLM's: <|im_start|> 256, <end_of_utterance> 257, <fake_token_around_image> 258,
+// <global-img> 259, <image> 260 (TinySizes' image_token_id), <row_r_col_c> 261-276 for r, c ≤ 4;
+// with tokenizer_config.json, generation_config.json (EOS <end_of_utterance>) and a
+// preprocessor_config.json for 32-px tiles (longest edge 4 tiles).
+func WriteTinyTokenizer(dir string) error {
+	vocab := map[string]int{}
+	n := 0
+	for b := 0; b < 256; b++ {
+		vocab[string(byteRune(b))] = b
+		n++
+	}
+	added := []map[string]any{}
+	addTok := func(s string) {
+		added = append(added, map[string]any{"id": n, "content": s, "special": true, "single_word": false,
+			"lstrip": false, "rstrip": false, "normalized": false})
+		vocab[s] = n
+		n++
+	}
+	for _, s := range []string{"<|im_start|>", EndOfTurn, FakeToken, GlobalToken, ImageToken} {
+		addTok(s)
+	}
+	for r := 1; r <= 4; r++ {
+		for c := 1; c <= 4; c++ {
+			addTok(fmt.Sprintf("<row_%d_col_%d>", r, c))
+		}
+	}
+	tj := map[string]any{
+		"version": "1.0", "added_tokens": added, "normalizer": nil,
+		"pre_tokenizer":  map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+		"post_processor": nil,
+		"decoder":        map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+		"model":          map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{}, "dropout": nil, "unk_token": nil},
+	}
+	b, _ := json.Marshal(tj)
+	files := map[string]string{
+		"tokenizer.json":           string(b),
+		"tokenizer_config.json":    `{"bos_token": "<|im_start|>", "eos_token": "<end_of_utterance>", "add_bos_token": false}`,
+		"generation_config.json":   `{"bos_token_id": 256, "eos_token_id": 257, "pad_token_id": 2}`,
+		"preprocessor_config.json": `{"do_resize": true, "size": {"longest_edge": 128}, "do_image_splitting": true, "max_image_size": {"longest_edge": 32}, "rescale_factor": 0.00392156862745098, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// byteRune is GPT-2's bytes_to_unicode.
+func byteRune(b int) rune {
+	printable := func(x int) bool {
+		return (x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF)
+	}
+	if printable(b) {
+		return rune(b)
+	}
+	k := 0
+	for x := 0; x < b; x++ {
+		if !printable(x) {
+			k++
+		}
+	}
+	return rune(256 + k)
+}
