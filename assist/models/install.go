@@ -397,6 +397,11 @@ func rangeStart(cr string) (int64, bool) {
 	if i <= 0 {
 		return 0, false
 	}
+	for _, c := range s[:i] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
 	v, err := strconv.ParseInt(s[:i], 10, 64)
 	return v, err == nil
 }

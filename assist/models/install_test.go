@@ -284,3 +284,17 @@ func TestDownloadInterrupted(t *testing.T) {
 		t.Errorf("folder holds %v", names)
 	}
 }
+
+// FuzzRangeStart: any Content-Range header parses without panicking, and a parsed start is the
+// number written after "bytes ".
+func FuzzRangeStart(f *testing.F) {
+	for _, s := range []string{"bytes 100-199/200", "bytes 0-0/1", "bytes */200", "bytes -5/9", "", "bytes 99999999999999999999-1/2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := rangeStart(s)
+		if ok && (v < 0 || !strings.HasPrefix(s, "bytes ") || strings.ContainsAny(s[6:strings.IndexByte(s, '-')], "+- ")) {
+			t.Errorf("%q parsed as %d", s, v)
+		}
+	})
+}

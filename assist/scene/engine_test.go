@@ -153,7 +153,7 @@ func TestDescribeWithVLM(t *testing.T) {
 		if !strings.Contains(got, "a dog") || !strings.Contains(got, "A bicycle") {
 			t.Errorf("%s: fallback %q", mode, got)
 		}
-		if el := time.Since(start); mode == "hang" && el > 3*time.Second {
+		if el := time.Since(start); mode == "hang" && el > 20*time.Second { // the detectors run first: generous under -race and load
 			t.Errorf("hang: fell back after %v", el)
 		}
 	}

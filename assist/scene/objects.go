@@ -182,11 +182,24 @@ func (d *ObjectDetector) decode(data []float32, scale float64) ([]Detection, err
 	}
 	var out []Detection
 	for _, ds := range byClass {
+		sort.SliceStable(ds, func(a, b int) bool { return ds[a].Score > ds[b].Score })
+		if len(ds) > maxCandidates {
+			ds = ds[:maxCandidates] // a damaged network's output must not make NMS quadratic in 3549
+		}
 		out = append(out, nms(ds, d.NMS)...)
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Score > out[b].Score })
+	if len(out) > maxDetections {
+		out = out[:maxDetections]
+	}
 	return out, nil
 }
+
+// Bounds on the work per picture: candidates per class before NMS, detections after.
+const (
+	maxCandidates = 300
+	maxDetections = 100
+)
 
 // nms keeps the best box of each group that overlaps more than thresh (greedy, by score).
 func nms(ds []Detection, thresh float64) []Detection {
