@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -97,6 +98,9 @@ func New(o Options) *Engine {
 		{Name: "light", Answers: `"is the light on" (no model)`},
 		{Name: "text", Answers: `"is there text here" (no model)`},
 	}
+	// A settings reload builds a new router and drops this engine without closing it (a request
+	// may still be using it); the networks' C memory is freed when it is collected.
+	runtime.SetFinalizer(e, func(e *Engine) { e.Close() })
 	return e
 }
 

@@ -125,6 +125,27 @@ func runModelsList(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s %-11s %s\n", mark, c.name, c.detail)
 	}
+	switch _, err := os.Stat(filepath.Join(cfg.Models.VLM, "config.json")); {
+	case cfg.Models.VLM == "":
+		fmt.Fprintf(stdout, "--   %-11s no vision-language model configured (models.vlm): the detectors describe\n", "vlm")
+	case err != nil:
+		fmt.Fprintf(stdout, "--   %-11s %s has no config.json: not a model folder\n", "vlm", cfg.Models.VLM)
+	default:
+		fmt.Fprintf(stdout, "OK   %-11s %s: answers \"describe\" (with the detectors' findings) and open questions (not loaded here; assist check --deep loads it)\n", "vlm", cfg.Models.VLM)
+	}
+	// Files in the folder that the settings do not name (installed for later, or left over).
+	used := map[string]bool{}
+	for _, f := range cfg.ModelFiles() {
+		used[f.Path] = true
+	}
+	es, _ := os.ReadDir(cfg.Models.Folder())
+	for _, e := range es {
+		p := filepath.Join(cfg.Models.Folder(), e.Name())
+		if strings.HasPrefix(e.Name(), ".") || used[p] {
+			continue
+		}
+		fmt.Fprintf(stdout, "     %-11s %s: not named in the settings\n", "(unused)", p)
+	}
 	return nil
 }
 
