@@ -414,7 +414,7 @@ func silentNumberErrors(p Page, truth []string) []string {
 }
 
 func report(t testing.TB, outs []outcome) {
-	t.Logf("%-22s %8s %8s %7s %7s %6s %6s %7s %7s %8s", "picture", "CER", "CER tes", "recall", "rec tes", "missed", "mis tes", "regions", "reg tes", "time")
+	t.Logf("%-22s %8s %8s %7s %7s %6s %6s %7s %7s %8s  %s", "picture", "CER", "CER tes", "recall", "rec tes", "missed", "mis tes", "regions", "reg tes", "time", "numbers wrong, unhedged")
 	for _, o := range outs {
 		reg, regT := "", ""
 		if len(o.p.regions) > 0 {
@@ -424,7 +424,7 @@ func report(t testing.TB, outs []outcome) {
 			t.Logf("%-22s %8s %8s %7s %7s %6s %6s %7s %7s %8v", o.p.name, "", "", "", "", "", "", reg, regT, o.elapsed.Round(time.Millisecond))
 			continue
 		}
-		t.Logf("%-22s %7.2f%% %7.2f%% %6.1f%% %6.1f%% %6d %6d %7s %7s %8v", o.p.name, 100*o.ours.cer, 100*o.cli.cer, 100*o.ours.recall, 100*o.cli.recall, o.ours.missed, o.cli.missed, reg, regT, o.elapsed.Round(time.Millisecond))
+		t.Logf("%-22s %7.2f%% %7.2f%% %6.1f%% %6.1f%% %6d %6d %7s %7s %8v  %q", o.p.name, 100*o.ours.cer, 100*o.cli.cer, 100*o.ours.recall, 100*o.cli.recall, o.ours.missed, o.cli.missed, reg, regT, o.elapsed.Round(time.Millisecond), o.silent)
 	}
 }
 

@@ -294,8 +294,8 @@ func (e *Engine) Read(ctx context.Context, img image.Image, o ReadOptions) (Page
 			}
 			ls = dropNoise(ls)
 			// Level print reads at least as well as askew print: the levelled reading is kept
-			// unless it is worse.
-			if horizontalScore(ls) >= horizontalScore(base) {
+			// when it reads more (not when neither reads anything).
+			if horizontalScore(ls) > horizontalScore(base) {
 				p.Skew, p.skewFrom = a, g.Rect.Size()
 				base, g = ls, rg
 			}
