@@ -350,11 +350,17 @@ func BenchmarkSpotterCorpus(b *testing.B) {
 		evalPositives(b, opts, positiveStyles(), &r)
 		evalNegatives(b, opts, 1000, n, &r)
 		b.Logf("%s", r)
+		var detail strings.Builder
 		for _, m := range r.Misses {
-			b.Logf("missed %s", m)
+			fmt.Fprintf(&detail, "missed %s\n", m)
 		}
 		for _, f := range append(r.PosFalse, r.NegFalse...) {
-			b.Logf("false: %s", f)
+			fmt.Fprintf(&detail, "false: %s\n", f)
+		}
+		if path := os.Getenv("RPIQ_SPOTTER_REPORT"); path != "" { // b.Logf truncates long logs
+			os.WriteFile(path, []byte(r.String()+"\n"+detail.String()), 0o644)
+		} else {
+			b.Logf("%s", detail.String())
 		}
 		b.ReportMetric(float64(r.AloneHits)/float64(r.Alone), "alone-detected")
 		b.ReportMetric(float64(r.InSentenceHits)/float64(r.InSentence), "in-sentence-detected")

@@ -45,17 +45,17 @@ type Phrase struct {
 // the phone-loop penalty of NewSpotter) were chosen on eSpeak NG voices — 4 voices x 2 rates x
 // 2 pitches saying every phrase between other sentences, and 12 minutes of unrelated text read
 // by 8 voices — as the lowest thresholds that keep false alarms at or under 1 in that 19
-// minutes of other speech (docs/DESIGN.md has the rates, measured on other text). Longer
+// minutes of other speech: none there (docs/DESIGN.md has the rates measured on other text). Longer
 // phrases score higher, so their thresholds are higher too.
 func DefaultPhrases() []Phrase {
 	return []Phrase{
-		{Text: "read this", Command: ReadThis, Exponent: 43},
-		{Text: "what is in front of me", Command: Describe, Exponent: 18},
+		{Text: "read this", Command: ReadThis, Exponent: 29},
+		{Text: "what is in front of me", Command: Describe, Exponent: -12},
 		{Text: "describe", Command: Describe, Exponent: -25},
 		{Text: "repeat", Command: Repeat, Exponent: 16},
 		{Text: "stop", Command: Stop, Exponent: 23},
 		{Text: "faster", Command: Faster, Exponent: 37},
-		{Text: "slower", Command: Slower, Exponent: 17},
+		{Text: "slower", Command: Slower, Exponent: 19},
 		{Text: "louder", Command: Louder, Exponent: 22},
 		{Text: "quieter", Command: Quieter, Exponent: 31},
 	}
@@ -72,9 +72,8 @@ type SpotterOptions struct {
 	// Cooldown: the same command heard again within it is dropped; default 1 s.
 	Cooldown time.Duration
 
-	// Pause is the silence a command must follow (it may be followed by more words): commands
-	// are said as commands, not in the middle of running speech. Default 150 ms; negative: no
-	// pause needed.
+	// Pause is the silence a command must follow and be followed by: commands are said as
+	// commands, not in the middle of running speech. Default 150 ms; negative: no pause needed.
 	Pause time.Duration
 
 	// extra PocketSphinx arguments (tests comparing search settings).
@@ -375,7 +374,7 @@ const DefaultPause = 150 * time.Millisecond
 const pauseSlack = 25
 
 // holdSamples is how long a detection waits for a longer, overlapping one (the "st" of "faster"
-// is also a "stop") and for the pause after a one-word command: 300 ms.
+// is also a "stop") and for the pause after a command: 300 ms.
 const holdSamples = SampleRate * 3 / 10
 
 // Process feeds 16 kHz mono samples and returns the commands recognised so far. A phrase is
@@ -472,9 +471,9 @@ func (s *Spotter) resolve() []Event {
 		if !dropped && s.pause > 0 && !s.levels.pauseBefore(d.start/frameSamples, s.pause, pauseSlack) {
 			dropped = true // inside running speech
 		}
-		// A one-word command must also be followed by a pause: single words ("stop", "louder")
-		// are common inside other speech, phrases of several words much less so.
-		if !dropped && s.pause > 0 && !strings.Contains(d.phrase, " ") && !s.levels.pauseAfter(d.end/frameSamples, s.pause, pauseSlack) {
+		// And followed by one: the words of a command are common at the start of a sentence
+		// ("Stop the car", "Read this book"), which a pause before does not rule out.
+		if !dropped && s.pause > 0 && !s.levels.pauseAfter(d.end/frameSamples, s.pause, pauseSlack) {
 			dropped = true
 		}
 		if dropped {
