@@ -64,10 +64,6 @@ func quantizeVLM(a vlmQuantArgs, f *vlmQuantFlags, stdout, stderr io.Writer) (ha
 	if !ok {
 		return false, nil
 	}
-	name := cfg.Architecture
-	if a.resume {
-		return true, usagef("quantize: --resume is not implemented for vision-language checkpoints (%s)", name)
-	}
 	if cfg.Quantization != nil {
 		return true, fmt.Errorf("%w: %s is already quantized (%s)", ErrBadInput, a.model, cfg.Quantization.Method)
 	}
@@ -80,7 +76,7 @@ func quantizeVLM(a vlmQuantArgs, f *vlmQuantFlags, stdout, stderr io.Writer) (ha
 		return true, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	o := multimodal.QuantOptions{Method: a.method, Bits: a.bits, VisionBits: *f.vision, AdapterBits: *f.adapter, HeadBits: *f.head,
-		Stage1: a.stage1, Stage2: a.stage2, Calib: filepath.Base(a.calib), Seed: a.seed}
+		Stage1: a.stage1, Stage2: a.stage2, Calib: filepath.Base(a.calib), Seed: a.seed, Resume: a.resume}
 	if !a.quiet {
 		o.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	}

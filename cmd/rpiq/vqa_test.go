@@ -117,6 +117,17 @@ func TestQuantizeCogVLM2ThenVQA(t *testing.T) {
 	if !strings.Contains(stdout.String(), "rpiq CogVLM2: LM 4-bit, vision 8, adapter 16, head 16") || !strings.Contains(stdout.String(), "from 2 samples") {
 		t.Fatalf("quantize printed %q", stdout.String())
 	}
+	if _, err := os.Stat(filepath.Join(out, ".rpiq-partial")); !os.IsNotExist(err) {
+		t.Fatal("per-block checkpoints left behind after a finished run")
+	}
+	// --resume on a finished run starts from scratch and writes the same weights (same seed).
+	first, _ := os.ReadFile(filepath.Join(out, "model.safetensors"))
+	if code := run([]string{"quantize", "--model", dir, "--calib", calib, "--out", out, "--group-size", "32", "--quiet", "--resume"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("quantize --resume exited %d: %s", code, stderr.String())
+	}
+	if again, _ := os.ReadFile(filepath.Join(out, "model.safetensors")); len(first) == 0 || string(again) != string(first) {
+		t.Fatal("quantize --resume wrote other weights")
+	}
 	stdout.Reset()
 	if code := run([]string{"inspect", out}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "gptq 4-bit") {
 		t.Fatalf("inspect (exit %d): %s", code, stdout.String())

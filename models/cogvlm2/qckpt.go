@@ -56,6 +56,19 @@ func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) er
 	var ts []safetensors.Tensor
 	for _, name := range ck.Names() {
 		if m, ok := byWeight[name]; ok {
+			if m.Q == nil { // streamed: the packed tensors are in the per-block checkpoint
+				if res.Packed == nil {
+					return fmt.Errorf("cogvlm2: %s: quantized weights dropped and no per-block checkpoint given", m.Name)
+				}
+				for _, suf := range []string{".qweight", ".qzeros", ".scales", ".g_idx"} {
+					info, data, err := res.Packed.Raw(m.Name + suf)
+					if err != nil {
+						return err
+					}
+					ts = append(ts, safetensors.Tensor{Name: m.Name + suf, DType: info.DType, Shape: info.Shape, Data: data})
+				}
+				continue
+			}
 			p, err := quant.Pack(m.Q, v2)
 			if err != nil {
 				return fmt.Errorf("cogvlm2: packing %s: %w", m.Name, err)
@@ -85,7 +98,7 @@ func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) er
 	}
 	modErr := map[string]any{}
 	for _, m := range res.Modules {
-		modErr[m.Name] = map[string]any{"bits": m.Q.Grid.Bits, "method": m.Method, "tokens": m.Tokens, "rel_error_last_sample": m.Err}
+		modErr[m.Name] = map[string]any{"bits": m.Bits, "method": m.Method, "tokens": m.Tokens, "rel_error_last_sample": m.Err}
 	}
 	qc := map[string]any{
 		"quant_method": "gptq", "bits": o.Bits, "group_size": o.Stage1.GroupSize, "damp_percent": o.Stage1.Damp,

@@ -43,6 +43,14 @@ type QuantOptions struct {
 	// block gets its original (memory-mapped) weights back once its outputs are computed, so
 	// memory does not grow by an F32 copy of every quantized matrix.
 	InPlace bool
+	// OnBlock, if set, is called after every block (vision layers, adapter, decoder layers, head,
+	// numbered from 0) with its modules: the per-block checkpoint of --resume. Once it returns,
+	// the modules' quantized weights are dropped from the result (Q = nil), so memory does not
+	// grow with the model; WriteQuantized then reads them from QuantResult.Packed.
+	OnBlock func(block int, mods []*QuantModule) error
+	// Done holds the blocks a previous run finished (LoadBlocks): they are not quantized again,
+	// their weights are set from it and both streams propagate through them.
+	Done map[int][]*QuantModule
 }
 
 // QuantModule is one quantized linear module (Name is the checkpoint's module prefix).
@@ -53,6 +61,7 @@ type QuantModule struct {
 	Tokens int     // rows that reached it
 	Method string  // what produced Q ("rtn" when no token reached the module)
 	Err    float64 // relative output error ‖X Wᵀ − X W_qᵀ‖²/‖X Wᵀ‖² on the last sample's rows
+	Bits   int
 }
 
 // QuantResult is the quantized model.
@@ -60,6 +69,9 @@ type QuantResult struct {
 	Modules []*QuantModule
 	Options QuantOptions
 	Seconds float64
+	// Packed serves the packed tensors of modules whose Q was dropped after OnBlock (the
+	// per-block checkpoints); set by the caller before WriteQuantized.
+	Packed quant.Tensors
 }
 
 // unit is one quantizable module of a block.
@@ -92,11 +104,12 @@ type capture struct {
 type blockRun func(s int, fp bool, hook func(key string, x []float32, rows int), commit bool) error
 
 type quantizer struct {
-	m   *Model
-	o   QuantOptions
-	log *slog.Logger
-	res *QuantResult
-	n   int // samples
+	m         *Model
+	o         QuantOptions
+	log       *slog.Logger
+	res       *QuantResult
+	n         int // samples
+	nextBlock int // index of the next block
 }
 
 func (qz *quantizer) stage1(bits int) quant.Config {
@@ -110,6 +123,8 @@ func (qz *quantizer) stage1(bits int) quant.Config {
 // (and full precision in the FP stream), then the group is quantized. Finally both streams'
 // outputs are committed: the FP stream with FP weights, the quantized stream with quantized ones.
 func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
+	bi := qz.nextBlock
+	qz.nextBlock++
 	fpW, qW := map[string][]float32{}, map[string][]float32{}
 	var done []unit
 	var restore []func()
@@ -117,6 +132,29 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 		for _, u := range g {
 			restore = append(restore, u.keep())
 		}
+	}
+	var mods []*QuantModule
+	prev, resumed := qz.o.Done[bi]
+	if resumed {
+		byName := map[string]*QuantModule{}
+		for _, qm := range prev {
+			byName[qm.Name] = qm
+		}
+		for _, g := range groups {
+			for _, u := range g {
+				if u.bits >= 16 {
+					continue
+				}
+				qm := byName[u.name]
+				if qm == nil || qm.Q == nil || qm.Q.Rows != u.out || qm.Q.Cols != u.in {
+					return fmt.Errorf("cogvlm2: resuming %s: the checkpoint has no %d×%d module %s", label, u.out, u.in, u.name)
+				}
+				fpW[u.name], qW[u.name] = u.weight(), f32s(qm.Q.Dequantize())
+				done = append(done, u)
+			}
+		}
+		mods = prev
+		groups = nil // nothing left to quantize: only the outputs below
 	}
 	use := func(fp bool) {
 		for _, u := range done {
@@ -206,7 +244,7 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 			if err != nil {
 				return err
 			}
-			qz.res.Modules = append(qz.res.Modules, qm)
+			mods = append(mods, qm)
 			qW[u.name] = f32s(qm.Q.Dequantize())
 			qz.log.Info("quantized", "module", u.name, "bits", u.bits, "method", qm.Method, "tokens", qm.Tokens, "rel_err", qm.Err)
 		}
@@ -229,6 +267,17 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 			r()
 		}
 	}
+	if qz.o.OnBlock != nil && !resumed {
+		if err := qz.o.OnBlock(bi, mods); err != nil {
+			return err
+		}
+	}
+	for _, qm := range mods {
+		if qz.o.OnBlock != nil {
+			qm.Q = nil // on disk now: memory holds one block's quantized weights at most
+		}
+		qz.res.Modules = append(qz.res.Modules, qm)
+	}
 	return nil
 }
 
@@ -239,7 +288,7 @@ func (qz *quantizer) module(u unit, c *capture) (*QuantModule, error) {
 		W[i] = float64(v)
 	}
 	cfg := qz.stage1(u.bits)
-	qm := &QuantModule{Name: u.name, Part: u.part, Tokens: c.tokens, Method: qz.o.Method}
+	qm := &QuantModule{Name: u.name, Part: u.part, Tokens: c.tokens, Method: qz.o.Method, Bits: u.bits}
 	var q *quant.Quantized
 	var err error
 	switch {

@@ -2,6 +2,9 @@ package cogvlm2
 
 import (
 	"fmt"
+	"os"
+
+	"github.com/rpiq/rpiq/models/hf"
 
 	"github.com/rpiq/rpiq/models/multimodal"
 )
@@ -27,12 +30,48 @@ func (t *VLM) Quantize(srcDir, outDir string, samples []multimodal.Sample, o mul
 		// [BOS, image..., text]: the driver lays the image out itself.
 		cs[i] = CalibSample{Image: s.Image.Pixels, Text: s.IDs[s.ImageAt[len(s.ImageAt)-1]+1:]}
 	}
-	res, err := Quantize(t.M, cs, QuantOptions{Method: o.Method, Bits: o.Bits, VisionBits: o.VisionBits,
-		AdapterBits: o.AdapterBits, HeadBits: o.HeadBits, Stage1: o.Stage1, Stage2: o.Stage2, Log: o.Log})
+	qo := QuantOptions{Method: o.Method, Bits: o.Bits, VisionBits: o.VisionBits,
+		AdapterBits: o.AdapterBits, HeadBits: o.HeadBits, Stage1: o.Stage1, Stage2: o.Stage2, Log: o.Log}
+	// Per-block checkpoints in outDir/.rpiq-partial: the result keeps no quantized weights
+	// (streamed to disk block by block), and --resume reuses the finished blocks.
+	qs := QuantSettings{Calib: o.Calib, Samples: len(samples), Seed: o.Seed}
+	key := map[string]any{"calibration": qs, "method": o.Method,
+		"bits":   map[string]int{"lm": o.Bits, "vision": o.VisionBits, "adapter": o.AdapterBits, "head": o.HeadBits},
+		"stage1": o.Stage1, "rpiq_reading": o.Stage2.Reading.String(), "rpiq_iters": o.Stage2.Iters, "rpiq_block": o.Stage2.BlockSize,
+		"rpiq_min_gain": o.Stage2.MinGain, "rpiq_no_safeguard": o.Stage2.NoSafeguard, "rpiq_no_instance_guard": o.Stage2.NoInstanceGuard}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, err
+	}
+	if o.Resume {
+		done, err := LoadBlocks(outDir, qo, key)
+		if err != nil {
+			return nil, &resumeError{err}
+		}
+		qo.Done = done
+		if o.Log != nil {
+			o.Log.Info("resuming", "blocks_done", len(done))
+		}
+	}
+	save, err := BlockCheckpointer(outDir, qo, key)
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteQuantized(srcDir, outDir, res, QuantSettings{Calib: o.Calib, Samples: len(samples), Seed: o.Seed}); err != nil {
+	qo.OnBlock = save
+	res, err := Quantize(t.M, cs, qo)
+	if err != nil {
+		return nil, err
+	}
+	packed, err := hf.OpenCheckpoint(PartialDir(outDir))
+	if err != nil {
+		return nil, err
+	}
+	res.Packed = packed
+	err = WriteQuantized(srcDir, outDir, res, qs)
+	packed.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(PartialDir(outDir)); err != nil {
 		return nil, err
 	}
 	sum := &multimodal.QuantSummary{Model: "CogVLM2", Modules: len(res.Modules),
@@ -42,3 +81,11 @@ func (t *VLM) Quantize(srcDir, outDir string, samples []multimodal.Sample, o mul
 	}
 	return sum, nil
 }
+
+// resumeError is a --resume that cannot continue (other settings, unreadable checkpoints): bad
+// use, exit status 2.
+type resumeError struct{ err error }
+
+func (e *resumeError) Error() string  { return e.err.Error() }
+func (e *resumeError) Unwrap() error  { return e.err }
+func (e *resumeError) BadInput() bool { return true }

@@ -41,7 +41,18 @@ type QuantOptions struct {
 	// Calib, Seed are recorded in the checkpoint's quantization settings.
 	Calib string
 	Seed  int64
+	// Resume continues an interrupted run in outDir from its per-block checkpoints (the same
+	// result as an uninterrupted run); an architecture without them returns a *NoResume.
+	Resume bool
 }
+
+// NoResume is the error of an architecture that cannot resume (bad use: exit status 2).
+type NoResume struct{ Arch string }
+
+func (e *NoResume) Error() string {
+	return fmt.Sprintf("quantize: --resume is not implemented for %s checkpoints", e.Arch)
+}
+func (e *NoResume) BadInput() bool { return true }
 
 // QuantSummary is what rpiq quantize prints: the widths used (in words) and the modules'
 // mean relative output error.

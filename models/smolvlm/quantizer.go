@@ -17,6 +17,9 @@ func (t *VLM) Quantize(srcDir, outDir string, samples []multimodal.Sample, o mul
 		multimodal.FlagBits{Flag: "--adapter-bits", Bits: o.AdapterBits}, multimodal.FlagBits{Flag: "--head-bits", Bits: o.HeadBits}); err != nil {
 		return nil, err
 	}
+	if o.Resume {
+		return nil, &multimodal.NoResume{Arch: "SmolVLM"}
+	}
 	cs := make([]CalibSample, len(samples))
 	for i, s := range samples {
 		im := s.Image
