@@ -291,3 +291,31 @@ func TestLargestConfidentLineFirst(t *testing.T) {
 		t.Errorf("after the heading: %q", rest)
 	}
 }
+
+// TestFirstLineOfALargePhoto: on a 12-megapixel frame the first line comes from a quick reading
+// of a small copy, before the full-size first pass.
+func TestFirstLineOfALargePhoto(t *testing.T) {
+	e := engine(t)
+	img, err := textimage.RenderLines(medicine, textimage.Options{Width: 800, Height: 600, Top: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := scaleGray(toGray(img), 5) // 4000x3000
+	start := time.Now()
+	var first time.Duration
+	var firstText string
+	p, err := e.Read(context.Background(), big, ReadOptions{First: func(l Line) {
+		first, firstText = time.Since(start), l.Text()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := time.Since(start)
+	t.Logf("4000x3000: first line %q after %v, whole reading %v", firstText, first, total)
+	if firstText != "IBUPROFEN 200 mg" || first == 0 || first > total/2 {
+		t.Errorf("first line %q after %v of %v", firstText, first, total)
+	}
+	if got := p.SpeechAfter(60, firstText); strings.Contains(strings.Join(got, ""), "IBUPROFEN") {
+		t.Errorf("the heading is said twice: %q", got)
+	}
+}
