@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -104,5 +105,35 @@ func TestInspectChecksTokenizer(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "tokenizer.json"), big, 0o644)
 	if code, _, stderr := runCLI("inspect", dir); code != 2 || !strings.Contains(stderr, "vocab_size: 40, but the tokenizer has 32000 tokens") {
 		t.Errorf("tokenizer larger than the vocabulary: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// The registry path (rpiq vqa → multimodal.Open → hfmodel.Open) checks the vision tower's sizes
+// too: a vision_config.num_hidden_layers of 2e9 is a named error at once, not minutes of
+// allocation.
+func TestVQAChecksVisionSizes(t *testing.T) {
+	dir, img := tinyCogVLM(t)
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	json.Unmarshal(b, &cfg)
+	cfg["vision_config"].(map[string]any)["num_hidden_layers"] = 2000000000
+	b, _ = json.Marshal(cfg)
+	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	type result struct {
+		code   int
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, _, stderr := runCLI("vqa", "--model", dir, "--image", img, "--question", "q", "--device", "cpu")
+		done <- result{code, stderr}
+	}()
+	select {
+	case r := <-done:
+		if r.code != 2 || !strings.Contains(r.stderr, "vision_config.num_hidden_layers") {
+			t.Fatalf("exit %d, stderr %q; want 2 naming vision_config.num_hidden_layers", r.code, r.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("rpiq vqa still running after 20 s")
 	}
 }

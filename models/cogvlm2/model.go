@@ -60,10 +60,6 @@ func Load(dir string, be backend.Backend) (*Model, func() error, error) {
 		ck.Close()
 		return nil, nil, err
 	}
-	if err := checkVisionSizes(cfg, ck); err != nil {
-		ck.Close()
-		return nil, nil, err
-	}
 	m, err := New(cfg, &hfmodel.Weights{Checkpoint: ck, Backend: be, Quant: cfg.LM.Quantization})
 	if err != nil {
 		ck.Close()
@@ -75,6 +71,11 @@ func Load(dir string, be backend.Backend) (*Model, func() error, error) {
 // New binds a CogVLM2 checkpoint's tensors by their Hugging Face names (reference §1.8). A
 // missing or misshapen tensor is an error naming it.
 func New(cfg *Config, hw *hfmodel.Weights) (*Model, error) {
+	if ck, ok := hw.Checkpoint.(*hf.Checkpoint); ok { // Load and the registry (hfmodel.Open) both come here
+		if err := checkVisionSizes(cfg, ck); err != nil {
+			return nil, err
+		}
+	}
 	w := hw
 	c := cfg.LM
 	if c.HiddenAct != "" && c.HiddenAct != "silu" {

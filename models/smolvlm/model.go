@@ -70,10 +70,6 @@ func Load(dir string, be backend.Backend) (*Model, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkSizes(cfg, ck); err != nil { // before New allocates by config.json's numbers
-		ck.Close()
-		return nil, nil, err
-	}
 	m, err := New(cfg, &hfmodel.Weights{Checkpoint: ck, Backend: be, Quant: cfg.Quantization})
 	if err != nil {
 		ck.Close()
@@ -113,6 +109,11 @@ func bindLinear(w *hfmodel.Weights, name string, rows, cols int, bias bool) *nn.
 // modules with their own bits from quantization_config.dynamic); a missing or misshapen tensor
 // is an error naming it.
 func New(cfg *Config, w *hfmodel.Weights) (*Model, error) {
+	if ck, ok := w.Checkpoint.(*hf.Checkpoint); ok { // Load and the registry (hfmodel.Open) both come here
+		if err := checkSizes(cfg, ck); err != nil { // before anything is allocated by config.json's numbers
+			return nil, err
+		}
+	}
 	ck, be := w.Checkpoint, w.Backend
 	if w.Quant == nil {
 		w.Quant = cfg.Quantization
