@@ -47,12 +47,7 @@ func (h *Hessian) AddBatch(x []float32, tokens, seqs int) error {
 	for t0 := 0; t0 < tokens; t0 += chunkTokens {
 		T := min(chunkTokens, tokens-t0)
 		xt := h.buf[:n*T]
-		for t := 0; t < T; t++ {
-			row := x[(t0+t)*n : (t0+t+1)*n]
-			for i, v := range row {
-				xt[i*T+t] = v
-			}
-		}
+		transpose(xt, x[t0*n:(t0+T)*n], T, n)
 		accumulate(h.sum, xt, xt, n, T, true, &h.scratch)
 	}
 	h.Samples += seqs
@@ -104,14 +99,8 @@ func (c *Cross) Add(xfp, xq []float32, tokens int) error {
 	for t0 := 0; t0 < tokens; t0 += chunkTokens {
 		T := min(chunkTokens, tokens-t0)
 		a, b := c.bufA[:n*T], c.bufB[:n*T]
-		for t := 0; t < T; t++ {
-			ra := xfp[(t0+t)*n : (t0+t+1)*n]
-			rb := xq[(t0+t)*n : (t0+t+1)*n]
-			for i := range ra {
-				a[i*T+t] = ra[i]
-				b[i*T+t] = rb[i]
-			}
-		}
+		transpose(a, xfp[t0*n:(t0+T)*n], T, n)
+		transpose(b, xq[t0*n:(t0+T)*n], T, n)
 		accumulate(c.sum, a, b, n, T, false, &c.scratch)
 	}
 	c.Samples++
@@ -155,11 +144,29 @@ func accumulate(sum []float64, A, B []float32, n, T int, upper bool, scratch *[]
 		}
 		dst := (*scratch)[:rows*cols]
 		p.MatMulF32(dst, A[i0*T:i1*T], B[j0*T:], rows, T, cols)
-		for a := 0; a < rows; a++ {
-			row := sum[(i0+a)*n+j0 : (i0+a+1)*n]
-			for j, v := range dst[a*cols : (a+1)*cols] {
-				row[j] += float64(v)
+		p.Run(rows, 8, func(lo, hi int) { // the float64 sum on every worker, not one
+			for a := lo; a < hi; a++ {
+				row := sum[(i0+a)*n+j0 : (i0+a+1)*n]
+				for j, v := range dst[a*cols : (a+1)*cols] {
+					row[j] += float64(v)
+				}
+			}
+		})
+	}
+}
+
+// transpose writes the rows×cols matrix x into dst as cols×rows, 16 columns at a time (one
+// cache line of a row of x feeds 16 rows of dst) on every worker.
+func transpose(dst, x []float32, rows, cols int) {
+	const w = 16
+	cpu.Default().Run((cols+w-1)/w, 4, func(lo, hi int) {
+		for c0 := lo * w; c0 < min(hi*w, cols); c0 += w {
+			c1 := min(c0+w, cols)
+			for t := 0; t < rows; t++ {
+				for c, v := range x[t*cols+c0 : t*cols+c1] {
+					dst[(c0+c)*rows+t] = v
+				}
 			}
 		}
-	}
+	})
 }
