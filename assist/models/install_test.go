@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rpiq/rpiq/internal/shareddata"
 )
 
 // The face detector graph and its MANIFEST checksum (shared/data/MANIFEST.md).
@@ -24,15 +26,7 @@ const (
 )
 
 func shared(tb testing.TB, name string) string {
-	tb.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "data", "vision", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("RPIQ_REQUIRE_DATA") == "1" {
-			tb.Fatalf("shared data missing: %v", err)
-		}
-		tb.Skipf("shared data missing (%v)", err)
-	}
-	return p
+	return shareddata.Path(tb, filepath.Join("vision", name))
 }
 
 // listDir names the files in dir, hidden ones included.

@@ -21,18 +21,11 @@ import (
 	"github.com/rpiq/rpiq/assist/speech"
 	"github.com/rpiq/rpiq/assist/trigger"
 	"github.com/rpiq/rpiq/device/camera"
+	"github.com/rpiq/rpiq/internal/shareddata"
 )
 
 func vision(tb testing.TB, name string) string {
-	tb.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "data", "vision", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("RPIQ_REQUIRE_DATA") == "1" {
-			tb.Fatalf("shared data missing: %v", err)
-		}
-		tb.Skipf("shared data missing (%v)", err)
-	}
-	return p
+	return shareddata.Path(tb, filepath.Join("vision", name))
 }
 
 // photoVideo writes a video of the photo at w x h (the camera's frames) and returns its path.

@@ -3,24 +3,18 @@ package scene
 import (
 	"image"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"gocv.io/x/gocv"
+
+	"github.com/rpiq/rpiq/internal/shareddata"
 )
 
-// visionDir is the shared test data; tests skip without it unless RPIQ_REQUIRE_DATA=1.
+// visionFile is a file of the shared vision data; tests skip without it unless
+// RPIQ_REQUIRE_DATA=1.
 func visionFile(tb testing.TB, name string) string {
-	tb.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "data", "vision", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("RPIQ_REQUIRE_DATA") == "1" {
-			tb.Fatalf("shared data missing: %v", err)
-		}
-		tb.Skipf("shared data missing (%v)", err)
-	}
-	return p
+	return shareddata.Path(tb, filepath.Join("vision", name))
 }
 
 // readCV decodes a picture with OpenCV, as the reference did. (Go's JPEG decoder rounds

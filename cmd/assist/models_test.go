@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rpiq/rpiq/internal/shareddata"
 )
 
 const (
@@ -24,15 +26,7 @@ const (
 )
 
 func sharedVision(t *testing.T, name string) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "data", "vision", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("RPIQ_REQUIRE_DATA") == "1" {
-			t.Fatalf("shared data missing: %v", err)
-		}
-		t.Skipf("shared data missing (%v)", err)
-	}
-	return p
+	return shareddata.Path(t, filepath.Join("vision", name))
 }
 
 func TestModelsInstallUsage(t *testing.T) {
