@@ -84,12 +84,9 @@ type Config struct {
 	EOSTokenIDs []int // eos_token_id may be an integer or a list
 	PadTokenID  int   // -1 when none
 
-	// OPT only.
-	DoLayerNormBefore          bool // pre-norm (true) or post-norm (opt-350m)
-	WordEmbedProjDim           int  // embedding width; project_in/out exist when != HiddenSize
-	LayerNormElementwiseAffine bool
-	RemoveFinalLayerNorm       bool // _remove_final_layer_norm
-	PositionOffset             int  // learned positions: position p reads row p+PositionOffset (OPT: 2)
+	// Learned absolute positions and a narrower embedding (OPT's reader sets them).
+	WordEmbedProjDim int // embedding width when it differs from hidden_size (project_in/out); 0 or HiddenSize otherwise
+	PositionOffset   int // learned positions: position p reads row p+PositionOffset (OPT: 2)
 
 	SlidingWindow int // Qwen2 with use_sliding_window; 0 = full attention
 

@@ -101,9 +101,9 @@ func TestParseConfigArchitectures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Architecture != opt.Arch || c.IntermediateSize != 4096 || c.DoLayerNormBefore || c.WordEmbedProjDim != 512 ||
+	if c.Architecture != opt.Arch || c.IntermediateSize != 4096 || c.Arch.(*opt.Config).DoLayerNormBefore || c.WordEmbedProjDim != 512 ||
 		c.PositionOffset != 2 || !c.TieWordEmbeddings || c.HiddenAct != "relu" || !c.AttentionBias || !c.MLPBias ||
-		c.LayerNormEps != 1e-5 || c.NumKVHeads != 16 || c.HeadDim != 64 || c.PadTokenID != 1 || !c.LayerNormElementwiseAffine {
+		c.LayerNormEps != 1e-5 || c.NumKVHeads != 16 || c.HeadDim != 64 || c.PadTokenID != 1 || !c.Arch.(*opt.Config).LayerNormElementwiseAffine {
 		t.Fatalf("opt: %+v", c)
 	}
 
@@ -135,7 +135,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.DoLayerNormBefore || c.WordEmbedProjDim != 64 || c.MaxPositions != 2048 || !c.TieWordEmbeddings || !c.AttentionBias {
+	if !c.Arch.(*opt.Config).DoLayerNormBefore || c.WordEmbedProjDim != 64 || c.MaxPositions != 2048 || !c.TieWordEmbeddings || !c.AttentionBias {
 		t.Fatalf("opt defaults: %+v", c)
 	}
 	// transformers v5 writes rope_parameters instead of rope_theta / rope_scaling.

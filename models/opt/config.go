@@ -9,6 +9,13 @@ const Arch = "OPTForCausalLM"
 // table embed_positions.weight has max_position_embeddings+2 rows and position p uses row p+2.
 const PositionOffset = 2
 
+// Config is what OPT reads beyond hf.Config (kept in hf.Config.Arch).
+type Config struct {
+	DoLayerNormBefore          bool // pre-norm (true) or post-norm (opt-350m)
+	LayerNormElementwiseAffine bool // false: the norms have no parameters
+	RemoveFinalLayerNorm       bool // _remove_final_layer_norm
+}
+
 // readConfig reads an OPTConfig (HF defaults where optional).
 func readConfig(f *hf.Fields, c *hf.Config) {
 	c.HiddenSize = f.Positive("hidden_size", true, 0)
@@ -27,10 +34,11 @@ func readConfig(f *hf.Fields, c *hf.Config) {
 	c.MaxPositions = f.Positive("max_position_embeddings", false, 2048)
 	c.LayerNormEps = 1e-5
 	c.HiddenAct = f.String("activation_function", "relu")
-	c.DoLayerNormBefore = f.Bool("do_layer_norm_before", true)
+	oc := &Config{DoLayerNormBefore: f.Bool("do_layer_norm_before", true)}
 	c.WordEmbedProjDim = f.Positive("word_embed_proj_dim", false, c.HiddenSize)
-	c.LayerNormElementwiseAffine = f.Bool("layer_norm_elementwise_affine", true)
-	c.RemoveFinalLayerNorm = f.Bool("_remove_final_layer_norm", false)
+	oc.LayerNormElementwiseAffine = f.Bool("layer_norm_elementwise_affine", true)
+	oc.RemoveFinalLayerNorm = f.Bool("_remove_final_layer_norm", false)
+	c.Arch = oc
 	bias := f.Bool("enable_bias", true)
 	c.AttentionBias, c.AttentionOutBias, c.MLPBias = bias, bias, bias
 	c.TieWordEmbeddings = f.Bool("tie_word_embeddings", true)
@@ -38,4 +46,13 @@ func readConfig(f *hf.Fields, c *hf.Config) {
 	c.BOSTokenID = f.TokenID("bos_token_id", 2)
 	c.EOSTokenIDs = f.TokenIDs("eos_token_id", []int{2})
 	c.PadTokenID = f.TokenID("pad_token_id", 1)
+}
+
+// configOf is c's OPT settings (the defaults when c was not read by readConfig: models built in
+// memory).
+func configOf(c *hf.Config) *Config {
+	if oc, ok := c.Arch.(*Config); ok {
+		return oc
+	}
+	return &Config{DoLayerNormBefore: true, LayerNormElementwiseAffine: true}
 }

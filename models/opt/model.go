@@ -50,13 +50,14 @@ const eps = 1e-5 // nn.LayerNorm's default, which OPT uses
 // New binds an OPT checkpoint's weights by their HF names.
 func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	dir := w.Checkpoint.Dir()
+	oc := configOf(c)
 	if c.HiddenAct != "relu" && c.HiddenAct != "gelu" {
 		return nil, &hfmodel.Error{Msg: fmt.Sprintf("%s/config.json: activation_function %q is not supported (want relu or gelu)", dir, c.HiddenAct)}
 	}
 	H, V, P := c.HiddenSize, c.VocabSize, c.WordEmbedProjDim
 	hd := c.HeadDim
 	m := &Model{
-		be: w.Backend, preNorm: c.DoLayerNormBefore, gelu: c.HiddenAct == "gelu", posOffset: c.PositionOffset,
+		be: w.Backend, preNorm: oc.DoLayerNormBefore, gelu: c.HiddenAct == "gelu", posOffset: c.PositionOffset,
 		attn: backend.Attn{Heads: c.NumHeads, KVHeads: c.NumHeads, HeadDim: hd, Scale: float32(1 / math.Sqrt(float64(hd)))},
 	}
 	m.Decoder = nn.Decoder{Name: "opt", Backend: w.Backend, Layers: c.NumLayers, KVDim: H, MaxPositions: c.MaxPositions, Linear: nn.Linears{},
@@ -72,7 +73,7 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 	}
 	// With layer_norm_elementwise_affine false the norms have no parameters: weight 1, bias 0.
 	norm := func(name string) (backend.Tensor, backend.Tensor) {
-		if !c.LayerNormElementwiseAffine {
+		if !oc.LayerNormElementwiseAffine {
 			one, zero := make([]float32, H), make([]float32, H)
 			for i := range one {
 				one[i] = 1
@@ -116,7 +117,7 @@ func New(c *hf.Config, w *hfmodel.Weights) (model.Model, error) {
 		l.mlpNormW, l.mlpNormB = norm(p + "final_layer_norm")
 		m.layers = append(m.layers, l)
 	}
-	if c.DoLayerNormBefore && !c.RemoveFinalLayerNorm {
+	if oc.DoLayerNormBefore && !oc.RemoveFinalLayerNorm {
 		m.finalNormW, m.finalNormB = norm(d + "final_layer_norm")
 	}
 	switch {
