@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/rpiq/rpiq/assist/config"
 )
@@ -45,4 +47,39 @@ func checkModelFiles(cfg config.Config) []config.Problem {
 		}
 	}
 	return ps
+}
+
+// ModelNotes says which capabilities are off because their model files, left at their default
+// names in the default folder, are not installed yet: not a mistake in the settings, but worth
+// a line after `assist check`'s OK.
+func ModelNotes(cfg config.Config) []string {
+	if cfg.Models.Dir != "" {
+		return nil // a folder the caregiver chose: checkModelFiles reports what is missing
+	}
+	def := map[string]string{}
+	for _, f := range config.Default().ModelFiles() {
+		def[f.Field] = f.Path
+	}
+	off := map[string][]string{}
+	var order []string
+	for _, f := range cfg.ModelFiles() {
+		if f.Dir || def[f.Field] != f.Path {
+			continue
+		}
+		if _, err := os.Stat(f.Path); errors.Is(err, fs.ErrNotExist) {
+			if _, seen := off[f.Capability]; !seen {
+				order = append(order, f.Capability)
+			}
+			off[f.Capability] = append(off[f.Capability], filepath.Base(f.Path))
+		}
+	}
+	var notes []string
+	for _, c := range order {
+		verb := "is"
+		if len(off[c]) > 1 {
+			verb = "are"
+		}
+		notes = append(notes, fmt.Sprintf("note: %s is off until %s %s installed in %s (assist models install FILE|URL --sha256 HEX)", c, strings.Join(off[c], " and "), verb, cfg.Models.Folder()))
+	}
+	return notes
 }

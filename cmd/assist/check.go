@@ -54,5 +54,8 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		what = "OK (models, recogniser and voice loaded)"
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", *path, what)
+	for _, n := range assist.ModelNotes(cfg) {
+		fmt.Fprintln(stdout, n)
+	}
 	return nil
 }

@@ -190,6 +190,11 @@ func fmtSscanf(rg string, n *int) (int, error) { return fmt.Sscanf(rg, "bytes=%d
 // TestCheckNamesModelFiles: a model folder without the detector files, and a damaged one, are
 // named by assist check (the damaged one by --deep, which loads it) and by assist doctor.
 func TestCheckNamesModelFiles(t *testing.T) {
+	// Models not installed yet in the default folder: OK, with a note.
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	if code, o, _ := runCmd("check", "--config", "../../examples/assist.toml"); code != 0 || !strings.Contains(o, "note: object recognition is off until yolox_nano.onnx and coco.names are installed in") {
+		t.Errorf("defaults not installed: %d\n%s", code, o)
+	}
 	dir := t.TempDir()
 	cfg := writeModelsConfig(t, dir)
 	code, o, _ := runCmd("check", "--config", cfg)
