@@ -80,6 +80,9 @@ func quantizeVLM(a vlmQuantArgs, f *vlmQuantFlags, stdout, stderr io.Writer) (ha
 	if !a.quiet {
 		o.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	defer onInterrupt(stderr, "quantize", func() string {
+		return "the blocks finished so far are kept in " + a.out + " (where the model can resume: CogVLM2); run the same command with --resume to finish from there, or again without it"
+	})()
 	start := time.Now()
 	sum, err := q.Quantize(a.model, a.out, samples, o)
 	if err != nil {

@@ -82,6 +82,9 @@ func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) er
 		}
 		ts = append(ts, safetensors.Tensor{Name: name, DType: info.DType, Shape: info.Shape, Data: data})
 	}
+	if err := quant.UnloadOutput(outDir); err != nil { // config.json comes back last
+		return err
+	}
 	if err := hf.WriteCheckpoint(outDir, ts, map[string]string{"format": "pt", "quantizer": "rpiq"}, 0); err != nil {
 		return err
 	}
@@ -117,11 +120,11 @@ func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) er
 		return fmt.Errorf("%s: %v", filepath.Join(srcDir, hf.ConfigFile), err)
 	}
 	cfg["quantization_config"] = qc
-	if err := hf.WriteJSON(filepath.Join(outDir, hf.ConfigFile), cfg); err != nil {
-		return err
-	}
 	if err := hf.WriteJSON(filepath.Join(outDir, hf.QuantizeConfigFile), qc); err != nil {
 		return err
 	}
-	return quant.CopyCompanions(srcDir, outDir)
+	if err := quant.CopyCompanions(srcDir, outDir); err != nil {
+		return err
+	}
+	return hf.WriteJSON(filepath.Join(outDir, hf.ConfigFile), cfg) // last: the folder loads from now on
 }

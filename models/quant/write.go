@@ -76,10 +76,8 @@ func WriteModel(srcDir, outDir string, res *Result, s Settings) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
-	for _, stale := range []string{hf.ConfigFile, hf.IndexFile} {
-		if err := os.Remove(filepath.Join(outDir, stale)); err != nil && !os.IsNotExist(err) {
-			return err
-		}
+	if err := UnloadOutput(outDir); err != nil {
+		return err
 	}
 	ck, err := hf.OpenCheckpoint(srcDir)
 	if err != nil {
@@ -131,6 +129,18 @@ func WriteModel(srcDir, outDir string, res *Result, s Settings) error {
 		return err
 	}
 	return hf.WriteJSON(filepath.Join(outDir, hf.ConfigFile), cfg) // last: the folder loads from now on
+}
+
+// UnloadOutput removes an older output's config.json and safetensors index from outDir before a
+// new checkpoint is written there: until the writer puts the new config.json last, the folder
+// does not load, so an interrupted write never leaves old and new files mixed in a loadable folder.
+func UnloadOutput(outDir string) error {
+	for _, stale := range []string{hf.ConfigFile, hf.IndexFile} {
+		if err := os.Remove(filepath.Join(outDir, stale)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // CopyCompanions copies the tokenizer and generation files (everything that is not a weight

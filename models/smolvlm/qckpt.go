@@ -74,6 +74,9 @@ func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) er
 		}
 		ts = append(ts, safetensors.Tensor{Name: name, DType: info.DType, Shape: info.Shape, Data: data})
 	}
+	if err := quant.UnloadOutput(outDir); err != nil { // config.json comes back last
+		return err
+	}
 	if err := hf.WriteCheckpoint(outDir, ts, map[string]string{"format": "pt", "quantizer": "rpiq"}, 0); err != nil {
 		return err
 	}
@@ -111,17 +114,12 @@ func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) er
 		return fmt.Errorf("%s: %v", filepath.Join(srcDir, hf.ConfigFile), err)
 	}
 	cfg["quantization_config"] = qc
-	if err := hf.WriteJSON(filepath.Join(outDir, hf.ConfigFile), cfg); err != nil {
-		return err
-	}
 	if err := hf.WriteJSON(filepath.Join(outDir, hf.QuantizeConfigFile), qc); err != nil {
 		return err
 	}
+	// CopyCompanions copies preprocessor_config.json with the tokenizer files, atomically.
 	if err := quant.CopyCompanions(srcDir, outDir); err != nil {
 		return err
 	}
-	if b, err := os.ReadFile(filepath.Join(srcDir, "preprocessor_config.json")); err == nil {
-		return os.WriteFile(filepath.Join(outDir, "preprocessor_config.json"), b, 0o644)
-	}
-	return nil
+	return hf.WriteJSON(filepath.Join(outDir, hf.ConfigFile), cfg) // last: the folder loads from now on
 }
