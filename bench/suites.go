@@ -12,7 +12,6 @@ import (
 
 	"github.com/rpiq/rpiq/kernels/cpu/q"
 	"github.com/rpiq/rpiq/models/quant/quantbench"
-	"github.com/rpiq/rpiq/models/smolvlm"
 )
 
 // Suite is one group of benchmarks; Run returns its results (each a struct with the JSON fields
@@ -57,7 +56,7 @@ func Suites() []Suite {
 			return all, nil
 		}},
 		{"smolvlm", func(threads int, want func(string) bool) ([]fmt.Stringer, error) {
-			rs, err := smolvlm.Bench(smolvlm.BenchOptions{Threads: threads, Filter: want})
+			rs, err := SmolVLM(SmolVLMOptions{Threads: threads, Filter: want})
 			return stringers(rs), err
 		}},
 		{"quantize", quantize},

@@ -1,5 +1,0 @@
-//go:build !unix
-
-package smolvlm
-
-func processCPU() float64 { return 0 }
