@@ -42,6 +42,13 @@ func LoadProcessorConfig(dir string, tile int) (ProcessorConfig, error) {
 	if err != nil {
 		return pc, err
 	}
+	return ParseProcessorConfig(path, data, tile)
+}
+
+// ParseProcessorConfig parses preprocessor_config.json content (path names it in errors) over
+// the defaults for tile.
+func ParseProcessorConfig(path string, data []byte, tile int) (ProcessorConfig, error) {
+	pc := DefaultProcessorConfig(tile)
 	var raw struct {
 		DoResize      *bool              `json:"do_resize"`
 		Size          map[string]float64 `json:"size"`

@@ -137,3 +137,27 @@ func TestPromptLayout(t *testing.T) {
 		t.Error("want an error for a prompt without <image>")
 	}
 }
+
+// FuzzProcessorConfig: any preprocessor_config.json parses or fails with an error, and a
+// config it accepts preprocesses a small picture without panicking.
+func FuzzProcessorConfig(f *testing.F) {
+	f.Add([]byte(`{"do_resize": true, "size": {"longest_edge": 128}, "max_image_size": {"longest_edge": 32}, "rescale_factor": 0.00392156862745098, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}`))
+	f.Add([]byte(`{"size": {"longest_edge": 1}}`))
+	f.Add([]byte(`{"do_resize": false}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pc, err := ParseProcessorConfig("preprocessor_config.json", data, 32)
+		if err != nil {
+			return
+		}
+		if pc.LongestEdge > 512 {
+			return // valid but slow to run here
+		}
+		px, err := Preprocess("x", synth(7, 5), pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(px.Tiles) == 0 || len(px.Tiles[0]) != 3*32*32 {
+			t.Fatalf("%d tiles", len(px.Tiles))
+		}
+	})
+}
