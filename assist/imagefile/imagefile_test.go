@@ -10,6 +10,8 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/rpiq/rpiq/internal/shareddata"
@@ -106,4 +108,30 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("error without ErrBadImage: %v", err)
 		}
 	})
+}
+
+// FuzzDecode found that a few bytes claiming a huge picture made the decoders allocate it whole
+// (a 54-byte BMP header for 10000x10000: 381 MB, then EOF) and timed the fuzzer out. Such a
+// header is refused before decoding; its allocation stays small.
+func TestHeaderClaimingMorePixelsThanData(t *testing.T) {
+	bmp := append([]byte("BM"), make([]byte, 52)...)
+	binary.LittleEndian.PutUint32(bmp[10:], 54)
+	binary.LittleEndian.PutUint32(bmp[14:], 40)
+	binary.LittleEndian.PutUint32(bmp[18:], 10000)
+	binary.LittleEndian.PutUint32(bmp[22:], 10000)
+	binary.LittleEndian.PutUint16(bmp[26:], 1)
+	binary.LittleEndian.PutUint16(bmp[28:], 32)
+	gif := []byte("GIF89a\x10\x27\x10\x27\x00\x00\x00,\x00\x00\x00\x00\x10\x27\x10\x27\x00\x08")
+	for name, data := range map[string][]byte{"bmp": bmp, "gif": gif} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Decode(data)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), "more than its") {
+			t.Errorf("%s: %v; want ErrBadImage for a header claiming more pixels than its bytes hold", name, err)
+		}
+		if mb := (after.TotalAlloc - before.TotalAlloc) >> 20; mb > 8 {
+			t.Errorf("%s: %d MB allocated to refuse a %d-byte file", name, mb, len(data))
+		}
+	}
 }
