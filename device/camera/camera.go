@@ -1,7 +1,6 @@
 package camera
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	_ "golang.org/x/image/bmp"
 	_ "golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
+
+	"github.com/rpiq/rpiq/internal/imagebytes"
 )
 
 // ErrUnavailable means the camera (or the file standing in for it) cannot be opened or stopped
@@ -347,7 +348,7 @@ func DecodeImage(name string, b []byte) (*Frame, error) {
 	}
 	// Read the size from the header first where Go can, so a small file claiming a huge picture
 	// cannot make OpenCV allocate gigabytes.
-	if cfg, format, err := image.DecodeConfig(bytes.NewReader(b)); err == nil {
+	if cfg, format, err := imagebytes.DecodeConfig(b); err == nil { // TIFF through io.ReaderAt
 		if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
 			return nil, fmt.Errorf("camera: %s: %w (%s of %dx%d pixels; at most %d pixels)", name, ErrBadImage, format, cfg.Width, cfg.Height, MaxPixels)
 		}

@@ -1,7 +1,6 @@
 package multimodal
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -13,6 +12,8 @@ import (
 	_ "golang.org/x/image/bmp"  //
 	_ "golang.org/x/image/tiff" //
 	_ "golang.org/x/image/webp" //
+
+	"github.com/rpiq/rpiq/internal/imagebytes"
 )
 
 // ImageError is an image the model cannot take (undecodable, empty); it is bad input.
@@ -50,14 +51,14 @@ func DecodeImage(source string, data []byte) (image.Image, error) {
 		return nil, &ImageError{Source: source, Problem: "the file is empty"}
 	}
 	// check the declared size before decoding: a 60-byte PNG header can ask for gigabytes
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	cfg, _, err := imagebytes.DecodeConfig(data) // TIFF through io.ReaderAt
 	if err == nil && (cfg.Width <= 0 || cfg.Height <= 0) {
 		return nil, &ImageError{Source: source, Problem: fmt.Sprintf("the image has no pixels (%d×%d)", cfg.Width, cfg.Height)}
 	}
 	if err == nil && int64(cfg.Width)*int64(cfg.Height) > maxPixels {
 		return nil, &ImageError{Source: source, Problem: fmt.Sprintf("the image is %d×%d; at most %d megapixels are accepted", cfg.Width, cfg.Height, maxPixels/1_000_000)}
 	}
-	img, _, err := image.Decode(bytes.NewReader(data))
+	img, _, err := imagebytes.Decode(data)
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
 			return nil, &ImageError{Source: source, Problem: "not an image in a known format (PNG, JPEG, GIF, BMP, TIFF, WebP)"}
