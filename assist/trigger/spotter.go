@@ -73,7 +73,7 @@ type SpotterOptions struct {
 	Cooldown time.Duration
 
 	// Pause is the silence a command must follow and be followed by: commands are said as
-	// commands, not in the middle of running speech. Default 150 ms; negative: no pause needed.
+	// commands, not in the middle of running speech. Default 300 ms; negative: no pause needed.
 	Pause time.Duration
 
 	// extra PocketSphinx arguments (tests comparing search settings).
@@ -367,7 +367,7 @@ func (d detection) overlaps(o detection) bool { return d.start < o.end && o.star
 const phoneLoopPenalty = "1e-20"
 
 // DefaultPause is the pause a command must follow.
-const DefaultPause = 150 * time.Millisecond
+const DefaultPause = 300 * time.Millisecond
 
 // pauseSlack is how far (in 10 ms frames) the pause may end from the detection's start: the
 // start is known to within PocketSphinx's delay.
