@@ -8,6 +8,7 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -323,31 +324,33 @@ func hinvUpper(H []float64, n int, percdamp float64) ([]float64, float64, error)
 	return nil, 0, fmt.Errorf("quant: the Hessian is not positive definite even with damping < 1 (n = %d)", n)
 }
 
-// invUpper computes the upper Cholesky factor of A⁻¹ for a symmetric positive definite A.
+// invUpper computes the upper Cholesky factor of A⁻¹ for a symmetric positive definite A, in
+// place: A's upper triangle is factorized (LAPACK potrf), inverted (potri) and factorized again,
+// and A itself is returned with its lower triangle zeroed. These are the calls gonum's
+// mat.Cholesky Factorize / InverseTo / Factorize make, including InverseTo's refusal of a
+// condition number above mat.ConditionTolerance, so the result is the same bit for bit, but one
+// n×n buffer serves instead of six (down_proj's is 1.6 GB at n = 14336).
 func invUpper(A []float64, n int) ([]float64, bool) {
-	var c mat.Cholesky
-	if !c.Factorize(mat.NewSymDense(n, A)) {
+	sym := blas64.Symmetric{Uplo: blas.Upper, N: n, Stride: n, Data: A}
+	work := make([]float64, 3*n)
+	norm := lapack64.Lansy(mat.CondNorm, sym, work)
+	if _, ok := lapack64.Potrf(sym); !ok {
 		return nil, false
 	}
-	var inv mat.SymDense
-	if err := c.InverseTo(&inv); err != nil {
+	cond := 1 / lapack64.Pocon(sym, norm, work, make([]int, n))
+	if _, ok := lapack64.Potri(blas64.Triangular{Uplo: blas.Upper, Diag: blas.NonUnit, N: n, Stride: n, Data: A}); !ok || cond > mat.ConditionTolerance {
 		return nil, false
 	}
-	var c2 mat.Cholesky
-	if !c2.Factorize(&inv) {
+	if _, ok := lapack64.Potrf(sym); !ok {
 		return nil, false
 	}
-	var u mat.TriDense
-	c2.UTo(&u)
-	raw := u.RawTriangular()
-	U := make([]float64, n*n)
-	for i := 0; i < n; i++ {
-		copy(U[i*n+i:(i+1)*n], raw.Data[i*raw.Stride+i:i*raw.Stride+n])
+	for i := 1; i < n; i++ {
+		clear(A[i*n : i*n+i])
 	}
-	for _, v := range U {
+	for _, v := range A {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, false
 		}
 	}
-	return U, true
+	return A, true
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"testing"
+
+	"gonum.org/v1/gonum/mat"
 )
 
 // randomLayer returns m×n weights and an n×n Hessian 2/N Σ x xᵀ of N correlated inputs.
@@ -338,5 +340,64 @@ func TestGridReferenceQuirks(t *testing.T) {
 	}
 	if err := (Grid{Bits: 5}).Validate(); err == nil {
 		t.Fatal("5 bits accepted")
+	}
+}
+
+// invUpper (in place, LAPACK calls) gives bit for bit what gonum's mat.Cholesky Factorize /
+// InverseTo / Factorize / UTo give, and refuses what they refuse.
+func TestInvUpperMatchesMatCholesky(t *testing.T) {
+	viaMat := func(A []float64, n int) ([]float64, bool) {
+		var c mat.Cholesky
+		if !c.Factorize(mat.NewSymDense(n, A)) {
+			return nil, false
+		}
+		var inv mat.SymDense
+		if err := c.InverseTo(&inv); err != nil {
+			return nil, false
+		}
+		var c2 mat.Cholesky
+		if !c2.Factorize(&inv) {
+			return nil, false
+		}
+		var u mat.TriDense
+		c2.UTo(&u)
+		U := make([]float64, n*n)
+		for i := 0; i < n; i++ {
+			for j := i; j < n; j++ {
+				U[i*n+j] = u.At(i, j)
+			}
+		}
+		return U, true
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, n := range []int{1, 5, 64, 200} {
+		for _, singular := range []bool{false, true} {
+			X := make([]float64, 3*n*n)
+			for i := range X {
+				X[i] = rng.NormFloat64()
+			}
+			A := make([]float64, n*n)
+			rows := 3 * n
+			if singular {
+				rows = max(1, n/2) // rank-deficient Gram
+			}
+			for i := 0; i < n; i++ {
+				for j := 0; j < n; j++ {
+					for k := 0; k < rows; k++ {
+						A[i*n+j] += X[k*n+i] * X[k*n+j]
+					}
+				}
+			}
+			want, okW := viaMat(append([]float64(nil), A...), n)
+			got, okG := invUpper(append([]float64(nil), A...), n)
+			if okW != okG {
+				t.Fatalf("n=%d singular=%v: ok %v, mat.Cholesky says %v", n, singular, okG, okW)
+			}
+			for i := range want {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("n=%d: U[%d] = %v, mat.Cholesky gives %v", n, i, got[i], want[i])
+				}
+			}
+		}
 	}
 }
