@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 
 	"github.com/rpiq/rpiq/models/llama2c"
 )
@@ -37,6 +38,10 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		return usagef("convert: --out is required")
 	}
 	stop := onInterrupt(stderr, "convert", func() string {
+		// Made once no write can finish any more (tempfiles.Abandon): what is there now stays.
+		if entries, err := os.ReadDir(*out); err == nil && len(entries) > 0 {
+			return *out + " was written in full just before the signal: nothing to redo"
+		}
 		return *out + " was not created: run the same command again"
 	})
 	err = llama2c.Convert(pos[0], *tok, *out)

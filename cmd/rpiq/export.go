@@ -55,7 +55,13 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if !*quiet {
 		opt.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	before, _ := os.Stat(pos[1])
 	defer onInterrupt(stderr, "export", func() string {
+		// The message is made once no write can finish any more (tempfiles.Abandon), so the
+		// file there now is what stays.
+		if now, err := os.Stat(pos[1]); err == nil && (before == nil || !os.SameFile(before, now)) {
+			return pos[1] + " was written in full just before the signal: nothing to redo"
+		}
 		return pos[1] + " was not written (a file there before is unchanged): run the same command again"
 	})()
 	rep, err := gguf.Export(pos[0], pos[1], opt)

@@ -179,6 +179,11 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	}
 	var saved atomic.Int64 // layers kept in --out/.rpiq-partial
 	defer onInterrupt(stderr, "quantize", func() string {
+		_, errCfg := os.Stat(filepath.Join(*outDir, "config.json"))
+		_, errPart := os.Stat(filepath.Join(*outDir, ".rpiq-partial"))
+		if errCfg == nil && os.IsNotExist(errPart) { // made once no write can finish any more
+			return *outDir + " was written in full just before the signal: nothing to redo"
+		}
 		return fmt.Sprintf("%d of %d layers are kept in %s; run the same command with --resume to finish from there",
 			saved.Load(), lm.NumLayers(), filepath.Join(*outDir, ".rpiq-partial"))
 	})()

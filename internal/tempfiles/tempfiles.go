@@ -1,6 +1,12 @@
 // Package tempfiles keeps the list of the temporary files and folders that atomic writes have
 // in flight, so that a job stopped by SIGINT or SIGTERM can remove them before it exits: an
 // interrupted write then leaves the old output or nothing, not a hidden multi-GB ".tmp-" file.
+//
+// The job goes on running while the signal handler cleans up, so every step that changes what
+// is on disk for a write — creating the temporary, renaming it into place — runs under a shared
+// lock that Abandon takes for good: once Abandon has started, no temporary is created or
+// committed any more (those calls block until the process exits), and none is half-created
+// while it removes them.
 package tempfiles
 
 import (
@@ -8,46 +14,64 @@ import (
 	"sync"
 )
 
-var state struct {
-	sync.Mutex
-	paths     map[string]bool
-	abandoned bool
-}
+var (
+	gate      sync.RWMutex // read-held by Create and Commit; Abandon write-locks it and never unlocks
+	abandoned bool         // set under gate's write lock
 
-// Track records path (a temporary file or folder just created) until release is called, when
-// the write has renamed or removed it. After Abandon, Track removes path itself and never
-// returns: the process is about to exit and must not start a new write.
-func Track(path string) (release func()) {
-	state.Lock()
-	if state.abandoned {
-		state.Unlock()
-		os.RemoveAll(path)
+	mu    sync.Mutex
+	paths = map[string]bool{}
+)
+
+// enter read-locks the gate; after Abandon it blocks forever (the process is exiting).
+func enter() {
+	gate.RLock()
+	if abandoned { // unreachable while Abandon holds the write lock; kept for clarity
+		gate.RUnlock()
 		select {}
 	}
-	if state.paths == nil {
-		state.paths = map[string]bool{}
-	}
-	state.paths[path] = true
-	state.Unlock()
-	return func() {
-		state.Lock()
-		delete(state.paths, path)
-		state.Unlock()
-	}
 }
 
-// Abandon removes every tracked path and makes later Track calls block; the caller exits next.
-// It returns how many paths it removed.
+// Create runs create, which makes a temporary file or folder and returns its path, and tracks
+// that path until release is called (after it was renamed into place or removed).
+func Create(create func() (string, error)) (path string, release func(), err error) {
+	enter()
+	defer gate.RUnlock()
+	path, err = create()
+	if err != nil {
+		return "", func() {}, err
+	}
+	mu.Lock()
+	paths[path] = true
+	mu.Unlock()
+	return path, func() {
+		mu.Lock()
+		delete(paths, path)
+		mu.Unlock()
+	}, nil
+}
+
+// Commit runs commit, a step that changes the disk outside the temporaries (the rename that puts
+// one into place, a folder made), unless the job is being abandoned (then it never returns).
+func Commit(commit func() error) error {
+	enter()
+	defer gate.RUnlock()
+	return commit()
+}
+
+// Abandon waits for any Create or Commit in progress, removes every tracked path, and makes
+// later Create and Commit calls block: the caller exits next. It returns how many paths it
+// removed.
 func Abandon() int {
-	state.Lock()
-	defer state.Unlock()
-	state.abandoned = true
+	gate.Lock() // never unlocked
+	abandoned = true
+	mu.Lock()
+	defer mu.Unlock()
 	n := 0
-	for p := range state.paths {
+	for p := range paths {
 		if os.RemoveAll(p) == nil {
 			n++
 		}
 	}
-	state.paths = nil
+	paths = map[string]bool{}
 	return n
 }

@@ -4,18 +4,26 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
-// Abandon removes what is tracked (a file and a folder) and nothing that was released.
+// Abandon removes what is tracked (a file and a folder) and nothing that was released, and
+// afterwards no temporary is created or committed.
 func TestAbandonRemovesTracked(t *testing.T) {
 	dir := t.TempDir()
 	file, folder, done := filepath.Join(dir, ".a.tmp-1"), filepath.Join(dir, ".b.tmp-2"), filepath.Join(dir, "c")
-	os.WriteFile(file, []byte("x"), 0o644)
-	os.MkdirAll(filepath.Join(folder, "sub"), 0o755)
-	os.WriteFile(done, []byte("x"), 0o644)
-	Track(file)
-	Track(folder)
-	Track(done)() // renamed into place: released
+	mk := func(p string, isDir bool) func() (string, error) {
+		return func() (string, error) {
+			if isDir {
+				return p, os.MkdirAll(filepath.Join(p, "sub"), 0o755)
+			}
+			return p, os.WriteFile(p, []byte("x"), 0o644)
+		}
+	}
+	Create(mk(file, false))
+	Create(mk(folder, true))
+	_, release, _ := Create(mk(done, false))
+	release() // renamed into place
 	if n := Abandon(); n != 2 {
 		t.Fatalf("removed %d paths, want 2", n)
 	}
@@ -26,5 +34,16 @@ func TestAbandonRemovesTracked(t *testing.T) {
 	}
 	if _, err := os.Stat(done); err != nil {
 		t.Errorf("released path removed: %v", err)
+	}
+	late := filepath.Join(dir, "late")
+	go Create(mk(late, false))
+	committed := make(chan bool, 1)
+	go Commit(func() error { committed <- true; return nil })
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat(late); !os.IsNotExist(err) {
+		t.Error("a temporary was created after Abandon")
+	}
+	if len(committed) > 0 {
+		t.Error("a commit ran after Abandon")
 	}
 }

@@ -164,11 +164,13 @@ func Convert(ckptPath, tokenizerPath, outDir string) (err error) {
 		return err
 	}
 	parent := filepath.Dir(filepath.Clean(outDir))
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-*")
+	tmp, release, err := tempfiles.Create(func() (string, error) { // removed if the job is interrupted
+		return os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-*")
+	})
 	if err != nil {
 		return err
 	}
-	defer tempfiles.Track(tmp)() // removed if the job is interrupted
+	defer release()
 	defer func() {
 		if err != nil {
 			os.RemoveAll(tmp)
@@ -180,6 +182,8 @@ func Convert(ckptPath, tokenizerPath, outDir string) (err error) {
 	if err = os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	os.Remove(outDir) // an empty folder may be replaced
-	return os.Rename(tmp, outDir)
+	return tempfiles.Commit(func() error {
+		os.Remove(outDir) // an empty folder may be replaced
+		return os.Rename(tmp, outDir)
+	})
 }

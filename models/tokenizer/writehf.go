@@ -35,7 +35,9 @@ func WriteLlama2cAsHF(binPath, outDir string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
+	// Through tempfiles.Commit: after an interrupt has removed a temporary outDir, it must not
+	// be made again.
+	if err := tempfiles.Commit(func() error { return os.MkdirAll(outDir, 0o755) }); err != nil {
 		return err
 	}
 	if err := writeFileAtomic(filepath.Join(outDir, "tokenizer.json"), tokJSON); err != nil {
@@ -172,11 +174,19 @@ func (t *llama2cTokenizer) hfJSON() ([]byte, error) {
 // over path, so readers see the old file or the new one, never a partial one.
 func writeFileAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	var f *os.File
+	_, release, err := tempfiles.Create(func() (string, error) { // removed if the job is interrupted
+		t, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+		if err != nil {
+			return "", err
+		}
+		f = t
+		return t.Name(), nil
+	})
 	if err != nil {
 		return err
 	}
-	defer tempfiles.Track(f.Name())() // removed if the job is interrupted
+	defer release()
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -195,7 +205,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err = os.Chmod(f.Name(), 0o644); err != nil {
 		return err
 	}
-	if err = os.Rename(f.Name(), path); err != nil {
+	if err = tempfiles.Commit(func() error { return os.Rename(f.Name(), path) }); err != nil {
 		return err
 	}
 	if d, derr := os.Open(dir); derr == nil {

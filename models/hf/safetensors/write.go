@@ -206,11 +206,19 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	tmpPrefix := filepath.Join(dir, "."+filepath.Base(path)+".tmp-")
 	defer func() { err = nameTarget(err, tmpPrefix, path) }()
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	var tmp *os.File
+	_, release, err := tempfiles.Create(func() (string, error) { // removed if the job is interrupted
+		f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+		if err != nil {
+			return "", err
+		}
+		tmp = f
+		return f.Name(), nil
+	})
 	if err != nil {
 		return err
 	}
-	defer tempfiles.Track(tmp.Name())() // removed if the job is interrupted
+	defer release()
 	defer func() {
 		if err != nil {
 			tmp.Close()
@@ -233,7 +241,7 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
 	if err = tmp.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	if err = tempfiles.Commit(func() error { return os.Rename(tmp.Name(), path) }); err != nil {
 		return err
 	}
 	return syncDir(dir)
