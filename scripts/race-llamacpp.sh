@@ -14,7 +14,10 @@
 # LLAMA_BENCH is a llama-bench binary built as docs/BENCHMARKS.md says; without one this says so
 # and exits 0. WORKDIR (default ./race-work) keeps the checkpoints between runs (about 4.7 GB).
 # The tokenizer is Llama 3's from ../shared/data/tokenizers/llama3 (or RACE_TOKENIZER=DIR).
-# ROUNDS, THREADS, RPIQ (a built rpiq binary) can be set in the environment.
+# ROUNDS, THREADS, RPIQ (a built rpiq binary) can be set in the environment. On a shared machine
+# set OMP_WAIT_POLICY=PASSIVE: llama.cpp's OpenMP threads otherwise spin at every barrier, and
+# with other processes on the cores that cost it 10× in decode (docs/BENCHMARKS.md); rpiq's
+# workers block. The header line says which policy ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=${1:-}
@@ -84,7 +87,7 @@ wall_rss() {
   tail -1 "$tmp/time"
 }
 
-echo "race: $(nproc) CPUs, $threads threads, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg), rpiq $version, $(date -u +%FT%TZ)"
+echo "race: $(nproc) CPUs, $threads threads, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg), rpiq $version, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}, $(date -u +%FT%TZ)"
 printf '%-6s %-9s %8s %8s %8s %8s %8s\n' round engine pp128 pp512 tg64 ttft_s rss_MB
 for r in $(seq 1 "$rounds"); do
   # llama.cpp first in odd rounds, rpiq first in even ones
