@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rpiq/rpiq/kernels/cpu"
 	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/models/quant"
 	"github.com/rpiq/rpiq/models/tokenizer"
@@ -131,12 +132,30 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	be := quant.NewWorkBackend(cpubackend.New(*threads)) // lets the driver skip repeated and discarded work
+	// One model instance per thread, each on a one-thread backend: the driver runs the
+	// calibration windows' layer passes concurrently (small models' ops are too small to split).
+	lanes := *threads
+	if lanes <= 0 {
+		lanes = cpu.DefaultThreads()
+	}
+	be := quant.NewWorkBackend(cpubackend.New(1)) // lets the driver skip repeated and discarded work
 	m, cfg, closeM, err := hfmodel.Open(*modelDir, be)
 	if err != nil {
 		return err
 	}
 	defer closeM()
+	var workers []quant.Worker
+	for range lanes - 1 {
+		wbe := quant.NewWorkBackend(cpubackend.New(1))
+		wm, _, closeW, err := hfmodel.Open(*modelDir, wbe)
+		if err != nil {
+			return err
+		}
+		defer closeW()
+		if wl, ok := wm.(model.Layered); ok {
+			workers = append(workers, quant.Worker{Model: wl, Backend: wbe})
+		}
+	}
 	if cfg.Quantization != nil {
 		return fmt.Errorf("%w: %s is already quantized (%s)", ErrBadInput, *modelDir, cfg.Quantization.Method)
 	}
@@ -171,7 +190,8 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 		Method: *method,
 		Stage1: quant.Config{Grid: quant.Grid{Bits: *bits, Sym: *sym, ScaleFP16: true}, GroupSize: *groupSize,
 			ActOrder: *actOrder, StaticGroups: *staticGroups, Damp: *damp, BlockSize: *blocksize},
-		Stage2: quant.Stage2Config{Reading: rd, Iters: *iters, BlockSize: *rblock, NoSafeguard: *noSafe, NoInstanceGuard: *noGuard},
+		Stage2:  quant.Stage2Config{Reading: rd, Iters: *iters, BlockSize: *rblock, NoSafeguard: *noSafe, NoInstanceGuard: *noGuard},
+		Workers: workers,
 	}
 	if !*quiet {
 		opt.Progress = stderr

@@ -38,6 +38,64 @@ type Options struct {
 	Done map[int][]*ModuleResult
 	// OnLayer is called after every layer (the per-layer checkpoint for --resume).
 	OnLayer func(layer int, mods []*ModuleResult) error
+	// Workers are more instances of the same model, each opened with its own backend
+	// (NewWorkBackend over a one-thread CPU backend): the calibration windows' layer passes
+	// then run concurrently, window s on instance s mod (1+len(Workers)), and the results are
+	// still summed in window order. Small models need this to use more than one core: their
+	// ops are too small to split.
+	Workers []Worker
+}
+
+// ChunkPerLane × lanes windows' captured inputs (both streams) are held at once before they
+// are summed in order; a variable for the tests.
+var ChunkPerLane = 4
+
+// Worker is one more instance of the model being quantized and the backend it was opened with.
+type Worker struct {
+	Model   model.Layered
+	Backend backend.Backend
+}
+
+// lane runs layer passes on one model instance.
+type lane struct {
+	lm model.Layered
+	wb *workBackend // nil: every pass runs in full
+}
+
+func (ln lane) run(li int, h []float32, n int, hook model.Hook) ([]float32, error) {
+	if ln.wb != nil {
+		ln.wb.memo, ln.wb.skip = true, false
+	}
+	out, err := ln.lm.RunLayer(li, h, n, hook)
+	if ln.wb != nil {
+		ln.wb.memo, ln.wb.skip = false, false
+	}
+	return out, err
+}
+
+// eachWindow calls fn for windows lo..hi-1, window s on lane s mod len(lanes), the lanes
+// concurrently, and returns the error of the first window (in order) that failed.
+func eachWindow(lanes []lane, lo, hi int, fn func(ln lane, s int) error) error {
+	errs := make([]error, hi-lo)
+	var wg sync.WaitGroup
+	for k := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := lo; s < hi; s++ {
+				if s%len(lanes) == k {
+					errs[s-lo] = fn(lanes[k], s)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 // ModuleResult is one quantized linear module.
@@ -139,28 +197,29 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 	}
 	// With the work backend (NewWorkBackend) the passes skip what they would recompute or throw
 	// away; without it every pass runs in full. The results are the same.
-	wb, _ := be.(*workBackend)
-	if wb != nil {
-		defer func() { wb.memo, wb.skip = false, false; wb.reset() }()
+	lanes := []lane{{lm: lm}}
+	lanes[0].wb, _ = be.(*workBackend)
+	for _, w := range opt.Workers {
+		wb, _ := w.Backend.(*workBackend)
+		lanes = append(lanes, lane{lm: w.Model, wb: wb})
 	}
-	runLayer := func(li int, h []float32, n int, hook model.Hook) ([]float32, error) {
-		if wb != nil {
-			wb.memo, wb.skip = true, false
+	for _, ln := range lanes {
+		if ln.wb != nil {
+			ln.wb.budget = DefaultMemoBytes / int64(len(lanes))
+			defer func() { ln.wb.memo, ln.wb.skip = false, false; ln.wb.reset() }()
 		}
-		out, err := lm.RunLayer(li, h, n, hook)
-		if wb != nil {
-			wb.memo, wb.skip = false, false
-		}
-		return out, err
 	}
+	chunk := ChunkPerLane * len(lanes)
 	res := &Result{}
 	mon := newMemMonitor()
 	defer mon.stop()
 	var hessFlops float64
 	for li := 0; li < lm.NumLayers(); li++ {
 		groups := lm.Linears(li)
-		if wb != nil {
-			wb.reset() // remembered attention is per layer
+		for _, ln := range lanes {
+			if ln.wb != nil {
+				ln.wb.reset() // remembered attention is per layer
+			}
 		}
 		fpW := map[string]backend.Weight{}
 		qW := map[string]backend.Weight{}
@@ -174,10 +233,12 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 			}
 		}
 		set := func(ws map[string]backend.Weight, gs [][]model.Linear) error {
-			for _, g := range gs {
-				for _, l := range g {
-					if err := lm.SetLinear(l.Name, ws[l.Name], nil); err != nil {
-						return err
+			for _, ln := range lanes {
+				for _, g := range gs {
+					for _, l := range g {
+						if err := ln.lm.SetLinear(l.Name, ws[l.Name], nil); err != nil {
+							return err
+						}
 					}
 				}
 			}
@@ -196,12 +257,12 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				qW[mr.Name] = be.NewWeightF32(mr.Q.Rows, mr.Q.Cols, toF32(mr.Q.Dequantize()))
 			}
 			t0 := time.Now()
-			for s := range all {
-				out, err := runLayer(li, hf[s], len(all[s]), nil)
-				if err != nil {
-					return nil, err
-				}
-				hfNext[s] = out
+			err := eachWindow(lanes, 0, len(all), func(ln lane, s int) (err error) {
+				hfNext[s], err = ln.run(li, hf[s], len(all[s]), nil)
+				return err
+			})
+			if err != nil {
+				return nil, err
 			}
 			res.Cost.ForwardSec += time.Since(t0).Seconds()
 			layerMods = done
@@ -218,70 +279,88 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				}
 				var lastX, lastXfp []float32
 				var hoX, hoXfp []float32
-				var capX []float32
-				discard := false // this run's output is not used: stop once the input is captured
-				hook := func(name string, x []float32, rows int) {
-					if name == grp[0].Name {
-						capX = append(capX[:0], x...)
-						if wb != nil && discard {
-							wb.skip = true
-						}
-					}
-				}
-				for s := range all {
-					n := len(all[s])
+				for c0 := 0; c0 < len(all); c0 += chunk {
+					c1 := min(c0+chunk, len(all))
+					xs := make([][]float32, c1-c0)
+					xfps := make([][]float32, c1-c0)
 					t0 := time.Now()
 					if err := set(fpW, groups[:gi]); err != nil {
 						return nil, err
 					}
-					discard = gi > 0 // the FP stream's output is taken from the first group's pass
-					out, err := runLayer(li, hf[s], n, hook)
+					err := eachWindow(lanes, c0, c1, func(ln lane, s int) error {
+						var capX []float32
+						hook := func(name string, x []float32, rows int) {
+							if name == grp[0].Name {
+								capX = append([]float32(nil), x...)
+								if ln.wb != nil && gi > 0 { // the FP stream's output is taken from the first group's pass
+									ln.wb.skip = true
+								}
+							}
+						}
+						out, err := ln.run(li, hf[s], len(all[s]), hook)
+						if gi == 0 {
+							hfNext[s] = out
+						}
+						xfps[s-c0] = capX
+						return err
+					})
 					if err != nil {
 						return nil, err
 					}
-					if gi == 0 {
-						hfNext[s] = out
-					}
-					xfp := append([]float32(nil), capX...)
 					if err := set(qW, groups[:gi]); err != nil {
 						return nil, err
 					}
-					discard = true
-					if _, err := runLayer(li, hq[s], n, hook); err != nil {
-						return nil, err
-					}
-					x := capX
+					err = eachWindow(lanes, c0, c1, func(ln lane, s int) error {
+						var capX []float32
+						hook := func(name string, x []float32, rows int) {
+							if name == grp[0].Name {
+								capX = append([]float32(nil), x...)
+								if ln.wb != nil {
+									ln.wb.skip = true
+								}
+							}
+						}
+						if _, err := ln.run(li, hq[s], len(all[s]), hook); err != nil {
+							return err
+						}
+						xs[s-c0] = capX
+						return checkFinite32(grp[0].Name, capX)
+					})
 					res.Cost.ForwardSec += time.Since(t0).Seconds()
-					if err := checkFinite32(grp[0].Name, x); err != nil {
+					if err != nil {
 						return nil, err
 					}
-					if s < nc {
-						if H != nil {
-							mon.setPhase(1)
-							t1 := time.Now()
-							if err := H.Add(x, n); err != nil {
-								return nil, fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
+					for s := c0; s < c1; s++ {
+						n := len(all[s])
+						x, xfp := xs[s-c0], xfps[s-c0]
+						if s < nc {
+							if H != nil {
+								mon.setPhase(1)
+								t1 := time.Now()
+								if err := H.Add(x, n); err != nil {
+									return nil, fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
+								}
+								res.Cost.HessianSec += time.Since(t1).Seconds()
+								hessFlops += float64(n) * float64(in) * float64(in+1)
 							}
-							res.Cost.HessianSec += time.Since(t1).Seconds()
-							hessFlops += float64(n) * float64(in) * float64(in+1)
-						}
-						if C != nil {
-							mon.setPhase(2)
-							t1 := time.Now()
-							if err := C.Add(xfp, x, n); err != nil {
-								return nil, fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
+							if C != nil {
+								mon.setPhase(2)
+								t1 := time.Now()
+								if err := C.Add(xfp, x, n); err != nil {
+									return nil, fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
+								}
+								res.Cost.Stage2AccumSec += time.Since(t1).Seconds()
 							}
-							res.Cost.Stage2AccumSec += time.Since(t1).Seconds()
+							mon.setPhase(0)
+							if s == nc-1 {
+								lastX, lastXfp = x, xfp
+							}
+						} else {
+							hoX = append(hoX, x...)
+							hoXfp = append(hoXfp, xfp...)
 						}
-						mon.setPhase(0)
-						if s == nc-1 {
-							lastX, lastXfp = append([]float32(nil), x...), xfp
-						}
-					} else {
-						hoX = append(hoX, x...)
-						hoXfp = append(hoXfp, xfp...)
+						bar.Add(len(grp))
 					}
-					bar.Add(len(grp))
 				}
 				var Hm, Cm []float64
 				if H != nil {
@@ -308,17 +387,18 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 			return nil, err
 		}
 		t0 := time.Now()
-		for s := range all {
-			out, err := runLayer(li, hq[s], len(all[s]), nil)
+		err := eachWindow(lanes, 0, len(all), func(ln lane, s int) error {
+			out, err := ln.run(li, hq[s], len(all[s]), nil)
 			if err != nil {
-				return nil, err
-			}
-			if err := checkFinite32(fmt.Sprintf("layer %d output", li), out); err != nil {
-				return nil, err
+				return err
 			}
 			hq[s] = out
-			bar.Add(nmods)
+			return checkFinite32(fmt.Sprintf("layer %d output", li), out)
+		})
+		if err != nil {
+			return nil, err
 		}
+		bar.Add(nmods * len(all))
 		res.Cost.ForwardSec += time.Since(t0).Seconds()
 		hf = hfNext
 		bar.Finish()

@@ -13,6 +13,7 @@ import (
 	"github.com/rpiq/rpiq/models/llama2c"
 	"github.com/rpiq/rpiq/models/quant"
 	"github.com/rpiq/rpiq/models/tokenizer"
+	"github.com/rpiq/rpiq/runtime/backend"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/model"
 )
@@ -213,5 +214,47 @@ func TestWorkBackendSameResult(t *testing.T) {
 	// per layer and window: one attention per stream; 5 layers × 5 windows
 	if run != 2*5*5 || reused == 0 || skipped == 0 {
 		t.Fatalf("attention computed %d times (want 50), reused %d, skipped ops %d", run, reused, skipped)
+	}
+
+	// The same with the windows on three model instances at once, in chunks of three windows
+	// (the last calibration window and the first held-out one share a chunk).
+	defer func(c int) { quant.ChunkPerLane = c }(quant.ChunkPerLane)
+	quant.ChunkPerLane = 1
+	open := func() (model.Layered, backend.Backend) {
+		wbe := quant.NewWorkBackend(cpubackend.New(1))
+		m, _, closeM, err := hfmodel.Open(src, wbe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closeM() })
+		return m.(model.Layered), wbe
+	}
+	lm0, be0 := open()
+	lm1, be1 := open()
+	lm2, be2 := open()
+	opt.Workers = []quant.Worker{{Model: lm1, Backend: be1}, {Model: lm2, Backend: be2}}
+	got, err = quant.QuantizeModel(lm0, be0, ws[:3], ws[3:], opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range want.Modules {
+		b := got.Modules[i]
+		if !reflect.DeepEqual(a.Q, b.Q) {
+			t.Fatalf("%s: quantized weights differ with three instances", a.Name)
+		}
+		if !reflect.DeepEqual(a.Report.Heldout, b.Report.Heldout) || !reflect.DeepEqual(a.Report.Instance, b.Report.Instance) {
+			t.Fatalf("%s: report errors differ with three instances: %+v vs %+v", a.Name, a.Report, b.Report)
+		}
+	}
+	run = 0
+	for _, b := range []backend.Backend{be0, be1, be2} {
+		r, _, _ := quant.WorkCounts(b)
+		if r == 0 {
+			t.Fatalf("an instance computed no attention")
+		}
+		run += r
+	}
+	if run != 2*5*5 {
+		t.Fatalf("attention computed %d times on three instances, want 50", run)
 	}
 }
