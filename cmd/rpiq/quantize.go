@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
+	"github.com/rpiq/rpiq/models/hf"
 	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/models/quant"
 	"github.com/rpiq/rpiq/models/tokenizer"
@@ -22,6 +23,10 @@ import (
 func init() {
 	register("quantize", "quantize a model's linear layers with RPIQ (GPTQ + Gauss-Seidel refinement), GPTQ or RTN", runQuantize)
 }
+
+// laneMaxHidden is the width below which rpiq quantize runs the calibration windows on one model
+// instance per thread: stories260K-sized ops (64 wide) are too small to split across threads.
+const laneMaxHidden = 1024
 
 func runQuantize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("quantize", stderr)
@@ -134,11 +139,16 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	}
 	// One model instance per thread, each on a one-thread backend: the driver runs the
 	// calibration windows' layer passes concurrently (small models' ops are too small to split).
-	lanes := *threads
+	// Only for small models: each instance holds its own copy of the weights the driver swaps in,
+	// and a wide model's ops split well across the threads of one backend, as before.
+	lanes, opThreads := *threads, 1
 	if lanes <= 0 {
 		lanes = cpu.DefaultThreads()
 	}
-	be := quant.NewWorkBackend(cpubackend.New(1)) // lets the driver skip repeated and discarded work
+	if hc, err := hf.LoadConfig(*modelDir); err != nil || hc.HiddenSize >= laneMaxHidden {
+		lanes, opThreads = 1, *threads
+	}
+	be := quant.NewWorkBackend(cpubackend.New(opThreads)) // lets the driver skip repeated and discarded work
 	m, cfg, closeM, err := hfmodel.Open(*modelDir, be)
 	if err != nil {
 		return err
