@@ -129,7 +129,11 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 			ActOrder: *actOrder, StaticGroups: *staticGroups, Damp: *damp, BlockSize: *blocksize},
 		stage2: quant.Stage2Config{Reading: rd, Iters: *iters, BlockSize: *rblock, NoSafeguard: *noSafe, NoInstanceGuard: *noGuard},
 	}
-	if handled, err := quantizeVLM(vlmArgs, vlmFlags, stdout, stderr); handled { // quantize_vlm.go
+	cfg, err := hf.LoadConfig(*modelDir)
+	if err != nil {
+		return err
+	}
+	if handled, err := quantizeVLM(vlmArgs, cfg, vlmFlags, stdout, stderr); handled { // quantize_vlm.go
 		return err
 	}
 
@@ -145,11 +149,11 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	if lanes <= 0 {
 		lanes = cpu.DefaultThreads()
 	}
-	if hc, err := hf.LoadConfig(*modelDir); err != nil || hc.HiddenSize >= laneMaxHidden {
+	if cfg.HiddenSize >= laneMaxHidden {
 		lanes, opThreads = 1, *threads
 	}
 	be := quant.NewWorkBackend(cpubackend.New(opThreads)) // lets the driver skip repeated and discarded work
-	m, cfg, closeM, err := hfmodel.Open(*modelDir, be)
+	m, _, closeM, err := hfmodel.Open(*modelDir, be)
 	if err != nil {
 		return err
 	}

@@ -49,12 +49,9 @@ type vlmQuantArgs struct {
 }
 
 // quantizeVLM handles the run when the model is a vision-language model that quantizes itself
-// part by part (handled reports that); other models go the text path.
-func quantizeVLM(a vlmQuantArgs, f *vlmQuantFlags, stdout, stderr io.Writer) (handled bool, err error) {
-	cfg, err := hf.LoadConfig(a.model)
-	if err != nil {
-		return false, nil // the generic path reports config errors
-	}
+// part by part (handled reports that); other models go the text path. cfg is the model's
+// config.json, read once by runQuantize.
+func quantizeVLM(a vlmQuantArgs, cfg *hf.Config, f *vlmQuantFlags, stdout, stderr io.Writer) (handled bool, err error) {
 	m, _, closeM, err := hfmodel.Open(a.model, cpubackend.New(a.threads))
 	if err != nil {
 		return false, nil
