@@ -2,7 +2,6 @@ package smolvlm
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
 
@@ -176,21 +175,7 @@ func GELUTanh(x []float32) {
 		if y < 0 {
 			z = 2 * y
 		}
-		// e = expf(z), z ≤ 0, inlined (the call and math.Floor were most of its cost)
-		e := float32(0)
-		if z >= -87 {
-			n := -int32(-z*log2e + 0.5) // round to nearest
-			fn := float32(n)
-			r := z - fn*ln2hi - fn*ln2lo
-			p := float32(1.9875691500e-4)
-			p = p*r + 1.3981999507e-3
-			p = p*r + 8.3334519073e-3
-			p = p*r + 4.1665795894e-2
-			p = p*r + 1.6666665459e-1
-			p = p*r + 5.0000001201e-1
-			p = p*r*r + r + 1
-			e = p * math.Float32frombits(uint32(n+127)<<23)
-		}
+		e := expf(z) // inlined by the compiler
 		t := (1 - e) / (1 + e)
 		if y < 0 {
 			t = -t
