@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/rpiq/rpiq/models/hf"
+	"github.com/rpiq/rpiq/models/pilresize"
 )
 
 // ProcessorConfig is preprocessor_config.json (Idefics3ImageProcessor): the longest edge images
@@ -194,11 +195,11 @@ func Preprocess(source string, img image.Image, pc ProcessorConfig) (*Pixels, er
 	rgb := toRGB(img)
 	if pc.Resize {
 		nh, nw := ResizeSize(h, w, pc.LongestEdge)
-		rgb, w, h = resize(rgb, w, h, nw, nh), nw, nh
+		rgb, w, h = pilresize.RGB(rgb, w, h, nw, nh, pilresize.Lanczos), nw, nh
 	}
 	T := pc.TileSize
 	nh, nw := TileGridSize(h, w, T)
-	rgb, w, h = resize(rgb, w, h, nw, nh), nw, nh
+	rgb, w, h = pilresize.RGB(rgb, w, h, nw, nh, pilresize.Lanczos), nw, nh
 	px := &Pixels{}
 	if h > T || w > T {
 		px.Rows, px.Cols = h/T, w/T
@@ -211,7 +212,7 @@ func Preprocess(source string, img image.Image, pc ProcessorConfig) (*Pixels, er
 				px.Tiles = append(px.Tiles, pc.normalize(tile, T))
 			}
 		}
-		rgb = resize(rgb, w, h, T, T)
+		rgb = pilresize.RGB(rgb, w, h, T, T, pilresize.Lanczos)
 	}
 	px.Tiles = append(px.Tiles, pc.normalize(rgb, T))
 	return px, nil
@@ -252,122 +253,4 @@ func toRGB(img image.Image) []uint8 {
 		}
 	}
 	return out
-}
-
-// Pillow's LANCZOS (a = 3) resampling of 8-bit images (libImaging/Resample.c): the filter
-// widened by the scale when shrinking, coefficients in 22 fractional bits, the horizontal pass
-// then the vertical, each rounding and clipping to uint8; a pass whose size does not change is
-// skipped, as Pillow skips it.
-const precisionBits = 32 - 8 - 2
-
-func sinc(x float64) float64 {
-	if x == 0 {
-		return 1
-	}
-	x *= math.Pi
-	return math.Sin(x) / x
-}
-
-func lanczos(x float64) float64 {
-	if -3 <= x && x < 3 {
-		return sinc(x) * sinc(x/3)
-	}
-	return 0
-}
-
-func coeffs(inSize, outSize int) (bounds []int, ksize int, kk []int32) {
-	const support0 = 3.0
-	scale := float64(inSize) / float64(outSize)
-	filterscale := math.Max(scale, 1)
-	support := support0 * filterscale
-	ksize = int(math.Ceil(support))*2 + 1
-	bounds = make([]int, 2*outSize)
-	kk = make([]int32, outSize*ksize)
-	k := make([]float64, ksize)
-	for xx := 0; xx < outSize; xx++ {
-		center := (float64(xx) + 0.5) * scale
-		ss := 1 / filterscale
-		xmin := int(center - support + 0.5) // C truncation toward zero
-		if xmin < 0 {
-			xmin = 0
-		}
-		xmax := int(center + support + 0.5)
-		if xmax > inSize {
-			xmax = inSize
-		}
-		xmax -= xmin
-		var ww float64
-		for x := 0; x < xmax; x++ {
-			w := lanczos((float64(x+xmin) - center + 0.5) * ss)
-			k[x] = w
-			ww += w
-		}
-		for x := 0; x < ksize; x++ {
-			v := 0.0
-			if x < xmax && ww != 0 {
-				v = k[x] / ww
-			}
-			if v < 0 {
-				kk[xx*ksize+x] = int32(-0.5 + v*(1<<precisionBits))
-			} else {
-				kk[xx*ksize+x] = int32(0.5 + v*(1<<precisionBits))
-			}
-		}
-		bounds[2*xx], bounds[2*xx+1] = xmin, xmax
-	}
-	return bounds, ksize, kk
-}
-
-func clip8(v int64) uint8 {
-	v >>= precisionBits
-	if v < 0 {
-		return 0
-	}
-	if v > 255 {
-		return 255
-	}
-	return uint8(v)
-}
-
-// resize resamples interleaved RGB w×h to ow×oh.
-func resize(src []uint8, w, h, ow, oh int) []uint8 {
-	cur, cw := src, w
-	if ow != w {
-		bounds, ks, kk := coeffs(w, ow)
-		out := make([]uint8, 3*ow*h)
-		for y := 0; y < h; y++ {
-			row := cur[3*y*w:]
-			for xx := 0; xx < ow; xx++ {
-				xmin, n := bounds[2*xx], bounds[2*xx+1]
-				k := kk[xx*ks:]
-				for c := 0; c < 3; c++ {
-					ss := int64(1) << (precisionBits - 1)
-					for x := 0; x < n; x++ {
-						ss += int64(row[3*(x+xmin)+c]) * int64(k[x])
-					}
-					out[3*(y*ow+xx)+c] = clip8(ss)
-				}
-			}
-		}
-		cur, cw = out, ow
-	}
-	if oh != h {
-		bounds, ks, kk := coeffs(h, oh)
-		out := make([]uint8, 3*cw*oh)
-		for yy := 0; yy < oh; yy++ {
-			ymin, n := bounds[2*yy], bounds[2*yy+1]
-			k := kk[yy*ks:]
-			for x := 0; x < cw; x++ {
-				for c := 0; c < 3; c++ {
-					ss := int64(1) << (precisionBits - 1)
-					for y := 0; y < n; y++ {
-						ss += int64(cur[3*((y+ymin)*cw+x)+c]) * int64(k[y])
-					}
-					out[3*(yy*cw+x)+c] = clip8(ss)
-				}
-			}
-		}
-		cur = out
-	}
-	return cur
 }
