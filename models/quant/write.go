@@ -41,10 +41,7 @@ func (s Settings) V2() bool { return !s.Sym }
 // quantizationConfig is the object written to quantize_config.json and to config.json's
 // quantization_config.
 func (s Settings) quantizationConfig(res *Result) map[string]any {
-	format := "gptq"
-	if s.V2() {
-		format = "gptq_v2"
-	}
+	format := CheckpointFormat(s.V2())
 	rpiq := map[string]any{"settings": s}
 	if res != nil {
 		layers := map[string]any{}
@@ -73,10 +70,39 @@ func (s Settings) quantizationConfig(res *Result) map[string]any {
 // are removed first and the new config.json is written last, so a write stopped half-way
 // leaves a folder that does not load rather than old and new files mixed.
 func WriteModel(srcDir, outDir string, res *Result, s Settings) error {
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
+	mods := make([]PackedModule, len(res.Modules))
+	for i, m := range res.Modules {
+		mods[i] = PackedModule{Name: m.Name, Q: m.Q}
+	}
+	if err := WritePacked("quant", srcDir, outDir, mods, nil, s.V2()); err != nil {
 		return err
 	}
-	if err := UnloadOutput(outDir); err != nil {
+	return WriteConfig(srcDir, outDir, s.quantizationConfig(res))
+}
+
+// PackedModule is one quantized module for WritePacked: Q is its quantized weight, or nil when
+// its packed tensors are to be copied from WritePacked's packed source.
+type PackedModule struct {
+	Name string
+	Q    *Quantized
+}
+
+// CheckpointFormat is quantization_config's checkpoint_format for the zero convention v2.
+func CheckpointFormat(v2 bool) string {
+	if v2 {
+		return "gptq_v2"
+	}
+	return "gptq"
+}
+
+// WritePacked writes outDir's model.safetensors (the GPTQ checkpoint of WriteModel and of the
+// mixed-bit model writers): srcDir's tensors in their order, each module's .weight replaced by
+// its packed tensors (Pack(m.Q, v2), or .qweight/.qzeros/.scales/.g_idx copied from packed when
+// m.Q is nil) and every other tensor copied unchanged. An older output's config.json and index
+// are removed first (UnloadOutput); WriteConfig finishes the folder. model names the model in
+// the error messages.
+func WritePacked(model, srcDir, outDir string, mods []PackedModule, packed Tensors, v2 bool) error {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
 	ck, err := hf.OpenCheckpoint(srcDir)
@@ -84,35 +110,53 @@ func WriteModel(srcDir, outDir string, res *Result, s Settings) error {
 		return err
 	}
 	defer ck.Close()
-	quantized := map[string]*ModuleResult{}
-	for _, m := range res.Modules {
-		quantized[m.Name+".weight"] = m
+	byWeight := map[string]PackedModule{}
+	for _, m := range mods {
+		byWeight[m.Name+".weight"] = m
+		if _, ok := ck.Info(m.Name + ".weight"); !ok {
+			return fmt.Errorf("%s: quantized module %s is not in %s", model, m.Name, srcDir)
+		}
 	}
-	var tensors []safetensors.Tensor
+	var ts []safetensors.Tensor
 	for _, name := range ck.Names() {
-		if m, ok := quantized[name]; ok {
-			p, err := Pack(m.Q, s.V2())
+		m, ok := byWeight[name]
+		if !ok {
+			info, data, err := ck.Raw(name)
 			if err != nil {
-				return fmt.Errorf("%s: %w", m.Name, err)
+				return err
 			}
-			tensors = append(tensors, p.Tensors(m.Name, nil)...)
+			ts = append(ts, safetensors.Tensor{Name: name, DType: info.DType, Shape: info.Shape, Data: data})
 			continue
 		}
-		info, data, err := ck.Raw(name)
+		if m.Q == nil { // streamed: the packed tensors are in the per-block checkpoint
+			if packed == nil {
+				return fmt.Errorf("%s: %s: quantized weights dropped and no per-block checkpoint given", model, m.Name)
+			}
+			for _, suf := range []string{".qweight", ".qzeros", ".scales", ".g_idx"} {
+				info, data, err := packed.Raw(m.Name + suf)
+				if err != nil {
+					return err
+				}
+				ts = append(ts, safetensors.Tensor{Name: m.Name + suf, DType: info.DType, Shape: info.Shape, Data: data})
+			}
+			continue
+		}
+		p, err := Pack(m.Q, v2)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: packing %s: %w", model, m.Name, err)
 		}
-		tensors = append(tensors, safetensors.Tensor{Name: name, DType: info.DType, Shape: info.Shape, Data: data})
+		ts = append(ts, p.Tensors(m.Name, nil)...)
 	}
-	for name := range quantized {
-		if _, ok := ck.Info(name); !ok {
-			return fmt.Errorf("quant: module weight %s is not in %s", name, srcDir)
-		}
-	}
-	if err := hf.WriteCheckpoint(outDir, tensors, map[string]string{"format": "pt", "quantizer": "rpiq"}, 0); err != nil {
+	if err := UnloadOutput(outDir); err != nil { // config.json comes back last
 		return err
 	}
-	qc := s.quantizationConfig(res)
+	return hf.WriteCheckpoint(outDir, ts, map[string]string{"format": "pt", "quantizer": "rpiq"}, 0)
+}
+
+// WriteConfig finishes a checkpoint folder WritePacked wrote: quantize_config.json with qc,
+// srcDir's tokenizer, processor and generation files (CopyCompanions), and last srcDir's
+// config.json with qc as its quantization_config, so that the folder loads only once complete.
+func WriteConfig(srcDir, outDir string, qc map[string]any) error {
 	raw, err := os.ReadFile(filepath.Join(srcDir, hf.ConfigFile))
 	if err != nil {
 		return err

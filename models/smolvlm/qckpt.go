@@ -6,13 +6,8 @@ package smolvlm
 // GPTQModel read.
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
-	"github.com/rpiq/rpiq/models/hf"
-	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/quant"
 )
 
@@ -42,48 +37,15 @@ func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) er
 	if o.Bits.Decoder >= 16 {
 		return fmt.Errorf("smolvlm: the decoder is kept at 16 bits: nothing for a GPTQ checkpoint's \"bits\"")
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return err
-	}
-	ck, err := hf.OpenCheckpoint(srcDir)
-	if err != nil {
-		return err
-	}
-	defer ck.Close()
 	v2 := !o.Stage1.Sym
-	byWeight := map[string]*QuantModule{}
-	for _, m := range res.Modules {
-		byWeight[m.Name+".weight"] = m
-		if _, ok := ck.Info(m.Name + ".weight"); !ok {
-			return fmt.Errorf("smolvlm: quantized module %s is not in %s", m.Name, srcDir)
-		}
+	mods := make([]quant.PackedModule, len(res.Modules))
+	for i, m := range res.Modules {
+		mods[i] = quant.PackedModule{Name: m.Name, Q: m.Q}
 	}
-	var ts []safetensors.Tensor
-	for _, name := range ck.Names() {
-		if m, ok := byWeight[name]; ok {
-			p, err := quant.Pack(m.Q, v2)
-			if err != nil {
-				return fmt.Errorf("smolvlm: packing %s: %w", m.Name, err)
-			}
-			ts = append(ts, p.Tensors(m.Name, nil)...)
-			continue
-		}
-		info, data, err := ck.Raw(name)
-		if err != nil {
-			return err
-		}
-		ts = append(ts, safetensors.Tensor{Name: name, DType: info.DType, Shape: info.Shape, Data: data})
-	}
-	if err := quant.UnloadOutput(outDir); err != nil { // config.json comes back last
+	if err := quant.WritePacked("smolvlm", srcDir, outDir, mods, nil, v2); err != nil {
 		return err
 	}
-	if err := hf.WriteCheckpoint(outDir, ts, map[string]string{"format": "pt", "quantizer": "rpiq"}, 0); err != nil {
-		return err
-	}
-	format := "gptq"
-	if v2 {
-		format = "gptq_v2"
-	}
+	format := quant.CheckpointFormat(v2)
 	dynamic := map[string]any{}
 	for _, pp := range partPatterns {
 		if b := o.Bits.Of(pp.part); b < 16 && b != o.Bits.Decoder {
@@ -105,21 +67,5 @@ func WriteQuantized(srcDir, outDir string, res *QuantResult, s QuantSettings) er
 			"bits":       map[string]int{"decoder": o.Bits.Decoder, "vision": o.Bits.Vision, "connector": o.Bits.Connector, "head": o.Bits.Head},
 			"rpiq_iters": o.Stage2.Iters, "rpiq_reading": o.Stage2.Reading.String(), "settings": s, "module_errors": modErr, "seconds": res.Seconds},
 	}
-	raw, err := os.ReadFile(filepath.Join(srcDir, hf.ConfigFile))
-	if err != nil {
-		return err
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return fmt.Errorf("%s: %v", filepath.Join(srcDir, hf.ConfigFile), err)
-	}
-	cfg["quantization_config"] = qc
-	if err := hf.WriteJSON(filepath.Join(outDir, hf.QuantizeConfigFile), qc); err != nil {
-		return err
-	}
-	// CopyCompanions copies preprocessor_config.json with the tokenizer files, atomically.
-	if err := quant.CopyCompanions(srcDir, outDir); err != nil {
-		return err
-	}
-	return hf.WriteJSON(filepath.Join(outDir, hf.ConfigFile), cfg) // last: the folder loads from now on
+	return quant.WriteConfig(srcDir, outDir, qc)
 }
