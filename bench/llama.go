@@ -3,9 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/models/llama"
+	"github.com/rpiq/rpiq/models/quant/quantbench"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 )
 
@@ -85,27 +84,7 @@ type LlamaOptions struct {
 	PromptTokens int      // prompt processing batch (default 512; 0 = default, <0 = skip)
 	BandwidthMiB int      // read-bandwidth buffer (default 1024)
 	Filter       func(name string) bool
-	PeakGFLOPs   float64 // default PeakGFLOPs(threads)
-}
-
-// PeakGFLOPs is the float32 FMA peak of this machine: threads × 2 FMA pipes × 8 lanes (AVX2,
-// 256-bit; Zen 4 also runs AVX-512 as 2×256) × 2 flops × clock, the clock read from
-// /proc/cpuinfo ("cpu MHz", the nominal/TSC rate; boost clocks make the true peak higher).
-func PeakGFLOPs(threads int) float64 {
-	mhz := 2600.0
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, "cpu MHz") {
-				if i := strings.IndexByte(line, ':'); i > 0 {
-					if v, err := strconv.ParseFloat(strings.TrimSpace(line[i+1:]), 64); err == nil && v > 0 {
-						mhz = v
-					}
-				}
-				break
-			}
-		}
-	}
-	return float64(threads) * 32 * mhz / 1000
+	PeakGFLOPs   float64 // default quantbench.PeakGFLOPs(threads)
 }
 
 // Bench measures, for a random model of the given shape built in memory: read bandwidth (the
@@ -130,7 +109,7 @@ func Llama(o LlamaOptions) ([]LlamaResult, error) {
 		o.BandwidthMiB = 1024
 	}
 	if o.PeakGFLOPs <= 0 {
-		o.PeakGFLOPs = PeakGFLOPs(o.Threads)
+		o.PeakGFLOPs = quantbench.PeakGFLOPs(o.Threads)
 	}
 	want := func(n string) bool { return o.Filter == nil || o.Filter(n) }
 	pool := cpu.NewPool(o.Threads)

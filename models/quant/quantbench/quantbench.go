@@ -78,8 +78,10 @@ func (r Result) String() string {
 	return s
 }
 
-// PeakGFLOPs is the float32 FMA peak: threads × 2 FMA pipes × 8 lanes × 2 flops × the clock from
-// /proc/cpuinfo (the accumulation runs float32 products).
+// PeakGFLOPs is the float32 FMA peak of this machine, the limit every benchmark (here and in
+// package bench) reports against: threads × 2 FMA pipes × 8 lanes (AVX2, 256-bit; Zen 4 also
+// runs AVX-512 as 2×256) × 2 flops × clock, the clock read from /proc/cpuinfo ("cpu MHz", the
+// nominal/TSC rate; boost clocks make the true peak higher).
 func PeakGFLOPs(threads int) float64 {
 	mhz := 2600.0
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
