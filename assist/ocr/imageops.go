@@ -299,3 +299,136 @@ func skewAngle(g *image.Gray) (deg float64, ok bool) {
 	}
 	return bestA, math.Abs(bestA) >= 2 && best > 1.15*level
 }
+
+// gaussBlur is g blurred by a Gaussian of the given sigma (separable, edges clamped), as floats.
+func gaussBlur(g *image.Gray, sigma float64) []float64 {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	r := max(1, int(math.Ceil(3*sigma)))
+	k := make([]float64, 2*r+1)
+	s := 0.0
+	for i := range k {
+		x := float64(i - r)
+		k[i] = math.Exp(-x * x / (2 * sigma * sigma))
+		s += k[i]
+	}
+	for i := range k {
+		k[i] /= s
+	}
+	tmp := make([]float64, w*h)
+	for y := 0; y < h; y++ {
+		row := g.Pix[y*g.Stride:]
+		for x := 0; x < w; x++ {
+			v := 0.0
+			for i := -r; i <= r; i++ {
+				v += k[i+r] * float64(row[clampi(x+i, 0, w-1)])
+			}
+			tmp[y*w+x] = v
+		}
+	}
+	out := make([]float64, w*h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			v := 0.0
+			for i := -r; i <= r; i++ {
+				v += k[i+r] * tmp[clampi(y+i, 0, h-1)*w+x]
+			}
+			out[y*w+x] = v
+		}
+	}
+	return out
+}
+
+// sharpenGray is an unsharp mask: g + amount·(g − Gaussian(g, sigma)), then the contrast
+// stretched. A photo's word is blurred (focus, motion, JPEG); its strokes, sharpened at the size
+// Tesseract reads, come apart.
+func sharpenGray(g *image.Gray, sigma, amount float64) *image.Gray {
+	b := gaussBlur(g, sigma)
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			v := float64(g.Pix[y*g.Stride+x])
+			out.Pix[y*out.Stride+x] = uint8(clampi(int(math.Round(v+amount*(v-b[y*w+x]))), 0, 255))
+		}
+	}
+	return stretchGray(out)
+}
+
+// binarizeGray is g thresholded at Otsu's level: 0 or 255.
+func binarizeGray(g *image.Gray) *image.Gray {
+	var hist [256]int
+	for _, v := range g.Pix {
+		hist[v]++
+	}
+	t := otsu(&hist, len(g.Pix))
+	out := image.NewGray(g.Rect)
+	for i, v := range g.Pix {
+		if int(v) > t {
+			out.Pix[i] = 255
+		}
+	}
+	return out
+}
+
+// padGray puts a border of p pixels of grey v around g (Tesseract reads a word that touches the
+// edge of its picture badly).
+func padGray(g *image.Gray, p int, v uint8) *image.Gray {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	out := image.NewGray(image.Rect(0, 0, w+2*p, h+2*p))
+	for i := range out.Pix {
+		out.Pix[i] = v
+	}
+	for y := 0; y < h; y++ {
+		copy(out.Pix[(y+p)*out.Stride+p:], g.Pix[y*g.Stride:y*g.Stride+w])
+	}
+	return out
+}
+
+// inkIsDark reports whether the print is darker than its ground: the smaller side of Otsu's
+// threshold is the ink.
+func inkIsDark(g *image.Gray) bool {
+	var hist [256]int
+	for _, v := range g.Pix {
+		hist[v]++
+	}
+	t := otsu(&hist, len(g.Pix))
+	dark := 0
+	for v := 0; v <= t; v++ {
+		dark += hist[v]
+	}
+	return dark*2 < len(g.Pix)
+}
+
+// inkHeight is the height of the band of rows holding the ink (dark print on light ground):
+// the rows with at least a tenth of the inkiest row's ink, first to last. 0 without ink.
+func inkHeight(g *image.Gray) int {
+	var hist [256]int
+	for _, v := range g.Pix {
+		hist[v]++
+	}
+	t := otsu(&hist, len(g.Pix))
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	rows := make([]int, h)
+	most := 0
+	for y := 0; y < h; y++ {
+		for _, v := range g.Pix[y*g.Stride : y*g.Stride+w] {
+			if int(v) <= t {
+				rows[y]++
+			}
+		}
+		most = max(most, rows[y])
+	}
+	first, last := -1, -1
+	for y, n := range rows {
+		if most > 0 && 10*n >= most {
+			if first < 0 {
+				first = y
+			}
+			last = y
+		}
+	}
+	if first < 0 {
+		return 0
+	}
+	return last - first + 1
+}
