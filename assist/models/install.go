@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rpiq/rpiq/internal/tempfiles"
 )
 
 // ErrBadInput is wrapped by errors in what the caller gave: a checksum that is not 64
@@ -64,6 +66,9 @@ type Result struct {
 	Resumed   int64  // bytes a previous, interrupted download had kept
 	Replaced  bool   // an older, different file was replaced
 	Unchanged bool   // the file was already installed with this checksum: nothing was done
+	// Swept are the temporaries of this file that a killed run had left (its writer gone),
+	// removed before the copy (tempfiles.Sweep).
+	Swept []tempfiles.Stale
 }
 
 // IsURL reports whether source is a URL rather than a file name.
@@ -120,6 +125,11 @@ func Install(ctx context.Context, o Options) (Result, error) {
 	}
 	dst := filepath.Join(o.Dir, o.Name)
 	res := Result{Path: dst}
+	swept, err := tempfiles.Sweep(o.Dir, o.Name)
+	if err != nil {
+		return res, fmt.Errorf("model folder: %w", err)
+	}
+	res.Swept = swept
 	if sum, err := fileSHA256(dst); err == nil && sum == o.SHA256 {
 		st, _ := os.Stat(dst)
 		res.Bytes, res.Unchanged = st.Size(), true
@@ -130,7 +140,6 @@ func Install(ctx context.Context, o Options) (Result, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return res, fmt.Errorf("model folder: %w", err)
 	}
-	var err error
 	if IsURL(o.Source) {
 		err = download(ctx, &o, &res)
 	} else {
@@ -154,10 +163,12 @@ func copyFile(ctx context.Context, o *Options, res *Result) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(o.Dir, "."+o.Name+".*.tmp")
+	// Named by tempfiles.Pattern: the next run removes it if this one is killed (Install).
+	tmp, release, err := tempfiles.File(filepath.Join(o.Dir, o.Name))
 	if err != nil {
 		return fmt.Errorf("model folder: %w", err)
 	}
+	defer release()
 	ok := false
 	defer func() {
 		if !ok {

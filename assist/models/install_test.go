@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -291,4 +293,40 @@ func FuzzRangeStart(f *testing.F) {
 			t.Errorf("%q parsed as %d", s, v)
 		}
 	})
+}
+
+// Issue 14: a copy killed with SIGKILL leaves its hidden temporary (".NAME.tmp-PID-N"); the next
+// install of that file removes it and reports it, and leaves a live writer's alone.
+func TestInstallRemovesStaleTemporaries(t *testing.T) {
+	src := shared(t, faceFile)
+	dir := t.TempDir()
+	writer := func() *exec.Cmd { // stands in for an install in another process
+		c := exec.Command("sleep", "60")
+		if err := c.Start(); err != nil {
+			t.Skip(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		return c
+	}
+	killed, live := writer(), writer()
+	killed.Process.Signal(syscall.SIGKILL)
+	killed.Wait()
+	name := func(c *exec.Cmd) string {
+		return filepath.Join(dir, "."+faceFile+".tmp-"+strconv.Itoa(c.Process.Pid)+"-1234")
+	}
+	os.WriteFile(name(killed), make([]byte, 1<<20), 0o644)
+	os.WriteFile(name(live), []byte("in flight"), 0o644)
+	res, err := Install(context.Background(), Options{Source: src, SHA256: faceSum, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Swept) != 1 || res.Swept[0].Path != name(killed) || res.Swept[0].Bytes != 1<<20 {
+		t.Errorf("swept %+v, want %s", res.Swept, name(killed))
+	}
+	if _, err := os.Stat(name(killed)); !os.IsNotExist(err) {
+		t.Error("the killed writer's temporary is still there")
+	}
+	if _, err := os.Stat(name(live)); err != nil {
+		t.Errorf("the live writer's temporary was removed: %v", err)
+	}
 }

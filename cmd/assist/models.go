@@ -17,6 +17,7 @@ import (
 	"github.com/rpiq/rpiq/assist/scene"
 	"github.com/rpiq/rpiq/internal/cli"
 	"github.com/rpiq/rpiq/internal/progress"
+	"github.com/rpiq/rpiq/internal/tempfiles"
 )
 
 func init() {
@@ -84,6 +85,9 @@ func runModelsInstall(args []string, stdout, stderr io.Writer) error {
 		},
 	})
 	bar.Finish()
+	if msg := tempfiles.Summary(res.Swept); msg != "" {
+		fmt.Fprintf(stderr, "assist models install: %s\n", msg)
+	}
 	var ie *models.InterruptedError
 	switch {
 	case errors.As(err, &ie):

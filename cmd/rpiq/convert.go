@@ -37,6 +37,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	case *out == "":
 		return usagef("convert: --out is required")
 	}
+	sweepTarget(stderr, "convert", *out)
 	stop := onInterrupt(stderr, "convert", func() string {
 		// Made once no write can finish any more (tempfiles.Abandon): what is there now stays.
 		if entries, err := os.ReadDir(*out); err == nil && len(entries) > 0 {

@@ -55,6 +55,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if !*quiet {
 		opt.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	sweepTarget(stderr, "export", pos[1])
 	before, _ := os.Stat(pos[1])
 	defer onInterrupt(stderr, "export", func() string {
 		// The message is made once no write can finish any more (tempfiles.Abandon), so the

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 
@@ -38,4 +39,24 @@ func onInterrupt(stderr io.Writer, cmd string, say func() string) (stop func()) 
 		signal.Stop(ch)
 		close(done)
 	}
+}
+
+// sweepStale removes the temporaries that a killed run (SIGKILL, a power cut: no handler ran)
+// left for this target, those whose writer is gone (tempfiles.Sweep), and says so in one line.
+// base "" takes every temporary in dir (the files of an output folder).
+func sweepStale(stderr io.Writer, cmd, dir, base string) {
+	removed, err := tempfiles.Sweep(dir, base)
+	if msg := tempfiles.Summary(removed); msg != "" {
+		fmt.Fprintf(stderr, "rpiq %s: %s\n", cmd, msg)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "rpiq %s: warning: could not remove a stale temporary: %v\n", cmd, err)
+	}
+}
+
+// sweepTarget is sweepStale for the temporaries of target itself (a file, or a folder written
+// whole) in its parent folder.
+func sweepTarget(stderr io.Writer, cmd, target string) {
+	target = filepath.Clean(target)
+	sweepStale(stderr, cmd, filepath.Dir(target), filepath.Base(target))
 }

@@ -293,3 +293,99 @@ func bigLlamaShapes(h, inter, layers, vocab int) map[string][]int {
 	}
 	return s
 }
+
+// tempsUnder lists the temporaries of atomic writes under dir.
+func tempsUnder(dir string) []string {
+	var out []string
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && strings.Contains(filepath.Base(p), ".tmp-") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// killAtTemp runs rpiq args in a child and SIGKILLs it as soon as a temporary appears under
+// watch (no handler runs: the temporary stays). It reports whether one was left.
+func killAtTemp(t *testing.T, watch string, args ...string) bool {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestInterruptChild$")
+	cmd.Env = append(os.Environ(), "RPIQ_INTERRUPT_CHILD_ARGS="+strings.Join(args, "\x1f"), "RPIQ_THREADS=2")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	for {
+		select {
+		case <-done:
+			return len(tempsUnder(watch)) > 0
+		default:
+		}
+		if len(tempsUnder(watch)) > 0 {
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			return len(tempsUnder(watch)) > 0
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Issue 14: SIGKILL (no handler runs) during quantize, export and convert leaves a hidden
+// temporary; the next run for the same target removes it, says so in one line, and finishes.
+func TestKilledRunTempsRemovedByNextRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	tmp := t.TempDir()
+	ckpt := shareddata.Path(t, "llama2c/stories260K.bin")
+	tok := shareddata.Path(t, "llama2c/tok512.bin")
+	model := filepath.Join(tmp, "model")
+	convert := func(out string) []string {
+		return []string{"convert", "--from", "llama2c", ckpt, "--tokenizer", tok, "--out", out}
+	}
+	calib := shareddata.Path(t, "text/c4-sample.txt")
+	quantize := func(out string) []string {
+		return []string{"quantize", "--model", model, "--calib", calib, "--out", out, "--samples", "4", "--seqlen", "64",
+			"--holdout", "1", "--bits", "4", "--group-size", "32", "--iters", "2", "--seed", "7", "--quiet"}
+	}
+	export := func(out string) []string {
+		return []string{"export", "--gguf", "--quiet", "--dense", "f32", model, out}
+	}
+	for _, c := range []struct {
+		name  string
+		watch string // where the temporaries appear
+		args  []string
+		out   string // what must exist after the rerun
+	}{
+		{"convert", tmp, convert(model), model},
+		{"quantize", filepath.Join(tmp, "q"), quantize(filepath.Join(tmp, "q")), filepath.Join(tmp, "q", "model.safetensors")},
+		{"export", filepath.Join(tmp, "e"), export(filepath.Join(tmp, "e", "x.gguf")), filepath.Join(tmp, "e", "x.gguf")},
+	} {
+		os.MkdirAll(c.watch, 0o755)
+		left := false
+		for try := 0; try < 5 && !left; try++ {
+			left = killAtTemp(t, c.watch, c.args...)
+			if !left { // the job ended before a temporary was seen: start over from nothing
+				os.RemoveAll(c.out)
+			}
+		}
+		if !left {
+			t.Fatalf("%s: never caught with a temporary in flight", c.name)
+		}
+		stale := tempsUnder(c.watch)
+		r := runChild(t, -1, 0, c.args...)
+		if r.code != 0 {
+			t.Fatalf("%s after SIGKILL: exit %d: %s", c.name, r.code, r.stderr)
+		}
+		if n := strings.Count(r.stderr, "removed "); n != 1 || !strings.Contains(r.stderr, stale[0]) {
+			t.Errorf("%s: stderr does not say in one line that %v was removed: %q", c.name, stale, r.stderr)
+		}
+		noTemps(t, c.watch)
+		if _, err := os.Stat(c.out); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		t.Logf("%s: %s", c.name, strings.TrimSpace(r.stderr))
+	}
+}

@@ -133,6 +133,9 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Temporaries a killed run left in the output folder (the files and the saved layers).
+	sweepStale(stderr, "quantize", *outDir, "")
+	sweepStale(stderr, "quantize", filepath.Join(*outDir, ".rpiq-partial"), "")
 	if handled, err := quantizeVLM(vlmArgs, cfg, vlmFlags, stdout, stderr); handled { // quantize_vlm.go
 		return err
 	}

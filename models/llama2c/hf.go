@@ -163,10 +163,7 @@ func Convert(ckptPath, tokenizerPath, outDir string) (err error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	parent := filepath.Dir(filepath.Clean(outDir))
-	tmp, release, err := tempfiles.Create(func() (string, error) { // removed if the job is interrupted
-		return os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-*")
-	})
+	tmp, release, err := tempfiles.Dir(outDir) // removed if the job is interrupted; tempfiles.Sweep after a SIGKILL
 	if err != nil {
 		return err
 	}

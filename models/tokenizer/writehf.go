@@ -174,15 +174,7 @@ func (t *llama2cTokenizer) hfJSON() ([]byte, error) {
 // over path, so readers see the old file or the new one, never a partial one.
 func writeFileAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
-	var f *os.File
-	_, release, err := tempfiles.Create(func() (string, error) { // removed if the job is interrupted
-		t, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-		if err != nil {
-			return "", err
-		}
-		f = t
-		return t.Name(), nil
-	})
+	f, release, err := tempfiles.File(path) // removed if the job is interrupted; tempfiles.Sweep after a SIGKILL
 	if err != nil {
 		return err
 	}

@@ -206,15 +206,9 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	tmpPrefix := filepath.Join(dir, "."+filepath.Base(path)+".tmp-")
 	defer func() { err = nameTarget(err, tmpPrefix, path) }()
-	var tmp *os.File
-	_, release, err := tempfiles.Create(func() (string, error) { // removed if the job is interrupted
-		f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-		if err != nil {
-			return "", err
-		}
-		tmp = f
-		return f.Name(), nil
-	})
+	// Removed if the job is interrupted; named by tempfiles.Pattern, so a run after a SIGKILL
+	// can tell it from a live writer's (tempfiles.Sweep).
+	tmp, release, err := tempfiles.File(path)
 	if err != nil {
 		return err
 	}
