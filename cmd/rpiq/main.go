@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime/pprof"
 
 	"github.com/rpiq/rpiq/internal/cli"
 )
@@ -39,7 +40,14 @@ func init() {
 }
 
 func main() {
+	if p := os.Getenv("RPIQ_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil {
+			pprof.StartCPUProfile(f)
+		}
+	}
 	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	pprof.StopCPUProfile()
 	if interrupting.Load() {
 		select {} // the signal handler prints how to resume and exits (interrupt.go)
 	}

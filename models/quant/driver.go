@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"runtime/metrics"
 	"sync"
 	"time"
@@ -46,9 +45,10 @@ type Options struct {
 	Workers []Worker
 }
 
-// ChunkPerLane × lanes windows' captured inputs (both streams) are held at once before they
-// are summed in order; a variable for the tests.
-var ChunkPerLane = 4
+// maxLaneProducts bounds the float32 values one lane holds for a window's share of the Hessian
+// and cross sums (Hessian.Products); above it the sums take the window in turn on the pool. A
+// variable for the tests.
+var maxLaneProducts = 8 << 20
 
 // Worker is one more instance of the model being quantized and the backend it was opened with.
 type Worker struct {
@@ -58,34 +58,99 @@ type Worker struct {
 
 // lane runs layer passes on one model instance.
 type lane struct {
-	lm model.Layered
-	wb *workBackend // nil: every pass runs in full
+	id     int
+	lm     model.Layered
+	wb     *workBackend // nil: every pass runs in full
+	pool   *cpu.Pool    // for the lane's share of the sums: its own one-thread pool, or the default
+	hp, cp Products     // the current window's shares of the Hessian and cross sums
+	sc     scratcher    // nil: the backend allocates every tensor
 }
 
-func (ln lane) run(li int, h []float32, n int, hook model.Hook) ([]float32, error) {
+// scratcher is a backend that can hand out tensors from reused memory for a while
+// (cpubackend's scratch mode): a layer pass keeps none of its tensors.
+type scratcher interface {
+	BeginScratch()
+	EndScratch()
+}
+
+// scratchOf is the scratcher under be (the work backend's inner backend), or nil.
+func scratchOf(be backend.Backend) scratcher {
+	if wb, ok := be.(*workBackend); ok {
+		be = wb.Backend
+	}
+	s, _ := be.(scratcher)
+	return s
+}
+
+func (ln *lane) run(li int, h []float32, n int, hook model.Hook) ([]float32, error) {
 	if ln.wb != nil {
 		ln.wb.memo, ln.wb.skip = true, false
 	}
+	if ln.sc != nil {
+		ln.sc.BeginScratch()
+	}
 	out, err := ln.lm.RunLayer(li, h, n, hook)
+	if ln.sc != nil {
+		ln.sc.EndScratch()
+	}
 	if ln.wb != nil {
 		ln.wb.memo, ln.wb.skip = false, false
 	}
 	return out, err
 }
 
+// set puts the weights ws of the modules of gs into the lane's model instance.
+func (ln *lane) set(ws map[string]backend.Weight, gs [][]model.Linear) error {
+	for _, g := range gs {
+		for _, l := range g {
+			if err := ln.lm.SetLinear(l.Name, ws[l.Name], nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // eachWindow calls fn for windows lo..hi-1, window s on lane s mod len(lanes), the lanes
 // concurrently, and returns the error of the first window (in order) that failed.
-func eachWindow(lanes []lane, lo, hi int, fn func(ln lane, s int) error) error {
+func eachWindow(lanes []*lane, lo, hi int, fn func(ln *lane, s int) error) error {
+	return eachWindowOrdered(lanes, lo, hi, fn, nil)
+}
+
+// eachWindowOrdered is eachWindow with a second step: after work(s), ordered(s) runs on the same
+// lane once ordered has run for every window before s, so the ordered steps run one at a time
+// in window order while the other lanes go on with their work (sums stay in window order, and
+// the bytes independent of the number of lanes). After a failed window the later windows' ordered
+// steps are skipped.
+func eachWindowOrdered(lanes []*lane, lo, hi int, work, ordered func(ln *lane, s int) error) error {
 	errs := make([]error, hi-lo)
+	var mu sync.Mutex
+	turn := sync.NewCond(&mu)
+	next, failed := lo, false
 	var wg sync.WaitGroup
 	for k := range lanes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for s := lo; s < hi; s++ {
-				if s%len(lanes) == k {
-					errs[s-lo] = fn(lanes[k], s)
+			for s := lo + (k-lo%len(lanes)+len(lanes))%len(lanes); s < hi; s += len(lanes) {
+				err := work(lanes[k], s)
+				if ordered != nil {
+					mu.Lock()
+					for next != s {
+						turn.Wait()
+					}
+					skip := failed
+					mu.Unlock()
+					if err == nil && !skip {
+						err = ordered(lanes[k], s)
+					}
+					mu.Lock()
+					failed = failed || err != nil
+					next = s + 1
+					turn.Broadcast()
+					mu.Unlock()
 				}
+				errs[s-lo] = err
 			}
 		}()
 	}
@@ -197,11 +262,16 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 	}
 	// With the work backend (NewWorkBackend) the passes skip what they would recompute or throw
 	// away; without it every pass runs in full. The results are the same.
-	lanes := []lane{{lm: lm}}
+	lanes := []*lane{{lm: lm, pool: cpu.Default(), sc: scratchOf(be)}}
 	lanes[0].wb, _ = be.(*workBackend)
 	for _, w := range opt.Workers {
 		wb, _ := w.Backend.(*workBackend)
-		lanes = append(lanes, lane{lm: w.Model, wb: wb})
+		lanes = append(lanes, &lane{id: len(lanes), lm: w.Model, wb: wb, sc: scratchOf(w.Backend)})
+	}
+	if len(lanes) > 1 {
+		for _, ln := range lanes { // the lanes are the parallelism: one thread each
+			ln.pool = cpu.NewPool(1)
+		}
 	}
 	for _, ln := range lanes {
 		if ln.wb != nil {
@@ -209,7 +279,6 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 			defer func() { ln.wb.memo, ln.wb.skip = false, false; ln.wb.reset() }()
 		}
 	}
-	chunk := ChunkPerLane * len(lanes)
 	res := &Result{}
 	mon := newMemMonitor()
 	defer mon.stop()
@@ -234,12 +303,8 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 		}
 		set := func(ws map[string]backend.Weight, gs [][]model.Linear) error {
 			for _, ln := range lanes {
-				for _, g := range gs {
-					for _, l := range g {
-						if err := ln.lm.SetLinear(l.Name, ws[l.Name], nil); err != nil {
-							return err
-						}
-					}
+				if err := ln.set(ws, gs); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -257,7 +322,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				qW[mr.Name] = be.NewWeightF32(mr.Q.Rows, mr.Q.Cols, toF32(mr.Q.Dequantize()))
 			}
 			t0 := time.Now()
-			err := eachWindow(lanes, 0, len(all), func(ln lane, s int) (err error) {
+			err := eachWindow(lanes, 0, len(all), func(ln *lane, s int) (err error) {
 				hfNext[s], err = ln.run(li, hf[s], len(all[s]), nil)
 				return err
 			})
@@ -277,91 +342,130 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				if opt.needsCross() {
 					C = NewCross(in)
 				}
+				// With several lanes each computes its windows' float32 shares of the sums
+				// (Products) beside the others, and only the float64 additions wait for the
+				// window order; a share too large to hold is added by the pool in turn instead.
+				split := len(lanes) > 1
+				if n := len(all[0]); ProductsLen(in, n, true)+ProductsLen(in, n, false) > maxLaneProducts {
+					split = false
+				}
 				var lastX, lastXfp []float32
 				var hoX, hoXfp []float32
-				for c0 := 0; c0 < len(all); c0 += chunk {
-					c1 := min(c0+chunk, len(all))
-					xs := make([][]float32, c1-c0)
-					xfps := make([][]float32, c1-c0)
-					t0 := time.Now()
-					if err := set(fpW, groups[:gi]); err != nil {
-						return nil, err
-					}
-					err := eachWindow(lanes, c0, c1, func(ln lane, s int) error {
-						var capX []float32
-						hook := func(name string, x []float32, rows int) {
-							if name == grp[0].Name {
-								capX = append([]float32(nil), x...)
-								if ln.wb != nil && gi > 0 { // the FP stream's output is taken from the first group's pass
-									ln.wb.skip = true
-								}
-							}
-						}
-						out, err := ln.run(li, hf[s], len(all[s]), hook)
-						if gi == 0 {
-							hfNext[s] = out
-						}
-						xfps[s-c0] = capX
+				xs := make([][]float32, len(all))
+				xfps := make([][]float32, len(all))
+				fwd := make([]time.Duration, len(lanes))
+				hess := make([]time.Duration, len(lanes))
+				cross := make([]time.Duration, len(lanes))
+				work := func(ln *lane, s int) error {
+					t1 := time.Now()
+					if err := ln.set(fpW, groups[:gi]); err != nil {
 						return err
-					})
-					if err != nil {
-						return nil, err
 					}
-					if err := set(qW, groups[:gi]); err != nil {
-						return nil, err
-					}
-					err = eachWindow(lanes, c0, c1, func(ln lane, s int) error {
-						var capX []float32
-						hook := func(name string, x []float32, rows int) {
-							if name == grp[0].Name {
-								capX = append([]float32(nil), x...)
-								if ln.wb != nil {
-									ln.wb.skip = true
-								}
+					var capX []float32
+					hook := func(name string, x []float32, rows int) {
+						if name == grp[0].Name {
+							capX = append([]float32(nil), x...)
+							if ln.wb != nil && gi > 0 { // the FP stream's output is taken from the first group's pass
+								ln.wb.skip = true
 							}
 						}
-						if _, err := ln.run(li, hq[s], len(all[s]), hook); err != nil {
-							return err
-						}
-						xs[s-c0] = capX
-						return checkFinite32(grp[0].Name, capX)
-					})
-					res.Cost.ForwardSec += time.Since(t0).Seconds()
-					if err != nil {
-						return nil, err
 					}
-					for s := c0; s < c1; s++ {
+					out, err := ln.run(li, hf[s], len(all[s]), hook)
+					if err != nil {
+						return err
+					}
+					if gi == 0 {
+						hfNext[s] = out
+					}
+					xfps[s] = capX
+					if err := ln.set(qW, groups[:gi]); err != nil {
+						return err
+					}
+					capX = nil
+					hook = func(name string, x []float32, rows int) {
+						if name == grp[0].Name {
+							capX = append([]float32(nil), x...)
+							if ln.wb != nil {
+								ln.wb.skip = true
+							}
+						}
+					}
+					if _, err := ln.run(li, hq[s], len(all[s]), hook); err != nil {
+						return err
+					}
+					xs[s] = capX
+					if err := checkFinite32(grp[0].Name, capX); err != nil {
+						return err
+					}
+					t2 := time.Now()
+					fwd[ln.id] += t2.Sub(t1)
+					if split && s < nc {
 						n := len(all[s])
-						x, xfp := xs[s-c0], xfps[s-c0]
-						if s < nc {
-							if H != nil {
-								mon.setPhase(1)
-								t1 := time.Now()
-								if err := H.Add(x, n); err != nil {
-									return nil, fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
-								}
-								res.Cost.HessianSec += time.Since(t1).Seconds()
-								hessFlops += float64(n) * float64(in) * float64(in+1)
+						if H != nil {
+							if err := H.Products(ln.pool, &ln.hp, capX, n); err != nil {
+								return fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
 							}
-							if C != nil {
-								mon.setPhase(2)
-								t1 := time.Now()
-								if err := C.Add(xfp, x, n); err != nil {
-									return nil, fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
-								}
-								res.Cost.Stage2AccumSec += time.Since(t1).Seconds()
-							}
-							mon.setPhase(0)
-							if s == nc-1 {
-								lastX, lastXfp = x, xfp
-							}
-						} else {
-							hoX = append(hoX, x...)
-							hoXfp = append(hoXfp, xfp...)
 						}
-						bar.Add(len(grp))
+						t3 := time.Now()
+						hess[ln.id] += t3.Sub(t2)
+						if C != nil {
+							if err := C.Products(ln.pool, &ln.cp, xfps[s], capX, n); err != nil {
+								return fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
+							}
+						}
+						cross[ln.id] += time.Since(t3)
 					}
+					return nil
 				}
+				ordered := func(ln *lane, s int) error {
+					n := len(all[s])
+					x, xfp := xs[s], xfps[s]
+					xs[s], xfps[s] = nil, nil
+					if s < nc {
+						if H != nil {
+							mon.setPhase(1)
+							t1 := time.Now()
+							if split {
+								H.AddProducts(&ln.hp)
+							} else if err := H.Add(x, n); err != nil {
+								return fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
+							}
+							hess[ln.id] += time.Since(t1)
+							hessFlops += float64(n) * float64(in) * float64(in+1)
+						}
+						if C != nil {
+							mon.setPhase(2)
+							t1 := time.Now()
+							if split {
+								C.AddProducts(&ln.cp)
+							} else if err := C.Add(xfp, x, n); err != nil {
+								return fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
+							}
+							cross[ln.id] += time.Since(t1)
+						}
+						mon.setPhase(0)
+						if s == nc-1 {
+							lastX, lastXfp = x, xfp
+						}
+					} else {
+						hoX = append(hoX, x...)
+						hoXfp = append(hoXfp, xfp...)
+					}
+					bar.Add(len(grp))
+					return nil
+				}
+				if err := eachWindowOrdered(lanes, 0, len(all), work, ordered); err != nil {
+					return nil, err
+				}
+				// each phase's time on all lanes together, per lane (a share of the wall time)
+				var sf, sh, sc time.Duration
+				for k := range lanes {
+					sf, sh, sc = sf+fwd[k], sh+hess[k], sc+cross[k]
+				}
+				nl := time.Duration(len(lanes))
+				res.Cost.ForwardSec += (sf / nl).Seconds()
+				res.Cost.HessianSec += (sh / nl).Seconds()
+				res.Cost.Stage2AccumSec += (sc / nl).Seconds()
 				var Hm, Cm []float64
 				if H != nil {
 					Hm = H.Matrix()
@@ -387,7 +491,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 			return nil, err
 		}
 		t0 := time.Now()
-		err := eachWindow(lanes, 0, len(all), func(ln lane, s int) error {
+		err := eachWindow(lanes, 0, len(all), func(ln *lane, s int) error {
 			out, err := ln.run(li, hq[s], len(all[s]), nil)
 			if err != nil {
 				return err
@@ -419,10 +523,8 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 }
 
 func checkFinite32(what string, x []float32) error {
-	for i, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("quant: %s: non-finite activation %v at element %d", what, v, i)
-		}
+	if i := nonFinite(x); i >= 0 {
+		return fmt.Errorf("quant: %s: non-finite activation %v at element %d", what, x[i], i)
 	}
 	return nil
 }

@@ -216,10 +216,9 @@ func TestWorkBackendSameResult(t *testing.T) {
 		t.Fatalf("attention computed %d times (want 50), reused %d, skipped ops %d", run, reused, skipped)
 	}
 
-	// The same with the windows on three model instances at once, in chunks of three windows
-	// (the last calibration window and the first held-out one share a chunk).
-	defer func(c int) { quant.ChunkPerLane = c }(quant.ChunkPerLane)
-	quant.ChunkPerLane = 1
+	// The same with the windows on three model instances at once: each instance computes its
+	// windows' shares of the sums, added in window order; and again with the sums taking every
+	// window in turn on the pool (the path of shares too large to hold).
 	open := func() (model.Layered, backend.Backend) {
 		wbe := quant.NewWorkBackend(cpubackend.New(1))
 		m, _, closeM, err := hfmodel.Open(src, wbe)
@@ -229,32 +228,36 @@ func TestWorkBackendSameResult(t *testing.T) {
 		t.Cleanup(func() { closeM() })
 		return m.(model.Layered), wbe
 	}
-	lm0, be0 := open()
-	lm1, be1 := open()
-	lm2, be2 := open()
-	opt.Workers = []quant.Worker{{Model: lm1, Backend: be1}, {Model: lm2, Backend: be2}}
-	got, err = quant.QuantizeModel(lm0, be0, ws[:3], ws[3:], opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, a := range want.Modules {
-		b := got.Modules[i]
-		if !reflect.DeepEqual(a.Q, b.Q) {
-			t.Fatalf("%s: quantized weights differ with three instances", a.Name)
+	for _, held := range []int{1 << 20, 0} {
+		old := quant.SetMaxLaneProducts(held)
+		lm0, be0 := open()
+		lm1, be1 := open()
+		lm2, be2 := open()
+		opt.Workers = []quant.Worker{{Model: lm1, Backend: be1}, {Model: lm2, Backend: be2}}
+		got, err = quant.QuantizeModel(lm0, be0, ws[:3], ws[3:], opt)
+		quant.SetMaxLaneProducts(old)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(a.Report.Heldout, b.Report.Heldout) || !reflect.DeepEqual(a.Report.Instance, b.Report.Instance) {
-			t.Fatalf("%s: report errors differ with three instances: %+v vs %+v", a.Name, a.Report, b.Report)
+		for i, a := range want.Modules {
+			b := got.Modules[i]
+			if !reflect.DeepEqual(a.Q, b.Q) {
+				t.Fatalf("held %d: %s: quantized weights differ with three instances", held, a.Name)
+			}
+			if !reflect.DeepEqual(a.Report.Heldout, b.Report.Heldout) || !reflect.DeepEqual(a.Report.Instance, b.Report.Instance) {
+				t.Fatalf("held %d: %s: report errors differ with three instances: %+v vs %+v", held, a.Name, a.Report, b.Report)
+			}
 		}
-	}
-	run = 0
-	for _, b := range []backend.Backend{be0, be1, be2} {
-		r, _, _ := quant.WorkCounts(b)
-		if r == 0 {
-			t.Fatalf("an instance computed no attention")
+		run = 0
+		for _, b := range []backend.Backend{be0, be1, be2} {
+			r, _, _ := quant.WorkCounts(b)
+			if r == 0 {
+				t.Fatalf("an instance computed no attention")
+			}
+			run += r
 		}
-		run += r
-	}
-	if run != 2*5*5 {
-		t.Fatalf("attention computed %d times on three instances, want 50", run)
+		if run != 2*5*5 {
+			t.Fatalf("attention computed %d times on three instances, want 50", run)
+		}
 	}
 }

@@ -8,3 +8,11 @@ func WorkCounts(be backend.Backend) (run, reused, skipped int) {
 	w := be.(*workBackend)
 	return w.attnRun, w.attnReused, w.skipped
 }
+
+// SetMaxLaneProducts sets the largest share of the sums a lane holds (0: the sums take every
+// window in turn on the pool) and returns the old value.
+func SetMaxLaneProducts(n int) int {
+	old := maxLaneProducts
+	maxLaneProducts = n
+	return old
+}

@@ -33,13 +33,8 @@ func (h *Hessian) Add(x []float32, tokens int) error { return h.AddBatch(x, toke
 // AddBatch accumulates seqs sequences holding tokens rows in all.
 func (h *Hessian) AddBatch(x []float32, tokens, seqs int) error {
 	n := h.N
-	if len(x) != tokens*n {
-		return fmt.Errorf("quant: Hessian input has %d values, want %d tokens × %d", len(x), tokens, n)
-	}
-	for i, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("quant: non-finite activation %v (token %d, feature %d)", v, i/n, i%n)
-		}
+	if err := h.check(x, tokens); err != nil {
+		return err
 	}
 	if h.buf == nil {
 		h.buf = make([]float32, n*chunkTokens)
@@ -47,12 +42,58 @@ func (h *Hessian) AddBatch(x []float32, tokens, seqs int) error {
 	for t0 := 0; t0 < tokens; t0 += chunkTokens {
 		T := min(chunkTokens, tokens-t0)
 		xt := h.buf[:n*T]
-		transpose(xt, x[t0*n:(t0+T)*n], T, n)
+		transpose(cpu.Default(), xt, x[t0*n:(t0+T)*n], T, n)
 		accumulate(h.sum, xt, xt, n, T, true, &h.scratch)
 	}
 	h.Samples += seqs
 	h.Tokens += tokens
 	return nil
+}
+
+func (h *Hessian) check(x []float32, tokens int) error {
+	n := h.N
+	if len(x) != tokens*n {
+		return fmt.Errorf("quant: Hessian input has %d values, want %d tokens × %d", len(x), tokens, n)
+	}
+	if i := nonFinite(x); i >= 0 {
+		return fmt.Errorf("quant: non-finite activation %v (token %d, feature %d)", x[i], i/n, i%n)
+	}
+	return nil
+}
+
+// Products is one sequence's share of an accumulator, computed apart from the sum (on another
+// thread, while the sum takes earlier sequences) and added later with AddProducts: the float32
+// block products that Add would add, in the order Add adds them, so Add(x) and
+// AddProducts(Products(x)) leave the same bits in the sum.
+type Products struct {
+	tokens int
+	prod   []float32
+	bufA   []float32
+	bufB   []float32
+}
+
+// ProductsLen is the number of float32 values Products holds for one sequence of tokens rows:
+// callers use it to decide whether holding them is worth it.
+func ProductsLen(n, tokens int, upper bool) int {
+	per := 0
+	eachBlock(n, upper, func(i0, i1, j0 int) { per += (i1 - i0) * (n - j0) })
+	return per * ((tokens + chunkTokens - 1) / chunkTokens)
+}
+
+// Products computes x's share into pr (reused) on pool p.
+func (h *Hessian) Products(p *cpu.Pool, pr *Products, x []float32, tokens int) error {
+	if err := h.check(x, tokens); err != nil {
+		return err
+	}
+	products(p, pr, x, x, h.N, tokens, true)
+	return nil
+}
+
+// AddProducts adds a sequence's share computed by Products.
+func (h *Hessian) AddProducts(pr *Products) {
+	addProducts(h.sum, pr, h.N, true)
+	h.Samples++
+	h.Tokens += pr.tokens
 }
 
 // Matrix returns H = 2/Samples · Σ x xᵀ with both triangles filled.
@@ -89,8 +130,8 @@ func NewCross(n int) *Cross { return &Cross{N: n, sum: make([]float64, n*n)} }
 // Add accumulates one sequence: xfp and xq are tokens × N.
 func (c *Cross) Add(xfp, xq []float32, tokens int) error {
 	n := c.N
-	if len(xfp) != tokens*n || len(xq) != tokens*n {
-		return fmt.Errorf("quant: cross accumulator inputs have %d and %d values, want %d tokens × %d", len(xfp), len(xq), tokens, n)
+	if err := c.check(xfp, xq, tokens); err != nil {
+		return err
 	}
 	if c.bufA == nil {
 		c.bufA = make([]float32, n*chunkTokens)
@@ -99,12 +140,35 @@ func (c *Cross) Add(xfp, xq []float32, tokens int) error {
 	for t0 := 0; t0 < tokens; t0 += chunkTokens {
 		T := min(chunkTokens, tokens-t0)
 		a, b := c.bufA[:n*T], c.bufB[:n*T]
-		transpose(a, xfp[t0*n:(t0+T)*n], T, n)
-		transpose(b, xq[t0*n:(t0+T)*n], T, n)
+		transpose(cpu.Default(), a, xfp[t0*n:(t0+T)*n], T, n)
+		transpose(cpu.Default(), b, xq[t0*n:(t0+T)*n], T, n)
 		accumulate(c.sum, a, b, n, T, false, &c.scratch)
 	}
 	c.Samples++
 	return nil
+}
+
+func (c *Cross) check(xfp, xq []float32, tokens int) error {
+	n := c.N
+	if len(xfp) != tokens*n || len(xq) != tokens*n {
+		return fmt.Errorf("quant: cross accumulator inputs have %d and %d values, want %d tokens × %d", len(xfp), len(xq), tokens, n)
+	}
+	return nil
+}
+
+// Products computes one sequence's share into pr (reused) on pool p (see Hessian.Products).
+func (c *Cross) Products(p *cpu.Pool, pr *Products, xfp, xq []float32, tokens int) error {
+	if err := c.check(xfp, xq, tokens); err != nil {
+		return err
+	}
+	products(p, pr, xfp, xq, c.N, tokens, false)
+	return nil
+}
+
+// AddProducts adds a sequence's share computed by Products.
+func (c *Cross) AddProducts(pr *Products) {
+	addProducts(c.sum, pr, c.N, false)
+	c.Samples++
 }
 
 // Matrix returns C = 2/Samples · Σ x̃ xᵀ.
@@ -132,34 +196,92 @@ const rowBlock = 256
 // calibration.
 func accumulate(sum []float64, A, B []float32, n, T int, upper bool, scratch *[]float32) {
 	p := cpu.Default()
-	for i0 := 0; i0 < n; i0 += rowBlock {
-		i1 := min(i0+rowBlock, n)
-		j0 := 0
-		if upper {
-			j0 = i0
-		}
+	eachBlock(n, upper, func(i0, i1, j0 int) {
 		rows, cols := i1-i0, n-j0
 		if cap(*scratch) < rows*cols {
 			*scratch = make([]float32, rows*cols)
 		}
 		dst := (*scratch)[:rows*cols]
-		p.MatMulF32(dst, A[i0*T:i1*T], B[j0*T:], rows, T, cols)
+		blockProduct(p, dst, A, B, n, T, i0, i1, j0)
 		p.Run(rows, 8, func(lo, hi int) { // the float64 sum on every worker, not one
-			for a := lo; a < hi; a++ {
-				row := sum[(i0+a)*n+j0 : (i0+a+1)*n]
-				for j, v := range dst[a*cols : (a+1)*cols] {
-					row[j] += float64(v)
-				}
-			}
+			blockAdd(sum, dst, n, i0, j0, lo, hi)
+		})
+	})
+}
+
+// eachBlock calls fn for every block of the n×n sum that one product covers: rows i0..i1 (256
+// at most) and columns j0..n (j0 = i0 for the upper triangle, else 0).
+func eachBlock(n int, upper bool, fn func(i0, i1, j0 int)) {
+	for i0 := 0; i0 < n; i0 += rowBlock {
+		j0 := 0
+		if upper {
+			j0 = i0
+		}
+		fn(i0, min(i0+rowBlock, n), j0)
+	}
+}
+
+// blockProduct sets dst to the block's float32 product A[i0:i1] B[j0:]ᵀ. The GEMM gives the same
+// bits on any pool size (kernels/cpu splits output columns, never the sum over tokens).
+func blockProduct(p *cpu.Pool, dst, A, B []float32, n, T, i0, i1, j0 int) {
+	p.MatMulF32(dst, A[i0*T:i1*T], B[j0*T:], i1-i0, T, n-j0)
+}
+
+// blockAdd adds rows lo..hi of a block's product into the float64 sum.
+func blockAdd(sum []float64, dst []float32, n, i0, j0, lo, hi int) {
+	cols := n - j0
+	for a := lo; a < hi; a++ {
+		row := sum[(i0+a)*n+j0 : (i0+a+1)*n]
+		for j, v := range dst[a*cols : (a+1)*cols] {
+			row[j] += float64(v)
+		}
+	}
+}
+
+// products computes every chunk's block products of one sequence (A = xa, B = xb, tokens × n)
+// into pr on pool p, chunk after chunk, block after block: the order addProducts adds them.
+func products(p *cpu.Pool, pr *Products, xa, xb []float32, n, tokens int, upper bool) {
+	pr.tokens = tokens
+	if want := ProductsLen(n, tokens, upper); cap(pr.prod) < want {
+		pr.prod = make([]float32, want)
+	}
+	if cap(pr.bufA) < n*chunkTokens {
+		pr.bufA, pr.bufB = make([]float32, n*chunkTokens), make([]float32, n*chunkTokens)
+	}
+	off := 0
+	for t0 := 0; t0 < tokens; t0 += chunkTokens {
+		T := min(chunkTokens, tokens-t0)
+		a, b := pr.bufA[:n*T], pr.bufA[:n*T]
+		transpose(p, a, xa[t0*n:(t0+T)*n], T, n)
+		if !upper {
+			b = pr.bufB[:n*T]
+			transpose(p, b, xb[t0*n:(t0+T)*n], T, n)
+		}
+		eachBlock(n, upper, func(i0, i1, j0 int) {
+			sz := (i1 - i0) * (n - j0)
+			blockProduct(p, pr.prod[off:off+sz], a, b, n, T, i0, i1, j0)
+			off += sz
+		})
+	}
+}
+
+// addProducts adds what products computed, in Add's order.
+func addProducts(sum []float64, pr *Products, n int, upper bool) {
+	off := 0
+	for t0 := 0; t0 < pr.tokens; t0 += chunkTokens {
+		eachBlock(n, upper, func(i0, i1, j0 int) {
+			sz := (i1 - i0) * (n - j0)
+			blockAdd(sum, pr.prod[off:off+sz], n, i0, j0, 0, i1-i0)
+			off += sz
 		})
 	}
 }
 
 // transpose writes the rows×cols matrix x into dst as cols×rows, 16 columns at a time (one
-// cache line of a row of x feeds 16 rows of dst) on every worker.
-func transpose(dst, x []float32, rows, cols int) {
+// cache line of a row of x feeds 16 rows of dst) on every worker of p.
+func transpose(p *cpu.Pool, dst, x []float32, rows, cols int) {
 	const w = 16
-	cpu.Default().Run((cols+w-1)/w, 4, func(lo, hi int) {
+	p.Run((cols+w-1)/w, 4, func(lo, hi int) {
 		for c0 := lo * w; c0 < min(hi*w, cols); c0 += w {
 			c1 := min(c0+w, cols)
 			for t := 0; t < rows; t++ {
@@ -169,4 +291,15 @@ func transpose(dst, x []float32, rows, cols int) {
 			}
 		}
 	})
+}
+
+// nonFinite is the index of the first NaN or ±Inf in x, -1 if none (a bit test: all exponent
+// bits set).
+func nonFinite(x []float32) int {
+	for i, v := range x {
+		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
+			return i
+		}
+	}
+	return -1
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"syscall"
 	"testing"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
 )
 
 func TestHessianMatchesNaive(t *testing.T) {
@@ -54,6 +56,56 @@ func TestHessianMatchesNaive(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A sequence's shares computed apart (Products, on a one-thread pool) and added later leave the
+// same bits in the sums as Add: several chunks of tokens, several 256-row blocks.
+func TestProductsSameBitsAsAdd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{7, 300} {
+		h1, h2 := NewHessian(n), NewHessian(n)
+		c1, c2 := NewCross(n), NewCross(n)
+		p := cpu.NewPool(1)
+		var hp, cp Products
+		for _, T := range []int{700, 5, 1100} {
+			x := make([]float32, T*n)
+			xf := make([]float32, T*n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+				xf[i] = float32(rng.NormFloat64())
+			}
+			if err := h1.Add(x, T); err != nil {
+				t.Fatal(err)
+			}
+			if err := c1.Add(xf, x, T); err != nil {
+				t.Fatal(err)
+			}
+			if err := h2.Products(p, &hp, x, T); err != nil {
+				t.Fatal(err)
+			}
+			if err := c2.Products(p, &cp, xf, x, T); err != nil {
+				t.Fatal(err)
+			}
+			h2.AddProducts(&hp)
+			c2.AddProducts(&cp)
+		}
+		a, b := h1.Matrix(), h2.Matrix()
+		ac, bc := c1.Matrix(), c2.Matrix()
+		for i := range a {
+			if math.Float64bits(a[i]) != math.Float64bits(b[i]) || math.Float64bits(ac[i]) != math.Float64bits(bc[i]) {
+				t.Fatalf("n=%d element %d: H %v vs %v, C %v vs %v", n, i, a[i], b[i], ac[i], bc[i])
+			}
+		}
+		if h1.Samples != h2.Samples || h1.Tokens != h2.Tokens || c1.Samples != c2.Samples {
+			t.Fatalf("n=%d counts differ", n)
+		}
+	}
+	x := make([]float32, 8)
+	x[3] = float32(math.Inf(-1))
+	var pr Products
+	if err := NewHessian(4).Products(cpu.NewPool(1), &pr, x, 2); err == nil {
+		t.Fatal("Products accepted -Inf")
 	}
 }
 

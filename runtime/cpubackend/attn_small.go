@@ -17,8 +17,8 @@ const smallHead = 16
 func (c *CPU) attentionSmallHead(d, qq *Tensor, K, V []float32, n, pos int, a backend.Attn) {
 	hd, kvDim := a.HeadDim, a.KVHeads*a.HeadDim
 	T := pos + n
-	kt := make([]float32, kvDim*T) // row j = feature j of K over positions
-	vt := make([]float32, kvDim*T)
+	kt := c.floats(kvDim * T) // row j = feature j of K over positions
+	vt := c.floats(kvDim * T)
 	c.pool.Run(kvDim, 1, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
 			kr, vr := kt[j*T:(j+1)*T], vt[j*T:(j+1)*T]

@@ -14,7 +14,8 @@ import (
 
 // CPU is the CPU backend; its ops run on a persistent worker pool.
 type CPU struct {
-	pool *cpu.Pool
+	pool    *cpu.Pool
+	scratch slab // scratch.go
 }
 
 // New returns a CPU backend with the given number of threads (<= 0: cpu.DefaultThreads()).
@@ -53,6 +54,9 @@ func Wrap(data []float32, rows, cols int) *Tensor {
 }
 
 func (c *CPU) NewTensor(rows, cols int) backend.Tensor {
+	if c.scratch.on {
+		return &Tensor{Data: c.scratch.take(rows * cols), rows: rows, cols: cols}
+	}
 	return &Tensor{Data: make([]float32, rows*cols), rows: rows, cols: cols}
 }
 
@@ -191,9 +195,13 @@ type cache struct {
 
 func (c *CPU) NewCache(layers, maxSeq, kvDim int) backend.Cache {
 	kc := &cache{max: maxSeq, kv: kvDim}
+	mk := func() []float32 { return make([]float32, maxSeq*kvDim) }
+	if c.scratch.on {
+		mk = func() []float32 { return c.scratch.take(maxSeq * kvDim) }
+	}
 	for range layers {
-		kc.k = append(kc.k, make([]float32, maxSeq*kvDim))
-		kc.v = append(kc.v, make([]float32, maxSeq*kvDim))
+		kc.k = append(kc.k, mk())
+		kc.v = append(kc.v, mk())
 	}
 	return kc
 }
