@@ -88,6 +88,92 @@ loop:
 	VZEROUPPER
 	RET
 
+// EXPCORE: for x in Z0 (8 float64), math.Exp's FMA sequence up to the last step: afterwards
+// exp(x) = Z0 · Z2 (Z2 = 2^k). Uses Z0-Z3 and the constants expShiftSumAVX512 loads into
+// Z7 and Z9-Z14 (the polynomial's from memory, as the AVX2 kernel: Z0-Z15 only).
+#define EXPCORE \
+	VMULPD  Z14, Z0, Z1; \
+	VCVTPD2DQ Z1, Y2; \
+	VCVTDQ2PD Y2, Z1; \
+	VFNMADD231PD Z13, Z1, Z0; \
+	VFNMADD231PD Z12, Z1, Z0; \
+	VMULPD  Z11, Z0, Z0; \
+	VBROADCASTSD expc<>+32(SB), Z3; \
+	VFMADD213PD.BCST expc<>+40(SB), Z0, Z3; \
+	VFMADD213PD.BCST expc<>+48(SB), Z0, Z3; \
+	VFMADD213PD.BCST expc<>+56(SB), Z0, Z3; \
+	VFMADD213PD.BCST expc<>+64(SB), Z0, Z3; \
+	VFMADD213PD.BCST expc<>+72(SB), Z0, Z3; \
+	VFMADD213PD.BCST expc<>+80(SB), Z0, Z3; \
+	VFMADD213PD Z9, Z0, Z3; \
+	VMULPD  Z3, Z0, Z0; \
+	VADDPD  Z10, Z0, Z3; \
+	VMULPD  Z3, Z0, Z0; \
+	VADDPD  Z10, Z0, Z3; \
+	VMULPD  Z3, Z0, Z0; \
+	VADDPD  Z10, Z0, Z3; \
+	VMULPD  Z3, Z0, Z0; \
+	VADDPD  Z10, Z0, Z3; \
+	VFMADD213PD Z9, Z3, Z0; \
+	VPMOVSXDQ Y2, Z2; \
+	VPADDQ  Z7, Z2, Z2; \
+	VPSLLQ  $52, Z2, Z2
+
+// EXPBODY: Y0 (8 float32) = float32(math.Exp(float64(Y0 - mx))), 0 where that is below -700
+// (mx in Y15). Uses Z0-Z3 and K1.
+#define EXPBODY \
+	VSUBPS  Y15, Y0, Y0; \
+	VCVTPS2PD Y0, Z0; \
+	VCMPPD  $5, Z8, Z0, K1; \
+	EXPCORE; \
+	VMULPD.Z Z2, Z0, K1, Z0; \
+	VCVTPD2PS Z0, Y0
+
+// func expShiftSumAVX512(x *float32, n int, mx float32) float32      (n % 4 == 0, n > 0)
+// expShiftSumAVX2 eight values at a time: the same math.Exp FMA sequence on 8 float64 lanes
+// (each value bit-identical), and the same 4-lane float32 sum, added to in the same order
+// (values i..i+3, then i+4..i+7), so the returned sum has the AVX2 kernel's bits too. A last
+// group of 4 runs the 8-lane code with the upper half unused.
+TEXT ·expShiftSumAVX512(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS mx+16(FP), Y15
+	VBROADCASTSD expc<>+0(SB), Z14   // LOG2E
+	VBROADCASTSD expc<>+8(SB), Z13   // LN2U
+	VBROADCASTSD expc<>+16(SB), Z12  // LN2L
+	VBROADCASTSD expc<>+24(SB), Z11  // 1/16
+	VBROADCASTSD expc<>+96(SB), Z10  // 2
+	VBROADCASTSD expc<>+88(SB), Z9   // 1
+	VBROADCASTSD expc<>+104(SB), Z8  // -700
+	VPBROADCASTQ expc<>+112(SB), Z7  // 1023 (int64)
+	VXORPS X6, X6, X6                // sum (4 lanes)
+	CMPQ CX, $8
+	JLT  tail4
+loop8:
+	VMOVUPS (SI), Y0
+	EXPBODY
+	VMOVUPS Y0, (SI)
+	VADDPS  X0, X6, X6               // values i..i+3
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS  X1, X6, X6               // then i+4..i+7, as the AVX2 kernel adds them
+	ADDQ $32, SI
+	SUBQ $8, CX
+	CMPQ CX, $8
+	JGE  loop8
+	TESTQ CX, CX
+	JZ   done
+tail4:
+	VMOVUPS (SI), X0                 // 4 values; the upper lanes compute exp(-mx), unused
+	EXPBODY
+	VMOVUPS X0, (SI)
+	VADDPS  X0, X6, X6
+done:
+	VHADDPS X6, X6, X6
+	VHADDPS X6, X6, X6
+	VMOVSS  X6, ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func maxF32AVX2(x *float32, n int) (mx float32, unordered bool)      (n % 8 == 0, n > 0)
 // The maximum of x, and whether any value is NaN (then mx is meaningless).
 TEXT ·maxF32AVX2(SB), NOSPLIT, $0-21
@@ -210,5 +296,67 @@ swloop:
 	ADDQ $16, DI
 	SUBQ $4, CX
 	JNZ  swloop
+	VZEROUPPER
+	RET
+
+// func swigluAVX512(dst, gate, up *float32, n int)      (n % 4 == 0, n > 0)
+// swigluAVX2 eight values at a time (each value bit-identical: the same exp sequence on 8
+// float64 lanes, the same float32 operations after it); a last group of 4 runs the 8-lane code
+// with the upper half unused.
+#define SWIGLUBODY \
+	VXORPS  Y6, Y0, Y0; \
+	VCVTPS2PD Y0, Z0; \
+	VCMPPD  $5, Z8, Z0, K1; \
+	VCMPPD  $0x1E, Z15, Z0, K2; \
+	EXPCORE; \
+	VMULPD.Z Z2, Z0, K1, Z0; \
+	VMOVAPD Z4, K2, Z0; \
+	VCVTPD2PS Z0, Y0; \
+	VADDPS  Y5, Y0, Y0
+
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ gate+8(FP), SI
+	MOVQ up+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSD expc<>+0(SB), Z14   // LOG2E
+	VBROADCASTSD expc<>+8(SB), Z13   // LN2U
+	VBROADCASTSD expc<>+16(SB), Z12  // LN2L
+	VBROADCASTSD expc<>+24(SB), Z11  // 1/16
+	VBROADCASTSD expc<>+96(SB), Z10  // 2
+	VBROADCASTSD expc<>+88(SB), Z9   // 1
+	VBROADCASTSD expc<>+104(SB), Z8  // -700
+	VPBROADCASTQ expc<>+112(SB), Z7  // 1023 (int64)
+	VBROADCASTSD swc<>+0(SB), Z15    // 700
+	VBROADCASTSD swc<>+8(SB), Z4     // +Inf
+	VBROADCASTSS swc<>+16(SB), Y6    // sign bit
+	VBROADCASTSS swc<>+20(SB), Y5    // float32 1
+	CMPQ CX, $8
+	JLT  swtail4
+swloop8:
+	VMOVUPS (SI), Y0
+	SWIGLUBODY
+	VMOVUPS (SI), Y2
+	VDIVPS  Y0, Y2, Y2               // g / (1 + e)
+	VMOVUPS (DX), Y1
+	VMULPS  Y1, Y2, Y2               // · up
+	VMOVUPS Y2, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	CMPQ CX, $8
+	JGE  swloop8
+	TESTQ CX, CX
+	JZ   swdone
+swtail4:
+	VMOVUPS (SI), X0
+	SWIGLUBODY
+	VMOVUPS (SI), X2
+	VDIVPS  X0, X2, X2
+	VMOVUPS (DX), X1
+	VMULPS  X1, X2, X2
+	VMOVUPS X2, (DI)
+swdone:
 	VZEROUPPER
 	RET
