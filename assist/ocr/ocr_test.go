@@ -117,6 +117,9 @@ func TestHedges(t *testing.T) {
 		{Line{Words: []Word{w("Expires", 95), w("O5/2O26", 40)}}, "I am not sure of the number O5/2O26."},
 		{Line{Words: []Word{w("Lot", 96), w("4821", 70)}, Alternatives: map[string]string{"4821": "44821"}}, "The number may be 4821 or 44821."},
 		{Line{Words: []Word{w("Lot", 96), w("4821", 50)}, Checked: map[string]bool{"4821": true}}, ""},
+		// A number above minConf but under numberSure, not confirmed: hedged all the same.
+		{Line{Words: []Word{w("Best", 94), w("before", 80), w("2627", 66)}}, "I am not sure of the number 2627."},
+		{Line{Words: []Word{w("Price", 96), w("3.49", 95)}}, ""},
 		{Line{Words: []Word{w("Take", 95), w("tabtet", 41), w("daly", 30), w("now", 92)}}, "I am not sure of the words tabtet and daly."},
 		{Line{Words: []Word{w("a1", 50), w("bb", 45), w("cc", 40), w("dd", 90)}}, "This line is hard to read; I am not sure of the number a1."},
 		{Line{Words: []Word{w("Dose", 50), w("10", 40)}}, "I am not sure of the number 10, or the word Dose."},
