@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rpiq/rpiq/internal/cli"
 	"image"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -52,8 +52,8 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *wavPath != "" {
-		if err := checkWritable(*wavPath); err != nil {
-			return fmt.Errorf("%w: --wav %s: %v", ErrBadInput, *wavPath, err)
+		if err := cli.CheckOutputFile(*wavPath); err != nil {
+			return fmt.Errorf("--wav: %w", err)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -121,26 +121,6 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 }
 
 func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-
-// checkWritable fails unless a file can be created in path's folder (so a typo in --wav is a
-// named error at once, not after the answer).
-func checkWritable(path string) error {
-	dir := filepath.Dir(path)
-	if st, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("folder %s does not exist", dir)
-	} else if !st.IsDir() {
-		return fmt.Errorf("%s is not a folder", dir)
-	}
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return errors.New("is a folder")
-	}
-	f, err := os.CreateTemp(dir, ".assist-check-*")
-	if err != nil {
-		return fmt.Errorf("folder %s is not writable", dir)
-	}
-	f.Close()
-	return os.Remove(f.Name())
-}
 
 // picture is ask's one-picture frame source: the image file, decoded in Go. Its faults are bad
 // input (exit status 2) with the words the assistant says for them.

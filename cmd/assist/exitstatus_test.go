@@ -20,6 +20,15 @@ func TestExitStatusContract(t *testing.T) {
 	notImage := filepath.Join(tmp, "x.png")
 	os.WriteFile(notImage, []byte("not a picture"), 0o644)
 	const good = "../../examples/assist.toml"
+	// Outputs that cannot be written (issue 14): a file where a folder is expected, a folder
+	// where a file is, a folder without write permission.
+	aFile := filepath.Join(tmp, "afile")
+	os.WriteFile(aFile, []byte("x"), 0o644)
+	aDir := filepath.Join(tmp, "adir")
+	os.MkdirAll(aDir, 0o755)
+	readOnly := filepath.Join(tmp, "readonly")
+	os.MkdirAll(readOnly, 0o555)
+	zeros := strings.Repeat("0", 64)
 
 	for _, cmd := range app.Commands() {
 		for _, c := range []struct {
@@ -69,10 +78,34 @@ func TestExitStatusContract(t *testing.T) {
 		{[]string{"models", "list", "--no-such-flag"}, 2},
 		{[]string{"doctor", "--config", missing}, 2},
 		{[]string{"doctor", "--config", badTOML}, 2},
+		{[]string{"ask", "--config", good, "--image", "../../examples/sample.png", "--wav", filepath.Join(aFile, "x.wav")}, 2},
+		{[]string{"ask", "--config", good, "--image", "../../examples/sample.png", "--wav", aDir}, 2},
+		{[]string{"models", "install", "--dir", aFile, "--sha256", zeros, notImage}, 2},
+		{[]string{"models", "install", "--dir", filepath.Join(aFile, "m"), "--sha256", zeros, notImage}, 2},
+	}
+	// Root ignores permission bits: these cases hold only for other users.
+	if os.Geteuid() != 0 {
+		cases = append(cases, []struct {
+			args []string
+			code int
+		}{
+			{[]string{"ask", "--config", good, "--image", "../../examples/sample.png", "--wav", filepath.Join(readOnly, "x.wav")}, 2},
+			{[]string{"models", "install", "--dir", readOnly, "--sha256", zeros, notImage}, 2},
+			{[]string{"models", "install", "--dir", filepath.Join(readOnly, "m"), "--sha256", zeros, notImage}, 2},
+		}...)
+	} else {
+		t.Log("running as root: the permission-denied cases are skipped (root writes anyway)")
 	}
 	for _, c := range cases {
-		if code, _, stderr := runCmd(c.args...); code != c.code {
+		code, _, stderr := runCmd(c.args...)
+		if code != c.code {
 			t.Errorf("assist %s: exit %d, want %d (%s)", strings.Join(c.args, " "), code, c.code, stderr)
+		}
+		// An output that cannot be written is named, with what was expected.
+		for _, a := range c.args {
+			if (strings.HasPrefix(a, aFile) || strings.HasPrefix(a, readOnly) || a == aDir) && (!strings.Contains(stderr, a) || !strings.Contains(stderr, "expected")) {
+				t.Errorf("assist %s: the error does not name %s and what was expected: %q", strings.Join(c.args, " "), a, stderr)
+			}
 		}
 	}
 }

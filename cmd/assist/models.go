@@ -65,6 +65,9 @@ func runModelsInstall(args []string, stdout, stderr io.Writer) error {
 	if *dir != "" {
 		folder = *dir
 	}
+	if err := cli.CheckOutputFolder(folder, true); err != nil { // before the download
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var bar *progress.Bar

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/rpiq/rpiq/internal/cli"
 	"github.com/rpiq/rpiq/models/llama2c"
 )
 
@@ -36,6 +37,10 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		return usagef("convert: --tokenizer is required")
 	case *out == "":
 		return usagef("convert: --out is required")
+	}
+	// The finished folder is renamed into place from beside it: its parent must be writable.
+	if err := cli.CheckOutputFolder(*out, false); err != nil {
+		return err
 	}
 	sweepTarget(stderr, "convert", *out)
 	stop := onInterrupt(stderr, "convert", func() string {

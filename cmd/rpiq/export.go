@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/rpiq/rpiq/internal/cli"
 	"github.com/rpiq/rpiq/models/gguf"
 )
 
@@ -51,6 +52,9 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	}
 	if st, err := os.Stat(pos[0]); err != nil || !st.IsDir() {
 		return fmt.Errorf("%w: %s: not a model folder", ErrBadInput, pos[0])
+	}
+	if err := cli.CheckOutputFile(pos[1]); err != nil { // before any work
+		return err
 	}
 	if !*quiet {
 		opt.Log = slog.New(slog.NewTextHandler(stderr, nil))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/rpiq/rpiq/internal/cli"
 	"io"
 	"log/slog"
 	"math"
@@ -131,6 +132,9 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg, err := hf.LoadConfig(*modelDir)
 	if err != nil {
+		return err
+	}
+	if err := cli.CheckOutputFolder(*outDir, true); err != nil { // before the calibration
 		return err
 	}
 	// Temporaries a killed run left in the output folder (the files and the saved layers).

@@ -60,8 +60,8 @@ type Stale struct {
 // without a pid (older versions: their writer cannot be told).
 func Sweep(dir, base string) ([]Stale, error) {
 	es, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil // nothing was written there
 	}
 	if err != nil {
 		return nil, err
