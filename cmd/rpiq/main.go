@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 
 	"github.com/rpiq/rpiq/internal/cli"
+	"github.com/rpiq/rpiq/models/hfmodel"
 )
 
 var app = cli.New("rpiq")
@@ -40,6 +41,9 @@ func init() {
 }
 
 func main() {
+	// The command writes a GPTQ model's pre-packed layout beside it on its first load (RPIQ_PACK
+	// to turn that off); library callers and tests only read existing ones.
+	hfmodel.WritePacked = true
 	if p := os.Getenv("RPIQ_CPUPROFILE"); p != "" {
 		f, err := os.Create(p)
 		if err == nil {

@@ -272,6 +272,12 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	if err := quant.WriteReport(*outDir, rep); err != nil {
 		return err
 	}
+	if hfmodel.WritePacked { // the command, not the tests that call run
+		// the kernels' layout beside the checkpoint, so no load repacks it (RPIQ_PACK=off: none)
+		if err := hfmodel.WritePack(*outDir, cpubackend.New(*threads)); err != nil {
+			fmt.Fprintf(stderr, "note: no pre-packed layout written: %v\n", err)
+		}
+	}
 	s := rep.Summary
 	heldout := "no held-out windows (--holdout 0)"
 	if len(windows) == 0 {

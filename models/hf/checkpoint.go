@@ -116,6 +116,15 @@ func weightFiles(dir string) ([]string, *Index, error) {
 // Dir returns the model folder.
 func (c *Checkpoint) Dir() string { return c.dir }
 
+// Paths returns the paths of the checkpoint's files, in load order.
+func (c *Checkpoint) Paths() []string {
+	out := make([]string, len(c.files))
+	for i, f := range c.files {
+		out[i] = f.Path()
+	}
+	return out
+}
+
 // Names returns every tensor name, sorted.
 func (c *Checkpoint) Names() []string { return c.names }
 

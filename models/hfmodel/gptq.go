@@ -38,6 +38,12 @@ func (w *Weights) gptqWeights(prefix string, qc *hf.QuantizationConfig, rows, co
 	if len(parts) > 1 && 32%f.Bits != 0 {
 		return nil, false
 	}
+	names := partNames(prefix, parts)
+	if ws, ok := w.pack.lookup(names, parts, cols); ok {
+		w.countPacked(prefix) // the checkpoint's tensors are never read
+		return ws, true
+	}
+	w.pack.miss()
 	p, err := quant.ReadPacked(w.Checkpoint, prefix, f)
 	if err != nil {
 		w.fail(err)
@@ -62,6 +68,7 @@ func (w *Weights) gptqWeights(prefix string, qc *hf.QuantizationConfig, rows, co
 		ws = append(ws, wt)
 		lo += n
 	}
+	w.pack.record(names, ws)
 	w.countPacked(prefix)
 	for _, suffix := range []string{".qweight", ".qzeros", ".scales", ".g_idx"} {
 		if _, ok := w.Checkpoint.Info(prefix + suffix); ok {

@@ -65,6 +65,16 @@ func (w *Weights) TiedHead(embed backend.Weight, name string) backend.Weight {
 	if bits == 0 {
 		return embed
 	}
+	if lb, ok := w.Backend.(LayoutBackend); ok {
+		if _, isQ := lb.Layout(embed); isQ {
+			return embed // a quantized embedding is its own head
+		}
+	}
+	key := []string{fmt.Sprintf("lm_head=%s q%d", name, bits)}
+	if ws, ok := w.pack.lookup(key, []int{embed.Rows()}, embed.Cols()); ok {
+		return ws[0]
+	}
+	w.pack.miss()
 	rowBytes := int64(0)
 	if info, ok := w.Checkpoint.Info(name); ok && embed.Rows() > 0 {
 		rowBytes = info.Bytes() / int64(embed.Rows())
@@ -76,5 +86,6 @@ func (w *Weights) TiedHead(embed backend.Weight, name string) backend.Weight {
 		w.fail(err)
 		return nil
 	}
+	w.pack.record(key, []backend.Weight{h})
 	return h
 }

@@ -8,6 +8,7 @@
 package hfmodel
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -75,6 +76,21 @@ func (e *Error) BadInput() bool { return true }
 // Open loads dir with the architecture its config.json names. The weights stay memory-mapped
 // where the backend can use them in place; the returned Closer unmaps them.
 func Open(dir string, be backend.Backend) (model.Model, *hf.Config, func() error, error) {
+	return open(dir, be, WritePacked)
+}
+
+// WritePack loads dir once on be to write its pre-packed sidecar (pack.go) when it is missing or
+// stale, as `rpiq quantize` does for the checkpoint it has just written. RPIQ_PACK=read or off
+// skips it; so does a backend without kernel layouts or a float checkpoint.
+func WritePack(dir string, be backend.Backend) error {
+	_, _, closeM, err := open(dir, be, true)
+	if err != nil {
+		return err
+	}
+	return closeM()
+}
+
+func open(dir string, be backend.Backend, writePack bool) (model.Model, *hf.Config, func() error, error) {
 	cfg, err := hf.LoadConfig(dir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -97,12 +113,19 @@ func Open(dir string, be backend.Backend) (model.Model, *hf.Config, func() error
 		ck.Close()
 		return nil, nil, nil, err
 	}
-	m, err := f(cfg, &Weights{Checkpoint: ck, Backend: be, Quant: cfg.Quantization})
+	ps, err := openPack(dir, cfg, ck, be, writePack)
 	if err != nil {
 		ck.Close()
 		return nil, nil, nil, err
 	}
-	return m, cfg, ck.Close, nil
+	m, err := f(cfg, &Weights{Checkpoint: ck, Backend: be, Quant: cfg.Quantization, pack: ps})
+	if err != nil {
+		ps.close()
+		ck.Close()
+		return nil, nil, nil, err
+	}
+	ps.finish()
+	return m, cfg, func() error { return errors.Join(ck.Close(), ps.close()) }, nil
 }
 
 // Tensors is where weights come from: an open *hf.Checkpoint (memory-mapped files), or
@@ -127,6 +150,8 @@ type Weights struct {
 	// stored as prefix.qweight/.qzeros/.scales/.g_idx is dequantized to float32 by
 	// models/quant (a fast quantized weight can replace this later).
 	Quant *hf.QuantizationConfig
+
+	pack *packState // the pre-packed sidecar of this load (pack.go); nil: none
 }
 
 func (w *Weights) fail(err error) {

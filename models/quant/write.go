@@ -3,6 +3,7 @@ package quant
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/rpiq/rpiq/runtime/packfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -188,7 +189,7 @@ func UnloadOutput(outDir string) error {
 }
 
 // CopyCompanions copies the tokenizer and generation files (everything that is not a weight
-// file, config.json or the safetensors index).
+// file, config.json, the safetensors index or a pre-packed layout of the source's weights).
 func CopyCompanions(srcDir, outDir string) error {
 	ents, err := os.ReadDir(srcDir)
 	if err != nil {
@@ -197,7 +198,7 @@ func CopyCompanions(srcDir, outDir string) error {
 	for _, e := range ents {
 		name := e.Name()
 		if e.IsDir() || strings.HasSuffix(name, ".safetensors") || name == hf.ConfigFile || name == hf.IndexFile ||
-			name == hf.QuantizeConfigFile || strings.HasPrefix(name, ".") {
+			name == hf.QuantizeConfigFile || name == packfile.Name || strings.HasPrefix(name, ".") {
 			continue
 		}
 		src := filepath.Join(srcDir, name)

@@ -69,3 +69,22 @@ func (c *CPU) QuantizeHead(w backend.Weight, bits int, done func(lo, hi int)) (b
 	}
 	return &GPTQ{M: m}, nil
 }
+
+// Layout is the kernel layout of one of this backend's quantized weights (for a pre-packed
+// sidecar file, runtime/packfile); ok is false for other weights.
+func (c *CPU) Layout(w backend.Weight) (q.Layout, bool) {
+	g, ok := w.(*GPTQ)
+	if !ok {
+		return q.Layout{}, false
+	}
+	return g.M.Layout(), true
+}
+
+// FromLayout makes a quantized weight that uses l's memory in place (a mapped pack file).
+func (c *CPU) FromLayout(l q.Layout) (backend.Weight, error) {
+	m, err := q.FromLayout(l)
+	if err != nil {
+		return nil, err
+	}
+	return &GPTQ{M: m}, nil
+}
