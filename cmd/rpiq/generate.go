@@ -54,6 +54,17 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// The tokenizer is parsed on another core while the model loads (Llama 3's tokenizer.json
+	// costs about as much CPU as mapping a pre-packed 1B model): load to first token.
+	type loaded struct {
+		tok tokenizer.Tokenizer
+		err error
+	}
+	tokc := make(chan loaded, 1)
+	go func() {
+		t, err := tokenizer.Load(*dir)
+		tokc <- loaded{t, err}
+	}()
 	be, closeBackend, err := openBackend(*device, *threads, stderr)
 	if err != nil {
 		return err
@@ -64,7 +75,8 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeModel()
-	tok, err := tokenizer.Load(*dir)
+	tl := <-tokc
+	tok, err := tl.tok, tl.err
 	if err != nil {
 		return err
 	}

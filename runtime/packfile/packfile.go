@@ -166,6 +166,7 @@ func Open(path, key string) (*Pack, error) {
 		return nil, err
 	}
 	p.unmap = unmap
+	populate(data)
 	return p, nil
 }
 
