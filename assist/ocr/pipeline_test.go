@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -317,5 +318,82 @@ func TestFirstLineOfALargePhoto(t *testing.T) {
 	}
 	if got := p.SpeechAfter(60, firstText); strings.Contains(strings.Join(got, ""), "IBUPROFEN") {
 		t.Errorf("the heading is said twice: %q", got)
+	}
+}
+
+// blurredWords are generated words as a photo of a sign gives them: rendered at 48 px, turned
+// up to 3° either way, box-blurred (radius 3, 4, 5), shrunk to 22-32% and given grey noise;
+// dark on light and light on dark. The word reader's ways and threshold were chosen on these
+// (wordLine), not on the ICDAR crops.
+func blurredWords(t testing.TB) []struct {
+	text string
+	img  *image.Gray
+} {
+	words := []string{"ENTRANCE", "Library", "Bakery", "Station", "PUSH", "Museum", "Hotel", "Parking", "TAXI", "Coffee", "Bank", "OPEN", "Police", "Garden", "Market", "PULL", "Office", "Metro", "Lift", "Cinema"}
+	rng := rand.New(rand.NewSource(7))
+	fonts := []textimage.Font{textimage.Regular, textimage.Bold}
+	var out []struct {
+		text string
+		img  *image.Gray
+	}
+	for i, w := range words {
+		for _, blur := range []int{3, 4, 5} {
+			ink, paper := color.Color(color.RGBA{30, 30, 30, 255}), color.Color(color.RGBA{225, 220, 200, 255})
+			if i%2 == 1 {
+				ink, paper = color.RGBA{235, 235, 235, 255}, color.RGBA{40, 70, 110, 255}
+			}
+			img, err := textimage.RenderLines([]textimage.Line{{Text: w, Size: 48, Font: fonts[(i/2)%2]}}, textimage.Options{Width: 40 + 34*len(w), Height: 100, Ink: ink, Paper: paper, Left: 20, Top: 70})
+			if err != nil {
+				t.Fatal(err)
+			}
+			im := textimage.Blur(textimage.Rotate(img, rng.Float64()*6-3, paper), blur)
+			g := scaleGray(toGray(im), 0.22+0.1*rng.Float64())
+			for k := range g.Pix {
+				g.Pix[k] = uint8(clampi(int(g.Pix[k])+int(rng.NormFloat64()*8), 0, 255))
+			}
+			out = append(out, struct {
+				text string
+				img  *image.Gray
+			}{w, g})
+		}
+	}
+	return out
+}
+
+// BenchmarkBlurredWords: the generated blurred words read by the pipeline and by the tesseract
+// program (go test -run X -bench BlurredWords -benchtime 1x -v ./assist/ocr/).
+func BenchmarkBlurredWords(b *testing.B) {
+	e := engine(b)
+	ws := blurredWords(b)
+	dir := b.TempDir()
+	var paths []string
+	for i, w := range ws {
+		p := filepath.Join(dir, fmt.Sprint(i)+".png")
+		writePNG(b, p, w.img)
+		paths = append(paths, p)
+	}
+	for i := 0; i < b.N; i++ {
+		cli, _ := tesseractCLI(b, paths)
+		var ok, wrong, okC, wrongC int
+		start := time.Now()
+		for j, w := range ws {
+			p, err := e.Read(context.Background(), w.img, ReadOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			switch {
+			case wordRead(p.Text(), w.text):
+				ok++
+			case strings.TrimSpace(p.Text()) != "":
+				wrong++
+			}
+			switch {
+			case wordRead(cli[j], w.text):
+				okC++
+			case strings.TrimSpace(cli[j]) != "":
+				wrongC++
+			}
+		}
+		b.Logf("blurred words: ours %d/%d read (%d read wrong) in %v; the tesseract program %d/%d (%d wrong)", ok, len(ws), wrong, time.Since(start).Round(time.Millisecond), okC, len(ws), wrongC)
 	}
 }
