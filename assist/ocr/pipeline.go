@@ -326,9 +326,13 @@ func (e *Engine) Read(ctx context.Context, img image.Image, o ReadOptions) (Page
 		return Page{}, err
 	}
 
-	// Small print: read again at twice the size when some print is small or little was found.
+	// Small print: read again at twice the size when some print is small or little was found
+	// — but not a photo where nothing was read (over half a megapixel, no small line): on the
+	// ICDAR photos that reading found none of the 21 marked regions that the rows below did not,
+	// and was a sixth to a third of their time.
 	px := g.Rect.Dx() * g.Rect.Dy()
-	if px <= 1_500_000 && (smallPrint(lines) || !confidentLine(lines)) {
+	photoNothing := px > 500_000 && !smallPrint(lines) && !confidentLine(lines)
+	if px <= 1_500_000 && (smallPrint(lines) || !confidentLine(lines)) && !photoNothing {
 		extra, err := e.passLines(scaleGray(g, 2), PSMAuto, 2, image.Point{}, "small")
 		if err != nil {
 			return Page{}, err
