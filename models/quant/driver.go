@@ -82,9 +82,10 @@ func scratchOf(be backend.Backend) scratcher {
 	return s
 }
 
-func (ln *lane) run(li int, h []float32, n int, hook model.Hook) ([]float32, error) {
+// run is one layer pass; with a hook, only the input of module want is tapped.
+func (ln *lane) run(li int, h []float32, n int, want string, hook model.Hook) ([]float32, error) {
 	if ln.wb != nil {
-		ln.wb.memo, ln.wb.skip = true, false
+		ln.wb.memo, ln.wb.skip, ln.wb.want = true, false, want
 	}
 	if ln.sc != nil {
 		ln.sc.BeginScratch()
@@ -94,7 +95,7 @@ func (ln *lane) run(li int, h []float32, n int, hook model.Hook) ([]float32, err
 		ln.sc.EndScratch()
 	}
 	if ln.wb != nil {
-		ln.wb.memo, ln.wb.skip = false, false
+		ln.wb.memo, ln.wb.skip, ln.wb.want = false, false, ""
 	}
 	return out, err
 }
@@ -323,7 +324,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 			}
 			t0 := time.Now()
 			err := eachWindow(lanes, 0, len(all), func(ln *lane, s int) (err error) {
-				hfNext[s], err = ln.run(li, hf[s], len(all[s]), nil)
+				hfNext[s], err = ln.run(li, hf[s], len(all[s]), "", nil)
 				return err
 			})
 			if err != nil {
@@ -364,13 +365,13 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 					var capX []float32
 					hook := func(name string, x []float32, rows int) {
 						if name == grp[0].Name {
-							capX = append([]float32(nil), x...)
+							capX = x                    // a fresh copy (model.Hook)
 							if ln.wb != nil && gi > 0 { // the FP stream's output is taken from the first group's pass
 								ln.wb.skip = true
 							}
 						}
 					}
-					out, err := ln.run(li, hf[s], len(all[s]), hook)
+					out, err := ln.run(li, hf[s], len(all[s]), grp[0].Name, hook)
 					if err != nil {
 						return err
 					}
@@ -384,13 +385,13 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 					capX = nil
 					hook = func(name string, x []float32, rows int) {
 						if name == grp[0].Name {
-							capX = append([]float32(nil), x...)
+							capX = x // a fresh copy (model.Hook)
 							if ln.wb != nil {
 								ln.wb.skip = true
 							}
 						}
 					}
-					if _, err := ln.run(li, hq[s], len(all[s]), hook); err != nil {
+					if _, err := ln.run(li, hq[s], len(all[s]), grp[0].Name, hook); err != nil {
 						return err
 					}
 					xs[s] = capX
@@ -399,21 +400,13 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 					}
 					t2 := time.Now()
 					fwd[ln.id] += t2.Sub(t1)
-					if split && s < nc {
-						n := len(all[s])
-						if H != nil {
-							if err := H.Products(ln.pool, &ln.hp, capX, n); err != nil {
-								return fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
-							}
+					if split && s < nc && H != nil {
+						tc, err := H.pairProducts(ln.pool, &ln.hp, C, &ln.cp, xfps[s], capX, len(all[s]))
+						if err != nil {
+							return fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
 						}
-						t3 := time.Now()
-						hess[ln.id] += t3.Sub(t2)
-						if C != nil {
-							if err := C.Products(ln.pool, &ln.cp, xfps[s], capX, n); err != nil {
-								return fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
-							}
-						}
-						cross[ln.id] += time.Since(t3)
+						hess[ln.id] += time.Since(t2) - tc
+						cross[ln.id] += tc
 					}
 					return nil
 				}
@@ -492,7 +485,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 		}
 		t0 := time.Now()
 		err := eachWindow(lanes, 0, len(all), func(ln *lane, s int) error {
-			out, err := ln.run(li, hq[s], len(all[s]), nil)
+			out, err := ln.run(li, hq[s], len(all[s]), "", nil)
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
 )
@@ -265,6 +266,59 @@ func products(p *cpu.Pool, pr *Products, xa, xb []float32, n, tokens int, upper 
 	}
 }
 
+// pairProducts is Hessian.Products of x into hp and, when c is not nil, Cross.Products of
+// (xfp, x) into cp, transposing each chunk of x once for both; crossTime is the part spent on
+// the cross products.
+func (h *Hessian) pairProducts(p *cpu.Pool, hp *Products, c *Cross, cp *Products, xfp, x []float32, tokens int) (crossTime time.Duration, err error) {
+	if err := h.check(x, tokens); err != nil {
+		return 0, err
+	}
+	n := h.N
+	if c != nil {
+		if err := c.check(xfp, x, tokens); err != nil {
+			return 0, err
+		}
+		cp.tokens = tokens
+		if want := ProductsLen(n, tokens, false); cap(cp.prod) < want {
+			cp.prod = make([]float32, want)
+		}
+		if cap(cp.bufA) < n*chunkTokens {
+			cp.bufA = make([]float32, n*chunkTokens)
+		}
+	}
+	hp.tokens = tokens
+	if want := ProductsLen(n, tokens, true); cap(hp.prod) < want {
+		hp.prod = make([]float32, want)
+	}
+	if cap(hp.bufA) < n*chunkTokens {
+		hp.bufA = make([]float32, n*chunkTokens)
+	}
+	hoff, coff := 0, 0
+	for t0 := 0; t0 < tokens; t0 += chunkTokens {
+		T := min(chunkTokens, tokens-t0)
+		xt := hp.bufA[:n*T]
+		transpose(p, xt, x[t0*n:(t0+T)*n], T, n)
+		eachBlock(n, true, func(i0, i1, j0 int) {
+			sz := (i1 - i0) * (n - j0)
+			blockProduct(p, hp.prod[hoff:hoff+sz], xt, xt, n, T, i0, i1, j0)
+			hoff += sz
+		})
+		if c == nil {
+			continue
+		}
+		tc := time.Now()
+		ft := cp.bufA[:n*T]
+		transpose(p, ft, xfp[t0*n:(t0+T)*n], T, n)
+		eachBlock(n, false, func(i0, i1, j0 int) {
+			sz := (i1 - i0) * (n - j0)
+			blockProduct(p, cp.prod[coff:coff+sz], ft, xt, n, T, i0, i1, j0)
+			coff += sz
+		})
+		crossTime += time.Since(tc)
+	}
+	return crossTime, nil
+}
+
 // addProducts adds what products computed, in Add's order.
 func addProducts(sum []float64, pr *Products, n int, upper bool) {
 	off := 0
@@ -277,20 +331,40 @@ func addProducts(sum []float64, pr *Products, n int, upper bool) {
 	}
 }
 
-// transpose writes the rows×cols matrix x into dst as cols×rows, 16 columns at a time (one
-// cache line of a row of x feeds 16 rows of dst) on every worker of p.
+// transpose writes the rows×cols matrix x into dst as cols×rows, in 8×8 tiles (eight rows of x
+// read 32 bytes each, eight rows of dst written 32 bytes each), column strips on every worker
+// of p.
 func transpose(p *cpu.Pool, dst, x []float32, rows, cols int) {
-	const w = 16
-	p.Run((cols+w-1)/w, 4, func(lo, hi int) {
-		for c0 := lo * w; c0 < min(hi*w, cols); c0 += w {
-			c1 := min(c0+w, cols)
-			for t := 0; t < rows; t++ {
-				for c, v := range x[t*cols+c0 : t*cols+c1] {
-					dst[(c0+c)*rows+t] = v
-				}
+	p.Run((cols+7)/8, 4, func(lo, hi int) { transposeCols(dst, x, rows, cols, lo*8, min(hi*8, cols)) })
+}
+
+// transposeCols is transpose for columns c0..c1 of x (c0 a multiple of 8).
+func transposeCols(dst, x []float32, rows, cols, c0, c1 int) {
+	r8 := rows &^ 7
+	c := c0
+	for ; c+8 <= c1; c += 8 {
+		for t0 := 0; t0 < r8; t0 += 8 {
+			var blk [8][8]float32
+			for i := range blk {
+				blk[i] = [8]float32(x[(t0+i)*cols+c : (t0+i)*cols+c+8])
+			}
+			for j := range 8 {
+				d := (*[8]float32)(dst[(c+j)*rows+t0 : (c+j)*rows+t0+8])
+				d[0], d[1], d[2], d[3] = blk[0][j], blk[1][j], blk[2][j], blk[3][j]
+				d[4], d[5], d[6], d[7] = blk[4][j], blk[5][j], blk[6][j], blk[7][j]
 			}
 		}
-	})
+		for t := r8; t < rows; t++ {
+			for j := c; j < c+8; j++ {
+				dst[j*rows+t] = x[t*cols+j]
+			}
+		}
+	}
+	for ; c < c1; c++ {
+		for t := 0; t < rows; t++ {
+			dst[c*rows+t] = x[t*cols+c]
+		}
+	}
 }
 
 // nonFinite is the index of the first NaN or ±Inf in x, -1 if none (a bit test: all exponent

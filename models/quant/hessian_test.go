@@ -64,10 +64,10 @@ func TestHessianMatchesNaive(t *testing.T) {
 func TestProductsSameBitsAsAdd(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{7, 300} {
-		h1, h2 := NewHessian(n), NewHessian(n)
-		c1, c2 := NewCross(n), NewCross(n)
+		h1, h2, h3 := NewHessian(n), NewHessian(n), NewHessian(n)
+		c1, c2, c3 := NewCross(n), NewCross(n), NewCross(n)
 		p := cpu.NewPool(1)
-		var hp, cp Products
+		var hp, cp, hp3, cp3 Products
 		for _, T := range []int{700, 5, 1100} {
 			x := make([]float32, T*n)
 			xf := make([]float32, T*n)
@@ -89,12 +89,20 @@ func TestProductsSameBitsAsAdd(t *testing.T) {
 			}
 			h2.AddProducts(&hp)
 			c2.AddProducts(&cp)
+			if _, err := h3.pairProducts(p, &hp3, c3, &cp3, xf, x, T); err != nil {
+				t.Fatal(err)
+			}
+			h3.AddProducts(&hp3)
+			c3.AddProducts(&cp3)
 		}
-		a, b := h1.Matrix(), h2.Matrix()
-		ac, bc := c1.Matrix(), c2.Matrix()
+		a, b, b3 := h1.Matrix(), h2.Matrix(), h3.Matrix()
+		ac, bc, bc3 := c1.Matrix(), c2.Matrix(), c3.Matrix()
 		for i := range a {
 			if math.Float64bits(a[i]) != math.Float64bits(b[i]) || math.Float64bits(ac[i]) != math.Float64bits(bc[i]) {
 				t.Fatalf("n=%d element %d: H %v vs %v, C %v vs %v", n, i, a[i], b[i], ac[i], bc[i])
+			}
+			if math.Float64bits(a[i]) != math.Float64bits(b3[i]) || math.Float64bits(ac[i]) != math.Float64bits(bc3[i]) {
+				t.Fatalf("n=%d element %d (pair): H %v vs %v, C %v vs %v", n, i, a[i], b3[i], ac[i], bc3[i])
 			}
 		}
 		if h1.Samples != h2.Samples || h1.Tokens != h2.Tokens || c1.Samples != c2.Samples {
@@ -145,4 +153,28 @@ func cpuSeconds() float64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
+
+// transpose against the plain definition, on sizes with and without whole 8×8 tiles and on
+// pools of one and two workers.
+func TestTranspose(t *testing.T) {
+	for _, p := range []*cpu.Pool{cpu.NewPool(1), cpu.NewPool(2)} {
+		for _, rows := range []int{1, 7, 8, 13, 512} {
+			for _, cols := range []int{1, 5, 8, 17, 64, 172} {
+				x := make([]float32, rows*cols)
+				for i := range x {
+					x[i] = float32(i) + 0.5
+				}
+				dst := make([]float32, rows*cols)
+				transpose(p, dst, x, rows, cols)
+				for r := 0; r < rows; r++ {
+					for c := 0; c < cols; c++ {
+						if dst[c*rows+r] != x[r*cols+c] {
+							t.Fatalf("%d×%d: dst[%d][%d] = %v, want %v", rows, cols, c, r, dst[c*rows+r], x[r*cols+c])
+						}
+					}
+				}
+			}
+		}
+	}
 }

@@ -25,8 +25,9 @@ import (
 // inputs gave before, and skipped ops feed nothing that is kept.
 type workBackend struct {
 	backend.Backend
-	memo   bool // remember attention outputs (set by the driver around RunLayer)
-	skip   bool // compute ops do nothing (the rest of this run is thrown away)
+	memo   bool   // remember attention outputs (set by the driver around RunLayer)
+	skip   bool   // compute ops do nothing (the rest of this run is thrown away)
+	want   string // the module whose input the driver's hook captures ("": every tap)
 	seeds  [2]maphash.Seed
 	seen   map[[2]uint64][]float32
 	bytes  int64
@@ -107,6 +108,17 @@ func (w *workBackend) Attention(dst, q, k, v backend.Tensor, c backend.Cache, la
 		w.Backend.Download(out, dst)
 		w.seen[key] = out
 		w.bytes += sz
+	}
+}
+
+// Wants tells nn.Tap whether to copy the input of module name out for the hook: only the one
+// the driver captures (want; "" for all), and none while skipping.
+func (w *workBackend) Wants(name string) bool { return !w.skip && (w.want == "" || w.want == name) }
+
+// Download leaves dst alone while skipping: the values would be meaningless and are thrown away.
+func (w *workBackend) Download(dst []float32, t backend.Tensor) {
+	if !w.skip {
+		w.Backend.Download(dst, t)
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 // CPU is the CPU backend; its ops run on a persistent worker pool.
 type CPU struct {
 	pool    *cpu.Pool
-	scratch slab // scratch.go
+	scratch slab      // scratch.go
+	rope    ropeTable // rope.go
 }
 
 // New returns a CPU backend with the given number of threads (<= 0: cpu.DefaultThreads()).
@@ -163,9 +164,14 @@ func (c *CPU) RoPE(x backend.Tensor, headDim, pos int, invFreq []float32) {
 		panic(fmt.Sprintf("cpubackend: RoPE head_dim %d with %d frequencies on rows of %d", headDim, len(invFreq), xx.cols))
 	}
 	h := headDim / 2
+	tab := c.rope.angles(pos, xx.rows, invFreq)
 	cs := make([]float32, 2*h)
 	for i := 0; i < xx.rows; i++ { // the angles once per position, not once per head
-		cpu.RoPEAngles(cs[:h], cs[h:], pos+i, invFreq)
+		if tab != nil {
+			cs = tab[2*h*i : 2*h*(i+1)]
+		} else {
+			cpu.RoPEAngles(cs[:h], cs[h:], pos+i, invFreq)
+		}
 		r := xx.Row(i)
 		for o := 0; o < len(r); o += headDim {
 			cpu.RoPEWith(r[o:o+headDim], cs[:h], cs[h:])

@@ -54,7 +54,8 @@ type Linear struct {
 	Bias    bool
 }
 
-// Hook sees the input x (rows × In values) of the linear module name right before it runs.
+// Hook sees the input x (rows × In values) of the linear module name right before it runs. x is
+// a fresh copy: the hook may keep it.
 type Hook func(name string, x []float32, rows int)
 
 // Layered is implemented by decoder-only models so a quantizer can work layer by layer on

@@ -89,9 +89,15 @@ func (t Linears) Set(be backend.Backend, name string, w backend.Weight, bias []f
 	return nil
 }
 
-// Tap calls hook with x's values when hook is set (the quantizer's view of a linear's input).
+// Tap calls hook with a copy of x's values when hook is set (the quantizer's view of a linear's
+// input), unless the backend says it does not want this tap (the quantizer's work backend: taps
+// of other modules than the one it captures, and any while it skips its ops, whose values would
+// be meaningless).
 func Tap(be backend.Backend, hook model.Hook, name string, x backend.Tensor) {
 	if hook == nil {
+		return
+	}
+	if w, ok := be.(interface{ Wants(name string) bool }); ok && !w.Wants(name) {
 		return
 	}
 	v := make([]float32, x.Rows()*x.Cols())
