@@ -103,9 +103,15 @@ func textHeights(lines []Line) []int {
 // threshold: a photo has no one paper colour); its connected parts of plausible character size
 // that stand side by side, three or more of similar height, are a row.
 func textRows(g *image.Gray) []image.Rectangle {
+	rows, _ := textRowsInk(g)
+	return rows
+}
+
+// textRowsInk is textRows with, for each row, whether its ink is lighter than its ground.
+func textRowsInk(g *image.Gray) (rows []image.Rectangle, light []bool) {
 	w, h := g.Rect.Dx(), g.Rect.Dy()
 	if w*h > 2_000_000 || w < 8 || h < 8 {
-		return nil
+		return nil, nil
 	}
 	// Integral image for the local means.
 	integ := make([]int64, (w+1)*(h+1))
@@ -129,7 +135,6 @@ func textRows(g *image.Gray) []image.Rectangle {
 			means[y*w+x] = int16(local(x, y))
 		}
 	}
-	var rows []image.Rectangle
 	for _, dark := range []bool{true, false} {
 		ink := make([]bool, w*h)
 		for y := 0; y < h; y++ {
@@ -142,9 +147,13 @@ func textRows(g *image.Gray) []image.Rectangle {
 				}
 			}
 		}
-		rows = append(rows, rowsOf(components(ink, w, h), w, h)...)
+		found := rowsOf(components(ink, w, h), w, h)
+		rows = append(rows, found...)
+		for range found {
+			light = append(light, !dark)
+		}
 	}
-	return rows
+	return rows, light
 }
 
 type comp struct{ minX, minY, maxX, maxY, n int }

@@ -346,10 +346,12 @@ func (e *Engine) Read(ctx context.Context, img image.Image, o ReadOptions) (Page
 	}
 	var missed []image.Rectangle
 	var rows []image.Rectangle
+	var light []bool
 	if !o.skip["rows"] {
-		rows = textRows(g)
+		rows, light = textRowsInk(g)
 	}
-	for _, r := range rows {
+	var missedLight []bool
+	for i, r := range rows {
 		covered := false
 		for _, l := range lines {
 			if !l.Box.Overlaps(r) {
@@ -362,26 +364,36 @@ func (e *Engine) Read(ctx context.Context, img image.Image, o ReadOptions) (Page
 		}
 		if !covered {
 			missed = append(missed, r)
+			missedLight = append(missedLight, light[i])
 		}
 	}
 	if len(missed) > maxRegions {
-		sort.Slice(missed, func(i, j int) bool { return missed[i].Dy()*missed[i].Dx() > missed[j].Dy()*missed[j].Dx() })
-		missed = missed[:maxRegions]
+		idx := make([]int, len(missed))
+		for i := range idx {
+			idx[i] = i
+		}
+		area := func(r image.Rectangle) int { return r.Dx() * r.Dy() }
+		sort.SliceStable(idx, func(i, j int) bool { return area(missed[idx[i]]) > area(missed[idx[j]]) })
+		var m []image.Rectangle
+		var ml []bool
+		for _, i := range idx[:maxRegions] {
+			m, ml = append(m, missed[i]), append(ml, missedLight[i])
+		}
+		missed, missedLight = m, ml
 	}
-	for _, r := range missed {
+	for i, r := range missed {
 		pad := max(3, r.Dy()/3)
 		rr := r.Inset(-pad).Intersect(g.Rect)
 		f := math.Max(1, math.Min(4, 40/float64(max(1, r.Dy()))))
 		crop := scaleGray(cropGray(g, rr), f)
+		// Read in the row's own polarity, light print inverted (reading every unread row the
+		// other way round as well found nothing more on the ICDAR photos, at 70% more calls).
+		if missedLight[i] {
+			crop = invertGray(crop)
+		}
 		extra, err := e.passLines(crop, PSMSingleLine, f, rr.Min, "region")
 		if err != nil {
 			return Page{}, err
-		}
-		if score(dropNoise(extra)) < 0.5 {
-			extra, err = e.passLines(invertGray(crop), PSMSingleLine, f, rr.Min, "region")
-			if err != nil {
-				return Page{}, err
-			}
 		}
 		lines = merge(lines, dropNoise(extra))
 	}
