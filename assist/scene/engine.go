@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rpiq/rpiq/assist"
@@ -33,7 +34,8 @@ type Engine struct {
 	objects   *ObjectDetector // nil: off
 	faces     *FaceDetector   // nil: off
 	caps      []Capability
-	off       []string // spoken, one sentence per capability that is off
+	off       []string    // spoken, one sentence per capability that is off
+	offSaid   atomic.Bool // off was said in an answer: once per run (a reload builds a new engine)
 	verbosity string
 	vlmName   string
 	vlm       assist.Engine // set by the router when a vision-language model is installed
@@ -183,7 +185,7 @@ func (e *Engine) SetDelegate(v assist.Engine) { e.vlm = v }
 // Look runs the detectors and measures on the picture (what needs no model always runs).
 func (e *Engine) Look(ctx context.Context, img image.Image, objects, faces bool) (Findings, error) {
 	b := img.Bounds()
-	f := Findings{Width: b.Dx(), Height: b.Dy(), img: img, Off: e.off}
+	f := Findings{Width: b.Dx(), Height: b.Dy(), img: img, Off: e.offNote()}
 	if b.Empty() {
 		return f, errors.New("scene: empty picture")
 	}
@@ -232,7 +234,7 @@ func (e *Engine) Answer(ctx context.Context, frame image.Image, question string,
 		if err != nil {
 			return err
 		}
-		return emit(assist.Piece{Text: f.PeopleSentence(), Confidence: -1})
+		return e.saidOff(f, emit(assist.Piece{Text: f.PeopleSentence(), Confidence: -1}))
 	}
 	f, err := e.Look(ctx, frame, true, true)
 	if err != nil {
@@ -241,7 +243,26 @@ func (e *Engine) Answer(ctx context.Context, frame image.Image, question string,
 	if e.vlm != nil {
 		return e.askVLM(ctx, frame, question, f, emit)
 	}
-	return emit(assist.Piece{Text: f.Describe(e.verbosity), Confidence: confidence(f)})
+	return e.saidOff(f, emit(assist.Piece{Text: f.Describe(e.verbosity), Confidence: confidence(f)}))
+}
+
+// offNote is the sentences about the capabilities that are off, until an answer has said them:
+// the user hears why object recognition is off once per run (and again after a settings reload,
+// which builds a new engine), not before every description.
+func (e *Engine) offNote() []string {
+	if e.offSaid.Load() {
+		return nil
+	}
+	return e.off
+}
+
+// saidOff records that an answer with f's sentences about what is off was handed to speech
+// (emit's err nil; a barge-in before it leaves them to be said next time).
+func (e *Engine) saidOff(f Findings, err error) error {
+	if err == nil && len(f.Off) > 0 {
+		e.offSaid.Store(true)
+	}
+	return err
 }
 
 // confidence is the lowest score among the things said (-1 when nothing was detected).
@@ -283,7 +304,7 @@ func (e *Engine) askVLM(ctx context.Context, frame image.Image, question string,
 		for range pieces { // let the model's goroutine end
 		}
 		e.log.Warn("vision-language model: answering from the detectors", "why", reason)
-		return emit(assist.Piece{Text: f.Describe(e.verbosity), Confidence: confidence(f)})
+		return e.saidOff(f, emit(assist.Piece{Text: f.Describe(e.verbosity), Confidence: confidence(f)}))
 	}
 	wait := time.NewTimer(e.vlmWait)
 	defer wait.Stop()

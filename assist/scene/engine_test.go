@@ -108,6 +108,25 @@ func TestEngineMissingModel(t *testing.T) {
 	if got := answer(t, e, blue, "what colour is this"); got != "It is dark blue." {
 		t.Errorf("colour: %q", got)
 	}
+	// Said once per run (issue 11): the next answers keep the rest, without the sentences.
+	if got := answer(t, e, blue, "what is in front of me"); got != "I don't see anything I recognise. It is dark blue." {
+		t.Errorf("second describe: %q", got)
+	}
+	if got := answer(t, e, blue, "how many people"); strings.Contains(got, "I can't") || got == "" {
+		t.Errorf("people after the describe: %q", got)
+	}
+	// A new engine (a settings reload builds one) says it again, here for "how many people".
+	e2 := New(Options{
+		Objects: filepath.Join(dir, "yolox_nano.onnx"), Classes: visionFile(t, "coco.names"),
+		Faces: bad, FacesConfig: visionFile(t, "opencv_face_detector.pbtxt"), Log: quiet(),
+	})
+	defer e2.Close()
+	if got := answer(t, e2, blue, "how many people"); !strings.HasPrefix(got, "I can't recognise objects: the model file yolox_nano.onnx is missing. I can't detect faces:") {
+		t.Errorf("after a reload: %q", got)
+	}
+	if got := answer(t, e2, blue, "what is in front of me"); got != "I don't see anything I recognise. It is dark blue." {
+		t.Errorf("describe after people said it: %q", got)
+	}
 }
 
 // fakeVLM stands in for the vision-language model (a 39 GB model this machine cannot run in a
