@@ -85,6 +85,7 @@ type Result struct {
 // Trace times one request, from the trigger to the first sample of speech.
 type Trace struct {
 	Trigger     time.Time
+	Route       time.Duration // choosing the engine; building it when this is its first use
 	Capture     time.Duration // taking the burst
 	Choose      time.Duration // choosing the sharpest frame
 	Engine      time.Duration // capture done -> first piece of the answer (OCR, model)
@@ -142,10 +143,10 @@ func New(o Options) (*Assistant, error) {
 		history: speech.NewHistory(o.Config.Speech.History),
 	}
 	if a.router == nil {
+		// Engines are built on first use (a reading request loads no detector); one that
+		// cannot be built is logged then.
 		a.router = NewRouter(o.Config)
-	}
-	for name, err := range a.router.Missing() {
-		a.log.Warn("engine unavailable", "engine", name, "err", err)
+		a.router.SetLog(a.log)
 	}
 	a.voice = VoiceOf(o.Config)
 	a.speaker = speech.NewSpeaker(o.Synth, o.Sink, a.voice, o.Config.Speech.Earcons)
@@ -393,7 +394,9 @@ func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent I
 	router, cfg, frames := a.router, a.cfg, a.frames
 	a.mu.Unlock()
 
+	routeStart := time.Now()
 	engine, err := router.Route(intent)
+	res.Trace.Route = time.Since(routeStart)
 	if err != nil {
 		return fail(err)
 	}
@@ -606,10 +609,8 @@ func (a *Assistant) Apply(cfg config.Config) {
 	a.speaker.SetEarcons(cfg.Speech.Earcons)
 	a.history.Resize(cfg.Speech.History)
 	if rebuild {
-		r := NewRouter(cfg)
-		for name, err := range r.Missing() {
-			a.log.Warn("engine unavailable", "engine", name, "err", err)
-		}
+		r := NewRouter(cfg) // builds nothing yet
+		r.SetLog(a.log)
 		a.mu.Lock()
 		a.router = r
 		a.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -140,62 +141,140 @@ type NoEngineError struct {
 
 func (e *NoEngineError) Error() string { return "assist: " + e.Spoken }
 
-// Router chooses the engine for each intent, following the configuration.
+// Router chooses the engine for each intent, following the configuration. Engines are built
+// on first use, not at start: "read this" loads no detector and no vision-language model
+// (issue 11).
 type Router struct {
-	choice  map[Intent]string
-	engines map[string]Engine
-	missing map[string]error // engines the configuration names that could not be built
+	cfg    config.Config
+	choice map[Intent]string
+	fixed  bool // NewRouterWith: the engines were given
+	log    *slog.Logger
+
+	mu    sync.Mutex // guards slots
+	slots map[string]*slot
 }
 
-// NewRouter builds the engines the configuration names. An engine that cannot be built is not
-// an error here (the daemon must start and say what it cannot do); Missing reports it.
+// slot builds one engine once, however many requests ask for it at the same time.
+type slot struct {
+	once sync.Once
+	e    Engine
+	err  error
+}
+
+// NewRouter returns the router for cfg. It builds nothing: each engine is built when a request
+// first needs it. An engine that cannot be built is not an error (the daemon must start and say
+// what it cannot do); the request is answered with why, and Missing reports it.
 func NewRouter(cfg config.Config) *Router {
 	d := cfg.Engines.Describe
-	r := &Router{
+	return &Router{
+		cfg: cfg,
 		choice: map[Intent]string{Read: cfg.Engines.Read, Describe: d, Ask: cfg.Engines.Ask,
 			Colour: d, Light: d, People: d, TextHere: d},
-		engines: map[string]Engine{},
-		missing: map[string]error{},
+		slots: map[string]*slot{},
 	}
-	for _, name := range r.choice {
-		r.build(cfg, name)
+}
+
+// NewRouterWith uses the given engines (tests, and callers that built them already); it builds
+// no other.
+func NewRouterWith(choice map[Intent]string, engines map[string]Engine) *Router {
+	linkSecondReader(engines)
+	r := &Router{choice: choice, fixed: true, slots: map[string]*slot{}}
+	for name, e := range engines {
+		s := &slot{e: e}
+		s.once.Do(func() {})
+		r.slots[name] = s
 	}
-	for _, e := range r.engines {
-		if dg, ok := e.(Delegator); ok && dg.Delegate() != "" {
-			if de := r.build(cfg, dg.Delegate()); de != nil {
-				dg.SetDelegate(de)
-			}
-		}
-	}
-	linkSecondReader(r.engines)
 	return r
 }
 
-// build makes the engine called name once, recording why when it cannot.
-func (r *Router) build(cfg config.Config, name string) Engine {
+// SetLog sets where "engine unavailable" is logged when an engine fails to build (default: the
+// default logger).
+func (r *Router) SetLog(l *slog.Logger) { r.log = l }
+
+// engine returns the engine called name, building it on first use (nil when it cannot be).
+func (r *Router) engine(name string) Engine {
+	s := r.slot(name)
+	if s == nil {
+		return nil
+	}
+	s.once.Do(func() { s.e, s.err = r.build(name) })
+	return s.e
+}
+
+func (r *Router) slot(name string) *slot {
 	if name == "none" || name == "" {
 		return nil
 	}
-	if e, done := r.engines[name]; done {
-		return e
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.slots[name]
+	if !ok {
+		if r.fixed {
+			return nil
+		}
+		s = &slot{}
+		r.slots[name] = s
 	}
-	if _, done := r.missing[name]; done {
-		return nil
-	}
+	return s
+}
+
+// build makes the engine called name and wires it to the others, lazily too: a scene engine's
+// vision-language model and the OCR engine's second reader are built when first asked.
+func (r *Router) build(name string) (Engine, error) {
 	factoriesMu.Lock()
 	f, ok := factories[name]
 	factoriesMu.Unlock()
 	if !ok {
-		r.missing[name] = fmt.Errorf("%w: this build has no %q engine yet", ErrNotInstalled, name)
-		return nil
+		return nil, r.unavailable(name, fmt.Errorf("%w: this build has no %q engine yet", ErrNotInstalled, name))
 	}
-	e, err := f(cfg)
+	e, err := f(r.cfg)
 	if err != nil {
-		r.missing[name] = err
-		return nil
+		return nil, r.unavailable(name, err)
 	}
-	r.engines[name] = e
-	return e
+	if dg, ok := e.(Delegator); ok && dg.Delegate() != "" {
+		dg.SetDelegate(lazyEngine{r, dg.Delegate()})
+	}
+	if o, ok := e.(*OCREngine); ok && o.Second == nil && r.cfg.Models.VLM != "" {
+		o.Second = lazyEngine{r, "vlm"}
+	}
+	return e, nil
+}
+
+func (r *Router) unavailable(name string, err error) error {
+	l := r.log
+	if l == nil {
+		l = slog.Default()
+	}
+	l.Warn("engine unavailable", "engine", name, "err", err)
+	return err
+}
+
+// lazyEngine is an engine of the router built when it first answers (a delegate).
+type lazyEngine struct {
+	r    *Router
+	name string
+}
+
+func (l lazyEngine) Name() string { return l.name }
+
+func (l lazyEngine) Answer(ctx context.Context, frame image.Image, question string, emit func(Piece) error) error {
+	e := l.r.engine(l.name)
+	if e == nil {
+		return fmt.Errorf("%s engine: %w", l.name, l.r.missingErr(l.name))
+	}
+	return e.Answer(ctx, frame, question, emit)
+}
+
+// missingErr is why the engine called name could not be built (nil if it was, or was not tried).
+func (r *Router) missingErr(name string) error {
+	r.mu.Lock()
+	s := r.slots[name]
+	r.mu.Unlock()
+	if s == nil {
+		return fmt.Errorf("%w: no %q engine", ErrNotInstalled, name)
+	}
+	s.once.Do(func() {}) // wait for a build in progress
+	return s.err
 }
 
 // linkSecondReader: "read this" asks the vision-language model, when one is installed, about
@@ -208,27 +287,76 @@ func linkSecondReader(engines map[string]Engine) {
 	}
 }
 
-// NewRouterWith uses the given engines (tests, and callers that built them already).
-func NewRouterWith(choice map[Intent]string, engines map[string]Engine) *Router {
-	linkSecondReader(engines)
-	return &Router{choice: choice, engines: engines, missing: map[string]error{}}
+// buildAll builds every engine the configuration names and their delegates.
+func (r *Router) buildAll() {
+	for _, name := range r.choice {
+		if e := r.engine(name); e != nil {
+			if dg, ok := e.(Delegator); ok && dg.Delegate() != "" {
+				r.engine(dg.Delegate())
+			}
+		}
+	}
 }
 
-// Missing reports the configured engines that could not be built, by name.
-func (r *Router) Missing() map[string]error { return r.missing }
+// Missing builds every engine the configuration names (assist check --deep, doctor) and reports
+// those that could not be built, by name.
+func (r *Router) Missing() map[string]error {
+	r.buildAll()
+	out := map[string]error{}
+	r.each(func(name string, s *slot) {
+		if s.err != nil {
+			out[name] = s.err
+		}
+	})
+	return out
+}
 
-// Engines returns the engines that were built, by name.
-func (r *Router) Engines() map[string]Engine { return r.engines }
+// Engines builds every engine the configuration names and returns those that were built.
+func (r *Router) Engines() map[string]Engine {
+	r.buildAll()
+	out := map[string]Engine{}
+	r.each(func(name string, s *slot) {
+		if s.e != nil {
+			out[name] = s.e
+		}
+	})
+	return out
+}
+
+// Built returns the engines built so far, without building any (tests, the reload leak check).
+func (r *Router) Built() map[string]Engine {
+	out := map[string]Engine{}
+	r.each(func(name string, s *slot) {
+		if s.e != nil {
+			out[name] = s.e
+		}
+	})
+	return out
+}
+
+// each calls f for every slot whose build has finished.
+func (r *Router) each(f func(string, *slot)) {
+	r.mu.Lock()
+	slots := make(map[string]*slot, len(r.slots))
+	for n, s := range r.slots {
+		slots[n] = s
+	}
+	r.mu.Unlock()
+	for n, s := range slots {
+		s.once.Do(func() {}) // a build in progress: wait for it
+		f(n, s)
+	}
+}
 
 // Route returns the engine for intent, or a *NoEngineError that says plainly why there is none.
 // "read this" falls back to the vision-language model when OCR is missing, since it can read too.
 func (r *Router) Route(intent Intent) (Engine, error) {
 	name := r.choice[intent]
-	if e, ok := r.engines[name]; ok {
+	if e := r.engine(name); e != nil {
 		return e, nil
 	}
-	if intent != Ask {
-		if e, ok := r.engines["vlm"]; ok {
+	if intent != Ask && (!r.fixed || r.slot("vlm") != nil) {
+		if e := r.engine("vlm"); e != nil {
 			return e, nil
 		}
 	}
@@ -243,14 +371,14 @@ func (r *Router) whyNot(intent Intent, name string) string {
 		return fmt.Sprintf("I can't %s: it is switched off in the settings.", what)
 	case name == "vlm":
 		msg := fmt.Sprintf("I can't %s yet: no vision-language model is installed.", what)
-		if _, ok := r.engines["ocr"]; ok && intent != Read {
+		if intent != Read && r.choice[Read] == "ocr" && r.engine("ocr") != nil {
 			msg += " I can read text: say read this."
 		}
 		return msg
 	case name == "scene":
 		return fmt.Sprintf("I can't %s: the scene engine does not start. The details are in the log.", what)
 	case name == "ocr":
-		if err := r.missing["ocr"]; err != nil && !errors.Is(err, ErrNotInstalled) {
+		if err := r.missingErr("ocr"); err != nil && !errors.Is(err, ErrNotInstalled) {
 			return fmt.Sprintf("I can't %s: the text reader does not start. The details are in the log.", what)
 		}
 		return fmt.Sprintf("I can't %s: the text reader, Tesseract, is not installed.", what)
