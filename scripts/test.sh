@@ -13,8 +13,8 @@ if [ "$(go env GOARCH)" = amd64 ] && [ -r /proc/cpuinfo ]; then
   flags=$(grep -m1 '^flags' /proc/cpuinfo)
   expect=""
   has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
-  if has avx2 fma; then expect=avx2; fi
-  if has avx2 fma avx512f avx512bw avx512vl avx512_vnni; then expect=avx2,avx512; fi
+  if has avx2 fma f16c; then expect=avx2; fi
+  if has avx2 fma f16c avx512f avx512bw avx512vl avx512_vnni; then expect=avx2,avx512; fi
   RPIQ_EXPECT_KERNELS=$expect go test -count=1 -run TestExpectedKernels ./kernels/cpu/q
   GODEBUG=cpu.avx512f=off go test -count=1 ./kernels/... ./runtime/cpubackend
   GODEBUG=cpu.avx2=off,cpu.avx512f=off go test -count=1 ./kernels/... ./runtime/cpubackend

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
+	"github.com/rpiq/rpiq/kernels/half"
 )
 
 // FromRows quantizes a dense [out][in] weight straight into the kernel layout by round-to-nearest
@@ -47,7 +48,7 @@ func FromRows(in, out, bits, group int, row func(dst []float32, n int), p *cpu.P
 	m.kp = m.nb * m.blk
 	m.nrb = ceilDiv(out, rows)
 	m.w = alignedBytes(m.nrb * m.rbBytes())
-	m.sm = make([]float32, m.nrb*m.nb*32)
+	m.sm = make([]byte, m.nrb*m.nb*m.meta())
 	gs := group
 	if gs < 0 {
 		gs = in
@@ -91,11 +92,13 @@ func (m *Matrix) fromRows(c0, c1, gs int, levels float64, row func(dst []float32
 				lo, hi := float64(lo32), float64(hi32)
 				s := (hi - lo) / levels
 				if !(s > 0) || math.IsInf(s, 0) {
-					s = math.Max(math.Abs(lo), 1) // a constant group: z·s = −lo exactly below
+					s = math.Max(math.Abs(lo), 1) // a constant group: its one code then is z or z−1
 				}
 				if math.IsNaN(s) || math.IsInf(s, 0) {
 					s = 1 // non-finite weights: any codes, but no NaN scale in the kernels
 				}
+				sb := f16AtLeast(s)
+				s = float64(half.F16ToF32(sb))
 				z := math.Min(math.Max(math.Round(-lo/s), 0), levels)
 				inv := 1 / s
 				for k := g0; k < g0+gs; k++ {
@@ -116,11 +119,26 @@ func (m *Matrix) fromRows(c0, c1, gs int, levels float64, row func(dst []float32
 					}
 				}
 				for b := g0 / m.blk; b < (g0+gs+m.blk-1)/m.blk; b++ {
-					sm := m.sm[(rb*m.nb+b)*32:]
-					sm[r] = float32(s)
-					sm[16+r] = float32(s) * float32(z)
+					m.setMeta(rb, b, r, sb, int(z))
 				}
 			}
 		}
 	})
+}
+
+// f16AtLeast is the fp16 bits of the smallest fp16 value ≥ s (s > 0), within fp16's finite,
+// non-zero range: the layout stores scales in fp16, and rounding the range's scale up keeps every
+// weight of the group on the grid, each within s/2 of its code.
+func f16AtLeast(s float64) uint16 {
+	if s >= 65504 {
+		return half.F32ToF16(65504)
+	}
+	b := half.F32ToF16(float32(s))
+	if float64(half.F16ToF32(b)) < s {
+		b++ // the next fp16 up (positive values order like their bits)
+	}
+	if b == 0 {
+		b = 1 // the smallest subnormal, 2^-24
+	}
+	return b
 }

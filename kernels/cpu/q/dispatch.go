@@ -13,7 +13,7 @@ import (
 )
 
 // kernelFunc computes one row block: see dot4Generic (one token) and tile4Generic (a token tile).
-type kernelFunc func(w []byte, sm []float32, xq []int8, xd []float32, nb, blk int, out []float32)
+type kernelFunc func(w []byte, sm []byte, xq []int8, xd []float32, nb, blk int, out []float32)
 
 // kernels is one instruction-set variant.
 type kernels struct {

@@ -7,10 +7,12 @@ package q
 // float multiply-add for the scale and one for the zero term:
 //
 //	out[r] += (float32(idot[r])·d)·s[r] − (s·z)[r]·xsum
+//
+// sm holds the row block's nb metadata records (Matrix.sm: fp16 scales, then zeros).
 
 // dot4Generic: 4-bit codes, one token. w is the row block's codes, sm its scales and zero terms,
 // xq/xd the quantized token (see quantizeRow), out 16 results.
-func dot4Generic(w []byte, sm []float32, xq []int8, xd []float32, nb, blk int, out []float32) {
+func dot4Generic(w []byte, sm []byte, xq []int8, xd []float32, nb, blk int, out []float32) {
 	var acc [rows]float32
 	steps := blk / 8
 	for b := 0; b < nb; b++ {
@@ -26,13 +28,13 @@ func dot4Generic(w []byte, sm []float32, xq []int8, xd []float32, nb, blk int, o
 					int32(c[2]>>4)*int32(xs[6]) + int32(c[3]>>4)*int32(xs[7])
 			}
 		}
-		blockEpilogue(&acc, &idot, sm[b*32:b*32+32], xd[2*b], xd[2*b+1])
+		blockEpilogue(&acc, &idot, sm[b*48:], 4, xd[2*b], xd[2*b+1])
 	}
 	copy(out, acc[:])
 }
 
 // dot8Generic: 8-bit codes, one token.
-func dot8Generic(w []byte, sm []float32, xq []int8, xd []float32, nb, blk int, out []float32) {
+func dot8Generic(w []byte, sm []byte, xq []int8, xd []float32, nb, blk int, out []float32) {
 	var acc [rows]float32
 	steps := blk / 4
 	for b := 0; b < nb; b++ {
@@ -46,20 +48,22 @@ func dot8Generic(w []byte, sm []float32, xq []int8, xd []float32, nb, blk int, o
 					int32(c[2])*int32(xs[2]) + int32(c[3])*int32(xs[3])
 			}
 		}
-		blockEpilogue(&acc, &idot, sm[b*32:b*32+32], xd[2*b], xd[2*b+1])
+		blockEpilogue(&acc, &idot, sm[b*64:], 8, xd[2*b], xd[2*b+1])
 	}
 	copy(out, acc[:])
 }
 
-func blockEpilogue(acc *[rows]float32, idot *[rows]int32, sm []float32, d, xsum float32) {
+// blockEpilogue adds one block's sums; rec is its metadata record for codeBits-wide codes.
+func blockEpilogue(acc *[rows]float32, idot *[rows]int32, rec []byte, codeBits int, d, xsum float32) {
 	for r := 0; r < rows; r++ {
-		acc[r] += (float32(idot[r])*d)*sm[r] - sm[16+r]*xsum
+		s, sz := recScaleZero(rec, codeBits, r)
+		acc[r] += (float32(idot[r])*d)*s - sz*xsum
 	}
 }
 
 // tile4Generic: 4-bit codes, a tile of tileTokens tokens in the tile layout (quantizeTile);
 // out is [tileTokens][16].
-func tile4Generic(w []byte, sm []float32, tq []int8, td []float32, nb, blk int, out []float32) {
+func tile4Generic(w []byte, sm []byte, tq []int8, td []float32, nb, blk int, out []float32) {
 	var acc [tileTokens][rows]float32
 	steps := blk / 8
 	for b := 0; b < nb; b++ {
@@ -81,7 +85,7 @@ func tile4Generic(w []byte, sm []float32, tq []int8, td []float32, nb, blk int, 
 			}
 		}
 		for t := 0; t < tileTokens; t++ {
-			blockEpilogue(&acc[t], &idot[t], sm[b*32:b*32+32], td[(b*tileTokens+t)*2], td[(b*tileTokens+t)*2+1])
+			blockEpilogue(&acc[t], &idot[t], sm[b*48:], 4, td[(b*tileTokens+t)*2], td[(b*tileTokens+t)*2+1])
 		}
 	}
 	for t := 0; t < tileTokens; t++ {
@@ -90,7 +94,7 @@ func tile4Generic(w []byte, sm []float32, tq []int8, td []float32, nb, blk int, 
 }
 
 // tile8Generic: 8-bit codes, a tile of tokens.
-func tile8Generic(w []byte, sm []float32, tq []int8, td []float32, nb, blk int, out []float32) {
+func tile8Generic(w []byte, sm []byte, tq []int8, td []float32, nb, blk int, out []float32) {
 	var acc [tileTokens][rows]float32
 	steps := blk / 4
 	for b := 0; b < nb; b++ {
@@ -108,7 +112,7 @@ func tile8Generic(w []byte, sm []float32, tq []int8, td []float32, nb, blk int, 
 			}
 		}
 		for t := 0; t < tileTokens; t++ {
-			blockEpilogue(&acc[t], &idot[t], sm[b*32:b*32+32], td[(b*tileTokens+t)*2], td[(b*tileTokens+t)*2+1])
+			blockEpilogue(&acc[t], &idot[t], sm[b*64:], 8, td[(b*tileTokens+t)*2], td[(b*tileTokens+t)*2+1])
 		}
 	}
 	for t := 0; t < tileTokens; t++ {

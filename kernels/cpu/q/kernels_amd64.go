@@ -13,41 +13,41 @@ import (
 // / 4 for 8-bit).
 
 //go:noescape
-func dot4AVX2(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+func dot4AVX2(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 
 //go:noescape
-func dot8AVX2(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+func dot8AVX2(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 
 //go:noescape
-func tile4AVX2(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+func tile4AVX2(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 
 //go:noescape
-func tile8AVX2(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+func tile8AVX2(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 
 //go:noescape
-func dot4AVX512(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+func dot4AVX512(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 
 //go:noescape
-func dot8AVX512(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+func dot8AVX512(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 
 //go:noescape
-func tile4AVX512(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+func tile4AVX512(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 
 //go:noescape
-func tile8AVX512(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+func tile8AVX512(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 
-type asmFunc func(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+type asmFunc func(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 
 // wrap adapts an assembly routine to kernelFunc; div is the inputs per step (8 or 4).
 func wrap(f asmFunc, div int) kernelFunc {
-	return func(w []byte, sm []float32, xq []int8, xd []float32, nb, blk int, out []float32) {
+	return func(w []byte, sm []byte, xq []int8, xd []float32, nb, blk int, out []float32) {
 		_ = out[rows-1]
 		f(unsafe.SliceData(w), unsafe.SliceData(sm), unsafe.SliceData(xq), unsafe.SliceData(xd), nb, blk/div, unsafe.SliceData(out))
 	}
 }
 
 func init() {
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C {
 		variants = append(variants, &kernels{"avx2",
 			wrap(dot4AVX2, 8), wrap(dot8AVX2, 4), wrap(tile4AVX2, 8), wrap(tile8AVX2, 4)})
 	}

@@ -12,22 +12,22 @@ import (
 // assembler cannot spell, so it is emitted as WORD); each routine mirrors its twin in generic.go.
 
 //go:noescape
-func dot4NEON(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+func dot4NEON(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 
 //go:noescape
-func dot8NEON(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+func dot8NEON(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 
 //go:noescape
-func tile4NEON(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+func tile4NEON(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 
 //go:noescape
-func tile8NEON(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+func tile8NEON(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 
-type asmFunc func(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+type asmFunc func(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 
 // wrap adapts an assembly routine to kernelFunc; div is the inputs per step (8 or 4).
 func wrap(f asmFunc, div int) kernelFunc {
-	return func(w []byte, sm []float32, xq []int8, xd []float32, nb, blk int, out []float32) {
+	return func(w []byte, sm []byte, xq []int8, xd []float32, nb, blk int, out []float32) {
 		_ = out[rows-1]
 		f(unsafe.SliceData(w), unsafe.SliceData(sm), unsafe.SliceData(xq), unsafe.SliceData(xd), nb, blk/div, unsafe.SliceData(out))
 	}

@@ -20,6 +20,74 @@
 #define FMULE(d, n, m, i) WORD $(0x4F809000 | (((i)&1)<<21) | ((m)<<16) | (((i)>>1)<<11) | ((n)<<5) | (d))
 // FMLS Vd.4S, Vn.4S, Vm.S[i]
 #define FMLSE(d, n, m, i) WORD $(0x4F805000 | (((i)&1)<<21) | ((m)<<16) | (((i)>>1)<<11) | ((n)<<5) | (d))
+// USHLL{2} #0 (UXTL): Vd.8H ← Vn.8B (low) / Vn.16B (high half); Vd.4S ← Vn.4H / Vn.8H
+#define UXTLB(d, n) WORD $(0x2F08A400 | ((n)<<5) | (d))
+#define UXTLB2(d, n) WORD $(0x6F08A400 | ((n)<<5) | (d))
+#define UXTLH(d, n) WORD $(0x2F10A400 | ((n)<<5) | (d))
+#define UXTLH2(d, n) WORD $(0x6F10A400 | ((n)<<5) | (d))
+// FCVTL{2} Vd.4S ← Vn.4H / Vn.8H (fp16 → fp32)
+#define FCVTL(d, n) WORD $(0x0E217800 | ((n)<<5) | (d))
+#define FCVTL2(d, n) WORD $(0x4E217800 | ((n)<<5) | (d))
+// UCVTF Vd.4S, Vn.4S
+#define UCVTF4(d, n) WORD $(0x6E21D800 | ((n)<<5) | (d))
+// FMUL Vd.4S, Vn.4S, Vm.4S
+#define FMULV(d, n, m) WORD $(0x6E20DC00 | ((m)<<16) | ((n)<<5) | (d))
+
+// Metadata records (q.go): 16 fp16 scales, then 16 zeros, uint8 for 4-bit codes (48 bytes) and
+// uint16 for 8-bit codes (64 bytes). SZ(s, z): with the scales as fp16 in V(s), V(s+1) and the
+// zeros as 32-bit integers in V(z)..V(z+3), leave s as float32 in V(s)..V(s+3) and s·z (exact)
+// in V(z)..V(z+3).
+#define SZ(s, z) \
+	UCVTF4(z, z); \
+	UCVTF4(z+1, z+1); \
+	UCVTF4(z+2, z+2); \
+	UCVTF4(z+3, z+3); \
+	FCVTL2(s+3, s+1); \
+	FCVTL(s+2, s+1); \
+	FCVTL2(s+1, s); \
+	FCVTL(s, s); \
+	FMULV(z, z, s); \
+	FMULV(z+1, z+1, s+1); \
+	FMULV(z+2, z+2, s+2); \
+	FMULV(z+3, z+3, s+3)
+
+// META4 / META8: the record at R1 (post-incremented) → s in V8-V11, s·z in V12-V15.
+#define META4 \
+	VLD1.P 48(R1), [V8.B16, V9.B16, V10.B16]; \
+	UXTLB2(14, 10); \
+	UXTLB(12, 10); \
+	UXTLH2(13, 12); \
+	UXTLH(12, 12); \
+	UXTLH2(15, 14); \
+	UXTLH(14, 14); \
+	SZ(8, 12)
+
+#define META8 \
+	VLD1.P 64(R1), [V8.B16, V9.B16, V10.B16, V11.B16]; \
+	UXTLH2(13, 10); \
+	UXTLH(12, 10); \
+	UXTLH2(15, 11); \
+	UXTLH(14, 11); \
+	SZ(8, 12)
+
+// TMETA4 / TMETA8: the same into V0-V3 (s) and V4-V7 (s·z), for the tile kernels.
+#define TMETA4 \
+	VLD1.P 48(R1), [V0.B16, V1.B16, V2.B16]; \
+	UXTLB2(6, 2); \
+	UXTLB(4, 2); \
+	UXTLH2(5, 4); \
+	UXTLH(4, 4); \
+	UXTLH2(7, 6); \
+	UXTLH(6, 6); \
+	SZ(0, 4)
+
+#define TMETA8 \
+	VLD1.P 64(R1), [V0.B16, V1.B16, V2.B16, V3.B16]; \
+	UXTLH2(5, 2); \
+	UXTLH(4, 2); \
+	UXTLH2(7, 3); \
+	UXTLH(6, 3); \
+	SZ(0, 4)
 
 #define LOADARGS \
 	MOVD w+0(FP), R0; \
@@ -59,7 +127,7 @@
 	SDOTE(d+2, n+2, m, i); \
 	SDOTE(d+3, n+3, m, i)
 
-// EPI: V26-V29 += float(V16-V19)·d·s − m·xsum with (d, xsum) in V25.S[0..1]; s, m at R1.
+// EPI: V26-V29 += float(V16-V19)·d·s − m·xsum with (d, xsum) in V25.S[0..1]; the record at R1.
 #define EPI \
 	SCVTF4(16, 16); \
 	SCVTF4(17, 17); \
@@ -69,8 +137,7 @@
 	FMULE(17, 17, 25, 0); \
 	FMULE(18, 18, 25, 0); \
 	FMULE(19, 19, 25, 0); \
-	VLD1.P 64(R1), [V8.S4, V9.S4, V10.S4, V11.S4]; \
-	VLD1.P 64(R1), [V12.S4, V13.S4, V14.S4, V15.S4]; \
+	META; \
 	MFIX; \
 	VFMLA V8.S4, V16.S4, V26.S4; \
 	VFMLA V9.S4, V17.S4, V27.S4; \
@@ -81,8 +148,9 @@
 	FMLSE(28, 14, 25, 1); \
 	FMLSE(29, 15, 25, 1)
 
-// func dot4NEON(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+// func dot4NEON(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 #define MFIX
+#define META META4
 TEXT ·dot4NEON(SB), NOSPLIT, $0-56
 	LOADARGS
 	VMOVI $15, V31.B16
@@ -127,6 +195,7 @@ n4epi:
 	VST1 [V26.S4, V27.S4, V28.S4, V29.S4], (R6)
 	RET
 #undef MFIX
+#undef META
 
 // FLIP4: 64 bytes at R0 → 8-bit codes − 128 as signed bytes in registers a..d (V30 = 0x80).
 #define FLIP4(a, b, c, d) \
@@ -143,8 +212,9 @@ n4epi:
 	VFMLS V31.S4, V10.S4, V14.S4; \
 	VFMLS V31.S4, V11.S4, V15.S4
 
-// func dot8NEON(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+// func dot8NEON(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 // steps = inputs/4 is even (blocks are multiples of 8 inputs).
+#define META META8
 TEXT ·dot8NEON(SB), NOSPLIT, $0-56
 	LOADARGS
 	VMOVI $128, V30.B16
@@ -177,6 +247,7 @@ n8pair:
 	VST1 [V26.S4, V27.S4, V28.S4, V29.S4], (R6)
 	RET
 #undef MFIX
+#undef META
 
 // Tile kernels: token t's int32 sums for row quad q in V(8+4t+q); float sums in out, updated
 // once per block. Activations per step: 4 tokens' words (16 bytes) per 4 inputs.
@@ -220,8 +291,7 @@ n8pair:
 
 #define TILEEND \
 	VLD1.P 32(R3), [V24.S4, V25.S4]; \
-	VLD1.P 64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]; \
-	VLD1.P 64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]; \
+	TMETA; \
 	TMFIX; \
 	MOVD R6, R8; \
 	TEPI(8, V8, V9, V10, V11, 24, 0); \
@@ -229,8 +299,9 @@ n8pair:
 	TEPI(16, V16, V17, V18, V19, 25, 0); \
 	TEPI(20, V20, V21, V22, V23, 25, 2)
 
-// func tile4NEON(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+// func tile4NEON(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 #define TMFIX
+#define TMETA TMETA4
 TEXT ·tile4NEON(SB), NOSPLIT, $0-56
 	MOVD w+0(FP), R0
 	MOVD sm+8(FP), R1
@@ -265,6 +336,7 @@ m4step:
 	CBNZ R4, m4block
 	RET
 #undef TMFIX
+#undef TMETA
 
 // m − 128·s for the flipped 8-bit codes (V31 = 128.0).
 #define TMFIX \
@@ -273,7 +345,8 @@ m4step:
 	VFMLS V31.S4, V2.S4, V6.S4; \
 	VFMLS V31.S4, V3.S4, V7.S4
 
-// func tile8NEON(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+// func tile8NEON(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
+#define TMETA TMETA8
 TEXT ·tile8NEON(SB), NOSPLIT, $0-56
 	MOVD w+0(FP), R0
 	MOVD sm+8(FP), R1

@@ -52,14 +52,38 @@ GLOBL f128<>(SB), RODATA|NOPTR, $4
 	VPAND Y15, Y4, Y4; \
 	VPAND Y15, Y5, Y5
 
-// EPILOGUE: acc(float) += float(isum)·d·s − (s·z)·xsum for one half; d in Y2, xsum in Y3.
-#define EPILOGUE(isum, acc, soff, moff) \
+// Metadata records (q.go): 16 fp16 scales, then 16 zeros, uint8 for 4-bit codes (48 bytes) and
+// uint16 for 8-bit codes (64 bytes). META4/META8: s of rows 0-7 → s0, rows 8-15 → s1, and s·z
+// (exact in float32) → m0, m1. F16C converts the scales.
+#define META4(s0, s1, m0, m1) \
+	VCVTPH2PS (DX), s0; \
+	VCVTPH2PS 16(DX), s1; \
+	VPMOVZXBD 32(DX), m0; \
+	VPMOVZXBD 40(DX), m1; \
+	VCVTDQ2PS m0, m0; \
+	VCVTDQ2PS m1, m1; \
+	VMULPS s0, m0, m0; \
+	VMULPS s1, m1, m1
+
+#define META8(s0, s1, m0, m1) \
+	VCVTPH2PS (DX), s0; \
+	VCVTPH2PS 16(DX), s1; \
+	VPMOVZXWD 32(DX), m0; \
+	VPMOVZXWD 48(DX), m1; \
+	VCVTDQ2PS m0, m0; \
+	VCVTDQ2PS m1, m1; \
+	VMULPS s0, m0, m0; \
+	VMULPS s1, m1, m1
+
+// EPILOGUE: acc(float) += float(isum)·d·s − (s·z)·xsum for one half; d in Y2, xsum in Y3, s in
+// sreg, s·z in mreg.
+#define EPILOGUE(isum, acc, sreg, mreg) \
 	VCVTDQ2PS isum, isum; \
 	VMULPS Y2, isum, isum; \
-	VFMADD231PS soff(DX), isum, acc; \
-	VFNMADD231PS moff(DX), Y3, acc
+	VFMADD231PS sreg, isum, acc; \
+	VFNMADD231PS mreg, Y3, acc
 
-// func dot4AVX2(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+// func dot4AVX2(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 TEXT ·dot4AVX2(SB), NOSPLIT, $0-56
 	LOADARGS
 	VMOVDQU nibbles<>(SB), Y15
@@ -130,9 +154,10 @@ d4single:
 d4epi:
 	VBROADCASTSS (R8), Y2
 	VBROADCASTSS 4(R8), Y3
-	EPILOGUE(Y10, Y12, 0, 64)
-	EPILOGUE(Y11, Y13, 32, 96)
-	ADDQ $128, DX
+	META4(Y4, Y5, Y6, Y7)
+	EPILOGUE(Y10, Y12, Y4, Y6)
+	EPILOGUE(Y11, Y13, Y5, Y7)
+	ADDQ $48, DX
 	ADDQ $8, R8
 	DECQ CX
 	JNZ  d4block
@@ -142,7 +167,7 @@ d4epi:
 	VZEROUPPER
 	RET
 
-// func dot8AVX2(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+// func dot8AVX2(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 // 8-bit codes c are flipped to signed c' = c−128 (a full unsigned byte × int8 could saturate
 // VPMADDUBSW's int16); |c'| × sign(x, c') keeps each pair sum within 2·128·127 = 32512. Then
 // Σc·x = Σc'·x + 128·Σx, so the zero term is s·(z−128): 128·s·xsum is added back per block.
@@ -182,13 +207,14 @@ d8step:
 
 	VBROADCASTSS (R8), Y2
 	VBROADCASTSS 4(R8), Y3
+	META8(Y4, Y5, Y6, Y7)
 	VBROADCASTSS f128<>(SB), Y8
 	VMULPS Y3, Y8, Y8
-	VFMADD231PS (DX), Y8, Y12
-	VFMADD231PS 32(DX), Y8, Y13
-	EPILOGUE(Y10, Y12, 0, 64)
-	EPILOGUE(Y11, Y13, 32, 96)
-	ADDQ $128, DX
+	VFMADD231PS Y4, Y8, Y12
+	VFMADD231PS Y5, Y8, Y13
+	EPILOGUE(Y10, Y12, Y4, Y6)
+	EPILOGUE(Y11, Y13, Y5, Y7)
+	ADDQ $64, DX
 	ADDQ $8, R8
 	DECQ CX
 	JNZ  d8block
@@ -228,21 +254,22 @@ d8step:
 	VPAND nibbles<>(SB), Y4, Y4; \
 	VPAND nibbles<>(SB), Y5, Y5
 
-// TILEEPI: token t's block epilogue into out[t]; doff = 8t, ooff = 64t.
+// TILEEPI: token t's block epilogue into out[t]; doff = 8t, ooff = 64t; s in Y4 (rows 0-7) and
+// Y5 (8-15), s·z in Y14 and Y15.
 #define TILEEPI(doff, ooff, accA, accB) \
 	VBROADCASTSS doff(R8), Y0; \
 	VBROADCASTSS (doff+4)(R8), Y1; \
 	VCVTDQ2PS accA, accA; \
 	VMULPS Y0, accA, accA; \
 	VMOVUPS ooff(R10), Y2; \
-	VFMADD231PS (DX), accA, Y2; \
-	VFNMADD231PS 64(DX), Y1, Y2; \
+	VFMADD231PS Y4, accA, Y2; \
+	VFNMADD231PS Y14, Y1, Y2; \
 	VMOVUPS Y2, ooff(R10); \
 	VCVTDQ2PS accB, accB; \
 	VMULPS Y0, accB, accB; \
 	VMOVUPS (ooff+32)(R10), Y2; \
-	VFMADD231PS 32(DX), accB, Y2; \
-	VFNMADD231PS 96(DX), Y1, Y2; \
+	VFMADD231PS Y5, accB, Y2; \
+	VFNMADD231PS Y15, Y1, Y2; \
 	VMOVUPS Y2, (ooff+32)(R10); \
 	VPXOR accA, accA, accA; \
 	VPXOR accB, accB, accB
@@ -266,15 +293,17 @@ d8step:
 	VPXOR Y12, Y12, Y12; \
 	VPXOR Y13, Y13, Y13
 
-#define TILEBLOCKEND \
+// TILEBLOCKEND: the four tokens' epilogues (the record already in Y4, Y5, Y14, Y15), then the
+// next block's record (size bytes) and activation scales.
+#define TILEBLOCKEND(size) \
 	TILEEPI(0, 0, Y6, Y7); \
 	TILEEPI(8, 64, Y8, Y9); \
 	TILEEPI(16, 128, Y10, Y11); \
 	TILEEPI(24, 192, Y12, Y13); \
-	ADDQ $128, DX; \
+	ADDQ $size, DX; \
 	ADDQ $32, R8
 
-// func tile4AVX2(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+// func tile4AVX2(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 TEXT ·tile4AVX2(SB), NOSPLIT, $0-56
 	MOVQ w+0(FP), SI
 	MOVQ sm+8(FP), DX
@@ -300,7 +329,8 @@ t4step:
 	DECQ R11
 	JNZ  t4step
 
-	TILEBLOCKEND
+	META4(Y4, Y5, Y14, Y15)
+	TILEBLOCKEND(48)
 	DECQ CX
 	JNZ  t4block
 	VZEROUPPER
@@ -319,18 +349,18 @@ t4step:
 	VPADDD Y2, accA, accA; \
 	VPADDD Y3, accB, accB
 
-// FIX128: out[t] += 128·s·xsum_t for the four tokens (the flipped codes' zero shift).
+// FIX128: out[t] += 128·s·xsum_t for the four tokens (the flipped codes' zero shift); s in Y4, Y5.
 #define FIX128(doff, ooff) \
 	VBROADCASTSS doff(R8), Y1; \
 	VMULPS Y0, Y1, Y1; \
 	VMOVUPS ooff(R10), Y2; \
-	VFMADD231PS (DX), Y1, Y2; \
+	VFMADD231PS Y4, Y1, Y2; \
 	VMOVUPS Y2, ooff(R10); \
 	VMOVUPS (ooff+32)(R10), Y2; \
-	VFMADD231PS 32(DX), Y1, Y2; \
+	VFMADD231PS Y5, Y1, Y2; \
 	VMOVUPS Y2, (ooff+32)(R10)
 
-// func tile8AVX2(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+// func tile8AVX2(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 TEXT ·tile8AVX2(SB), NOSPLIT, $0-56
 	MOVQ w+0(FP), SI
 	MOVQ sm+8(FP), DX
@@ -360,12 +390,13 @@ t8step:
 	DECQ R11
 	JNZ  t8step
 
+	META8(Y4, Y5, Y14, Y15)
 	VBROADCASTSS f128<>(SB), Y0
 	FIX128(4, 0)
 	FIX128(12, 64)
 	FIX128(20, 128)
 	FIX128(28, 192)
-	TILEBLOCKEND
+	TILEBLOCKEND(64)
 	DECQ CX
 	JNZ  t8block
 	VZEROUPPER

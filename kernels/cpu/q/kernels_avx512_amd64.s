@@ -19,17 +19,32 @@ GLOBL nibbles512<>(SB), RODATA|NOPTR, $4
 	MOVQ steps+40(FP), R9; \
 	MOVQ out+48(FP), R10
 
-// BLOCKEND512: Z14 += float(Z10)·d·s − (s·z)·xsum, then the next block's scales.
-#define BLOCKEND512 \
+// Metadata records (q.go): 16 fp16 scales, then 16 zeros, uint8 for 4-bit codes (48 bytes) and
+// uint16 for 8-bit codes (64 bytes). META4/META8: s → sreg, s·z → mreg (exact in float32).
+#define META4(sreg, mreg) \
+	VCVTPH2PS (DX), sreg; \
+	VPMOVZXBD 32(DX), mreg; \
+	VCVTDQ2PS mreg, mreg; \
+	VMULPS sreg, mreg, mreg
+
+#define META8(sreg, mreg) \
+	VCVTPH2PS (DX), sreg; \
+	VPMOVZXWD 32(DX), mreg; \
+	VCVTDQ2PS mreg, mreg; \
+	VMULPS sreg, mreg, mreg
+
+// BLOCKEND512: Z14 += float(Z10)·d·s − (s·z)·xsum, then the next block's record (size bytes).
+#define BLOCKEND512(META, size) \
 	VCVTDQ2PS Z10, Z10; \
 	VMULPS.BCST (R8), Z10, Z10; \
-	VFMADD231PS (DX), Z10, Z14; \
+	META(Z2, Z3); \
+	VFMADD231PS Z2, Z10, Z14; \
 	VBROADCASTSS 4(R8), Z1; \
-	VFNMADD231PS 64(DX), Z1, Z14; \
-	ADDQ $128, DX; \
+	VFNMADD231PS Z3, Z1, Z14; \
+	ADDQ $size, DX; \
 	ADDQ $8, R8
 
-// func dot4AVX512(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+// func dot4AVX512(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 TEXT ·dot4AVX512(SB), NOSPLIT, $0-56
 	LOADARGS512
 	VPBROADCASTD nibbles512<>(SB), Z15
@@ -82,7 +97,7 @@ v4epi:
 	VPADDD Z11, Z10, Z10
 	VPADDD Z13, Z12, Z12
 	VPADDD Z12, Z10, Z10
-	BLOCKEND512
+	BLOCKEND512(META4, 48)
 	DECQ CX
 	JNZ  v4block
 
@@ -90,7 +105,7 @@ v4epi:
 	VZEROUPPER
 	RET
 
-// func dot8AVX512(w *byte, sm *float32, xq *int8, xd *float32, nb, steps int, out *float32)
+// func dot8AVX512(w *byte, sm *byte, xq *int8, xd *float32, nb, steps int, out *float32)
 // steps = inputs/4 is even (blocks are multiples of 8 inputs).
 TEXT ·dot8AVX512(SB), NOSPLIT, $0-56
 	LOADARGS512
@@ -114,7 +129,7 @@ v8pair:
 	JNZ  v8pair
 
 	VPADDD Z11, Z10, Z10
-	BLOCKEND512
+	BLOCKEND512(META8, 64)
 	DECQ CX
 	JNZ  v8block
 
@@ -125,14 +140,14 @@ v8pair:
 // Tile kernels: int32 sums of token t in Z(16+t) (low nibbles / even steps) and Z(20+t) (high
 // nibbles / odd steps), float sums in Z(24+t).
 
-// TILEEPI512: token t's block epilogue; doff = 8t.
+// TILEEPI512: token t's block epilogue; doff = 8t; s in Z4, s·z in Z5.
 #define TILEEPI512(doff, ia, ib, acc) \
 	VPADDD ib, ia, ia; \
 	VCVTDQ2PS ia, ia; \
 	VMULPS.BCST doff(R8), ia, ia; \
-	VFMADD231PS (DX), ia, acc; \
+	VFMADD231PS Z4, ia, acc; \
 	VBROADCASTSS (doff+4)(R8), Z2; \
-	VFNMADD231PS 64(DX), Z2, acc; \
+	VFNMADD231PS Z5, Z2, acc; \
 	VPXORD ia, ia, ia; \
 	VPXORD ib, ib, ib
 
@@ -150,12 +165,13 @@ v8pair:
 	VPXORD Z26, Z26, Z26; \
 	VPXORD Z27, Z27, Z27
 
-#define TILEEND512 \
+#define TILEEND512(META, size) \
+	META(Z4, Z5); \
 	TILEEPI512(0, Z16, Z20, Z24); \
 	TILEEPI512(8, Z17, Z21, Z25); \
 	TILEEPI512(16, Z18, Z22, Z26); \
 	TILEEPI512(24, Z19, Z23, Z27); \
-	ADDQ $128, DX; \
+	ADDQ $size, DX; \
 	ADDQ $32, R8
 
 #define TILESTORE512 \
@@ -164,7 +180,7 @@ v8pair:
 	VMOVUPS Z26, 128(R10); \
 	VMOVUPS Z27, 192(R10)
 
-// func tile4AVX512(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+// func tile4AVX512(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 TEXT ·tile4AVX512(SB), NOSPLIT, $0-56
 	MOVQ w+0(FP), SI
 	MOVQ sm+8(FP), DX
@@ -198,14 +214,14 @@ w4step:
 	DECQ R11
 	JNZ  w4step
 
-	TILEEND512
+	TILEEND512(META4, 48)
 	DECQ CX
 	JNZ  w4block
 	TILESTORE512
 	VZEROUPPER
 	RET
 
-// func tile8AVX512(w *byte, sm *float32, tq *int8, td *float32, nb, steps int, out *float32)
+// func tile8AVX512(w *byte, sm *byte, tq *int8, td *float32, nb, steps int, out *float32)
 TEXT ·tile8AVX512(SB), NOSPLIT, $0-56
 	MOVQ w+0(FP), SI
 	MOVQ sm+8(FP), DX
@@ -235,7 +251,7 @@ w8pair:
 	SUBQ $2, R11
 	JNZ  w8pair
 
-	TILEEND512
+	TILEEND512(META8, 64)
 	DECQ CX
 	JNZ  w8block
 	TILESTORE512

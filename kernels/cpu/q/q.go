@@ -14,13 +14,19 @@
 // r's 4 bytes at offset 4r. A 4-bit byte i holds input i (low nibble) and input i+4 (high nibble),
 // so one 32-bit lane is one row's 4-input dot product: VPDPBUSD, VPMADDUBSW and SDOT all produce
 // 16 rows' sums per 64-byte load with no shuffles and no horizontal sums. Beside the codes, per row
-// block and block, 16 scales s and 16 zero terms s·z as float32.
+// block and block, one metadata record: the 16 rows' scales s as fp16, then their zero points z as
+// uint8 (4-bit codes: 48 bytes) or uint16 (8-bit codes, whose GPTQ v1 zeros reach 256: 64 bytes).
+// The kernels form s·z in float32, which is exact (an fp16 times an integer below 2^9), so the
+// results equal those of float32 scales and zero terms, at 4.75 bits per weight for groups of 32
+// where float32 cost 6 (ggml's Q4_1: 5).
 package q
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
+	"github.com/rpiq/rpiq/kernels/half"
 )
 
 // rows is the row-block height: one 64-byte load holds 16 rows × 4 bytes.
@@ -43,8 +49,8 @@ type Matrix struct {
 
 	src []int32 // padded input position → original input index, -1 = padding; nil = identity
 
-	w  []byte    // nrb × kp × 16 × codeBits/8 bytes, 64-byte aligned
-	sm []float32 // nrb × nb × 32: s[16] then s·z[16]
+	w  []byte // nrb × kp × 16 × codeBits/8 bytes, 64-byte aligned
+	sm []byte // nrb × nb records of metaBytes(codeBits): s[16] fp16, then z[16] (uint8 or uint16)
 
 	pool *cpu.Pool
 }
@@ -60,7 +66,48 @@ func (m *Matrix) workers() *cpu.Pool {
 }
 
 // Bytes is the resident size of the repacked weight: codes, scales, zero terms and permutation.
-func (m *Matrix) Bytes() int { return len(m.w) + 4*len(m.sm) + 4*len(m.src) }
+func (m *Matrix) Bytes() int { return len(m.w) + len(m.sm) + 4*len(m.src) }
+
+// metaBytes is the size of one (row block, block) metadata record: 16 fp16 scales and 16 zeros
+// of 1 byte (4-bit codes) or 2 bytes (8-bit codes).
+func metaBytes(codeBits int) int {
+	if codeBits == 8 {
+		return 64
+	}
+	return 48
+}
+
+// meta is m's record size.
+func (m *Matrix) meta() int { return metaBytes(m.codeBits) }
+
+// rbMeta is one row block's records (nb of them).
+func (m *Matrix) rbMeta(rb int) []byte { return m.sm[rb*m.nb*m.meta() : (rb+1)*m.nb*m.meta()] }
+
+// setMeta stores row r's scale (fp16 bits) and zero point for block b of row block rb.
+func (m *Matrix) setMeta(rb, b, r int, s uint16, z int) {
+	rec := m.sm[(rb*m.nb+b)*m.meta():]
+	binary.LittleEndian.PutUint16(rec[2*r:], s)
+	if m.codeBits == 8 {
+		binary.LittleEndian.PutUint16(rec[32+2*r:], uint16(z))
+	} else {
+		rec[32+r] = byte(z)
+	}
+}
+
+// scaleZero returns row r's s and s·z in block b of row block rb, as the kernels compute them.
+func (m *Matrix) scaleZero(rb, b, r int) (s, sz float32) {
+	return recScaleZero(m.sm[(rb*m.nb+b)*m.meta():], m.codeBits, r)
+}
+
+// recScaleZero reads row r of one metadata record.
+func recScaleZero(rec []byte, codeBits, r int) (s, sz float32) {
+	s = half.F16ToF32(binary.LittleEndian.Uint16(rec[2*r:]))
+	z := int(rec[32+r])
+	if codeBits == 8 {
+		z = int(binary.LittleEndian.Uint16(rec[32+2*r:]))
+	}
+	return s, s * float32(z)
+}
 
 // rbBytes is the size of one row block's codes.
 func (m *Matrix) rbBytes() int { return m.kp * rows * m.codeBits / 8 }
@@ -128,8 +175,8 @@ func (m *Matrix) Row(dst []float32, n int) {
 		if k < 0 || k >= m.In {
 			continue
 		}
-		sm := m.sm[(rb*m.nb+p/m.blk)*32:]
-		dst[k] = sm[r]*float32(m.code(n, p)) - sm[16+r]
+		s, sz := m.scaleZero(rb, p/m.blk, r)
+		dst[k] = s*float32(m.code(n, p)) - sz
 	}
 }
 
@@ -150,7 +197,7 @@ func (m *Matrix) matVec(k *kernels, dst, x []float32) {
 			if full {
 				out = dst[rb*rows : (rb+1)*rows]
 			}
-			dot(m.w[rb*rbb:(rb+1)*rbb], m.sm[rb*m.nb*32:(rb+1)*m.nb*32], a.q, a.d, m.nb, m.blk, out)
+			dot(m.w[rb*rbb:(rb+1)*rbb], m.rbMeta(rb), a.q, a.d, m.nb, m.blk, out)
 			if !full {
 				copy(dst[rb*rows:m.Out], tmp[:m.Out-rb*rows])
 			}
@@ -201,7 +248,7 @@ func (m *Matrix) matMul(k *kernels, dst, x []float32, n int) {
 			var out [tileTokens * rows]float32
 			for rb := lo; rb < hi; rb++ {
 				w := m.w[rb*rbb : (rb+1)*rbb]
-				sm := m.sm[rb*m.nb*32 : (rb+1)*m.nb*32]
+				sm := m.rbMeta(rb)
 				r0, r1 := rb*rows, min((rb+1)*rows, m.Out)
 				for t := g0; t < g1; t++ {
 					dot(w, sm, a.q[(t-g0)*tq:(t-g0+1)*tq], a.d[(t-g0)*td:(t-g0+1)*td], m.nb, m.blk, out[:])

@@ -22,8 +22,8 @@ import (
 // with u = 2^-24. The first term is exact algebra: the integer dot products are exact, so the
 // kernels compute Σ_k w[n,k]·d_b·xq[k] up to float rounding, and |x − d·xq| ≤ d/2 + 4u|x| (act.go).
 // The second bounds the rounding of the block epilogue: each of the 2·nb terms is formed with at
-// most 4 roundings and summed with at most 2·nb − 1 more (recursive summation), and sm's s·z is a
-// rounded product (counted in the +8).
+// most 4 roundings and summed with at most 2·nb − 1 more (recursive summation); the +8 leaves room
+// for a rounded s·z, although the kernels' s·z (an fp16 scale times an integer zero) is exact.
 const u = 1.0 / (1 << 24)
 
 // bounds returns, per row, the float64 reference and the allowed error for one token.
@@ -55,14 +55,14 @@ func bounds(t *testing.T, m *Matrix, g *gptqLayer, w64 []float64, x []float32) (
 		rb, row := n/rows, n%rows
 		var a float64
 		for b := 0; b < m.nb; b++ {
-			sm := m.sm[(rb*m.nb+b)*32:]
+			s, sz := m.scaleZero(rb, b, row)
 			var qx, sx float64
 			for p := b * m.blk; p < (b+1)*m.blk; p++ {
 				qx += math.Abs(float64(m.code(n, p)) * float64(xq[p]))
 				sx += math.Abs(float64(xq[p]))
 			}
 			d := float64(xd[2*b])
-			a += math.Abs(float64(sm[row]))*d*qx + math.Abs(float64(sm[16+row]))*d*sx
+			a += math.Abs(float64(s))*d*qx + math.Abs(float64(sz))*d*sx
 		}
 		ref[n] = r
 		tol[n] = act + float64(2*m.nb+8)*u*a
@@ -495,11 +495,17 @@ func TestFromRows(t *testing.T) {
 				for _, v := range w[n*c.in+g0 : n*c.in+g0+gs] {
 					lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
 				}
-				half := (hi - lo) / float64(int(1)<<c.bits-1) / 2
+				// the stored scale: fp16, at or above the range's step, within one fp16 ulp of it
+				step := (hi - lo) / float64(int(1)<<c.bits-1)
+				sf, _ := m.scaleZero(n/rows, g0/m.blk, n%rows)
+				s16 := float64(sf)
+				if float64(half.F16ToF32(half.F32ToF16(sf))) != s16 || s16 < step || s16 > step*(1+1.0/1024)+1.0/(1<<24) {
+					t.Fatalf("%+v: row %d group at %d: scale %g for a step of %g", c, n, g0, s16, step)
+				}
 				for k := g0; k < g0+gs; k++ {
 					i := n*c.in + k
-					if e := math.Abs(float64(deq[i]) - float64(w[i])); e > half*(1+1e-5)+1e-9 {
-						t.Fatalf("%+v: w[%d][%d] = %g dequantizes to %g, error %g > s/2 = %g", c, n, k, w[i], deq[i], e, half)
+					if e := math.Abs(float64(deq[i]) - float64(w[i])); e > s16/2*(1+1e-5)+1e-9 {
+						t.Fatalf("%+v: w[%d][%d] = %g dequantizes to %g, error %g > s/2 = %g", c, n, k, w[i], deq[i], e, s16/2)
 					}
 				}
 			}

@@ -152,27 +152,23 @@ func RepackGPTQ(qweight, qzeros []int32, scales []uint16, gIdx []int32,
 		pack(0, m.nrb)
 	}
 
-	// Scales and zero terms per (row block, block).
-	m.sm = make([]float32, m.nrb*m.nb*32)
+	// Scales and zero points per (row block, block), the scales' fp16 bits as stored.
+	m.sm = make([]byte, m.nrb*m.nb*m.meta())
 	for n := 0; n < out; n++ {
 		rb, r := n/rows, n%rows
 		for b, g := range blockGroup {
-			s := half.F16ToF32(scales[g*out+n])
-			if math.IsNaN(float64(s)) || math.IsInf(float64(s), 0) {
+			sb := scales[g*out+n]
+			if s := half.F16ToF32(sb); math.IsNaN(float64(s)) || math.IsInf(float64(s), 0) {
 				return nil, fmt.Errorf("%w: scales[%d][%d] is %v", ErrFormat, g, n, s)
 			}
-			var z float32
-			if qzeros == nil {
-				z = float32(int(1) << (bits - 1))
-			} else {
-				z = float32(bitsAt(qzeros[g*zw:(g+1)*zw], 1, 0, n*bits, bits))
+			z := 1 << (bits - 1)
+			if qzeros != nil {
+				z = int(bitsAt(qzeros[g*zw:(g+1)*zw], 1, 0, n*bits, bits))
 				if v1Zeros {
 					z++
 				}
 			}
-			sm := m.sm[(rb*m.nb+b)*32:]
-			sm[r] = s
-			sm[16+r] = s * z
+			m.setMeta(rb, b, r, sb, z)
 		}
 	}
 	return m, nil
