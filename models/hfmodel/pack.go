@@ -146,7 +146,7 @@ func (s *packState) finish() {
 	t0 := time.Now()
 	var bytes int64
 	for _, e := range s.built {
-		bytes += int64(len(e.Layout.W) + 4*len(e.Layout.SM) + 4*len(e.Layout.Src))
+		bytes += int64(len(e.Layout.W) + len(e.Layout.SM) + 4*len(e.Layout.Src))
 	}
 	if err := packfile.Write(s.path, s.key, s.built); err != nil {
 		slog.Warn("could not write the pre-packed layout (the next load repacks again; RPIQ_PACK=read stops trying)", "err", err)

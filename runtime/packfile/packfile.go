@@ -44,7 +44,7 @@ const Name = "rpiq-packed.bin"
 
 // Version is the format and layout version: a file of another version is stale. Bump it when
 // q.Layout's meaning changes.
-const Version = 1
+const Version = 2
 
 const (
 	magic      = "RPIQPACK"
@@ -224,12 +224,12 @@ func Parse(path string, data []byte, key string) (*Pack, error) {
 		if err != nil {
 			return nil, err
 		}
-		sm, err := view(field+".sm", m.SM, 4)
+		sm, err := view(field+".sm", m.SM, 1)
 		if err != nil {
 			return nil, err
 		}
 		l := q.Layout{In: m.In, Out: m.Out, Bits: m.Bits, GroupSize: m.GroupSize, CodeBits: m.CodeBits,
-			Blk: m.Blk, NB: m.NB, W: w, SM: floats(sm)}
+			Blk: m.Blk, NB: m.NB, W: w, SM: sm}
 		if m.Src != nil {
 			src, err := view(field+".src", *m.Src, 4)
 			if err != nil {
@@ -288,7 +288,7 @@ func Write(path, key string, entries []Entry) error {
 		l := e.Layout
 		m := matrix{Name: e.Name, In: l.In, Out: l.Out, Bits: l.Bits, GroupSize: l.GroupSize, CodeBits: l.CodeBits, Blk: l.Blk, NB: l.NB}
 		m.W = next(l.W)
-		m.SM = next(floatBytes(l.SM))
+		m.SM = next(l.SM)
 		if l.Src != nil {
 			s := next(int32Bytes(l.Src))
 			m.Src = &s
@@ -323,7 +323,7 @@ func Write(path, key string, entries []Entry) error {
 			return err
 		}
 		for _, e := range entries {
-			parts := [][]byte{e.Layout.W, floatBytes(e.Layout.SM)}
+			parts := [][]byte{e.Layout.W, e.Layout.SM}
 			if e.Layout.Src != nil {
 				parts = append(parts, int32Bytes(e.Layout.Src))
 			}
@@ -345,25 +345,11 @@ func littleEndian() bool {
 	return *(*byte)(unsafe.Pointer(&one)) == 1
 }
 
-func floats(b []byte) []float32 {
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4)
-}
-
 func int32s(b []byte) []int32 {
 	if len(b) == 0 {
 		return nil
 	}
 	return unsafe.Slice((*int32)(unsafe.Pointer(&b[0])), len(b)/4)
-}
-
-func floatBytes(v []float32) []byte {
-	if len(v) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
 }
 
 func int32Bytes(v []int32) []byte {

@@ -19,7 +19,7 @@ type Layout struct {
 	NB        int       // blocks per row: the padded input length is NB·Blk
 	Src       []int32   // padded position → input index (-1 padding); nil = identity
 	W         []byte    // codes: ceil(Out/16) row blocks of NB·Blk·16·CodeBits/8 bytes
-	SM        []float32 // per row block and block: 16 scales then 16 zero terms
+	SM        []byte    // per row block and block, a record: 16 fp16 scales, then 16 zeros (q.go)
 }
 
 // Layout returns the matrix's layout; its slices are the matrix's own (not copies).
@@ -81,8 +81,8 @@ func FromLayout(l Layout) (*Matrix, error) {
 	if hi != 0 || wantW != uint64(len(l.W)) {
 		return bad("codes are %d bytes, want %d row blocks × %d", len(l.W), m.nrb, m.rbBytes())
 	}
-	if want := uint64(m.nrb) * uint64(m.nb) * 32; want != uint64(len(l.SM)) { // < 2^26·2^30·2^5
-		return bad("scales and zero terms are %d values, want %d row blocks × %d blocks × 32", len(l.SM), m.nrb, m.nb)
+	if want := uint64(m.nrb) * uint64(m.nb) * uint64(m.meta()); want != uint64(len(l.SM)) { // < 2^26·2^30·2^6
+		return bad("scales and zeros are %d bytes, want %d row blocks × %d blocks × %d", len(l.SM), m.nrb, m.nb, m.meta())
 	}
 	m.w, m.sm = l.W, l.SM
 	if uintptr(unsafe.Pointer(unsafe.SliceData(l.W)))&63 != 0 {

@@ -90,7 +90,7 @@ func TestFromLayoutRejectsBadLayouts(t *testing.T) {
 		"perm neg":   func(l *Layout) { l.Src = slices.Clone(l.Src); l.Src[3] = -2 },
 		"short pad":  func(l *Layout) { l.Src = nil; l.In = 1000 },
 		"codes":      func(l *Layout) { l.W = l.W[:len(l.W)-1] },
-		"scales":     func(l *Layout) { l.SM = l.SM[:len(l.SM)-32] },
+		"scales":     func(l *Layout) { l.SM = l.SM[:len(l.SM)-48] },
 		"more rows":  func(l *Layout) { l.Out = 33 },
 		"block size": func(l *Layout) { l.Blk, l.NB = 16, l.NB*l.Blk/16 },
 	} {
