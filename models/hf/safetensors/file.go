@@ -135,8 +135,3 @@ func (f *File) Close() error {
 	f.unmap, f.data = nil, nil
 	return err
 }
-
-// MapFile maps the first size bytes of f read-only (shared), or reads them into memory where
-// this platform has no mmap: for other formats that a loader uses in place (runtime/packfile).
-// The returned function unmaps.
-func MapFile(f *os.File, size int) ([]byte, func() error, error) { return mapFile(f, size) }
