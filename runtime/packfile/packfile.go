@@ -46,9 +46,9 @@ import (
 // Name is the sidecar's file name in the model folder.
 const Name = "rpiq-packed.bin"
 
-// Version is the format and layout version: a file of another version is stale. Bump it when
-// q.Layout's meaning changes.
-const Version = 2
+// Version is the format and layout version: a file of another version is stale. It follows
+// q.LayoutVersion (bumped with any change to the kernels' layout).
+const Version = q.LayoutVersion
 
 const (
 	magic      = "RPIQPACK"

@@ -6,9 +6,13 @@ import (
 	"unsafe"
 )
 
+// LayoutVersion numbers the meaning of Layout's fields and bytes: a saved layout of another
+// version is stale (runtime/packfile checks it). Bump it with any change to the Matrix layout.
+const LayoutVersion = 2
+
 // Layout is a Matrix's kernel layout as plain fields and slices, so a loader can save it once
-// (runtime/packfile) and later use it in place from a memory-mapped file instead of repacking
-// the checkpoint at every start. The layout is the same for every kernel variant (generic, AVX2,
+// (runtime/packfile) and later use it in place from a file read back into memory instead of
+// repacking the checkpoint at every start. The layout is the same for every kernel variant (generic, AVX2,
 // AVX-512, NEON) and little-endian.
 type Layout struct {
 	In, Out   int       // logical shape [Out][In]
