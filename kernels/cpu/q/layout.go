@@ -15,15 +15,15 @@ const LayoutVersion = 2
 // repacking the checkpoint at every start. The layout is the same for every kernel variant (generic, AVX2,
 // AVX-512, NEON) and little-endian.
 type Layout struct {
-	In, Out   int       // logical shape [Out][In]
-	Bits      int       // 2, 3, 4 or 8: the codes' width in the checkpoint
-	GroupSize int       // as in the checkpoint; -1 = one group per output row
-	CodeBits  int       // 4 (bits 2..4) or 8
-	Blk       int       // inputs per activation block, a multiple of 8
-	NB        int       // blocks per row: the padded input length is NB·Blk
-	Src       []int32   // padded position → input index (-1 padding); nil = identity
-	W         []byte    // codes: ceil(Out/16) row blocks of NB·Blk·16·CodeBits/8 bytes
-	SM        []byte    // per row block and block, a record: 16 fp16 scales, then 16 zeros (q.go)
+	In, Out   int     // logical shape [Out][In]
+	Bits      int     // 2, 3, 4 or 8: the codes' width in the checkpoint
+	GroupSize int     // as in the checkpoint; -1 = one group per output row
+	CodeBits  int     // 4 (bits 2..4) or 8
+	Blk       int     // inputs per activation block, a multiple of 8
+	NB        int     // blocks per row: the padded input length is NB·Blk
+	Src       []int32 // padded position → input index (-1 padding); nil = identity
+	W         []byte  // codes: ceil(Out/16) row blocks of NB·Blk·16·CodeBits/8 bytes
+	SM        []byte  // per row block and block, a record: 16 fp16 scales, then 16 zeros (q.go)
 }
 
 // Layout returns the matrix's layout; its slices are the matrix's own (not copies).
