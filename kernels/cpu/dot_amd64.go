@@ -137,6 +137,37 @@ func AXPY(y []float32, a float32, x []float32) {
 }
 
 //go:noescape
+func axpyRowsAVX2(y, a, x *float32, rows, ldx, n int)
+
+// AXPYRows sets y[p] = Σ_r a[r]·x[r·ldx + p] for p < len(y), r < len(a): bit for bit what
+// clearing y and calling AXPY(y, a[r], x[r·ldx:]) for r = 0, 1, ... gives (small-head
+// attention's scores), with y read and written once instead of once per row.
+func AXPYRows(y, a, x []float32, ldx int) {
+	n, rows := len(y), len(a)
+	if n == 0 {
+		return
+	}
+	if rows == 0 {
+		clear(y)
+		return
+	}
+	_ = x[(rows-1)*ldx+n-1]
+	n16 := n &^ 15
+	if !hasAVX2FMA || n16 == 0 {
+		clear(y)
+		for r, v := range a {
+			AXPY(y, v, x[r*ldx:r*ldx+n])
+		}
+		return
+	}
+	axpyRowsAVX2(&y[0], &a[0], &x[0], rows, ldx, n16)
+	clear(y[n16:])
+	for r, v := range a { // the tail as AXPY runs it
+		axpyGo(y[n16:], v, x[r*ldx+n16:r*ldx+n])
+	}
+}
+
+//go:noescape
 func dot1x4F32AVX2(x, w *float32, ldw, n int, out *[4]float32)
 
 // Dot1x4F32 sets out[j] = x·w[j*ldw : j*ldw+len(x)] for j < 4.

@@ -222,3 +222,37 @@ d14loop:
 	VMOVUPS X0, (DX)
 	VZEROUPPER
 	RET
+
+// func axpyRowsAVX2(y, a, x *float32, rows, ldx, n int)      (n % 16 == 0, n > 0, rows > 0)
+// y[p] = Σ_r a[r]·x[r·ldx + p] for p < n, summed r = 0, 1, ... with one FMA each from 0: what
+// clearing y and calling axpyAVX2 once per row gives, bit for bit, with y read and written once.
+TEXT ·axpyRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ a+8(FP), R8
+	MOVQ x+16(FP), SI
+	MOVQ rows+24(FP), R9
+	MOVQ ldx+32(FP), DX
+	MOVQ n+40(FP), CX
+	SHLQ $2, DX
+arowsloop:
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	MOVQ SI, R10
+	MOVQ R8, R11
+	MOVQ R9, BX
+arowsinner:
+	VBROADCASTSS (R11), Y0
+	VFMADD231PS (R10), Y0, Y1
+	VFMADD231PS 32(R10), Y0, Y2
+	ADDQ DX, R10
+	ADDQ $4, R11
+	DECQ BX
+	JNZ  arowsinner
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ  arowsloop
+	VZEROUPPER
+	RET

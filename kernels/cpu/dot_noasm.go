@@ -27,3 +27,12 @@ func AXPY(y []float32, a float32, x []float32) { axpyGo(y, a, x) }
 
 // Dot1x4F32 sets out[j] = x·w[j*ldw : j*ldw+len(x)] for j < 4.
 func Dot1x4F32(x, w []float32, ldw int, out *[4]float32) { dot1x4F32Go(x, w, ldw, out) }
+
+// AXPYRows sets y[p] = Σ_r a[r]·x[r·ldx + p] for p < len(y), r < len(a), as clearing y and
+// calling AXPY(y, a[r], x[r·ldx:]) for r = 0, 1, ... does.
+func AXPYRows(y, a, x []float32, ldx int) {
+	clear(y)
+	for r, v := range a {
+		AXPY(y, v, x[r*ldx:r*ldx+len(y)])
+	}
+}

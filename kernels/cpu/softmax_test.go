@@ -131,3 +131,36 @@ func TestSwiGLUMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// AXPYRows gives, bit for bit, what clearing y and one AXPY per row give (every length around
+// the vector width, heads of 1-16 rows, a row stride longer than y).
+func TestAXPYRowsSameBitsAsAXPY(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, rows := range []int{1, 2, 7, 8, 16} {
+		for _, n := range []int{1, 5, 15, 16, 17, 31, 32, 33, 100, 512} {
+			ldx := n + rng.IntN(9)
+			a := make([]float32, rows)
+			x := make([]float32, rows*ldx)
+			for i := range a {
+				a[i] = float32(rng.NormFloat64())
+			}
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * 3)
+			}
+			want := make([]float32, n)
+			for r, v := range a {
+				AXPY(want, v, x[r*ldx:r*ldx+n])
+			}
+			got := make([]float32, n)
+			for i := range got {
+				got[i] = 99 // AXPYRows must overwrite, not add
+			}
+			AXPYRows(got, a, x, ldx)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("rows=%d n=%d: y[%d] = %v, want %v", rows, n, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

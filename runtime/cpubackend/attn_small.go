@@ -40,10 +40,7 @@ func (c *CPU) attentionSmallHead(d, qq *Tensor, K, V []float32, n, pos int, a ba
 			off := (h / group) * hd
 			t := pos + i + 1
 			s := scores[:t]
-			clear(s)
-			for e, qv := range qh {
-				cpu.AXPY(s, qv, kt[(off+e)*T:(off+e)*T+t])
-			}
+			cpu.AXPYRows(s, qh, kt[off*T:], T) // = clear + one AXPY per feature, y written once
 			cpu.ScaleF32(s, a.Scale)
 			cpu.Softmax(s)
 			out := d.Data[i*d.cols+h*hd : i*d.cols+(h+1)*hd]
