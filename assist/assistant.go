@@ -119,6 +119,7 @@ type Assistant struct {
 	mu        sync.Mutex // guards the fields below and the start of speech (see speak)
 	cfg       config.Config
 	router    *Router
+	ownRouter bool // made here (not Options.Router): closed when replaced or at the end
 	voice     speech.Voice
 	jobCancel context.CancelFunc
 	jobs      sync.WaitGroup
@@ -147,6 +148,7 @@ func New(o Options) (*Assistant, error) {
 		// cannot be built is logged then.
 		a.router = NewRouter(o.Config)
 		a.router.SetLog(a.log)
+		a.ownRouter = true
 	}
 	a.voice = VoiceOf(o.Config)
 	a.speaker = speech.NewSpeaker(o.Synth, o.Sink, a.voice, o.Config.Speech.Earcons)
@@ -209,6 +211,12 @@ func (a *Assistant) shutdown() {
 	a.mu.Unlock()
 	a.speaker.Stop()
 	a.jobs.Wait()
+	a.mu.Lock()
+	r, own := a.router, a.ownRouter
+	a.mu.Unlock()
+	if own {
+		r.Close()
+	}
 }
 
 // Handle starts the work for one event. Every command interrupts the answer in progress.
@@ -390,9 +398,13 @@ func (a *Assistant) answer(ctx, jctx context.Context, ev trigger.Event, intent I
 		}
 		return &res
 	}
+	// The router is marked in use under a.mu, so a reload that replaces it (Apply) closes its
+	// engines only after this answer.
 	a.mu.Lock()
 	router, cfg, frames := a.router, a.cfg, a.frames
+	router.Acquire()
 	a.mu.Unlock()
+	defer router.Release()
 
 	routeStart := time.Now()
 	engine, err := router.Route(intent)
@@ -612,7 +624,11 @@ func (a *Assistant) Apply(cfg config.Config) {
 		r := NewRouter(cfg) // builds nothing yet
 		r.SetLog(a.log)
 		a.mu.Lock()
-		a.router = r
+		old, own := a.router, a.ownRouter
+		a.router, a.ownRouter = r, true
 		a.mu.Unlock()
+		if own {
+			old.Close() // its engines are freed when the answers using them end
+		}
 	}
 }

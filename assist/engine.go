@@ -143,15 +143,18 @@ func (e *NoEngineError) Error() string { return "assist: " + e.Spoken }
 
 // Router chooses the engine for each intent, following the configuration. Engines are built
 // on first use, not at start: "read this" loads no detector and no vision-language model
-// (issue 11).
+// (issue 11). A router that a configuration reload replaced is closed (Close): its engines are
+// freed once the answers that use it have ended (Acquire/Release).
 type Router struct {
 	cfg    config.Config
 	choice map[Intent]string
-	fixed  bool // NewRouterWith: the engines were given
+	fixed  bool // NewRouterWith: the engines were given (and are the caller's to close)
 	log    *slog.Logger
 
-	mu    sync.Mutex // guards slots
-	slots map[string]*slot
+	mu      sync.Mutex // guards slots, users, closing
+	slots   map[string]*slot
+	users   int  // answers in flight (Acquire .. Release)
+	closing bool // Close was called; the last Release frees the engines
 }
 
 // slot builds one engine once, however many requests ask for it at the same time.
@@ -175,7 +178,7 @@ func NewRouter(cfg config.Config) *Router {
 }
 
 // NewRouterWith uses the given engines (tests, and callers that built them already); it builds
-// no other.
+// no other and closes none.
 func NewRouterWith(choice map[Intent]string, engines map[string]Engine) *Router {
 	linkSecondReader(engines)
 	r := &Router{choice: choice, fixed: true, slots: map[string]*slot{}}
@@ -346,6 +349,53 @@ func (r *Router) each(f func(string, *slot)) {
 		s.once.Do(func() {}) // a build in progress: wait for it
 		f(n, s)
 	}
+}
+
+// Acquire marks an answer in flight on this router; Release ends it. A closed router frees its
+// engines only when no answer uses them.
+func (r *Router) Acquire() {
+	r.mu.Lock()
+	r.users++
+	r.mu.Unlock()
+}
+
+// Release ends what Acquire began.
+func (r *Router) Release() {
+	r.mu.Lock()
+	r.users--
+	last := r.users == 0 && r.closing
+	r.mu.Unlock()
+	if last {
+		r.closeEngines()
+	}
+}
+
+// Close frees the engines this router built (a configuration reload replaced it), at once when
+// no answer is in flight, else when the last one ends. Engines given to NewRouterWith are the
+// caller's and stay open.
+func (r *Router) Close() {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return
+	}
+	r.closing = true
+	idle := r.users == 0
+	r.mu.Unlock()
+	if idle {
+		r.closeEngines()
+	}
+}
+
+func (r *Router) closeEngines() {
+	if r.fixed {
+		return
+	}
+	r.each(func(name string, s *slot) {
+		if c, ok := s.e.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	})
 }
 
 // Route returns the engine for intent, or a *NoEngineError that says plainly why there is none.

@@ -63,6 +63,10 @@ func newOCREngine(cfg config.Config) (Engine, error) {
 // Name implements Engine.
 func (e *OCREngine) Name() string { return "ocr" }
 
+// Close frees the Tesseract instance (the router closes the engines a reload replaced). The
+// second reader is the router's to close.
+func (e *OCREngine) Close() error { return e.OCR.Close() }
+
 // Answer implements Engine; the question is ignored (OCR only reads), except that it is passed
 // on to the second reader.
 func (e *OCREngine) Answer(ctx context.Context, frame image.Image, question string, emit func(Piece) error) error {

@@ -253,6 +253,13 @@ func New(o Options) (*Engine, error) {
 	return e, nil
 }
 
+// Closed reports whether Close has freed the instance (the reload leak check).
+func (e *Engine) Closed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
 func debianLang(l string) string {
 	if i := strings.IndexByte(l, '+'); i >= 0 {
 		l = l[:i]

@@ -100,8 +100,8 @@ func New(o Options) *Engine {
 		{Name: "light", Answers: `"is the light on" (no model)`},
 		{Name: "text", Answers: `"is there text here" (no model)`},
 	}
-	// A settings reload builds a new router and drops this engine without closing it (a request
-	// may still be using it); the networks' C memory is freed when it is collected.
+	// The router closes the engine when a settings reload replaces it (after the answers that
+	// use it); the finalizer frees the networks' C memory of an engine a caller drops unclosed.
 	runtime.SetFinalizer(e, func(e *Engine) { e.Close() })
 	return e
 }

@@ -33,9 +33,10 @@ var MaxTokens = map[string]int{"brief": 48, "normal": 96, "detailed": 256}
 // Engine answers with a vision-language model. One answer runs at a time (the model and its memory are
 // shared); a second request waits for the first, which barge-in cancels.
 type Engine struct {
-	q    *multimodal.VQA
-	opts multimodal.AskOptions
-	mu   sync.Mutex
+	q      *multimodal.VQA
+	opts   multimodal.AskOptions
+	mu     sync.Mutex
+	closer func() error // unmaps the weights; nil when New was given the model
 }
 
 // New makes an engine of a loaded model; maxTokens <= 0 keeps the generation config's limit.
@@ -56,11 +57,26 @@ func newEngine(cfg config.Config) (assist.Engine, error) {
 		return nil, fmt.Errorf("%w: models.vlm %s has no config.json", assist.ErrNotInstalled, dir)
 	}
 	be := cudabackend.OpenOrCPU(cudabackend.Options{}, 0, slog.Default())
-	q, _, err := multimodal.Open(dir, be) // the model lives as long as the daemon
+	q, closer, err := multimodal.Open(dir, be) // until a settings reload replaces the engine (Close)
 	if err != nil {
 		return nil, fmt.Errorf("models.vlm %s: %w", dir, err)
 	}
-	return New(q, MaxTokens[cfg.Verbosity]), nil
+	e := New(q, MaxTokens[cfg.Verbosity])
+	e.closer = closer
+	return e, nil
+}
+
+// Close frees the model's weights, after the answer in progress (the router closes the engines
+// a settings reload replaced, once no answer uses them). Later answers fail.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.closer
+	e.closer, e.q = nil, nil
+	if c != nil {
+		return c()
+	}
+	return nil
 }
 
 // Name implements assist.Engine.
@@ -74,6 +90,9 @@ func (e *Engine) Answer(ctx context.Context, frame image.Image, question string,
 	defer e.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if e.q == nil {
+		return errors.New("vlm: the engine was closed")
 	}
 	var img image.Image
 	if frame != nil {
