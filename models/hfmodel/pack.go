@@ -152,7 +152,7 @@ func (s *packState) finish() {
 		slog.Warn("could not write the pre-packed layout (the next load repacks again; RPIQ_PACK=read stops trying)", "err", err)
 		return
 	}
-	slog.Info("wrote the pre-packed layout; later loads map it instead of repacking (RPIQ_PACK=off ignores it)",
+	slog.Info("wrote the pre-packed layout; later loads read it back instead of repacking (RPIQ_PACK=off ignores it)",
 		"file", s.path, "MB", bytes>>20, "seconds", fmt.Sprintf("%.1f", time.Since(t0).Seconds()))
 }
 
