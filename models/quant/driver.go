@@ -202,6 +202,8 @@ type ModuleReport struct {
 }
 
 // Cost is the time and peak Go heap of each phase, the paper's own overhead measures.
+// With several lanes (Options.Workers) the forward, Hessian and cross-term times are each lane's
+// time summed and divided by the number of lanes: their share of the wall time.
 type Cost struct {
 	ForwardSec      float64 `json:"forward_s"`         // layer forward passes (both streams)
 	HessianSec      float64 `json:"hessian_s"`         // stage 1: H accumulation
