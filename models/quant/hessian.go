@@ -114,6 +114,27 @@ func (h *Hessian) Matrix() []float64 {
 	return out
 }
 
+// TakeMatrix returns the same matrix as Matrix, built in place in the accumulator's own buffer
+// (the upper triangle is scaled and mirrored), and empties h: one n×n buffer instead of two
+// (1.6 GB at n = 14336). h must not be used afterwards.
+func (h *Hessian) TakeMatrix() []float64 {
+	n := h.N
+	out := h.sum
+	h.sum, h.buf, h.scratch = nil, nil, nil
+	if h.Samples == 0 {
+		clear(out)
+		return out
+	}
+	f := 2 / float64(h.Samples)
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			v := f * out[i*n+j]
+			out[i*n+j], out[j*n+i] = v, v
+		}
+	}
+	return out
+}
+
 // Cross accumulates C = 2/nsamples · Σ x̃ xᵀ, x̃ the full-precision model's input to the module and
 // x the quantized model's: with H it gives the FP-target residual Rᵀ X = W_fp C − W_q H.
 type Cross struct {
@@ -180,6 +201,21 @@ func (c *Cross) Matrix() []float64 {
 	}
 	f := 2 / float64(c.Samples)
 	for i, v := range c.sum {
+		out[i] = f * v
+	}
+	return out
+}
+
+// TakeMatrix is Matrix computed in place in c's buffer; c must not be used afterwards.
+func (c *Cross) TakeMatrix() []float64 {
+	out := c.sum
+	c.sum, c.bufA, c.bufB, c.scratch = nil, nil, nil, nil
+	if c.Samples == 0 {
+		clear(out)
+		return out
+	}
+	f := 2 / float64(c.Samples)
+	for i, v := range out {
 		out[i] = f * v
 	}
 	return out
