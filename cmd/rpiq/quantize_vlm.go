@@ -26,13 +26,17 @@ import (
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 )
 
-type vlmQuantFlags struct{ vision, adapter, head *int }
+type vlmQuantFlags struct {
+	vision, adapter, head *int
+	actMemory             *float64
+}
 
 func addVLMQuantFlags(fs *flag.FlagSet) *vlmQuantFlags {
 	return &vlmQuantFlags{
-		vision:  fs.Int("vision-bits", 8, "vision-language models: bits of the vision encoder (CogVLM2: 8, or 16 to keep it)"),
-		adapter: fs.Int("adapter-bits", 16, "vision-language models: bits of the connector / adapter (2, 3, 4, 8, or 16 to keep it)"),
-		head:    fs.Int("head-bits", 16, "vision-language models: bits of lm_head (2, 3, 4, 8, or 16 to keep it)"),
+		vision:    fs.Int("vision-bits", 8, "vision-language models: bits of the vision encoder (CogVLM2: 8, or 16 to keep it)"),
+		adapter:   fs.Int("adapter-bits", 16, "vision-language models: bits of the connector / adapter (2, 3, 4, 8, or 16 to keep it)"),
+		head:      fs.Int("head-bits", 16, "vision-language models: bits of lm_head (2, 3, 4, 8, or 16 to keep it)"),
+		actMemory: fs.Float64("act-memory", 2, "vision-language models (CogVLM2): GB of calibration activations kept in memory; the rest is spilled to files in --out/.rpiq-partial"),
 	}
 }
 
@@ -68,12 +72,16 @@ func quantizeVLM(a vlmQuantArgs, cfg *hf.Config, f *vlmQuantFlags, stdout, stder
 	if err != nil {
 		return true, err
 	}
+	if am := *f.actMemory; !(am > 0 && am < 1<<20) {
+		return true, fmt.Errorf("%w: --act-memory %v: want a positive number of GB", ErrBadInput, am)
+	}
 	samples, err := readVQACalibration(a.calib, a.samples, q, tok)
 	if err != nil {
 		return true, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	o := multimodal.QuantOptions{Method: a.method, Bits: a.bits, VisionBits: *f.vision, AdapterBits: *f.adapter, HeadBits: *f.head,
-		Stage1: a.stage1, Stage2: a.stage2, Calib: filepath.Base(a.calib), Seed: a.seed, Resume: a.resume}
+		Stage1: a.stage1, Stage2: a.stage2, Calib: filepath.Base(a.calib), Seed: a.seed, Resume: a.resume,
+		ActMemory: int64(*f.actMemory * 1e9)}
 	if !a.quiet {
 		o.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/rpiq/rpiq/models/quant"
@@ -51,6 +52,11 @@ type QuantOptions struct {
 	// Done holds the blocks a previous run finished (LoadBlocks): they are not quantized again,
 	// their weights are set from it and both streams propagate through them.
 	Done map[int][]*QuantModule
+	// ActBudget bounds the calibration activations kept in memory (bytes: both streams' block
+	// inputs and the rows of modules accumulated later); the rest goes to files in SpillDir,
+	// removed as they are consumed. ≤ 0 or no SpillDir: everything stays in memory.
+	ActBudget int64
+	SpillDir  string
 }
 
 // QuantModule is one quantized linear module (Name is the checkpoint's module prefix).
@@ -69,6 +75,8 @@ type QuantResult struct {
 	Modules []*QuantModule
 	Options QuantOptions
 	Seconds float64
+	// Spilled is how many bytes of activations went to files (QuantOptions.ActBudget).
+	Spilled int64
 	// Packed serves the packed tensors of modules whose Q was dropped after OnBlock (the
 	// per-block checkpoints); set by the caller before WriteQuantized.
 	Packed quant.Tensors
@@ -110,6 +118,8 @@ type quantizer struct {
 	res       *QuantResult
 	n         int // samples
 	nextBlock int // index of the next block
+	budget    *spillBudget
+	rss       *rssSampler
 }
 
 func (qz *quantizer) stage1(bits int) quant.Config {
@@ -123,14 +133,25 @@ func (qz *quantizer) stage1(bits int) quant.Config {
 // (and full precision in the FP stream), then the group is quantized. Finally both streams'
 // outputs are committed: the FP stream with FP weights, the quantized stream with quantized ones.
 func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
+	t0 := time.Now()
+	defer func() {
+		qz.log.Info("block done", "block", label, "seconds", time.Since(t0).Seconds(),
+			"act_mem_mb", qz.budget.used>>20, "spilled_mb", qz.budget.spilled>>20, "peak_rss_mb", qz.rss.take(), "process_peak_rss_mb", procStatus("VmHWM"))
+	}()
 	bi := qz.nextBlock
 	qz.nextBlock++
-	fpW, qW := map[string][]float32{}, map[string][]float32{}
+	// The full-precision stream runs on the bound (memory-mapped) weights themselves, restored by
+	// orig, not on F32 copies of them: one copy of the block's weights fewer (1.7 GB for a
+	// decoder layer). The quantized stream needs the dequantized weights, qW.
+	qW := map[string][]float32{}
+	orig := map[string]func(){}
 	var done []unit
 	var restore []func()
 	for _, g := range groups {
 		for _, u := range g {
-			restore = append(restore, u.keep())
+			r := u.keep()
+			restore = append(restore, r)
+			orig[u.name] = r
 		}
 	}
 	var mods []*QuantModule
@@ -149,7 +170,7 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 				if qm == nil || qm.Q == nil || qm.Q.Rows != u.out || qm.Q.Cols != u.in {
 					return fmt.Errorf("cogvlm2: resuming %s: the checkpoint has no %d×%d module %s", label, u.out, u.in, u.name)
 				}
-				fpW[u.name], qW[u.name] = u.weight(), f32s(qm.Q.Dequantize())
+				qW[u.name] = f32s(qm.Q.Dequantize())
 				done = append(done, u)
 			}
 		}
@@ -159,45 +180,64 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 	use := func(fp bool) {
 		for _, u := range done {
 			if fp {
-				u.set(fpW[u.name])
+				orig[u.name]()
 			} else {
 				u.set(qW[u.name])
 			}
 		}
 	}
 	needC := qz.o.Method == quant.MethodRPIQ && qz.o.Stage2.AllData && qz.o.Stage2.FPTarget
+	newCapture := func(in int) *capture {
+		c := &capture{in: in}
+		if qz.o.Method != quant.MethodRTN {
+			c.h = quant.NewHessian(in)
+		}
+		if needC {
+			c.c = quant.NewCross(in)
+		}
+		return c
+	}
 	for _, g := range groups {
 		var active []unit
+		var keys []string // input keys in unit order
+		width := map[string]int{}
 		for _, u := range g {
 			if u.bits < 16 {
 				active = append(active, u)
+				if _, ok := width[u.input]; !ok {
+					keys = append(keys, u.input)
+					width[u.input] = u.in
+				}
 			}
 		}
 		if len(active) == 0 {
 			continue
 		}
-		caps := map[string]*capture{}
-		for _, u := range active {
-			if caps[u.input] == nil {
-				c := &capture{in: u.in}
-				if qz.o.Method != quant.MethodRTN {
-					c.h = quant.NewHessian(u.in)
-				}
-				if needC {
-					c.c = quant.NewCross(u.in)
-				}
-				caps[u.input] = c
-			}
+		// Each input key's statistics (the n×n Hessian and cross term: 1.6 GB each in float64
+		// for a 14336-wide down_proj) live only from their accumulation to their module's solve.
+		// The first key accumulates during the passes; the others' rows (the language expert's
+		// few text tokens, next to the vision expert's image tokens) are kept per sample in a
+		// store, within the activation budget or spilled, and accumulated after the first key is
+		// solved and freed. Each accumulator sees the same Add calls as before, so the results
+		// are the same bits.
+		pend := map[string]*capture{}
+		for _, k := range keys {
+			pend[k] = &capture{in: width[k]}
+		}
+		first := newCapture(width[keys[0]])
+		later := map[string]*store{}
+		for _, k := range keys[1:] {
+			later[k] = qz.budget.newStore(2 * qz.n) // sample s: 2s quantized stream, 2s+1 FP stream
 		}
 		// Both streams of one sample call the hook in the same order (an expert may be called
 		// for several runs of tokens), so the rows line up once each stream's are concatenated.
 		for s := 0; s < qz.n; s++ {
-			for _, c := range caps {
+			for _, c := range pend {
 				c.pendX, c.pendXf = c.pendX[:0], c.pendXf[:0]
 			}
 			use(false)
 			err := run(s, false, func(key string, x []float32, rows int) {
-				if c := caps[key]; c != nil {
+				if c := pend[key]; c != nil {
 					c.pendX = append(c.pendX, x...)
 				}
 			}, false)
@@ -206,47 +246,70 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 			}
 			use(true)
 			err = run(s, true, func(key string, xf []float32, rows int) {
-				if c := caps[key]; c != nil {
+				if c := pend[key]; c != nil {
 					c.pendXf = append(c.pendXf, xf...)
 				}
 			}, false)
 			if err != nil {
 				return err
 			}
-			for key, c := range caps {
-				x, xf := c.pendX, c.pendXf
-				if len(x) != len(xf) {
-					return fmt.Errorf("cogvlm2: %s: %s: the streams disagree (%d vs %d values)", label, key, len(x), len(xf))
+			for _, key := range keys {
+				c := pend[key]
+				if len(c.pendX) != len(c.pendXf) {
+					return fmt.Errorf("cogvlm2: %s: %s: the streams disagree (%d vs %d values)", label, key, len(c.pendX), len(c.pendXf))
 				}
-				if len(x) == 0 {
+				if st := later[key]; st != nil {
+					if err := st.put(2*s, c.pendX, false); err != nil {
+						return err
+					}
+					if err := st.put(2*s+1, c.pendXf, false); err != nil {
+						return err
+					}
 					continue
 				}
-				rows := len(x) / c.in
-				if c.h != nil {
-					if err := c.h.Add(x, rows); err != nil {
-						return fmt.Errorf("cogvlm2: %s: %w", key, err)
-					}
-				}
-				if c.c != nil {
-					if err := c.c.Add(xf, x, rows); err != nil {
-						return fmt.Errorf("cogvlm2: %s: %w", key, err)
-					}
-				}
-				c.tokens += rows
-				if s == qz.n-1 {
-					c.lastX, c.lastXf = append([]float32(nil), x...), append([]float32(nil), xf...)
+				if err := qz.add(label, key, first, c.pendX, c.pendXf, s); err != nil {
+					return err
 				}
 			}
 		}
-		for _, u := range active {
-			fpW[u.name] = u.weight() // the group is still full precision here
-			qm, err := qz.module(u, caps[u.input])
+		pend = nil
+		for ki, key := range keys {
+			c := first
+			if ki > 0 {
+				st := later[key]
+				c = newCapture(width[key])
+				for s := 0; s < qz.n; s++ {
+					x, err := st.get(2 * s)
+					if err != nil {
+						return err
+					}
+					xf, err := st.get(2*s + 1)
+					if err != nil {
+						return err
+					}
+					if err := qz.add(label, key, c, x, xf, s); err != nil {
+						return err
+					}
+				}
+				st.close()
+			}
+			var units []unit
+			for _, u := range active {
+				if u.input == key {
+					units = append(units, u)
+				}
+			}
+			qms, err := qz.modules(units, c)
 			if err != nil {
 				return err
 			}
-			mods = append(mods, qm)
-			qW[u.name] = f32s(qm.Q.Dequantize())
-			qz.log.Info("quantized", "module", u.name, "bits", u.bits, "method", qm.Method, "tokens", qm.Tokens, "rel_err", qm.Err)
+			first, c = nil, nil
+			for i, qm := range qms {
+				mods = append(mods, qm)
+				qW[units[i].name] = f32s(qm.Q.Dequantize())
+				qz.log.Info("quantized", "module", qm.Name, "bits", qm.Bits, "method", qm.Method, "tokens", qm.Tokens, "rel_err", qm.Err)
+			}
+			debug.FreeOSMemory() // the key's n×n matrices are garbage now: give them back before the next
 		}
 		done = append(done, active...)
 	}
@@ -281,12 +344,63 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 	return nil
 }
 
-func (qz *quantizer) module(u unit, c *capture) (*QuantModule, error) {
+// add accumulates sample s's rows of one key (both streams) into c.
+func (qz *quantizer) add(label, key string, c *capture, x, xf []float32, s int) error {
+	if len(x) == 0 {
+		return nil
+	}
+	rows := len(x) / c.in
+	if c.h != nil {
+		if err := c.h.Add(x, rows); err != nil {
+			return fmt.Errorf("cogvlm2: %s: %s: %w", label, key, err)
+		}
+	}
+	if c.c != nil {
+		if err := c.c.Add(xf, x, rows); err != nil {
+			return fmt.Errorf("cogvlm2: %s: %s: %w", label, key, err)
+		}
+	}
+	c.tokens += rows
+	if s == qz.n-1 {
+		c.lastX, c.lastXf = append([]float32(nil), x...), append([]float32(nil), xf...)
+	}
+	return nil
+}
+
+// modules quantizes the units reading one input key from its statistics c, which it consumes:
+// H and C are built in place in the accumulators' buffers, GPTQ works in a copy of H that is
+// freed before RPIQ, and the last unit's RPIQ takes C over (OwnC). So the n×n float64 buffers
+// alive at once are H, C and GPTQ's working copy, then H and C (dropped inside RPIQ).
+func (qz *quantizer) modules(units []unit, c *capture) ([]*QuantModule, error) {
+	var H, C []float64
+	if qz.o.Method != quant.MethodRTN && c.tokens > 0 {
+		H = c.h.TakeMatrix()
+		if c.c != nil {
+			C = c.c.TakeMatrix()
+		}
+	}
+	c.h, c.c = nil, nil
+	var out []*QuantModule
+	for i, u := range units {
+		last := i == len(units)-1
+		qm, err := qz.module(u, c, H, C, last)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, qm)
+	}
+	return out, nil
+}
+
+// module quantizes one unit; H and C are its input's matrices (nil for RTN or no tokens), and
+// own lets RPIQ take C over.
+func (qz *quantizer) module(u unit, c *capture, H, C []float64, own bool) (*QuantModule, error) {
 	w32 := u.weight()
 	W := make([]float64, len(w32))
 	for i, v := range w32 {
 		W[i] = float64(v)
 	}
+	w32 = nil
 	cfg := qz.stage1(u.bits)
 	qm := &QuantModule{Name: u.name, Part: u.part, Tokens: c.tokens, Method: qz.o.Method, Bits: u.bits}
 	var q *quant.Quantized
@@ -298,13 +412,23 @@ func (qz *quantizer) module(u unit, c *capture) (*QuantModule, error) {
 		qm.Method = quant.MethodRTN
 		q, err = quant.RTN(W, u.out, u.in, cfg)
 	default:
-		H := c.h.Matrix()
-		q, err = quant.GPTQ(W, u.out, u.in, H, cfg)
+		if qz.o.Method == quant.MethodGPTQ && own {
+			q, err = quant.GPTQInPlace(append([]float64(nil), W...), u.out, u.in, H, cfg) // H's last use
+		} else {
+			q, err = quant.GPTQ(W, u.out, u.in, H, cfg)
+		}
 		if err == nil && qz.o.Method == quant.MethodRPIQ {
+			debug.FreeOSMemory() // GPTQ's working copies
 			in := quant.Stage2Inputs{M: u.out, N: u.in, W: W, H: H, X: f64s(c.lastX), Tokens: len(c.lastX) / u.in, Seqs: 1}
-			if c.c != nil {
-				in.C = c.c.Matrix()
+			if C != nil {
+				if own {
+					in.C, in.OwnC = C, true
+				} else {
+					in.C = append([]float64(nil), C...)
+					in.OwnC = true
+				}
 			}
+			C = nil
 			if qz.o.Stage2.FPTarget {
 				in.Xfp = f64s(c.lastXf)
 			}
@@ -447,12 +571,16 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	qz := &quantizer{m: m, o: o, log: log, res: &QuantResult{Options: o}, n: len(samples)}
+	budget := &spillBudget{limit: o.ActBudget, dir: o.SpillDir}
+	qz := &quantizer{m: m, o: o, log: log, res: &QuantResult{Options: o}, n: len(samples), budget: budget, rss: startRSSSampler()}
+	defer qz.rss.close()
 	be, v := m.be, m.vision
 	G, Hv := v.cfg.Grid(), v.cfg.HiddenSize
 	nv := G*G + 1
 	// Vision stream states: the ViT's input (patch embeddings + CLS + positions), per sample.
-	var vq, vf [][]float32
+	vq, vf := budget.newStore(len(samples)), budget.newStore(len(samples))
+	defer vq.close()
+	defer vf.close()
 	for i, s := range samples {
 		patches, err := v.cfg.Patches(s.Image)
 		if err != nil {
@@ -465,7 +593,21 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 		be.AddBias(emb, v.patch.B)
 		be.Add(x, x, v.pos)
 		h := m.down(x)
-		vq, vf = append(vq, h), append(vf, append([]float32(nil), h...))
+		if err := vq.put(i, h, false); err != nil {
+			return nil, err
+		}
+		if err := vf.put(i, h, true); err != nil {
+			return nil, err
+		}
+	}
+	// state returns sample s's block input on one stream.
+	state := func(q, f *store, s int, fp bool) (*store, []float32, error) {
+		st := q
+		if fp {
+			st = f
+		}
+		x, err := st.get(s)
+		return st, x, err
 	}
 	tap := func(hook func(string, []float32, int), key string, t backend.Tensor) {
 		if hook != nil {
@@ -481,11 +623,11 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 			{m.linearUnit(l.fc2, p+"mlp.fc2", "fc2", PartVision, o.VisionBits)},
 		}
 		err := qz.block(fmt.Sprintf("vision layer %d", j), units, func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
-			st := vq
-			if fp {
-				st = vf
+			st, x0, err := state(vq, vf, s, fp)
+			if err != nil {
+				return err
 			}
-			x := m.upT(st[s], nv, Hv)
+			x := m.upT(x0, nv, Hv)
 			tap(hook, "qkv", x)
 			q, k, vv := l.q.Forward(be, x), l.k.Forward(be, x), l.v.Forward(be, x)
 			a := be.NewTensor(nv, Hv)
@@ -502,7 +644,7 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 			be.LayerNorm(mo, mo, l.postLNW, l.postLNB, v.eps)
 			be.Add(x, x, mo)
 			if commit {
-				st[s] = m.down(x)
+				return st.put(s, m.down(x), true)
 			}
 			return nil
 		})
@@ -521,11 +663,11 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 	}
 	H := m.cfg.LM.HiddenSize
 	err := qz.block("adapter", units, func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
-		st := vq
-		if fp {
-			st = vf
+		st, x0, err := state(vq, vf, s, fp)
+		if err != nil {
+			return err
 		}
-		x := m.upT(st[s], nv, Hv)
+		x := m.upT(x0, nv, Hv)
 		g := be.NewTensor((G/2)*(G/2), Hv*4)
 		be.Im2Col(g, be.Rows(x, 1, nv), G, G, 2)
 		tap(hook, "conv", g)
@@ -544,7 +686,7 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 			be.Copy(be.Rows(out, 0, 1), v.boi)
 			be.Copy(be.Rows(out, 1, z.Rows()+1), z)
 			be.Copy(be.Rows(out, z.Rows()+1, z.Rows()+2), v.eoi)
-			st[s] = m.down(out)
+			return st.put(s, m.down(out), true)
 		}
 		return nil
 	})
@@ -559,22 +701,28 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 		rts   []route
 	}
 	seqs := make([]seq, len(samples))
-	lq, lf := make([][]float32, len(samples)), make([][]float32, len(samples))
+	lq, lf := budget.newStore(len(samples)), budget.newStore(len(samples))
+	defer lq.close()
+	defer lf.close()
 	for i, s := range samples {
 		ids, tt := BuildInput(int32(m.cfg.LM.BOSTokenID), m.cfg.Vision.ImageTokens(), s.Text)
 		seqs[i] = seq{ids, tt, PositionIDs(tt), runs(VisionExpert(tt))}
-		for si, st := range [][][]float32{vq, vf} {
-			x, err := m.embedInput(Input{IDs: ids, Types: tt, Image: m.upT(st[i], len(st[i])/H, H)})
+		for si, st := range []*store{vq, vf} {
+			img, err := st.get(i)
+			if err != nil {
+				return nil, err
+			}
+			x, err := m.embedInput(Input{IDs: ids, Types: tt, Image: m.upT(img, len(img)/H, H)})
 			if err != nil {
 				return nil, fmt.Errorf("cogvlm2: calibration sample %d: %w", i, err)
 			}
-			if si == 0 {
-				lq[i] = m.down(x)
-			} else {
-				lf[i] = m.down(x)
+			if err := []*store{lq, lf}[si].put(i, m.down(x), true); err != nil {
+				return nil, err
 			}
 		}
 	}
+	vq.close()
+	vf.close()
 	kvd := m.attn.KVHeads * m.attn.HeadDim
 	for li, l := range m.layers {
 		p := fmt.Sprintf("model.layers.%d.", li)
@@ -587,13 +735,13 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 			units[3] = append(units[3], m.linearUnit(e.down, e.down.Name, e.down.Name, PartLM, o.Bits))
 		}
 		err := qz.block(fmt.Sprintf("decoder layer %d", li), units, func(s int, fp bool, hook func(string, []float32, int), commit bool) error {
-			st := lq
-			if fp {
-				st = lf
+			st, x0, err := state(lq, lf, s, fp)
+			if err != nil {
+				return err
 			}
 			sq := seqs[s]
 			n := len(sq.ids)
-			x := m.upT(st[s], n, H)
+			x := m.upT(x0, n, H)
 			c := be.NewCache(1, n, kvd)
 			var hk Hook
 			if hook != nil {
@@ -606,7 +754,7 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 			}
 			x = m.layerForward(l, x, c, 0, 0, sq.pos, sq.rts, hk)
 			if commit {
-				st[s] = m.down(x)
+				return st.put(s, m.down(x), true)
 			}
 			return nil
 		})
@@ -620,12 +768,12 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 			if hook == nil {
 				return nil
 			}
-			st := lq
-			if fp {
-				st = lf
+			_, x0, err := state(lq, lf, s, fp)
+			if err != nil {
+				return err
 			}
-			n := len(st[s]) / H
-			x := m.upT(st[s], n, H)
+			n := len(x0) / H
+			x := m.upT(x0, n, H)
 			h := be.NewTensor(n, H)
 			be.RMSNorm(h, x, m.norm, m.eps)
 			tap(hook, "head", h)
@@ -635,5 +783,6 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 		return nil, err
 	}
 	qz.res.Seconds = time.Since(t0).Seconds()
+	qz.res.Spilled = budget.spilled
 	return qz.res, nil
 }

@@ -57,6 +57,10 @@ func (t *VLM) Quantize(srcDir, outDir string, samples []multimodal.Sample, o mul
 		return nil, err
 	}
 	qo.OnBlock = save
+	qo.ActBudget, qo.SpillDir = o.ActMemory, PartialDir(outDir)
+	for _, f := range spillFiles(qo.SpillDir) { // an interrupted run's
+		os.Remove(f)
+	}
 	res, err := Quantize(t.M, cs, qo)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package cogvlm2
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -79,6 +80,74 @@ func RandomTensors(cfg *Config, seed uint64) hfmodel.MemTensors {
 		out[spec.Name] = safetensors.Tensor{Name: spec.Name, DType: safetensors.F32, Shape: spec.Shape, Data: f32bytes(v)}
 	}
 	return out
+}
+
+// drawTensor fills v as RandomTensors draws the tensor spec (from r).
+func drawTensor(cfg *Config, spec TensorSpec, v []float32, fanIn int, r *rand.Rand) {
+	sd := 1 / math.Sqrt(float64(fanIn))
+	switch {
+	case strings.HasSuffix(spec.Name, "rotary_emb.inv_freq"):
+		copy(v, backend.InvFreq(500000, cfg.LM.HeadDim, nil))
+	case strings.HasSuffix(spec.Name, "norm.weight"), strings.HasSuffix(spec.Name, "norm1.weight"), strings.HasSuffix(spec.Name, "layernorm.weight"):
+		for i := range v {
+			v[i] = 1 + 0.1*float32(r.NormFloat64())
+		}
+	default:
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * sd)
+		}
+	}
+}
+
+// WriteRandomLarge writes a random CogVLM2 of sizes s into dir like WriteRandom, but streams
+// each tensor to the file in 1 MiB pieces (each tensor from its own random stream, so other
+// values than WriteRandom's): a checkpoint at the real widths (9 GB with two layers of each
+// part) is written without holding it in memory.
+func WriteRandomLarge(dir string, s Sizes, seed uint64) (*Config, error) {
+	cj := s.ConfigJSON()
+	cfg, err := ParseConfig(filepath.Join(dir, "config.json"), cj)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(GenerationConfigJSON), 0o644); err != nil {
+		return nil, err
+	}
+	var src []safetensors.Source
+	for ti, spec := range cfg.Tensors() {
+		spec := spec
+		n := int(spec.Numel())
+		fanIn := 1
+		if len(spec.Shape) > 1 {
+			fanIn = n / spec.Shape[0]
+		}
+		stream := uint64(ti)
+		src = append(src, safetensors.Source{Name: spec.Name, DType: safetensors.F32, Shape: spec.Shape,
+			Fill: func(w io.Writer) error {
+				r := rand.New(rand.NewPCG(seed, stream))
+				if strings.HasSuffix(spec.Name, "rotary_emb.inv_freq") {
+					v := make([]float32, n)
+					drawTensor(cfg, spec, v, fanIn, r)
+					_, err := w.Write(f32bytes(v))
+					return err
+				}
+				v := make([]float32, 1<<18)
+				for done := 0; done < n; done += len(v) {
+					piece := v[:min(len(v), n-done)]
+					drawTensor(cfg, spec, piece, fanIn, r)
+					if _, err := w.Write(f32bytes(piece)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}})
+	}
+	if err := safetensors.WriteFrom(filepath.Join(dir, "model.safetensors"), src, map[string]string{"format": "pt"}); err != nil {
+		return nil, fmt.Errorf("cogvlm2: %w", err)
+	}
+	return cfg, nil
 }
 
 func f32bytes(v []float32) []byte {

@@ -44,6 +44,9 @@ type QuantOptions struct {
 	// Resume continues an interrupted run in outDir from its per-block checkpoints (the same
 	// result as an uninterrupted run); an architecture without them returns a *NoResume.
 	Resume bool
+	// ActMemory bounds the calibration activations kept in memory (bytes); an architecture that
+	// can spill the rest to files under outDir does so (CogVLM2), others ignore it. 0: no bound.
+	ActMemory int64
 }
 
 // NoResume is the error of an architecture that cannot resume (bad use: exit status 2).

@@ -167,9 +167,12 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	}
 	q := start.Clone()
 	Wq := q.Dequantize()
-	W := append([]float64(nil), in.W...)
+	W := in.W // read-only; a copy only where dead columns must be zeroed
 	for c, d := range q.Dead {
 		if d {
+			if &W[0] == &in.W[0] {
+				W = append([]float64(nil), in.W...)
+			}
 			for r := 0; r < m; r++ {
 				W[r*n+c] = 0
 			}
@@ -263,8 +266,14 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		sb.cols = append(sb.cols, blk...)
 		sbOf[bi] = len(supers) - 1
 	}
+	// One Δ buffer serves every super-block (each clears it when it starts).
+	widest := 0
 	for i := range supers {
-		supers[i].delta = make([]float64, m*len(supers[i].cols))
+		widest = max(widest, len(supers[i].cols))
+	}
+	deltaBuf := make([]float64, m*widest)
+	for i := range supers {
+		supers[i].delta = deltaBuf[:m*len(supers[i].cols)]
 	}
 	meanDiag := 0.0
 	for i := 0; i < n; i++ {
@@ -654,8 +663,8 @@ func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) []float64 {
 		w32[i] = float32(W[i])
 	}
 	a := make([]float32, m*n)
-	b := make([]float32, m*n)
 	p.MatMulF32(a, e32, h32, m, n, n)
+	b := e32 // e32 is spent: its buffer takes the second product (three m×n float32 buffers, not four)
 	p.MatMulF32(b, w32, dT, m, n, n)
 	out := make([]float64, m*n)
 	for i := range out {
