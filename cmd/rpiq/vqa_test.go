@@ -312,3 +312,19 @@ func TestEvalImage(t *testing.T) {
 		t.Fatalf("text-only model with --image: exit %d: %s", code, stderr.String())
 	}
 }
+
+// --act-memory must be a positive number of GB: anything else is bad use (exit status 2).
+func TestQuantizeVLMActMemoryChecked(t *testing.T) {
+	dir, img := tinyCogVLM(t)
+	calib := filepath.Join(filepath.Dir(img), "calib.jsonl")
+	if err := os.WriteFile(calib, []byte(`{"image": "scene.png", "question": "What is it?", "answer": "A door."}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"0", "-1", "nan", "inf"} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"quantize", "--model", dir, "--calib", calib, "--out", filepath.Join(t.TempDir(), "q"), "--act-memory", v, "--quiet"}, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--act-memory") {
+			t.Fatalf("--act-memory %s: exit %d, %q", v, code, stderr.String())
+		}
+	}
+}
