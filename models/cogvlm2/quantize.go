@@ -133,9 +133,9 @@ func (qz *quantizer) stage1(bits int) quant.Config {
 // (and full precision in the FP stream), then the group is quantized. Finally both streams'
 // outputs are committed: the FP stream with FP weights, the quantized stream with quantized ones.
 func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuSeconds()
 	defer func() {
-		qz.log.Info("block done", "block", label, "seconds", time.Since(t0).Seconds(),
+		qz.log.Info("block done", "block", label, "seconds", time.Since(t0).Seconds(), "cpu_seconds", cpuSeconds()-c0,
 			"act_mem_mb", qz.budget.used>>20, "spilled_mb", qz.budget.spilled>>20, "peak_rss_mb", qz.rss.take(), "process_peak_rss_mb", procStatus("VmHWM"))
 	}()
 	bi := qz.nextBlock
@@ -571,6 +571,11 @@ func Quantize(m *Model, samples []CalibSample, o QuantOptions) (*QuantResult, er
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// The garbage collector may let the heap grow to 1+GOGC/100 times the live data between
+	// collections; with GPTQ's and RPIQ's temporaries of n×n and m×n floats that headroom is
+	// gigabytes at the real widths. The big buffers hold no pointers, so collecting more often
+	// is cheap: 20% headroom while quantizing.
+	defer debug.SetGCPercent(debug.SetGCPercent(20))
 	budget := &spillBudget{limit: o.ActBudget, dir: o.SpillDir}
 	qz := &quantizer{m: m, o: o, log: log, res: &QuantResult{Options: o}, n: len(samples), budget: budget, rss: startRSSSampler()}
 	defer qz.rss.close()
