@@ -237,11 +237,8 @@ func (a *Assistant) Handle(ctx context.Context, ev trigger.Event) {
 	case trigger.Stop:
 		a.finish(ctx, Result{Event: ev})
 		return
-	case trigger.ReadThis, trigger.Describe:
-		intent := Read
-		if ev.Command == trigger.Describe {
-			intent = Describe
-		}
+	case trigger.ReadThis, trigger.Describe, trigger.Colour, trigger.Light, trigger.People, trigger.TextHere:
+		intent := commandIntents[ev.Command]
 		a.goJob(func() {
 			if res := a.answer(ctx, jctx, ev, intent, intent.Question()); res != nil {
 				a.finish(ctx, *res)
@@ -283,6 +280,12 @@ func (a *Assistant) Handle(ctx context.Context, ev trigger.Event) {
 	}
 }
 
+// commandIntents is the request each picture command makes.
+var commandIntents = map[trigger.Command]Intent{
+	trigger.ReadThis: Read, trigger.Describe: Describe, trigger.Colour: Colour,
+	trigger.Light: Light, trigger.People: People, trigger.TextHere: TextHere,
+}
+
 // Ask answers one typed question about the picture the frame source gives, synchronously, by
 // the same route as a spoken command (capture, route, engine, speech, spoken faults): `assist
 // ask` is this with a one-picture source. It interrupts the answer in progress, as any command
@@ -291,8 +294,10 @@ func (a *Assistant) Handle(ctx context.Context, ev trigger.Event) {
 func (a *Assistant) Ask(ctx context.Context, question string) Result {
 	ev := trigger.Event{Command: trigger.Describe, Origin: trigger.FromText, Time: time.Now(), Phrase: question}
 	intent := IntentOf(question)
-	if intent == Read {
-		ev.Command = trigger.ReadThis
+	for c, i := range commandIntents {
+		if i == intent {
+			ev.Command = c
+		}
 	}
 	q := intent.Question()
 	if intent == Ask {

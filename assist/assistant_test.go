@@ -619,3 +619,20 @@ func TestAskIsTheLoopsAnswerPath(t *testing.T) {
 		t.Errorf("said %q", s)
 	}
 }
+
+// The spoken questions ("what colour is this", ...) go to the describe engine with their own
+// intent, as the typed ones do.
+func TestVoiceQuestions(t *testing.T) {
+	rg := newRig(t, Options{
+		Frames: &stillSource{img: image.NewGray(image.Rect(0, 0, 64, 64))},
+		Router: NewRouterWith(map[Intent]string{Read: "ocr", Describe: "vlm", Colour: "vlm", Light: "vlm", People: "vlm", TextHere: "vlm"},
+			map[string]Engine{"vlm": questionEngine{}}),
+	})
+	for cmd, want := range map[trigger.Command]Intent{trigger.Colour: Colour, trigger.Light: Light, trigger.People: People, trigger.TextHere: TextHere} {
+		rg.send(cmd)
+		r := rg.result(t)
+		if r.Err != nil || r.Intent != want || r.Engine != "vlm" || r.Text != "You asked: "+want.Question() {
+			t.Errorf("%s: intent %s, engine %q, said %q, err %v", cmd, r.Intent, r.Engine, r.Text, r.Err)
+		}
+	}
+}

@@ -37,3 +37,25 @@ func TestKeyMapAndPhrasesFromConfig(t *testing.T) {
 		t.Errorf("phrases %+v", Phrases(cfg))
 	}
 }
+
+// The spotter's tuned phrases (which its corpus tests and benchmark say) are exactly the phrases
+// of the example configuration, so every phrase a caregiver starts from is measured.
+func TestExamplePhrasesAreTuned(t *testing.T) {
+	cfg, err := config.Load("../examples/assist.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]trigger.Command{}
+	for _, p := range trigger.DefaultPhrases() {
+		want[p.Text] = p.Command
+	}
+	got := Phrases(cfg)
+	for _, p := range got {
+		if c, ok := want[p.Text]; !ok || c != p.Command || p.Exponent == 0 {
+			t.Errorf("example phrase %q (%s) has no tuned threshold in trigger.DefaultPhrases", p.Text, p.Command)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("the example configuration has %d phrases, trigger.DefaultPhrases %d", len(got), len(want))
+	}
+}

@@ -106,7 +106,7 @@ type Privacy struct {
 }
 
 // Commands are the voice command names the phrases table may use.
-var Commands = []string{"read", "describe", "repeat", "stop", "faster", "slower", "louder", "quieter"}
+var Commands = []string{"read", "describe", "repeat", "stop", "faster", "slower", "louder", "quieter", "colour", "light", "people", "text"}
 
 // Default is the configuration used for keys the file leaves out.
 func Default() Config {
@@ -128,6 +128,10 @@ func Default() Config {
 				"slower":   {"slower"},
 				"louder":   {"louder"},
 				"quieter":  {"quieter"},
+				"colour":   {"what colour is this"},
+				"light":    {"is the light on"},
+				"people":   {"how many people"},
+				"text":     {"is there text here"},
 			},
 		},
 		Speech:  Speech{Engine: "library", RateWPM: 175, Pitch: 50, Volume: 100, Earcons: true, History: 10},

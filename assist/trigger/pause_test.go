@@ -43,3 +43,13 @@ func TestPauseBeforeAndAfter(t *testing.T) {
 		}
 	}
 }
+
+// The Poisson bounds the corpus benchmark reports, against the textbook values (one-sided 95%:
+// 3.00 after no event, 4.74 after one, 6.30 after two).
+func TestPoissonUpper(t *testing.T) {
+	for k, want := range []float64{2.996, 4.744, 6.296} {
+		if got := poissonUpper(k, 0.95); math.Abs(got-want) > 0.005 {
+			t.Errorf("k=%d: %.3f, want %.3f", k, got, want)
+		}
+	}
+}

@@ -58,6 +58,10 @@ func DefaultPhrases() []Phrase {
 		{Text: "slower", Command: Slower, Exponent: 19},
 		{Text: "louder", Command: Louder, Exponent: 22},
 		{Text: "quieter", Command: Quieter, Exponent: 31},
+		{Text: "what colour is this", Command: Colour},
+		{Text: "is the light on", Command: Light},
+		{Text: "how many people", Command: People},
+		{Text: "is there text here", Command: TextHere},
 	}
 }
 
@@ -341,6 +345,7 @@ func canonicalPhrase(hyp string) string {
 type detection struct {
 	cmd        Command
 	phrase     string
+	variant    string // the keyphrase that matched ("faster(2)")
 	start, end int64
 	score      float64
 }
@@ -417,7 +422,7 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 			// ahead of the audio fed (measured: 2 s ahead after 2 s of speech), so the end is
 			// capped at what was fed and the start placed by the keyphrase's length.
 			end := min(s.uttStart+int64(ef+1)*SampleRate/100, s.processed)
-			d := detection{cmd: cmd, phrase: phrase, start: end - int64(ef-sf+1)*SampleRate/100, end: end, score: scoreOf(prob)}
+			d := detection{cmd: cmd, phrase: phrase, variant: word, start: end - int64(ef-sf+1)*SampleRate/100, end: end, score: scoreOf(prob)}
 			if s.raw != nil {
 				s.raw(d)
 			}

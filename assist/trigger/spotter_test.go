@@ -22,7 +22,7 @@ import (
 func TestVoiceCommands(t *testing.T) {
 	var r corpusResult
 	evalPositives(t, SpotterOptions{}, []style{{"en-us", 130, 35}, {"en", 200, 70}}, &r)
-	evalNegatives(t, SpotterOptions{}, 3000, 2, &r)
+	evalNegatives(t, SpotterOptions{}, negativeStyles(), 3000, 2, &r)
 	t.Logf("%s", r)
 	for _, m := range r.Misses {
 		t.Logf("missed %s", m)

@@ -30,11 +30,16 @@ const (
 	Slower           // speak slower
 	Louder           // speak louder
 	Quieter          // speak more quietly
+	Colour           // "what colour is this": the colour in the middle of the picture
+	Light            // "is the light on"
+	People           // "how many people"
+	TextHere         // "is there text here" (whether "read this" would find anything)
 )
 
 var commandNames = [...]string{
 	None: "none", ReadThis: "read", Describe: "describe", Repeat: "repeat", Stop: "stop",
 	Faster: "faster", Slower: "slower", Louder: "louder", Quieter: "quieter",
+	Colour: "colour", Light: "light", People: "people", TextHere: "text",
 }
 
 // String is the command's configuration name ("read", "describe", ...).
@@ -47,7 +52,7 @@ func (c Command) String() string {
 
 // Commands lists every real command, in a stable order.
 func Commands() []Command {
-	return []Command{ReadThis, Describe, Repeat, Stop, Faster, Slower, Louder, Quieter}
+	return []Command{ReadThis, Describe, Repeat, Stop, Faster, Slower, Louder, Quieter, Colour, Light, People, TextHere}
 }
 
 // ParseCommand reads a configuration name ("read", "describe", ...; "read this" also works).
@@ -60,6 +65,14 @@ func ParseCommand(s string) (Command, error) {
 		return Describe, nil
 	case "softer":
 		return Quieter, nil
+	case "color", "what colour is this", "what color is this":
+		return Colour, nil
+	case "is the light on":
+		return Light, nil
+	case "how many people":
+		return People, nil
+	case "text-here", "text_here", "is there text here":
+		return TextHere, nil
 	}
 	for _, c := range Commands() {
 		if c.String() == t {
