@@ -99,6 +99,17 @@ func TestDictionaryVariants(t *testing.T) {
 	if fmt.Sprint(variants[0]) != "[read this read this(2)]" || len(variants[1]) != 3 {
 		t.Errorf("variants %q", variants)
 	}
+	// A phrase's Variants keep only the keyphrases named; the dictionary holds only their words.
+	dict, variants, err = buildDictionary([]Phrase{{Text: "what colour is this", Command: Colour, Variants: []string{"what(2) colour is this(2)", "what(2) colour(2) is this"}}}, "/nonexistent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(variants[0]) != "[what(2) colour is this(2) what(2) colour(2) is this]" {
+		t.Errorf("variants %q", variants)
+	}
+	if strings.Contains(dict, "what W AH T") || !strings.Contains(dict, "what(2) W AA T\n") || !strings.Contains(dict, "colour(2) K AH L AH\n") || !strings.Contains(dict, "this(2) DH IY S\n") {
+		t.Errorf("dictionary:\n%s", dict)
+	}
 	if canonicalPhrase("read this(2)") != "read this" || canonicalPhrase("FASTER(3)") != "faster" {
 		t.Error("canonicalPhrase")
 	}
