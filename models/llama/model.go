@@ -165,7 +165,8 @@ func (m *Model) layerForward(l *layer, x backend.Tensor, c backend.Cache, ci, po
 	h := be.NewTensor(n, x.Cols())
 	be.RMSNorm(h, x, l.attnNorm, m.eps)
 	nn.Tap(be, hook, l.q.Name, h)
-	q, k, v := l.q.Forward(be, h), l.k.Forward(be, h), l.v.Forward(be, h)
+	qkv := nn.ForwardGroup(be, h, l.q, l.k, l.v)
+	q, k, v := qkv[0], qkv[1], qkv[2]
 	if l.qNorm != nil {
 		be.RMSNorm(q, q, l.qNorm, m.eps)
 		be.RMSNorm(k, k, l.kNorm, m.eps)
@@ -179,7 +180,8 @@ func (m *Model) layerForward(l *layer, x backend.Tensor, c backend.Cache, ci, po
 
 	be.RMSNorm(h, x, l.mlpNorm, m.eps)
 	nn.Tap(be, hook, l.gate.Name, h)
-	g, u := l.gate.Forward(be, h), l.up.Forward(be, h)
+	gu := nn.ForwardGroup(be, h, l.gate, l.up)
+	g, u := gu[0], gu[1]
 	be.SwiGLU(g, g, u)
 	nn.Tap(be, hook, l.down.Name, g)
 	be.Add(x, x, l.down.Forward(be, g))

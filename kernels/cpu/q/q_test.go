@@ -529,3 +529,59 @@ func TestFromRows(t *testing.T) {
 		t.Error("group 32 that does not divide 100 was accepted")
 	}
 }
+
+// TestMatVecGroup: one quantization and one pass over several matrices gives each matrix's MatVec
+// bit for bit (4- and 8-bit, a partial last row block, act-order), on every variant.
+func TestMatVecGroup(t *testing.T) {
+	was := Active()
+	t.Cleanup(func() { _ = Use(was) })
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, act := range []bool{false, true} {
+		var ms []*Matrix
+		perm := rng.Perm(256)
+		for _, c := range []struct{ out, bits int }{{64, 4}, {37, 4}, {16, 8}, {21, 4}} {
+			g := randomGPTQ(rng, 256, c.out, c.bits, 32, false, true, false)
+			if act { // the same act-order permutation for all: they read the same input
+				g.gIdx = make([]int32, 256)
+				for j, i := range perm {
+					g.gIdx[i] = int32(j / 32)
+				}
+			}
+			m, err := g.repack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms = append(ms, m)
+		}
+		if !SameInput(ms...) {
+			t.Fatal("matrices of one input shape and permutation are not SameInput")
+		}
+		x := randInput(rng, 256)
+		for _, name := range Kernels() {
+			if err := Use(name); err != nil {
+				t.Fatal(err)
+			}
+			dsts := make([][]float32, len(ms))
+			for i, m := range ms {
+				dsts[i] = make([]float32, m.Out)
+			}
+			MatVecGroup(cpu.NewPool(2), ms, dsts, x)
+			for i, m := range ms {
+				want := make([]float32, m.Out)
+				m.MatVec(want, x)
+				for r := range want {
+					if math.Float32bits(want[r]) != math.Float32bits(dsts[i][r]) {
+						t.Fatalf("%s act-order %v: matrix %d row %d: group %v, alone %v", name, act, i, r, dsts[i][r], want[r])
+					}
+				}
+			}
+		}
+	}
+	other, err := randomGPTQ(rng, 128, 16, 4, 32, false, true, false).repack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := randomGPTQ(rng, 256, 16, 4, 32, false, true, false).repack(); SameInput(a, other) {
+		t.Error("matrices of 256 and 128 inputs are SameInput")
+	}
+}
