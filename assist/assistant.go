@@ -70,6 +70,11 @@ type Options struct {
 	// Text, when set, receives the words of every answer as they stream and every spoken fault
 	// (`assist ask` prints them on stdout); nil: none.
 	Text io.Writer
+	// Warm builds the engines the configuration routes to in the background when Run starts
+	// and after each reload that replaces them (Router.Warm), so the first request does not
+	// wait for its engine to load. The daemon sets it; `assist ask`, which answers one
+	// question, does not (it builds only the engine that answers).
+	Warm bool
 }
 
 // Result is what happened for one command.
@@ -96,8 +101,8 @@ type Trace struct {
 }
 
 func (t Trace) String() string {
-	return fmt.Sprintf("capture %v, frame choice %v, engine %v, first sentence to speech %v, audio start %v: trigger to first audio %v (total %v)",
-		r(t.Capture), r(t.Choose), r(t.Engine), r(t.Synthesis), r(t.AudioStart), r(t.FirstSample), r(t.Total))
+	return fmt.Sprintf("route %v, capture %v, frame choice %v, engine %v, first sentence to speech %v, audio start %v: trigger to first audio %v (total %v)",
+		r(t.Route), r(t.Capture), r(t.Choose), r(t.Engine), r(t.Synthesis), r(t.AudioStart), r(t.FirstSample), r(t.Total))
 }
 
 func r(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
@@ -115,11 +120,14 @@ type Assistant struct {
 	poll     time.Duration
 	onReload func(old, cfg config.Config)
 	text     io.Writer
+	warm     bool
+	warming  sync.WaitGroup // warm-ups in progress (tests wait on it; Run does not)
 
 	mu        sync.Mutex // guards the fields below and the start of speech (see speak)
 	cfg       config.Config
 	router    *Router
-	ownRouter bool // made here (not Options.Router): closed when replaced or at the end
+	ownRouter bool            // made here (not Options.Router): closed when replaced or at the end
+	runCtx    context.Context // Run's context while it runs (warm-ups after a reload end with it)
 	voice     speech.Voice
 	jobCancel context.CancelFunc
 	jobs      sync.WaitGroup
@@ -140,7 +148,7 @@ func New(o Options) (*Assistant, error) {
 	}
 	a := &Assistant{
 		frames: o.Frames, synth: o.Synth, sink: o.Sink, log: o.Log, results: o.Results, poll: o.Poll,
-		cfg: o.Config, router: o.Router, onReload: o.OnReload, text: o.Text,
+		cfg: o.Config, router: o.Router, onReload: o.OnReload, text: o.Text, warm: o.Warm,
 		history: speech.NewHistory(o.Config.Speech.History),
 	}
 	if a.router == nil {
@@ -187,6 +195,10 @@ func (a *Assistant) Run(ctx context.Context, events <-chan trigger.Event) error 
 		tick = t.C
 	}
 	defer a.shutdown()
+	a.mu.Lock()
+	a.runCtx = ctx
+	a.warmUp(ctx, a.router, nil) // started under a.mu: a.warming counts it once Run runs
+	a.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
@@ -203,8 +215,32 @@ func (a *Assistant) Run(ctx context.Context, events <-chan trigger.Event) error 
 	}
 }
 
+// warmUp builds router's engines in the background when Options.Warm is set. It does not wait:
+// requests are served meanwhile (Router.Warm says how they share the builds). After a reload
+// it first waits until the replaced router (prev, when the assistant owned it) has freed its
+// engines, so two copies of a model are never loaded by the warm-up: that is at once unless an
+// answer is being spoken, and any new command interrupts that answer.
+func (a *Assistant) warmUp(ctx context.Context, router, prev *Router) {
+	if !a.warm || ctx == nil {
+		return
+	}
+	a.warming.Add(1)
+	go func() {
+		defer a.warming.Done()
+		if prev != nil {
+			select {
+			case <-prev.Freed():
+			case <-ctx.Done():
+				return
+			}
+		}
+		router.Warm(ctx)
+	}()
+}
+
 func (a *Assistant) shutdown() {
 	a.mu.Lock()
+	a.runCtx = nil
 	if a.jobCancel != nil {
 		a.jobCancel()
 	}
@@ -631,9 +667,13 @@ func (a *Assistant) Apply(cfg config.Config) {
 		a.mu.Lock()
 		old, own := a.router, a.ownRouter
 		a.router, a.ownRouter = r, true
+		ctx := a.runCtx
 		a.mu.Unlock()
 		if own {
 			old.Close() // its engines are freed when the answers using them end
+		} else {
+			old = nil // the caller's: not closed here, nothing to wait for
 		}
+		a.warmUp(ctx, r, old)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rpiq/rpiq/assist/config"
 	"github.com/rpiq/rpiq/assist/speech"
@@ -155,6 +156,9 @@ type Router struct {
 	slots   map[string]*slot
 	users   int  // answers in flight (Acquire .. Release)
 	closing bool // Close was called; the last Release frees the engines
+
+	freed     chan struct{} // closed once Close has freed the engines
+	freedOnce sync.Once
 }
 
 // slot builds one engine once, however many requests ask for it at the same time.
@@ -173,7 +177,7 @@ func NewRouter(cfg config.Config) *Router {
 		cfg: cfg,
 		choice: map[Intent]string{Read: cfg.Engines.Read, Describe: d, Ask: cfg.Engines.Ask,
 			Colour: d, Light: d, People: d, TextHere: d},
-		slots: map[string]*slot{},
+		slots: map[string]*slot{}, freed: make(chan struct{}),
 	}
 }
 
@@ -181,7 +185,7 @@ func NewRouter(cfg config.Config) *Router {
 // no other and closes none.
 func NewRouterWith(choice map[Intent]string, engines map[string]Engine) *Router {
 	linkSecondReader(engines)
-	r := &Router{choice: choice, fixed: true, slots: map[string]*slot{}}
+	r := &Router{choice: choice, fixed: true, slots: map[string]*slot{}, freed: make(chan struct{})}
 	for name, e := range engines {
 		s := &slot{e: e}
 		s.once.Do(func() {})
@@ -244,12 +248,15 @@ func (r *Router) build(name string) (Engine, error) {
 }
 
 func (r *Router) unavailable(name string, err error) error {
-	l := r.log
-	if l == nil {
-		l = slog.Default()
-	}
-	l.Warn("engine unavailable", "engine", name, "err", err)
+	r.logger().Warn("engine unavailable", "engine", name, "err", err)
 	return err
+}
+
+func (r *Router) logger() *slog.Logger {
+	if r.log == nil {
+		return slog.Default()
+	}
+	return r.log
 }
 
 // lazyEngine is an engine of the router built when it first answers (a delegate).
@@ -351,6 +358,59 @@ func (r *Router) each(f func(string, *slot)) {
 	}
 }
 
+// Warm builds, one after the other, the engines the configuration routes to, so that the
+// first request after the daemon starts (or after a settings reload) does not wait for its
+// engine to load (issue 11: Tesseract's start made the first "read this" 1.25 s slower). The
+// reader comes first (the first press is most often "read this"), then the describing engine
+// (the scene detectors) and the one for open questions; the vision-language model only when
+// one is configured (models.vlm), and last: it is the slowest to load and the least urgent.
+// Each engine is built through the same once as a request's, so a request that arrives while
+// its engine warms waits for that build and starts no second one, a request for another engine
+// builds its own at once, and an engine that fails logs once and is reported missing exactly as
+// after a lazy build. Warm stops early when ctx ends or the router is closed; an engine it is
+// building then is closed when the build ends (it holds the router like an answer). The caller
+// runs it in its own goroutine: it returns when the last build has ended.
+func (r *Router) Warm(ctx context.Context) {
+	for _, name := range r.warmOrder() {
+		if ctx.Err() != nil || !r.tryAcquire() {
+			return
+		}
+		start := time.Now()
+		e := r.engine(name)
+		r.Release()
+		if e != nil {
+			r.logger().Info("engine ready", "engine", name, "warm-up", time.Since(start).Round(time.Millisecond))
+		}
+	}
+}
+
+// warmOrder is the engines Warm builds, in its order.
+func (r *Router) warmOrder() []string {
+	var names []string
+	seen := map[string]bool{"": true, "none": true, "vlm": true}
+	for _, intent := range []Intent{Read, Describe, Ask} {
+		if n := r.choice[intent]; !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	if r.cfg.Models.VLM != "" {
+		names = append(names, "vlm")
+	}
+	return names
+}
+
+// tryAcquire is Acquire unless the router is closed (then it reports false).
+func (r *Router) tryAcquire() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return false
+	}
+	r.users++
+	return true
+}
+
 // Acquire marks an answer in flight on this router; Release ends it. A closed router frees its
 // engines only when no answer uses them.
 func (r *Router) Acquire() {
@@ -388,6 +448,7 @@ func (r *Router) Close() {
 }
 
 func (r *Router) closeEngines() {
+	defer r.freedOnce.Do(func() { close(r.freed) })
 	if r.fixed {
 		return
 	}
@@ -397,6 +458,9 @@ func (r *Router) closeEngines() {
 		}
 	})
 }
+
+// Freed is closed once a closed router has freed its engines (after the last answer using them).
+func (r *Router) Freed() <-chan struct{} { return r.freed }
 
 // Route returns the engine for intent, or a *NoEngineError that says plainly why there is none.
 // "read this" falls back to the vision-language model when OCR is missing, since it can read too.

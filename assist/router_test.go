@@ -43,6 +43,7 @@ var errClosedProbe = &SpokenError{Say: "closed engine used"}
 type probe struct {
 	builds, closes atomic.Int32
 	answer         func(ctx context.Context) error
+	build          func() error // called in the factory; its error fails the build
 }
 
 var (
@@ -56,12 +57,17 @@ func registerProbe(name string) *probe {
 	if p, ok := probes[name]; ok {
 		p.builds.Store(0)
 		p.closes.Store(0)
-		p.answer = nil
+		p.answer, p.build = nil, nil
 		return p
 	}
 	p := &probe{}
 	probes[name] = p
 	RegisterEngine(name, func(cfg config.Config) (Engine, error) {
+		if p.build != nil {
+			if err := p.build(); err != nil {
+				return nil, err
+			}
+		}
 		p.builds.Add(1)
 		return &countingEngine{name: name, closes: &p.closes, answer: p.answer}, nil
 	})

@@ -67,6 +67,9 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	a, err := assist.New(assist.Options{
 		Config: cfg, ConfigPath: o.ConfigPath, Frames: cam, Synth: synth, Sink: sink, Log: log, Results: o.Results,
 		OnReload: d.reload,
+		// The engines load in the background from the start (and after each reload), so the
+		// first "read this" after switching on does not wait for Tesseract (issue 11).
+		Warm: true,
 	})
 	if err != nil {
 		return err
