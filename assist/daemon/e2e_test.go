@@ -20,6 +20,9 @@ import (
 	"github.com/rpiq/rpiq/device/audio"
 	"github.com/rpiq/rpiq/device/audio/alsatest"
 	"github.com/rpiq/rpiq/device/camera"
+	"github.com/rpiq/rpiq/internal/shareddata"
+
+	_ "github.com/rpiq/rpiq/assist/scene" // the scene engine, registered as in cmd/assist
 )
 
 // The end-to-end tests run the daemon in a child process (ALSA reads ~/.asoundrc once per
@@ -132,9 +135,15 @@ func lastLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
+// writeConfig writes the daemon's settings: the video as the camera, voice commands on, and,
+// when the shared data is there, its detectors as the installed models, so the daemon loads
+// (warms) the scene engine beside the reader as `assist run` does on a wearable.
 func writeConfig(t *testing.T, dir, video string) string {
 	path := filepath.Join(dir, "assist.toml")
 	src := fmt.Sprintf("[camera]\nsource = %q\nburst = 5\n[trigger]\nvoice = true\nkeys = []\n", video)
+	if root := shareddata.Root(); root != "" {
+		src += fmt.Sprintf("[models]\ndir = %q\n", filepath.Join(root, "vision"))
+	}
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
