@@ -165,8 +165,7 @@ func (m *Model) layerForward(l *layer, x backend.Tensor, c backend.Cache, ci, po
 	h := be.NewTensor(n, x.Cols())
 	be.RMSNorm(h, x, l.attnNorm, m.eps)
 	nn.Tap(be, hook, l.q.Name, h)
-	qkv := nn.ForwardGroup(be, h, l.q, l.k, l.v)
-	q, k, v := qkv[0], qkv[1], qkv[2]
+	q, k, v := l.q.Forward(be, h), l.k.Forward(be, h), l.v.Forward(be, h)
 	if l.qNorm != nil {
 		be.RMSNorm(q, q, l.qNorm, m.eps)
 		be.RMSNorm(k, k, l.kNorm, m.eps)
@@ -180,8 +179,7 @@ func (m *Model) layerForward(l *layer, x backend.Tensor, c backend.Cache, ci, po
 
 	be.RMSNorm(h, x, l.mlpNorm, m.eps)
 	nn.Tap(be, hook, l.gate.Name, h)
-	gu := nn.ForwardGroup(be, h, l.gate, l.up)
-	g, u := gu[0], gu[1]
+	g, u := l.gate.Forward(be, h), l.up.Forward(be, h)
 	be.SwiGLU(g, g, u)
 	nn.Tap(be, hook, l.down.Name, g)
 	be.Add(x, x, l.down.Forward(be, g))

@@ -72,14 +72,6 @@ type Attn struct {
 	Scale                   float32
 }
 
-// GroupMatMuler is a Backend that can multiply one input by several weights in one pass, as
-// MatMul into each dsts[i] with ws[i] (a layer's q, k and v; gate and up): in decode the CPU
-// backend then quantizes the token once and hands the workers one job instead of one per weight.
-// nn.ForwardGroup uses it when the backend has it.
-type GroupMatMuler interface {
-	MatMulGroup(dsts []Tensor, x Tensor, ws []Weight)
-}
-
 // Backend runs the ops. Shapes are checked by the implementation: a mismatch is a programming
 // error and panics with a message naming the op.
 type Backend interface {

@@ -113,38 +113,6 @@ func (c *CPU) MatMul(dst, x backend.Tensor, w backend.Weight) {
 	l.MatMul(c.pool, d.Data, xx.Data, xx.rows)
 }
 
-// MatMulGroup is MatMul into each dsts[i] with ws[i] (backend.GroupMatMuler). One token times
-// quantized weights that read it alike runs as one q.MatVecGroup; anything else, weight by weight.
-func (c *CPU) MatMulGroup(dsts []backend.Tensor, x backend.Tensor, ws []backend.Weight) {
-	if len(dsts) != len(ws) {
-		panic(fmt.Sprintf("cpubackend: MatMulGroup of %d weights into %d outputs", len(ws), len(dsts)))
-	}
-	if xx := ten(x); xx.rows == 1 && len(ws) > 1 && len(ws) <= 8 {
-		ms := make([]*q.Matrix, len(ws))
-		out := make([][]float32, len(ws))
-		grouped := true
-		for i, w := range ws {
-			g, ok := w.(*GPTQ)
-			if !ok {
-				grouped = false
-				break
-			}
-			d := ten(dsts[i])
-			if xx.cols != w.Cols() || d.rows != 1 || d.cols != w.Rows() {
-				panic(fmt.Sprintf("cpubackend: MatMulGroup dst %d×%d = x %d×%d · (w %d×%d)ᵀ", d.rows, d.cols, xx.rows, xx.cols, w.Rows(), w.Cols()))
-			}
-			ms[i], out[i] = g.M, d.Data
-		}
-		if grouped && q.SameInput(ms...) {
-			q.MatVecGroup(c.pool, ms, out, xx.Data)
-			return
-		}
-	}
-	for i, w := range ws {
-		c.MatMul(dsts[i], x, w)
-	}
-}
-
 func (c *CPU) AddBias(x, b backend.Tensor) {
 	xx, bb := ten(x), ten(b)
 	if bb.rows != 1 || bb.cols != xx.cols {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/rpiq/rpiq/kernels/half"
-	"github.com/rpiq/rpiq/runtime/backend"
 )
 
 // TestGPTQWeightMatchesDequantized: a repacked 4-bit layer multiplies like its float32
@@ -96,66 +95,5 @@ func TestGPTQWeightMatchesDequantized(t *testing.T) {
 	}
 	if _, err := be.RepackGPTQ(qweight[1:], qzeros, scales, gIdx, in, out, 4, gs, false, false); err == nil {
 		t.Fatal("a short qweight was accepted")
-	}
-}
-
-// TestMatMulGroupEqualsMatMul: MatMulGroup gives each weight's MatMul bit for bit, grouped (one
-// token, quantized weights of one input layout) or not (a float weight among them, or 3 tokens).
-func TestMatMulGroupEqualsMatMul(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	be := New(2)
-	const in, gs = 256, 32
-	quantized := func(out int) backend.Weight {
-		qweight := make([]uint32, in/8*out)
-		for i := range qweight {
-			qweight[i] = rng.Uint32()
-		}
-		qzeros := make([]uint32, in/gs*((out+7)/8))
-		for i := range qzeros {
-			qzeros[i] = rng.Uint32()
-		}
-		scales := make([]uint16, in/gs*out)
-		for i := range scales {
-			scales[i] = half.F32ToF16(0.01 + 0.02*rng.Float32())
-		}
-		w, err := be.RepackGPTQ(qweight, qzeros, scales, nil, in, out, 4, gs, false, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
-	dense := make([]float32, 24*in)
-	for i := range dense {
-		dense[i] = float32(rng.NormFloat64())
-	}
-	for _, ws := range [][]backend.Weight{
-		{quantized(64), quantized(16), quantized(40)},
-		{quantized(32), be.NewWeightF32(24, in, dense)},
-	} {
-		for _, n := range []int{1, 3} {
-			xs := make([]float32, n*in)
-			for i := range xs {
-				xs[i] = float32(rng.NormFloat64())
-			}
-			x := be.NewTensor(n, in)
-			be.Upload(x, xs)
-			dsts := make([]backend.Tensor, len(ws))
-			for i, w := range ws {
-				dsts[i] = be.NewTensor(n, w.Rows())
-			}
-			be.MatMulGroup(dsts, x, ws)
-			for i, w := range ws {
-				want := be.NewTensor(n, w.Rows())
-				be.MatMul(want, x, w)
-				a, b := make([]float32, n*w.Rows()), make([]float32, n*w.Rows())
-				be.Download(a, want)
-				be.Download(b, dsts[i])
-				for j := range a {
-					if math.Float32bits(a[j]) != math.Float32bits(b[j]) {
-						t.Fatalf("%d tokens, weight %d, value %d: group %v, alone %v", n, i, j, b[j], a[j])
-					}
-				}
-			}
-		}
 	}
 }

@@ -27,30 +27,6 @@ func (l *Linear) Forward(be backend.Backend, x backend.Tensor) backend.Tensor {
 	return y
 }
 
-// ForwardGroup is Forward of each of ls on the same x, in one pass where the backend can
-// (backend.GroupMatMuler: the CPU backend in decode).
-func ForwardGroup(be backend.Backend, x backend.Tensor, ls ...*Linear) []backend.Tensor {
-	ys := make([]backend.Tensor, len(ls))
-	g, ok := be.(backend.GroupMatMuler)
-	if !ok || len(ls) < 2 {
-		for i, l := range ls {
-			ys[i] = l.Forward(be, x)
-		}
-		return ys
-	}
-	ws := make([]backend.Weight, len(ls))
-	for i, l := range ls {
-		ys[i], ws[i] = be.NewTensor(x.Rows(), l.W.Rows()), l.W
-	}
-	g.MatMulGroup(ys, x, ws)
-	for i, l := range ls {
-		if l.B != nil {
-			be.AddBias(ys[i], l.B)
-		}
-	}
-	return ys
-}
-
 // Info describes the module for model.Layered.Linears.
 func (l *Linear) Info() model.Linear {
 	return model.Linear{Name: l.Name, In: l.W.Cols(), Out: l.W.Rows(), Bias: l.B != nil}

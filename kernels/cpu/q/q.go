@@ -24,7 +24,6 @@ package q
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
 	"github.com/rpiq/rpiq/kernels/half"
@@ -185,77 +184,23 @@ func (m *Matrix) matVec(k *kernels, dst, x []float32) {
 	a := getActs(m.kp, 2*m.nb)
 	defer putActs(a)
 	m.quantize(a.q, a.d, x)
-	m.workers().Run(m.nrb, 1, func(lo, hi int) {
-		for rb := lo; rb < hi; rb++ {
-			m.rowBlockVec(k, rb, dst, a)
-		}
-	})
-}
-
-// rowBlockVec computes row block rb of W·x into dst from the quantized token a.
-func (m *Matrix) rowBlockVec(k *kernels, rb int, dst []float32, a *acts) {
 	dot := k.dot4
 	if m.codeBits == 8 {
 		dot = k.dot8
 	}
 	rbb := m.rbBytes()
-	var tmp [rows]float32
-	out := tmp[:]
-	full := (rb+1)*rows <= m.Out
-	if full {
-		out = dst[rb*rows : (rb+1)*rows]
-	}
-	dot(m.w[rb*rbb:(rb+1)*rbb], m.rbMeta(rb), a.q, a.d, m.nb, m.blk, out)
-	if !full {
-		copy(dst[rb*rows:m.Out], tmp[:m.Out-rb*rows])
-	}
-}
-
-// SameInput says whether the matrices read their input the same way (length, blocks, padding,
-// permutation), so MatVecGroup can quantize it once for all of them.
-func SameInput(ms ...*Matrix) bool {
-	for _, m := range ms[1:] {
-		if m.In != ms[0].In || m.blk != ms[0].blk || m.nb != ms[0].nb || !slices.Equal(m.src, ms[0].src) {
-			return false
-		}
-	}
-	return true
-}
-
-// MatVecGroup computes dsts[i] = ms[i]·x for one token and matrices that read the same x (a
-// layer's q, k and v projections, or gate and up): x is quantized once and one pass of p's workers
-// covers every matrix's row blocks, where separate MatVecs cost a quantization and a hand-off to
-// the workers each. The results equal separate MatVecs bit for bit. The matrices must satisfy
-// SameInput.
-func MatVecGroup(p *cpu.Pool, ms []*Matrix, dsts [][]float32, x []float32) {
-	if len(ms) == 0 || len(dsts) != len(ms) || !SameInput(ms...) {
-		panic(fmt.Sprintf("q: MatVecGroup of %d matrices into %d outputs, or inputs laid out differently", len(ms), len(dsts)))
-	}
-	for i, m := range ms {
-		if len(x) != m.In || len(dsts[i]) != m.Out {
-			panic(fmt.Sprintf("q: MatVecGroup: x has %d values and dst %d, want %d and %d", len(x), len(dsts[i]), m.In, m.Out))
-		}
-	}
-	k := active()
-	m0 := *ms[0]
-	m0.pool = p
-	a := getActs(m0.kp, 2*m0.nb)
-	defer putActs(a)
-	m0.quantize(a.q, a.d, x)
-	var first [8]int // first[i]: the group's index of matrix i's first row block
-	starts := first[:0]
-	total := 0
-	for _, m := range ms {
-		starts = append(starts, total)
-		total += m.nrb
-	}
-	p.Run(total, 1, func(lo, hi int) {
-		i := 0
+	m.workers().Run(m.nrb, 1, func(lo, hi int) {
+		var tmp [rows]float32
 		for rb := lo; rb < hi; rb++ {
-			for i+1 < len(starts) && rb >= starts[i+1] {
-				i++
+			out := tmp[:]
+			full := (rb+1)*rows <= m.Out
+			if full {
+				out = dst[rb*rows : (rb+1)*rows]
 			}
-			ms[i].rowBlockVec(k, rb-starts[i], dsts[i], a)
+			dot(m.w[rb*rbb:(rb+1)*rbb], m.rbMeta(rb), a.q, a.d, m.nb, m.blk, out)
+			if !full {
+				copy(dst[rb*rows:m.Out], tmp[:m.Out-rb*rows])
+			}
 		}
 	})
 }
