@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/rpiq/rpiq/kernels/half"
 )
@@ -250,5 +251,26 @@ func TestPackedGEMM(t *testing.T) {
 		if abs32(c1[i]-c2[i]) > 1e-4 {
 			t.Fatalf("gemm6x16 [%d] = %g, Go twin %g", i, c1[i], c2[i])
 		}
+	}
+}
+
+// TestPoolAfterIdle: workers that stopped polling (idle longer than spinFor) still take jobs,
+// and every item is covered once.
+func TestPoolAfterIdle(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	for round := 0; round < 3; round++ {
+		seen := make([]int32, 100)
+		p.Run(len(seen), 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				seen[i]++
+			}
+		})
+		for i, v := range seen {
+			if v != 1 {
+				t.Fatalf("round %d: item %d done %d times", round, i, v)
+			}
+		}
+		time.Sleep(5 * spinFor) // the workers block
 	}
 }

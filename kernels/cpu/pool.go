@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Pool is a persistent set of worker goroutines that split a range of work items into chunks.
@@ -29,7 +30,11 @@ func NewPool(n int) *Pool {
 	p := &Pool{n: n, jobs: make(chan job, n)}
 	for i := 1; i < n; i++ {
 		go func() {
-			for j := range p.jobs {
+			for {
+				j, ok := p.next()
+				if !ok {
+					return
+				}
 				j.fn(j.lo, j.hi)
 				j.wg.Done()
 			}
@@ -37,6 +42,28 @@ func NewPool(n int) *Pool {
 	}
 	return p
 }
+
+// next waits for a job: a short poll first (decode hands the workers a job every few tens of
+// microseconds, and waking a parked thread costs that much again), then a blocking receive.
+func (p *Pool) next() (job, bool) {
+	deadline := time.Now().Add(spinFor)
+	for i := 0; ; i++ {
+		select {
+		case j, ok := <-p.jobs:
+			return j, ok
+		default:
+		}
+		if i&63 == 63 && time.Now().After(deadline) {
+			break
+		}
+		runtime.Gosched()
+	}
+	j, ok := <-p.jobs
+	return j, ok
+}
+
+// spinFor is how long an idle worker polls before it blocks.
+const spinFor = 50 * time.Microsecond
 
 // Threads is the number of workers, the caller included.
 func (p *Pool) Threads() int { return p.n }
