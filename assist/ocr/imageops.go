@@ -354,22 +354,6 @@ func sharpenGray(g *image.Gray, sigma, amount float64) *image.Gray {
 	return stretchGray(out)
 }
 
-// binarizeGray is g thresholded at Otsu's level: 0 or 255.
-func binarizeGray(g *image.Gray) *image.Gray {
-	var hist [256]int
-	for _, v := range g.Pix {
-		hist[v]++
-	}
-	t := otsu(&hist, len(g.Pix))
-	out := image.NewGray(g.Rect)
-	for i, v := range g.Pix {
-		if int(v) > t {
-			out.Pix[i] = 255
-		}
-	}
-	return out
-}
-
 // padGray puts a border of p pixels of grey v around g (Tesseract reads a word that touches the
 // edge of its picture badly).
 func padGray(g *image.Gray, p int, v uint8) *image.Gray {

@@ -274,3 +274,14 @@ func TestPoolAfterIdle(t *testing.T) {
 		time.Sleep(5 * spinFor) // the workers block
 	}
 }
+
+// BenchmarkPoolRun: the cost of one Run hand-off of trivial work to 2 workers (docs/BENCHMARKS.md
+// quotes it): go test -run X -bench PoolRun ./kernels/cpu
+func BenchmarkPoolRun(b *testing.B) {
+	p := NewPool(2)
+	defer p.Close()
+	var hits [2]int
+	for i := 0; i < b.N; i++ {
+		p.Run(2, 1, func(lo, hi int) { hits[lo]++ })
+	}
+}

@@ -136,7 +136,6 @@ func Key(paths ...string) (string, error) {
 
 // Pack is an open pack file: its matrices' layouts are views into its memory, valid until Close.
 type Pack struct {
-	path  string
 	unmap func() error
 	mats  map[string]q.Layout
 	names []string
@@ -214,7 +213,7 @@ func Parse(path string, data []byte, key string) (*Pack, error) {
 		}
 		return data[base+off : base+off+size : base+off+size], nil
 	}
-	p := &Pack{path: path, mats: make(map[string]q.Layout, len(h.Matrices))}
+	p := &Pack{mats: make(map[string]q.Layout, len(h.Matrices))}
 	for i, m := range h.Matrices {
 		field := fmt.Sprintf("matrices[%d]", i)
 		if m.Name == "" {
@@ -251,9 +250,6 @@ func Parse(path string, data []byte, key string) (*Pack, error) {
 	}
 	return p, nil
 }
-
-// Path is the file's path.
-func (p *Pack) Path() string { return p.path }
 
 // Names lists the matrices in file order.
 func (p *Pack) Names() []string { return p.names }
