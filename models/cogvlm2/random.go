@@ -58,33 +58,24 @@ func RandomTensors(cfg *Config, seed uint64) hfmodel.MemTensors {
 	r := rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d))
 	out := hfmodel.MemTensors{}
 	for _, spec := range cfg.Tensors() {
-		n := int(spec.Numel())
-		v := make([]float32, n)
-		fanIn := 1
-		if len(spec.Shape) > 1 {
-			fanIn = n / spec.Shape[0]
-		}
-		sd := 1 / math.Sqrt(float64(fanIn))
-		switch {
-		case strings.HasSuffix(spec.Name, "rotary_emb.inv_freq"):
-			copy(v, backend.InvFreq(500000, cfg.LM.HeadDim, nil))
-		case strings.HasSuffix(spec.Name, "norm.weight"), strings.HasSuffix(spec.Name, "norm1.weight"), strings.HasSuffix(spec.Name, "layernorm.weight"):
-			for i := range v {
-				v[i] = 1 + 0.1*float32(r.NormFloat64())
-			}
-		default:
-			for i := range v {
-				v[i] = float32(r.NormFloat64() * sd)
-			}
-		}
+		v := make([]float32, spec.Numel())
+		drawTensor(cfg, spec, v, fanIn(spec), r)
 		out[spec.Name] = safetensors.Tensor{Name: spec.Name, DType: safetensors.F32, Shape: spec.Shape, Data: f32bytes(v)}
 	}
 	return out
 }
 
+// fanIn is a tensor's inputs per output row (1 for a vector).
+func fanIn(spec TensorSpec) int {
+	if len(spec.Shape) > 1 {
+		return int(spec.Numel()) / spec.Shape[0]
+	}
+	return 1
+}
+
 // drawTensor fills v as RandomTensors draws the tensor spec (from r).
-func drawTensor(cfg *Config, spec TensorSpec, v []float32, fanIn int, r *rand.Rand) {
-	sd := 1 / math.Sqrt(float64(fanIn))
+func drawTensor(cfg *Config, spec TensorSpec, v []float32, inputs int, r *rand.Rand) {
+	sd := 1 / math.Sqrt(float64(inputs))
 	switch {
 	case strings.HasSuffix(spec.Name, "rotary_emb.inv_freq"):
 		copy(v, backend.InvFreq(500000, cfg.LM.HeadDim, nil))
@@ -118,25 +109,21 @@ func WriteRandomLarge(dir string, s Sizes, seed uint64) (*Config, error) {
 	var src []safetensors.Source
 	for ti, spec := range cfg.Tensors() {
 		spec := spec
-		n := int(spec.Numel())
-		fanIn := 1
-		if len(spec.Shape) > 1 {
-			fanIn = n / spec.Shape[0]
-		}
+		n, fi := int(spec.Numel()), fanIn(spec)
 		stream := uint64(ti)
 		src = append(src, safetensors.Source{Name: spec.Name, DType: safetensors.F32, Shape: spec.Shape,
 			Fill: func(w io.Writer) error {
 				r := rand.New(rand.NewPCG(seed, stream))
 				if strings.HasSuffix(spec.Name, "rotary_emb.inv_freq") {
 					v := make([]float32, n)
-					drawTensor(cfg, spec, v, fanIn, r)
+					drawTensor(cfg, spec, v, fi, r)
 					_, err := w.Write(f32bytes(v))
 					return err
 				}
 				v := make([]float32, 1<<18)
 				for done := 0; done < n; done += len(v) {
 					piece := v[:min(len(v), n-done)]
-					drawTensor(cfg, spec, piece, fanIn, r)
+					drawTensor(cfg, spec, piece, fi, r)
 					if _, err := w.Write(f32bytes(piece)); err != nil {
 						return err
 					}
