@@ -1,0 +1,66 @@
+package onnx
+
+import (
+	"math"
+	"os"
+	"testing"
+	"time"
+)
+
+// recInput is a synthetic 48×w picture in PP-OCR's normalisation ((v/255-0.5)/0.5): dark bars
+// of varying width on a light background, the same in the three colour planes.
+func recInput(n, w int) Tensor {
+	t := Tensor{Shape: []int{n, 3, 48, w}, Data: make([]float32, n*3*48*w)}
+	for b := 0; b < n; b++ {
+		for c := 0; c < 3; c++ {
+			for y := 0; y < 48; y++ {
+				for x := 0; x < w; x++ {
+					v := float32(0.9)
+					if y > 10 && y < 38 && (x/(3+b))%4 == 0 {
+						v = -0.8
+					}
+					t.Data[((b*3+c)*48+y)*w+x] = v
+				}
+			}
+		}
+	}
+	return t
+}
+
+// TestRecognizer runs PP-OCRv4's recognizer when RPIQ_ONNX_REC names the file
+// (ch_PP-OCRv4_rec_infer.onnx): the output must be [N, W/8, 6625] probabilities.
+func TestRecognizer(t *testing.T) {
+	path := os.Getenv("RPIQ_ONNX_REC")
+	if path == "" {
+		t.Skip("RPIQ_ONNX_REC not set")
+	}
+	m, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ n, w int }{{1, 320}, {2, 160}} {
+		in := recInput(c.n, c.w)
+		t0 := time.Now()
+		out, err := m.Run(map[string]Tensor{m.Inputs()[0]: in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d×3×48×%d: %v", c.n, c.w, time.Since(t0))
+		o := out[m.Outputs()[0]]
+		if len(o.Shape) != 3 || o.Shape[0] != c.n || o.Shape[1] != c.w/8 || o.Shape[2] != 6625 {
+			t.Fatalf("output shape %v, expected [%d %d 6625]", o.Shape, c.n, c.w/8)
+		}
+		for s := 0; s < c.n*c.w/8; s++ {
+			sum := 0.0
+			for _, v := range o.Data[s*6625 : (s+1)*6625] {
+				if !(v >= 0 && v <= 1) {
+					t.Fatalf("step %d: probability %v", s, v)
+				}
+				sum += float64(v)
+			}
+			if math.Abs(sum-1) > 1e-3 {
+				t.Fatalf("step %d: probabilities sum to %v", s, sum)
+			}
+		}
+	}
+}
