@@ -116,9 +116,6 @@ func Parse(b []byte) (*Model, error) {
 		m.inputs = append(m.inputs, name)
 		m.inSlot = append(m.inSlot, s)
 	}
-	if len(m.inputs) == 0 {
-		return nil, fmt.Errorf("graph has no inputs")
-	}
 	for ni, np := range g.nodes {
 		where := fmt.Sprintf("node %d %q (%s, opset %d)", ni, np.name, np.opType, opset)
 		if np.domain != "" && np.domain != "ai.onnx" {
