@@ -12,10 +12,11 @@ import (
 type attrs struct {
 	m    map[string]*attrProto
 	used map[string]bool
+	node *nodeProto
 }
 
 func newAttrs(n *nodeProto) (*attrs, error) {
-	a := &attrs{m: map[string]*attrProto{}, used: map[string]bool{}}
+	a := &attrs{m: map[string]*attrProto{}, used: map[string]bool{}, node: n}
 	for _, p := range n.attrs {
 		if _, dup := a.m[p.name]; dup {
 			return nil, fmt.Errorf("attribute %q given twice", p.name)

@@ -31,8 +31,10 @@ type Model struct {
 type node struct {
 	name, op string
 	in, out  []int // slot indices; -1 for an omitted optional input
-	free     []int // slots whose last use is this node
+	free     []int  // slots whose last use is this node
+	own      uint64 // bit i: the kernel may overwrite input i (see Parse)
 	k        kernel
+	ew       *ewInfo // non-nil for an elementwise node that can join a fused chain
 }
 
 // kernel runs one node: in holds its inputs (nil for omitted optional ones); it returns one
@@ -41,7 +43,18 @@ type kernel func(c *runCtx, in []*value) ([]*value, error)
 
 type runCtx struct {
 	pool *cpu.Pool
+	own  uint64 // the running node's own mask
 }
+
+// owns reports whether the running kernel may write its result into input i's buffer.
+func (c *runCtx) owns(i int) bool { return i < 64 && c.own&(1<<i) != 0 }
+
+// viewOps return a value that shares its input's data (or the input itself).
+var viewOps = map[string]bool{"Reshape": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
+	"Identity": true, "Dropout": true, "Cast": true}
+
+// noFuse turns elementwise fusion off (tests compare both ways).
+var noFuse = false
 
 // Load reads and validates an ONNX model file.
 func Load(path string) (*Model, error) {
@@ -174,6 +187,7 @@ func Parse(b []byte) (*Model, error) {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		n.k = k
+		n.ew = elementwiseInfo(np.opType, a, opset, constIn)
 		for i, name := range np.outputs {
 			if name == "" {
 				if i == 0 {
@@ -202,6 +216,9 @@ func Parse(b []byte) (*Model, error) {
 		return nil, fmt.Errorf("graph has no outputs")
 	}
 	m.nslots = len(m.consts)
+	if !noFuse {
+		m.fuse()
+	}
 	// free each computed value after its last use
 	last := make([]int, m.nslots)
 	for i := range last {
@@ -220,6 +237,44 @@ func Parse(b []byte) (*Model, error) {
 	for s, ni := range last {
 		if ni >= 0 && m.consts[s] == nil {
 			m.nodes[ni].free = append(m.nodes[ni].free, s)
+		}
+	}
+	// A node may overwrite an input in place when that input is a computed value (not a
+	// constant, a graph input or a graph output) read for the last time by this node, once, and
+	// its data is not shared with another value: neither made by nor given to a view op.
+	shared := make([]bool, m.nslots)
+	for _, s := range m.inSlot {
+		shared[s] = true
+	}
+	for _, n := range m.nodes {
+		if viewOps[n.op] {
+			for _, s := range n.in {
+				if s >= 0 {
+					shared[s] = true
+				}
+			}
+			for _, s := range n.out {
+				if s >= 0 {
+					shared[s] = true
+				}
+			}
+		}
+	}
+	for ni, n := range m.nodes {
+		for i, s := range n.in {
+			if i >= 64 || s < 0 || m.consts[s] != nil || shared[s] || last[s] != ni {
+				continue
+			}
+			uses := 0
+			for _, t := range n.in {
+				if t == s {
+					uses++
+				}
+			}
+			if uses != 1 {
+				continue
+			}
+			n.own |= 1 << i
 		}
 	}
 	return m, nil
@@ -283,6 +338,7 @@ func (m *Model) Run(in map[string]Tensor) (out map[string]Tensor, err error) {
 				args = append(args, slots[s])
 			}
 		}
+		c.own = n.own
 		res, err := n.k(c, args)
 		if err != nil {
 			return nil, fmt.Errorf("onnx: node %q (%s): %w", n.name, n.op, err)

@@ -5,19 +5,28 @@ import (
 	"math"
 	"slices"
 	"sync"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
 )
 
 // ---- MatMul and Gemm ----
 
-// transpose2 returns the m×k transpose of a k×m row-major matrix.
+// transpose2 returns the m×k transpose of a k×m row-major matrix, in 16×16 tiles.
 func transpose2(dst, src []float32, k, m int) []float32 {
 	if dst == nil {
 		dst = make([]float32, k*m)
 	}
-	for i := 0; i < k; i++ {
-		row := src[i*m : (i+1)*m]
-		for j, v := range row {
-			dst[j*k+i] = v
+	const t = 16
+	for i0 := 0; i0 < k; i0 += t {
+		i1 := min(i0+t, k)
+		for j0 := 0; j0 < m; j0 += t {
+			j1 := min(j0+t, m)
+			for i := i0; i < i1; i++ {
+				row := src[i*m+j0 : i*m+j1]
+				for j, v := range row {
+					dst[(j0+j)*k+i] = v
+				}
+			}
 		}
 	}
 	return dst
@@ -362,16 +371,28 @@ func compileConv(c *compileCtx) (kernel, error) {
 	}, nil
 }
 
-// convDepthwise handles one input channel per group: each output row is a sum of strided
-// AXPYs of input rows, one per kernel tap.
+// convDepthwise handles one input channel per group: the channel is copied into a zero-padded
+// plane, and each output row is the sum of kh·kw shifted input rows times a tap (AXPY when the
+// horizontal stride is 1).
 func convDepthwise(rc *runCtx, g *convGeom, out, x, w, bias []float32) {
 	mg := g.m / g.group
 	plane := g.oh * g.ow
+	hp, wp := g.h+g.pt+g.pb, g.w+g.pl+g.pr
 	rc.pool.Run(g.n*g.m, 1, func(lo, hi int) {
+		bufp := colPool.Get().(*[]float32)
+		defer colPool.Put(bufp)
+		if cap(*bufp) < hp*wp {
+			*bufp = make([]float32, hp*wp)
+		}
+		pad := (*bufp)[:hp*wp]
+		clear(pad)
 		for nm := lo; nm < hi; nm++ {
 			n, m := nm/g.m, nm%g.m
 			ci := m / mg
 			src := x[(n*g.c+ci)*g.h*g.w : (n*g.c+ci+1)*g.h*g.w]
+			for y := 0; y < g.h; y++ { // the borders stay zero
+				copy(pad[(y+g.pt)*wp+g.pl:], src[y*g.w:(y+1)*g.w])
+			}
 			dst := out[nm*plane : (nm+1)*plane]
 			wk := w[m*g.kh*g.kw : (m+1)*g.kh*g.kw]
 			b := float32(0)
@@ -381,40 +402,18 @@ func convDepthwise(rc *runCtx, g *convGeom, out, x, w, bias []float32) {
 			for i := range dst {
 				dst[i] = b
 			}
-			// valid output column range for each kernel column
-			for kx := 0; kx < g.kw; kx++ {
-				off := kx*g.dw - g.pl // input column = ox*sw + off
-				ox0 := 0
-				if off < 0 {
-					ox0 = (-off + g.sw - 1) / g.sw
-				}
-				ox1 := g.ow // exclusive
-				if lim := g.w - 1 - off; lim < 0 {
-					ox1 = 0
-				} else {
-					ox1 = min(ox1, lim/g.sw+1)
-				}
-				if ox0 >= ox1 {
-					continue
-				}
-				for oy := 0; oy < g.oh; oy++ {
-					drow := dst[oy*g.ow : (oy+1)*g.ow]
-					for ky := 0; ky < g.kh; ky++ {
-						iy := oy*g.sh + ky*g.dh - g.pt
-						if iy < 0 || iy >= g.h {
-							continue
-						}
+			for oy := 0; oy < g.oh; oy++ {
+				drow := dst[oy*g.ow : (oy+1)*g.ow]
+				for ky := 0; ky < g.kh; ky++ {
+					prow := pad[(oy*g.sh+ky*g.dh)*wp : (oy*g.sh+ky*g.dh+1)*wp]
+					for kx := 0; kx < g.kw; kx++ {
 						wv := wk[ky*g.kw+kx]
-						srow := src[iy*g.w : (iy+1)*g.w]
+						off := kx * g.dw
 						if g.sw == 1 {
-							s := srow[ox0+off : ox1+off]
-							d := drow[ox0:ox1]
-							for i, v := range s {
-								d[i] += wv * v
-							}
+							cpu.AXPY(drow, wv, prow[off:off+g.ow])
 						} else {
-							for ox := ox0; ox < ox1; ox++ {
-								drow[ox] += wv * srow[ox*g.sw+off]
+							for ox := range drow {
+								drow[ox] += wv * prow[off+ox*g.sw]
 							}
 						}
 					}
@@ -510,7 +509,7 @@ func compileBatchNorm(c *compileCtx) (kernel, error) {
 	if c.nOut > 1 {
 		return nil, fmt.Errorf("BatchNormalization with %d outputs (training) is not supported", c.nOut)
 	}
-	return func(_ *runCtx, in []*value) ([]*value, error) {
+	return func(rc *runCtx, in []*value) ([]*value, error) {
 		x := in[0]
 		if err := needFloat(x, "X"); err != nil {
 			return nil, err
@@ -526,7 +525,7 @@ func compileBatchNorm(c *compileCtx) (kernel, error) {
 			}
 		}
 		sc, bb, mean, vr := in[1].f, in[2].f, in[3].f, in[4].f
-		out := newFloat(slices.Clone(x.shape))
+		out := unaryOut(rc, x)
 		inner := numel(x.shape[2:])
 		for n := 0; n < x.shape[0]; n++ {
 			for ci := 0; ci < ch; ci++ {

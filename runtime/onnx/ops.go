@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
 )
 
 type opSpec struct {
@@ -93,8 +95,8 @@ const (
 
 func binaryOp(op int) func(c *compileCtx) (kernel, error) {
 	return func(c *compileCtx) (kernel, error) {
-		return func(_ *runCtx, in []*value) ([]*value, error) {
-			v, err := binaryEval(op, in[0], in[1])
+		return func(rc *runCtx, in []*value) ([]*value, error) {
+			v, err := binaryEvalInto(op, in[0], in[1], rc.owns(0), rc.owns(1))
 			return []*value{v}, err
 		}, nil
 	}
@@ -185,7 +187,11 @@ func bcastLoop(out, as, bs []int, inner func(o, ia, sa, ib, sb, n int)) {
 	}
 }
 
-func binaryEval(op int, a, b *value) (*value, error) {
+func binaryEval(op int, a, b *value) (*value, error) { return binaryEvalInto(op, a, b, false, false) }
+
+// binaryEvalInto may write the result into a's (ownA) or b's (ownB) buffer when it has the
+// output's shape.
+func binaryEvalInto(op int, a, b *value, ownA, ownB bool) (*value, error) {
 	if a.dtype != b.dtype {
 		return nil, fmt.Errorf("inputs are %s and %s, expected one type", dtypeName(a.dtype), dtypeName(b.dtype))
 	}
@@ -194,7 +200,15 @@ func binaryEval(op int, a, b *value) (*value, error) {
 		return nil, err
 	}
 	if a.isFloat() {
-		out := newFloat(shape)
+		var out *value
+		switch {
+		case ownA && slices.Equal(shape, a.shape):
+			out = &value{shape: shape, f: a.f, dtype: dtFloat}
+		case ownB && slices.Equal(shape, b.shape):
+			out = &value{shape: shape, f: b.f, dtype: dtFloat}
+		default:
+			out = newFloat(shape)
+		}
 		bcastLoop(shape, a.shape, b.shape, func(o, ia, sa, ib, sb, n int) {
 			binF(op, out.f[o:o+n], a.f[ia:], sa, b.f[ib:], sb)
 		})
@@ -347,54 +361,77 @@ const (
 	uNeg
 	uAbs
 	uHardSwish
+	uHardSigmoid // p1·x + p2, clipped to [0, 1]
+	uClip        // clipped to [p1, p2]
 )
+
+// unaryF computes d[i] = op(x[i]); d may be x.
+func unaryF(op int, d, x []float32, p1, p2 float32) {
+	x = x[:len(d)]
+	switch op {
+	case uRelu:
+		for i, v := range x {
+			d[i] = max(v, 0)
+		}
+	case uSigmoid:
+		for i, v := range x {
+			d[i] = float32(1 / (1 + math.Exp(-float64(v))))
+		}
+	case uSqrt:
+		for i, v := range x {
+			d[i] = float32(math.Sqrt(float64(v)))
+		}
+	case uExp:
+		for i, v := range x {
+			d[i] = float32(math.Exp(float64(v)))
+		}
+	case uTanh:
+		for i, v := range x {
+			d[i] = float32(math.Tanh(float64(v)))
+		}
+	case uNeg:
+		for i, v := range x {
+			d[i] = -v
+		}
+	case uAbs:
+		for i, v := range x {
+			d[i] = float32(math.Abs(float64(v)))
+		}
+	case uHardSwish:
+		for i, v := range x {
+			d[i] = v * max(0, min(1, v/6+0.5))
+		}
+	case uHardSigmoid:
+		for i, v := range x {
+			d[i] = max(0, min(1, p1*v+p2))
+		}
+	case uClip:
+		for i, v := range x {
+			d[i] = min(max(v, p1), p2)
+		}
+	}
+}
 
 func unaryOp(op int) func(c *compileCtx) (kernel, error) {
 	return func(c *compileCtx) (kernel, error) {
-		return func(_ *runCtx, in []*value) ([]*value, error) {
+		return func(rc *runCtx, in []*value) ([]*value, error) {
 			x := in[0]
 			if err := needFloat(x, "input"); err != nil {
 				return nil, err
 			}
-			out := newFloat(slices.Clone(x.shape))
-			d := out.f
-			switch op {
-			case uRelu:
-				for i, v := range x.f {
-					d[i] = max(v, 0)
-				}
-			case uSigmoid:
-				for i, v := range x.f {
-					d[i] = float32(1 / (1 + math.Exp(-float64(v))))
-				}
-			case uSqrt:
-				for i, v := range x.f {
-					d[i] = float32(math.Sqrt(float64(v)))
-				}
-			case uExp:
-				for i, v := range x.f {
-					d[i] = float32(math.Exp(float64(v)))
-				}
-			case uTanh:
-				for i, v := range x.f {
-					d[i] = float32(math.Tanh(float64(v)))
-				}
-			case uNeg:
-				for i, v := range x.f {
-					d[i] = -v
-				}
-			case uAbs:
-				for i, v := range x.f {
-					d[i] = float32(math.Abs(float64(v)))
-				}
-			case uHardSwish:
-				for i, v := range x.f {
-					d[i] = v * max(0, min(1, v/6+0.5))
-				}
-			}
+			out := unaryOut(rc, x)
+			unaryF(op, out.f, x.f, 0, 0)
 			return []*value{out}, nil
 		}, nil
 	}
+}
+
+// unaryOut is the output of an elementwise op on x: x's own buffer when the node owns it.
+func unaryOut(rc *runCtx, x *value) *value {
+	if rc.owns(0) {
+		return &value{shape: x.shape, f: x.f, dtype: dtFloat}
+	}
+	return newFloat(slices.Clone(x.shape))
 }
 
 func compileHardSigmoid(c *compileCtx) (kernel, error) {
@@ -406,15 +443,13 @@ func compileHardSigmoid(c *compileCtx) (kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(_ *runCtx, in []*value) ([]*value, error) {
+	return func(rc *runCtx, in []*value) ([]*value, error) {
 		x := in[0]
 		if err := needFloat(x, "input"); err != nil {
 			return nil, err
 		}
-		out := newFloat(slices.Clone(x.shape))
-		for i, v := range x.f {
-			out.f[i] = max(0, min(1, alpha*v+beta))
-		}
+		out := unaryOut(rc, x)
+		unaryF(uHardSigmoid, out.f, x.f, alpha, beta)
 		return []*value{out}, nil
 	}, nil
 }
@@ -443,7 +478,7 @@ func compileClip(c *compileCtx) (kernel, error) {
 			return nil, err
 		}
 	}
-	return func(_ *runCtx, in []*value) ([]*value, error) {
+	return func(rc *runCtx, in []*value) ([]*value, error) {
 		x := in[0]
 		if err := needFloat(x, "input"); err != nil {
 			return nil, err
@@ -460,10 +495,8 @@ func compileClip(c *compileCtx) (kernel, error) {
 				return nil, err
 			}
 		}
-		out := newFloat(slices.Clone(x.shape))
-		for i, v := range x.f {
-			out.f[i] = min(max(v, l), h)
-		}
+		out := unaryOut(rc, x)
+		unaryF(uClip, out.f, x.f, l, h)
 		return []*value{out}, nil
 	}, nil
 }
@@ -1171,7 +1204,7 @@ func compileSoftmax(c *compileCtx) (kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(_ *runCtx, in []*value) ([]*value, error) {
+	return func(rc *runCtx, in []*value) ([]*value, error) {
 		x := in[0]
 		if err := needFloat(x, "input"); err != nil {
 			return nil, err
@@ -1187,7 +1220,18 @@ func compileSoftmax(c *compileCtx) (kernel, error) {
 		} else {
 			outer, n, inner = numel(x.shape[:ax]), x.shape[ax], numel(x.shape[ax+1:])
 		}
-		out := newFloat(slices.Clone(x.shape))
+		out := unaryOut(rc, x)
+		if inner == 1 { // contiguous rows: the AVX2 softmax (exp as math.Exp gives it)
+			if len(x.f) > 0 && &out.f[0] != &x.f[0] {
+				copy(out.f, x.f)
+			}
+			rc.pool.Run(outer, 1, func(lo, hi int) {
+				for o := lo; o < hi; o++ {
+					cpu.Softmax(out.f[o*n : (o+1)*n])
+				}
+			})
+			return []*value{out}, nil
+		}
 		for o := 0; o < outer; o++ {
 			for j := 0; j < inner; j++ {
 				base := o*n*inner + j

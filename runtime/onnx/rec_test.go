@@ -64,3 +64,22 @@ func TestRecognizer(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRecognizer times one 48×320 crop (RPIQ_ONNX_REC names the model; RPIQ_THREADS sets
+// the pool size).
+func BenchmarkRecognizer(b *testing.B) {
+	path := os.Getenv("RPIQ_ONNX_REC")
+	if path == "" {
+		b.Skip("RPIQ_ONNX_REC not set")
+	}
+	m, err := Load(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := map[string]Tensor{m.Inputs()[0]: recInput(1, 320)}
+	for b.Loop() {
+		if _, err := m.Run(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
