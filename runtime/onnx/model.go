@@ -30,7 +30,7 @@ type Model struct {
 
 type node struct {
 	name, op string
-	in, out  []int // slot indices; -1 for an omitted optional input
+	in, out  []int  // slot indices; -1 for an omitted optional input
 	free     []int  // slots whose last use is this node
 	own      uint64 // bit i: the kernel may overwrite input i (see Parse)
 	k        kernel
