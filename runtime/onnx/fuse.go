@@ -245,7 +245,7 @@ func (m *Model) fusedNode(x int, group []*node) *node {
 		if rc.owns(0) {
 			out = &value{shape: shape, f: xv.f, dtype: dtFloat}
 		} else {
-			out = newFloat(slices.Clone(shape))
+			out = rc.alloc(slices.Clone(shape))
 		}
 		total := len(xv.f)
 		blocks := (total + ewBlock - 1) / ewBlock

@@ -32,6 +32,7 @@ type node struct {
 	name, op string
 	in, out  []int  // slot indices; -1 for an omitted optional input
 	free     []int  // slots whose last use is this node
+	recycle  []int  // the freed slots whose buffers no other value shares
 	own      uint64 // bit i: the kernel may overwrite input i (see Parse)
 	k        kernel
 	ew       *ewInfo // non-nil for an elementwise node that can join a fused chain
@@ -43,7 +44,20 @@ type kernel func(c *runCtx, in []*value) ([]*value, error)
 
 type runCtx struct {
 	pool *cpu.Pool
-	own  uint64 // the running node's own mask
+	own  uint64              // the running node's own mask
+	bufs map[int][][]float32 // float buffers of dead values, by length, for alloc
+}
+
+// alloc returns a float value of the given shape whose data the kernel must overwrite
+// entirely: a dead value's buffer when one of that length is free, else a new one.
+func (c *runCtx) alloc(shape []int) *value {
+	n := numel(shape)
+	if l := c.bufs[n]; len(l) > 0 {
+		buf := l[len(l)-1]
+		c.bufs[n] = l[:len(l)-1]
+		return &value{shape: shape, f: buf, dtype: dtFloat}
+	}
+	return newFloat(shape)
 }
 
 // owns reports whether the running kernel may write its result into input i's buffer.
@@ -260,6 +274,13 @@ func Parse(b []byte) (*Model, error) {
 			}
 		}
 	}
+	for _, n := range m.nodes {
+		for _, s := range n.free {
+			if !shared[s] {
+				n.recycle = append(n.recycle, s)
+			}
+		}
+	}
 	for ni, n := range m.nodes {
 		for i, s := range n.in {
 			if i >= 64 || s < 0 || m.consts[s] != nil || shared[s] || last[s] != ni {
@@ -316,7 +337,7 @@ func (m *Model) Run(in map[string]Tensor) (out map[string]Tensor, err error) {
 			return nil, fmt.Errorf("onnx: unknown input %q (inputs: %s)", name, strings.Join(m.inputs, ", "))
 		}
 	}
-	c := &runCtx{pool: m.pool}
+	c := &runCtx{pool: m.pool, bufs: map[int][][]float32{}}
 	var cur *node
 	defer func() {
 		if r := recover(); r != nil {
@@ -346,6 +367,11 @@ func (m *Model) Run(in map[string]Tensor) (out map[string]Tensor, err error) {
 		for i, s := range n.out {
 			if s >= 0 && i < len(res) {
 				slots[s] = res[i]
+			}
+		}
+		for _, s := range n.recycle {
+			if v := slots[s]; v != nil && v.isFloat() && len(v.f) > 0 && !aliases(v, res) {
+				c.bufs[len(v.f)] = append(c.bufs[len(v.f)], v.f)
 			}
 		}
 		for _, s := range n.free {
@@ -382,4 +408,14 @@ func supportedOps() string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// aliases reports whether v's buffer is also one of the results' (an op that wrote in place).
+func aliases(v *value, res []*value) bool {
+	for _, r := range res {
+		if r != nil && len(r.f) > 0 && &r.f[0] == &v.f[0] {
+			return true
+		}
+	}
+	return false
 }

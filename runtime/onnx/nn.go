@@ -77,7 +77,7 @@ func compileMatMul(c *compileCtx) (kernel, error) {
 			return nil, err
 		}
 		shape := append(slices.Clone(batch), n, m)
-		out := newFloat(shape)
+		out := rc.alloc(shape)
 		var bt []float32
 		bCached := bT != nil
 		if !bCached {
@@ -361,7 +361,7 @@ func compileConv(c *compileCtx) (kernel, error) {
 			}
 			bias = b.f
 		}
-		out := newFloat([]int{g.n, g.m, g.oh, g.ow})
+		out := rc.alloc([]int{g.n, g.m, g.oh, g.ow})
 		if g.cg == 1 {
 			convDepthwise(rc, g, out.f, x.f, w.f, bias)
 		} else {

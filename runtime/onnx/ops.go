@@ -96,7 +96,7 @@ const (
 func binaryOp(op int) func(c *compileCtx) (kernel, error) {
 	return func(c *compileCtx) (kernel, error) {
 		return func(rc *runCtx, in []*value) ([]*value, error) {
-			v, err := binaryEvalInto(op, in[0], in[1], rc.owns(0), rc.owns(1))
+			v, err := binaryEvalInto(rc, op, in[0], in[1], rc.owns(0), rc.owns(1))
 			return []*value{v}, err
 		}, nil
 	}
@@ -187,11 +187,13 @@ func bcastLoop(out, as, bs []int, inner func(o, ia, sa, ib, sb, n int)) {
 	}
 }
 
-func binaryEval(op int, a, b *value) (*value, error) { return binaryEvalInto(op, a, b, false, false) }
+func binaryEval(op int, a, b *value) (*value, error) {
+	return binaryEvalInto(nil, op, a, b, false, false)
+}
 
 // binaryEvalInto may write the result into a's (ownA) or b's (ownB) buffer when it has the
 // output's shape.
-func binaryEvalInto(op int, a, b *value, ownA, ownB bool) (*value, error) {
+func binaryEvalInto(rc *runCtx, op int, a, b *value, ownA, ownB bool) (*value, error) {
 	if a.dtype != b.dtype {
 		return nil, fmt.Errorf("inputs are %s and %s, expected one type", dtypeName(a.dtype), dtypeName(b.dtype))
 	}
@@ -206,6 +208,8 @@ func binaryEvalInto(op int, a, b *value, ownA, ownB bool) (*value, error) {
 			out = &value{shape: shape, f: a.f, dtype: dtFloat}
 		case ownB && slices.Equal(shape, b.shape):
 			out = &value{shape: shape, f: b.f, dtype: dtFloat}
+		case rc != nil:
+			out = rc.alloc(shape)
 		default:
 			out = newFloat(shape)
 		}
@@ -431,7 +435,7 @@ func unaryOut(rc *runCtx, x *value) *value {
 	if rc.owns(0) {
 		return &value{shape: x.shape, f: x.f, dtype: dtFloat}
 	}
-	return newFloat(slices.Clone(x.shape))
+	return rc.alloc(slices.Clone(x.shape))
 }
 
 func compileHardSigmoid(c *compileCtx) (kernel, error) {
