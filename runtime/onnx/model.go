@@ -44,20 +44,28 @@ type kernel func(c *runCtx, in []*value) ([]*value, error)
 
 type runCtx struct {
 	pool *cpu.Pool
-	own  uint64              // the running node's own mask
-	bufs map[int][][]float32 // float buffers of dead values, by length, for alloc
+	own  uint64      // the running node's own mask
+	bufs [][]float32 // float buffers of dead values, for alloc
 }
 
 // alloc returns a float value of the given shape whose data the kernel must overwrite
-// entirely: a dead value's buffer when one of that length is free, else a new one.
+// entirely: the smallest free buffer of a dead value that holds it (and is at most 4× too
+// large), else a new one.
 func (c *runCtx) alloc(shape []int) *value {
 	n := numel(shape)
-	if l := c.bufs[n]; len(l) > 0 {
-		buf := l[len(l)-1]
-		c.bufs[n] = l[:len(l)-1]
-		return &value{shape: shape, f: buf, dtype: dtFloat}
+	best := -1
+	for i, b := range c.bufs {
+		if cap(b) >= n && cap(b) <= 4*n+64 && (best < 0 || cap(b) < cap(c.bufs[best])) {
+			best = i
+		}
 	}
-	return newFloat(shape)
+	if best < 0 {
+		return newFloat(shape)
+	}
+	buf := c.bufs[best][:n]
+	c.bufs[best] = c.bufs[len(c.bufs)-1]
+	c.bufs = c.bufs[:len(c.bufs)-1]
+	return &value{shape: shape, f: buf, dtype: dtFloat}
 }
 
 // owns reports whether the running kernel may write its result into input i's buffer.
@@ -337,7 +345,7 @@ func (m *Model) Run(in map[string]Tensor) (out map[string]Tensor, err error) {
 			return nil, fmt.Errorf("onnx: unknown input %q (inputs: %s)", name, strings.Join(m.inputs, ", "))
 		}
 	}
-	c := &runCtx{pool: m.pool, bufs: map[int][][]float32{}}
+	c := &runCtx{pool: m.pool}
 	var cur *node
 	defer func() {
 		if r := recover(); r != nil {
@@ -371,7 +379,7 @@ func (m *Model) Run(in map[string]Tensor) (out map[string]Tensor, err error) {
 		}
 		for _, s := range n.recycle {
 			if v := slots[s]; v != nil && v.isFloat() && len(v.f) > 0 && !aliases(v, res) {
-				c.bufs[len(v.f)] = append(c.bufs[len(v.f)], v.f)
+				c.bufs = append(c.bufs, v.f)
 			}
 		}
 		for _, s := range n.free {

@@ -3,6 +3,7 @@ package onnx
 import (
 	"math"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -77,9 +78,20 @@ func BenchmarkRecognizer(b *testing.B) {
 		b.Fatal(err)
 	}
 	in := map[string]Tensor{m.Inputs()[0]: recInput(1, 320)}
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if _, err := m.Run(in); err != nil {
 			b.Fatal(err)
 		}
 	}
+	// CPU time (user+system, all threads) is steadier than wall time on a shared machine
+	b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
