@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,5 +285,69 @@ func BenchmarkPoolRun(b *testing.B) {
 	var hits [2]int
 	for i := 0; i < b.N; i++ {
 		p.Run(2, 1, func(lo, hi int) { hits[lo]++ })
+	}
+}
+
+// TestPoolShare: every item exactly once, chunk starts on the alignment, for sizes around the
+// chunk count, from several goroutines at once on one pool, with a worker that is slow to start
+// (the pool has more workers than CPUs here) and after the workers have blocked.
+func TestPoolShare(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	check := func(n, align int) {
+		seen := make([]int32, n)
+		var bad atomic.Int32
+		p.Share(n, align, func(lo, hi int) {
+			if lo%align != 0 || hi > n || lo >= hi {
+				bad.Add(1)
+			}
+			for i := lo; i < hi; i++ {
+				atomic.AddInt32(&seen[i], 1)
+			}
+		})
+		if bad.Load() != 0 {
+			t.Errorf("n=%d align=%d: %d chunks out of bounds or off the alignment", n, align, bad.Load())
+		}
+		for i, v := range seen {
+			if v != 1 {
+				t.Fatalf("n=%d align=%d: item %d done %d times", n, align, i, v)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, n := range []int{1, 2, 3, 23, 24, 25, 100, 1000} {
+				for _, align := range []int{1, 4, 16} {
+					check(n, align)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	time.Sleep(5 * spinFor) // the workers block
+	check(1000, 1)
+}
+
+// TestPoolShareSlowWorker: a piece that stalls does not hold up the others: the caller takes
+// the remaining pieces, and Share still returns only after the stalled piece is finished.
+func TestPoolShareSlowWorker(t *testing.T) {
+	p := NewPool(2)
+	defer p.Close()
+	var once sync.Once
+	var done atomic.Int32
+	var calls atomic.Int32
+	p.Share(160, 1, func(lo, hi int) {
+		calls.Add(1)
+		once.Do(func() { time.Sleep(20 * time.Millisecond) })
+		done.Add(int32(hi - lo))
+	})
+	if done.Load() != 160 {
+		t.Fatalf("Share returned with %d of 160 items done", done.Load())
+	}
+	if c := calls.Load(); c != 2*chunksPerThread {
+		t.Fatalf("%d pieces, want %d", c, 2*chunksPerThread)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,7 @@ type job struct {
 	fn     func(lo, hi int)
 	lo, hi int
 	wg     *sync.WaitGroup
+	s      *share // a Share call: take chunks until none is left (fn, lo, hi, wg unused)
 }
 
 // NewPool starts n workers (n <= 0 means DefaultThreads()). Worker 0 is the caller itself.
@@ -34,6 +36,10 @@ func NewPool(n int) *Pool {
 				j, ok := p.next()
 				if !ok {
 					return
+				}
+				if j.s != nil {
+					j.s.work()
+					continue
 				}
 				j.fn(j.lo, j.hi)
 				j.wg.Done()
@@ -101,6 +107,78 @@ func (p *Pool) Run(n, align int, fn func(lo, hi int)) {
 	}
 	fn(lo0, hi0)
 	wg.Wait()
+}
+
+// chunksPerThread is how many pieces Share cuts the work into per worker: enough that a worker
+// which starts late, or loses its CPU for a while, leaves its share to the others, few enough
+// that the hand-out (one atomic add per piece) costs nothing next to a piece.
+const chunksPerThread = 8
+
+// share is one Share call's state. A worker that reaches it after the work is done finds no
+// chunk left and returns, so the call need not wait for workers that never started.
+type share struct {
+	fn   func(lo, hi int)
+	n    int
+	step int           // items per chunk, a multiple of the alignment
+	next atomic.Int64  // first item of the next chunk to hand out
+	left atomic.Int64  // chunks not finished yet
+	done chan struct{} // closed by whoever finishes the last chunk
+}
+
+// work runs chunks until none is left to hand out.
+func (s *share) work() {
+	for {
+		lo := int(s.next.Add(int64(s.step))) - s.step
+		if lo >= s.n {
+			return
+		}
+		s.fn(lo, min(lo+s.step, s.n))
+		if s.left.Add(-1) == 0 {
+			close(s.done)
+			return
+		}
+	}
+}
+
+// Share is Run with the work handed out in pieces to whichever worker is free, the caller
+// included, instead of one fixed piece per worker. Run's fixed split makes every call as slow as
+// its slowest worker: on a device where the camera, the speech engine and other programs take a
+// core now and then, or on two virtual CPUs that share one physical core, one worker is often
+// late or slow. Chunk boundaries are multiples of align; fn may be called several times per
+// worker and must not assume one call per worker.
+func (p *Pool) Share(n, align int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if align < 1 {
+		align = 1
+	}
+	units := (n + align - 1) / align
+	pieces := min(units, p.n*chunksPerThread)
+	if p.n <= 1 || pieces <= 1 {
+		fn(0, n)
+		return
+	}
+	step := (units + pieces - 1) / pieces * align
+	chunks := (n + step - 1) / step
+	s := &share{fn: fn, n: n, step: step, done: make(chan struct{})}
+	s.left.Store(int64(chunks))
+	for i := 1; i < min(p.n, chunks); i++ {
+		select {
+		case p.jobs <- job{s: s}:
+		default: // the workers are behind: the caller and whoever is free do it
+		}
+	}
+	s.work()
+	// Chunks still running elsewhere: poll briefly (each is short), then block.
+	deadline := time.Now().Add(spinFor)
+	for i := 0; s.left.Load() != 0; i++ {
+		if i&63 == 63 && time.Now().After(deadline) {
+			<-s.done
+			return
+		}
+		runtime.Gosched()
+	}
 }
 
 // Close stops the workers. The pool must not be used afterwards.

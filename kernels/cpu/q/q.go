@@ -189,7 +189,7 @@ func (m *Matrix) matVec(k *kernels, dst, x []float32) {
 		dot = k.dot8
 	}
 	rbb := m.rbBytes()
-	m.workers().Run(m.nrb, 1, func(lo, hi int) {
+	m.workers().Share(m.nrb, 1, func(lo, hi int) {
 		var tmp [rows]float32
 		for rb := lo; rb < hi; rb++ {
 			out := tmp[:]
