@@ -32,6 +32,12 @@ GLOBL signbits<>(SB), RODATA|NOPTR, $32
 DATA f128<>+0(SB)/4, $128.0
 GLOBL f128<>(SB), RODATA|NOPTR, $4
 
+// PFD: how far ahead the 4-bit and 8-bit loops prefetch their codes (PFD2: the next line). At 1 KiB
+// decode ran about 10% slower with one or two threads (docs/BENCHMARKS.md, issue 13): the hardware
+// prefetcher alone does not keep enough lines in flight for a memory-bound stream.
+#define PFD 4096
+#define PFD2 4160
+
 #define LOADARGS \
 	MOVQ w+0(FP), SI; \
 	MOVQ sm+8(FP), DX; \
@@ -100,8 +106,8 @@ d4block:
 
 d4pair:
 	// The hot loop: two steps (16 inputs × 16 rows), int16 sums widened once.
-	PREFETCHT0 1024(SI) // 8 steps ahead; the hardware prefetcher alone falls behind on one core
-	PREFETCHT0 1088(SI)
+	PREFETCHT0 PFD(SI) // the hardware prefetcher alone falls behind on one core
+	PREFETCHT0 PFD2(SI)
 	UNPACK(0)
 	VPBROADCASTD (DI), Y2
 	VPBROADCASTD 4(DI), Y3
@@ -184,7 +190,7 @@ d8block:
 	MOVQ R9, R11
 
 d8step:
-	PREFETCHT0 1024(SI)
+	PREFETCHT0 PFD(SI)
 	VMOVDQU (SI), Y0
 	VMOVDQU 32(SI), Y1
 	VPBROADCASTD (DI), Y2

@@ -10,6 +10,12 @@
 DATA nibbles512<>+0(SB)/4, $0x0f0f0f0f
 GLOBL nibbles512<>(SB), RODATA|NOPTR, $4
 
+// PFD: how far ahead the 4-bit and 8-bit loops prefetch their codes (PFD2: the next line). At 1 KiB
+// decode ran about 10% slower with one or two threads (docs/BENCHMARKS.md, issue 13): the hardware
+// prefetcher alone does not keep enough lines in flight for a memory-bound stream.
+#define PFD 4096
+#define PFD2 4160
+
 #define LOADARGS512 \
 	MOVQ w+0(FP), SI; \
 	MOVQ sm+8(FP), DX; \
@@ -61,8 +67,8 @@ v4block:
 
 v4pair:
 	// The hot loop: two steps (16 inputs × 16 rows), four independent accumulators.
-	PREFETCHT0 1024(SI)
-	PREFETCHT0 1088(SI)
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD2(SI)
 	VMOVDQU64 (SI), Z0
 	VMOVDQU64 64(SI), Z2
 	VPSRLW $4, Z0, Z1
@@ -117,8 +123,8 @@ v8block:
 	MOVQ R9, R11
 
 v8pair:
-	PREFETCHT0 1024(SI)
-	PREFETCHT0 1088(SI)
+	PREFETCHT0 PFD(SI)
+	PREFETCHT0 PFD2(SI)
 	VMOVDQU64 (SI), Z0
 	VMOVDQU64 64(SI), Z1
 	VPDPBUSD.BCST (DI), Z0, Z10
