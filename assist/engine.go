@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -154,8 +155,9 @@ type Router struct {
 
 	mu      sync.Mutex // guards slots, users, closing
 	slots   map[string]*slot
-	users   int  // answers in flight (Acquire .. Release)
-	closing bool // Close was called; the last Release frees the engines
+	users   int             // answers in flight (Acquire .. Release)
+	told    map[string]bool // why-not sentences said in full (tell)
+	closing bool            // Close was called; the last Release frees the engines
 
 	freed     chan struct{} // closed once Close has freed the engines
 	freedOnce sync.Once
@@ -163,9 +165,10 @@ type Router struct {
 
 // slot builds one engine once, however many requests ask for it at the same time.
 type slot struct {
-	once sync.Once
-	e    Engine
-	err  error
+	once  sync.Once
+	e     Engine
+	err   error
+	stamp string // the model files as they were when the build began (modelStamp)
 }
 
 // NewRouter returns the router for cfg. It builds nothing: each engine is built when a request
@@ -204,8 +207,51 @@ func (r *Router) engine(name string) Engine {
 	if s == nil {
 		return nil
 	}
-	s.once.Do(func() { s.e, s.err = r.build(name) })
+	s.once.Do(func() { s.stamp = r.modelStamp(); s.e, s.err = r.build(name) })
+	if s.e == nil && s.err != nil && !r.fixed && r.modelStamp() != s.stamp {
+		// A model file the settings name changed since the build failed (the caregiver
+		// installed or repaired it): try once more. Until then the engine stays off, and
+		// its failure is not logged again.
+		s = r.renew(name, s)
+		s.once.Do(func() { s.stamp = r.modelStamp(); s.e, s.err = r.build(name) })
+	}
 	return s.e
+}
+
+// renew replaces the failed slot old of name by a new one (unless another request did already)
+// and returns the slot now in place.
+func (r *Router) renew(name string, old *slot) *slot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.slots[name] == old && !r.closing {
+		r.slots[name] = &slot{}
+	}
+	return r.slots[name]
+}
+
+// modelStamp describes the model files and folders the settings name (size and time of each,
+// and of each file in a model folder), so that a failed engine is tried again when one of them
+// changes, and not before.
+func (r *Router) modelStamp() string {
+	var b strings.Builder
+	for _, f := range r.cfg.ModelFiles() {
+		st, err := os.Stat(f.Path)
+		if err != nil {
+			fmt.Fprintf(&b, "%s: -\n", f.Path)
+			continue
+		}
+		fmt.Fprintf(&b, "%s: %d %d\n", f.Path, st.Size(), st.ModTime().UnixNano())
+		if !st.IsDir() {
+			continue
+		}
+		ents, _ := os.ReadDir(f.Path)
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil {
+				fmt.Fprintf(&b, " %s %d %d\n", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+	}
+	return b.String()
 }
 
 func (r *Router) slot(name string) *slot {
@@ -270,7 +316,7 @@ func (l lazyEngine) Name() string { return l.name }
 func (l lazyEngine) Answer(ctx context.Context, frame image.Image, question string, emit func(Piece) error) error {
 	e := l.r.engine(l.name)
 	if e == nil {
-		return fmt.Errorf("%s engine: %w", l.name, l.r.missingErr(l.name))
+		return &OffError{Engine: l.name, Err: l.r.missingErr(l.name)}
 	}
 	return e.Answer(ctx, frame, question, emit)
 }
@@ -286,6 +332,18 @@ func (r *Router) missingErr(name string) error {
 	s.once.Do(func() {}) // wait for a build in progress
 	return s.err
 }
+
+// OffError is what a delegate answers when its engine could not be built (a broken or missing
+// model): the engine stays off until the settings are reloaded or a model file they name
+// changes, and the router has logged why once. The engine that asked (the scene engine) says it
+// once and answers without it, with no warning per request.
+type OffError struct {
+	Engine string // "vlm"
+	Err    error  // why it could not be built
+}
+
+func (e *OffError) Error() string { return fmt.Sprintf("%s engine is off: %v", e.Engine, e.Err) }
+func (e *OffError) Unwrap() error { return e.Err }
 
 // linkSecondReader: "read this" asks the vision-language model, when one is installed, about
 // what OCR reads nothing or little in (signs, handwriting).
@@ -474,15 +532,40 @@ func (r *Router) Route(intent Intent) (Engine, error) {
 			return e, nil
 		}
 	}
-	return nil, &NoEngineError{Intent: intent, Spoken: r.whyNot(intent, name)}
+	return nil, &NoEngineError{Intent: intent, Spoken: r.tell(intent, r.whyNot(intent, name))}
+}
+
+// whatOf is what each intent asks for, in words ("I can't ...").
+var whatOf = map[Intent]string{Read: "read text", Describe: "describe what is in front of you", Ask: "answer questions about the picture",
+	Colour: "tell colours", Light: "tell the light", People: "count people", TextHere: "look for text"}
+
+// tell is the sentence to say when no engine can answer intent: the whole of why (and what
+// to do instead) the first time after start or a settings reload, then only "I can't ..."
+// (the user knows why; a long sentence on every press hides that nothing else changed).
+// Detailed verbosity says all of it every time.
+func (r *Router) tell(intent Intent, why string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.told == nil {
+		r.told = map[string]bool{}
+	}
+	if r.told[why] && r.cfg.Verbosity != "detailed" {
+		return fmt.Sprintf("I can't %s.", whatOf[intent])
+	}
+	r.told[why] = true
+	return why
 }
 
 func (r *Router) whyNot(intent Intent, name string) string {
-	what := map[Intent]string{Read: "read text", Describe: "describe what is in front of you", Ask: "answer questions about the picture",
-		Colour: "tell colours", Light: "tell the light", People: "count people", TextHere: "look for text"}[intent]
+	what := whatOf[intent]
 	switch {
 	case name == "none" || name == "":
 		return fmt.Sprintf("I can't %s: it is switched off in the settings.", what)
+	case name == "vlm" && r.cfg.Models.VLM != "":
+		if err := r.missingErr("vlm"); err != nil && !errors.Is(err, ErrNotInstalled) {
+			return fmt.Sprintf("I can't %s: the vision-language model does not load. The details are in the log.", what)
+		}
+		return fmt.Sprintf("I can't %s: the vision-language model is missing.", what)
 	case name == "vlm":
 		msg := fmt.Sprintf("I can't %s yet: no vision-language model is installed.", what)
 		if intent != Read && r.choice[Read] == "ocr" && r.engine("ocr") != nil {

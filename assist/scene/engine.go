@@ -40,6 +40,7 @@ type Engine struct {
 	vlmName   string
 	vlm       assist.Engine // set by the router when a vision-language model is installed
 	vlmWait   time.Duration
+	vlmOff    atomic.Bool // the model could not be loaded and this was said; cleared when it answers
 	log       *slog.Logger
 }
 
@@ -299,9 +300,24 @@ func (e *Engine) askVLM(ctx context.Context, frame image.Image, question string,
 			}
 		})
 	}()
-	fallback := func(reason string) error {
+	fallback := func(reason string, err error) error {
 		cancel()
 		for range pieces { // let the model's goroutine end
+		}
+		var off *assist.OffError
+		if errors.As(err, &off) {
+			// The model did not load: the router logged why once and tries again only when
+			// the settings or the model's files change. The user hears it once (as the
+			// detectors' off sentences), not every time they ask.
+			if e.vlmOff.Load() {
+				return e.saidOff(f, emit(assist.Piece{Text: f.Describe(e.verbosity), Confidence: confidence(f)}))
+			}
+			f.Off = append(f.Off, vlmOffSentence(off))
+			err := emit(assist.Piece{Text: f.Describe(e.verbosity), Confidence: confidence(f)})
+			if err == nil {
+				e.vlmOff.Store(true)
+			}
+			return e.saidOff(f, err)
 		}
 		e.log.Warn("vision-language model: answering from the detectors", "why", reason)
 		return e.saidOff(f, emit(assist.Piece{Text: f.Describe(e.verbosity), Confidence: confidence(f)}))
@@ -315,11 +331,12 @@ func (e *Engine) askVLM(ctx context.Context, frame image.Image, question string,
 			if !ok {
 				err := <-done
 				if err != nil && !said && ctx.Err() == nil {
-					return fallback(err.Error())
+					return fallback(err.Error(), err)
 				}
 				return err
 			}
 			said = true
+			e.vlmOff.Store(false) // it loads now: a later failure is said again
 			if err := emit(p); err != nil {
 				cancel()
 				for range pieces {
@@ -328,7 +345,7 @@ func (e *Engine) askVLM(ctx context.Context, frame image.Image, question string,
 			}
 		case <-wait.C:
 			if !said {
-				return fallback(fmt.Sprintf("no answer within %v", e.vlmWait))
+				return fallback(fmt.Sprintf("no answer within %v", e.vlmWait), nil)
 			}
 		case <-ctx.Done():
 			cancel()
@@ -337,4 +354,13 @@ func (e *Engine) askVLM(ctx context.Context, frame image.Image, question string,
 			return ctx.Err()
 		}
 	}
+}
+
+// vlmOffSentence says why the vision-language model is not describing, in words: its folder
+// by base name (a path is hard to follow by ear; the log has it in full).
+func vlmOffSentence(off *assist.OffError) string {
+	if errors.Is(off.Err, assist.ErrNotInstalled) {
+		return "I can't describe in detail: the vision-language model is missing. Here is what my detectors see."
+	}
+	return "I can't describe in detail: the vision-language model does not load; the details are in the log. Here is what my detectors see."
 }

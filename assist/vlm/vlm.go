@@ -49,7 +49,7 @@ func New(q *multimodal.VQA, maxTokens int) *Engine {
 }
 
 func newEngine(cfg config.Config) (assist.Engine, error) {
-	dir := cfg.Models.VLM
+	dir := cfg.Models.Path(cfg.Models.VLM) // a relative folder is in the model folder, as doctor and check read it
 	if dir == "" {
 		return nil, fmt.Errorf("%w: no vision-language model is configured (models.vlm)", assist.ErrNotInstalled)
 	}

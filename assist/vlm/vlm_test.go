@@ -5,6 +5,8 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -176,5 +178,80 @@ func TestWhicheverVLMIsInstalled(t *testing.T) {
 			}
 		}
 		closer()
+	}
+}
+
+// A configured model folder that does not load: the router builds it once and logs why once;
+// "describe" (routed to the model) says in full that it does not load the first time, then
+// only "I can't ..." (detailed verbosity: in full every time), without building it again,
+// until a file in the folder changes: then it is built again and answers. A relative folder is
+// found in the model folder, as doctor and check look for it.
+func TestBrokenVLMStaysOffUntilItsFilesChange(t *testing.T) {
+	models := t.TempDir()
+	dir := filepath.Join(models, "smolvlm")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"architectures": ["Idefics3ForConditionalGeneration"], `), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Models.Dir, cfg.Models.VLM = models, "smolvlm"
+	cfg.Engines.Describe = "vlm"
+	var log strings.Builder
+	r := assist.NewRouter(cfg)
+	r.SetLog(slog.New(slog.NewTextHandler(&log, nil)))
+	var said []string
+	for range 3 {
+		_, err := r.Route(assist.Describe)
+		var ne *assist.NoEngineError
+		if !errors.As(err, &ne) {
+			t.Fatalf("broken model: %v", err)
+		}
+		said = append(said, ne.Spoken)
+	}
+	want := []string{"I can't describe what is in front of you: the vision-language model does not load. The details are in the log.",
+		"I can't describe what is in front of you.", "I can't describe what is in front of you."}
+	if !slices.Equal(said, want) {
+		t.Errorf("said %q, want %q", said, want)
+	}
+	if n := strings.Count(log.String(), "engine unavailable"); n != 1 {
+		t.Errorf("logged %d times: %s", n, log.String())
+	}
+	detailed := cfg
+	detailed.Verbosity = "detailed"
+	rd := assist.NewRouter(detailed)
+	rd.SetLog(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for range 2 {
+		if _, err := rd.Route(assist.Describe); err == nil || !strings.Contains(assist.SpokenMessage(err), "does not load") {
+			t.Errorf("detailed: %v", err)
+		}
+	}
+	// The caregiver installs a good model in the same folder.
+	if _, err := smolvlm.WriteRandom(dir, smolvlm.TinySizes, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := smolvlm.WriteTinyTokenizer(dir); err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.Route(assist.Describe)
+	if err != nil || e.Name() != "vlm" {
+		t.Fatalf("after the model was installed: %v %v", e, err)
+	}
+	if n := strings.Count(log.String(), "engine unavailable"); n != 1 {
+		t.Errorf("logged %d times: %s", n, log.String())
+	}
+	r.Close()
+}
+
+// A missing folder is said to be missing (not "no model is installed": one is configured).
+func TestMissingVLMFolder(t *testing.T) {
+	cfg := config.Default()
+	cfg.Models.VLM = filepath.Join(t.TempDir(), "gone")
+	cfg.Engines.Ask = "vlm"
+	r := assist.NewRouter(cfg)
+	r.SetLog(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := r.Route(assist.Ask); err == nil || assist.SpokenMessage(err) != "I can't answer questions about the picture: the vision-language model is missing." {
+		t.Errorf("%v", err)
 	}
 }

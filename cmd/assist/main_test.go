@@ -121,9 +121,9 @@ func TestAskFaults(t *testing.T) {
 	if code != 0 || !strings.Contains(o, "I can't recognise objects: the model file yolox_nano.onnx is missing.") || !strings.Contains(o, "It is ") {
 		t.Errorf("describe without models: %d %q", code, o)
 	}
-	// Only the vision-language model answers open questions.
+	// Only the vision-language model answers open questions; the one configured is missing.
 	code, o, _ = runCmd("ask", "--config", cfg, "--image", "../../examples/sample.png", "--question", "who made this", "--wav", wav)
-	if code != 1 || !strings.Contains(o, "no vision-language model is installed") {
+	if code != 1 || !strings.Contains(o, "the vision-language model is missing") {
 		t.Errorf("missing model: %d %q", code, o)
 	}
 	code, o, _ = runCmd("ask", "--config", cfg, "--image", "../../examples/sample.png", "--wav", wav)
