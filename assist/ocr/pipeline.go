@@ -447,6 +447,12 @@ func (e *Engine) Read(ctx context.Context, img image.Image, o ReadOptions) (Page
 		}
 		lines = readingOrder(lines)
 	}
+	// The text-recognition network, where one is installed, re-reads what Tesseract was unsure
+	// of or did not read (network.go).
+	lines, err = e.networkPass(ctx, g, lines, missed)
+	if err != nil {
+		return Page{}, err
+	}
 	// Numbers: every number not read with high confidence is read again at another scale.
 	lines, err = e.checkNumbers(ctx, g, lines)
 	if err != nil {

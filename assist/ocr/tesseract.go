@@ -6,6 +6,7 @@ package ocr
 import (
 	"errors"
 	"fmt"
+	"github.com/rpiq/rpiq/assist/textrec"
 	"image"
 	"os"
 	"runtime"
@@ -198,6 +199,7 @@ type Engine struct {
 	h      uintptr
 	lang   string
 	closed bool
+	net    *textrec.Recognizer // the second reader; nil: none (network.go)
 }
 
 // Options choose the language data.

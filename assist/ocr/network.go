@@ -1,0 +1,214 @@
+package ocr
+
+import (
+	"context"
+	"image"
+	"strings"
+	"time"
+
+	"github.com/rpiq/rpiq/assist/textrec"
+)
+
+// The text-recognition network (assist/textrec, PaddleOCR's PP-OCR recogniser) as a second
+// reader. Tesseract stays the first: the network re-reads only what Tesseract read with low
+// confidence or not at all — a picture one line high (a word cut out of a photo, a sign), the
+// lines Tesseract was unsure of, and the rows of characters no pass read — and its reading is
+// taken where it is surer. A line Tesseract read with every word at keepSure or more is kept as
+// read. A number the two readers read differently is said with both ("the number may be ...").
+
+// SetRecognizer gives the pipeline the text-recognition network (nil: Tesseract alone).
+func (e *Engine) SetRecognizer(r *textrec.Recognizer) { e.net = r }
+
+// keepSure: a line whose every word Tesseract read at this confidence or more is kept as read.
+const keepSure = 90
+
+// netSure is the mean character probability (×100) a network reading needs to be said where
+// Tesseract read nothing; netMargin is how much surer than Tesseract's line it must be to
+// replace it.
+const (
+	netSure   = 75
+	netMargin = 5
+)
+
+// maxNetLines bounds the network's re-readings of one picture.
+const maxNetLines = 16
+
+// netRead reads g (one line of print) with the network two ways, as it is and with a margin of
+// paper a quarter of its height wide, and keeps the reading whose least sure character is surer.
+func (e *Engine) netRead(g *image.Gray) (textrec.Reading, error) {
+	if trace != nil {
+		defer trace("network", g.Rect.Size(), time.Now())
+	}
+	a, err := e.net.Read(g)
+	if err != nil {
+		return a, err
+	}
+	pad := max(4, (g.Rect.Dy()+3)/4)
+	b, err := e.net.Read(padGray(g, pad, paperLevel(g)))
+	if err != nil {
+		return a, err
+	}
+	if b.Least > a.Least {
+		return b, nil
+	}
+	return a, nil
+}
+
+// netLine makes a Line of a network reading of the place box: words split at spaces, each with
+// its characters' mean probability as its confidence and a share of the box in proportion to
+// its characters (the network gives no boxes).
+func netLine(rd textrec.Reading, box image.Rectangle) Line {
+	l := Line{Pass: "network", Box: box}
+	n := len(rd.Chars)
+	start := 0
+	flush := func(end int) {
+		if end <= start {
+			return
+		}
+		var b strings.Builder
+		s := 0.0
+		for _, c := range rd.Chars[start:end] {
+			b.WriteString(c.Text)
+			s += c.Prob
+		}
+		x0 := box.Min.X + box.Dx()*start/n
+		x1 := box.Min.X + box.Dx()*end/n
+		l.Words = append(l.Words, Word{Text: b.String(), Confidence: 100 * s / float64(end-start), Box: image.Rect(x0, box.Min.Y, max(x1, x0+1), box.Max.Y)})
+	}
+	for i, c := range rd.Chars {
+		if strings.TrimSpace(c.Text) == "" {
+			flush(i)
+			start = i + 1
+		}
+	}
+	flush(n)
+	return l
+}
+
+// sureLine: every word read at keepSure or more.
+func sureLine(l Line) bool {
+	for _, w := range l.Words {
+		if w.Confidence < keepSure {
+			return false
+		}
+	}
+	return len(l.Words) > 0
+}
+
+// sayable: a network reading good enough to say where nothing else was read.
+func sayable(x Line) bool {
+	return alnumCount(x.Text()) >= 2 && x.Confidence() >= netSure
+}
+
+// crossNumbers compares the numbers of the line kept with the other reader's reading of the
+// same place: the same digits confirm a number, other digits are kept as its alternative.
+func crossNumbers(kept *Line, other Line) {
+	for _, w := range kept.Words {
+		if !hasDigit(w.Text) {
+			continue
+		}
+		alt, ok := sameWord(w, other.Words)
+		if !ok || !hasDigit(alt.Text) {
+			continue
+		}
+		if digitsOf(alt.Text) == digitsOf(w.Text) {
+			if w.Confidence < numberSure && alt.Confidence < numberSure {
+				continue // two unsure readings agreeing: still said with a doubt
+			}
+			if kept.Checked == nil {
+				kept.Checked = map[string]bool{}
+			}
+			kept.Checked[w.Text] = true
+			continue
+		}
+		if kept.Alternatives == nil {
+			kept.Alternatives = map[string]string{}
+		}
+		kept.Alternatives[w.Text] = alt.Text
+	}
+}
+
+// networkPass re-reads with the network what Tesseract was unsure of or did not read.
+func (e *Engine) networkPass(ctx context.Context, g *image.Gray, lines []Line, missed []image.Rectangle) ([]Line, error) {
+	if e.net == nil {
+		return lines, nil
+	}
+	// A picture one line high: the network reads the whole of it.
+	if g.Rect.Dy() <= 160 && g.Rect.Dx() <= 1000 && len(lines) <= 1 {
+		rd, err := e.netRead(g)
+		if err != nil {
+			return nil, err
+		}
+		x := netLine(rd, g.Rect)
+		switch {
+		case len(lines) == 0:
+			if sayable(x) {
+				lines = []Line{x}
+			}
+		case !sureLine(lines[0]) && sayable(x) && x.Confidence() >= lines[0].Confidence()+netMargin:
+			x.Box = lines[0].Box
+			crossNumbers(&x, lines[0])
+			lines[0] = x
+		default:
+			crossNumbers(&lines[0], x)
+		}
+		return lines, nil
+	}
+	done := 0
+	// The lines Tesseract was unsure of.
+	for i := range lines {
+		l := &lines[i]
+		if sureLine(*l) || done >= maxNetLines {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		done++
+		pad := max(2, l.Height()/6)
+		r := l.Box.Inset(-pad).Intersect(g.Rect)
+		rd, err := e.netRead(cropGray(g, r))
+		if err != nil {
+			return nil, err
+		}
+		x := netLine(rd, l.Box)
+		// Surer, and not fewer words (the network runs words together where the spaces are
+		// narrow; a line read as one long word is not a better reading of a line of words).
+		if sayable(x) && x.Confidence() >= l.Confidence()+netMargin && len(x.Words) >= len(l.Words) {
+			crossNumbers(&x, *l)
+			*l = x
+		} else {
+			crossNumbers(l, x)
+		}
+	}
+	// The rows of characters no pass read.
+	for _, r := range missed {
+		if done >= maxNetLines {
+			break
+		}
+		read := false
+		for _, l := range lines {
+			if samePlace(l.Box, r) {
+				read = true
+			}
+		}
+		if read {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		done++
+		pad := max(2, r.Dy()/6)
+		rr := r.Inset(-pad).Intersect(g.Rect)
+		rd, err := e.netRead(cropGray(g, rr))
+		if err != nil {
+			return nil, err
+		}
+		// Rows in a photo meet shapes that are not text: a surer reading of three characters.
+		if x := netLine(rd, r); sayable(x) && alnumCount(x.Text()) >= 3 && x.Confidence() >= 85 {
+			lines = insertLine(lines, x)
+		}
+	}
+	return lines, nil
+}
