@@ -4,10 +4,15 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/rpiq/rpiq/assist/textrec/textrectest"
 )
 
 func TestParseDict(t *testing.T) {
@@ -179,5 +184,41 @@ func TestReadChecksClasses(t *testing.T) {
 	r = New(run, keys[:3], "rec.onnx")
 	if _, err := r.Read(image.NewGray(image.Rect(0, 0, 30, 12))); err == nil || !strings.Contains(err.Error(), "rec.onnx: the network has 6 classes; the dictionary has 3 characters") {
 		t.Errorf("class mismatch: %v", err)
+	}
+}
+
+// TestLoadTiny: the tiny network written by textrectest, loaded from files and run by the
+// project's ONNX interpreter, reads back the code it was drawn in (the real network's test is
+// in assist/ocr, with RPIQ_TEXTREC_DIR).
+func TestLoadTiny(t *testing.T) {
+	model, dict, err := textrectest.Write(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Load(model, dict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"EXIT", "TIE XI"} {
+		rd, err := r.Read(textrectest.Picture(want))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rd.Text != want || rd.Least < 0.99 {
+			t.Errorf("read %q (least %.3f), want %q", rd.Text, rd.Least, want)
+		}
+	}
+	// Damaged files: the error names the file.
+	bad := filepath.Join(t.TempDir(), "bad.onnx")
+	os.WriteFile(bad, []byte("not a model"), 0o644)
+	if _, err := Load(bad, dict); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("damaged model: %v", err)
+	}
+	os.WriteFile(bad+".txt", []byte("E\n\nX\n"), 0o644)
+	if _, err := Load(model, bad+".txt"); err == nil || !strings.Contains(err.Error(), bad+".txt: line 2 is empty") {
+		t.Errorf("damaged dictionary: %v", err)
+	}
+	if _, err := Load(model, filepath.Join(t.TempDir(), "none.txt")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing dictionary: %v", err)
 	}
 }

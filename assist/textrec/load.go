@@ -1,0 +1,40 @@
+package textrec
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/rpiq/rpiq/runtime/onnx"
+)
+
+// Load reads the recogniser's ONNX file and its dictionary and runs it with the project's ONNX
+// interpreter (runtime/onnx). Errors name the file.
+func Load(modelPath, dictPath string) (*Recognizer, error) {
+	d, err := os.ReadFile(dictPath)
+	if err != nil {
+		return nil, fmt.Errorf("textrec: %w", err)
+	}
+	keys, err := ParseDict(dictPath, d)
+	if err != nil {
+		return nil, err
+	}
+	m, err := onnx.Load(modelPath)
+	if err != nil {
+		return nil, fmt.Errorf("textrec: %s: %w", modelPath, err)
+	}
+	if len(m.Inputs()) != 1 || len(m.Outputs()) < 1 {
+		return nil, fmt.Errorf("textrec: %s: the network has %d inputs and %d outputs; a text recogniser has one input picture and one output", modelPath, len(m.Inputs()), len(m.Outputs()))
+	}
+	return New(onnxRunner{m}, keys, modelPath), nil
+}
+
+type onnxRunner struct{ m *onnx.Model }
+
+func (r onnxRunner) Run(x []float32, shape []int) ([]float32, []int, error) {
+	out, err := r.m.Run(map[string]onnx.Tensor{r.m.Inputs()[0]: {Shape: shape, Data: x}})
+	if err != nil {
+		return nil, nil, err
+	}
+	y := out[r.m.Outputs()[0]]
+	return y.Data, y.Shape, nil
+}
