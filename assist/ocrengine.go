@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io/fs"
 	"strings"
 	"unicode"
 
 	"github.com/rpiq/rpiq/assist/config"
 	"github.com/rpiq/rpiq/assist/ocr"
+	"github.com/rpiq/rpiq/assist/textrec"
 )
 
 func init() { RegisterEngine("ocr", newOCREngine) }
@@ -24,6 +26,10 @@ type OCREngine struct {
 	MinConfidence float64 // 0..100
 	// Second is the vision-language model, or nil; NewRouter sets it when one is configured.
 	Second Engine
+	// TextErr is why the text-recognition network (models.text_recognizer) is off, nil when it
+	// is on or switched off in the settings; textFiles are its two files.
+	TextErr   error
+	textFiles [2]string
 }
 
 // tesseractLang maps the configuration's language to Tesseract's data names.
@@ -57,7 +63,32 @@ func newOCREngine(cfg config.Config) (Engine, error) {
 		}
 		return nil, err // a configured tessdata folder that does not work: a setting to fix
 	}
-	return &OCREngine{OCR: e, MinConfidence: cfg.Engines.MinConfidence}, nil
+	oe := &OCREngine{OCR: e, MinConfidence: cfg.Engines.MinConfidence}
+	// The text-recognition network: a missing or damaged file switches only it off (Tesseract
+	// reads alone); assist check --deep and assist doctor name the file.
+	if m := cfg.Models; m.TextRecognizer != "" && m.TextDictionary != "" {
+		oe.textFiles = [2]string{m.Path(m.TextRecognizer), m.Path(m.TextDictionary)}
+		rec, err := textrec.Load(oe.textFiles[0], oe.textFiles[1])
+		if err != nil {
+			oe.TextErr = err
+		} else {
+			e.SetRecognizer(rec)
+		}
+	}
+	return oe, nil
+}
+
+// ModelProblems implements ModelChecker: the text-recognition network's file that exists but
+// does not load (a missing one is the settings check's).
+func (e *OCREngine) ModelProblems() []config.Problem {
+	if e.TextErr == nil || errors.Is(e.TextErr, fs.ErrNotExist) {
+		return nil
+	}
+	field := "models.text_recognizer"
+	if strings.Contains(e.TextErr.Error(), e.textFiles[1]) {
+		field = "models.text_dictionary"
+	}
+	return []config.Problem{{Field: field, Msg: fmt.Sprintf("the text-recognition network is off: %v", e.TextErr)}}
 }
 
 // Name implements Engine.

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"image"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rpiq/rpiq/assist/config"
 	"github.com/rpiq/rpiq/assist/ocr"
 	"github.com/rpiq/rpiq/assist/textimage"
+	"github.com/rpiq/rpiq/assist/textrec/textrectest"
 )
 
 // fakeVLM stands in for the vision-language model at the model boundary (no model can run in
@@ -118,5 +120,58 @@ func TestSecondReader(t *testing.T) {
 	NewRouterWith(map[Intent]string{Read: "ocr", Describe: "vlm"}, map[string]Engine{"ocr": o, "vlm": vlm})
 	if o.Second != vlm {
 		t.Error("the router did not give OCR its second reader")
+	}
+}
+
+// TestTextRecognizerSettings: the text-recognition network from the settings to the spoken
+// answer (the tiny network of textrectest, which reads a grey-level code): installed, it reads
+// what Tesseract cannot; damaged, only it is off and the file is named; switched off, nothing
+// is loaded.
+func TestTextRecognizerSettings(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := textrectest.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Models.Dir = dir
+	cfg.Models.TextRecognizer, cfg.Models.TextDictionary = "rec.onnx", "keys.txt"
+	answer := func(cfg config.Config) (*OCREngine, string) {
+		e, err := newOCREngine(cfg)
+		if err != nil {
+			if errors.Is(err, ErrNotInstalled) && os.Getenv("RPIQ_REQUIRE_DEPS") != "1" {
+				t.Skip(err)
+			}
+			t.Fatal(err)
+		}
+		oe := e.(*OCREngine)
+		t.Cleanup(func() { oe.Close() })
+		var said strings.Builder
+		if err := oe.Answer(context.Background(), textrectest.Picture("EXIT"), "read this", func(p Piece) error {
+			said.WriteString(p.Text)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return oe, said.String()
+	}
+	oe, said := answer(cfg)
+	if oe.TextErr != nil || !strings.HasPrefix(said, "EXIT") {
+		t.Errorf("installed: said %q (error %v)", said, oe.TextErr)
+	}
+	os.WriteFile(filepath.Join(dir, "bad.onnx"), []byte("damaged"), 0o644)
+	bad := cfg
+	bad.Models.TextRecognizer = "bad.onnx"
+	oe, said = answer(bad)
+	ps := oe.ModelProblems()
+	if oe.TextErr == nil || len(ps) != 1 || ps[0].Field != "models.text_recognizer" || !strings.Contains(ps[0].Msg, filepath.Join(dir, "bad.onnx")) {
+		t.Errorf("damaged: error %v, problems %v", oe.TextErr, ps)
+	}
+	if strings.Contains(said, "EXIT") {
+		t.Errorf("damaged: said %q", said)
+	}
+	off := cfg
+	off.Models.TextRecognizer, off.Models.TextDictionary = "", ""
+	if oe, said = answer(off); oe.TextErr != nil || strings.Contains(said, "EXIT") {
+		t.Errorf("off: said %q (error %v)", said, oe.TextErr)
 	}
 }

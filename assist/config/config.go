@@ -93,10 +93,14 @@ type Models struct {
 	Classes     string `toml:"classes"`      // its class names, one a line (COCO's 80)
 	Faces       string `toml:"faces"`        // face detector, OpenCV's res10 SSD graph (.pb)
 	FacesConfig string `toml:"faces_config"` // its TensorFlow text config (.pbtxt)
-	VLM         string `toml:"vlm"`          // vision-language model folder (holds config.json); empty: none
-	Tessdata    string `toml:"tessdata"`     // Tesseract data folder; empty: the system's
-	Speech      string `toml:"speech"`       // PocketSphinx acoustic model folder; empty: the system's
-	Dict        string `toml:"dict"`         // PocketSphinx pronunciation dictionary; empty: built in
+	// TextRecognizer is the text-recognition network that re-reads what Tesseract is unsure of
+	// (PaddleOCR's PP-OCR recogniser, ONNX); TextDictionary its characters, one a line.
+	TextRecognizer string `toml:"text_recognizer"`
+	TextDictionary string `toml:"text_dictionary"`
+	VLM            string `toml:"vlm"`      // vision-language model folder (holds config.json); empty: none
+	Tessdata       string `toml:"tessdata"` // Tesseract data folder; empty: the system's
+	Speech         string `toml:"speech"`   // PocketSphinx acoustic model folder; empty: the system's
+	Dict           string `toml:"dict"`     // PocketSphinx pronunciation dictionary; empty: built in
 }
 
 // Privacy: frames are never stored unless DebugCapture is set.
@@ -139,6 +143,7 @@ func Default() Config {
 		Models: Models{
 			Objects: "yolox_nano.onnx", Classes: "coco.names",
 			Faces: "opencv_face_detector_uint8.pb", FacesConfig: "opencv_face_detector.pbtxt",
+			TextRecognizer: "ch_PP-OCRv4_rec_infer.onnx", TextDictionary: "ppocr_keys_v1.txt",
 		},
 	}
 }
@@ -193,6 +198,8 @@ func (c Config) ModelFiles() []ModelFile {
 	add("models.classes", c.Models.Classes, "object recognition", false)
 	add("models.faces", c.Models.Faces, "face detection", false)
 	add("models.faces_config", c.Models.FacesConfig, "face detection", false)
+	add("models.text_recognizer", c.Models.TextRecognizer, "the text-recognition network", false)
+	add("models.text_dictionary", c.Models.TextDictionary, "the text-recognition network", false)
 	add("models.vlm", c.Models.VLM, "the vision-language model", true)
 	return fs
 }

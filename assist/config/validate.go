@@ -241,6 +241,7 @@ func validateModels(c *Config, bad func(field, format string, a ...any)) {
 	}
 	pair("models.objects", m.Objects, "models.classes", m.Classes, "object recognition")
 	pair("models.faces", m.Faces, "models.faces_config", m.FacesConfig, "face detection")
+	pair("models.text_recognizer", m.TextRecognizer, "models.text_dictionary", m.TextDictionary, "the text-recognition network")
 	name := func(field, v string, exts ...string) {
 		if v == "" {
 			return
@@ -264,6 +265,8 @@ func validateModels(c *Config, bad func(field, format string, a ...any)) {
 	name("models.classes", m.Classes, ".names", ".txt")
 	name("models.faces", m.Faces, ".pb")
 	name("models.faces_config", m.FacesConfig, ".pbtxt")
+	name("models.text_recognizer", m.TextRecognizer, ".onnx")
+	name("models.text_dictionary", m.TextDictionary, ".txt")
 	if m.VLM != "" {
 		low := strings.ToLower(m.VLM)
 		switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rpiq/rpiq/assist/textrec"
 	"io"
 	"log/slog"
 	"os"
@@ -185,7 +186,21 @@ func modelChecks(cfg config.Config) []check {
 			cs = append(cs, check{c.Name, false, needed, fmt.Sprintf("%s is off: %v; install the file with assist models install FILE|URL --sha256 HEX (folder %s)", c.What(), c.Err, m.Folder())})
 		}
 	}
-	return cs
+	return append(cs, textChecks(cfg)...)
+}
+
+// textChecks says whether the text-recognition network's files are installed and load. It is
+// never needed: without it Tesseract reads alone.
+func textChecks(cfg config.Config) []check {
+	m := cfg.Models
+	if m.TextRecognizer == "" || m.TextDictionary == "" {
+		return []check{{"text", false, false, "the text-recognition network is switched off (models.text_recognizer is empty); Tesseract reads alone"}}
+	}
+	rec, dict := m.Path(m.TextRecognizer), m.Path(m.TextDictionary)
+	if _, err := textrec.Load(rec, dict); err != nil {
+		return []check{{"text", false, false, fmt.Sprintf("the text-recognition network is off: %v; Tesseract reads alone (install the files with assist models install FILE|URL --sha256 HEX, folder %s)", err, m.Folder())}}
+	}
+	return []check{{"text", true, false, fmt.Sprintf("%s + %s: re-reads the words Tesseract is unsure of", rec, dict)}}
 }
 
 // quietLog discards log lines (the checks print what matters).
