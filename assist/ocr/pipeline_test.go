@@ -16,7 +16,7 @@ import (
 	"github.com/rpiq/rpiq/assist/textimage"
 )
 
-func readPage(t *testing.T, e *Engine, img image.Image) Page {
+func readPage(t testing.TB, e *Engine, img image.Image) Page {
 	t.Helper()
 	p, err := e.Read(context.Background(), img, ReadOptions{})
 	if err != nil {
@@ -163,36 +163,40 @@ func wordRead(got, want string) bool {
 	return strings.Contains(norm(got), norm(want))
 }
 
-// TestSignsAndSceneCrops: signs at least 8 of 10; ICDAR word crops at least 9 and each one the
-// tesseract program reads (both counts are logged: the README's figures).
-func TestSignsAndSceneCrops(t *testing.T) {
-	e := engine(t)
-	dir := t.TempDir()
-	type item struct {
-		kind, want string
-		img        image.Image
-	}
-	var items []item
+// signItem is one sign or ICDAR word crop with the words on it.
+type signItem struct {
+	kind, want string
+	img        image.Image
+}
+
+// signsAndCrops are the 10 generated signs and the 17 ICDAR word crops.
+func signsAndCrops(t testing.TB) []signItem {
+	var items []signItem
 	for _, s := range signs(t) {
-		items = append(items, item{"sign", s.text, s.img})
+		items = append(items, signItem{"sign", s.text, s.img})
 	}
 	photos := map[string]image.Image{}
 	for _, p := range icdar(t) {
 		photos[p.name] = p.img
 	}
 	for _, c := range sceneCrops {
-		items = append(items, item{"crop", c.text, cropGray(toGray(photos[c.photo]), c.box.Inset(-4))})
+		items = append(items, signItem{"crop", c.text, cropGray(toGray(photos[c.photo]), c.box.Inset(-4))})
 	}
-	// The tesseract program reads them all alongside our pipeline.
-	cli := make([]string, len(items))
+	return items
+}
+
+// tesseractProgram starts the tesseract program on the pictures (one run over a list of them:
+// Tesseract's start-up is most of a small picture's time; the pages come out separated by form
+// feeds); wait returns its readings, or skips the test when the program is missing.
+func tesseractProgram(t *testing.T, imgs []image.Image) (wait func() []string) {
+	dir := t.TempDir()
+	cli := make([]string, len(imgs))
 	var paths []string
-	for i, it := range items {
+	for i, img := range imgs {
 		p := filepath.Join(dir, fmt.Sprint(i)+".png")
-		writePNG(t, p, it.img)
+		writePNG(t, p, img)
 		paths = append(paths, p)
 	}
-	// One run over a list of the pictures (Tesseract's start-up is most of a small picture's
-	// time); the pages come out separated by form feeds.
 	list := filepath.Join(dir, "list.txt")
 	if err := os.WriteFile(list, []byte(strings.Join(paths, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -212,16 +216,36 @@ func TestSignsAndSceneCrops(t *testing.T) {
 		}
 		done <- err
 	}()
+	return func() []string {
+		if err := <-done; err != nil {
+			if os.Getenv("RPIQ_REQUIRE_DEPS") == "1" {
+				t.Fatal(err)
+			}
+			t.Skipf("the tesseract program: %v", err)
+		}
+		return cli
+	}
+}
+
+// TestSignsAndSceneCrops: signs at least 8 of 10; ICDAR word crops at least 9 and each one the
+// tesseract program reads (both counts are logged: the README's figures). Tesseract alone:
+// the text-recognition network's figures are TestNetworkSignsAndCrops'.
+func TestSignsAndSceneCrops(t *testing.T) {
+	e := engine(t)
+	if e.net != nil {
+		t.Fatal("the shared engine has a recogniser set")
+	}
+	items := signsAndCrops(t)
+	var imgs []image.Image
+	for _, it := range items {
+		imgs = append(imgs, it.img)
+	}
+	wait := tesseractProgram(t, imgs)
 	ours := make([]Page, len(items))
 	for i, it := range items {
 		ours[i] = readPage(t, e, it.img)
 	}
-	if err := <-done; err != nil {
-		if os.Getenv("RPIQ_REQUIRE_DEPS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("the tesseract program: %v", err)
-	}
+	cli := wait()
 	count := map[string][2]int{}
 	for i, it := range items {
 		ok, okC := wordRead(ours[i].Text(), it.want), wordRead(cli[i], it.want)
