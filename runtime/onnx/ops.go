@@ -63,6 +63,8 @@ func init() {
 		"GlobalAveragePool":  {1, 1, 1, compileGlobalAveragePool},
 		"AveragePool":        {1, 1, 1, compilePool(false)},
 		"MaxPool":            {1, 1, 1, compilePool(true)},
+		"Resize":             {1, 4, 1, compileResize},
+		"ConvTranspose":      {2, 3, 1, compileConvTranspose},
 	}
 }
 

@@ -703,7 +703,8 @@ func TestParseErrors(t *testing.T) {
 		attrs []tAttr
 		want  string
 	}{
-		{9, "Resize", nil, "op Resize is not supported"},
+		{9, "LSTM", nil, "op LSTM is not supported"},
+		{10, "Resize", nil, "Resize before opset 11"},
 		{9, "Relu", []tAttr{aInt("bogus", 1)}, "bogus"},
 		{9, "Softmax", []tAttr{aFloat("axis", 1)}, "attribute \"axis\" has type"},
 		{9, "Cast", []tAttr{aInt("to", 11)}, "Cast to double"},

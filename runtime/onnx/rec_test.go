@@ -95,3 +95,57 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestDetector runs PP-OCRv4's DBNet detector when RPIQ_ONNX_DET names the file
+// (ch_PP-OCRv4_det_infer.onnx): the output is a [N, 1, H, W] probability map, and the
+// synthetic text bars score higher than the empty background.
+func TestDetector(t *testing.T) {
+	path := os.Getenv("RPIQ_ONNX_DET")
+	if path == "" {
+		t.Skip("RPIQ_ONNX_DET not set")
+	}
+	m, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const h, w = 96, 160
+	in := Tensor{Shape: []int{1, 3, h, w}, Data: make([]float32, 3*h*w)}
+	for c := 0; c < 3; c++ {
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				v := float32(0.9)
+				if y >= 40 && y < 56 && x >= 24 && x < 136 && (x/3)%3 != 0 {
+					v = -0.9
+				}
+				in.Data[(c*h+y)*w+x] = v
+			}
+		}
+	}
+	out, err := m.Run(map[string]Tensor{m.Inputs()[0]: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := out[m.Outputs()[0]]
+	if len(o.Shape) != 4 || o.Shape[0] != 1 || o.Shape[1] != 1 || o.Shape[2] != h || o.Shape[3] != w {
+		t.Fatalf("output shape %v, expected [1 1 %d %d]", o.Shape, h, w)
+	}
+	var text, bg float64
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			v := float64(o.Data[y*w+x])
+			if !(v >= 0 && v <= 1) {
+				t.Fatalf("probability %v at %d,%d", v, y, x)
+			}
+			if y >= 44 && y < 52 && x >= 40 && x < 120 {
+				text = math.Max(text, v)
+			}
+			if y < 16 {
+				bg = math.Max(bg, v)
+			}
+		}
+	}
+	t.Logf("text %.3f, background %.3f", text, bg)
+	if text <= bg {
+		t.Errorf("text region scores %.3f, background %.3f", text, bg)
+	}
+}
