@@ -139,7 +139,8 @@ func TestNetworkSignsAndCrops(t *testing.T) {
 }
 
 // BenchmarkNetworkCrop: time to read one ICDAR word crop with the pipeline and PP-OCRv4's
-// recogniser (RPIQ_TEXTREC_DIR), and with the recogniser alone (one Read of the crop as it is).
+// recogniser (RPIQ_TEXTREC_DIR), with the pipeline without it, and with the recogniser alone
+// (one Read of the crop as it is).
 func BenchmarkNetworkCrop(b *testing.B) {
 	rec := realNet(b)
 	e := engine(b)
@@ -150,6 +151,11 @@ func BenchmarkNetworkCrop(b *testing.B) {
 			crops = append(crops, it.img)
 		}
 	}
+	b.Run("without", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			readPage(b, e, crops[i%len(crops)])
+		}
+	})
 	b.Run("pipeline", func(b *testing.B) {
 		withNet(b, e, rec)
 		for i := 0; i < b.N; i++ {
