@@ -425,67 +425,112 @@ func convDepthwise(rc *runCtx, g *convGeom, out, x, w, bias []float32) {
 
 var colPool = sync.Pool{New: func() any { return new([]float32) }}
 
+// tiledColElems: above this many im2row elements (P·K), a convolution runs in tiles of output
+// pixels so that the rows stay in cache (the detector's 3×3 convolutions on large maps).
+var tiledColElems = 1 << 20
+
+// A tile holds about convTileElems im2row elements, and at least convTileMin pixels.
+var convTileElems, convTileMin = 256 << 10, 48
+
 // convIm2row lays out, for each batch item and group, one row of Cg·kh·kw input values per
 // output pixel, and multiplies the group's weights [Mg × K] by it with the dense GEMM:
-// out[Mg × P] = W · colᵀ.
+// out[Mg × P] = W · colᵀ. Large ones go tile by tile: tile[T × Mg] = col[T × K] · Wᵀ, then
+// the tile is written transposed into the output.
 func convIm2row(rc *runCtx, g *convGeom, out, x, w, bias []float32) {
 	mg := g.m / g.group
 	kk := g.cg * g.kh * g.kw
 	p := g.oh * g.ow
+	pointwise := g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.pb == 0 && g.pr == 0
+	tile := p
+	if !pointwise && p*kk > tiledColElems {
+		tile = min(p, max(convTileMin, convTileElems/kk))
+	}
 	bufp := colPool.Get().(*[]float32)
 	defer colPool.Put(bufp)
-	if cap(*bufp) < p*kk {
-		*bufp = make([]float32, p*kk)
+	need := tile * kk
+	if tile < p {
+		need += tile * mg
 	}
-	col := (*bufp)[:p*kk]
-	pointwise := g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.pb == 0 && g.pr == 0
+	if cap(*bufp) < need {
+		*bufp = make([]float32, need)
+	}
+	col := (*bufp)[:tile*kk]
 	for n := 0; n < g.n; n++ {
 		for gi := 0; gi < g.group; gi++ {
 			xin := x[(n*g.c+gi*g.cg)*g.h*g.w : (n*g.c+(gi+1)*g.cg)*g.h*g.w]
-			if pointwise {
-				transpose2(col, xin, g.cg, p)
-			} else {
-				rc.pool.Run(p, 1, func(lo, hi int) {
-					for pi := lo; pi < hi; pi++ {
-						oy, ox := pi/g.ow, pi%g.ow
-						row := col[pi*kk : (pi+1)*kk]
-						j := 0
-						for ci := 0; ci < g.cg; ci++ {
-							src := xin[ci*g.h*g.w:]
-							for ky := 0; ky < g.kh; ky++ {
-								iy := oy*g.sh + ky*g.dh - g.pt
-								if iy < 0 || iy >= g.h {
-									for kx := 0; kx < g.kw; kx++ {
-										row[j] = 0
-										j++
-									}
-									continue
-								}
-								srow := src[iy*g.w : (iy+1)*g.w]
-								ix := ox*g.sw - g.pl
-								for kx := 0; kx < g.kw; kx++ {
-									if uint(ix) < uint(g.w) {
-										row[j] = srow[ix]
-									} else {
-										row[j] = 0
-									}
-									ix += g.dw
-									j++
-								}
-							}
+			dst := out[(n*g.m+gi*mg)*p : (n*g.m+(gi+1)*mg)*p]
+			wg := w[gi*mg*kk : (gi+1)*mg*kk]
+			if tile == p {
+				if pointwise {
+					transpose2(col, xin, g.cg, p)
+				} else {
+					rc.pool.Run(p, 1, func(lo, hi int) { im2row(col, xin, g, kk, 0, lo, hi) })
+				}
+				rc.matmul(dst, wg, col, mg, kk, p)
+				if bias != nil {
+					for mi := 0; mi < mg; mi++ {
+						b := bias[gi*mg+mi]
+						d := dst[mi*p : (mi+1)*p]
+						for i := range d {
+							d[i] += b
 						}
 					}
-				})
+				}
+				continue
 			}
-			dst := out[(n*g.m+gi*mg)*p : (n*g.m+(gi+1)*mg)*p]
-			rc.matmul(dst, w[gi*mg*kk:(gi+1)*mg*kk], col, mg, kk, p)
-			if bias != nil {
+			tout := (*bufp)[tile*kk : tile*kk+tile*mg]
+			for p0 := 0; p0 < p; p0 += tile {
+				t := min(tile, p-p0)
+				rc.pool.Run(t, 1, func(lo, hi int) { im2row(col, xin, g, kk, p0, p0+lo, p0+hi) })
+				rc.matmul(tout, col, wg, t, kk, mg)
 				for mi := 0; mi < mg; mi++ {
-					b := bias[gi*mg+mi]
-					d := dst[mi*p : (mi+1)*p]
-					for i := range d {
-						d[i] += b
+					b := float32(0)
+					if bias != nil {
+						b = bias[gi*mg+mi]
 					}
+					d := dst[mi*p+p0 : mi*p+p0+t]
+					for pi := range d {
+						d[pi] = tout[pi*mg+mi] + b
+					}
+				}
+			}
+		}
+	}
+}
+
+// im2row fills col's rows for output pixels lo..hi-1 (row pi-base).
+func im2row(col, xin []float32, g *convGeom, kk, base, lo, hi int) {
+	for pi := lo; pi < hi; pi++ {
+		oy, ox := pi/g.ow, pi%g.ow
+		row := col[(pi-base)*kk : (pi-base+1)*kk]
+		j := 0
+		for ci := 0; ci < g.cg; ci++ {
+			src := xin[ci*g.h*g.w:]
+			for ky := 0; ky < g.kh; ky++ {
+				iy := oy*g.sh + ky*g.dh - g.pt
+				if iy < 0 || iy >= g.h {
+					clear(row[j : j+g.kw])
+					j += g.kw
+					continue
+				}
+				srow := src[iy*g.w : (iy+1)*g.w]
+				ix := ox*g.sw - g.pl
+				if g.dw == 1 && ix >= 0 && ix+g.kw <= g.w { // inside: a plain copy
+					r, sr := row[j:j+g.kw], srow[ix:ix+g.kw]
+					for t := range r {
+						r[t] = sr[t]
+					}
+					j += g.kw
+					continue
+				}
+				for kx := 0; kx < g.kw; kx++ {
+					if uint(ix) < uint(g.w) {
+						row[j] = srow[ix]
+					} else {
+						row[j] = 0
+					}
+					ix += g.dw
+					j++
 				}
 			}
 		}

@@ -279,6 +279,8 @@ func refConv(x []float32, xs []int, w []float32, ws []int, b []float32, group in
 	return out, []int{n, m, oh, ow}
 }
 
+var tiledOnce bool
+
 func TestConv(t *testing.T) {
 	cases := []struct {
 		xs, ws             []int
@@ -320,6 +322,14 @@ func TestConv(t *testing.T) {
 		want, ws := refConv(x, c.xs, w, c.ws, b, c.group, c.st, pads, c.dil)
 		got, err := runOp(9, "Conv", attrs, args...)
 		check(t, fmt.Sprintf("conv case %d", ci), got, err, ws, want, 1e-4)
+	}
+	// the same cases again with every non-pointwise convolution tiled
+	if !tiledOnce {
+		tiledOnce = true
+		o1, o2, o3 := tiledColElems, convTileElems, convTileMin
+		tiledColElems, convTileElems, convTileMin = 0, 0, 7 // tiles of 7 pixels
+		defer func() { tiledColElems, convTileElems, convTileMin, tiledOnce = o1, o2, o3, false }()
+		t.Run("tiled", TestConv)
 	}
 	// group that does not divide the channels is an error at run time, not a panic
 	if _, err := runOp(9, "Conv", []tAttr{aInt("group", 2)}, fArg([]int{1, 3, 4, 4}, randT(1, 3, 4, 4)), cArg([]int{2, 1, 3, 3}, randT(2, 1, 3, 3))); err == nil {

@@ -149,3 +149,27 @@ func TestDetector(t *testing.T) {
 		t.Errorf("text region scores %.3f, background %.3f", text, bg)
 	}
 }
+
+// BenchmarkDetector times the detector on a 1×3×320×480 page (RPIQ_ONNX_DET names the model).
+func BenchmarkDetector(b *testing.B) {
+	path := os.Getenv("RPIQ_ONNX_DET")
+	if path == "" {
+		b.Skip("RPIQ_ONNX_DET not set")
+	}
+	m, err := Load(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := recInput(1, 480) // 48 rows of bars, tiled down the page
+	in := Tensor{Shape: []int{1, 3, 320, 480}, Data: make([]float32, 3*320*480)}
+	for i := range in.Data {
+		in.Data[i] = x.Data[i%len(x.Data)]
+	}
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if _, err := m.Run(map[string]Tensor{m.Inputs()[0]: in}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+}
