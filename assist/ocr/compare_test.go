@@ -473,6 +473,7 @@ func check(t testing.TB, outs []outcome) {
 // drops none of its confident lines; turned labels read within 1 CER point of upright; medicine
 // labels have every line read and no number silently wrong. The benchmark runs the larger set.
 func TestNeverBelowTesseract(t *testing.T) {
+	netFromEnv(t)
 	outs := compare(t, pictures(t, false))
 	report(t, outs)
 	check(t, outs)
@@ -481,6 +482,7 @@ func TestNeverBelowTesseract(t *testing.T) {
 // BenchmarkReadVsTesseract prints the table for the full set (go test -run X -bench
 // ReadVsTesseract -benchtime 1x ./assist/ocr/), and checks the same rules.
 func BenchmarkReadVsTesseract(b *testing.B) {
+	netFromEnv(b)
 	ps := pictures(b, true)
 	for i := 0; i < b.N; i++ {
 		outs := compare(b, ps)

@@ -18,6 +18,16 @@ func withNet(t testing.TB, e *Engine, r *textrec.Recognizer) {
 	t.Cleanup(func() { e.SetRecognizer(nil) })
 }
 
+// netFromEnv sets PP-OCRv4's recogniser on the shared engine for one test when
+// RPIQ_TEXTREC_DIR names its folder (NeverBelow and ReadVsTesseract then hold the pipeline with
+// the network to the tesseract program).
+func netFromEnv(t testing.TB) {
+	if os.Getenv("RPIQ_TEXTREC_DIR") != "" {
+		withNet(t, engine(t), realNet(t))
+		t.Log("with the text-recognition network")
+	}
+}
+
 // TestNetworkTiny: the whole path without the real network (CI): the tiny network written by
 // textrectest, loaded from its files, reads a picture Tesseract reads nothing in, and the
 // pipeline says it; without it nothing is said.
