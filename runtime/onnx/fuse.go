@@ -348,7 +348,7 @@ func affineF(d, x []float32, a, b float32) {
 func hardSwishF(d, x []float32, c, lo, hi, div float32) {
 	x = x[:len(d)]
 	for i, v := range x {
-		d[i] = float32(v*min(max(v+c, lo), hi)) / div
+		d[i] = float32(v*clampF(v+c, lo, hi)) / div
 	}
 }
 

@@ -409,13 +409,25 @@ func unaryF(op int, d, x []float32, p1, p2 float32) {
 		}
 	case uHardSigmoid:
 		for i, v := range x {
-			d[i] = max(0, min(1, p1*v+p2))
+			d[i] = clampF(float32(p1*v)+p2, 0, 1)
 		}
 	case uClip:
 		for i, v := range x {
-			d[i] = min(max(v, p1), p2)
+			d[i] = clampF(v, p1, p2)
 		}
 	}
+}
+
+// clampF limits v to [lo, hi] with two comparisons (Go's float min and max builtins handle NaN
+// and signed zeros with extra work: twice the time in hard swish). NaN stays NaN.
+func clampF(v, lo, hi float32) float32 {
+	if v < lo {
+		v = lo
+	}
+	if v > hi {
+		v = hi
+	}
+	return v
 }
 
 func unaryOp(op int) func(c *compileCtx) (kernel, error) {
