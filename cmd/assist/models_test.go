@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/rpiq/rpiq/internal/shareddata"
+
+	"github.com/rpiq/rpiq/assist/textrec/textrectest"
 )
 
 const (
@@ -216,5 +218,32 @@ func TestCheckNamesModelFiles(t *testing.T) {
 	_, o, _ = runCmd("doctor", "--config", cfg)
 	if !strings.Contains(o, "OK   objects") || !strings.Contains(o, "FAIL faces       face detection is off: model file "+filepath.Join(dir, faceFile)) {
 		t.Errorf("doctor:\n%s", o)
+	}
+}
+
+// TestTextRecognizerCheck: doctor and check --deep say whether the text-recognition network
+// loads, naming the damaged file (the tiny network of textrectest stands in for PP-OCRv4's).
+func TestTextRecognizerCheck(t *testing.T) {
+	dir := t.TempDir()
+	model, dict, err := textrectest.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(dir, "ch_PP-OCRv4_rec_infer.onnx")
+	os.Rename(model, rec)
+	os.Rename(dict, filepath.Join(dir, "ppocr_keys_v1.txt"))
+	cfg := writeModelsConfig(t, dir)
+	if _, o, _ := runCmd("doctor", "--config", cfg); !strings.Contains(o, "OK   text") {
+		t.Errorf("installed:\n%s", o)
+	}
+	if _, o, _ := runCmd("check", "--deep", "--config", cfg); strings.Contains(o, "text_") {
+		t.Errorf("installed, check --deep:\n%s", o)
+	}
+	os.WriteFile(rec, []byte("damaged"), 0o644)
+	if _, o, _ := runCmd("doctor", "--config", cfg); !strings.Contains(o, "the text-recognition network is off: textrec: "+rec) {
+		t.Errorf("damaged:\n%s", o)
+	}
+	if _, o, _ := runCmd("check", "--deep", "--config", cfg); !strings.Contains(o, "m.toml:1: models.text_recognizer: the text-recognition network is off: textrec: "+rec) {
+		t.Errorf("damaged, check --deep:\n%s", o)
 	}
 }
