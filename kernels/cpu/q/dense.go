@@ -47,8 +47,8 @@ func FromRows(in, out, bits, group int, row func(dst []float32, n int), p *cpu.P
 	m.nb = ceilDiv(in, m.blk) // groups divide in and blocks divide groups: padding only at the end
 	m.kp = m.nb * m.blk
 	m.nrb = ceilDiv(out, rows)
-	m.w = alignedBytes(m.nrb * m.rbBytes())
-	m.sm = make([]byte, m.nrb*m.nb*m.meta())
+	m.w = weightBytes(m, m.nrb*m.rbBytes())
+	m.sm = weightBytes(m, m.nrb*m.nb*m.meta())
 	gs := group
 	if gs < 0 {
 		gs = in

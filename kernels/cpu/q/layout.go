@@ -24,12 +24,15 @@ type Layout struct {
 	Src       []int32 // padded position → input index (-1 padding); nil = identity
 	W         []byte  // codes: ceil(Out/16) row blocks of NB·Blk·16·CodeBits/8 bytes
 	SM        []byte  // per row block and block, a record: 16 fp16 scales, then 16 zeros (q.go)
+
+	owner *Matrix // keeps the matrix, and so W and SM, alive while the layout is (weightBytes)
 }
 
-// Layout returns the matrix's layout; its slices are the matrix's own (not copies).
+// Layout returns the matrix's layout; its slices are the matrix's own (not copies) and stay
+// valid while the matrix or this layout is reachable.
 func (m *Matrix) Layout() Layout {
 	return Layout{In: m.In, Out: m.Out, Bits: m.Bits, GroupSize: m.GroupSize, CodeBits: m.codeBits,
-		Blk: m.blk, NB: m.nb, Src: m.src, W: m.w, SM: m.sm}
+		Blk: m.blk, NB: m.nb, Src: m.src, W: m.w, SM: m.sm, owner: m}
 }
 
 // FromLayout makes a Matrix that uses l's slices in place (they must not change while it is in
@@ -90,7 +93,7 @@ func FromLayout(l Layout) (*Matrix, error) {
 	}
 	m.w, m.sm = l.W, l.SM
 	if uintptr(unsafe.Pointer(unsafe.SliceData(l.W)))&63 != 0 {
-		m.w = alignedBytes(len(l.W))
+		m.w = weightBytes(m, len(l.W))
 		copy(m.w, l.W)
 	}
 	return m, nil

@@ -24,6 +24,7 @@ package q
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
 	"github.com/rpiq/rpiq/kernels/half"
@@ -158,6 +159,7 @@ func (m *Matrix) MatMulOn(p *cpu.Pool, dst, x []float32, n int) {
 	c := *m
 	c.pool = p
 	c.MatMul(dst, x, n)
+	runtime.KeepAlive(m) // c shares m's weights, which m's cleanup unmaps (weightBytes)
 }
 
 // Row writes output row n of the dequantized weight (In values) into dst: embedding lookups

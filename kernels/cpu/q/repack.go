@@ -133,7 +133,7 @@ func RepackGPTQ(qweight, qzeros []int32, scales []uint16, gIdx []int32,
 	m.nrb = ceilDiv(out, rows)
 
 	// Codes.
-	m.w = alignedBytes(m.nrb * m.rbBytes())
+	m.w = weightBytes(m, m.nrb*m.rbBytes())
 	fast := m.src == nil && (bits == 4 || bits == 8)
 	pack := func(lo, hi int) {
 		for rb := lo; rb < hi; rb++ {
@@ -153,7 +153,7 @@ func RepackGPTQ(qweight, qzeros []int32, scales []uint16, gIdx []int32,
 	}
 
 	// Scales and zero points per (row block, block), the scales' fp16 bits as stored.
-	m.sm = make([]byte, m.nrb*m.nb*m.meta())
+	m.sm = weightBytes(m, m.nrb*m.nb*m.meta())
 	for n := 0; n < out; n++ {
 		rb, r := n/rows, n%rows
 		for b, g := range blockGroup {
