@@ -67,7 +67,8 @@ func LlamaGPTQ(o LlamaOptions, bits int) ([]LlamaResult, error) {
 	// second, and a figure taken only before the model is built may come from another state.
 	bw := cpu.ReadBandwidth(pool, buf, 5) / 1e9
 
-	mem, cfg := randomGPTQTensors(o.Shape, bits, pool)
+	mem, cfg, release := randomGPTQTensors(o.Shape, bits, pool)
+	defer release() // after the model, the last user of the embedding, is done
 	m, err := hfmodel.Build(cfg, mem, cpubackend.New(o.Threads))
 	if err != nil {
 		return nil, err
@@ -150,7 +151,7 @@ func heapBytes() int64 {
 // randomGPTQTensors is a GPTQ checkpoint of shape s in memory: random codes (xorshift words),
 // symmetric v1 zeros, fp16 scales around 1/(8·sqrt(in)) so activations stay O(1) through the
 // layers (speed does not depend on values).
-func randomGPTQTensors(s Shape, bits int, pool *cpu.Pool) (hfmodel.MemTensors, *hf.Config) {
+func randomGPTQTensors(s Shape, bits int, pool *cpu.Pool) (hfmodel.MemTensors, *hf.Config, func()) {
 	hd := s.Hidden / s.Heads
 	cfg := &hf.Config{
 		Architecture: llama.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: s.Layers,
@@ -194,7 +195,7 @@ func randomGPTQTensors(s Shape, bits int, pool *cpu.Pool) (hfmodel.MemTensors, *
 		mem[prefix+".qzeros"] = safetensors.Tensor{Name: prefix + ".qzeros", DType: safetensors.I32, Shape: []int{groups, out * bits / 32}, Data: zw}
 		mem[prefix+".scales"] = safetensors.Tensor{Name: prefix + ".scales", DType: safetensors.F16, Shape: []int{groups, out}, Data: sc}
 	}
-	emb := make([]byte, 2*s.Vocab*s.Hidden)
+	emb, release := mapped(2 * s.Vocab * s.Hidden)
 	fillRandom(pool, emb, safetensors.BF16, 1, 0.02)
 	mem["model.embed_tokens.weight"] = safetensors.Tensor{Name: "model.embed_tokens.weight", DType: safetensors.BF16, Shape: []int{s.Vocab, s.Hidden}, Data: emb}
 	for i := 0; i < s.Layers; i++ {
@@ -211,7 +212,7 @@ func randomGPTQTensors(s Shape, bits int, pool *cpu.Pool) (hfmodel.MemTensors, *
 	}
 	ones("model.norm.weight", s.Hidden)
 	linear("lm_head", s.Vocab, s.Hidden)
-	return mem, cfg
+	return mem, cfg, release
 }
 
 // decodeRound is how many decode steps run between two read-bandwidth measurements.
