@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,19 +174,35 @@ func reportStyles() []style {
 // runStream feeds pcm through a fresh spotter in 100 ms chunks and returns the events and, when
 // raw is set, every raw detection with the pause checks as the spotter makes them (when its hold
 // has passed).
-func runStream(t testing.TB, opts SpotterOptions, pcm *audio.PCM, raw bool) ([]Event, []rawDetection) {
+func runStream(t testing.TB, opts SpotterOptions, pcm *audio.PCM, raw bool) ([]Event, []rawDetection, []judged) {
 	s := newTestSpotter(t, opts)
 	defer s.Close()
 	var dets []rawDetection
+	var islands []judged
 	if raw {
 		s.raw = func(d detection) { dets = append(dets, rawDetection{detection: d}) }
+		s.chosen = func(from, to int64, cands []detection) {
+			j := judged{From: float64(from) / 100, To: float64(to) / 100, Cands: map[string]float64{}}
+			for _, d := range cands {
+				if old, ok := j.Cands[d.phrase]; !ok || d.score > old {
+					j.Cands[d.phrase] = d.score
+				}
+			}
+			islands = append(islands, j)
+		}
 	}
 	check := func(all bool) {
 		n := int64(DefaultPause / (10 * time.Millisecond))
 		for i := range dets {
 			if d := &dets[i]; !d.checked && (all || s.processed >= d.end+holdSamples) {
+				from, to, st := s.levels.island(d.end/frameSamples, n, maxIsland(d.phrase))
+				if st == islandOpen && !all {
+					continue
+				}
 				d.pause = s.levels.pauseBefore(d.start/frameSamples, n, pauseSlack)
 				d.pauseAfter = s.levels.pauseAfter(d.end/frameSamples, n, pauseSlack)
+				d.island = st == islandClosed
+				d.from, d.to = float64(from)/100, float64(to)/100
 				d.checked = true
 			}
 		}
@@ -204,13 +221,21 @@ func runStream(t testing.TB, opts SpotterOptions, pcm *audio.PCM, raw bool) ([]E
 		t.Fatal(err)
 	}
 	check(true)
-	return append(events, evs...), dets
+	return append(events, evs...), dets, islands
+}
+
+// judged is an island the spotter decided and its candidates (best score per phrase).
+type judged struct {
+	From, To float64
+	Cands    map[string]float64
 }
 
 // rawDetection is a detection and whether a pause came before and after it.
 type rawDetection struct {
 	detection
 	pause, pauseAfter, checked bool
+	island                     bool    // an island of speech of its own (the spotter's rule)
+	from, to                   float64 // the island, in seconds
 }
 
 // score counts the hits (the right command, ending within the phrase's span + 0.8 s) and the
@@ -232,7 +257,7 @@ func score(labels []label, events []Event) (hit []bool, falseAlarms []Event) {
 }
 
 // dumpRaw writes raw detections as JSON lines for threshold tuning (RPIQ_SPOTTER_DUMP=FILE).
-func dumpRaw(t testing.TB, kind string, st style, labels []label, dets []rawDetection) {
+func dumpRaw(t testing.TB, kind string, st style, labels []label, dets []rawDetection, islands []judged) {
 	path := os.Getenv("RPIQ_SPOTTER_DUMP")
 	if path == "" {
 		return
@@ -248,13 +273,21 @@ func dumpRaw(t testing.TB, kind string, st style, labels []label, dets []rawDete
 		Start, End          float64
 		Score               float64
 		Pause, PauseAfter   bool
+		Island              bool
+		From, To            float64
 	}
 	enc := json.NewEncoder(f)
 	for _, l := range labels {
 		enc.Encode(rec{Kind: kind + "-label", Style: st.String(), Phrase: l.Phrase, Start: l.Start.Seconds(), End: l.End.Seconds()})
 	}
 	for _, d := range dets {
-		enc.Encode(rec{Kind: kind, Style: st.String(), Phrase: d.phrase, Variant: d.variant, Start: float64(d.start) / SampleRate, End: float64(d.end) / SampleRate, Score: d.score, Pause: d.pause, PauseAfter: d.pauseAfter})
+		enc.Encode(rec{Kind: kind, Style: st.String(), Phrase: d.phrase, Variant: d.variant, Start: float64(d.start) / SampleRate, End: float64(d.end) / SampleRate, Score: d.score, Pause: d.pause, PauseAfter: d.pauseAfter, Island: d.island, From: d.from, To: d.to})
+	}
+	for _, j := range islands {
+		enc.Encode(struct {
+			Kind, Style string
+			judged
+		}{kind + "-island", st.String(), j})
 	}
 }
 
@@ -278,9 +311,12 @@ func TestCollectSpotterScores(t *testing.T) {
 		if os.Getenv("RPIQ_SPOTTER_NO_POS") != "" {
 			break
 		}
+		if v := os.Getenv("RPIQ_SPOTTER_VOICES"); v != "" && !slices.Contains(strings.Split(v, ","), st.Voice) {
+			continue // only these voices (comma-separated)
+		}
 		pcm, labels := positiveStream(t, st, DefaultPhrases())
-		_, dets := runStream(t, opts, pcm, true)
-		dumpRaw(t, "pos", st, labels, dets)
+		_, dets, islands := runStream(t, opts, pcm, true)
+		dumpRaw(t, "pos", st, labels, dets, islands)
 		t.Logf("%s: %v of audio, %d raw detections", st, pcm.Duration().Round(time.Second), len(dets))
 	}
 	// Passages: RPIQ_SPOTTER_SEEDS ranges ("0-11,1000-1019"; default 0-23), the i-th of a range
@@ -298,8 +334,8 @@ func TestCollectSpotterScores(t *testing.T) {
 			st := negativeStyles()[(seed-lo)%uint64(len(negativeStyles()))]
 			src, text := negativeText(t, seed, st.WPM) // about a minute
 			pcm := say(t, st, text)
-			_, dets := runStream(t, opts, pcm, true)
-			dumpRaw(t, "neg", st, []label{{Phrase: fmt.Sprintf("%s#%d", src, seed), End: pcm.Duration()}}, dets)
+			_, dets, islands := runStream(t, opts, pcm, true)
+			dumpRaw(t, "neg", st, []label{{Phrase: fmt.Sprintf("%s#%d", src, seed), End: pcm.Duration()}}, dets, islands)
 			t.Logf("neg %d %s %s: %v, %d raw detections", seed, st, src, pcm.Duration().Round(time.Second), len(dets))
 		}
 	}
@@ -357,7 +393,7 @@ func (r corpusResult) perTen() float64 {
 func evalPositives(t testing.TB, opts SpotterOptions, styles []style, r *corpusResult) {
 	for _, st := range styles {
 		pcm, labels := positiveStream(t, st, DefaultPhrases())
-		events, _ := runStream(t, opts, pcm, false)
+		events, _, _ := runStream(t, opts, pcm, false)
 		hit, fa := score(labels, events)
 		r.PosAudio += pcm.Duration()
 		for i, l := range labels {
@@ -394,7 +430,7 @@ func evalNegatives(t testing.TB, opts SpotterOptions, styles []style, seed0 uint
 		st := styles[i%len(styles)]
 		src, text := negativeText(t, seed0+uint64(i), st.WPM)
 		pcm := say(t, st, text)
-		events, _ := runStream(t, opts, pcm, false)
+		events, _, _ := runStream(t, opts, pcm, false)
 		r.NegAudio += pcm.Duration()
 		r.Passages = append(r.Passages, fmt.Sprintf("#%d %s %s %v", seed0+uint64(i), st, src, pcm.Duration().Round(time.Second)))
 		for _, e := range events {

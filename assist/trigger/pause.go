@@ -99,3 +99,70 @@ func (l *levels) pauseBefore(start, minFrames, slack int64) bool {
 	}
 	return false
 }
+
+// anchorSlack is how far (in frames) before a detection's end the words may have ended.
+const anchorSlack = 60
+
+// islandState says what island found.
+type islandState int
+
+const (
+	islandOpen    islandState = iota // the speech has not been followed by a pause yet
+	islandClosed                     // bounded by pauses on both sides, within the length
+	islandTooLong                    // no pause within maxFrames: running speech
+)
+
+// island finds the stretch of speech around a detection that ends at frame end (PocketSphinx's
+// end, known only to within its delay): from the end of the last pause of at least minFrames
+// before it to the start of the first such pause after it. A command said as a command is an
+// island of its own; the same words inside running speech are part of a longer one. The
+// detection's own start and end are not used as the bounds: PocketSphinx's keyphrase spans
+// are often shorter than the words and placed early, and a pause check at them missed commands.
+func (l *levels) island(end, minFrames, maxFrames int64) (from, to int64, st islandState) {
+	quiet := l.quietLevel()
+	end = min(end, l.frames-1)
+	// Anchor on speech: an end placed in the pause after the words moves back onto them
+	// (PocketSphinx's end was up to 0.5 s after the words on eSpeak voices).
+	a := end
+	for a > end-anchorSlack && a >= 0 && l.at(a) <= quiet {
+		a--
+	}
+	if a < 0 || l.at(a) <= quiet {
+		return 0, 0, islandTooLong // nothing loud near the detection
+	}
+	run := int64(0)
+	from = -1
+	for f := a; f >= a-maxFrames-minFrames; f-- {
+		if f < 0 || l.at(f) <= quiet {
+			run++
+			if run >= minFrames || f < 0 {
+				from = f + run
+				break
+			}
+		} else {
+			run = 0
+		}
+	}
+	if from < 0 || a-from > maxFrames {
+		return 0, 0, islandTooLong
+	}
+	run = 0
+	for f := a + 1; f < l.frames; f++ {
+		if l.at(f) <= quiet {
+			run++
+			if run >= minFrames {
+				to = f - run + 1
+				if to-from > maxFrames {
+					return from, to, islandTooLong
+				}
+				return from, to, islandClosed
+			}
+		} else {
+			run = 0
+			if f-from > maxFrames {
+				return from, f, islandTooLong
+			}
+		}
+	}
+	return from, l.frames, islandOpen
+}

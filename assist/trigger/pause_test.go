@@ -53,3 +53,47 @@ func TestPoissonUpper(t *testing.T) {
 		}
 	}
 }
+
+// The island rule on a synthetic signal: 2 s of speech, a 300 ms pause, a 1 s word, a 60 ms
+// gap, 1 s more, a 400 ms pause, a 500 ms word, a 400 ms pause, and speech that has not ended.
+func TestIsland(t *testing.T) {
+	l := newLevels()
+	var pcm []int16
+	add := func(ms int, loud bool) {
+		for i := 0; i < ms*SampleRate/1000; i++ {
+			v := 30 * math.Sin(float64(len(pcm))*0.37)
+			if loud {
+				v += 8000 * math.Sin(float64(len(pcm))*2*math.Pi*220/SampleRate)
+			}
+			pcm = append(pcm, int16(v))
+		}
+	}
+	add(2000, true) // frames 0-199
+	add(300, false) // 200-229
+	add(1000, true) // 230-329
+	add(60, false)  // 330-335
+	add(1000, true) // 336-435
+	add(400, false) // 436-475
+	add(500, true)  // 476-525: a word on its own
+	add(400, false) // 526-565
+	add(1000, true) // 566-665: still speaking
+	l.add(pcm)
+	for _, c := range []struct {
+		name     string
+		end, max int64
+		from, to int64
+		want     islandState
+	}{
+		{"the word on its own", 520, 110, 476, 526, islandClosed},
+		{"its end placed in the pause after it", 540, 110, 476, 526, islandClosed},
+		{"words joined by a 60 ms gap, allowed 2.5 s", 400, 250, 230, 436, islandClosed},
+		{"the same, allowed 1.1 s", 400, 110, 0, 0, islandTooLong},
+		{"from the start of the stream, allowed 2.5 s", 150, 250, 0, 200, islandClosed},
+		{"speech not followed by a pause yet", 600, 250, 566, 666, islandOpen},
+	} {
+		from, to, st := l.island(c.end, 30, c.max)
+		if st != c.want || st != islandTooLong && (from != c.from || to != c.to) {
+			t.Errorf("%s: %d-%d %v, want %d-%d %v", c.name, from, to, st, c.from, c.to, c.want)
+		}
+	}
+}

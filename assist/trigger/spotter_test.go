@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -31,10 +32,10 @@ func TestVoiceCommands(t *testing.T) {
 	for _, f := range append(r.PosFalse, r.NegFalse...) {
 		t.Logf("false: %s", f)
 	}
-	// Measured when the thresholds were set: 187 of 208 across the 16 renderings; these two
-	// lose "slower" once. Inside a sentence commands are not heard by design (a command needs
-	// a pause before and after it), so that count is only logged.
-	if r.AloneHits < r.Alone-1 {
+	// Every phrase said alone is heard (208 of 208 across the 16 renderings of the benchmark;
+	// 26 of 26 here). Inside a sentence commands are not heard by design (a command is an
+	// island of speech of its own), so that count is only logged.
+	if r.AloneHits < r.Alone {
 		t.Errorf("%d of %d phrases said alone were heard", r.AloneHits, r.Alone)
 	}
 	if n := len(r.PosFalse) + len(r.NegFalse); n > 1 {
@@ -42,7 +43,8 @@ func TestVoiceCommands(t *testing.T) {
 	}
 }
 
-// A longer phrase over the same sound wins over a short one inside it ("stop" in "faster").
+// Without the pause rule, a longer phrase over the same sound wins over a short one inside it
+// ("stop" in "faster").
 func TestOverlapPrefersLongerPhrase(t *testing.T) {
 	s := &Spotter{phrases: map[string]Command{}, last: map[Command]int64{}, cool: time.Second}
 	s.pending = []detection{
@@ -64,6 +66,47 @@ func TestOverlapPrefersLongerPhrase(t *testing.T) {
 	evs = s.resolve()
 	if len(evs) != 1 || evs[0].Command != ReadThis {
 		t.Fatalf("got %v, want only read this", evs)
+	}
+}
+
+// With the pause rule, each island of speech gives one command at most: the phrase spanning
+// most of it, even when a shorter one inside it scores higher; a phrase covering too little of
+// its island (the end of a sentence) gives none; an island still being spoken waits.
+func TestIslandChoosesOnePhrase(t *testing.T) {
+	l := newLevels()
+	var pcm []int16
+	add := func(ms int, loud bool) {
+		for i := 0; i < ms*SampleRate/1000; i++ {
+			v := 30 * math.Sin(float64(len(pcm))*0.37)
+			if loud {
+				v += 8000 * math.Sin(float64(len(pcm))*2*math.Pi*220/SampleRate)
+			}
+			pcm = append(pcm, int16(v))
+		}
+	}
+	add(500, false) // frames 0-49
+	add(600, true)  // 50-109: "faster"
+	add(500, false) // 110-159
+	add(2000, true) // 160-359: a sentence
+	add(500, false) // 360-409
+	add(1000, true) // 410-509: still speaking
+	l.add(pcm)
+	f := int64(frameSamples)
+	s := &Spotter{phrases: map[string]Command{}, last: map[Command]int64{}, cool: time.Second, pause: 30,
+		levels: l, decided: map[int64]int64{}, processed: int64(len(pcm)),
+		thresh: map[string]float64{"stop": 30, "faster": 40, "what colour is this": 15, "repeat": 10}}
+	s.pending = []detection{
+		{cmd: Stop, phrase: "stop", start: 70 * f, end: 105 * f, score: 60},     // +30 over its threshold
+		{cmd: Faster, phrase: "faster", start: 52 * f, end: 108 * f, score: 45}, // +5, longer
+		{cmd: Colour, phrase: "what colour is this", start: 250 * f, end: 358 * f, score: 80},
+		{cmd: Repeat, phrase: "repeat", start: 440 * f, end: 500 * f, score: 50},
+	}
+	evs := s.resolve()
+	if len(evs) != 1 || evs[0].Command != Faster {
+		t.Fatalf("got %v, want only faster", evs)
+	}
+	if len(s.pending) != 1 || s.pending[0].cmd != Repeat {
+		t.Fatalf("pending %v, want repeat waiting for its pause", s.pending)
 	}
 }
 
