@@ -301,9 +301,10 @@ func (e *Engine) askVLM(ctx context.Context, frame image.Image, question string,
 		})
 	}()
 	fallback := func(reason string, err error) error {
+		// Not waiting for the model's goroutine: a model checks ctx only between tokens, and
+		// encoding a picture of many tiles takes far longer than vlm_wait. Its sends select on
+		// vctx, so it ends on its own once its current step is done.
 		cancel()
-		for range pieces { // let the model's goroutine end
-		}
 		var off *assist.OffError
 		if errors.As(err, &off) {
 			// The model did not load: the router logged why once and tries again only when

@@ -132,8 +132,10 @@ func TestEngineMissingModel(t *testing.T) {
 // fakeVLM stands in for the vision-language model (a 39 GB model this machine cannot run in a
 // test): it answers, fails, or never answers.
 type fakeVLM struct {
-	mode   string
-	prompt string
+	mode    string
+	prompt  string
+	started time.Time     // "busy": when Answer began
+	ended   chan struct{} // "busy": closed when Answer returns
 }
 
 func (f *fakeVLM) Name() string { return "vlm" }
@@ -145,6 +147,13 @@ func (f *fakeVLM) Answer(ctx context.Context, img image.Image, q string, emit fu
 	case "hang":
 		<-ctx.Done()
 		return ctx.Err()
+	case "busy": // encoding a large picture: it sees ctx only when that is done
+		f.started = time.Now()
+		defer close(f.ended)
+		time.Sleep(5 * time.Second)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
 	if err := emit(assist.Piece{Text: "A brown dog sits by a bicycle.", Confidence: -1}); err != nil {
 		return err
@@ -176,6 +185,20 @@ func TestDescribeWithVLM(t *testing.T) {
 			t.Errorf("hang: fell back after %v", el)
 		}
 	}
+	// A model busy for longer than vlm_wait (a many-tile picture, which it cannot stop in the
+	// middle of) does not hold the detectors' answer back.
+	v.mode, v.ended = "busy", make(chan struct{})
+	var spoke time.Time
+	if err := e.Answer(context.Background(), dog, "what is in front of me", func(p assist.Piece) error {
+		spoke = time.Now()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if d := spoke.Sub(v.started); d > 3*time.Second {
+		t.Errorf("busy model: the detectors' answer came %v after the model was asked (vlm_wait 300 ms)", d)
+	}
+	<-v.ended
 	// Colour questions never wait for the model.
 	v.mode = "hang"
 	if got := answer(t, e, dog, "what colour is this"); strings.Contains(got, "brown dog") {

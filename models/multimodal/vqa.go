@@ -123,6 +123,9 @@ func (q *VQA) Ask(ctx context.Context, source string, img image.Image, question 
 			return tm, err
 		}
 		tm.Preprocess, tm.Vision = im.Preprocess, im.Encode
+		if err := ctx.Err(); err != nil { // given up while the picture was encoded: no prefill
+			return tm, err
+		}
 	}
 	in, err := q.Model.Prompt(q.Tok, im, question)
 	if err != nil {
