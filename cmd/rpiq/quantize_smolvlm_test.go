@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rpiq/rpiq/models/smolvlm"
@@ -41,6 +42,10 @@ func TestQuantizeSmolVLMThenEvalImage(t *testing.T) {
 	cj := filepath.Join(dir, "calib.jsonl")
 	os.WriteFile(cj, calib.Bytes(), 0o644)
 	q := filepath.Join(dir, "q")
+	// Without --calib (even rtn runs the pictures, for the report's errors): exit 2 naming it.
+	if code, _, stderr := runCLI("quantize", "--model", fp, "--method", "rtn", "--out", q, "--quiet"); code != 2 || !strings.Contains(stderr, "--calib") {
+		t.Fatalf("no --calib: exit %d: %s", code, stderr)
+	}
 	code, _, stderr := runCLI("quantize", "--model", fp, "--calib", cj, "--out", q, "--samples", "3", "--bits", "4",
 		"--group-size", "16", "--vision-bits", "8", "--adapter-bits", "8", "--head-bits", "8", "--quiet", "--threads", "2")
 	if code != 0 {

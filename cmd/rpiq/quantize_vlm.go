@@ -75,6 +75,9 @@ func quantizeVLM(a vlmQuantArgs, cfg *hf.Config, f *vlmQuantFlags, stdout, stder
 	if am := *f.actMemory; !(am > 0 && am < 1<<20) {
 		return true, fmt.Errorf("%w: --act-memory %v: want a positive number of GB", ErrBadInput, am)
 	}
+	if a.calib == "" {
+		return true, fmt.Errorf("%w: --calib: a vision-language model needs a calibration file of {\"image\", \"question\", \"answer\"} lines (JSONL), also with --method rtn (one line is enough)", ErrBadInput)
+	}
 	samples, err := readVQACalibration(a.calib, a.samples, q, tok)
 	if err != nil {
 		return true, fmt.Errorf("%w: %v", ErrBadInput, err)
