@@ -97,10 +97,13 @@ type Models struct {
 	// (PaddleOCR's PP-OCR recogniser, ONNX); TextDictionary its characters, one a line.
 	TextRecognizer string `toml:"text_recognizer"`
 	TextDictionary string `toml:"text_dictionary"`
-	VLM            string `toml:"vlm"`      // vision-language model folder (holds config.json); empty: none
-	Tessdata       string `toml:"tessdata"` // Tesseract data folder; empty: the system's
-	Speech         string `toml:"speech"`   // PocketSphinx acoustic model folder; empty: the system's
-	Dict           string `toml:"dict"`     // PocketSphinx pronunciation dictionary; empty: built in
+	// TextDetector is the text-detection network (PaddleOCR's PP-OCR DBNet, ONNX) that answers
+	// "is there text here"; without it a model-free check answers.
+	TextDetector string `toml:"text_detector"`
+	VLM          string `toml:"vlm"`      // vision-language model folder (holds config.json); empty: none
+	Tessdata     string `toml:"tessdata"` // Tesseract data folder; empty: the system's
+	Speech       string `toml:"speech"`   // PocketSphinx acoustic model folder; empty: the system's
+	Dict         string `toml:"dict"`     // PocketSphinx pronunciation dictionary; empty: built in
 }
 
 // Privacy: frames are never stored unless DebugCapture is set.
@@ -144,6 +147,7 @@ func Default() Config {
 			Objects: "yolox_nano.onnx", Classes: "coco.names",
 			Faces: "opencv_face_detector_uint8.pb", FacesConfig: "opencv_face_detector.pbtxt",
 			TextRecognizer: "ch_PP-OCRv4_rec_infer.onnx", TextDictionary: "ppocr_keys_v1.txt",
+			TextDetector: "ch_PP-OCRv4_det_infer.onnx",
 		},
 	}
 }
@@ -200,6 +204,7 @@ func (c Config) ModelFiles() []ModelFile {
 	add("models.faces_config", c.Models.FacesConfig, "face detection", false)
 	add("models.text_recognizer", c.Models.TextRecognizer, "the text-recognition network", false)
 	add("models.text_dictionary", c.Models.TextDictionary, "the text-recognition network", false)
+	add("models.text_detector", c.Models.TextDetector, "the text-detection network", false)
 	add("models.vlm", c.Models.VLM, "the vision-language model", true)
 	return fs
 }

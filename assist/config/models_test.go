@@ -24,7 +24,7 @@ func TestModelsSection(t *testing.T) {
 		t.Errorf("faces: %s", got)
 	}
 	fs := cfg.ModelFiles()
-	if len(fs) != 6 || fs[4].Field != "models.text_recognizer" || fs[5].Capability != "the text-recognition network" || fs[0].Field != "models.objects" || fs[0].Capability != "object recognition" {
+	if len(fs) != 7 || fs[6].Field != "models.text_detector" || fs[4].Field != "models.text_recognizer" || fs[5].Capability != "the text-recognition network" || fs[0].Field != "models.objects" || fs[0].Capability != "object recognition" {
 		t.Errorf("model files: %+v", fs)
 	}
 	t.Setenv("XDG_DATA_HOME", "/data")
@@ -37,6 +37,7 @@ func TestModelsSection(t *testing.T) {
 		{"[models]\nfaces_config = \"\"\n", "m.toml:2: models.faces_config: face detection needs both"},
 		{"[models]\ntext_dictionary = \"\"\n", "m.toml:2: models.text_dictionary: the text-recognition network needs both models.text_recognizer and models.text_dictionary"},
 		{"[models]\ntext_recognizer = \"rec.pdmodel\"\n", `m.toml:2: models.text_recognizer: "rec.pdmodel" is not a .onnx file`},
+		{"[models]\ntext_detector = \"det.pdmodel\"\n", `m.toml:2: models.text_detector: "det.pdmodel" is not a .onnx file`},
 		{"[models]\nobjects = \"yolox.pt\"\n", `m.toml:2: models.objects: "yolox.pt" is not a .onnx file`},
 		{"[models]\nfaces = \"models/\"\n", "names a folder"},
 		{"[models]\nvlm = \"cogvlm2/model.safetensors\"\n", "m.toml:2: models.vlm: \"cogvlm2/model.safetensors\" is a file; name the model's folder"},
@@ -52,7 +53,7 @@ func TestModelsSection(t *testing.T) {
 		}
 	}
 	// Switching both off is fine.
-	if _, err := Parse("m.toml", []byte("[models]\nobjects = \"\"\nclasses = \"\"\nfaces = \"\"\nfaces_config = \"\"\ntext_recognizer = \"\"\ntext_dictionary = \"\"\n")); err != nil {
+	if _, err := Parse("m.toml", []byte("[models]\nobjects = \"\"\nclasses = \"\"\nfaces = \"\"\nfaces_config = \"\"\ntext_recognizer = \"\"\ntext_dictionary = \"\"\ntext_detector = \"\"\n")); err != nil {
 		t.Errorf("all off: %v", err)
 	}
 }

@@ -267,6 +267,7 @@ func validateModels(c *Config, bad func(field, format string, a ...any)) {
 	name("models.faces_config", m.FacesConfig, ".pbtxt")
 	name("models.text_recognizer", m.TextRecognizer, ".onnx")
 	name("models.text_dictionary", m.TextDictionary, ".txt")
+	name("models.text_detector", m.TextDetector, ".onnx")
 	if m.VLM != "" {
 		low := strings.ToLower(m.VLM)
 		switch {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rpiq/rpiq/assist"
 	"github.com/rpiq/rpiq/assist/config"
+	"github.com/rpiq/rpiq/assist/textdet"
 )
 
 func init() { assist.RegisterEngine("scene", newEngine) }
@@ -31,8 +32,9 @@ type Capability struct {
 // people" and "is there text here" from small detectors and from the pixels. A detector whose
 // model is missing or damaged is switched off and said so; the rest keeps working.
 type Engine struct {
-	objects   *ObjectDetector // nil: off
-	faces     *FaceDetector   // nil: off
+	objects   *ObjectDetector   // nil: off
+	faces     *FaceDetector     // nil: off
+	textdet   *textdet.Detector // nil: off (the model-free check answers "is there text here")
 	caps      []Capability
 	off       []string    // spoken, one sentence per capability that is off
 	offSaid   atomic.Bool // off was said in an answer: once per run (a reload builds a new engine)
@@ -48,6 +50,7 @@ type Engine struct {
 type Options struct {
 	Objects, Classes   string // model files; "" switches object recognition off
 	Faces, FacesConfig string // "" switches face detection off
+	TextDetector       string // the text-detection network; "" switches it off
 	Verbosity          string // "brief", "normal" (default) or "detailed"
 	VLMWait            time.Duration
 	Log                *slog.Logger
@@ -57,7 +60,7 @@ func newEngine(cfg config.Config) (assist.Engine, error) {
 	m := cfg.Models
 	e := New(Options{
 		Objects: m.Path(m.Objects), Classes: m.Path(m.Classes),
-		Faces: m.Path(m.Faces), FacesConfig: m.Path(m.FacesConfig),
+		Faces: m.Path(m.Faces), FacesConfig: m.Path(m.FacesConfig), TextDetector: m.Path(m.TextDetector),
 		Verbosity: cfg.Verbosity, VLMWait: time.Duration(cfg.Engines.VLMWait * float64(time.Second)),
 	})
 	if m.VLM != "" {
@@ -96,7 +99,18 @@ func New(o Options) *Engine {
 	} else {
 		e.faces = d
 	}
-	e.caps = []Capability{objCap, faceCap,
+	// The text-detection network: a missing or damaged file switches only it off, silently in
+	// answers (the model-free check answers instead); doctor and check --deep name the file.
+	detCap := Capability{Name: "textdet", Files: []string{o.TextDetector}, Answers: `"is there text here" with the text-detection network (without it, a model-free check answers)`}
+	if o.TextDetector == "" {
+		detCap.Err = errors.New("switched off in the settings (models.text_detector)")
+	} else if d, err := textdet.Load(o.TextDetector); err != nil {
+		detCap.Err = fmt.Errorf("%w: %w", ErrModel, err)
+		o.Log.Warn("the text-detection network is off", "err", err)
+	} else {
+		e.textdet = d
+	}
+	e.caps = []Capability{objCap, faceCap, detCap,
 		{Name: "colour", Answers: `"what colour is this" (no model)`},
 		{Name: "light", Answers: `"is the light on" (no model)`},
 		{Name: "text", Answers: `"is there text here" (no model)`},
@@ -140,6 +154,7 @@ func (e *Engine) Close() error {
 var fields = map[string][]string{
 	"objects": {"models.objects", "models.classes"},
 	"faces":   {"models.faces", "models.faces_config"},
+	"textdet": {"models.text_detector"},
 }
 
 // ModelProblems implements assist.ModelChecker: each model file that exists but does not load,
@@ -169,6 +184,8 @@ func (c Capability) What() string {
 		return "object recognition"
 	case "faces":
 		return "face detection"
+	case "textdet":
+		return "the text-detection network"
 	}
 	return c.Name
 }
@@ -229,7 +246,11 @@ func (e *Engine) Answer(ctx context.Context, frame image.Image, question string,
 		}
 		return emit(assist.Piece{Text: f.LightOnSentence(), Confidence: -1})
 	case assist.TextHere:
-		return emit(assist.Piece{Text: TextSentence(HasText(frame)), Confidence: -1})
+		t, err := e.TextHere(frame)
+		if err != nil {
+			return err
+		}
+		return emit(assist.Piece{Text: TextSentence(t), Confidence: -1})
 	case assist.People:
 		f, err := e.Look(ctx, frame, true, true)
 		if err != nil {

@@ -3,6 +3,8 @@ package scene
 import (
 	"image"
 
+	"github.com/rpiq/rpiq/assist/textdet"
+
 	"gocv.io/x/gocv"
 )
 
@@ -10,10 +12,17 @@ import (
 type TextCheck struct {
 	Lines int     // text-like line regions found
 	Area  float64 // their share of the picture
+	Net   bool    // the lines are the text-detection network's boxes
 }
 
-// Found reports whether the picture likely holds text.
-func (t TextCheck) Found() bool { return t.Lines >= 3 || t.Area >= 0.01 }
+// Found reports whether the picture likely holds text: for the network, one box; for the
+// model-free check, three lines or 1% of the picture.
+func (t TextCheck) Found() bool {
+	if t.Net {
+		return t.Lines >= 1
+	}
+	return t.Lines >= 3 || t.Area >= 0.01
+}
 
 // HasText is a cheap check for text, with no model (reading is the OCR engine's job): text is
 // rows of small, sharp strokes, so the picture's morphological gradient is thresholded, joined
@@ -123,4 +132,29 @@ func contrast(gray gocv.Mat, r image.Rectangle) float64 {
 	defer closeMat(&sd)
 	gocv.MeanStdDev(roi, &m, &sd)
 	return sd.GetDoubleAt(0, 0)
+}
+
+// TextHere is the engine's text-presence check: the text-detection network's boxes when it is
+// installed (Lines: the boxes, Area: their share of the picture; found at one box or more),
+// the model-free HasText otherwise.
+func (e *Engine) TextHere(img image.Image) (TextCheck, error) {
+	if e.textdet == nil {
+		return HasText(img), nil
+	}
+	return DetectText(e.textdet, img)
+}
+
+// DetectText is the text-presence check with the text-detection network d.
+func DetectText(d *textdet.Detector, img image.Image) (TextCheck, error) {
+	boxes, err := d.Detect(img)
+	if err != nil {
+		return TextCheck{}, err
+	}
+	b := img.Bounds()
+	t := TextCheck{Net: true}
+	for _, bx := range boxes {
+		t.Lines++
+		t.Area += float64(bx.Rect.Dx()*bx.Rect.Dy()) / float64(b.Dx()*b.Dy())
+	}
+	return t, nil
 }

@@ -164,7 +164,8 @@ func modelChecks(cfg config.Config) []check {
 	needed := cfg.Engines.Describe == "scene"
 	e := scene.New(scene.Options{
 		Objects: m.Path(m.Objects), Classes: m.Path(m.Classes),
-		Faces: m.Path(m.Faces), FacesConfig: m.Path(m.FacesConfig), Log: quietLog(),
+		Faces: m.Path(m.Faces), FacesConfig: m.Path(m.FacesConfig), TextDetector: m.Path(m.TextDetector),
+		Log: quietLog(),
 	})
 	defer e.Close()
 	var cs []check
@@ -175,6 +176,7 @@ func modelChecks(cfg config.Config) []check {
 				files = append(files, f)
 			}
 		}
+		needed := needed && c.Name != "textdet" // without it a model-free check answers
 		switch {
 		case len(c.Files) == 0:
 			cs = append(cs, check{c.Name, true, false, "answers " + c.Answers})

@@ -236,7 +236,7 @@ func TestTextRecognizerCheck(t *testing.T) {
 	if _, o, _ := runCmd("doctor", "--config", cfg); !strings.Contains(o, "OK   text") {
 		t.Errorf("installed:\n%s", o)
 	}
-	if _, o, _ := runCmd("check", "--deep", "--config", cfg); strings.Contains(o, "text_") {
+	if _, o, _ := runCmd("check", "--deep", "--config", cfg); strings.Contains(o, "text_recognizer") || strings.Contains(o, "text_dictionary") {
 		t.Errorf("installed, check --deep:\n%s", o)
 	}
 	os.WriteFile(rec, []byte("damaged"), 0o644)
@@ -244,6 +244,32 @@ func TestTextRecognizerCheck(t *testing.T) {
 		t.Errorf("damaged:\n%s", o)
 	}
 	if _, o, _ := runCmd("check", "--deep", "--config", cfg); !strings.Contains(o, "m.toml:1: models.text_recognizer: the text-recognition network is off: textrec: "+rec) {
+		t.Errorf("damaged, check --deep:\n%s", o)
+	}
+}
+
+// TestTextDetectorCheck: doctor and check --deep say whether the text-detection network loads,
+// naming the missing or damaged file; it is never needed (a model-free check answers without it).
+// Any one-input, one-output network loads (the tiny recogniser stands in for the file).
+func TestTextDetectorCheck(t *testing.T) {
+	dir := t.TempDir()
+	det := filepath.Join(dir, "ch_PP-OCRv4_det_infer.onnx")
+	cfg := writeModelsConfig(t, dir)
+	if _, o, _ := runCmd("check", "--deep", "--config", cfg); !strings.Contains(o, "models.text_detector: the model file "+det+" does not exist") {
+		t.Errorf("missing, check --deep:\n%s", o)
+	}
+	os.WriteFile(det, textrectest.Model(), 0o644)
+	if _, o, _ := runCmd("doctor", "--config", cfg); !strings.Contains(o, "OK   textdet") || !strings.Contains(o, det+": answers \"is there text here\"") {
+		t.Errorf("installed:\n%s", o)
+	}
+	if _, o, _ := runCmd("check", "--deep", "--config", cfg); strings.Contains(o, "text_detector") {
+		t.Errorf("installed, check --deep:\n%s", o)
+	}
+	os.WriteFile(det, []byte("damaged"), 0o644)
+	if _, o, _ := runCmd("doctor", "--config", cfg); !strings.Contains(o, "the text-detection network is off: model file: textdet: "+det) {
+		t.Errorf("damaged:\n%s", o)
+	}
+	if _, o, _ := runCmd("check", "--deep", "--config", cfg); !strings.Contains(o, "m.toml:1: models.text_detector: the text-detection network is off: model file: textdet: "+det) {
 		t.Errorf("damaged, check --deep:\n%s", o)
 	}
 }
