@@ -11,6 +11,7 @@ import (
 
 	"github.com/rpiq/rpiq/assist/config"
 	"github.com/rpiq/rpiq/assist/ocr"
+	"github.com/rpiq/rpiq/assist/textdet"
 	"github.com/rpiq/rpiq/assist/textrec"
 )
 
@@ -73,6 +74,13 @@ func newOCREngine(cfg config.Config) (Engine, error) {
 			oe.TextErr = err
 		} else {
 			e.SetRecognizer(rec)
+			// The text-detection network's boxes are read by the recogniser (scene text); a
+			// missing or damaged file leaves it out (the scene engine's check names the file).
+			if m.TextDetector != "" {
+				if det, err := textdet.Load(m.Path(m.TextDetector)); err == nil {
+					e.SetDetector(det)
+				}
+			}
 		}
 	}
 	return oe, nil

@@ -3,9 +3,11 @@ package ocr
 import (
 	"context"
 	"image"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/rpiq/rpiq/assist/textdet"
 	"github.com/rpiq/rpiq/assist/textrec"
 )
 
@@ -18,6 +20,13 @@ import (
 
 // SetRecognizer gives the pipeline the text-recognition network (nil: Tesseract alone).
 func (e *Engine) SetRecognizer(r *textrec.Recognizer) { e.net = r }
+
+// SetDetector gives the pipeline the text-detection network (nil: none). With the recogniser
+// too, the network reads the detector's boxes that no line covers (scene text).
+func (e *Engine) SetDetector(d *textdet.Detector) { e.det = d }
+
+// maxDetLines bounds the network's readings of the detector's boxes in one picture.
+const maxDetLines = 16
 
 // keepSure: a line whose every word Tesseract read at this confidence or more is kept as read.
 // On a page or photo that is 80, the tesseract program's confident line that the NeverBelow
@@ -221,6 +230,59 @@ func (e *Engine) networkPass(ctx context.Context, g *image.Gray, lines []Line, m
 			return nil, err
 		}
 		// Rows in a photo meet shapes that are not text: a surer reading of three characters.
+		if x := netLine(rd, r); sayable(x) && alnumCount(x.Text()) >= 3 && x.Confidence() >= 85 {
+			lines = insertLine(lines, x)
+		}
+	}
+	return e.detectorPass(ctx, g, lines)
+}
+
+// detectorPass reads with the network the text detector's boxes that no line read covers,
+// largest first, each said on the same terms as an unread row.
+func (e *Engine) detectorPass(ctx context.Context, g *image.Gray, lines []Line) ([]Line, error) {
+	if e.det == nil {
+		return lines, nil
+	}
+	if trace != nil {
+		defer trace("detector", g.Rect.Size(), time.Now())
+	}
+	boxes, err := e.det.Detect(g)
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(boxes, func(i, j int) bool {
+		a, b := boxes[i].Rect, boxes[j].Rect
+		return a.Dx()*a.Dy() > b.Dx()*b.Dy()
+	})
+	done := 0
+	for _, bx := range boxes {
+		r := bx.Rect
+		if done >= maxDetLines {
+			break
+		}
+		if r.Dy() < minNetHeight || r.Dx() < r.Dy()/2 {
+			continue
+		}
+		covered := false
+		for _, l := range lines {
+			if samePlace(l.Box, r) {
+				covered = true
+			}
+			for _, w := range l.Words {
+				covered = covered || samePlace(w.Box, r)
+			}
+		}
+		if covered {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		done++
+		rd, err := e.netRead(cropGray(g, r), false)
+		if err != nil {
+			return nil, err
+		}
 		if x := netLine(rd, r); sayable(x) && alnumCount(x.Text()) >= 3 && x.Confidence() >= 85 {
 			lines = insertLine(lines, x)
 		}

@@ -1,6 +1,7 @@
 package ocr
 
 import (
+	"context"
 	"image"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rpiq/rpiq/assist/textdet"
 	"github.com/rpiq/rpiq/assist/textrec"
 	"github.com/rpiq/rpiq/assist/textrec/textrectest"
 )
@@ -24,8 +26,66 @@ func withNet(t testing.TB, e *Engine, r *textrec.Recognizer) {
 func netFromEnv(t testing.TB) {
 	if os.Getenv("RPIQ_TEXTREC_DIR") != "" {
 		withNet(t, engine(t), realNet(t))
-		t.Log("with the text-recognition network")
+		withDet(t, engine(t), realDet(t))
+		t.Log("with the text-recognition and text-detection networks")
 	}
+}
+
+func withDet(t testing.TB, e *Engine, d *textdet.Detector) {
+	e.SetDetector(d)
+	t.Cleanup(func() { e.SetDetector(nil) })
+}
+
+// realDet loads PP-OCRv4's detector from RPIQ_TEXTREC_DIR (ch_PP-OCRv4_det_infer.onnx).
+func realDet(t testing.TB) *textdet.Detector {
+	d, err := textdet.Load(filepath.Join(os.Getenv("RPIQ_TEXTREC_DIR"), "ch_PP-OCRv4_det_infer.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// BenchmarkDetectorRegions: the ICDAR 2015 photos' marked regions found by the pipeline with
+// the recogniser alone and with the recogniser reading the text detector's boxes too
+// (RPIQ_TEXTREC_DIR=FOLDER go test -run X -bench DetectorRegions -benchtime 1x -v ./assist/ocr/).
+func BenchmarkDetectorRegions(b *testing.B) {
+	e := engine(b)
+	withNet(b, e, realNet(b))
+	det := realDet(b)
+	photos := icdar(b)
+	for i := 0; i < b.N; i++ {
+		for _, withDetector := range []bool{false, true} {
+			if withDetector {
+				e.SetDetector(det)
+			} else {
+				e.SetDetector(nil)
+			}
+			found, total := 0, 0
+			start := time.Now()
+			for _, p := range photos {
+				page, err := e.Read(context.Background(), p.img, ReadOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var boxes []image.Rectangle
+				var texts []string
+				for _, l := range page.Lines {
+					for _, w := range l.Words {
+						boxes = append(boxes, page.SourceBox(w.Box))
+						texts = append(texts, w.Text)
+					}
+					if withDetector && l.Pass == "network" {
+						b.Logf("%s: %q", p.name, l.Text())
+					}
+				}
+				n := regionsFound(p.regions, boxes, texts)
+				found += n
+				total += len(p.regions)
+			}
+			b.Logf("detector %-5v %d/%d marked regions found, %v for %d photos", withDetector, found, total, time.Since(start).Round(time.Millisecond), len(photos))
+		}
+	}
+	e.SetDetector(nil)
 }
 
 // TestNetworkTiny: the whole path without the real network (CI): the tiny network written by

@@ -6,6 +6,7 @@ package ocr
 import (
 	"errors"
 	"fmt"
+	"github.com/rpiq/rpiq/assist/textdet"
 	"github.com/rpiq/rpiq/assist/textrec"
 	"image"
 	"os"
@@ -200,6 +201,7 @@ type Engine struct {
 	lang   string
 	closed bool
 	net    *textrec.Recognizer // the second reader; nil: none (network.go)
+	det    *textdet.Detector   // the text detector whose boxes the network reads; nil: none
 }
 
 // Options choose the language data.
