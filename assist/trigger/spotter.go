@@ -435,6 +435,25 @@ func minCover(phrase string) float64 {
 	return 0.5
 }
 
+// ambiguityMargin is how far (in the thresholds' powers of ten) another command's score may pass
+// its threshold by more than the chosen phrase passes its own before the island is dropped as
+// ambiguous. Where the longest phrase was the one said, no other command passed its threshold by
+// more than 5 more on the 13 tuning streams replayed; where it was not, another did by 30 and 41
+// (eSpeak renderings at new rates and pitches: "repeat" heard as "read this", "faster" as "stop").
+const ambiguityMargin = 10
+
+// ambiguous reports whether another command among cands passes its threshold by more than
+// ambiguityMargin more than the chosen detection does.
+func (s *Spotter) ambiguous(chosen detection, cands []detection) bool {
+	m := chosen.score - s.thresh[chosen.phrase]
+	for _, d := range cands {
+		if d.cmd != chosen.cmd && d.score-s.thresh[d.phrase] > m+ambiguityMargin {
+			return true
+		}
+	}
+	return false
+}
+
 // holdSamples is how long a detection waits for a longer, overlapping one (the "st" of "faster"
 // is also a "stop") and for the pause after a command: 300 ms.
 const holdSamples = SampleRate * 3 / 10
@@ -617,7 +636,9 @@ func (s *Spotter) resolve() []Event {
 		if s.chosen != nil {
 			s.chosen(is.from, is.to, is.cands)
 		}
-		if best >= 0 {
+		// An island that another command fits much better than the longest phrase is
+		// ambiguous, and nothing is reported: a wrong command is worse than a missed one.
+		if best >= 0 && !s.ambiguous(is.cands[best], is.cands) {
 			emit(is.cands[best])
 		}
 	}

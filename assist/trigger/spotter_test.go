@@ -73,6 +73,33 @@ func TestOverlapPrefersLongerPhrase(t *testing.T) {
 // most of it, even when a shorter one inside it scores higher; a phrase covering too little of
 // its island (the end of a sentence) gives none; an island still being spoken waits.
 func TestIslandChoosesOnePhrase(t *testing.T) {
+	s := islandSpotter(42) // "stop" passes its threshold by 7 more than "faster": within ambiguityMargin
+	evs := s.resolve()
+	if len(evs) != 1 || evs[0].Command != Faster {
+		t.Fatalf("got %v, want only faster", evs)
+	}
+	if len(s.pending) != 1 || s.pending[0].cmd != Repeat {
+		t.Fatalf("pending %v, want repeat waiting for its pause", s.pending)
+	}
+}
+
+// TestIslandAmbiguous: when another command passes its threshold by far more than the longest
+// phrase passes its own, the island is dropped (a wrong command is worse than a missed one).
+func TestIslandAmbiguous(t *testing.T) {
+	s := islandSpotter(60) // "stop" +30, "faster" +5
+	evs := s.resolve()
+	if len(evs) != 0 {
+		t.Fatalf("got %v, want nothing", evs)
+	}
+	if len(s.pending) != 1 || s.pending[0].cmd != Repeat {
+		t.Fatalf("pending %v, want repeat waiting for its pause", s.pending)
+	}
+}
+
+// islandSpotter is a spotter whose levels hold a short island (the words of "faster", with a
+// "stop" inside scoring stopScore), a sentence holding "what colour is this", and speech still
+// going on holding "repeat".
+func islandSpotter(stopScore float64) *Spotter {
 	l := newLevels()
 	var pcm []int16
 	add := func(ms int, loud bool) {
@@ -96,18 +123,12 @@ func TestIslandChoosesOnePhrase(t *testing.T) {
 		levels: l, decided: map[int64]int64{}, processed: int64(len(pcm)),
 		thresh: map[string]float64{"stop": 30, "faster": 40, "what colour is this": 15, "repeat": 10}}
 	s.pending = []detection{
-		{cmd: Stop, phrase: "stop", start: 70 * f, end: 105 * f, score: 60},     // +30 over its threshold
-		{cmd: Faster, phrase: "faster", start: 52 * f, end: 108 * f, score: 45}, // +5, longer
+		{cmd: Stop, phrase: "stop", start: 70 * f, end: 105 * f, score: stopScore}, // inside "faster"
+		{cmd: Faster, phrase: "faster", start: 52 * f, end: 108 * f, score: 45},    // +5, longer
 		{cmd: Colour, phrase: "what colour is this", start: 250 * f, end: 358 * f, score: 80},
 		{cmd: Repeat, phrase: "repeat", start: 440 * f, end: 500 * f, score: 50},
 	}
-	evs := s.resolve()
-	if len(evs) != 1 || evs[0].Command != Faster {
-		t.Fatalf("got %v, want only faster", evs)
-	}
-	if len(s.pending) != 1 || s.pending[0].cmd != Repeat {
-		t.Fatalf("pending %v, want repeat waiting for its pause", s.pending)
-	}
+	return s
 }
 
 func TestSpotterErrors(t *testing.T) {
