@@ -438,7 +438,7 @@ func minCover(phrase string) float64 {
 // ambiguityMargin is how far (in the thresholds' powers of ten) another command's score may pass
 // its threshold by more than the chosen phrase passes its own before the island is dropped as
 // ambiguous. Where the longest phrase was the one said, no other command passed its threshold by
-// more than 5 more on the 13 tuning streams replayed; where it was not, another did by 30 and 41
+// more than 5 more on the 16 tuning streams; where it was not, another did by 30 and 41
 // (eSpeak renderings at new rates and pitches: "repeat" heard as "read this", "faster" as "stop").
 const ambiguityMargin = 10
 
