@@ -10,6 +10,8 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
 )
 
 // Config is the stage-1 setting shared by RTN and GPTQ; the defaults are the GPTQ reference's.
@@ -247,10 +249,7 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 			}
 		}
 		if i2 < n {
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
-				blas64.General{Rows: m, Cols: cnt, Stride: cnt, Data: Err1[:m*cnt]},
-				blas64.General{Rows: cnt, Cols: n - i2, Stride: n, Data: U[i1*n+i2:]},
-				1, blas64.General{Rows: m, Cols: n - i2, Stride: n, Data: W[i2:]})
+			lazyUpdate(W, Err1[:m*cnt], U, m, n, i1, i2)
 		}
 	}
 	q.Loss = loss
@@ -383,4 +382,55 @@ func invUpper(A []float64, n int) ([]float64, bool) {
 		clear(A[i*n : i*n+i])
 	}
 	return A, true
+}
+
+// f32UpdateMin is the size (rows × trailing columns) from which the lazy-batch update runs in
+// float32 on the dense GEMM; smaller ones stay in float64 (a variable so a test can move it).
+var f32UpdateMin = 1 << 18
+
+// lazyUpdate applies a block's errors to the columns after it: W[:, i2:] -= Err1 · U[i1:i2, i2:].
+// This product is nearly all of GPTQ's arithmetic (m·n²/2 multiply-adds for an m×n layer). gonum's
+// float64 Gemm ran it at about 2 GFLOP per CPU-second here; large layers take float32 through
+// kernels/cpu's packed GEMM instead (the GPTQ reference itself runs float32 on the GPU), with W
+// kept in float64 and only the product rounded (docs/BENCHMARKS.md: same loss to 1e-5, codes
+// differing only where a weight sat on a rounding boundary). Small layers stay float64, so the
+// naive-OBQ test holds to 1e-9 and small checkpoints come out byte-identical.
+func lazyUpdate(W, Err1, U []float64, m, n, i1, i2 int) {
+	cnt := i2 - i1
+	if m*(n-i2) < f32UpdateMin {
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
+			blas64.General{Rows: m, Cols: cnt, Stride: cnt, Data: Err1},
+			blas64.General{Rows: cnt, Cols: n - i2, Stride: n, Data: U[i1*n+i2:]},
+			1, blas64.General{Rows: m, Cols: n - i2, Stride: n, Data: W[i2:]})
+		return
+	}
+	pool := cpu.Default()
+	e := make([]float32, m*cnt)
+	for i, v := range Err1 {
+		e[i] = float32(v)
+	}
+	// Column panels keep the float32 product small (m × panel) for wide layers.
+	const panel = 2048
+	ut := make([]float32, min(panel, n-i2)*cnt)
+	prod := make([]float32, m*min(panel, n-i2))
+	for c0 := i2; c0 < n; c0 += panel {
+		c1 := min(c0+panel, n)
+		w := c1 - c0
+		// ut[j][k] = U[i1+k][c0+j]: the GEMM's weight layout (rows of the right-hand side).
+		for k := 0; k < cnt; k++ {
+			row := U[(i1+k)*n+c0 : (i1+k)*n+c1]
+			for j, u := range row {
+				ut[j*cnt+k] = float32(u)
+			}
+		}
+		pool.MatMulF32(prod[:m*w], e, ut[:w*cnt], m, cnt, w)
+		pool.Run(m, 1, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				dst, p := W[r*n+c0:r*n+c1], prod[r*w:(r+1)*w]
+				for j, v := range p {
+					dst[j] -= float64(v)
+				}
+			}
+		})
+	}
 }
