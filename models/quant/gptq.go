@@ -206,6 +206,18 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 	B := cfg.blockSize()
 	W1 := make([]float64, m*B)
 	Err1 := make([]float64, m*B)
+	// Large layers regroup the lazy batches: a block's errors reach the columns up to the end of
+	// its super-block at once, and the columns past it only when the super-block is done, as one
+	// product over all its rows (the same sums, grouped so the product's inner dimension is
+	// superBlocks·B, where the float32 GEMM runs near its peak; lazyUpdate).
+	super := B
+	var ErrS []float64
+	if m*n >= f32UpdateMin {
+		super = superBlocks * B
+		ErrS = make([]float64, m*super)
+	}
+	colScale, colZero := make([][]float64, B), make([][]int, B)
+	rowLoss := make([]float64, m)
 	loss := 0.0
 	for i1 := 0; i1 < n; i1 += B {
 		i2 := min(i1+B, n)
@@ -213,6 +225,8 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 		for r := 0; r < m; r++ {
 			copy(W1[r*cnt:(r+1)*cnt], W[r*n+i1:r*n+i2])
 		}
+		// Group parameters, per column of the block, in column order. They come from W, which
+		// the block does not change (only its copy W1), as in the reference.
 		for i := 0; i < cnt; i++ {
 			col := i1 + i
 			if cfg.GroupSize != -1 {
@@ -230,26 +244,55 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 					rowScale, rowZero = staticScale[gi], staticZero[gi]
 				}
 			}
-			d := U[col*n+col]
-			urow := U[col*n+i1+i : col*n+i2]
-			orig := perm[col]
-			for r := 0; r < m; r++ {
+			colScale[i], colZero[i] = rowScale, rowZero
+		}
+		// A row's columns depend only on that row and U, so the rows run in parallel, each
+		// taking the block's columns in order (the reference takes each column's rows at once;
+		// the arithmetic per weight is the same).
+		quantRows := func(lo, hi int) {
+			for r := lo; r < hi; r++ {
 				row := W1[r*cnt : (r+1)*cnt]
-				wv := row[i]
-				code := g.Code(wv, rowScale[r], rowZero[r])
-				qv := Dequant(code, rowScale[r], rowZero[r])
-				q.Codes[r*n+orig] = uint8(code)
-				e := (wv - qv) / d
-				loss += e * e / 2
-				tail := row[i:]
-				for j, u := range urow {
-					tail[j] -= e * u
+				l := 0.0
+				for i := 0; i < cnt; i++ {
+					col := i1 + i
+					sc, z := colScale[i][r], colZero[i][r]
+					wv := row[i]
+					code := g.Code(wv, sc, z)
+					q.Codes[r*n+perm[col]] = uint8(code)
+					e := (wv - Dequant(code, sc, z)) / U[col*n+col]
+					l += e * e / 2
+					tail := row[i:]
+					for j, u := range U[col*n+col : col*n+i2] {
+						tail[j] -= e * u
+					}
+					Err1[r*cnt+i] = e
 				}
-				Err1[r*cnt+i] = e
+				rowLoss[r] = l
 			}
 		}
-		if i2 < n {
-			lazyUpdate(W, Err1[:m*cnt], U, m, n, i1, i2)
+		if m*cnt*cnt >= f32UpdateMin {
+			cpu.Default().Run(m, 1, quantRows)
+		} else {
+			quantRows(0, m)
+		}
+		for _, l := range rowLoss {
+			loss += l
+		}
+		if super == B {
+			if i2 < n {
+				lazyUpdate(W, Err1[:m*cnt], U, m, n, i1, i2, i2, n)
+			}
+			continue
+		}
+		s0 := i1 / super * super
+		s1 := min(s0+super, n)
+		for r := 0; r < m; r++ {
+			copy(ErrS[r*(s1-s0)+i1-s0:r*(s1-s0)+i2-s0], Err1[r*cnt:(r+1)*cnt])
+		}
+		if i2 < s1 {
+			lazyUpdate(W, Err1[:m*cnt], U, m, n, i1, i2, i2, s1)
+		} else if s1 < n {
+			lazyUpdate(W, ErrS[:m*(s1-s0)], U, m, n, s0, s1, s1, n)
 		}
 	}
 	q.Loss = loss
@@ -384,49 +427,53 @@ func invUpper(A []float64, n int) ([]float64, bool) {
 	return A, true
 }
 
-// f32UpdateMin is the size (rows × trailing columns) from which the lazy-batch update runs in
-// float32 on the dense GEMM; smaller ones stay in float64 (a variable so a test can move it).
+// f32UpdateMin is the size (rows × updated columns) from which the lazy-batch update runs in
+// float32 on the dense GEMM; smaller ones stay in float64 (a variable so a test can move it). It
+// is also the layer size (rows × columns) from which the batches are regrouped (superBlocks).
 var f32UpdateMin = 1 << 18
 
-// lazyUpdate applies a block's errors to the columns after it: W[:, i2:] -= Err1 · U[i1:i2, i2:].
-// This product is nearly all of GPTQ's arithmetic (m·n²/2 multiply-adds for an m×n layer). gonum's
-// float64 Gemm ran it at about 2 GFLOP per CPU-second here; large layers take float32 through
-// kernels/cpu's packed GEMM instead (the GPTQ reference itself runs float32 on the GPU), with W
-// kept in float64 and only the product rounded (docs/BENCHMARKS.md: same loss to 1e-5, codes
-// differing only where a weight sat on a rounding boundary). Small layers stay float64, so the
-// naive-OBQ test holds to 1e-9 and small checkpoints come out byte-identical.
-func lazyUpdate(W, Err1, U []float64, m, n, i1, i2 int) {
-	cnt := i2 - i1
-	if m*(n-i2) < f32UpdateMin {
+// superBlocks is how many blocks of columns a large layer's deferred update spans.
+const superBlocks = 4
+
+// lazyUpdate applies errors to later columns: W[:, c0:c1] -= E · U[r0:r1, c0:c1], with E the
+// m × (r1−r0) errors of columns r0..r1. These products are nearly all of GPTQ's arithmetic
+// (m·n²/2 multiply-adds for an m×n layer). gonum's float64 Gemm ran them at about 12 GFLOP/s
+// here; large ones take float32 through kernels/cpu's packed GEMM instead (the GPTQ reference
+// itself runs float32 on the GPU), with W kept in float64 and only the product rounded
+// (TestGPTQFloat32Update: the same codes and loss to 1e-8 on its layers). Small ones stay
+// float64, so the naive-OBQ test holds to 1e-9 and small checkpoints come out byte-identical.
+func lazyUpdate(W, E, U []float64, m, n, r0, r1, c0, c1 int) {
+	k := r1 - r0
+	if m*(c1-c0) < f32UpdateMin {
 		blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
-			blas64.General{Rows: m, Cols: cnt, Stride: cnt, Data: Err1},
-			blas64.General{Rows: cnt, Cols: n - i2, Stride: n, Data: U[i1*n+i2:]},
-			1, blas64.General{Rows: m, Cols: n - i2, Stride: n, Data: W[i2:]})
+			blas64.General{Rows: m, Cols: k, Stride: k, Data: E},
+			blas64.General{Rows: k, Cols: c1 - c0, Stride: n, Data: U[r0*n+c0:]},
+			1, blas64.General{Rows: m, Cols: c1 - c0, Stride: n, Data: W[c0:]})
 		return
 	}
 	pool := cpu.Default()
-	e := make([]float32, m*cnt)
-	for i, v := range Err1 {
+	e := make([]float32, m*k)
+	for i, v := range E {
 		e[i] = float32(v)
 	}
 	// Column panels keep the float32 product small (m × panel) for wide layers.
 	const panel = 2048
-	ut := make([]float32, min(panel, n-i2)*cnt)
-	prod := make([]float32, m*min(panel, n-i2))
-	for c0 := i2; c0 < n; c0 += panel {
-		c1 := min(c0+panel, n)
-		w := c1 - c0
-		// ut[j][k] = U[i1+k][c0+j]: the GEMM's weight layout (rows of the right-hand side).
-		for k := 0; k < cnt; k++ {
-			row := U[(i1+k)*n+c0 : (i1+k)*n+c1]
+	ut := make([]float32, min(panel, c1-c0)*k)
+	prod := make([]float32, m*min(panel, c1-c0))
+	for p0 := c0; p0 < c1; p0 += panel {
+		p1 := min(p0+panel, c1)
+		w := p1 - p0
+		// ut[j][i] = U[r0+i][p0+j]: the GEMM's weight layout (rows of the right-hand side).
+		for i := 0; i < k; i++ {
+			row := U[(r0+i)*n+p0 : (r0+i)*n+p1]
 			for j, u := range row {
-				ut[j*cnt+k] = float32(u)
+				ut[j*k+i] = float32(u)
 			}
 		}
-		pool.MatMulF32(prod[:m*w], e, ut[:w*cnt], m, cnt, w)
+		pool.MatMulF32(prod[:m*w], e, ut[:w*k], m, k, w)
 		pool.Run(m, 1, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
-				dst, p := W[r*n+c0:r*n+c1], prod[r*w:(r+1)*w]
+				dst, p := W[r*n+p0:r*n+p1], prod[r*w:(r+1)*w]
 				for j, v := range p {
 					dst[j] -= float64(v)
 				}

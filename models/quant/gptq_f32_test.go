@@ -2,9 +2,9 @@ package quant
 
 import (
 	"math"
+	"math/rand/v2"
 	"os"
 	"strconv"
-	"math/rand/v2"
 	"testing"
 )
 
@@ -90,11 +90,11 @@ func BenchmarkGPTQ4096(b *testing.B) {
 	b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "CPU-s/op")
 }
 
-// BenchmarkLazyUpdate4096: one block's lazy-batch update of a 4096×4096 layer (the first block:
-// 128 columns' errors applied to the 3968 after them), in whichever precision lazyUpdate picks
-// for that size. go test -run X -bench LazyUpdate ./models/quant
+// BenchmarkLazyUpdate4096: one deferred update of a 4096×4096 layer (the first super-block's
+// errors, superBlocks·128 columns, applied to the columns after it), in whichever precision
+// lazyUpdate picks for that size. go test -run X -bench LazyUpdate ./models/quant
 func BenchmarkLazyUpdate4096(b *testing.B) {
-	m, n, B := 4096, 4096, 128
+	m, n, B := 4096, 4096, superBlocks*128
 	rng := rand.New(rand.NewPCG(2, 2))
 	W, U, E := make([]float64, m*n), make([]float64, n*n), make([]float64, m*B)
 	for i := range W {
@@ -109,7 +109,7 @@ func BenchmarkLazyUpdate4096(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := cpuSeconds()
 	for i := 0; i < b.N; i++ {
-		lazyUpdate(W, E, U, m, n, 0, B)
+		lazyUpdate(W, E, U, m, n, 0, B, B, n)
 	}
 	flops := 2 * float64(m) * float64(B) * float64(n-B) * float64(b.N)
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
