@@ -24,6 +24,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/rpiq/rpiq/assist/netimage"
 	"github.com/rpiq/rpiq/runtime/onnx"
 )
 
@@ -71,18 +72,7 @@ func Load(modelPath string) (*Detector, error) {
 	if len(m.Inputs()) != 1 || len(m.Outputs()) < 1 {
 		return nil, fmt.Errorf("textdet: %s: the network has %d inputs and %d outputs; a text detector has one input picture and one output map", modelPath, len(m.Inputs()), len(m.Outputs()))
 	}
-	return New(onnxRunner{m}, modelPath), nil
-}
-
-type onnxRunner struct{ m *onnx.Model }
-
-func (r onnxRunner) Run(x []float32, shape []int) ([]float32, []int, error) {
-	out, err := r.m.Run(map[string]onnx.Tensor{r.m.Inputs()[0]: {Shape: shape, Data: x}})
-	if err != nil {
-		return nil, nil, err
-	}
-	y := out[r.m.Outputs()[0]]
-	return y.Data, y.Shape, nil
+	return New(netimage.Runner{M: m}, modelPath), nil
 }
 
 // Detect finds the text regions in img, top to bottom, then left to right.
@@ -128,7 +118,7 @@ var (
 // order of its BGR picture's channels).
 func Preprocess(img image.Image, w, h int) []float32 {
 	b := img.Bounds()
-	src := rgbOf(img)
+	src := netimage.FromImage(img)
 	out := make([]float32, 3*h*w)
 	sx := float64(b.Dx()) / float64(w)
 	sy := float64(b.Dy()) / float64(h)
@@ -137,7 +127,7 @@ func Preprocess(img image.Image, w, h int) []float32 {
 		fy := (float64(y)+0.5)*sy - 0.5
 		for x := 0; x < w; x++ {
 			fx := (float64(x)+0.5)*sx - 0.5
-			p := src.bilinear(fx, fy)
+			p := src.Bilinear(fx, fy)
 			i := y*w + x
 			for c := 0; c < 3; c++ { // c: B, G, R
 				out[c*plane+i] = float32((p[2-c]/255 - mean[c]) / std[c])
@@ -223,40 +213,4 @@ func (d *Detector) Boxes(prob []float32, w, h int, pic image.Rectangle) []Box {
 		return a.Min.X < b.Min.X
 	})
 	return out
-}
-
-// rgb is a picture as float RGB triples.
-type rgb struct {
-	w, h int
-	pix  []float64
-}
-
-func rgbOf(img image.Image) rgb {
-	b := img.Bounds()
-	p := rgb{w: b.Dx(), h: b.Dy(), pix: make([]float64, 3*b.Dx()*b.Dy())}
-	i := 0
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bb, _ := img.At(x, y).RGBA()
-			p.pix[i], p.pix[i+1], p.pix[i+2] = float64(r>>8), float64(g>>8), float64(bb>>8)
-			i += 3
-		}
-	}
-	return p
-}
-
-// bilinear samples at (x, y), clamped to the picture.
-func (p rgb) bilinear(x, y float64) [3]float64 {
-	x = math.Max(0, math.Min(float64(p.w-1), x))
-	y = math.Max(0, math.Min(float64(p.h-1), y))
-	x0, y0 := int(x), int(y)
-	x1, y1 := min(x0+1, p.w-1), min(y0+1, p.h-1)
-	ax, ay := x-float64(x0), y-float64(y0)
-	var o [3]float64
-	for c := 0; c < 3; c++ {
-		a := p.pix[3*(y0*p.w+x0)+c]*(1-ax) + p.pix[3*(y0*p.w+x1)+c]*ax
-		b := p.pix[3*(y1*p.w+x0)+c]*(1-ax) + p.pix[3*(y1*p.w+x1)+c]*ax
-		o[c] = a*(1-ay) + b*ay
-	}
-	return o
 }

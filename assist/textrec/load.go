@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/rpiq/rpiq/assist/netimage"
 	"github.com/rpiq/rpiq/runtime/onnx"
 )
 
@@ -25,16 +26,5 @@ func Load(modelPath, dictPath string) (*Recognizer, error) {
 	if len(m.Inputs()) != 1 || len(m.Outputs()) < 1 {
 		return nil, fmt.Errorf("textrec: %s: the network has %d inputs and %d outputs; a text recogniser has one input picture and one output", modelPath, len(m.Inputs()), len(m.Outputs()))
 	}
-	return New(onnxRunner{m}, keys, modelPath), nil
-}
-
-type onnxRunner struct{ m *onnx.Model }
-
-func (r onnxRunner) Run(x []float32, shape []int) ([]float32, []int, error) {
-	out, err := r.m.Run(map[string]onnx.Tensor{r.m.Inputs()[0]: {Shape: shape, Data: x}})
-	if err != nil {
-		return nil, nil, err
-	}
-	y := out[r.m.Outputs()[0]]
-	return y.Data, y.Shape, nil
+	return New(netimage.Runner{M: m}, keys, modelPath), nil
 }

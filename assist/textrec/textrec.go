@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/rpiq/rpiq/assist/netimage"
 )
 
 // Runner runs the network on one input of shape [1, 3, H, W] and returns its output of shape
@@ -102,7 +104,7 @@ func Preprocess(img image.Image, h, minW, maxW int) ([]float32, int) {
 	rw = max(1, min(rw, maxW))
 	pw := max(rw, minW)
 	pw = (pw + 7) / 8 * 8
-	src := rgbOf(img)
+	src := netimage.FromImage(img)
 	out := make([]float32, 3*h*pw)
 	sx := float64(b.Dx()) / float64(rw)
 	sy := float64(b.Dy()) / float64(h)
@@ -111,7 +113,7 @@ func Preprocess(img image.Image, h, minW, maxW int) ([]float32, int) {
 		fy := (float64(y)+0.5)*sy - 0.5
 		for x := 0; x < rw; x++ {
 			fx := (float64(x)+0.5)*sx - 0.5
-			rgb := src.bilinear(fx, fy)
+			rgb := src.Bilinear(fx, fy)
 			i := y*pw + x
 			// BGR order, as PaddleOCR's OpenCV pictures are.
 			out[i] = float32(rgb[2]/127.5 - 1)
@@ -120,47 +122,6 @@ func Preprocess(img image.Image, h, minW, maxW int) ([]float32, int) {
 		}
 	}
 	return out, pw
-}
-
-// rgb is a picture as float RGB triples.
-type rgb struct {
-	w, h int
-	pix  []float64
-}
-
-func rgbOf(img image.Image) rgb {
-	b := img.Bounds()
-	p := rgb{w: b.Dx(), h: b.Dy(), pix: make([]float64, 3*b.Dx()*b.Dy())}
-	i := 0
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			if g, ok := img.(*image.Gray); ok {
-				v := float64(g.Pix[g.PixOffset(x, y)])
-				p.pix[i], p.pix[i+1], p.pix[i+2] = v, v, v
-			} else {
-				r, gg, bb, _ := img.At(x, y).RGBA()
-				p.pix[i], p.pix[i+1], p.pix[i+2] = float64(r>>8), float64(gg>>8), float64(bb>>8)
-			}
-			i += 3
-		}
-	}
-	return p
-}
-
-// bilinear samples at (x, y), clamped to the picture (OpenCV's INTER_LINEAR for a resize).
-func (p rgb) bilinear(x, y float64) [3]float64 {
-	x = math.Max(0, math.Min(float64(p.w-1), x))
-	y = math.Max(0, math.Min(float64(p.h-1), y))
-	x0, y0 := int(x), int(y)
-	x1, y1 := min(x0+1, p.w-1), min(y0+1, p.h-1)
-	ax, ay := x-float64(x0), y-float64(y0)
-	var o [3]float64
-	for c := 0; c < 3; c++ {
-		a := p.pix[3*(y0*p.w+x0)+c]*(1-ax) + p.pix[3*(y0*p.w+x1)+c]*ax
-		b := p.pix[3*(y1*p.w+x0)+c]*(1-ax) + p.pix[3*(y1*p.w+x1)+c]*ax
-		o[c] = a*(1-ay) + b*ay
-	}
-	return o
 }
 
 // Decode is greedy CTC decoding of y ([steps][classes], probabilities or scores: a step whose
