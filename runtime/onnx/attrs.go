@@ -72,14 +72,6 @@ func (a *attrs) ints(name string, def []int64) ([]int64, error) {
 	return p.ints, nil
 }
 
-func (a *attrs) floats(name string) ([]float32, error) {
-	p, err := a.get(name, attrFloats)
-	if p == nil || err != nil {
-		return nil, err
-	}
-	return p.floats, nil
-}
-
 // unused reports attributes no compile function read.
 func (a *attrs) unused() error {
 	var names []string

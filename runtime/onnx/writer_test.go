@@ -91,12 +91,11 @@ type tAttr struct {
 	t      *tTensor
 }
 
-func aInt(name string, v int64) tAttr         { return tAttr{name: name, typ: attrInt, i: v} }
-func aInts(name string, v ...int64) tAttr     { return tAttr{name: name, typ: attrInts, ints: v} }
-func aFloat(name string, v float32) tAttr     { return tAttr{name: name, typ: attrFloat, f: v} }
-func aStr(name, v string) tAttr               { return tAttr{name: name, typ: attrString, s: v} }
-func aTensor(name string, t *tTensor) tAttr   { return tAttr{name: name, typ: attrTensor, t: t} }
-func aFloats(name string, v ...float32) tAttr { return tAttr{name: name, typ: attrFloats, floats: v} }
+func aInt(name string, v int64) tAttr       { return tAttr{name: name, typ: attrInt, i: v} }
+func aInts(name string, v ...int64) tAttr   { return tAttr{name: name, typ: attrInts, ints: v} }
+func aFloat(name string, v float32) tAttr   { return tAttr{name: name, typ: attrFloat, f: v} }
+func aStr(name, v string) tAttr             { return tAttr{name: name, typ: attrString, s: v} }
+func aTensor(name string, t *tTensor) tAttr { return tAttr{name: name, typ: attrTensor, t: t} }
 
 func (a *tAttr) encode() []byte {
 	var p pbuf

@@ -2,13 +2,10 @@ package textrectest
 
 // Exported pieces of the ONNX writer, for other packages' tiny test networks (assist/textdet).
 
-// Node is an ONNX node: op on inputs in, its one output out; attributes from Ints.
+// Node is an ONNX node: op on inputs in, its one output out, with encoded attributes.
 func Node(op string, in []string, out string, attrs ...[]byte) []byte {
 	return node(op, in, out, attrs...)
 }
-
-// Ints is an INTS attribute.
-func Ints(name string, v ...int64) []byte { return ints(name, v...) }
 
 // FloatTensor is an initializer of float32 values.
 func FloatTensor(name string, dims []int64, v []float32) []byte { return floatTensor(name, dims, v) }
