@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
 )
 
 // readAnon reads the first size bytes of f into anonymous memory outside the Go heap, in
@@ -15,11 +17,10 @@ import (
 // token of weights in anonymous memory, and 4 KiB pages cost a fault each (~260,000, seconds of
 // system time here); one copy into huge pages costs less than either.
 func readAnon(f *os.File, size int) ([]byte, func() error, error) {
-	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	b, err := cpu.MapAnon(size)
 	if err != nil {
 		return nil, nil, err
 	}
-	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)       // best effort
 	_ = unix.Madvise(b, unix.MADV_POPULATE_WRITE) // Linux 5.14+; else the reads fault pages in
 	const parts = 2
 	var wg sync.WaitGroup
@@ -36,9 +37,9 @@ func readAnon(f *os.File, size int) ([]byte, func() error, error) {
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			unix.Munmap(b)
+			cpu.Unmap(b)
 			return nil, nil, err
 		}
 	}
-	return b, func() error { return unix.Munmap(b) }, nil
+	return b, func() error { return cpu.Unmap(b) }, nil
 }

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package cpu
+
+import "errors"
+
+// MapAnon is Linux-only; elsewhere callers allocate in the heap instead.
+func MapAnon(n int) ([]byte, error) {
+	return nil, errors.New("cpu: anonymous mappings are Linux-only here")
+}
+
+// Unmap releases memory from MapAnon.
+func Unmap(b []byte) error { return nil }
