@@ -23,6 +23,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/rpiq/rpiq/assist/netimage"
 	"github.com/rpiq/rpiq/runtime/onnx"
@@ -62,10 +63,11 @@ func New(run Runner, name string) *Detector {
 // Load reads the detector's ONNX file and runs it with the project's ONNX interpreter
 // (runtime/onnx). Errors name the file.
 func Load(modelPath string) (*Detector, error) {
-	if _, err := os.Stat(modelPath); err != nil {
+	st, err := os.Stat(modelPath)
+	if err != nil {
 		return nil, fmt.Errorf("textdet: %w", err)
 	}
-	m, err := onnx.Load(modelPath)
+	m, err := loadShared(modelPath, st)
 	if err != nil {
 		return nil, fmt.Errorf("textdet: %s: %w", modelPath, err)
 	}
@@ -73,6 +75,37 @@ func Load(modelPath string) (*Detector, error) {
 		return nil, fmt.Errorf("textdet: %s: the network has %d inputs and %d outputs; a text detector has one input picture and one output map", modelPath, len(m.Inputs()), len(m.Outputs()))
 	}
 	return New(netimage.Runner{M: m}, modelPath), nil
+}
+
+// loaded keeps each parsed network by file, so the reading and the scene engines (which both
+// load the detector) share one copy; a file that changed (size or time) is parsed again. A
+// model is never changed after loading and runs from several goroutines.
+var loaded struct {
+	sync.Mutex
+	m map[string]loadedModel
+}
+
+type loadedModel struct {
+	size  int64
+	mtime time.Time
+	m     *onnx.Model
+}
+
+func loadShared(path string, st os.FileInfo) (*onnx.Model, error) {
+	loaded.Lock()
+	defer loaded.Unlock()
+	if l, ok := loaded.m[path]; ok && l.size == st.Size() && l.mtime.Equal(st.ModTime()) {
+		return l.m, nil
+	}
+	m, err := onnx.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if loaded.m == nil {
+		loaded.m = map[string]loadedModel{}
+	}
+	loaded.m[path] = loadedModel{size: st.Size(), mtime: st.ModTime(), m: m}
+	return m, nil
 }
 
 // Detect finds the text regions in img, top to bottom, then left to right.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rpiq/rpiq/assist/textimage"
 	"github.com/rpiq/rpiq/assist/textrec/textrectest"
@@ -233,5 +234,33 @@ func TestRealModel(t *testing.T) {
 	}
 	if boxes, err := d.Detect(white); err != nil || len(boxes) != 0 {
 		t.Errorf("blank paper: %v, %v", boxes, err)
+	}
+}
+
+// TestLoadShared: the reading and scene engines load the same file once; a changed file is
+// parsed again.
+func TestLoadShared(t *testing.T) {
+	p := greyNet(t)
+	a, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b || a.run != b.run {
+		t.Fatalf("two loads of one file: detectors %p %p, networks %v %v; want two detectors over one network", a, b, a.run, b.run)
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(p, later, later); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.run == a.run {
+		t.Fatal("a changed file was not parsed again")
 	}
 }
