@@ -216,6 +216,7 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 		super = superBlocks * B
 		ErrS = make([]float64, m*super)
 	}
+	var scr f32Scratch
 	colScale, colZero := make([][]float64, B), make([][]int, B)
 	rowLoss := make([]float64, m)
 	loss := 0.0
@@ -280,7 +281,7 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 		}
 		if super == B {
 			if i2 < n {
-				lazyUpdate(W, Err1[:m*cnt], U, m, n, i1, i2, i2, n)
+				lazyUpdate(&scr, W, Err1[:m*cnt], U, m, n, i1, i2, i2, n)
 			}
 			continue
 		}
@@ -290,9 +291,9 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 			copy(ErrS[r*(s1-s0)+i1-s0:r*(s1-s0)+i2-s0], Err1[r*cnt:(r+1)*cnt])
 		}
 		if i2 < s1 {
-			lazyUpdate(W, Err1[:m*cnt], U, m, n, i1, i2, i2, s1)
+			lazyUpdate(&scr, W, Err1[:m*cnt], U, m, n, i1, i2, i2, s1)
 		} else if s1 < n {
-			lazyUpdate(W, ErrS[:m*(s1-s0)], U, m, n, s0, s1, s1, n)
+			lazyUpdate(&scr, W, ErrS[:m*(s1-s0)], U, m, n, s0, s1, s1, n)
 		}
 	}
 	q.Loss = loss
@@ -435,6 +436,19 @@ var f32UpdateMin = 1 << 18
 // superBlocks is how many blocks of columns a large layer's deferred update spans.
 const superBlocks = 4
 
+// f32Scratch is lazyUpdate's float32 buffers, kept for a whole GPTQ call: made afresh per
+// update (up to 40 times a layer) the product alone was m × 2048 values of untouched memory each
+// time, a page fault per 4 KiB.
+type f32Scratch struct{ e, ut, prod []float32 }
+
+// take returns n values of *b, growing it when it is too small (every user overwrites them).
+func (*f32Scratch) take(b *[]float32, n int) []float32 {
+	if cap(*b) < n {
+		*b = make([]float32, n)
+	}
+	return (*b)[:n]
+}
+
 // lazyUpdate applies errors to later columns: W[:, c0:c1] -= E · U[r0:r1, c0:c1], with E the
 // m × (r1−r0) errors of columns r0..r1. These products are nearly all of GPTQ's arithmetic
 // (m·n²/2 multiply-adds for an m×n layer). gonum's float64 Gemm ran them at about 12 GFLOP/s
@@ -442,7 +456,7 @@ const superBlocks = 4
 // itself runs float32 on the GPU), with W kept in float64 and only the product rounded
 // (TestGPTQFloat32Update: the same codes and loss to 1e-8 on its layers). Small ones stay
 // float64, so the naive-OBQ test holds to 1e-9 and small checkpoints come out byte-identical.
-func lazyUpdate(W, E, U []float64, m, n, r0, r1, c0, c1 int) {
+func lazyUpdate(scr *f32Scratch, W, E, U []float64, m, n, r0, r1, c0, c1 int) {
 	k := r1 - r0
 	if m*(c1-c0) < f32UpdateMin {
 		blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
@@ -452,14 +466,14 @@ func lazyUpdate(W, E, U []float64, m, n, r0, r1, c0, c1 int) {
 		return
 	}
 	pool := cpu.Default()
-	e := make([]float32, m*k)
+	e := scr.take(&scr.e, m*k)
 	for i, v := range E {
 		e[i] = float32(v)
 	}
 	// Column panels keep the float32 product small (m × panel) for wide layers.
 	const panel = 2048
-	ut := make([]float32, min(panel, c1-c0)*k)
-	prod := make([]float32, m*min(panel, c1-c0))
+	ut := scr.take(&scr.ut, min(panel, c1-c0)*k)
+	prod := scr.take(&scr.prod, m*min(panel, c1-c0))
 	for p0 := c0; p0 < c1; p0 += panel {
 		p1 := min(p0+panel, c1)
 		w := p1 - p0
