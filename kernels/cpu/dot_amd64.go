@@ -99,7 +99,7 @@ func Accelerated() string {
 }
 
 //go:noescape
-func gemm6x16AVX2(a *float32, lda int, b *float32, k int, c *float32, ldc int)
+func gemm6x16AVX2(a *float32, lda int, b *float32, k int, c *float32, ldc int, sub int)
 
 // gemm6x16 sets c[r*ldc : r*ldc+16] = Σ_t a[r*lda+t]·b[t*16 : t*16+16] for r < 6 (see the
 // assembly). hasGEMM6x16 says whether it runs in assembly.
@@ -108,10 +108,22 @@ func gemm6x16(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
 	_ = b[16*k-1]
 	_ = c[5*ldc+15]
 	if !hasAVX2FMA {
-		gemm6x16Go(a, lda, b, k, c, ldc)
+		gemm6x16Go(a, lda, b, k, c, ldc, false)
 		return
 	}
-	gemm6x16AVX2(&a[0], lda, &b[0], k, &c[0], ldc)
+	gemm6x16AVX2(&a[0], lda, &b[0], k, &c[0], ldc, 0)
+}
+
+// gemm6x16Sub is gemm6x16 subtracting the tile from c instead of storing it.
+func gemm6x16Sub(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
+	_ = a[5*lda+k-1]
+	_ = b[16*k-1]
+	_ = c[5*ldc+15]
+	if !hasAVX2FMA {
+		gemm6x16Go(a, lda, b, k, c, ldc, true)
+		return
+	}
+	gemm6x16AVX2(&a[0], lda, &b[0], k, &c[0], ldc, 1)
 }
 
 var hasGEMM6x16 = hasAVX2FMA

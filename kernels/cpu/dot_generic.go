@@ -69,7 +69,7 @@ func dot2x4F32Go(x0, x1, w []float32, ldw int, out *[8]float32) {
 	}
 }
 
-func gemm6x16Go(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
+func gemm6x16Go(a []float32, lda int, b []float32, k int, c []float32, ldc int, sub bool) {
 	var acc [6][16]float32
 	for t := 0; t < k; t++ {
 		bt := b[t*16 : t*16+16 : t*16+16]
@@ -82,7 +82,13 @@ func gemm6x16Go(a []float32, lda int, b []float32, k int, c []float32, ldc int) 
 		}
 	}
 	for r := 0; r < 6; r++ {
-		copy(c[r*ldc:r*ldc+16], acc[r][:])
+		if !sub {
+			copy(c[r*ldc:r*ldc+16], acc[r][:])
+			continue
+		}
+		for j, v := range acc[r] {
+			c[r*ldc+j] -= v
+		}
 	}
 }
 

@@ -17,10 +17,14 @@ func dot2x4F32(x0, x1, w []float32, ldw int, out *[8]float32) { dot2x4F32Go(x0, 
 func Accelerated() string { return "none (pure Go)" }
 
 func gemm6x16(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
-	gemm6x16Go(a, lda, b, k, c, ldc)
+	gemm6x16Go(a, lda, b, k, c, ldc, false)
 }
 
 var hasGEMM6x16 = false
+
+func gemm6x16Sub(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
+	gemm6x16Go(a, lda, b, k, c, ldc, true)
+}
 
 // AXPY sets y += a·x.
 func AXPY(y []float32, a float32, x []float32) { axpyGo(y, a, x) }

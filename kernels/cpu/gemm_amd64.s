@@ -2,13 +2,14 @@
 
 #include "textflag.h"
 
-// func gemm6x16AVX2(a *float32, lda int, b *float32, k int, c *float32, ldc int)
+// func gemm6x16AVX2(a *float32, lda int, b *float32, k int, c *float32, ldc int, sub int)
 //
 // The prompt-processing micro-kernel (outer-product form, as BLIS): for six activation rows
 // a, a+lda, ..., a+5·lda and a packed panel b of sixteen weight rows ([k][16], k-major),
 // c[r][0:16] = Σ_t a[r][t] · b[t][0:16]. Twelve accumulators, two panel loads and six
-// broadcasts per twelve FMAs. k >= 1.
-TEXT ·gemm6x16AVX2(SB), NOSPLIT, $0-48
+// broadcasts per twelve FMAs. k >= 1. With sub != 0 the tile is subtracted from c instead
+// (c[r][0:16] -= Σ ..., GemmSubF32).
+TEXT ·gemm6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ a+0(FP), SI
 	MOVQ lda+8(FP), R8
 	SHLQ $2, R8
@@ -57,6 +58,9 @@ g6loop:
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
+	MOVQ sub+48(FP), AX
+	TESTQ AX, AX
+	JNZ  g6sub
 	VMOVUPS Y0, (DX)
 	VMOVUPS Y1, 32(DX)
 	ADDQ R9, DX
@@ -74,5 +78,50 @@ g6loop:
 	ADDQ R9, DX
 	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+
+g6sub:
+	VMOVUPS (DX), Y12
+	VMOVUPS 32(DX), Y13
+	VSUBPS Y0, Y12, Y12
+	VSUBPS Y1, Y13, Y13
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, 32(DX)
+	ADDQ R9, DX
+	VMOVUPS (DX), Y12
+	VMOVUPS 32(DX), Y13
+	VSUBPS Y2, Y12, Y12
+	VSUBPS Y3, Y13, Y13
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, 32(DX)
+	ADDQ R9, DX
+	VMOVUPS (DX), Y12
+	VMOVUPS 32(DX), Y13
+	VSUBPS Y4, Y12, Y12
+	VSUBPS Y5, Y13, Y13
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, 32(DX)
+	ADDQ R9, DX
+	VMOVUPS (DX), Y12
+	VMOVUPS 32(DX), Y13
+	VSUBPS Y6, Y12, Y12
+	VSUBPS Y7, Y13, Y13
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, 32(DX)
+	ADDQ R9, DX
+	VMOVUPS (DX), Y12
+	VMOVUPS 32(DX), Y13
+	VSUBPS Y8, Y12, Y12
+	VSUBPS Y9, Y13, Y13
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, 32(DX)
+	ADDQ R9, DX
+	VMOVUPS (DX), Y12
+	VMOVUPS 32(DX), Y13
+	VSUBPS Y10, Y12, Y12
+	VSUBPS Y11, Y13, Y13
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, 32(DX)
 	VZEROUPPER
 	RET

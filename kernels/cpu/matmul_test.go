@@ -248,7 +248,7 @@ func TestPackedGEMM(t *testing.T) {
 	a, b := randF32(r, 6*k+5), randF32(r, 16*k)
 	c1, c2 := make([]float32, 5*20+16), make([]float32, 5*20+16)
 	gemm6x16(a, k+1, b, k, c1, 20)
-	gemm6x16Go(a, k+1, b, k, c2, 20)
+	gemm6x16Go(a, k+1, b, k, c2, 20, false)
 	for i := range c1 {
 		if abs32(c1[i]-c2[i]) > 1e-4 {
 			t.Fatalf("gemm6x16 [%d] = %g, Go twin %g", i, c1[i], c2[i])

@@ -1,0 +1,63 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestGemmSubF32 against float64 on random strided operands: shapes with leftover rows (n mod 6,
+// m mod 16), several packed blocks per worker, strides wider than the rows, and the entries
+// around the sub-block left untouched. The bound is derived: a float32 dot of k products is
+// within about (k+1)·2⁻²⁴ · Σ|x·w| of the exact sum, and the subtraction adds one rounding of
+// the result.
+func TestGemmSubF32(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	defer func(b int) { packBlockBytes = b }(packBlockBytes)
+	for _, block := range []int{packBlockBytes, 4 * 32 * 40} {
+		packBlockBytes = block
+		for _, sz := range [][3]int{{1, 1, 1}, {6, 1, 16}, {7, 5, 17}, {13, 40, 33}, {24, 300, 70}, {31, 257, 48}, {12, 40, 200}, {5, 64, 3}} {
+			n, k, m := sz[0], sz[1], sz[2]
+			ldd, ldx, ldw := m+3, k+5, k+2
+			x, w := randF32(r, n*ldx), randF32(r, m*ldw)
+			dst0 := randF32(r, n*ldd)
+			for _, p := range []*Pool{NewPool(1), NewPool(2)} {
+				dst := append([]float32(nil), dst0...)
+				p.GemmSubF32(dst, ldd, x, ldx, w, ldw, n, k, m)
+				for i := 0; i < n; i++ {
+					for j := 0; j < ldd; j++ {
+						got := float64(dst[i*ldd+j])
+						if j >= m {
+							if got != float64(dst0[i*ldd+j]) {
+								t.Fatalf("n=%d k=%d m=%d: dst[%d][%d] outside the product changed", n, k, m, i, j)
+							}
+							continue
+						}
+						want, mag := float64(dst0[i*ldd+j]), math.Abs(float64(dst0[i*ldd+j]))
+						for s := 0; s < k; s++ {
+							v := float64(x[i*ldx+s]) * float64(w[j*ldw+s])
+							want -= v
+							mag += math.Abs(v)
+						}
+						if bound := float64(k+2) * 0x1p-24 * mag; math.Abs(got-want) > bound {
+							t.Fatalf("%s: dst[%d][%d] = %g, float64 %g (bound %g)", fmt.Sprintf("n=%d k=%d m=%d block=%d", n, k, m, block), i, j, got, want, bound)
+						}
+					}
+				}
+			}
+		}
+	}
+	// The subtracting micro-kernel and its Go twin agree.
+	k := 77
+	a, b := randF32(r, 6*k+5), randF32(r, 16*k)
+	c0 := randF32(r, 5*20+16)
+	c1, c2 := append([]float32(nil), c0...), append([]float32(nil), c0...)
+	gemm6x16Sub(a, k+1, b, k, c1, 20)
+	gemm6x16Go(a, k+1, b, k, c2, 20, true)
+	for i := range c1 {
+		if abs32(c1[i]-c2[i]) > 1e-4 {
+			t.Fatalf("gemm6x16Sub [%d] = %g, Go twin %g", i, c1[i], c2[i])
+		}
+	}
+}
