@@ -197,26 +197,79 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 	}
 	q.Perm = perm
 
-	U, damp, err := hinvUpper(H, n, cfg.Damp)
-	if err != nil {
-		return nil, err
-	}
-	q.DampUsed = damp
-
-	B := cfg.blockSize()
-	W1 := make([]float64, m*B)
-	Err1 := make([]float64, m*B)
-	// Large layers regroup the lazy batches: a block's errors reach the columns up to the end of
-	// its super-block at once, and the columns past it only when the super-block is done, as one
-	// product over all its rows (the same sums, grouped so the product's inner dimension is
-	// superBlocks·B, where the float32 GEMM runs near its peak; lazyUpdate).
-	super := B
-	var ErrS []float64
+	// Large layers run in float32, as the GPTQ reference does (W, H⁻¹ and the updates on the
+	// GPU in float32), with their products on kernels/cpu's GEMM; small ones stay float64, so the
+	// naive-OBQ test holds to 1e-9 and small checkpoints come out the same bit for bit.
+	var loss float64
 	if m*n >= f32UpdateMin {
-		super = superBlocks * B
-		ErrS = make([]float64, m*super)
+		Ut, damp, err := hinvUpperF32(H, n, cfg.Damp)
+		if err != nil {
+			return nil, err
+		}
+		q.DampUsed = damp
+		W32 := make([]float32, m*n)
+		for i, v := range W {
+			W32[i] = float32(v)
+		}
+		uBlock := func(dst []float32, i1, i2 int) { // U[i1:i2, i1:i2] from Uᵀ
+			cnt := i2 - i1
+			for i := 0; i < cnt; i++ {
+				for j := i; j < cnt; j++ {
+					dst[i*cnt+j] = Ut[(i1+j)*n+i1+i]
+				}
+			}
+		}
+		pool := cpu.Default()
+		update := func(E []float32, r0, r1, c0, c1 int) { // W[:, c0:c1] −= E·U[r0:r1, c0:c1]
+			pool.GemmSubF32(W32[c0:], n, E, r1-r0, Ut[c0*n+r0:], n, m, r1-r0, c1-c0)
+		}
+		loss = gptqColumns(q, W32, m, n, cfg, rowScale, rowZero, staticScale, staticZero, superBlocks*cfg.blockSize(), uBlock, update)
+	} else {
+		U, damp, err := hinvUpper(H, n, cfg.Damp)
+		if err != nil {
+			return nil, err
+		}
+		q.DampUsed = damp
+		uBlock := func(dst []float64, i1, i2 int) {
+			cnt := i2 - i1
+			for i := 0; i < cnt; i++ {
+				copy(dst[i*cnt+i:(i+1)*cnt], U[(i1+i)*n+i1+i:(i1+i)*n+i2])
+			}
+		}
+		update := func(E []float64, r0, r1, c0, c1 int) {
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
+				blas64.General{Rows: m, Cols: r1 - r0, Stride: r1 - r0, Data: E},
+				blas64.General{Rows: r1 - r0, Cols: c1 - c0, Stride: n, Data: U[r0*n+c0:]},
+				1, blas64.General{Rows: m, Cols: c1 - c0, Stride: n, Data: W[c0:]})
+		}
+		loss = gptqColumns(q, W, m, n, cfg, rowScale, rowZero, staticScale, staticZero, cfg.blockSize(), uBlock, update)
 	}
-	var scr f32Scratch
+	q.Loss = loss
+	setGIdx(q, cfg, q.Perm, gs)
+	return q, nil
+}
+
+// gptqColumns is GPTQ's column loop over W (m×n, columns in processing order q.Perm), writing
+// q's codes and group parameters and returning the loss. uBlock gives U[i1:i2, i1:i2] (the
+// upper Cholesky factor of H⁻¹, row-major, upper triangle); update applies errors to later
+// columns, W[:, c0:c1] −= E·U[r0:r1, c0:c1] with E the m × (r1−r0) errors of columns r0..r1.
+// Batches of super columns: a block's errors reach the columns up to the end of its
+// super-block at once, and the columns past it when the super-block is done, as one product
+// over all its rows (the same sums as the reference's lazy batches, grouped so the product's
+// inner dimension is wide enough for the GEMM to run near its peak).
+func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config, rowScale []float64, rowZero []int,
+	staticScale [][]float64, staticZero [][]int, super int, uBlock func(dst []F, i1, i2 int), update func(E []F, r0, r1, c0, c1 int)) float64 {
+	g := cfg.Grid
+	gs := cfg.groupSize(n)
+	perm := q.Perm
+	B := cfg.blockSize()
+	W1 := make([]F, m*B)
+	Err1 := make([]F, m*B)
+	UB := make([]F, B*B)
+	var ErrS []F
+	if super > B {
+		ErrS = make([]F, m*super)
+	}
 	colScale, colZero := make([][]float64, B), make([][]int, B)
 	rowLoss := make([]float64, m)
 	loss := 0.0
@@ -247,6 +300,8 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 			}
 			colScale[i], colZero[i] = rowScale, rowZero
 		}
+		ub := UB[:cnt*cnt]
+		uBlock(ub, i1, i2)
 		// A row's columns depend only on that row and U, so the rows run in parallel, each
 		// taking the block's columns in order (the reference takes each column's rows at once;
 		// the arithmetic per weight is the same).
@@ -257,16 +312,13 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 				for i := 0; i < cnt; i++ {
 					col := i1 + i
 					sc, z := colScale[i][r], colZero[i][r]
-					wv := row[i]
+					wv := float64(row[i])
 					code := g.Code(wv, sc, z)
 					q.Codes[r*n+perm[col]] = uint8(code)
-					e := (wv - Dequant(code, sc, z)) / U[col*n+col]
+					e := (wv - Dequant(code, sc, z)) / float64(ub[i*cnt+i])
 					l += e * e / 2
-					tail := row[i:]
-					for j, u := range U[col*n+col : col*n+i2] {
-						tail[j] -= e * u
-					}
-					Err1[r*cnt+i] = e
+					subScaled(row[i:], F(e), ub[i*cnt+i:(i+1)*cnt])
+					Err1[r*cnt+i] = F(e)
 				}
 				rowLoss[r] = l
 			}
@@ -281,7 +333,7 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 		}
 		if super == B {
 			if i2 < n {
-				lazyUpdate(&scr, W, Err1[:m*cnt], U, m, n, i1, i2, i2, n)
+				update(Err1[:m*cnt], i1, i2, i2, n)
 			}
 			continue
 		}
@@ -291,14 +343,24 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 			copy(ErrS[r*(s1-s0)+i1-s0:r*(s1-s0)+i2-s0], Err1[r*cnt:(r+1)*cnt])
 		}
 		if i2 < s1 {
-			lazyUpdate(&scr, W, Err1[:m*cnt], U, m, n, i1, i2, i2, s1)
+			update(Err1[:m*cnt], i1, i2, i2, s1)
 		} else if s1 < n {
-			lazyUpdate(&scr, W, ErrS[:m*(s1-s0)], U, m, n, s0, s1, s1, n)
+			update(ErrS[:m*(s1-s0)], s0, s1, s1, n)
 		}
 	}
-	q.Loss = loss
-	setGIdx(q, cfg, perm, gs)
-	return q, nil
+	return loss
+}
+
+// subScaled sets y[j] −= a·x[j] for j < len(x): the within-block error feedback, on AXPY's
+// vector kernel in float32.
+func subScaled[F float32 | float64](y []F, a F, x []F) {
+	if y32, ok := any(y).([]float32); ok {
+		cpu.AXPY(y32[:len(x)], -float32(a), any(x).([]float32))
+		return
+	}
+	for j, u := range x {
+		y[j] -= a * u
+	}
 }
 
 func newQuantized(m, n int, cfg Config) *Quantized {
@@ -327,11 +389,15 @@ func setGIdx(q *Quantized, cfg Config, perm []int, gs int) {
 }
 
 // fitGroup fits per-row parameters on columns [c0, c1) of the m×n matrix W.
-func fitGroup(g Grid, W []float64, m, n, c0, c1 int) ([]float64, []int) {
+func fitGroup[F float32 | float64](g Grid, W []F, m, n, c0, c1 int) ([]float64, []int) {
 	s := make([]float64, m)
 	z := make([]int, m)
+	row := make([]float64, c1-c0)
 	for r := 0; r < m; r++ {
-		s[r], z[r] = g.Params(W[r*n+c0 : r*n+c1])
+		for j, v := range W[r*n+c0 : r*n+c1] {
+			row[j] = float64(v)
+		}
+		s[r], z[r] = g.Params(row)
 	}
 	return s, z
 }
@@ -428,70 +494,9 @@ func invUpper(A []float64, n int) ([]float64, bool) {
 	return A, true
 }
 
-// f32UpdateMin is the size (rows × updated columns) from which the lazy-batch update runs in
-// float32 on the dense GEMM; smaller ones stay in float64 (a variable so a test can move it). It
-// is also the layer size (rows × columns) from which the batches are regrouped (superBlocks).
+// f32UpdateMin is the layer size (rows × columns) from which GPTQ runs in float32 on the GEMM
+// (a variable so a test can move it).
 var f32UpdateMin = 1 << 18
 
 // superBlocks is how many blocks of columns a large layer's deferred update spans.
 const superBlocks = 4
-
-// f32Scratch is lazyUpdate's float32 buffers, kept for a whole GPTQ call: made afresh per
-// update (up to 40 times a layer) the product alone was m × 2048 values of untouched memory each
-// time, a page fault per 4 KiB.
-type f32Scratch struct{ e, ut, prod []float32 }
-
-// take returns n values of *b, growing it when it is too small (every user overwrites them).
-func (*f32Scratch) take(b *[]float32, n int) []float32 {
-	if cap(*b) < n {
-		*b = make([]float32, n)
-	}
-	return (*b)[:n]
-}
-
-// lazyUpdate applies errors to later columns: W[:, c0:c1] -= E · U[r0:r1, c0:c1], with E the
-// m × (r1−r0) errors of columns r0..r1. These products are nearly all of GPTQ's arithmetic
-// (m·n²/2 multiply-adds for an m×n layer). gonum's float64 Gemm ran them at about 12 GFLOP/s
-// here; large ones take float32 through kernels/cpu's packed GEMM instead (the GPTQ reference
-// itself runs float32 on the GPU), with W kept in float64 and only the product rounded
-// (TestGPTQFloat32Update: the same codes and loss to 1e-8 on its layers). Small ones stay
-// float64, so the naive-OBQ test holds to 1e-9 and small checkpoints come out byte-identical.
-func lazyUpdate(scr *f32Scratch, W, E, U []float64, m, n, r0, r1, c0, c1 int) {
-	k := r1 - r0
-	if m*(c1-c0) < f32UpdateMin {
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
-			blas64.General{Rows: m, Cols: k, Stride: k, Data: E},
-			blas64.General{Rows: k, Cols: c1 - c0, Stride: n, Data: U[r0*n+c0:]},
-			1, blas64.General{Rows: m, Cols: c1 - c0, Stride: n, Data: W[c0:]})
-		return
-	}
-	pool := cpu.Default()
-	e := scr.take(&scr.e, m*k)
-	for i, v := range E {
-		e[i] = float32(v)
-	}
-	// Column panels keep the float32 product small (m × panel) for wide layers.
-	const panel = 2048
-	ut := scr.take(&scr.ut, min(panel, c1-c0)*k)
-	prod := scr.take(&scr.prod, m*min(panel, c1-c0))
-	for p0 := c0; p0 < c1; p0 += panel {
-		p1 := min(p0+panel, c1)
-		w := p1 - p0
-		// ut[j][i] = U[r0+i][p0+j]: the GEMM's weight layout (rows of the right-hand side).
-		for i := 0; i < k; i++ {
-			row := U[(r0+i)*n+p0 : (r0+i)*n+p1]
-			for j, u := range row {
-				ut[j*k+i] = float32(u)
-			}
-		}
-		pool.MatMulF32(prod[:m*w], e, ut[:w*k], m, k, w)
-		pool.Run(m, 1, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				dst, p := W[r*n+p0:r*n+p1], prod[r*w:(r+1)*w]
-				for j, v := range p {
-					dst[j] -= float64(v)
-				}
-			}
-		})
-	}
-}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
 )
 
 // TestGPTQFloat32Update: the lazy-batch update in float32 (large layers) against the same GPTQ
@@ -55,10 +57,12 @@ func TestGPTQFloat32Update(t *testing.T) {
 }
 
 // BenchmarkGPTQ4096: GPTQ on a 4096×4096 layer (Llama-3-8B's q_proj shape) with a Hessian of
-// 2048 random tokens (RPIQ_GPTQ_N=N for an N×N layer instead); reports the time of the Cholesky
-// inverse (hinvUpper, timed again on its own) and of the rest of the call, nearly all of it the
-// updates, with their rate (a lower bound: the rest also fits the groups).
-// go test -run X -bench GPTQ4096 -benchtime 1x ./models/quant
+// 2048 random tokens (RPIQ_GPTQ_N=N for an N×N layer instead). Reports the time of the Cholesky
+// inverse (hinvUpperF32, timed again on its own) and of the rest of the call (the updates, the
+// group fits and the quantization itself), and the rate of the whole call's matrix work: the
+// inverse's n³/3 + n³/3 multiply-adds (a Cholesky and a triangular inverse), the deferred
+// updates' m·n²/2 and the within-block ones' m·n·B/2, against the float32 peak of the cores.
+// go test -run X -bench 'GPTQ4096$' -benchtime 1x ./models/quant
 func BenchmarkGPTQ4096(b *testing.B) {
 	m, n := 4096, 4096
 	if v, err := strconv.Atoi(os.Getenv("RPIQ_GPTQ_N")); err == nil && v > 0 {
@@ -87,47 +91,29 @@ func BenchmarkGPTQ4096(b *testing.B) {
 		if _, err := GPTQ(w, m, n, H, cfg); err != nil {
 			b.Fatal(err)
 		}
-		// The Cholesky inverse alone, on the same Hessian, to take out of the update's time.
-		h := append([]float64(nil), H...)
+		// The Cholesky inverse alone, on the same Hessian, to take out of the call's time.
 		t := time.Now()
-		if _, _, err := hinvUpper(h, n, cfg.Damp); err != nil {
+		if _, _, err := hinvUpperF32(H, n, cfg.Damp); err != nil {
 			b.Fatal(err)
 		}
 		inv += time.Since(t)
 	}
 	b.StopTimer()
-	total := b.Elapsed() - inv // the GPTQ calls
-	// Updates: m·n²/2 multiply-adds of the lazy batches and about m·n·B/2 within the blocks.
-	flops := (float64(m)*float64(n)*float64(n) + float64(m)*float64(n)*128) * float64(b.N)
-	b.ReportMetric((total-inv).Seconds()/float64(b.N), "update-s/op")
-	b.ReportMetric(inv.Seconds()/float64(b.N), "hinv-s/op")
-	b.ReportMetric(flops/(total-inv).Seconds()/1e9, "update-GFLOP/s")
-	b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "CPU-s/op")
+	cpuS := cpuSeconds() - cpu0
+	gptqTime := b.Elapsed() - inv // the GPTQ calls
+	N := float64(b.N)
+	fm, fn := float64(m), float64(n)
+	invFlops := 2 * (fn*fn*fn/3 + fn*fn*fn/3) * N
+	updFlops := (fm*fn*fn + fm*fn*128) * N
+	b.ReportMetric((gptqTime-inv).Seconds()/N, "update-s/op")
+	b.ReportMetric(inv.Seconds()/N, "hinv-s/op")
+	b.ReportMetric(invFlops/inv.Seconds()/1e9, "hinv-GFLOP/s")
+	b.ReportMetric(updFlops/(gptqTime-inv).Seconds()/1e9, "update-GFLOP/s")
+	b.ReportMetric((invFlops+updFlops)/gptqTime.Seconds()/1e9, "GPTQ-GFLOP/s")
+	b.ReportMetric((invFlops+updFlops)/gptqTime.Seconds()/1e9/float32Peak(), "of-peak")
+	b.ReportMetric(cpuS/N, "CPU-s/op") // both calls
 }
 
-// BenchmarkLazyUpdate4096: one deferred update of a 4096×4096 layer (the first super-block's
-// errors, superBlocks·128 columns, applied to the columns after it), in whichever precision
-// lazyUpdate picks for that size. go test -run X -bench LazyUpdate ./models/quant
-func BenchmarkLazyUpdate4096(b *testing.B) {
-	m, n, B := 4096, 4096, superBlocks*128
-	rng := rand.New(rand.NewPCG(2, 2))
-	W, U, E := make([]float64, m*n), make([]float64, n*n), make([]float64, m*B)
-	for i := range W {
-		W[i] = rng.NormFloat64()
-	}
-	for i := range U {
-		U[i] = rng.NormFloat64() * 0.01
-	}
-	for i := range E {
-		E[i] = rng.NormFloat64() * 0.01
-	}
-	var scr f32Scratch
-	b.ResetTimer()
-	cpu0 := cpuSeconds()
-	for i := 0; i < b.N; i++ {
-		lazyUpdate(&scr, W, E, U, m, n, 0, B, B, n)
-	}
-	flops := 2 * float64(m) * float64(B) * float64(n-B) * float64(b.N)
-	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-	b.ReportMetric(flops/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
-}
+// float32Peak is the machine's float32 peak in GFLOP/s as docs/BENCHMARKS.md counts it: 32
+// flop per cycle and core (two 8-lane FMA pipes) at 2.6 GHz, times the pool's threads.
+func float32Peak() float64 { return 32 * 2.6 * float64(cpu.Default().Threads()) }

@@ -1,0 +1,216 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
+)
+
+// Large layers take GPTQ's inverse in float32, as the GPTQ reference does (torch.linalg.cholesky,
+// cholesky_inverse and cholesky again, all float32 on the GPU), with the arithmetic in kernels/cpu's
+// GEMM. gonum's float64 Potrf, Potri, Potrf ran at about 4 GFLOP/s here and were 23 s of a
+// 4096-wide layer's 26. Two ideas cut the work besides the precision:
+//
+//   - One factorisation instead of three. With J the order-reversing permutation, factor
+//     J·H·J = L·Lᵀ (lower); then H = R·Rᵀ with R = J·L·J upper, H⁻¹ = (R⁻¹)ᵀ·R⁻¹, and the upper
+//     Cholesky factor of H⁻¹ is U = R⁻¹ = J·L⁻¹·J. So a Cholesky and a triangular inverse
+//     (n³/3 + n³/3 flops) give U, where Potrf·Potri·Potrf spend 4n³/3.
+//   - Blocked, right-looking, with the panels' products on GemmSubF32; only the b×b diagonal
+//     blocks are factorized and inverted in float64 (gonum), which is also where a matrix that is
+//     not positive definite shows.
+//
+// The damping (≥ 1% of the mean diagonal, raised while the factorisation fails) bounds the
+// condition number by about 100·n, so float32 keeps U to a few decimal digits more than the
+// quantization grid needs (TestHinvUpperF32 checks it against the float64 path).
+
+// hinvBlock is the width of the diagonal blocks, hinvPanel the height of the row panels whose
+// products skip the zero triangle (variables so a test can use small ones).
+var hinvBlock, hinvPanel = 256, 256
+
+// hinvUpperF32 is hinvUpper in float32: it returns Uᵀ, the transpose of the upper Cholesky
+// factor U of (H + damp·mean(diag H)·I)⁻¹, as the lower triangle of an n×n float32 matrix (the
+// strict upper triangle zero), so that a row of U from the diagonal on is a column of the result
+// and U[r0:r1, c0:c1] is a strided block of it that GemmSubF32 reads as is. H (symmetric, both
+// triangles filled) is only read.
+func hinvUpperF32(H []float64, n int, percdamp float64) ([]float32, float64, error) {
+	mean := 0.0
+	for i := 0; i < n; i++ {
+		mean += H[i*n+i]
+	}
+	mean /= float64(n)
+	M := make([]float32, n*n)
+	for pd := percdamp; pd < 1; pd += 0.01 {
+		// M = J·(H + pd·mean·I)·J, lower triangle; the strict upper triangle must be zero.
+		for i := 0; i < n; i++ {
+			src := H[(n-1-i)*n:]
+			row := M[i*n : (i+1)*n]
+			for j := 0; j <= i; j++ {
+				row[j] = float32(src[n-1-j])
+			}
+			row[i] = float32(H[(n-1-i)*n+n-1-i] + pd*mean)
+			clear(row[i+1:])
+		}
+		if cholLowerF32(M, n) && triInvLowerF32(M, n) && finite32(M) {
+			antiTransposeLower(M, n)
+			return M, pd, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("quant: the Hessian is not positive definite even with damping < 1 (n = %d)", n)
+}
+
+// cholLowerF32 factors the lower triangle of M (n×n) in place, M = L·Lᵀ, and reports whether M
+// was positive definite. The strict upper triangle is left zero.
+func cholLowerF32(M []float32, n int) bool {
+	pool := cpu.Default()
+	nb := hinvBlock
+	d := make([]float64, nb*nb)
+	linv := make([]float32, nb*nb)
+	panel := make([]float32, max(n-nb, 0)*nb)
+	for k0 := 0; k0 < n; k0 += nb {
+		k1 := min(k0+nb, n)
+		b := k1 - k0
+		// The diagonal block in float64: L11 = chol(A11), and −L11⁻¹ for the panel below.
+		getBlock(d, M, n, k0, b)
+		if _, ok := lapack64.Potrf(blas64.Symmetric{Uplo: blas.Lower, N: b, Stride: b, Data: d}); !ok {
+			return false
+		}
+		putBlock(M, n, k0, b, d)
+		if k1 == n {
+			break
+		}
+		if !lapack64.Trtri(blas64.Triangular{Uplo: blas.Lower, Diag: blas.NonUnit, N: b, Stride: b, Data: d}) {
+			return false
+		}
+		for i := 0; i < b; i++ {
+			for j := 0; j < b; j++ {
+				v := 0.0
+				if j <= i {
+					v = d[i*b+j]
+				}
+				linv[i*b+j] = float32(-v)
+			}
+		}
+		// Panel: L21 = A21·L11⁻ᵀ (s×b), kept contiguous for the trailing update.
+		s := n - k1
+		p := panel[:s*b]
+		clear(p)
+		pool.GemmSubF32(p, b, M[k1*n+k0:], n, linv[:b*b], b, s, b, b)
+		for i := 0; i < s; i++ {
+			copy(M[(k1+i)*n+k0:(k1+i)*n+k1], p[i*b:(i+1)*b])
+		}
+		// Trailing matrix: A22 −= L21·L21ᵀ, lower triangle, by row panels.
+		for p0 := k1; p0 < n; p0 += hinvPanel {
+			p1 := min(p0+hinvPanel, n)
+			pool.GemmSubF32(M[p0*n+k1:], n, p[(p0-k1)*b:], b, p, b, p1-p0, b, p1-k1)
+		}
+		// The row panels also wrote above the diagonal of their own square: clear it again.
+		for i := k1; i < n; i++ {
+			clear(M[i*n+i+1 : i*n+min((i-k1)/hinvPanel*hinvPanel+k1+hinvPanel, n)])
+		}
+	}
+	return true
+}
+
+// triInvLowerF32 replaces the lower triangular L in M by L⁻¹, in place, by column blocks from
+// the last: X21 = −X22·L21·X11 with X22 already inverted.
+func triInvLowerF32(M []float32, n int) bool {
+	pool := cpu.Default()
+	nb := hinvBlock
+	d := make([]float64, nb*nb)
+	xt := make([]float32, nb*nb)
+	lt := make([]float32, max(n-nb, 0)*nb)
+	t := make([]float32, max(n-nb, 0)*nb)
+	for j0 := (n - 1) / nb * nb; j0 >= 0; j0 -= nb {
+		j1 := min(j0+nb, n)
+		b, s := j1-j0, n-j1
+		getBlock(d, M, n, j0, b)
+		if !lapack64.Trtri(blas64.Triangular{Uplo: blas.Lower, Diag: blas.NonUnit, N: b, Stride: b, Data: d}) {
+			return false
+		}
+		if s > 0 {
+			// L21ᵀ (b×s), the right-hand side of T = −X22·L21.
+			l := lt[:b*s]
+			for i := 0; i < s; i++ {
+				for c, v := range M[(j1+i)*n+j0 : (j1+i)*n+j1] {
+					l[c*s+i] = v
+				}
+			}
+			tt := t[:s*b]
+			clear(tt)
+			for p0 := j1; p0 < n; p0 += hinvPanel {
+				p1 := min(p0+hinvPanel, n)
+				pool.GemmSubF32(tt[(p0-j1)*b:], b, M[p0*n+j1:], n, l, s, p1-p0, p1-j1, b)
+			}
+			// X21 = T·X11: GemmSubF32 subtracts, so it is given −X11ᵀ.
+			for c := 0; c < b; c++ {
+				for k := 0; k < b; k++ {
+					v := 0.0
+					if c <= k {
+						v = d[k*b+c]
+					}
+					xt[c*b+k] = float32(-v)
+				}
+			}
+			for i := j1; i < n; i++ {
+				clear(M[i*n+j0 : i*n+j1])
+			}
+			pool.GemmSubF32(M[j1*n+j0:], n, tt, b, xt[:b*b], b, s, b, b)
+		}
+		putBlock(M, n, j0, b, d)
+	}
+	return true
+}
+
+// getBlock copies the lower triangle of M's b×b diagonal block at k0 into d (b×b, float64).
+func getBlock(d []float64, M []float32, n, k0, b int) {
+	d = d[:b*b]
+	clear(d)
+	for i := 0; i < b; i++ {
+		for j, v := range M[(k0+i)*n+k0 : (k0+i)*n+k0+i+1] {
+			d[i*b+j] = float64(v)
+		}
+	}
+}
+
+// putBlock writes the lower triangle of d back into M's diagonal block at k0.
+func putBlock(M []float32, n, k0, b int, d []float64) {
+	for i := 0; i < b; i++ {
+		row := M[(k0+i)*n+k0 : (k0+i)*n+k0+i+1]
+		for j := range row {
+			row[j] = float32(d[i*b+j])
+		}
+	}
+}
+
+// antiTransposeLower reflects the lower triangle of M across the anti-diagonal, in place:
+// (i, j) ↔ (n−1−j, n−1−i), which maps the lower triangle onto itself. Applied to X = L⁻¹ it
+// gives (J·X·J)ᵀ = Uᵀ. Tiles of 32×32 keep both sides of each swap in cache.
+func antiTransposeLower(M []float32, n int) {
+	const tile = 32
+	for i0 := 0; i0 < n; i0 += tile {
+		for j0 := 0; j0 <= i0; j0 += tile {
+			for i := i0; i < min(i0+tile, n); i++ {
+				for j := j0; j < min(j0+tile, i+1); j++ {
+					if i+j < n-1 {
+						a, b := i*n+j, (n-1-j)*n+n-1-i
+						M[a], M[b] = M[b], M[a]
+					}
+				}
+			}
+		}
+	}
+}
+
+func finite32(x []float32) bool {
+	for _, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return false
+		}
+	}
+	return true
+}
