@@ -88,8 +88,10 @@ func (q *Quantized) Value(r, c int) float64 {
 func (q *Quantized) Dequantize() []float64 {
 	w := make([]float64, q.Rows*q.Cols)
 	for r := 0; r < q.Rows; r++ {
-		for c := 0; c < q.Cols; c++ {
-			w[r*q.Cols+c] = q.Value(r, c)
+		codes, row := q.Codes[r*q.Cols:(r+1)*q.Cols], w[r*q.Cols:(r+1)*q.Cols]
+		for c, g := range q.GIdx {
+			k := int(g)*q.Rows + r
+			row[c] = Dequant(int(codes[c]), q.Scales[k], q.Zeros[k])
 		}
 	}
 	return w

@@ -36,9 +36,13 @@ func (g Grid) Validate() error {
 func (g Grid) Params(x []float64) (scale float64, zero int) {
 	maxq := float64(g.MaxQ())
 	xmin, xmax := 0.0, 0.0
-	for _, v := range x {
-		xmin = math.Min(xmin, v)
-		xmax = math.Max(xmax, v)
+	for _, v := range x { // finite values (checked by the callers): plain comparisons
+		if v < xmin {
+			xmin = v
+		}
+		if v > xmax {
+			xmax = v
+		}
 	}
 	if g.Sym {
 		xmax = math.Max(-xmin, xmax)

@@ -291,3 +291,49 @@ func TestRPIQRejectsMissingInputs(t *testing.T) {
 		t.Fatal("Inf weight accepted")
 	}
 }
+
+// TestRPIQInstance32: on large modules the all-data readings measure the single-instance error
+// with float32 products (instance32); the start and end errors must match the naive float64
+// sums (outErrMix) to float32's precision, for the symmetric, the FP and the α-mixed targets,
+// and the weights kept must be those the float64 measurement keeps.
+func TestRPIQInstance32(t *testing.T) {
+	defer func(v int) { f32UpdateMin = v }(f32UpdateMin)
+	p := newRPIQProblem(8, 24, 96, 3, 40)
+	start, err := GPTQ(p.w, p.m, p.n, p.h, Config{Grid: Grid{Bits: 3}, GroupSize: 32, Damp: 0.01, BlockSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0, t1 := (p.seqs-1)*p.tokens, p.seqs*p.tokens
+	for _, rd := range []Reading{{AllData: true}, {AllData: true, FPTarget: true}, {AllData: true, FPTarget: true, Sequential: true, Alpha: 0.5}} {
+		alpha := 0.0
+		if rd.FPTarget {
+			alpha = 1
+			if rd.Alpha > 0 {
+				alpha = rd.Alpha
+			}
+		}
+		var got [2]*Stage2Result
+		for i, min := range []int{math.MaxInt, 0} {
+			f32UpdateMin = min
+			r, err := RPIQ(p.inputs(rd), start, Stage2Config{Reading: rd, NoInstanceGuard: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[i] = r
+		}
+		want := []float64{p.outErrMix(start.Dequantize(), alpha, t0, t1), p.outErrMix(got[0].Q.Dequantize(), alpha, t0, t1)}
+		for i, r := range got {
+			first, last := r.Instance[0], r.Instance[len(r.Instance)-1]
+			for j, v := range []float64{first, last} {
+				if rel := math.Abs(v-want[j]) / want[j]; rel > 1e-5 {
+					t.Errorf("%v (f32 %v): instance error %d = %.9g, naive %.9g (relative %.2g)", rd, i == 1, j, v, want[j], rel)
+				}
+			}
+		}
+		for i := range got[0].Q.Codes {
+			if got[0].Q.Codes[i] != got[1].Q.Codes[i] {
+				t.Fatalf("%v: the float32 instance measurement changed code %d", rd, i)
+			}
+		}
+	}
+}
