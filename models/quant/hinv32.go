@@ -32,35 +32,50 @@ import (
 // products skip the zero triangle (variables so a test can use small ones).
 var hinvBlock, hinvPanel = 256, 256
 
-// hinvUpperF32 is hinvUpper in float32: it returns Uᵀ, the transpose of the upper Cholesky
-// factor U of (H + damp·mean(diag H)·I)⁻¹, as the lower triangle of an n×n float32 matrix (the
-// strict upper triangle zero), so that a row of U from the diagonal on is a column of the result
-// and U[r0:r1, c0:c1] is a strided block of it that GemmSubF32 reads as is. H (symmetric, both
-// triangles filled) is only read.
-func hinvUpperF32(H []float64, n int, percdamp float64) ([]float32, float64, error) {
+// hinvUpperF32 is hinvUpper in float32 for the Hessian Hp = H[perm, perm] whose diagonal is
+// diag[perm] (GPTQ's dead columns have 1 there, where H has 0). It returns Uᵀ, the transpose of
+// the upper Cholesky factor U of (Hp + damp·mean(diag)·I)⁻¹, as the lower triangle of an n×n
+// float32 matrix (the strict upper triangle zero), so that a row of U from the diagonal on is a
+// column of the result and U[r0:r1, c0:c1] is a strided block of it that GemmSubF32 reads as is;
+// and the function that releases it (bigF32). H (symmetric, both triangles filled) is only read.
+func hinvUpperF32(H []float64, n int, percdamp float64, perm []int, diag []float64) ([]float32, float64, func(), error) {
 	mean := 0.0
-	for i := 0; i < n; i++ {
-		mean += H[i*n+i]
+	for _, d := range diag {
+		mean += d
 	}
 	mean /= float64(n)
-	M := make([]float32, n*n)
+	M, free := bigF32(n * n)
 	for pd := percdamp; pd < 1; pd += 0.01 {
-		// M = J·(H + pd·mean·I)·J, lower triangle; the strict upper triangle must be zero.
+		// M = J·(Hp + pd·mean·I)·J, lower triangle; the strict upper triangle must be zero.
 		for i := 0; i < n; i++ {
-			src := H[(n-1-i)*n:]
+			src := H[perm[n-1-i]*n:]
 			row := M[i*n : (i+1)*n]
-			for j := 0; j <= i; j++ {
-				row[j] = float32(src[n-1-j])
+			for j := 0; j < i; j++ {
+				row[j] = float32(src[perm[n-1-j]])
 			}
-			row[i] = float32(H[(n-1-i)*n+n-1-i] + pd*mean)
+			row[i] = float32(diag[perm[n-1-i]] + pd*mean)
 			clear(row[i+1:])
 		}
 		if cholLowerF32(M, n) && triInvLowerF32(M, n) && finite32(M) {
 			antiTransposeLower(M, n)
-			return M, pd, nil
+			return M, pd, free, nil
 		}
 	}
-	return nil, 0, fmt.Errorf("quant: the Hessian is not positive definite even with damping < 1 (n = %d)", n)
+	free()
+	return nil, 0, nil, fmt.Errorf("quant: the Hessian is not positive definite even with damping < 1 (n = %d)", n)
+}
+
+// bigF32 returns n zero float32 values and the function that releases them: from 1 MiB on an
+// anonymous mapping with huge pages where the system allows (cpu.MapAnon), outside the Go heap,
+// so that a module's n×n buffers neither fault in 4 KiB at a time nor wait for a collection;
+// nothing may keep the slice after the release.
+func bigF32(n int) ([]float32, func()) {
+	if n*4 >= 1<<20 {
+		if b, err := cpu.MapAnon(n * 4); err == nil {
+			return cpu.Float32s(b)[:n], func() { _ = cpu.Unmap(b) }
+		}
+	}
+	return make([]float32, n), func() {}
 }
 
 // cholLowerF32 factors the lower triangle of M (n×n) in place, M = L·Lᵀ, and reports whether M

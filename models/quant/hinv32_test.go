@@ -23,10 +23,15 @@ func TestHinvUpperF32(t *testing.T) {
 		hinvBlock, hinvPanel = tc.block, tc.panel
 		n := tc.n
 		_, h, _ := randomLayer(rng, 1, n, tc.tokens)
-		ut, pd, err := hinvUpperF32(h, n, 0.01)
+		diag := make([]float64, n)
+		for i := range diag {
+			diag[i] = h[i*n+i]
+		}
+		ut, pd, free, err := hinvUpperF32(h, n, 0.01, identity(n), diag)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		defer free()
 		u64, pd64, err := hinvUpper(append([]float64(nil), h...), n, 0.01)
 		if err != nil || pd64 != pd {
 			t.Fatalf("%s: float64 path: damping %v, %v (float32: %v)", name, pd64, err, pd)

@@ -203,6 +203,10 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 
 	// All-data residual projected through the inputs: P = W_fp C − W_q H (C = H when symmetric).
 	var P []float64
+	// Large modules keep P in float32 and subtract the deferred updates from it in place
+	// (GemmSubF32): the float64 P took a product buffer and a pass over P per super-block.
+	var P32 []float32
+	large := m*n >= f32UpdateMin
 	var H32, hcolsBuf, d32Buf, updBuf []float32
 	if rd.AllData {
 		Ct := in.H
@@ -226,11 +230,24 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		for i, v := range in.H {
 			H32[i] = float32(v)
 		}
-		P = residualGradient(W, Wq, H32, dT, m, n)
+		pa, pb := residualGradient(W, Wq, H32, dT, m, n)
 		dT = nil
+		if large {
+			for i, v := range pb {
+				pa[i] = float32(float64(pa[i]) + float64(v))
+			}
+			P32 = pa
+		} else {
+			P = make([]float64, m*n)
+			for i, v := range pb {
+				P[i] = float64(pa[i]) + float64(v)
+			}
+			updBuf = pa // spent: it takes the products of the deferred updates
+		}
+		pa, pb = nil, nil
 		reclaim(n)
 		b := max(cfg.blockSize(), 128) + cfg.blockSize() // the widest super-block
-		hcolsBuf, d32Buf, updBuf = make([]float32, n*b), make([]float32, m*b), make([]float32, m*n)
+		hcolsBuf, d32Buf = make([]float32, n*b), make([]float32, m*b)
 	}
 
 	// Block index sets in processing order, dead columns left out.
@@ -321,7 +338,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		var gtrue, gsolve []float64
 		var xs []float64
 		if haveInst && !rd.AllData {
-			xs = gatherCols(in.X, T, n, blk)
+			xs = gatherCols(nil, in.X, T, n, blk)
 		}
 		if rd.AllData {
 			gtrue = hs
@@ -359,6 +376,14 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		bd[bi] = d
 	}
 
+	// Per-block buffers, reused by every block (b ≤ bs columns).
+	pBuf, curBuf, targetBuf, deltaBuf2 := make([]float64, m*bs), make([]float64, m*bs), make([]float64, m*bs), make([]float64, m*bs)
+	newBuf, workBuf := make([]float64, m*bs), make([]float64, m*bs)
+	var localBuf []float64 // P[:, cols] of the super-block that runs (small modules)
+	var local32 []float32  // the same for large ones, updated by GemmSubF32
+	var delta32, hblk []float32
+	dEs := make([]float64, m)
+	status := make([]int8, m) // 0 unchanged, 1 accepted, -1 rejected
 	res := &Stage2Result{Gain: []float64{0}}
 	if inst32 != nil {
 		res.Instance = []float64{inst32.err(Wq)}
@@ -381,31 +406,41 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 				sb := &supers[sbOf[bi]]
 				if bi == sb.first {
 					// P is exact for the super-block's columns only while its blocks run
-					sb.local = gatherColsRect(P, m, n, sb.cols)
+					if P32 != nil {
+						local32 = gatherCols32(local32, P32, m, n, sb.cols)
+					} else {
+						localBuf = gatherCols(localBuf, P, m, n, sb.cols)
+						sb.local = localBuf
+					}
 					clear(sb.delta)
 				}
-				p = gatherColsRect(sb.local, m, len(sb.cols), offsets(blockOff[bi], b))
+				if P32 != nil {
+					p = gatherRange(pBuf, local32, m, len(sb.cols), blockOff[bi], b)
+				} else {
+					p = gatherRange(pBuf, sb.local, m, len(sb.cols), blockOff[bi], b)
+				}
 			} else {
-				p = matTMul(R, d.xs, T, m, b) // Rᵀ X_S
+				p = matTMul(R, d.xs, T, m, b) // Rᵀ X_S (the single-instance readings)
 			}
 			// Least-squares targets of all rows at once: B̃ = B + P_S G⁻¹.
-			cur := make([]float64, m*b)
+			cur := curBuf[:m*b]
 			for r := 0; r < m; r++ {
 				for j, c := range blk {
 					cur[r*b+j] = Wq[r*n+c]
 				}
 			}
-			target := append([]float64(nil), cur...)
+			target := targetBuf[:m*b]
+			copy(target, cur)
 			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
 				blas64.General{Rows: m, Cols: b, Stride: b, Data: p},
 				blas64.General{Rows: b, Cols: b, Stride: b, Data: d.ginv},
 				1, blas64.General{Rows: m, Cols: b, Stride: b, Data: target})
-			delta := make([]float64, m*b)
-			dEs := make([]float64, m)
-			status := make([]int8, m) // 0 unchanged, 1 accepted, -1 rejected
+			delta := deltaBuf2[:m*b]
+			clear(dEs)
+			clear(status)
 			cpu.Default().Run(m, 1, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
-					newv := project(g, q, r, blk, target[r*b:(r+1)*b], d.upper)
+					newv := project(g, q, r, blk, target[r*b:(r+1)*b], d.upper, newBuf[r*b:(r+1)*b], workBuf[r*b:(r+1)*b])
 					dr := delta[r*b : (r+1)*b]
 					changed := false
 					for j := range dr {
@@ -452,42 +487,85 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			if rd.AllData {
 				sb := &supers[sbOf[bi]]
 				ns := len(sb.cols)
-				// inside the super-block: local P −= Δ H[S, cols] (float64)
-				blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
-					blas64.General{Rows: m, Cols: b, Stride: b, Data: delta},
-					blas64.General{Rows: b, Cols: ns, Stride: ns, Data: gatherRect(in.H, n, blk, sb.cols)},
-					1, blas64.General{Rows: m, Cols: ns, Stride: ns, Data: sb.local})
+				// inside the super-block: local P −= Δ H[S, cols]
+				if P32 != nil {
+					// float32, w[c][t] = H[cols_c][S_t]: a strided block of H32 when both
+					// index sets are consecutive
+					delta32 = grow32(delta32, m*b)
+					for i, v := range delta {
+						delta32[i] = float32(v)
+					}
+					w, ldw := H32[sb.cols[0]*n+blk[0]:], n
+					if !consecutive(sb.cols) || !consecutive(blk) {
+						hblk = grow32(hblk, ns*b)
+						for j, c := range sb.cols {
+							for t, k := range blk {
+								hblk[j*b+t] = H32[c*n+k]
+							}
+						}
+						w, ldw = hblk, b
+					}
+					cpu.Default().GemmSubF32(local32, ns, delta32, b, w, ldw, m, b, ns)
+				} else {
+					blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
+						blas64.General{Rows: m, Cols: b, Stride: b, Data: delta},
+						blas64.General{Rows: b, Cols: ns, Stride: ns, Data: gatherRect(in.H, n, blk, sb.cols)},
+						1, blas64.General{Rows: m, Cols: ns, Stride: ns, Data: sb.local})
+				}
 				for r := 0; r < m; r++ {
 					copy(sb.delta[r*ns+blockOff[bi]:r*ns+blockOff[bi]+b], delta[r*b:(r+1)*b])
 				}
 				if bi == sb.last {
-					// lazy batch: P −= Δ_SB H[SB, :] as one float32 GEMM (kernels/cpu) into the
-					// float64 P (Δ is the small quantity: no cancellation), then the super-block's
-					// own columns take their exact local values.
-					hcols := hcolsBuf[:n*ns]
-					for i := 0; i < n; i++ {
-						row := H32[i*n : (i+1)*n]
-						for j, c := range sb.cols {
-							hcols[i*ns+j] = row[c]
+					// lazy batch: P −= Δ_SB H[SB, :] as one float32 GEMM (kernels/cpu), then the
+					// super-block's own columns take their exact local values. H is symmetric:
+					// hcols[i][j] = H[SB_j][i] = H[i][SB_j], a strided block of H32 itself when
+					// the super-block's columns are consecutive.
+					hcols, ldh := hcolsBuf[:n*ns], ns
+					if consecutive(sb.cols) {
+						hcols, ldh = H32[sb.cols[0]:], n
+					} else {
+						for i := 0; i < n; i++ {
+							row := H32[i*n : (i+1)*n]
+							for j, c := range sb.cols {
+								hcols[i*ns+j] = row[c]
+							}
 						}
 					}
 					d32 := d32Buf[:m*ns]
 					for i, v := range sb.delta {
 						d32[i] = float32(v)
 					}
-					upd := updBuf[:m*n]
-					cpu.Default().MatMulF32(upd, d32, hcols, m, ns, n)
-					cpu.Default().Run(m, 1, func(lo, hi int) {
-						for r := lo; r < hi; r++ {
-							row := P[r*n : (r+1)*n]
-							for j, u := range upd[r*n : (r+1)*n] {
-								row[j] -= float64(u)
+					if P32 != nil { // large: subtracted from the float32 P in place
+						cpu.Default().GemmSubF32(P32, n, d32, ns, hcols, ldh, m, ns, n)
+						cpu.Default().Run(m, 1, func(lo, hi int) {
+							for r := lo; r < hi; r++ {
+								for j, c := range sb.cols {
+									P32[r*n+c] = local32[r*ns+j]
+								}
 							}
-							for j, c := range sb.cols {
-								row[c] = sb.local[r*ns+j]
+						})
+					} else { // small: into the float64 P through a product buffer, as before
+						if ldh != ns { // MatMulF32 wants the rows contiguous
+							hc := hcolsBuf[:n*ns]
+							for i := 0; i < n; i++ {
+								copy(hc[i*ns:(i+1)*ns], hcols[i*ldh:i*ldh+ns])
 							}
+							hcols = hc
 						}
-					})
+						upd := updBuf[:m*n]
+						cpu.Default().MatMulF32(upd, d32, hcols, m, ns, n)
+						cpu.Default().Run(m, 1, func(lo, hi int) {
+							for r := lo; r < hi; r++ {
+								row := P[r*n : (r+1)*n]
+								for j, u := range upd[r*n : (r+1)*n] {
+									row[j] -= float64(u)
+								}
+								for j, c := range sb.cols {
+									row[c] = sb.local[r*ns+j]
+								}
+							}
+						})
+					}
 				}
 			}
 			if !rd.AllData {
@@ -600,11 +678,13 @@ func (s *instance32) err(Wc []float64) float64 {
 }
 
 // project maps row r's block target onto the stage-1 grid: elementwise, or sequentially with
-// GPTQ's error feedback through the upper Cholesky factor of the block's G⁻¹.
-func project(g Grid, q *Quantized, r int, blk []int, target []float64, upper []float64) []float64 {
+// GPTQ's error feedback through the upper Cholesky factor of the block's G⁻¹, into out (w is
+// scratch; both of the block's length).
+func project(g Grid, q *Quantized, r int, blk []int, target []float64, upper []float64, out, w []float64) []float64 {
 	b := len(blk)
-	out := make([]float64, b)
-	w := append([]float64(nil), target...)
+	out = out[:b]
+	w = w[:b]
+	copy(w, target)
 	m := q.Rows
 	for j, c := range blk {
 		gi := int(q.GIdx[c])
@@ -694,9 +774,9 @@ func gather(H []float64, n int, idx []int) []float64 {
 }
 
 // gatherCols returns columns idx of the rows×n matrix X as rows×b.
-func gatherCols(X []float64, rows, n int, idx []int) []float64 {
+func gatherCols(dst, X []float64, rows, n int, idx []int) []float64 {
 	b := len(idx)
-	out := make([]float64, rows*b)
+	out := grow(dst, rows*b)
 	for t := 0; t < rows; t++ {
 		for j, c := range idx {
 			out[t*b+j] = X[t*n+c]
@@ -705,8 +785,53 @@ func gatherCols(X []float64, rows, n int, idx []int) []float64 {
 	return out
 }
 
-func gatherColsRect(X []float64, rows, n int, idx []int) []float64 {
-	return gatherCols(X, rows, n, idx)
+// gatherCols32 is gatherCols in float32.
+func gatherCols32(dst []float32, X []float32, rows, n int, idx []int) []float32 {
+	b := len(idx)
+	out := grow32(dst, rows*b)
+	for t := 0; t < rows; t++ {
+		for j, c := range idx {
+			out[t*b+j] = X[t*n+c]
+		}
+	}
+	return out
+}
+
+// gatherRange copies columns [c0, c0+b) of the rows×n matrix X into dst (rows×b, float64).
+func gatherRange[F float32 | float64](dst []float64, X []F, rows, n, c0, b int) []float64 {
+	out := grow(dst, rows*b)
+	for t := 0; t < rows; t++ {
+		for j, v := range X[t*n+c0 : t*n+c0+b] {
+			out[t*b+j] = float64(v)
+		}
+	}
+	return out
+}
+
+// grow32 is grow for float32.
+func grow32(dst []float32, n int) []float32 {
+	if cap(dst) < n {
+		return make([]float32, n)
+	}
+	return dst[:n]
+}
+
+// grow returns dst[:n], reallocated when it is too small.
+func grow(dst []float64, n int) []float64 {
+	if cap(dst) < n {
+		return make([]float64, n)
+	}
+	return dst[:n]
+}
+
+// consecutive reports whether idx is c, c+1, c+2, ….
+func consecutive(idx []int) bool {
+	for j, c := range idx {
+		if c != idx[0]+j {
+			return false
+		}
+	}
+	return true
 }
 
 // gramCols returns XᵀX for X (t×b).
@@ -718,7 +843,7 @@ var _ = math.Abs
 // small operand (the quantization error, the activation drift), so they run as float32 GEMMs
 // (kernels/cpu) without the cancellation of subtracting two large float32 products. h32 is H in
 // float32 and dT = (C − H)ᵀ in float32 (driftT).
-func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) []float64 {
+func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) (a, b []float32) {
 	p := cpu.Default()
 	e32 := make([]float32, m*n)
 	w32 := make([]float32, m*n)
@@ -726,15 +851,11 @@ func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) []float64 {
 		e32[i] = float32(W[i] - Wq[i])
 		w32[i] = float32(W[i])
 	}
-	a := make([]float32, m*n)
+	a = make([]float32, m*n)
 	p.MatMulF32(a, e32, h32, m, n, n)
-	b := e32 // e32 is spent: its buffer takes the second product (three m×n float32 buffers, not four)
+	b = e32 // e32 is spent: its buffer takes the second product (three m×n float32 buffers, not four)
 	p.MatMulF32(b, w32, dT, m, n, n)
-	out := make([]float64, m*n)
-	for i := range out {
-		out[i] = float64(a[i]) + float64(b[i])
-	}
-	return out
+	return a, b
 }
 
 // driftT returns (C − H)ᵀ in float32: its rows are the columns of C − H.
@@ -756,15 +877,6 @@ func reclaim(n int) {
 	if n*n*8 >= 64<<20 {
 		debug.FreeOSMemory()
 	}
-}
-
-// offsets returns off, off+1, ..., off+b-1.
-func offsets(off, b int) []int {
-	o := make([]int, b)
-	for i := range o {
-		o[i] = off + i
-	}
-	return o
 }
 
 // gatherRect returns H[rows, cols] (len(rows)×len(cols)) of the n×n matrix H.
