@@ -206,7 +206,7 @@ func Llama(o LlamaOptions) ([]LlamaResult, error) {
 				Name: pname, Kernel: strings.ToLower(dt), Threads: o.Threads, Ms: sec * 1e3, TokS: float64(n) / sec, GFLOPs: g,
 				Limits: map[string]float64{"peak_gflop_s": o.PeakGFLOPs},
 				Ratios: map[string]float64{"of_peak": g / o.PeakGFLOPs},
-				Note:   fmt.Sprintf("one batched forward of %d tokens; peak = threads×32 flop/cycle×clock", n),
+				Note:   fmt.Sprintf("one batched forward of %d tokens; peak = cpu.PeakGFLOPs (the widest FMA, measured)", n),
 			}
 			if cpuSec > 0 {
 				r.CPUMs = cpuSec * 1e3

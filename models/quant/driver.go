@@ -213,6 +213,13 @@ type Cost struct {
 	Stage1PeakBytes uint64  `json:"stage1_peak_bytes"` // peak Go heap while stage 1 ran
 	Stage2PeakBytes uint64  `json:"stage2_peak_bytes"` // peak Go heap while stage 2 ran
 	HessianGFLOPs   float64 `json:"hessian_gflop_s"`
+	// The matrix work's rates (gptqFlops, stage2Flops, the accumulations' products): stage 1
+	// (Hessian + GPTQ), the GPTQ solves alone, stage 2 (cross term + rounds).
+	Stage1GFLOPs float64 `json:"stage1_gflop_s"`
+	GPTQGFLOPs   float64 `json:"gptq_gflop_s"`
+	Stage2GFLOPs float64 `json:"stage2_gflop_s"`
+
+	gptqFlops, crossFlops, stage2Flops float64
 }
 
 // Stage1Sec and Stage2Sec sum the phases.
@@ -437,6 +444,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 								return fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
 							}
 							cross[ln.id] += time.Since(t1)
+							res.Cost.crossFlops += 2 * float64(n) * float64(in) * float64(in)
 						}
 						mon.setPhase(0)
 						if s == nc-1 {
@@ -511,8 +519,18 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 		}
 	}
 	res.Cost.Stage1PeakBytes, res.Cost.Stage2PeakBytes = mon.peak(1), mon.peak(2)
-	if res.Cost.HessianSec > 0 {
-		res.Cost.HessianGFLOPs = hessFlops / res.Cost.HessianSec / 1e9
+	c := &res.Cost
+	if c.HessianSec > 0 {
+		c.HessianGFLOPs = hessFlops / c.HessianSec / 1e9
+	}
+	if t := c.Stage1Sec(); t > 0 {
+		c.Stage1GFLOPs = (hessFlops + c.gptqFlops) / t / 1e9
+	}
+	if c.GPTQSec > 0 {
+		c.GPTQGFLOPs = c.gptqFlops / c.GPTQSec / 1e9
+	}
+	if t := c.Stage2Sec(); t > 0 && c.stage2Flops > 0 {
+		c.Stage2GFLOPs = (c.crossFlops + c.stage2Flops) / t / 1e9
 	}
 	return res, nil
 }
@@ -561,6 +579,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, la
 		}
 		d := time.Since(t0).Seconds()
 		cost.GPTQSec += d
+		cost.gptqFlops += gptqFlops(m, n, opt.Stage1.blockSize())
 		rep.Stage1Sec = d
 		rep.DampUsed, rep.GPTQLoss = g.DampUsed, g.Loss
 		rep.Instance.GPTQ, rep.Heldout.GPTQ = inst.err(g), ho.err(g)
@@ -589,6 +608,9 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, la
 			}
 			d := (time.Since(t0) - reporting).Seconds()
 			cost.Stage2SolveSec += d
+			if s2.AllData {
+				cost.stage2Flops += stage2Flops(m, n, s2.blockSize(), T, r2.Rounds, s2.FPTarget)
+			}
 			rep.Stage2Sec = d
 			rep.Rounds, rep.Best, rep.Reverted, rep.Accepted, rep.Rejected = r2.Rounds, r2.Best, r2.Reverted, r2.Accepted, r2.Rejected
 			final = r2.Q

@@ -87,13 +87,15 @@ func (q *Quantized) Value(r, c int) float64 {
 // Dequantize returns the m×n dequantized weights.
 func (q *Quantized) Dequantize() []float64 {
 	w := make([]float64, q.Rows*q.Cols)
-	for r := 0; r < q.Rows; r++ {
-		codes, row := q.Codes[r*q.Cols:(r+1)*q.Cols], w[r*q.Cols:(r+1)*q.Cols]
-		for c, g := range q.GIdx {
-			k := int(g)*q.Rows + r
-			row[c] = Dequant(int(codes[c]), q.Scales[k], q.Zeros[k])
+	parallelRows(q.Rows, q.Cols, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			codes, row := q.Codes[r*q.Cols:(r+1)*q.Cols], w[r*q.Cols:(r+1)*q.Cols]
+			for c, g := range q.GIdx {
+				k := int(g)*q.Rows + r
+				row[c] = Dequant(int(codes[c]), q.Scales[k], q.Zeros[k])
+			}
 		}
-	}
+	})
 	return w
 }
 
@@ -229,6 +231,14 @@ func gptq32(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) 
 	q.Loss = gptqColumns(q, W, m, n, cfg, rowScale, rowZero, staticScale, staticZero, superBlocks*cfg.blockSize(), uBlock, update)
 	setGIdx(q, cfg, q.Perm, cfg.groupSize(n))
 	return q, nil
+}
+
+// gptqFlops counts GPTQ's matrix work on an m×n module with blocks of B columns, in flops (two
+// per multiply-add): the Hessian's inverse as a Cholesky and a triangular inverse (n³/3 each,
+// hinvUpperF32) and the error updates (m·n²/2 deferred, m·n·B/2 within the blocks).
+func gptqFlops(m, n, B int) float64 {
+	fm, fn := float64(m), float64(n)
+	return 2 * (2*fn*fn*fn/3 + fm*fn*fn/2 + fm*fn*float64(B)/2)
 }
 
 // gptqSetup is the reference's preparation, shared by both precisions: per-channel parameters

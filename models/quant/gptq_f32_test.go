@@ -1,10 +1,10 @@
 package quant
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -77,17 +77,14 @@ func TestGPTQFloat32Update(t *testing.T) {
 }
 
 // BenchmarkGPTQ4096: GPTQ on a 4096×4096 layer (Llama-3-8B's q_proj shape) with a Hessian of
-// 2048 random tokens (RPIQ_GPTQ_N=N for an N×N layer instead). Reports the time of the Cholesky
+// 2048 random tokens (RPIQ_GPTQ_SHAPE=MxN for another, benchShape). Reports the time of the Cholesky
 // inverse (hinvUpperF32, timed again on its own) and of the rest of the call (the updates, the
 // group fits and the quantization itself), and the rate of the whole call's matrix work: the
 // inverse's n³/3 + n³/3 multiply-adds (a Cholesky and a triangular inverse), the deferred
 // updates' m·n²/2 and the within-block ones' m·n·B/2, against the float32 peak of the cores.
 // go test -run X -bench 'GPTQ4096$' -benchtime 1x ./models/quant
 func BenchmarkGPTQ4096(b *testing.B) {
-	m, n := 4096, 4096
-	if v, err := strconv.Atoi(os.Getenv("RPIQ_GPTQ_N")); err == nil && v > 0 {
-		m, n = v, v
-	}
+	m, n := benchShape(b)
 	rng := rand.New(rand.NewPCG(1, 1))
 	const tokens = 2048
 	x := make([]float32, tokens*n)
@@ -128,9 +125,9 @@ func BenchmarkGPTQ4096(b *testing.B) {
 	cpuS := cpuSeconds() - cpu0
 	gptqTime := b.Elapsed() - inv // the GPTQ calls
 	N := float64(b.N)
-	fm, fn := float64(m), float64(n)
+	fn := float64(n)
 	invFlops := 2 * (fn*fn*fn/3 + fn*fn*fn/3) * N
-	updFlops := (fm*fn*fn + fm*fn*128) * N
+	updFlops := gptqFlops(m, n, 128)*N - invFlops
 	b.ReportMetric((gptqTime-inv).Seconds()/N, "update-s/op")
 	b.ReportMetric(inv.Seconds()/N, "hinv-s/op")
 	b.ReportMetric(invFlops/inv.Seconds()/1e9, "hinv-GFLOP/s")
@@ -140,6 +137,20 @@ func BenchmarkGPTQ4096(b *testing.B) {
 	b.ReportMetric(cpuS/N, "CPU-s/op") // both calls
 }
 
-// float32Peak is the machine's float32 peak in GFLOP/s as docs/BENCHMARKS.md counts it: 32
-// flop per cycle and core (two 8-lane FMA pipes) at 2.6 GHz, times the pool's threads.
-func float32Peak() float64 { return 32 * 2.6 * float64(cpu.Default().Threads()) }
+// benchShape is the layer the GPTQ and stage-2 benchmarks quantize: 4096×4096 (Llama-3-8B's
+// q_proj), or RPIQ_GPTQ_SHAPE=MxN (M outputs, N inputs: 14336x4096 is gate_proj, 4096x14336
+// down_proj).
+func benchShape(b *testing.B) (m, n int) {
+	s := os.Getenv("RPIQ_GPTQ_SHAPE")
+	if s == "" {
+		return 4096, 4096
+	}
+	if _, err := fmt.Sscanf(s, "%dx%d", &m, &n); err != nil || m <= 0 || n <= 0 {
+		b.Fatalf("RPIQ_GPTQ_SHAPE=%q, want MxN", s)
+	}
+	return m, n
+}
+
+// float32Peak is the machine's float32 peak in GFLOP/s for the pool's threads (cpu.PeakGFLOPs:
+// measured with the widest FMA the CPU has).
+func float32Peak() float64 { return cpu.PeakGFLOPs(cpu.Default().Threads()) }

@@ -227,15 +227,19 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			reclaim(n)
 		}
 		H32 = make([]float32, n*n) // H is symmetric: its rows are its columns
-		for i, v := range in.H {
-			H32[i] = float32(v)
-		}
+		parallel(n*n, func(lo, hi int) {
+			for i, v := range in.H[lo:hi] {
+				H32[lo+i] = float32(v)
+			}
+		})
 		pa, pb := residualGradient(W, Wq, H32, dT, m, n)
 		dT = nil
 		if large {
-			for i, v := range pb {
-				pa[i] = float32(float64(pa[i]) + float64(v))
-			}
+			parallel(m*n, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					pa[i] = float32(float64(pa[i]) + float64(pb[i]))
+				}
+			})
 			P32 = pa
 		} else {
 			P = make([]float64, m*n)
@@ -275,7 +279,6 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	var supers []superBlock
 	sbOf := make([]int, len(blocks))
 	blockOff := make([]int, len(blocks))
-	const lazyWidth = 128
 	for bi, blk := range blocks {
 		if len(supers) == 0 || len(supers[len(supers)-1].cols)+len(blk) > max(lazyWidth, len(blk)) {
 			supers = append(supers, superBlock{first: bi})
@@ -424,13 +427,13 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			}
 			// Least-squares targets of all rows at once: B̃ = B + P_S G⁻¹.
 			cur := curBuf[:m*b]
-			for r := 0; r < m; r++ {
-				for j, c := range blk {
-					cur[r*b+j] = Wq[r*n+c]
-				}
-			}
 			target := targetBuf[:m*b]
-			copy(target, cur)
+			parallel(m*b, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					cur[i] = Wq[i/b*n+blk[i%b]]
+				}
+				copy(target[lo:hi], cur[lo:hi])
+			})
 			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
 				blas64.General{Rows: m, Cols: b, Stride: b, Data: p},
 				blas64.General{Rows: b, Cols: b, Stride: b, Data: d.ginv},
@@ -492,9 +495,11 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 					// float32, w[c][t] = H[cols_c][S_t]: a strided block of H32 when both
 					// index sets are consecutive
 					delta32 = grow32(delta32, m*b)
-					for i, v := range delta {
-						delta32[i] = float32(v)
-					}
+					parallel(m*b, func(lo, hi int) {
+						for i, v := range delta[lo:hi] {
+							delta32[lo+i] = float32(v)
+						}
+					})
 					w, ldw := H32[sb.cols[0]*n+blk[0]:], n
 					if !consecutive(sb.cols) || !consecutive(blk) {
 						hblk = grow32(hblk, ns*b)
@@ -512,9 +517,11 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 						blas64.General{Rows: b, Cols: ns, Stride: ns, Data: gatherRect(in.H, n, blk, sb.cols)},
 						1, blas64.General{Rows: m, Cols: ns, Stride: ns, Data: sb.local})
 				}
-				for r := 0; r < m; r++ {
-					copy(sb.delta[r*ns+blockOff[bi]:r*ns+blockOff[bi]+b], delta[r*b:(r+1)*b])
-				}
+				parallelRows(m, ns, func(lo, hi int) {
+					for r := lo; r < hi; r++ {
+						copy(sb.delta[r*ns+blockOff[bi]:r*ns+blockOff[bi]+b], delta[r*b:(r+1)*b])
+					}
+				})
 				if bi == sb.last {
 					// lazy batch: P −= Δ_SB H[SB, :] as one float32 GEMM (kernels/cpu), then the
 					// super-block's own columns take their exact local values. H is symmetric:
@@ -532,9 +539,11 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 						}
 					}
 					d32 := d32Buf[:m*ns]
-					for i, v := range sb.delta {
-						d32[i] = float32(v)
-					}
+					parallel(m*ns, func(lo, hi int) {
+						for i, v := range sb.delta[lo:hi] {
+							d32[lo+i] = float32(v)
+						}
+					})
 					if P32 != nil { // large: subtracted from the float32 P in place
 						cpu.Default().GemmSubF32(P32, n, d32, ns, hcols, ldh, m, ns, n)
 						cpu.Default().Run(m, 1, func(lo, hi int) {
@@ -623,6 +632,54 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	return res, nil
 }
 
+// parallel runs fn over [0, n) in pieces on the worker pool when n is large enough to pay for
+// the hand-off, else inline: stage 2's conversions and gathers of m×n data, which otherwise left
+// a core idle (1.55 of 2 in use at 4096×4096). fn must only touch its own range.
+func parallel(n int, fn func(lo, hi int)) {
+	if n < 1<<16 {
+		fn(0, n)
+		return
+	}
+	cpu.Default().Run(n, 1024, fn)
+}
+
+// parallelRows is parallel over the rows of a rows×width matrix.
+func parallelRows(rows, width int, fn func(lo, hi int)) {
+	if rows*width < 1<<16 {
+		fn(0, rows)
+		return
+	}
+	cpu.Default().Run(rows, 1, fn)
+}
+
+// toF32Par is toF32 on the worker pool.
+func toF32Par(x []float64) []float32 {
+	out := make([]float32, len(x))
+	parallel(len(x), func(lo, hi int) {
+		for i, v := range x[lo:hi] {
+			out[lo+i] = float32(v)
+		}
+	})
+	return out
+}
+
+// lazyWidth is the width of stage 2's super-blocks (columns whose residual updates are deferred).
+const lazyWidth = 128
+
+// stage2Flops counts the matrix work of stage 2's all-data readings on an m×n module, in flops
+// (two per multiply-add): the residual through the inputs (2·m·n² multiply-adds); per round
+// the deferred residual updates (m·n²), the super-blocks' local ones (m·n·lazyWidth) and the
+// blocks' targets (m·n·b); and the single instance's products of t tokens (t·n·m each: the
+// error at the start and at the end, and the FP target's product).
+func stage2Flops(m, n, b, t, rounds int, fpTarget bool) float64 {
+	fm, fn := float64(m), float64(n)
+	products := 2.0
+	if fpTarget {
+		products = 3
+	}
+	return 2 * (2*fm*fn*fn + float64(rounds)*(fm*fn*fn+fm*fn*float64(lazyWidth+b)) + products*float64(t)*fn*fm)
+}
+
 // instance32 is a large module's single-instance error ‖Y − X·Wcᵀ‖²_F with float32 products
 // (kernels/cpu's GEMM; gonum's float64 ones took 35 of stage 2's 41 s at 4096×4096). With
 // Y = a·Xfp·Wᵀ + (1−a)·X·Wᵀ (a = 0 for the symmetric target, 1 for the plain FP one), the
@@ -644,16 +701,20 @@ func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 			a = rd.Alpha
 		}
 	}
-	s := &instance32{m: m, n: n, t: t, x: toF32(in.X), w: make([]float64, m*n)}
-	for i, v := range W {
-		s.w[i] = (1 - a) * v
-	}
+	s := &instance32{m: m, n: n, t: t, x: toF32Par(in.X), w: make([]float64, m*n)}
+	parallel(m*n, func(lo, hi int) {
+		for i, v := range W[lo:hi] {
+			s.w[lo+i] = (1 - a) * v
+		}
+	})
 	if a > 0 {
 		s.fp = make([]float32, t*m)
-		cpu.Default().MatMulF32(s.fp, toF32(in.Xfp), toF32(W), t, n, m)
-		for i := range s.fp {
-			s.fp[i] *= float32(a)
-		}
+		cpu.Default().MatMulF32(s.fp, toF32Par(in.Xfp), toF32Par(W), t, n, m)
+		parallel(t*m, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				s.fp[i] *= float32(a)
+			}
+		})
 	}
 	return s
 }
@@ -661,18 +722,30 @@ func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 // err is ‖a·Xfp·Wᵀ + X·((1−a)·W − Wc)ᵀ‖²_F.
 func (s *instance32) err(Wc []float64) float64 {
 	d := make([]float32, s.m*s.n)
-	for i, v := range s.w {
-		d[i] = float32(v - Wc[i])
-	}
+	parallel(s.m*s.n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d[i] = float32(s.w[i] - Wc[i])
+		}
+	})
 	p := make([]float32, s.t*s.m)
 	cpu.Default().MatMulF32(p, s.x, d, s.t, s.n, s.m)
-	sum := 0.0
-	for i, v := range p {
-		r := float64(v)
-		if s.fp != nil {
-			r += float64(s.fp[i])
+	rowSum := make([]float64, s.t) // per token, then in order: the same sum on any pool
+	parallelRows(s.t, s.m, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			sum := 0.0
+			for i := t * s.m; i < (t+1)*s.m; i++ {
+				r := float64(p[i])
+				if s.fp != nil {
+					r += float64(s.fp[i])
+				}
+				sum += r * r
+			}
+			rowSum[t] = sum
 		}
-		sum += r * r
+	})
+	sum := 0.0
+	for _, v := range rowSum {
+		sum += v
 	}
 	return sum
 }
@@ -789,22 +862,26 @@ func gatherCols(dst, X []float64, rows, n int, idx []int) []float64 {
 func gatherCols32(dst []float32, X []float32, rows, n int, idx []int) []float32 {
 	b := len(idx)
 	out := grow32(dst, rows*b)
-	for t := 0; t < rows; t++ {
-		for j, c := range idx {
-			out[t*b+j] = X[t*n+c]
+	parallelRows(rows, b, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			for j, c := range idx {
+				out[t*b+j] = X[t*n+c]
+			}
 		}
-	}
+	})
 	return out
 }
 
 // gatherRange copies columns [c0, c0+b) of the rows×n matrix X into dst (rows×b, float64).
 func gatherRange[F float32 | float64](dst []float64, X []F, rows, n, c0, b int) []float64 {
 	out := grow(dst, rows*b)
-	for t := 0; t < rows; t++ {
-		for j, v := range X[t*n+c0 : t*n+c0+b] {
-			out[t*b+j] = float64(v)
+	parallelRows(rows, b, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			for j, v := range X[t*n+c0 : t*n+c0+b] {
+				out[t*b+j] = float64(v)
+			}
 		}
-	}
+	})
 	return out
 }
 
@@ -847,10 +924,12 @@ func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) (a, b []floa
 	p := cpu.Default()
 	e32 := make([]float32, m*n)
 	w32 := make([]float32, m*n)
-	for i := range W {
-		e32[i] = float32(W[i] - Wq[i])
-		w32[i] = float32(W[i])
-	}
+	parallel(m*n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			e32[i] = float32(W[i] - Wq[i])
+			w32[i] = float32(W[i])
+		}
+	})
 	a = make([]float32, m*n)
 	p.MatMulF32(a, e32, h32, m, n, n)
 	b = e32 // e32 is spent: its buffer takes the second product (three m×n float32 buffers, not four)
@@ -861,11 +940,18 @@ func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) (a, b []floa
 // driftT returns (C − H)ᵀ in float32: its rows are the columns of C − H.
 func driftT(C, H []float64, n int) []float32 {
 	dT := make([]float32, n*n)
-	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			dT[j*n+i] = float32(C[i*n+j] - H[i*n+j])
+	const tile = 64 // transposed by tiles, rows of tiles in parallel
+	parallelRows((n+tile-1)/tile, tile*n, func(lo, hi int) {
+		for i0 := lo * tile; i0 < min(hi*tile, n); i0 += tile {
+			for j0 := 0; j0 < n; j0 += tile {
+				for i := i0; i < min(i0+tile, n); i++ {
+					for j := j0; j < min(j0+tile, n); j++ {
+						dT[j*n+i] = float32(C[i*n+j] - H[i*n+j])
+					}
+				}
+			}
 		}
-	}
+	})
 	return dT
 }
 

@@ -2,25 +2,17 @@ package quant
 
 import (
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 )
 
-// BenchmarkRPIQ4096: stage 2 with the default reading on a 4096×4096 layer (RPIQ_GPTQ_N=N for
-// N×N), as the driver calls it: the Hessian and the cross term of 2048 tokens, that sample as
+// BenchmarkRPIQ4096: stage 2 with the default reading on a 4096×4096 layer (RPIQ_GPTQ_SHAPE=MxN for
+// another, benchShape), as the driver calls it: the Hessian and the cross term of 2048 tokens, that sample as
 // the single instance (its full-precision input a perturbed copy), GPTQ's result as the start.
-// The matrix work counted: the instance's products (T·n·m multiply-adds each: Y twice for the
-// α mix, the starting residual, the end check), the all-data residual (2·m·n²), and per round
-// the deferred residual updates (m·n²), the local ones inside super-blocks (m·n·128) and the
-// block targets (m·n·32), against the float32 peak.
+// The matrix work counted is stage2Flops', against the float32 peak.
 // go test -run X -bench 'RPIQ4096$' -benchtime 1x ./models/quant
 func BenchmarkRPIQ4096(b *testing.B) {
-	m, n := 4096, 4096
-	if v, err := strconv.Atoi(os.Getenv("RPIQ_GPTQ_N")); err == nil && v > 0 {
-		m, n = v, v
-	}
+	m, n := benchShape(b)
 	rng := rand.New(rand.NewPCG(3, 3))
 	const tokens = 2048
 	x, xfp := make([]float32, tokens*n), make([]float32, tokens*n)
@@ -52,6 +44,7 @@ func BenchmarkRPIQ4096(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := cpuSeconds()
 	rounds := 0
+	var perRun []int
 	var elapsed time.Duration
 	for i := 0; i < b.N; i++ {
 		in := Stage2Inputs{M: m, N: n, W: w, H: H, C: C, X: X, Xfp: Xfp, Tokens: tokens, Seqs: 1}
@@ -62,10 +55,13 @@ func BenchmarkRPIQ4096(b *testing.B) {
 			b.Fatal(err)
 		}
 		rounds += r.Rounds
+		perRun = append(perRun, r.Rounds)
 	}
 	b.StopTimer()
-	fm, fn, ft := float64(m), float64(n), float64(tokens)
-	flops := 2 * (float64(b.N)*(4*ft*fn*fm+2*fm*fn*fn) + float64(rounds)*(fm*fn*fn+fm*fn*(128+32)))
+	flops := 0.0
+	for _, r := range perRun {
+		flops += stage2Flops(m, n, cfg.blockSize(), tokens, r, true)
+	}
 	b.ReportMetric(float64(rounds)/float64(b.N), "rounds/op")
 	b.ReportMetric(flops/elapsed.Seconds()/1e9, "GFLOP/s")
 	b.ReportMetric(flops/elapsed.Seconds()/1e9/float32Peak(), "of-peak")

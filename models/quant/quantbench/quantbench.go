@@ -8,10 +8,7 @@ package quantbench
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
@@ -69,6 +66,11 @@ func (r Result) String() string {
 	if v, ok := r.Ratios["of_peak"]; ok {
 		s += fmt.Sprintf(" of_peak=%.3f", v)
 	}
+	for _, k := range []string{"stage1_of_peak", "gptq_of_peak", "stage2_of_peak"} {
+		if v, ok := r.Ratios[k]; ok {
+			s += fmt.Sprintf(" %s=%.3f", k, v)
+		}
+	}
 	if v, ok := r.Ratios["stage2_of_total"]; ok {
 		s += fmt.Sprintf(" stage2_of_total=%.2f", v)
 	}
@@ -78,26 +80,9 @@ func (r Result) String() string {
 	return s
 }
 
-// PeakGFLOPs is the float32 FMA peak of this machine, the limit every benchmark (here and in
-// package bench) reports against: threads × 2 FMA pipes × 8 lanes (AVX2, 256-bit; Zen 4 also
-// runs AVX-512 as 2×256) × 2 flops × clock, the clock read from /proc/cpuinfo ("cpu MHz", the
-// nominal/TSC rate; boost clocks make the true peak higher).
-func PeakGFLOPs(threads int) float64 {
-	mhz := 2600.0
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, "cpu MHz") {
-				if i := strings.IndexByte(line, ':'); i > 0 {
-					if v, err := strconv.ParseFloat(strings.TrimSpace(line[i+1:]), 64); err == nil && v > 0 {
-						mhz = v
-					}
-				}
-				break
-			}
-		}
-	}
-	return float64(threads) * 32 * mhz / 1000
-}
+// PeakGFLOPs is the float32 peak every benchmark (here and in package bench) reports against:
+// cpu.PeakGFLOPs, the measured FMA throughput of the widest vectors this CPU has.
+func PeakGFLOPs(threads int) float64 { return cpu.PeakGFLOPs(threads) }
 
 // Run quantizes one random layer and reports the costs.
 func Run(o Options) (*Result, error) {
@@ -154,8 +139,9 @@ func Run(o Options) (*Result, error) {
 		InstanceBytes: int64(o.Tokens) * int64(o.Shape.Inter) * 4 * 2,
 		GFLOPs:        c.HessianGFLOPs,
 		Limits:        map[string]float64{"peak_gflop_s": peak},
-		Ratios:        map[string]float64{"of_peak": c.HessianGFLOPs / peak},
-		Note:          "stage1 = Hessian accumulation + GPTQ; stage2 = cross-term accumulation (FP target) + Gauss-Seidel rounds; forward = the layer's passes over both streams; peak = float32 FMA peak",
+		Ratios: map[string]float64{"of_peak": c.HessianGFLOPs / peak, "stage1_of_peak": c.Stage1GFLOPs / peak,
+			"gptq_of_peak": c.GPTQGFLOPs / peak, "stage2_of_peak": c.Stage2GFLOPs / peak},
+		Note: "stage1 = Hessian accumulation + GPTQ; stage2 = cross-term accumulation (FP target) + Gauss-Seidel rounds; forward = the layer's passes over both streams; peak = float32 FMA peak; of_peak = the Hessian's accumulation, stage1/gptq/stage2_of_peak = their matrix work (quant.Cost)",
 	}
 	if t := c.Stage1Sec() + c.Stage2Sec() + c.ForwardSec; t > 0 {
 		r.Ratios["stage2_of_total"] = c.Stage2Sec() / t
