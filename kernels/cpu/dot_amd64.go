@@ -129,6 +129,32 @@ func gemm6x16Sub(a []float32, lda int, b []float32, k int, c []float32, ldc int)
 var hasGEMM6x16 = hasAVX2FMA
 
 //go:noescape
+func gemm6x32AVX512(a *float32, lda int, b0, b1 *float32, k int, c *float32, ldc int, sub int)
+
+// hasGEMM6x32 says whether gemm6x32 runs in assembly (AVX-512); where it does, the packed
+// GEMMs take two panels at a time with it (a variable so tests can cover both kernels).
+var hasGEMM6x32 = hasAVX512
+
+// gemm6x32 is gemm6x16 over two panels at once, b0 for c[r][0:16] and b1 for c[r][16:32],
+// subtracting the tile from c when sub is set.
+func gemm6x32(a []float32, lda int, b0, b1 []float32, k int, c []float32, ldc int, sub bool) {
+	_ = a[5*lda+k-1]
+	_ = b0[16*k-1]
+	_ = b1[16*k-1]
+	_ = c[5*ldc+31]
+	if !hasAVX512 {
+		gemm6x16Go(a, lda, b0, k, c, ldc, sub)
+		gemm6x16Go(a, lda, b1, k, c[16:], ldc, sub)
+		return
+	}
+	s := 0
+	if sub {
+		s = 1
+	}
+	gemm6x32AVX512(&a[0], lda, &b0[0], &b1[0], k, &c[0], ldc, s)
+}
+
+//go:noescape
 func axpyAVX2(y *float32, a float32, x *float32, n int)
 
 // AXPY sets y += a·x.

@@ -22,6 +22,13 @@ func gemm6x16(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
 
 var hasGEMM6x16 = false
 
+var hasGEMM6x32 = false
+
+func gemm6x32(a []float32, lda int, b0, b1 []float32, k int, c []float32, ldc int, sub bool) {
+	gemm6x16Go(a, lda, b0, k, c, ldc, sub)
+	gemm6x16Go(a, lda, b1, k, c[16:], ldc, sub)
+}
+
 func gemm6x16Sub(a []float32, lda int, b []float32, k int, c []float32, ldc int) {
 	gemm6x16Go(a, lda, b, k, c, ldc, true)
 }

@@ -41,8 +41,15 @@ func (p *Pool) gemmPacked(dst, x []float32, n, k, m int, src denseSource) {
 			panels := (*buf)[:full*k]
 			if full > 0 {
 				src.pack(panels, j0, full)
+				nq := full / 16
 				for i := 0; i < n6; i += 6 {
-					for q := 0; q < full/16; q++ {
+					q := 0
+					if hasGEMM6x32 {
+						for ; q+1 < nq; q += 2 {
+							gemm6x32(x[i*k:], k, panels[q*16*k:(q+1)*16*k], panels[(q+1)*16*k:(q+2)*16*k], k, dst[i*m+j0+16*q:], m, false)
+						}
+					}
+					for ; q < nq; q++ {
 						gemm6x16(x[i*k:], k, panels[q*16*k:(q+1)*16*k], k, dst[i*m+j0+16*q:], m)
 					}
 				}

@@ -37,8 +37,15 @@ func (p *Pool) GemmSubF32(dst []float32, ldd int, x []float32, ldx int, w []floa
 					}
 				}
 			}
+			nq := full / 16
 			for i := 0; i < n6 && full > 0; i += 6 {
-				for q := 0; q < full/16; q++ {
+				q := 0
+				if hasGEMM6x32 {
+					for ; q+1 < nq; q += 2 {
+						gemm6x32(x[i*ldx:], ldx, panels[q*16*k:(q+1)*16*k], panels[(q+1)*16*k:(q+2)*16*k], k, dst[i*ldd+j0+16*q:], ldd, true)
+					}
+				}
+				for ; q < nq; q++ {
 					gemm6x16Sub(x[i*ldx:], ldx, panels[q*16*k:(q+1)*16*k], k, dst[i*ldd+j0+16*q:], ldd)
 				}
 			}

@@ -14,8 +14,10 @@ import (
 // the result.
 func TestGemmSubF32(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	defer func(b int) { packBlockBytes = b }(packBlockBytes)
-	for _, block := range []int{packBlockBytes, 4 * 32 * 40} {
+	defer func(b int, k32 bool) { packBlockBytes, hasGEMM6x32 = b, k32 }(packBlockBytes, hasGEMM6x32)
+	for _, c := range kernelChoices() {
+		hasGEMM6x32 = c.k32
+		block := c.block
 		packBlockBytes = block
 		for _, sz := range [][3]int{{1, 1, 1}, {6, 1, 16}, {7, 5, 17}, {13, 40, 33}, {24, 300, 70}, {31, 257, 48}, {12, 40, 200}, {5, 64, 3}} {
 			n, k, m := sz[0], sz[1], sz[2]
@@ -48,7 +50,7 @@ func TestGemmSubF32(t *testing.T) {
 			}
 		}
 	}
-	// The subtracting micro-kernel and its Go twin agree.
+	// The subtracting micro-kernels and their Go twins agree.
 	k := 77
 	a, b := randF32(r, 6*k+5), randF32(r, 16*k)
 	c0 := randF32(r, 5*20+16)
@@ -60,4 +62,42 @@ func TestGemmSubF32(t *testing.T) {
 			t.Fatalf("gemm6x16Sub [%d] = %g, Go twin %g", i, c1[i], c2[i])
 		}
 	}
+	b1 := randF32(r, 16*k)
+	for _, sub := range []bool{false, true} {
+		c0 := randF32(r, 5*40+32)
+		c1, c2 := append([]float32(nil), c0...), append([]float32(nil), c0...)
+		gemm6x32(a, k+1, b, b1, k, c1, 40, sub)
+		gemm6x16Go(a, k+1, b, k, c2, 40, sub)
+		gemm6x16Go(a, k+1, b1, k, c2[16:], 40, sub)
+		for i := range c1 {
+			if abs32(c1[i]-c2[i]) > 1e-4 {
+				t.Fatalf("gemm6x32 (sub %v) [%d] = %g, Go twins %g", sub, i, c1[i], c2[i])
+			}
+		}
+	}
+}
+
+// kernelChoices are the micro-kernel and block-size settings the GEMM tests run: the 16-lane
+// two-panel kernel where this CPU has it and the 8-lane one, each with the default block and
+// a tiny one (several blocks and panels per worker, odd panel counts).
+func kernelChoices() []struct {
+	k32   bool
+	block int
+} {
+	var out []struct {
+		k32   bool
+		block int
+	}
+	for _, k32 := range []bool{hasGEMM6x32, false} {
+		for _, block := range []int{packBlockBytes, 4 * 32 * 40} {
+			out = append(out, struct {
+				k32   bool
+				block int
+			}{k32, block})
+		}
+		if !hasGEMM6x32 {
+			break
+		}
+	}
+	return out
 }

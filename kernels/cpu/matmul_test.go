@@ -227,20 +227,22 @@ func TestReadBandwidthReadsEverything(t *testing.T) {
 // float64, with a tiny block size so several blocks, panels and leftovers occur.
 func TestPackedGEMM(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
-	defer func(b int) { packBlockBytes = b }(packBlockBytes)
-	packBlockBytes = 4 * 32 * 40 // 32 rows of k=40 per block: several blocks and panels per worker
-	for _, sz := range [][3]int{{6, 1, 16}, {7, 5, 17}, {13, 40, 33}, {24, 300, 70}, {31, 2100, 48}, {12, 40, 200}} {
-		n, k, m := sz[0], sz[1], sz[2]
-		x, w := randF32(r, n*k), randF32(r, m*k)
-		w64 := make([]float64, len(w))
-		for i, v := range w {
-			w64[i] = float64(v)
-		}
-		for _, p := range []*Pool{NewPool(1), NewPool(2)} {
-			dst := make([]float32, n*m)
-			p.gemmPacked(dst, x, n, k, m, denseSource{k: k, pack: packF32(w, k),
-				dot: func(xi []float32, j int) float32 { return DotF32(xi, w[j*k:(j+1)*k]) }})
-			checkClose(t, fmt.Sprintf("packed n=%d k=%d m=%d", n, k, m), dst, naiveMatMul(x, w64, n, k, m), 2e-6*math.Sqrt(float64(k)))
+	defer func(b int, k32 bool) { packBlockBytes, hasGEMM6x32 = b, k32 }(packBlockBytes, hasGEMM6x32)
+	for _, c := range kernelChoices() {
+		hasGEMM6x32, packBlockBytes = c.k32, c.block
+		for _, sz := range [][3]int{{6, 1, 16}, {7, 5, 17}, {13, 40, 33}, {24, 300, 70}, {31, 2100, 48}, {12, 40, 200}, {18, 64, 96}} {
+			n, k, m := sz[0], sz[1], sz[2]
+			x, w := randF32(r, n*k), randF32(r, m*k)
+			w64 := make([]float64, len(w))
+			for i, v := range w {
+				w64[i] = float64(v)
+			}
+			for _, p := range []*Pool{NewPool(1), NewPool(2)} {
+				dst := make([]float32, n*m)
+				p.gemmPacked(dst, x, n, k, m, denseSource{k: k, pack: packF32(w, k),
+					dot: func(xi []float32, j int) float32 { return DotF32(xi, w[j*k:(j+1)*k]) }})
+				checkClose(t, fmt.Sprintf("packed n=%d k=%d m=%d k32=%v block=%d", n, k, m, c.k32, c.block), dst, naiveMatMul(x, w64, n, k, m), 2e-6*math.Sqrt(float64(k)))
+			}
 		}
 	}
 	// The micro-kernel and its Go twin agree.
