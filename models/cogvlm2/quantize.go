@@ -170,7 +170,7 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 				if qm == nil || qm.Q == nil || qm.Q.Rows != u.out || qm.Q.Cols != u.in {
 					return fmt.Errorf("cogvlm2: resuming %s: the checkpoint has no %d×%d module %s", label, u.out, u.in, u.name)
 				}
-				qW[u.name] = f32s(qm.Q.Dequantize())
+				qW[u.name] = qm.Q.DequantizeF32(nil)
 				done = append(done, u)
 			}
 		}
@@ -306,7 +306,7 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 			first, c = nil, nil
 			for i, qm := range qms {
 				mods = append(mods, qm)
-				qW[units[i].name] = f32s(qm.Q.Dequantize())
+				qW[units[i].name] = qm.Q.DequantizeF32(nil)
 				qz.log.Info("quantized", "module", qm.Name, "bits", qm.Bits, "method", qm.Method, "tokens", qm.Tokens, "rel_err", qm.Err)
 			}
 			debug.FreeOSMemory() // the key's n×n matrices are garbage now: give them back before the next
@@ -474,14 +474,6 @@ func f64s(x []float32) []float64 {
 	o := make([]float64, len(x))
 	for i, v := range x {
 		o[i] = float64(v)
-	}
-	return o
-}
-
-func f32s(x []float64) []float32 {
-	o := make([]float32, len(x))
-	for i, v := range x {
-		o[i] = float32(v)
 	}
 	return o
 }

@@ -329,7 +329,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 		hfNext := make([][]float32, len(all))
 		if done, ok := opt.Done[li]; ok {
 			for _, mr := range done {
-				qW[mr.Name] = be.NewWeightF32(mr.Q.Rows, mr.Q.Cols, toF32(mr.Q.Dequantize()))
+				qW[mr.Name] = be.NewWeightF32(mr.Q.Rows, mr.Q.Cols, mr.Q.DequantizeF32(nil))
 			}
 			t0 := time.Now()
 			err := eachWindow(lanes, 0, len(all), func(ln *lane, s int) (err error) {
@@ -481,7 +481,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 					if err != nil {
 						return nil, err
 					}
-					qW[l.Name] = be.NewWeightF32(l.Out, l.In, toF32(mr.Q.Dequantize()))
+					qW[l.Name] = be.NewWeightF32(l.Out, l.In, mr.Q.DequantizeF32(nil))
 					layerMods = append(layerMods, mr)
 					r := mr.Report
 					log.Info("quantized", "module", l.Name, "heldout_rtn", r.Heldout.RTN, "heldout_gptq", r.Heldout.GPTQ, "heldout_final", r.Heldout.Final,
@@ -560,8 +560,9 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, la
 	X := toF64(lastX)
 	Xfp := toF64(lastXfp)
 	T := len(X) / n
-	inst := newErrMeter(W, lastX, lastXfp, m, n)
-	ho := newErrMeter(W, hoX, hoXfp, m, n)
+	var wq []float32
+	inst := newErrMeter(W, lastX, lastXfp, m, n, &wq)
+	ho := newErrMeter(W, hoX, hoXfp, m, n, &wq)
 	rep := ModuleReport{Name: l.Name, Layer: li, In: n, Out: m, InstTokens: T}
 	rtn, err := RTN(W, m, n, opt.Stage1)
 	if err != nil {
@@ -628,10 +629,11 @@ type errMeter struct {
 	y       []float32 // target
 	norm    float64
 	buf     []float32
+	wq      *[]float32 // the dequantized weights, a buffer the module's meters share
 }
 
-func newErrMeter(W []float64, X, Xfp []float32, m, n int) *errMeter {
-	e := &errMeter{m: m, n: n, t: len(X) / n, x: X}
+func newErrMeter(W []float64, X, Xfp []float32, m, n int, wq *[]float32) *errMeter {
+	e := &errMeter{m: m, n: n, t: len(X) / n, x: X, wq: wq}
 	if e.t == 0 {
 		return e
 	}
@@ -648,7 +650,8 @@ func (e *errMeter) err(q *Quantized) float64 {
 	if e.t == 0 || e.norm == 0 {
 		return 0
 	}
-	cpu.Default().MatMulF32(e.buf, e.x, toF32(q.Dequantize()), e.t, e.n, e.m)
+	*e.wq = q.DequantizeF32(*e.wq)
+	cpu.Default().MatMulF32(e.buf, e.x, *e.wq, e.t, e.n, e.m)
 	s := 0.0
 	for i, v := range e.buf {
 		d := float64(e.y[i]) - float64(v)

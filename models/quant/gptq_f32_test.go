@@ -154,3 +154,32 @@ func benchShape(b *testing.B) (m, n int) {
 // float32Peak is the machine's float32 peak in GFLOP/s for the pool's threads (cpu.PeakGFLOPs:
 // measured with the widest FMA the CPU has).
 func float32Peak() float64 { return cpu.PeakGFLOPs(cpu.Default().Threads()) }
+
+// TestDequantizeF32: the float32 of every Value, act-ordered groups included, into a reused
+// buffer too (large enough to take the parallel path).
+func TestDequantizeF32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	m, n := 300, 256
+	w, h, _ := randomLayer(rng, m, n, 2*n)
+	q, err := GPTQ(w, m, n, h, Config{Grid: Grid{Bits: 3}, GroupSize: 32, ActOrder: true, Damp: 0.01, BlockSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := q.Dequantize()
+	buf := make([]float32, 7, m*n+5)
+	for round := 0; round < 2; round++ {
+		got := q.DequantizeF32(buf)
+		if len(got) != m*n || &got[0] != &buf[:1][0] {
+			t.Fatalf("round %d: %d values, buffer reused %v", round, len(got), &got[0] == &buf[:1][0])
+		}
+		for i, v := range want {
+			if got[i] != float32(v) {
+				t.Fatalf("weight %d: %v, want float32(%v)", i, got[i], v)
+			}
+		}
+		clear(got)
+	}
+	if got := q.DequantizeF32(nil); len(got) != m*n || got[5] != float32(want[5]) {
+		t.Fatal("a nil buffer")
+	}
+}

@@ -428,11 +428,14 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			// Least-squares targets of all rows at once: B̃ = B + P_S G⁻¹.
 			cur := curBuf[:m*b]
 			target := targetBuf[:m*b]
-			parallel(m*b, func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					cur[i] = Wq[i/b*n+blk[i%b]]
+			parallelRows(m, b, func(lo, hi int) {
+				for r := lo; r < hi; r++ {
+					row := cur[r*b : (r+1)*b]
+					for j, c := range blk {
+						row[j] = Wq[r*n+c]
+					}
 				}
-				copy(target[lo:hi], cur[lo:hi])
+				copy(target[lo*b:hi*b], cur[lo*b:hi*b])
 			})
 			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
 				blas64.General{Rows: m, Cols: b, Stride: b, Data: p},

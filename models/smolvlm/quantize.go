@@ -179,7 +179,7 @@ func (qz *quantizer) block(label string, groups [][]unit, run blockRun) error {
 				return err
 			}
 			qz.res.Modules = append(qz.res.Modules, qm)
-			qW[u.name] = be.NewWeightF32(u.l.W.Rows(), u.l.W.Cols(), f32s(qm.Q.Dequantize()))
+			qW[u.name] = be.NewWeightF32(u.l.W.Rows(), u.l.W.Cols(), qm.Q.DequantizeF32(nil))
 			qz.log.Info("quantized", "module", u.name, "bits", u.bits, "method", qm.Method, "tokens", qm.Tokens, "rel_err", qm.Err)
 		}
 		done = append(done, active...)
@@ -264,14 +264,6 @@ func f64s(x []float32) []float64 {
 	o := make([]float64, len(x))
 	for i, v := range x {
 		o[i] = float64(v)
-	}
-	return o
-}
-
-func f32s(x []float64) []float32 {
-	o := make([]float32, len(x))
-	for i, v := range x {
-		o[i] = float32(v)
 	}
 	return o
 }
