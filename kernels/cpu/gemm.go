@@ -28,7 +28,20 @@ func packBlockRows(k int) int {
 }
 
 func (p *Pool) gemmPacked(dst, x []float32, n, k, m int, src denseSource) {
+	p.gemmPackedStrided(dst, m, x, k, n, k, m, src, false)
+}
+
+// gemmPackedStrided is gemmPacked with row strides for dst (ldd) and x (ldx), storing the
+// product or, with sub, subtracting it from dst (GemmSubF32).
+func (p *Pool) gemmPackedStrided(dst []float32, ldd int, x []float32, ldx, n, k, m int, src denseSource, sub bool) {
 	mb := packBlockRows(k)
+	put := func(d *float32, v float32) {
+		if sub {
+			*d -= v
+		} else {
+			*d = v
+		}
+	}
 	p.Run(m, 16, func(lo, hi int) {
 		buf := scratch.Get().(*[]float32)
 		if cap(*buf) < mb*k {
@@ -46,23 +59,27 @@ func (p *Pool) gemmPacked(dst, x []float32, n, k, m int, src denseSource) {
 					q := 0
 					if hasGEMM6x32 {
 						for ; q+1 < nq; q += 2 {
-							gemm6x32(x[i*k:], k, panels[q*16*k:(q+1)*16*k], panels[(q+1)*16*k:(q+2)*16*k], k, dst[i*m+j0+16*q:], m, false)
+							gemm6x32(x[i*ldx:], ldx, panels[q*16*k:(q+1)*16*k], panels[(q+1)*16*k:(q+2)*16*k], k, dst[i*ldd+j0+16*q:], ldd, sub)
 						}
 					}
 					for ; q < nq; q++ {
-						gemm6x16(x[i*k:], k, panels[q*16*k:(q+1)*16*k], k, dst[i*m+j0+16*q:], m)
+						if sub {
+							gemm6x16Sub(x[i*ldx:], ldx, panels[q*16*k:(q+1)*16*k], k, dst[i*ldd+j0+16*q:], ldd)
+						} else {
+							gemm6x16(x[i*ldx:], ldx, panels[q*16*k:(q+1)*16*k], k, dst[i*ldd+j0+16*q:], ldd)
+						}
 					}
 				}
 			}
 			for i := n6; i < n; i++ { // leftover activation rows
-				xi := x[i*k : (i+1)*k]
+				xi := x[i*ldx : i*ldx+k]
 				for j := j0; j < j0+full; j++ {
-					dst[i*m+j] = src.dot(xi, j)
+					put(&dst[i*ldd+j], src.dot(xi, j))
 				}
 			}
 			for j := j0 + full; j < j0+rows; j++ { // leftover weight rows
 				for i := 0; i < n; i++ {
-					dst[i*m+j] = src.dot(x[i*k:(i+1)*k], j)
+					put(&dst[i*ldd+j], src.dot(x[i*ldx:i*ldx+k], j))
 				}
 			}
 		}
@@ -70,12 +87,15 @@ func (p *Pool) gemmPacked(dst, x []float32, n, k, m int, src denseSource) {
 	})
 }
 
-func packF32(w []float32, k int) func([]float32, int, int) {
+func packF32(w []float32, k int) func([]float32, int, int) { return packF32Strided(w, k, k) }
+
+// packF32Strided packs rows of k values that lie ldw apart.
+func packF32Strided(w []float32, k, ldw int) func([]float32, int, int) {
 	return func(dst []float32, j0, rows int) {
 		for q := 0; q < rows/16; q++ {
 			panel := dst[q*16*k : (q+1)*16*k]
 			for c := 0; c < 16; c++ {
-				row := w[(j0+q*16+c)*k : (j0+q*16+c+1)*k]
+				row := w[(j0+q*16+c)*ldw : (j0+q*16+c)*ldw+k]
 				for t, v := range row {
 					panel[t*16+c] = v
 				}
