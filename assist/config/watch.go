@@ -29,9 +29,6 @@ func NewWatcher(path string, loaded Config) *Watcher {
 	return w
 }
 
-// Good is the configuration in force.
-func (w *Watcher) Good() Config { return w.good }
-
 // Poll reads the file. changed is true when a new good configuration took effect; err is
 // non-nil the first time a given broken content (or an unreadable file) is seen.
 func (w *Watcher) Poll() (cfg Config, changed bool, err error) {

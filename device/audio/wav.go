@@ -207,16 +207,6 @@ func EncodeWAV(p *PCM) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteWAV writes p to w as a 16-bit PCM WAV file.
-func WriteWAV(w io.Writer, p *PCM) error {
-	b, err := EncodeWAV(p)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
-
 // WriteWAVFile writes p to path atomically: a temporary file in the same folder, synced, then
 // renamed over path, so a reader never sees half a file.
 func WriteWAVFile(path string, p *PCM) error {

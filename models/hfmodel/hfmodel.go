@@ -357,11 +357,3 @@ func (w *Weights) vectors(name string, stored, parts []int) []backend.Tensor {
 	}
 	return out
 }
-
-// OptionalVector is Vector when the tensor exists, else nil.
-func (w *Weights) OptionalVector(name string, n int) backend.Tensor {
-	if !w.Has(name) {
-		return nil
-	}
-	return w.Vector(name, n)
-}

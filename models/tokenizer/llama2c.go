@@ -37,12 +37,6 @@ type llama2cTokenizer struct {
 	cache map[string][]int32
 }
 
-// LoadLlama2c reads a llama2.c tokenizer.bin (or tok512.bin), taking every record to the end
-// of the file.
-func LoadLlama2c(path string) (Tokenizer, error) {
-	return loadLlama2c(path)
-}
-
 func loadLlama2c(path string) (*llama2cTokenizer, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -91,14 +91,6 @@ func (c *CPU) NewWeightF32(rows, cols int, data []float32) backend.Weight {
 	return &DenseF32{W: data, rows: rows, cols: cols}
 }
 
-// NewWeightHalf wraps bfloat16 (dt BF16) or half (F16) values by reference.
-func NewWeightHalf(dt backend.DType, rows, cols int, data []uint16) backend.Weight {
-	if len(data) != rows*cols || (dt != backend.BF16 && dt != backend.F16) {
-		panic(fmt.Sprintf("cpubackend: NewWeightHalf %v of %d values as %d×%d", dt, len(data), rows, cols))
-	}
-	return &DenseHalf{W: data, dt: dt, rows: rows, cols: cols}
-}
-
 func (c *CPU) WeightF32(w backend.Weight) []float32 {
 	l, ok := w.(Linear)
 	if !ok {
