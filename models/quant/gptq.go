@@ -228,9 +228,11 @@ func gptq32(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) 
 	q := newQuantized(m, n, cfg)
 	W, freeW := bigF32(m * n)
 	defer freeW()
-	for i, v := range w {
-		W[i] = float32(v)
-	}
+	parallel(m*n, func(lo, hi int) {
+		for i, v := range w[lo:hi] {
+			W[lo+i] = float32(v)
+		}
+	})
 	rowScale, rowZero, staticScale, staticZero, diag := gptqSetup(q, W, m, n, h, cfg)
 	Ut, damp, freeU, err := hinvUpperF32(h, n, cfg.Damp, q.Perm, diag)
 	if err != nil {
@@ -457,13 +459,15 @@ func setGIdx(q *Quantized, cfg Config, perm []int, gs int) {
 func fitGroup[F float32 | float64](g Grid, W []F, m, n, c0, c1 int) ([]float64, []int) {
 	s := make([]float64, m)
 	z := make([]int, m)
-	row := make([]float64, c1-c0)
-	for r := 0; r < m; r++ {
-		for j, v := range W[r*n+c0 : r*n+c1] {
-			row[j] = float64(v)
+	parallelRows(m, c1-c0, func(lo, hi int) {
+		row := make([]float64, c1-c0)
+		for r := lo; r < hi; r++ {
+			for j, v := range W[r*n+c0 : r*n+c1] {
+				row[j] = float64(v)
+			}
+			s[r], z[r] = g.Params(row)
 		}
-		s[r], z[r] = g.Params(row)
-	}
+	})
 	return s, z
 }
 

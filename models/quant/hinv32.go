@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -47,15 +48,17 @@ func hinvUpperF32(H []float64, n int, percdamp float64, perm []int, diag []float
 	M, free := bigF32(n * n)
 	for pd := percdamp; pd < 1; pd += 0.01 {
 		// M = J·(Hp + pd·mean·I)·J, lower triangle; the strict upper triangle must be zero.
-		for i := 0; i < n; i++ {
-			src := H[perm[n-1-i]*n:]
-			row := M[i*n : (i+1)*n]
-			for j := 0; j < i; j++ {
-				row[j] = float32(src[perm[n-1-j]])
+		parallelRows(n, n, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				src := H[perm[n-1-i]*n:]
+				row := M[i*n : (i+1)*n]
+				for j := 0; j < i; j++ {
+					row[j] = float32(src[perm[n-1-j]])
+				}
+				row[i] = float32(diag[perm[n-1-i]] + pd*mean)
+				clear(row[i+1:])
 			}
-			row[i] = float32(diag[perm[n-1-i]] + pd*mean)
-			clear(row[i+1:])
-		}
+		})
 		if cholLowerF32(M, n) && triInvLowerF32(M, n) && finite32(M) {
 			antiTransposeLower(M, n)
 			return M, pd, free, nil
@@ -207,25 +210,33 @@ func putBlock(M []float32, n, k0, b int, d []float64) {
 // gives (J·X·J)ᵀ = Uᵀ. Tiles of 32×32 keep both sides of each swap in cache.
 func antiTransposeLower(M []float32, n int) {
 	const tile = 32
-	for i0 := 0; i0 < n; i0 += tile {
-		for j0 := 0; j0 <= i0; j0 += tile {
-			for i := i0; i < min(i0+tile, n); i++ {
-				for j := j0; j < min(j0+tile, i+1); j++ {
-					if i+j < n-1 {
-						a, b := i*n+j, (n-1-j)*n+n-1-i
-						M[a], M[b] = M[b], M[a]
+	// Each pair is swapped from its element with i+j < n−1 only, so the tile rows can run on
+	// different workers without touching the same element twice.
+	parallelRows((n+tile-1)/tile, tile*n, func(lo, hi int) {
+		for i0 := lo * tile; i0 < min(hi*tile, n); i0 += tile {
+			for j0 := 0; j0 <= i0; j0 += tile {
+				for i := i0; i < min(i0+tile, n); i++ {
+					for j := j0; j < min(j0+tile, i+1); j++ {
+						if i+j < n-1 {
+							a, b := i*n+j, (n-1-j)*n+n-1-i
+							M[a], M[b] = M[b], M[a]
+						}
 					}
 				}
 			}
 		}
-	}
+	})
 }
 
 func finite32(x []float32) bool {
-	for _, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return false
+	var bad atomic.Bool
+	parallel(len(x), func(lo, hi int) {
+		for _, v := range x[lo:hi] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				bad.Store(true)
+				return
+			}
 		}
-	}
-	return true
+	})
+	return !bad.Load()
 }
