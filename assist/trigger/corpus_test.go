@@ -444,10 +444,18 @@ func evalNegatives(t testing.TB, opts SpotterOptions, styles []style, seed0 uint
 // RPIQ_SPOTTER_NEG_MINUTES (default 50) one-minute passages of unrelated text read by the 12
 // voices of reportStyles, from passages never used to choose the settings (RPIQ_SPOTTER_SEED,
 // default 5000). RPIQ_SPOTTER_REPORT=FILE writes the per-phrase table, every miss and false
-// alarm, and the passages read.
+// alarm, and the passages read. RPIQ_SPOTTER_STYLES replaces the 16 command renderings with
+// others ("en+f2/180/p45,en-029/120/p70"), or none ("none").
 //
 //	go test -run '^$' -bench SpotterCorpus -benchtime 1x -timeout 2h ./assist/trigger/
 func BenchmarkSpotterCorpus(b *testing.B) {
+	styles := positiveStyles()
+	if v := os.Getenv("RPIQ_SPOTTER_STYLES"); v != "" {
+		var err error
+		if styles, err = parseStyles(v); err != nil {
+			b.Fatal(err)
+		}
+	}
 	n := 50
 	if v := os.Getenv("RPIQ_SPOTTER_NEG_MINUTES"); v != "" {
 		fmt.Sscan(v, &n)
@@ -466,11 +474,11 @@ func BenchmarkSpotterCorpus(b *testing.B) {
 	}
 	for b.Loop() {
 		var r corpusResult
-		evalPositives(b, opts, positiveStyles(), &r)
+		evalPositives(b, opts, styles, &r)
 		evalNegatives(b, opts, reportStyles(), seed, n, &r)
 		b.Logf("%s", r)
 		var detail strings.Builder
-		detail.WriteString(r.table(DefaultPhrases(), positiveStyles()))
+		detail.WriteString(r.table(DefaultPhrases(), styles))
 		fmt.Fprintf(&detail, "false alarms in unrelated speech: %d in %.1f min; 95%% upper bound %.2f per 10 min\n",
 			len(r.NegFalse), r.NegAudio.Minutes(), poissonUpper(len(r.NegFalse), 0.95)/r.NegAudio.Minutes()*10)
 		for _, m := range r.Misses {
@@ -487,11 +495,38 @@ func BenchmarkSpotterCorpus(b *testing.B) {
 		} else {
 			b.Logf("%s", detail.String())
 		}
-		b.ReportMetric(float64(r.AloneHits)/float64(r.Alone), "alone-detected")
-		b.ReportMetric(float64(r.InSentenceHits)/float64(r.InSentence), "in-sentence-detected")
+		if r.Alone > 0 {
+			b.ReportMetric(float64(r.AloneHits)/float64(r.Alone), "alone-detected")
+			b.ReportMetric(float64(r.InSentenceHits)/float64(r.InSentence), "in-sentence-detected")
+		}
 		b.ReportMetric(r.perTen(), "false/10min")
 		b.ReportMetric(r.NegAudio.Minutes(), "unrelated-min")
 	}
+}
+
+// parseStyles reads renderings written as style.String does ("en-us+f3/130/p35"), comma
+// separated; "none" is no rendering.
+func parseStyles(v string) ([]style, error) {
+	if v == "none" {
+		return nil, nil
+	}
+	var out []style
+	for _, f := range strings.Split(v, ",") {
+		parts := strings.Split(strings.TrimSpace(f), "/")
+		var st style
+		if len(parts) != 3 || parts[0] == "" {
+			return nil, fmt.Errorf("RPIQ_SPOTTER_STYLES: %q is not voice/wpm/pPITCH (en-us+f3/130/p35)", f)
+		}
+		st.Voice = parts[0]
+		if _, err := fmt.Sscanf(parts[1], "%d", &st.WPM); err != nil || st.WPM < 80 || st.WPM > 450 {
+			return nil, fmt.Errorf("RPIQ_SPOTTER_STYLES: %q: words per minute %q is not 80..450", f, parts[1])
+		}
+		if _, err := fmt.Sscanf(parts[2], "p%d", &st.Pitch); err != nil || st.Pitch < 0 || st.Pitch > 99 {
+			return nil, fmt.Errorf("RPIQ_SPOTTER_STYLES: %q: pitch %q is not p0..p99", f, parts[2])
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // poissonUpper is the one-sided upper confidence bound (level conf) of a Poisson mean after k
@@ -515,4 +550,39 @@ func poissonUpper(k int, conf float64) float64 {
 		}
 	}
 	return lo
+}
+
+// parseStyles reads what style.String writes, and names the field it rejects.
+func TestParseStyles(t *testing.T) {
+	want := []style{{"en-us+f3", 130, 35}, {"en-gb-x-rp", 150, 30}}
+	got, err := parseStyles(want[0].String() + ", " + want[1].String())
+	if err != nil || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("parseStyles = %v, %v; want %v", got, err, want)
+	}
+	if got, err := parseStyles("none"); err != nil || got != nil {
+		t.Fatalf("none: %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "en-us", "en/130", "/130/p35", "en/fast/p35", "en/130/35", "en/130/p100", "en/20/p35"} {
+		if _, err := parseStyles(bad); err == nil || !strings.Contains(err.Error(), "RPIQ_SPOTTER_STYLES") {
+			t.Errorf("parseStyles(%q): error %v, want one naming RPIQ_SPOTTER_STYLES", bad, err)
+		}
+	}
+}
+
+func FuzzParseStyles(f *testing.F) {
+	f.Add("en-us+f3/130/p35,en/200/p70")
+	f.Add("none")
+	f.Add("en//p")
+	f.Fuzz(func(t *testing.T, v string) {
+		sts, err := parseStyles(v)
+		if err != nil {
+			return
+		}
+		for _, st := range sts { // what was accepted reads back the same
+			again, err := parseStyles(st.String())
+			if err != nil || len(again) != 1 || again[0] != st {
+				t.Fatalf("%q: %v read back as %v, %v", v, st, again, err)
+			}
+		}
+	})
 }
