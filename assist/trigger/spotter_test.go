@@ -270,3 +270,57 @@ func childVoiceFromMic(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The utterance restarts once in every pause after speech (so each command is searched from a
+// fresh start, whatever came before), not again while the silence goes on, and not inside a
+// sentence said without pauses.
+func TestUtteranceRestartsInEveryPause(t *testing.T) {
+	st := style{"en-us", 150, 50}
+	gap := func(d time.Duration) *audio.PCM { return audio.Silence(SampleRate, 1, d) }
+	words := func(text string) *audio.PCM { return say(t, st, text).Trim(100) } // without eSpeak's silence
+	parts := []*audio.PCM{gap(time.Second), words("I think the bus is late again this morning"), gap(600 * time.Millisecond),
+		words("repeat"), gap(2 * time.Second), words("stop"), gap(time.Second)}
+	stream, err := audio.Concat(parts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestSpotter(t, SpotterOptions{})
+	var restarts []time.Duration
+	var events []Event
+	frame := s.uttFrame
+	for i := 0; i < len(stream.Samples); i += 1600 {
+		evs, err := s.Process(stream.Samples[i:min(i+1600, len(stream.Samples))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, evs...)
+		if s.uttFrame != frame {
+			frame = s.uttFrame
+			restarts = append(restarts, time.Duration(frame)*10*time.Millisecond)
+		}
+	}
+	// Where each spoken part ends: a restart comes 300-400 ms after each (100 ms chunks).
+	var ends []time.Duration
+	at := time.Duration(0)
+	for i, p := range parts {
+		at += p.Duration()
+		if i%2 == 1 {
+			ends = append(ends, at)
+		}
+	}
+	if len(restarts) != len(ends) {
+		t.Fatalf("restarts at %v, want one after each of the %d spoken parts (ending %v)", restarts, len(ends), ends)
+	}
+	for i, r := range restarts {
+		if d := r - ends[i]; d < 250*time.Millisecond || d > 500*time.Millisecond {
+			t.Errorf("restart %d at %v, %v after its speech ended at %v; want 300-400 ms", i, r, d, ends[i])
+		}
+	}
+	var got []Command
+	for _, e := range events {
+		got = append(got, e.Command)
+	}
+	if len(got) != 2 || got[0] != Repeat || got[1] != Stop {
+		t.Errorf("commands %v, want repeat and stop", got)
+	}
+}
