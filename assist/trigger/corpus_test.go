@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,8 +116,12 @@ func positiveStream(t testing.TB, st style, phrases []Phrase) (*audio.PCM, []lab
 }
 
 // negativeText returns about words words of running text from the shared texts, starting at a
-// place chosen by seed.
-func negativeText(t testing.TB, seed uint64, words int) (source, text string) {
+// place chosen by seed. used (nil: not kept) holds the lines of each text already read in this
+// run: a passage that would reread one starts at another place drawn from the same seed, so the
+// passages of a run are distinct (c4-sample.txt has only 118 lines, and passages 7004 and 7016
+// were once the same line read by the same voice). A passage that rereads nothing is the one
+// the seed always gave.
+func negativeText(t testing.TB, seed uint64, words int, used map[string]map[int]bool) (source, text string) {
 	t.Helper()
 	names := []string{"war-and-peace.txt", "wikitext-2-raw-test.txt", "c4-sample.txt"}
 	name := names[seed%uint64(len(names))]
@@ -127,33 +132,92 @@ func negativeText(t testing.TB, seed uint64, words int) (source, text string) {
 		}
 		t.Skip("../shared/data is missing")
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	lines, ok := proseLines.Load(path)
+	if !ok {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Plain prose only: WikiText headings ("= = Title = =") and markup are skipped.
+		clean := regexp.MustCompile(`@.@|[=\[\]{}<>|_*#]`)
+		var ls []string
+		sc := bufio.NewScanner(strings.NewReader(string(data)))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			l := strings.TrimSpace(sc.Text())
+			if len(strings.Fields(l)) >= 12 && !strings.HasPrefix(l, "=") {
+				ls = append(ls, clean.ReplaceAllString(l, " "))
+			}
+		}
+		lines, _ = proseLines.LoadOrStore(path, ls)
 	}
-	// Plain prose only: WikiText headings ("= = Title = =") and markup are skipped.
-	clean := regexp.MustCompile(`@.@|[=\[\]{}<>|_*#]`)
-	var lines []string
-	sc := bufio.NewScanner(strings.NewReader(string(data)))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if len(strings.Fields(l)) >= 12 && !strings.HasPrefix(l, "=") {
-			lines = append(lines, clean.ReplaceAllString(l, " "))
+	return pickPassage(t, name, lines.([]string), seed, words, used)
+}
+
+// proseLines caches the prose lines of each shared text (path -> []string).
+var proseLines sync.Map
+
+// pickPassage is negativeText's choice of lines.
+func pickPassage(t testing.TB, name string, lines []string, seed uint64, words int, used map[string]map[int]bool) (source, text string) {
+	r := rand.New(rand.NewPCG(seed, 7))
+	var out []string
+	var read []int
+	for try := 0; ; try++ {
+		if try == 1000 {
+			t.Fatalf("%s: no passage for seed %d that rereads no line of this run (%d lines)", name, seed, len(lines))
+		}
+		out, read = out[:0], read[:0]
+		reread := false
+		for i, n := r.IntN(len(lines)), 0; n < words && i < len(lines); i++ {
+			out = append(out, lines[i])
+			read = append(read, i)
+			n += len(strings.Fields(lines[i]))
+			reread = reread || used[name][i]
+		}
+		if !reread {
+			break
 		}
 	}
-	r := rand.New(rand.NewPCG(seed, 7))
-	i := r.IntN(len(lines))
-	var out []string
-	for n := 0; n < words && i < len(lines); i++ {
-		out = append(out, lines[i])
-		n += len(strings.Fields(lines[i]))
+	if used != nil {
+		if used[name] == nil {
+			used[name] = map[int]bool{}
+		}
+		for _, i := range read {
+			used[name][i] = true
+		}
 	}
 	f := strings.Fields(strings.Join(out, " "))
 	if len(f) > words {
 		f = f[:words]
 	}
 	return name, strings.Join(f, " ") + "."
+}
+
+// The passages of one benchmark run are distinct: seeds 7004 and 7016 both drew the same line of
+// c4-sample.txt (read by the same voice, so one false alarm counted twice); now 7016 is another
+// passage, and a passage that rereads nothing is the one its seed gave before.
+func TestNegativePassagesDistinct(t *testing.T) {
+	used := map[string]map[int]bool{}
+	var texts []string
+	for i := range 50 {
+		seed := uint64(7000 + i)
+		wpm := reportStyles()[i%len(reportStyles())].WPM
+		_, text := negativeText(t, seed, wpm, used)
+		_, alone := negativeText(t, seed, wpm, nil)
+		if seed == 7004 && text != alone {
+			t.Errorf("passage 7004 changed: %.60q, was %.60q", text, alone)
+		}
+		if seed == 7016 && text == alone {
+			t.Errorf("passage 7016 is still the one that repeated 7004")
+		}
+		head := strings.Join(strings.Fields(text)[:10], " ")
+		for j, o := range texts {
+			if strings.Contains(o, head) {
+				t.Errorf("passage %d starts inside passage %d: %q", seed, 7000+j, head)
+			}
+		}
+		texts = append(texts, text)
+	}
 }
 
 // negativeStyles are the readers of the unrelated text.
@@ -320,19 +384,25 @@ func TestCollectSpotterScores(t *testing.T) {
 		t.Logf("%s: %v of audio, %d raw detections", st, pcm.Duration().Round(time.Second), len(dets))
 	}
 	// Passages: RPIQ_SPOTTER_SEEDS ranges ("0-11,1000-1019"; default 0-23), the i-th of a range
-	// read by negativeStyles()[i%8], as evalNegatives reads them.
+	// read by negativeStyles()[i%8], as evalNegatives reads them for the tests, or with
+	// RPIQ_SPOTTER_READERS=report by reportStyles()[i%12], as BenchmarkSpotterCorpus reads them.
+	readers := negativeStyles()
+	if os.Getenv("RPIQ_SPOTTER_READERS") == "report" {
+		readers = reportStyles()
+	}
 	ranges := os.Getenv("RPIQ_SPOTTER_SEEDS")
 	if ranges == "" {
 		ranges = "0-23"
 	}
 	for _, rg := range strings.Split(ranges, ",") {
+		used := map[string]map[int]bool{} // distinct within a range, as evalNegatives reads them
 		var lo, hi uint64
 		if _, err := fmt.Sscanf(rg, "%d-%d", &lo, &hi); err != nil {
 			t.Fatalf("RPIQ_SPOTTER_SEEDS: %q is not a range like 0-11", rg)
 		}
 		for seed := lo; seed <= hi; seed++ {
-			st := negativeStyles()[(seed-lo)%uint64(len(negativeStyles()))]
-			src, text := negativeText(t, seed, st.WPM) // about a minute
+			st := readers[(seed-lo)%uint64(len(readers))]
+			src, text := negativeText(t, seed, st.WPM, used) // about a minute
 			pcm := say(t, st, text)
 			_, dets, islands := runStream(t, opts, pcm, true)
 			dumpRaw(t, "neg", st, []label{{Phrase: fmt.Sprintf("%s#%d", src, seed), End: pcm.Duration()}}, dets, islands)
@@ -426,9 +496,10 @@ func evalPositives(t testing.TB, opts SpotterOptions, styles []style, r *corpusR
 
 // evalNegatives reads n passages of about a minute each (text chosen by seed0+i).
 func evalNegatives(t testing.TB, opts SpotterOptions, styles []style, seed0 uint64, n int, r *corpusResult) {
+	used := map[string]map[int]bool{}
 	for i := 0; i < n; i++ {
 		st := styles[i%len(styles)]
-		src, text := negativeText(t, seed0+uint64(i), st.WPM)
+		src, text := negativeText(t, seed0+uint64(i), st.WPM, used)
 		pcm := say(t, st, text)
 		events, _, _ := runStream(t, opts, pcm, false)
 		r.NegAudio += pcm.Duration()
