@@ -599,6 +599,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, la
 			in := Stage2Inputs{M: m, N: n, W: W, H: H, C: C, X: X, Tokens: T, Seqs: 1}
 			if s2.FPTarget {
 				in.Xfp = Xfp
+				in.FPOut = inst.y // the same product of the same sample
 			}
 			mon.setPhase(2)
 			t0 := time.Now()
@@ -668,11 +669,14 @@ func toF64(x []float32) []float64 {
 	return out
 }
 
+// toF32 rounds x to float32, on the worker pool when it is large.
 func toF32(x []float64) []float32 {
 	out := make([]float32, len(x))
-	for i, v := range x {
-		out[i] = float32(v)
-	}
+	parallel(len(x), func(lo, hi int) {
+		for i, v := range x[lo:hi] {
+			out[lo+i] = float32(v)
+		}
+	})
 	return out
 }
 

@@ -85,36 +85,24 @@ func (q *Quantized) Value(r, c int) float64 {
 }
 
 // Dequantize returns the m×n dequantized weights.
-func (q *Quantized) Dequantize() []float64 {
-	w := make([]float64, q.Rows*q.Cols)
-	parallelRows(q.Rows, q.Cols, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			codes, row := q.Codes[r*q.Cols:(r+1)*q.Cols], w[r*q.Cols:(r+1)*q.Cols]
-			for c, g := range q.GIdx {
-				k := int(g)*q.Rows + r
-				row[c] = Dequant(int(codes[c]), q.Scales[k], q.Zeros[k])
-			}
-		}
-	})
-	return w
-}
+func (q *Quantized) Dequantize() []float64 { return dequantize(q, make([]float64, q.Rows*q.Cols)) }
 
 // DequantizeF32 returns the m×n dequantized weights rounded to float32 (each the float32 of
-// Value), in dst when it is large enough, rows in parallel: what the quantized model's stream
-// and the report's error meters run on, with no float64 copy in between (which, fresh each
-// time, was mostly page faults: 16 ns a weight).
+// Value), in dst when it is large enough: what the quantized model's stream and the report's
+// error meters run on, with no float64 copy in between (which, fresh each time, was mostly page
+// faults: 16 ns a weight).
 func (q *Quantized) DequantizeF32(dst []float32) []float32 {
-	n := q.Rows * q.Cols
-	if cap(dst) < n {
-		dst = make([]float32, n)
-	}
-	dst = dst[:n]
+	return dequantize(q, grow(dst, q.Rows*q.Cols))
+}
+
+// dequantize writes every Value into dst (m×n), rows in parallel.
+func dequantize[F float32 | float64](q *Quantized, dst []F) []F {
 	parallelRows(q.Rows, q.Cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			codes, row := q.Codes[r*q.Cols:(r+1)*q.Cols], dst[r*q.Cols:(r+1)*q.Cols]
 			for c, g := range q.GIdx {
 				k := int(g)*q.Rows + r
-				row[c] = float32(Dequant(int(codes[c]), q.Scales[k], q.Zeros[k]))
+				row[c] = F(Dequant(int(codes[c]), q.Scales[k], q.Zeros[k]))
 			}
 		}
 	})
@@ -273,12 +261,12 @@ func gptqFlops(m, n, B int) float64 {
 func gptqSetup[F float32 | float64](q *Quantized, W []F, m, n int, H []float64, cfg Config) (rowScale []float64, rowZero []int, staticScale [][]float64, staticZero [][]int, diag []float64) {
 	g := cfg.Grid
 	gs := cfg.groupSize(n)
-	rowScale = make([]float64, m)
-	rowZero = make([]int, m)
 	if cfg.GroupSize == -1 {
 		rowScale, rowZero = fitGroup(g, W, m, n, 0, n)
 		copy(q.Scales, rowScale)
 		copy(q.Zeros, rowZero)
+	} else { // placeholders until the first group is fitted
+		rowScale, rowZero = make([]float64, m), make([]int, m)
 	}
 	diag = make([]float64, n)
 	for i := 0; i < n; i++ {

@@ -66,6 +66,18 @@ func (r Reading) String() string {
 	return s
 }
 
+// fpWeight is the weight α of the FP model's output in the target α·X̃·W_fpᵀ + (1−α)·X·W_fpᵀ:
+// 0 for the symmetric target, Alpha for a mixed one, 1 for the plain FP target (Alpha 0 or 1).
+func (r Reading) fpWeight() float64 {
+	switch {
+	case !r.FPTarget:
+		return 0
+	case r.Alpha > 0:
+		return r.Alpha
+	}
+	return 1
+}
+
 // DefaultReading is the one that measured best (§1.5 and the README table): all calibration
 // data, the full-precision-model target mixed half and half with the symmetric one (α = ½, chosen
 // on the README's measurements), sequential projection.
@@ -114,6 +126,10 @@ type Stage2Inputs struct {
 	X, Xfp []float64
 	Tokens int
 	Seqs   int
+	// FPOut, when given, is Xfp·Wᵀ (tokens×m, float32) as the caller already computed it (the
+	// driver's error meter): large modules' instance error reuses it instead of computing the
+	// same product again, unless dead columns changed W.
+	FPOut []float32
 	// OwnC lets RPIQ overwrite C and drop it once the residual is formed (the caller keeps no
 	// other reference): a 1.6 GB n×n buffer fewer at n = 14336, same result.
 	OwnC bool
@@ -410,7 +426,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 				if bi == sb.first {
 					// P is exact for the super-block's columns only while its blocks run
 					if P32 != nil {
-						local32 = gatherCols32(local32, P32, m, n, sb.cols)
+						local32 = gatherCols(local32, P32, m, n, sb.cols)
 					} else {
 						localBuf = gatherCols(localBuf, P, m, n, sb.cols)
 						sb.local = localBuf
@@ -497,7 +513,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 				if P32 != nil {
 					// float32, w[c][t] = H[cols_c][S_t]: a strided block of H32 when both
 					// index sets are consecutive
-					delta32 = grow32(delta32, m*b)
+					delta32 = grow(delta32, m*b)
 					parallel(m*b, func(lo, hi int) {
 						for i, v := range delta[lo:hi] {
 							delta32[lo+i] = float32(v)
@@ -505,7 +521,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 					})
 					w, ldw := H32[sb.cols[0]*n+blk[0]:], n
 					if !consecutive(sb.cols) || !consecutive(blk) {
-						hblk = grow32(hblk, ns*b)
+						hblk = grow(hblk, ns*b)
 						for j, c := range sb.cols {
 							for t, k := range blk {
 								hblk[j*b+t] = H32[c*n+k]
@@ -655,17 +671,6 @@ func parallelRows(rows, width int, fn func(lo, hi int)) {
 	cpu.Default().Run(rows, 1, fn)
 }
 
-// toF32Par is toF32 on the worker pool.
-func toF32Par(x []float64) []float32 {
-	out := make([]float32, len(x))
-	parallel(len(x), func(lo, hi int) {
-		for i, v := range x[lo:hi] {
-			out[lo+i] = float32(v)
-		}
-	})
-	return out
-}
-
 // lazyWidth is the width of stage 2's super-blocks (columns whose residual updates are deferred).
 const lazyWidth = 128
 
@@ -697,14 +702,8 @@ type instance32 struct {
 
 func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 	m, n, t := in.M, in.N, in.Tokens
-	a := 0.0
-	if rd.FPTarget {
-		a = 1
-		if rd.Alpha > 0 && rd.Alpha != 1 {
-			a = rd.Alpha
-		}
-	}
-	s := &instance32{m: m, n: n, t: t, x: toF32Par(in.X), w: make([]float64, m*n)}
+	a := rd.fpWeight()
+	s := &instance32{m: m, n: n, t: t, x: toF32(in.X), w: make([]float64, m*n)}
 	parallel(m*n, func(lo, hi int) {
 		for i, v := range W[lo:hi] {
 			s.w[lo+i] = (1 - a) * v
@@ -712,7 +711,11 @@ func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 	})
 	if a > 0 {
 		s.fp = make([]float32, t*m)
-		cpu.Default().MatMulF32(s.fp, toF32Par(in.Xfp), toF32Par(W), t, n, m)
+		if len(in.FPOut) == t*m && &W[0] == &in.W[0] { // no dead column zeroed in W
+			copy(s.fp, in.FPOut)
+		} else {
+			cpu.Default().MatMulF32(s.fp, toF32(in.Xfp), toF32(W), t, n, m)
+		}
 		parallel(t*m, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				s.fp[i] *= float32(a)
@@ -849,22 +852,11 @@ func gather(H []float64, n int, idx []int) []float64 {
 	return out
 }
 
-// gatherCols returns columns idx of the rows×n matrix X as rows×b.
-func gatherCols(dst, X []float64, rows, n int, idx []int) []float64 {
+// gatherCols returns columns idx of the rows×n matrix X as rows×b, in dst when it is large
+// enough, rows in parallel.
+func gatherCols[F float32 | float64](dst, X []F, rows, n int, idx []int) []F {
 	b := len(idx)
 	out := grow(dst, rows*b)
-	for t := 0; t < rows; t++ {
-		for j, c := range idx {
-			out[t*b+j] = X[t*n+c]
-		}
-	}
-	return out
-}
-
-// gatherCols32 is gatherCols in float32.
-func gatherCols32(dst []float32, X []float32, rows, n int, idx []int) []float32 {
-	b := len(idx)
-	out := grow32(dst, rows*b)
 	parallelRows(rows, b, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			for j, c := range idx {
@@ -888,18 +880,10 @@ func gatherRange[F float32 | float64](dst []float64, X []F, rows, n, c0, b int) 
 	return out
 }
 
-// grow32 is grow for float32.
-func grow32(dst []float32, n int) []float32 {
-	if cap(dst) < n {
-		return make([]float32, n)
-	}
-	return dst[:n]
-}
-
 // grow returns dst[:n], reallocated when it is too small.
-func grow(dst []float64, n int) []float64 {
+func grow[F float32 | float64](dst []F, n int) []F {
 	if cap(dst) < n {
-		return make([]float64, n)
+		return make([]F, n)
 	}
 	return dst[:n]
 }

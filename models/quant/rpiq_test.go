@@ -315,10 +315,25 @@ func TestRPIQInstance32(t *testing.T) {
 				alpha = rd.Alpha
 			}
 		}
-		var got [2]*Stage2Result
-		for i, min := range []int{math.MaxInt, 0} {
+		// float64 path, float32 path, float32 path given the caller's X̃·Wᵀ (Stage2Inputs.FPOut,
+		// computed naively here)
+		var got [3]*Stage2Result
+		for i, min := range []int{math.MaxInt, 0, 0} {
 			f32UpdateMin = min
-			r, err := RPIQ(p.inputs(rd), start, Stage2Config{Reading: rd, NoInstanceGuard: true})
+			in := p.inputs(rd)
+			if i == 2 && rd.FPTarget {
+				in.FPOut = make([]float32, in.Tokens*p.m)
+				for tk := 0; tk < in.Tokens; tk++ {
+					for r := 0; r < p.m; r++ {
+						s := 0.0
+						for c := 0; c < p.n; c++ {
+							s += in.Xfp[tk*p.n+c] * p.w[r*p.n+c]
+						}
+						in.FPOut[tk*p.m+r] = float32(s)
+					}
+				}
+			}
+			r, err := RPIQ(in, start, Stage2Config{Reading: rd, NoInstanceGuard: true})
 			if err != nil {
 				t.Fatal(err)
 			}
