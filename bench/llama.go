@@ -12,7 +12,6 @@ import (
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/models/llama"
-	"github.com/rpiq/rpiq/models/quant/quantbench"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 )
 
@@ -84,7 +83,7 @@ type LlamaOptions struct {
 	PromptTokens int      // prompt processing batch (default 512; 0 = default, <0 = skip)
 	BandwidthMiB int      // read-bandwidth buffer (default 1024)
 	Filter       func(name string) bool
-	PeakGFLOPs   float64 // default quantbench.PeakGFLOPs(threads)
+	PeakGFLOPs   float64 // default cpu.PeakGFLOPs(threads)
 }
 
 // Bench measures, for a random model of the given shape built in memory: read bandwidth (the
@@ -109,7 +108,7 @@ func Llama(o LlamaOptions) ([]LlamaResult, error) {
 		o.BandwidthMiB = 1024
 	}
 	if o.PeakGFLOPs <= 0 {
-		o.PeakGFLOPs = quantbench.PeakGFLOPs(o.Threads)
+		o.PeakGFLOPs = cpu.PeakGFLOPs(o.Threads)
 	}
 	want := func(n string) bool { return o.Filter == nil || o.Filter(n) }
 	pool := cpu.NewPool(o.Threads)

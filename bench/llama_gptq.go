@@ -14,7 +14,6 @@ import (
 	"github.com/rpiq/rpiq/models/hf/safetensors"
 	"github.com/rpiq/rpiq/models/hfmodel"
 	"github.com/rpiq/rpiq/models/llama"
-	"github.com/rpiq/rpiq/models/quant/quantbench"
 	"github.com/rpiq/rpiq/runtime/cpubackend"
 	"github.com/rpiq/rpiq/runtime/nn"
 )
@@ -46,7 +45,7 @@ func LlamaGPTQ(o LlamaOptions, bits int) ([]LlamaResult, error) {
 		o.BandwidthMiB = 1024
 	}
 	if o.PeakGFLOPs <= 0 {
-		o.PeakGFLOPs = quantbench.PeakGFLOPs(o.Threads)
+		o.PeakGFLOPs = cpu.PeakGFLOPs(o.Threads)
 	}
 	want := func(n string) bool { return o.Filter == nil || o.Filter(n) }
 	dname := fmt.Sprintf("decode_%s_q%d_g128", o.Shape.Name, bits)

@@ -112,3 +112,36 @@ func BenchmarkDotInCache(b *testing.B) {
 	})
 	_ = s
 }
+
+// BenchmarkGemmSubF32 is the quantizer's update product (4096 rows × 512 inner × 4096 columns,
+// GPTQ's deferred update of a 4096-wide layer) with each micro-kernel this CPU has, reported as
+// GFLOP/s and as a ratio to the measured float32 peak (PeakGFLOPs, also reported).
+// go test -run X -bench GemmSubF32 ./kernels/cpu
+func BenchmarkGemmSubF32(b *testing.B) {
+	const n, k, m = 4096, 512, 4096
+	r := rand.New(rand.NewPCG(1, 1))
+	x, w, d := randF32(r, n*k), randF32(r, m*k), make([]float32, n*m)
+	p := Default()
+	peak := PeakGFLOPs(p.Threads())
+	defer func(v bool) { hasGEMM6x32 = v }(hasGEMM6x32)
+	for _, k32 := range []bool{hasGEMM6x32, false} {
+		name := "8-lane"
+		if k32 {
+			name = "16-lane"
+		}
+		b.Run(name, func(b *testing.B) {
+			hasGEMM6x32 = k32
+			p.GemmSubF32(d, m, x, k, w, k, n, k, m) // d's pages faulted in before the timing
+			for b.Loop() {
+				p.GemmSubF32(d, m, x, k, w, k, n, k, m)
+			}
+			g := 2 * float64(n*k*m) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+			b.ReportMetric(g, "GFLOP/s")
+			b.ReportMetric(g/peak, "of-peak")
+			b.ReportMetric(peak, "peak-GFLOP/s")
+		})
+		if !hasGEMM6x32 {
+			break
+		}
+	}
+}

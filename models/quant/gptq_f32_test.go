@@ -133,7 +133,7 @@ func BenchmarkGPTQ4096(b *testing.B) {
 	b.ReportMetric(invFlops/inv.Seconds()/1e9, "hinv-GFLOP/s")
 	b.ReportMetric(updFlops/(gptqTime-inv).Seconds()/1e9, "update-GFLOP/s")
 	b.ReportMetric((invFlops+updFlops)/gptqTime.Seconds()/1e9, "GPTQ-GFLOP/s")
-	b.ReportMetric((invFlops+updFlops)/gptqTime.Seconds()/1e9/float32Peak(), "of-peak")
+	b.ReportMetric((invFlops+updFlops)/gptqTime.Seconds()/1e9/cpu.PeakGFLOPs(cpu.Default().Threads()), "of-peak")
 	b.ReportMetric(cpuS/N, "CPU-s/op") // both calls
 }
 
@@ -150,10 +150,6 @@ func benchShape(b *testing.B) (m, n int) {
 	}
 	return m, n
 }
-
-// float32Peak is the machine's float32 peak in GFLOP/s for the pool's threads (cpu.PeakGFLOPs:
-// measured with the widest FMA the CPU has).
-func float32Peak() float64 { return cpu.PeakGFLOPs(cpu.Default().Threads()) }
 
 // TestDequantizeF32: the float32 of every Value, act-ordered groups included, into a reused
 // buffer too (large enough to take the parallel path).

@@ -80,10 +80,6 @@ func (r Result) String() string {
 	return s
 }
 
-// PeakGFLOPs is the float32 peak every benchmark (here and in package bench) reports against:
-// cpu.PeakGFLOPs, the measured FMA throughput of the widest vectors this CPU has.
-func PeakGFLOPs(threads int) float64 { return cpu.PeakGFLOPs(threads) }
-
 // Run quantizes one random layer and reports the costs.
 func Run(o Options) (*Result, error) {
 	if o.Shape.Hidden == 0 {
@@ -131,7 +127,7 @@ func Run(o Options) (*Result, error) {
 	}
 	total := time.Since(t0).Seconds()
 	c := res.Cost
-	peak := PeakGFLOPs(threads)
+	peak := cpu.PeakGFLOPs(threads)
 	r := &Result{
 		Name:    fmt.Sprintf("quantize_layer_%s_%s_%dx%d", o.Shape.Name, o.Method, o.Windows, o.Tokens),
 		Threads: threads, Ms: total * 1000, Stage1S: c.Stage1Sec(), Stage2S: c.Stage2Sec(), ForwardS: c.ForwardSec,
