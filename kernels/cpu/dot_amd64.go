@@ -175,6 +175,40 @@ func AXPY(y []float32, a float32, x []float32) {
 }
 
 //go:noescape
+func subOuterAVX2(y *float32, ldy int, a *float32, na int, x *float32, n int)
+
+//go:noescape
+func subOuterAVX512(y *float32, ldy int, a *float32, na int, x *float32, n int)
+
+// hasSubOuter512 says whether SubOuterF32 runs on 16-lane registers (toggled by the tests).
+var hasSubOuter512 = hasAVX512
+
+// SubOuterF32 sets y[j·ldy + p] −= a[j]·x[p] for j < len(a), p < len(x): bit for bit what
+// AXPY(y[j·ldy:], −a[j], x) for every j gives, with x loaded once for all the rows (GPTQ's
+// rank-1 error feedback).
+func SubOuterF32(y []float32, ldy int, a, x []float32) {
+	n, rows := len(x), len(a)
+	if n == 0 || rows == 0 {
+		return
+	}
+	_ = y[(rows-1)*ldy+n-1]
+	n16 := n &^ 15
+	switch {
+	case !hasAVX2FMA || n16 == 0:
+		n16 = 0
+	case hasSubOuter512:
+		subOuterAVX512(&y[0], ldy, &a[0], rows, &x[0], n16)
+	default:
+		subOuterAVX2(&y[0], ldy, &a[0], rows, &x[0], n16)
+	}
+	if n16 < n {
+		for j, v := range a {
+			axpyGo(y[j*ldy+n16:j*ldy+n], -v, x[n16:])
+		}
+	}
+}
+
+//go:noescape
 func axpyRowsAVX2(y, a, x *float32, rows, ldx, n int)
 
 // AXPYRows sets y[p] = Σ_r a[r]·x[r·ldx + p] for p < len(y), r < len(a): bit for bit what

@@ -256,3 +256,67 @@ arowsinner:
 	JNZ  arowsloop
 	VZEROUPPER
 	RET
+
+// func subOuterAVX2(y *float32, ldy int, a *float32, na int, x *float32, n int)      (n % 16 == 0, n > 0, na > 0)
+// y[j·ldy + p] −= a[j]·x[p] for j < na, p < n, one FMA each: what axpyAVX2 with −a[j] gives
+// (GPTQ's within-block error feedback, a rank-1 update). x is held 16 values at a time in two
+// registers while the rows j go by.
+TEXT ·subOuterAVX2(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ ldy+8(FP), DX
+	SHLQ $2, DX
+	MOVQ x+32(FP), SI
+	MOVQ n+40(FP), CX
+souterchunk:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	MOVQ a+16(FP), R8
+	MOVQ na+24(FP), R9
+	MOVQ DI, R10
+souterrow:
+	VBROADCASTSS (R8), Y2
+	VMOVUPS (R10), Y3
+	VMOVUPS 32(R10), Y4
+	VFNMADD231PS Y2, Y0, Y3
+	VFNMADD231PS Y2, Y1, Y4
+	VMOVUPS Y3, (R10)
+	VMOVUPS Y4, 32(R10)
+	ADDQ $4, R8
+	ADDQ DX, R10
+	DECQ R9
+	JNZ  souterrow
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ  souterchunk
+	VZEROUPPER
+	RET
+
+// func subOuterAVX512(y *float32, ldy int, a *float32, na int, x *float32, n int)      (n % 16 == 0, n > 0, na > 0)
+// subOuterAVX2 with one 16-lane register for each 16 values of x.
+TEXT ·subOuterAVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ ldy+8(FP), DX
+	SHLQ $2, DX
+	MOVQ x+32(FP), SI
+	MOVQ n+40(FP), CX
+souter5chunk:
+	VMOVUPS (SI), Z0
+	MOVQ a+16(FP), R8
+	MOVQ na+24(FP), R9
+	MOVQ DI, R10
+souter5row:
+	VBROADCASTSS (R8), Z2
+	VMOVUPS (R10), Z3
+	VFNMADD231PS Z2, Z0, Z3
+	VMOVUPS Z3, (R10)
+	ADDQ $4, R8
+	ADDQ DX, R10
+	DECQ R9
+	JNZ  souter5row
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ  souter5chunk
+	VZEROUPPER
+	RET

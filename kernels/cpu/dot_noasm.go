@@ -24,6 +24,8 @@ var hasGEMM6x16 = false
 
 var hasGEMM6x32 = false
 
+var hasSubOuter512 = false
+
 func gemm6x32(a []float32, lda int, b0, b1 []float32, k int, c []float32, ldc int, sub bool) {
 	gemm6x16Go(a, lda, b0, k, c, ldc, sub)
 	gemm6x16Go(a, lda, b1, k, c[16:], ldc, sub)
@@ -35,6 +37,14 @@ func gemm6x16Sub(a []float32, lda int, b []float32, k int, c []float32, ldc int)
 
 // AXPY sets y += a·x.
 func AXPY(y []float32, a float32, x []float32) { axpyGo(y, a, x) }
+
+// SubOuterF32 sets y[j·ldy + p] −= a[j]·x[p] for j < len(a), p < len(x), as AXPY(y[j·ldy:],
+// −a[j], x) for every j does.
+func SubOuterF32(y []float32, ldy int, a, x []float32) {
+	for j, v := range a {
+		AXPY(y[j*ldy:j*ldy+len(x)], -v, x)
+	}
+}
 
 // Dot1x4F32 sets out[j] = x·w[j*ldw : j*ldw+len(x)] for j < 4.
 func Dot1x4F32(x, w []float32, ldw int, out *[4]float32) { dot1x4F32Go(x, w, ldw, out) }

@@ -312,14 +312,23 @@ func gptqSetup[F float32 | float64](q *Quantized, W []F, m, n int, H []float64, 
 // super-block at once, and the columns past it when the super-block is done, as one product
 // over all its rows (the same sums as the reference's lazy batches, grouped so the product's
 // inner dimension is wide enough for the GEMM to run near its peak).
+//
+// Within a block the reference takes one column at a time for all rows: round it, then feed
+// its errors to the block's later columns (a rank-1 update). The block is held column-major, in
+// tiles of rows, so that each feedback is one vector kernel call over a tile's rows and all the
+// later columns (not a short AXPY per weight); every weight gets the same operations in the
+// same order as row by row.
 func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config, rowScale []float64, rowZero []int,
 	staticScale [][]float64, staticZero [][]int, super int, uBlock func(dst []F, i1, i2 int), update func(E []F, r0, r1, c0, c1 int)) float64 {
 	g := cfg.Grid
 	gs := cfg.groupSize(n)
 	perm := q.Perm
 	B := cfg.blockSize()
+	// The block in tiles of gptqTileRows rows, each column-major: a tile's weights (64 × 128
+	// float32 values, 32 KiB) stay in the L1 cache through the whole block.
 	W1 := make([]F, m*B)
-	Err1 := make([]F, m*B)
+	E1 := make([]F, m*B)
+	Err1 := make([]F, m*B) // the errors row-major: the update's operand
 	UB := make([]F, B*B)
 	var ErrS []F
 	if super > B {
@@ -328,12 +337,18 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 	colScale, colZero := make([][]float64, B), make([][]int, B)
 	rowLoss := make([]float64, m)
 	loss := 0.0
+	big := m*B*B >= f32UpdateMin
+	rows := func(fn func(lo, hi int)) {
+		if big {
+			// whole tiles to every worker: the same vectors and the same bits on any pool size
+			cpu.Default().Run(m, gptqTileRows, fn)
+		} else {
+			fn(0, m)
+		}
+	}
 	for i1 := 0; i1 < n; i1 += B {
 		i2 := min(i1+B, n)
 		cnt := i2 - i1
-		for r := 0; r < m; r++ {
-			copy(W1[r*cnt:(r+1)*cnt], W[r*n+i1:r*n+i2])
-		}
 		// Group parameters, per column of the block, in column order. They come from W, which
 		// the block does not change (only its copy W1), as in the reference.
 		for i := 0; i < cnt; i++ {
@@ -357,32 +372,43 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 		}
 		ub := UB[:cnt*cnt]
 		uBlock(ub, i1, i2)
-		// A row's columns depend only on that row and U, so the rows run in parallel, each
-		// taking the block's columns in order (the reference takes each column's rows at once;
-		// the arithmetic per weight is the same).
-		quantRows := func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				row := W1[r*cnt : (r+1)*cnt]
-				l := 0.0
-				for i := 0; i < cnt; i++ {
-					col := i1 + i
-					sc, z := colScale[i][r], colZero[i][r]
-					wv := float64(row[i])
-					code := g.Code(wv, sc, z)
-					q.Codes[r*n+perm[col]] = uint8(code)
-					e := (wv - Dequant(code, sc, z)) / float64(ub[i*cnt+i])
-					l += e * e / 2
-					subScaled(row[i:], F(e), ub[i*cnt+i:(i+1)*cnt])
-					Err1[r*cnt+i] = F(e)
+		// The rows are independent given U, so each worker takes whole tiles of them through
+		// all of the block's columns.
+		rows(func(lo, hi int) {
+			for t0 := lo; t0 < hi; t0 += gptqTileRows {
+				rt := min(gptqTileRows, hi-t0)
+				tile, et := W1[t0*cnt:(t0+rt)*cnt], E1[t0*cnt:(t0+rt)*cnt]
+				transposeInto(tile, rt, W[t0*n+i1:], n, 0, rt, cnt)
+				for r := t0; r < t0+rt; r++ {
+					rowLoss[r] = 0
 				}
-				rowLoss[r] = l
+				codes := make([]uint8, rt*cnt) // the tile's codes, row-major (q.Codes' rows are n apart)
+				for i := 0; i < cnt; i++ {
+					sc, z := colScale[i][t0:t0+rt], colZero[i][t0:t0+rt]
+					d := float64(ub[i*cnt+i])
+					e1 := et[i*rt : (i+1)*rt]
+					loss := rowLoss[t0 : t0+rt]
+					for k, w := range tile[i*rt : (i+1)*rt] {
+						wv := float64(w)
+						code := g.Code(wv, sc[k], z[k])
+						codes[k*cnt+i] = uint8(code)
+						e := (wv - Dequant(code, sc[k], z[k])) / d
+						loss[k] += e * e / 2
+						e1[k] = F(e)
+					}
+					if i+1 < cnt {
+						subOuter(tile[(i+1)*rt:], rt, ub[i*cnt+i+1:(i+1)*cnt], e1)
+					}
+				}
+				for k := 0; k < rt; k++ {
+					row := q.Codes[(t0+k)*n:]
+					for i, c := range codes[k*cnt : (k+1)*cnt] {
+						row[perm[i1+i]] = c
+					}
+				}
+				transposeInto(Err1[t0*cnt:], cnt, et, rt, 0, cnt, rt)
 			}
-		}
-		if m*cnt*cnt >= f32UpdateMin {
-			cpu.Default().Run(m, 1, quantRows)
-		} else {
-			quantRows(0, m)
-		}
+		})
 		for _, l := range rowLoss {
 			loss += l
 		}
@@ -406,15 +432,35 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 	return loss
 }
 
-// subScaled sets y[j] −= a·x[j] for j < len(x): the within-block error feedback, on AXPY's
-// vector kernel in float32.
-func subScaled[F float32 | float64](y []F, a F, x []F) {
+// transposeInto sets dst[c*ldd + r] = src[(r−lo)*lds + c] for rows lo..hi and columns 0..cols
+// of src (src starts at row lo), in 8×8 tiles.
+func transposeInto[F float32 | float64](dst []F, ldd int, src []F, lds, lo, hi, cols int) {
+	for r0 := lo; r0 < hi; r0 += 8 {
+		r1 := min(r0+8, hi)
+		for c0 := 0; c0 < cols; c0 += 8 {
+			c1 := min(c0+8, cols)
+			for r := r0; r < r1; r++ {
+				s := src[(r-lo)*lds:]
+				for c := c0; c < c1; c++ {
+					dst[c*ldd+r] = s[c]
+				}
+			}
+		}
+	}
+}
+
+// subOuter sets y[j·ldy + p] −= a[j]·x[p]: a column's errors x fed to the block's later
+// columns (GPTQ's rank-1 update), on kernels/cpu's vector kernel in float32.
+func subOuter[F float32 | float64](y []F, ldy int, a, x []F) {
 	if y32, ok := any(y).([]float32); ok {
-		cpu.AXPY(y32[:len(x)], -float32(a), any(x).([]float32))
+		cpu.SubOuterF32(y32, ldy, any(a).([]float32), any(x).([]float32))
 		return
 	}
-	for j, u := range x {
-		y[j] -= a * u
+	for j, v := range a {
+		row := y[j*ldy : j*ldy+len(x)]
+		for p, e := range x {
+			row[p] -= e * v
+		}
 	}
 }
 
@@ -544,6 +590,9 @@ func invUpper(A []float64, n int) ([]float64, bool) {
 // f32UpdateMin is the layer size (rows × columns) from which GPTQ runs in float32 on the GEMM
 // (a variable so a test can move it).
 var f32UpdateMin = 1 << 18
+
+// gptqTileRows is how many rows of a block GPTQ's column loop takes at a time.
+const gptqTileRows = 64
 
 // superBlocks is how many blocks of columns a large layer's deferred update spans.
 const superBlocks = 4
