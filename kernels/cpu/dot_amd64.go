@@ -175,6 +175,39 @@ func AXPY(y []float32, a float32, x []float32) {
 }
 
 //go:noescape
+func gram6x16AVX2(a *float32, b *float32, k int, c *float64, ldc int)
+
+//go:noescape
+func gram6x32AVX512(a *float32, b0, b1 *float32, k int, c *float64, ldc int)
+
+// gram6x16 adds the Gram tile Σ_t a[t·6 + r]·b[t·16 + j] (summed in float32) to
+// c[r·ldc + j] for r < 6, j < 16.
+func gram6x16(a, b []float32, k int, c []float64, ldc int) {
+	_ = a[6*k-1]
+	_ = b[16*k-1]
+	_ = c[5*ldc+15]
+	if !hasAVX2FMA {
+		gram6x16Go(a, b, k, c, ldc)
+		return
+	}
+	gram6x16AVX2(&a[0], &b[0], k, &c[0], ldc)
+}
+
+// gram6x32 is gram6x16 over two panels at once, b0 for columns 0..15 and b1 for 16..31.
+func gram6x32(a, b0, b1 []float32, k int, c []float64, ldc int) {
+	_ = a[6*k-1]
+	_ = b0[16*k-1]
+	_ = b1[16*k-1]
+	_ = c[5*ldc+31]
+	if !hasAVX512 {
+		gram6x16(a, b0, k, c, ldc)
+		gram6x16(a, b1, k, c[16:], ldc)
+		return
+	}
+	gram6x32AVX512(&a[0], &b0[0], &b1[0], k, &c[0], ldc)
+}
+
+//go:noescape
 func subOuterAVX2(y *float32, ldy int, a *float32, na int, x *float32, n int)
 
 //go:noescape

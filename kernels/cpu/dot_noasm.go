@@ -26,6 +26,13 @@ var hasGEMM6x32 = false
 
 var hasSubOuter512 = false
 
+func gram6x16(a, b []float32, k int, c []float64, ldc int) { gram6x16Go(a, b, k, c, ldc) }
+
+func gram6x32(a, b0, b1 []float32, k int, c []float64, ldc int) {
+	gram6x16Go(a, b0, k, c, ldc)
+	gram6x16Go(a, b1, k, c[16:], ldc)
+}
+
 func gemm6x32(a []float32, lda int, b0, b1 []float32, k int, c []float32, ldc int, sub bool) {
 	gemm6x16Go(a, lda, b0, k, c, ldc, sub)
 	gemm6x16Go(a, lda, b1, k, c[16:], ldc, sub)

@@ -45,10 +45,10 @@ type Options struct {
 	Workers []Worker
 }
 
-// maxLaneProducts bounds the float32 values one lane holds for a window's share of the Hessian
+// maxLaneProducts bounds the float64 values one lane holds for a window's share of the Hessian
 // and cross sums (Hessian.Products); above it the sums take the window in turn on the pool. A
 // variable for the tests.
-var maxLaneProducts = 8 << 20
+var maxLaneProducts = 4 << 20
 
 // Worker is one more instance of the model being quantized and the backend it was opened with.
 type Worker struct {
@@ -356,7 +356,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				// (Products) beside the others, and only the float64 additions wait for the
 				// window order; a share too large to hold is added by the pool in turn instead.
 				split := len(lanes) > 1
-				if n := len(all[0]); ProductsLen(in, n, true)+ProductsLen(in, n, false) > maxLaneProducts {
+				if n := len(all[0]); 2*ProductsLen(in, n) > maxLaneProducts {
 					split = false
 				}
 				var lastX, lastXfp []float32
