@@ -16,8 +16,8 @@ if [ "$(go env GOARCH)" = amd64 ] && [ -r /proc/cpuinfo ]; then
   if has avx2 fma f16c; then expect=avx2; fi
   if has avx2 fma f16c avx512f avx512bw avx512vl avx512_vnni; then expect=avx2,avx512; fi
   RPIQ_EXPECT_KERNELS=$expect go test -count=1 -run TestExpectedKernels ./kernels/cpu/q
-  GODEBUG=cpu.avx512f=off go test -count=1 ./kernels/... ./runtime/cpubackend
-  GODEBUG=cpu.avx2=off,cpu.avx512f=off go test -count=1 ./kernels/... ./runtime/cpubackend
+  GODEBUG=cpu.avx512f=off go test -count=1 ./kernels/... ./runtime/cpubackend ./models/quant
+  GODEBUG=cpu.avx2=off,cpu.avx512f=off go test -count=1 ./kernels/... ./runtime/cpubackend ./models/quant
 fi
 # arm64 kernels (NEON SDOT) under user-mode QEMU (qemu-user), so CI tests them without an arm64 machine
 if command -v qemu-aarch64 >/dev/null; then RPIQ_EXPECT_KERNELS=neon GOARCH=arm64 go test -exec qemu-aarch64 ./kernels/...; fi

@@ -3,8 +3,8 @@ package quant
 import (
 	"fmt"
 	"math"
-	"os"
 	"math/rand/v2"
+	"os"
 	"syscall"
 	"testing"
 
