@@ -85,6 +85,25 @@ func BenchmarkGEMM(b *testing.B) {
 	})
 }
 
+// BenchmarkGEMMDeep is the float32 GEMM at a depth of 5632 (a TinyLlama down_proj's input, which
+// the quantizer's products and the forward pass take): the weight blocks there hold 32 rows, not
+// 16, or the 16-lane kernel never runs. In GFLOP/s and as a ratio to the measured peak.
+// go test -run X -bench GEMMDeep ./kernels/cpu
+func BenchmarkGEMMDeep(b *testing.B) {
+	const n, k, m = 512, 5632, 2048
+	r := rand.New(rand.NewPCG(1, 1))
+	x, w, dst := randF32(r, n*k), randF32(r, m*k), make([]float32, n*m)
+	p := Default()
+	peak := PeakGFLOPs(p.Threads())
+	p.MatMulF32(dst, x, w, n, k, m)
+	for b.Loop() {
+		p.MatMulF32(dst, x, w, n, k, m)
+	}
+	g := 2 * float64(n*k*m) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+	b.ReportMetric(g, "GFLOP/s")
+	b.ReportMetric(g/peak, "of-peak")
+}
+
 // BenchmarkDotInCache is the compute ceiling of the dot loops: a 4096-long row that stays in L1,
 // in elements per second (no memory traffic).
 func BenchmarkDotInCache(b *testing.B) {

@@ -21,10 +21,21 @@ type denseSource struct {
 // activation row passes by).
 var packBlockBytes = 512 << 10
 
+// packUnit is the number of weight rows the widest micro-kernel takes at once: blocks and
+// workers' shares are multiples of it, or rows past the last pair of 16 would fall to the
+// narrow kernel (every block of a 5632-wide product did, when blocks were 16 rows).
+func packUnit() int {
+	if hasGEMM6x32 {
+		return 32
+	}
+	return 16
+}
+
 func packBlockRows(k int) int {
+	u := packUnit()
 	mb := packBlockBytes / (4 * k)
-	mb &^= 15
-	return max(mb, 16)
+	mb -= mb % u
+	return max(mb, u)
 }
 
 func (p *Pool) gemmPacked(dst, x []float32, n, k, m int, src denseSource) {
@@ -42,7 +53,7 @@ func (p *Pool) gemmPackedStrided(dst []float32, ldd int, x []float32, ldx, n, k,
 			*d = v
 		}
 	}
-	p.Run(m, 16, func(lo, hi int) {
+	p.Run(m, packUnit(), func(lo, hi int) {
 		buf := scratch.Get().(*[]float32)
 		if cap(*buf) < mb*k {
 			*buf = make([]float32, mb*k)
