@@ -291,3 +291,40 @@ func Dot1x4F32(x, w []float32, ldw int, out *[4]float32) {
 		}
 	}
 }
+
+//go:noescape
+func gridErrAVX2(codes *uint8, e *float32, loss *float64, w *float32, scale, zero *float64, n int, maxq, d float64)
+
+//go:noescape
+func gridErrAVX512(codes *uint8, e *float32, loss *float64, w *float32, scale, zero *float64, n int, maxq, d float64)
+
+// hasGridErr512 says whether GridErrF32 takes 8 float64 lanes (a variable so a test can run
+// the 4-lane form on a machine that has both).
+var hasGridErr512 = hasAVX512
+
+// GridErrF32 rounds a column of weights onto per-row grids and gives the error GPTQ feeds back:
+// for each k, q = clamp(roundEven(w/scale) + zero, 0, maxq), codes[k] = q,
+// e[k] = (w − scale·(q − zero)) / d and loss[k] += e²/2, in float64 (models/quant's Grid.Code
+// and Dequant, operation for operation, so the same bits).
+func GridErrF32(codes []uint8, e []float32, loss []float64, w []float32, scale, zero []float64, maxq, d float64) {
+	n := len(w)
+	if n == 0 {
+		return
+	}
+	_, _, _, _, _ = codes[n-1], e[n-1], loss[n-1], scale[n-1], zero[n-1]
+	v := 0
+	switch {
+	case !hasAVX2FMA:
+	case hasGridErr512:
+		v = n &^ 7
+		if v > 0 {
+			gridErrAVX512(&codes[0], &e[0], &loss[0], &w[0], &scale[0], &zero[0], v, maxq, d)
+		}
+	default:
+		v = n &^ 3
+		if v > 0 {
+			gridErrAVX2(&codes[0], &e[0], &loss[0], &w[0], &scale[0], &zero[0], v, maxq, d)
+		}
+	}
+	gridErrGo(codes[v:n], e[v:n], loss[v:n], w[v:], scale[v:n], zero[v:n], maxq, d)
+}

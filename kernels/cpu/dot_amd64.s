@@ -320,3 +320,105 @@ souter5row:
 	JNZ  souter5chunk
 	VZEROUPPER
 	RET
+
+// func gridErrAVX2(codes *uint8, e *float32, loss *float64, w *float32, scale, zero *float64, n int, maxq, d float64)   (n % 4 == 0, n > 0)
+// GridErrF32 four rows at a time, in float64: the same operations as gridErrGo in its order
+// (a division, round to nearest even, clamp, a product and a difference, a division), so the
+// same bits. The codes are packed to bytes through 32- and 16-bit saturating packs.
+TEXT ·gridErrAVX2(SB), NOSPLIT, $0-72
+	MOVQ codes+0(FP), DI
+	MOVQ e+8(FP), R8
+	MOVQ loss+16(FP), R9
+	MOVQ w+24(FP), SI
+	MOVQ scale+32(FP), R10
+	MOVQ zero+40(FP), R11
+	MOVQ n+48(FP), CX
+	VBROADCASTSD maxq+56(FP), Y13
+	VBROADCASTSD d+64(FP), Y14
+	VXORPD Y12, Y12, Y12
+	MOVQ $0x3fe0000000000000, AX // 0.5
+	MOVQ AX, X15
+	VBROADCASTSD X15, Y15
+ge2loop:
+	VCVTPS2PD (SI), Y0        // x
+	VMOVUPD (R10), Y1         // scale
+	VMOVUPD (R11), Y3         // zero
+	VDIVPD Y1, Y0, Y2
+	VROUNDPD $8, Y2, Y2       // nearest even, no inexact exception
+	VADDPD Y3, Y2, Y2
+	VMAXPD Y12, Y2, Y2
+	VMINPD Y13, Y2, Y2        // q
+	VCVTPD2DQY Y2, X4
+	VPACKUSDW X4, X4, X4
+	VPACKUSWB X4, X4, X4
+	MOVL X4, AX
+	MOVL AX, (DI)
+	VSUBPD Y3, Y2, Y5         // q − zero
+	VMULPD Y5, Y1, Y5         // scale·(q − zero)
+	VSUBPD Y5, Y0, Y6         // x − that
+	VDIVPD Y14, Y6, Y6        // e
+	VMULPD Y6, Y6, Y7
+	VMULPD Y15, Y7, Y7        // e²/2
+	VADDPD (R9), Y7, Y7
+	VMOVUPD Y7, (R9)
+	VCVTPD2PSY Y6, X8
+	VMOVUPS X8, (R8)
+	ADDQ $4, DI
+	ADDQ $16, R8
+	ADDQ $32, R9
+	ADDQ $16, SI
+	ADDQ $32, R10
+	ADDQ $32, R11
+	SUBQ $4, CX
+	JNZ  ge2loop
+	VZEROUPPER
+	RET
+
+// func gridErrAVX512(codes *uint8, e *float32, loss *float64, w *float32, scale, zero *float64, n int, maxq, d float64)   (n % 8 == 0, n > 0)
+// gridErrAVX2 eight rows at a time.
+TEXT ·gridErrAVX512(SB), NOSPLIT, $0-72
+	MOVQ codes+0(FP), DI
+	MOVQ e+8(FP), R8
+	MOVQ loss+16(FP), R9
+	MOVQ w+24(FP), SI
+	MOVQ scale+32(FP), R10
+	MOVQ zero+40(FP), R11
+	MOVQ n+48(FP), CX
+	VBROADCASTSD maxq+56(FP), Z13
+	VBROADCASTSD d+64(FP), Z14
+	VXORPD Z12, Z12, Z12
+	MOVQ $0x3fe0000000000000, AX // 0.5
+	MOVQ AX, X15
+	VBROADCASTSD X15, Z15
+ge5loop:
+	VCVTPS2PD (SI), Z0
+	VMOVUPD (R10), Z1
+	VMOVUPD (R11), Z3
+	VDIVPD Z1, Z0, Z2
+	VRNDSCALEPD $8, Z2, Z2
+	VADDPD Z3, Z2, Z2
+	VMAXPD Z12, Z2, Z2
+	VMINPD Z13, Z2, Z2
+	VCVTPD2DQ Z2, Y4
+	VPMOVDB Y4, X4
+	MOVQ X4, (DI)
+	VSUBPD Z3, Z2, Z5
+	VMULPD Z5, Z1, Z5
+	VSUBPD Z5, Z0, Z6
+	VDIVPD Z14, Z6, Z6
+	VMULPD Z6, Z6, Z7
+	VMULPD Z15, Z7, Z7
+	VADDPD (R9), Z7, Z7
+	VMOVUPD Z7, (R9)
+	VCVTPD2PS Z6, Y8
+	VMOVUPS Y8, (R8)
+	ADDQ $8, DI
+	ADDQ $32, R8
+	ADDQ $64, R9
+	ADDQ $32, SI
+	ADDQ $64, R10
+	ADDQ $64, R11
+	SUBQ $8, CX
+	JNZ  ge5loop
+	VZEROUPPER
+	RET

@@ -97,3 +97,20 @@ func dot1x4F32Go(x, w []float32, ldw int, out *[4]float32) {
 		out[j] = dotF32Go(x, w[j*ldw:j*ldw+len(x)])
 	}
 }
+
+func gridErrGo(codes []uint8, e []float32, loss []float64, w []float32, scale, zero []float64, maxq, d float64) {
+	for k, v := range w {
+		x := float64(v)
+		q := math.RoundToEven(x/scale[k]) + zero[k]
+		if q < 0 {
+			q = 0
+		}
+		if q > maxq {
+			q = maxq
+		}
+		codes[k] = uint8(q)
+		ek := (x - scale[k]*(q-zero[k])) / d
+		loss[k] += ek * ek / 2
+		e[k] = float32(ek)
+	}
+}

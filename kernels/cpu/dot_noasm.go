@@ -64,3 +64,12 @@ func AXPYRows(y, a, x []float32, ldx int) {
 		AXPY(y, v, x[r*ldx:r*ldx+len(y)])
 	}
 }
+
+// GridErrF32 rounds a column of weights onto per-row grids and gives the error GPTQ feeds back
+// (see the amd64 form).
+func GridErrF32(codes []uint8, e []float32, loss []float64, w []float32, scale, zero []float64, maxq, d float64) {
+	n := len(w)
+	gridErrGo(codes[:n], e[:n], loss[:n], w, scale[:n], zero[:n], maxq, d)
+}
+
+var hasGridErr512 = false

@@ -321,6 +321,7 @@ func gptqSetup[F float32 | float64](q *Quantized, W []F, m, n int, H []float64, 
 func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config, rowScale []float64, rowZero []int,
 	staticScale [][]float64, staticZero [][]int, super int, uBlock func(dst []F, i1, i2 int), update func(E []F, r0, r1, c0, c1 int)) float64 {
 	g := cfg.Grid
+	maxq := float64(g.MaxQ())
 	gs := cfg.groupSize(n)
 	perm := q.Perm
 	B := cfg.blockSize()
@@ -334,7 +335,9 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 	if super > B {
 		ErrS = make([]F, m*super)
 	}
-	colScale, colZero := make([][]float64, B), make([][]int, B)
+	colScale, colZero := make([][]float64, B), make([][]float64, B)
+	var zeroOf []int // the integer zeros whose float64 copy zeroF is
+	var zeroF []float64
 	rowLoss := make([]float64, m)
 	loss := 0.0
 	big := m*B*B >= f32UpdateMin
@@ -368,7 +371,13 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 					rowScale, rowZero = staticScale[gi], staticZero[gi]
 				}
 			}
-			colScale[i], colZero[i] = rowScale, rowZero
+			if len(zeroOf) == 0 || &zeroOf[0] != &rowZero[0] { // a new group (each has a slice of its own)
+				zeroOf, zeroF = rowZero, make([]float64, m)
+				for r, z := range rowZero {
+					zeroF[r] = float64(z)
+				}
+			}
+			colScale[i], colZero[i] = rowScale, zeroF
 		}
 		ub := UB[:cnt*cnt]
 		uBlock(ub, i1, i2)
@@ -382,28 +391,19 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 				for r := t0; r < t0+rt; r++ {
 					rowLoss[r] = 0
 				}
-				codes := make([]uint8, rt*cnt) // the tile's codes, row-major (q.Codes' rows are n apart)
+				codes := make([]uint8, rt*cnt) // the tile's codes, column-major like the tile
 				for i := 0; i < cnt; i++ {
-					sc, z := colScale[i][t0:t0+rt], colZero[i][t0:t0+rt]
-					d := float64(ub[i*cnt+i])
 					e1 := et[i*rt : (i+1)*rt]
-					loss := rowLoss[t0 : t0+rt]
-					for k, w := range tile[i*rt : (i+1)*rt] {
-						wv := float64(w)
-						code := g.Code(wv, sc[k], z[k])
-						codes[k*cnt+i] = uint8(code)
-						e := (wv - Dequant(code, sc[k], z[k])) / d
-						loss[k] += e * e / 2
-						e1[k] = F(e)
-					}
+					gridErr(codes[i*rt:(i+1)*rt], e1, rowLoss[t0:t0+rt], tile[i*rt:(i+1)*rt],
+						colScale[i][t0:t0+rt], colZero[i][t0:t0+rt], maxq, float64(ub[i*cnt+i]))
 					if i+1 < cnt {
 						subOuter(tile[(i+1)*rt:], rt, ub[i*cnt+i+1:(i+1)*cnt], e1)
 					}
 				}
 				for k := 0; k < rt; k++ {
 					row := q.Codes[(t0+k)*n:]
-					for i, c := range codes[k*cnt : (k+1)*cnt] {
-						row[perm[i1+i]] = c
+					for i := 0; i < cnt; i++ {
+						row[perm[i1+i]] = codes[i*rt+k]
 					}
 				}
 				transposeInto(Err1[t0*cnt:], cnt, et, rt, 0, cnt, rt)
@@ -430,6 +430,25 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 		}
 	}
 	return loss
+}
+
+// gridErr rounds one column of a tile onto its rows' grids (codes), sets e to the errors
+// divided by U's diagonal entry d and adds half their squares to loss: Grid.Code and Dequant,
+// operation for operation, with zero in float64 (exact: small integers), so float32 columns can
+// take kernels/cpu's vector form and both give the bits the scalar code gave.
+func gridErr[F float32 | float64](codes []uint8, e []F, loss []float64, w []F, scale, zero []float64, maxq, d float64) {
+	if w32, ok := any(w).([]float32); ok {
+		cpu.GridErrF32(codes, any(e).([]float32), loss, w32, scale, zero, maxq, d)
+		return
+	}
+	for k, v := range w {
+		x := float64(v)
+		q := math.Min(math.Max(math.RoundToEven(x/scale[k])+zero[k], 0), maxq)
+		codes[k] = uint8(q)
+		ek := (x - scale[k]*(q-zero[k])) / d
+		loss[k] += ek * ek / 2
+		e[k] = F(ek)
+	}
 }
 
 // transposeInto sets dst[c*ldd + r] = src[(r−lo)*lds + c] for rows lo..hi and columns 0..cols
