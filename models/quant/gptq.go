@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -121,10 +122,24 @@ func (q *Quantized) Clone() *Quantized {
 	return &c
 }
 
-// checkFinite names the first NaN/Inf of a matrix.
+// checkFinite names the first NaN/Inf of a matrix: a bit test (all exponent bits set) on every
+// worker, then a second pass for the index only when one is found.
 func checkFinite(what string, x []float64) error {
+	const exp = 0x7ff0000000000000
+	var bad atomic.Bool
+	parallel(len(x), func(lo, hi int) {
+		for _, v := range x[lo:hi] {
+			if math.Float64bits(v)&exp == exp {
+				bad.Store(true)
+				return
+			}
+		}
+	})
+	if !bad.Load() {
+		return nil
+	}
 	for i, v := range x {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if math.Float64bits(v)&exp == exp {
 			return fmt.Errorf("quant: %s has a non-finite value %v at element %d", what, v, i)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -398,6 +399,28 @@ func TestInvUpperMatchesMatCholesky(t *testing.T) {
 					t.Fatalf("n=%d: U[%d] = %v, mat.Cholesky gives %v", n, i, got[i], want[i])
 				}
 			}
+		}
+	}
+}
+
+// checkFinite finds a NaN or ±Inf anywhere in a matrix large enough to be split between
+// workers, names the first one's index, and passes finite values of every size (subnormals and
+// the largest finite value included).
+func TestCheckFinite(t *testing.T) {
+	x := make([]float64, 300000)
+	for i := range x {
+		x[i] = float64(i%7) - 3
+	}
+	x[10], x[20] = math.MaxFloat64, -math.SmallestNonzeroFloat64
+	if err := checkFinite("H", x); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		y := append([]float64(nil), x...)
+		y[250001], y[290000] = bad, math.NaN()
+		err := checkFinite("H", y)
+		if err == nil || !strings.Contains(err.Error(), "element 250001") {
+			t.Fatalf("%v: got %v, want the error to name element 250001", bad, err)
 		}
 	}
 }

@@ -59,9 +59,12 @@ func hinvUpperF32(H []float64, n int, percdamp float64, perm []int, diag []float
 				clear(row[i+1:])
 			}
 		})
-		if cholLowerF32(M, n) && triInvLowerF32(M, n) && finite32(M) {
-			antiTransposeLower(M, n)
-			return M, pd, free, nil
+		if inv, ok := cholLowerF32(M, n); ok {
+			triInvLowerF32(M, n, inv)
+			if finite32(M) {
+				antiTransposeLower(M, n)
+				return M, pd, free, nil
+			}
 		}
 	}
 	free()
@@ -82,27 +85,30 @@ func bigF32(n int) ([]float32, func()) {
 }
 
 // cholLowerF32 factors the lower triangle of M (n×n) in place, M = L·Lᵀ, and reports whether M
-// was positive definite. The strict upper triangle is left zero.
-func cholLowerF32(M []float32, n int) bool {
+// was positive definite. The strict upper triangle is left zero. It also returns the inverses
+// of L's diagonal blocks (float64, b×b each, in order), which it needs for the panels and
+// which are the diagonal blocks of L⁻¹, so triInvLowerF32 need not invert them again.
+func cholLowerF32(M []float32, n int) ([]float64, bool) {
 	pool := cpu.Default()
 	nb := hinvBlock
-	d := make([]float64, nb*nb)
+	inv := make([]float64, n*nb)
 	linv := make([]float32, nb*nb)
 	panel := make([]float32, max(n-nb, 0)*nb)
 	for k0 := 0; k0 < n; k0 += nb {
 		k1 := min(k0+nb, n)
 		b := k1 - k0
 		// The diagonal block in float64: L11 = chol(A11), and −L11⁻¹ for the panel below.
+		d := inv[k0*nb : k0*nb+b*b]
 		getBlock(d, M, n, k0, b)
 		if _, ok := lapack64.Potrf(blas64.Symmetric{Uplo: blas.Lower, N: b, Stride: b, Data: d}); !ok {
-			return false
+			return nil, false
 		}
 		putBlock(M, n, k0, b, d)
+		if !lapack64.Trtri(blas64.Triangular{Uplo: blas.Lower, Diag: blas.NonUnit, N: b, Stride: b, Data: d}) {
+			return nil, false
+		}
 		if k1 == n {
 			break
-		}
-		if !lapack64.Trtri(blas64.Triangular{Uplo: blas.Lower, Diag: blas.NonUnit, N: b, Stride: b, Data: d}) {
-			return false
 		}
 		for i := 0; i < b; i++ {
 			for j := 0; j < b; j++ {
@@ -131,33 +137,26 @@ func cholLowerF32(M []float32, n int) bool {
 			clear(M[i*n+i+1 : i*n+min((i-k1)/hinvPanel*hinvPanel+k1+hinvPanel, n)])
 		}
 	}
-	return true
+	return inv, true
 }
 
 // triInvLowerF32 replaces the lower triangular L in M by L⁻¹, in place, by column blocks from
-// the last: X21 = −X22·L21·X11 with X22 already inverted.
-func triInvLowerF32(M []float32, n int) bool {
+// the last: X21 = −X22·L21·X11 with X22 already inverted and X11 = L11⁻¹ from inv
+// (cholLowerF32's diagonal-block inverses).
+func triInvLowerF32(M []float32, n int, inv []float64) {
 	pool := cpu.Default()
 	nb := hinvBlock
-	d := make([]float64, nb*nb)
 	xt := make([]float32, nb*nb)
 	lt := make([]float32, max(n-nb, 0)*nb)
 	t := make([]float32, max(n-nb, 0)*nb)
 	for j0 := (n - 1) / nb * nb; j0 >= 0; j0 -= nb {
 		j1 := min(j0+nb, n)
 		b, s := j1-j0, n-j1
-		getBlock(d, M, n, j0, b)
-		if !lapack64.Trtri(blas64.Triangular{Uplo: blas.Lower, Diag: blas.NonUnit, N: b, Stride: b, Data: d}) {
-			return false
-		}
+		d := inv[j0*nb : j0*nb+b*b]
 		if s > 0 {
 			// L21ᵀ (b×s), the right-hand side of T = −X22·L21.
 			l := lt[:b*s]
-			for i := 0; i < s; i++ {
-				for c, v := range M[(j1+i)*n+j0 : (j1+i)*n+j1] {
-					l[c*s+i] = v
-				}
-			}
+			parallelRows(s, b, func(lo, hi int) { transposeInto(l, s, M[(j1+lo)*n+j0:], n, lo, hi, b) })
 			tt := t[:s*b]
 			clear(tt)
 			for p0 := j1; p0 < n; p0 += hinvPanel {
@@ -181,7 +180,6 @@ func triInvLowerF32(M []float32, n int) bool {
 		}
 		putBlock(M, n, j0, b, d)
 	}
-	return true
 }
 
 // getBlock copies the lower triangle of M's b×b diagonal block at k0 into d (b×b, float64).
@@ -216,11 +214,12 @@ func antiTransposeLower(M []float32, n int) {
 		for i0 := lo * tile; i0 < min(hi*tile, n); i0 += tile {
 			for j0 := 0; j0 <= i0; j0 += tile {
 				for i := i0; i < min(i0+tile, n); i++ {
-					for j := j0; j < min(j0+tile, i+1); j++ {
-						if i+j < n-1 {
-							a, b := i*n+j, (n-1-j)*n+n-1-i
-							M[a], M[b] = M[b], M[a]
-						}
+					// j ≤ i, and i+j < n−1; the partner walks up column n−1−i
+					row := M[i*n : i*n+max(min(j0+tile, i+1, n-1-i), j0)]
+					b := (n-1-j0)*n + n - 1 - i
+					for j := j0; j < len(row); j++ {
+						row[j], M[b] = M[b], row[j]
+						b -= n
 					}
 				}
 			}

@@ -90,3 +90,26 @@ func TestHinvUpperF32(t *testing.T) {
 		}
 	}
 }
+
+// antiTransposeLower maps every lower-triangle entry (i, j) to (n−1−j, n−1−i), across the
+// parallel split and the tiles' edges, and leaves the strict upper triangle alone.
+func TestAntiTransposeLower(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 31, 32, 33, 64, 97, 300} {
+		M := make([]float32, n*n)
+		for i := range M {
+			M[i] = float32(i)
+		}
+		antiTransposeLower(M, n)
+		for i := 0; i < n; i++ {
+			for j := 0; j < n; j++ {
+				want := float32(i*n + j)
+				if j <= i {
+					want = float32((n-1-j)*n + n - 1 - i)
+				}
+				if M[i*n+j] != want {
+					t.Fatalf("n=%d: (%d,%d) = %v, want %v", n, i, j, M[i*n+j], want)
+				}
+			}
+		}
+	}
+}

@@ -232,9 +232,11 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 				if !in.OwnC {
 					Ct = make([]float64, len(in.C))
 				}
-				for i := range Ct {
-					Ct[i] = a*in.C[i] + (1-a)*in.H[i]
-				}
+				parallel(len(Ct), func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						Ct[i] = a*in.C[i] + (1-a)*in.H[i]
+					}
+				})
 			}
 		}
 		dT := driftT(Ct, in.H, n)
