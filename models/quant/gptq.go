@@ -210,9 +210,9 @@ func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
 			copy(dst[i*cnt+i:(i+1)*cnt], U[(i1+i)*n+i1+i:(i1+i)*n+i2])
 		}
 	}
-	update := func(E []float64, r0, r1, c0, c1 int) {
+	update := func(E []float64, lde, r0, r1, c0, c1 int) {
 		blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
-			blas64.General{Rows: m, Cols: r1 - r0, Stride: r1 - r0, Data: E},
+			blas64.General{Rows: m, Cols: r1 - r0, Stride: lde, Data: E},
 			blas64.General{Rows: r1 - r0, Cols: c1 - c0, Stride: n, Data: U[r0*n+c0:]},
 			1, blas64.General{Rows: m, Cols: c1 - c0, Stride: n, Data: W[c0:]})
 	}
@@ -252,8 +252,8 @@ func gptq32(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) 
 		}
 	}
 	pool := cpu.Default()
-	update := func(E []float32, r0, r1, c0, c1 int) { // W[:, c0:c1] −= E·U[r0:r1, c0:c1]
-		pool.GemmSubF32(W[c0:], n, E, r1-r0, Ut[c0*n+r0:], n, m, r1-r0, c1-c0)
+	update := func(E []float32, lde, r0, r1, c0, c1 int) { // W[:, c0:c1] −= E·U[r0:r1, c0:c1]
+		pool.GemmSubF32(W[c0:], n, E, lde, Ut[c0*n+r0:], n, m, r1-r0, c1-c0)
 	}
 	q.Loss = gptqColumns(q, W, m, n, cfg, rowScale, rowZero, staticScale, staticZero, superBlocks*cfg.blockSize(), uBlock, update)
 	setGIdx(q, cfg, q.Perm, cfg.groupSize(n))
@@ -334,7 +334,7 @@ func gptqSetup[F float32 | float64](q *Quantized, W []F, m, n int, H []float64, 
 // later columns (not a short AXPY per weight); every weight gets the same operations in the
 // same order as row by row.
 func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config, rowScale []float64, rowZero []int,
-	staticScale [][]float64, staticZero [][]int, super int, uBlock func(dst []F, i1, i2 int), update func(E []F, r0, r1, c0, c1 int)) float64 {
+	staticScale [][]float64, staticZero [][]int, super int, uBlock func(dst []F, i1, i2 int), update func(E []F, lde, r0, r1, c0, c1 int)) float64 {
 	g := cfg.Grid
 	maxq := float64(g.MaxQ())
 	gs := cfg.groupSize(n)
@@ -344,12 +344,10 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 	// float32 values, 32 KiB) stay in the L1 cache through the whole block.
 	W1 := make([]F, m*B)
 	E1 := make([]F, m*B)
-	Err1 := make([]F, m*B) // the errors row-major: the update's operand
+	// The errors row-major, the updates' operand: a block's (m × B) or, with super-blocks,
+	// the super-block's (m × super), each block's written in place.
+	Err := make([]F, m*super)
 	UB := make([]F, B*B)
-	var ErrS []F
-	if super > B {
-		ErrS = make([]F, m*super)
-	}
 	colScale, colZero := make([][]float64, B), make([][]float64, B)
 	var zeroOf []int // the integer zeros whose float64 copy zeroF is
 	var zeroF []float64
@@ -396,6 +394,9 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 		}
 		ub := UB[:cnt*cnt]
 		uBlock(ub, i1, i2)
+		s0 := i1 / super * super
+		s1 := min(s0+super, n)
+		eb, lde := Err[i1-s0:], s1-s0 // this block's errors, rows lde apart
 		// The rows are independent given U, so each worker takes whole tiles of them through
 		// all of the block's columns.
 		rows(func(lo, hi int) {
@@ -421,27 +422,16 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 						row[perm[i1+i]] = codes[i*rt+k]
 					}
 				}
-				transposeInto(Err1[t0*cnt:], cnt, et, rt, 0, cnt, rt)
+				transposeInto(eb[t0*lde:], lde, et, rt, 0, cnt, rt)
 			}
 		})
 		for _, l := range rowLoss {
 			loss += l
 		}
-		if super == B {
-			if i2 < n {
-				update(Err1[:m*cnt], i1, i2, i2, n)
-			}
-			continue
-		}
-		s0 := i1 / super * super
-		s1 := min(s0+super, n)
-		for r := 0; r < m; r++ {
-			copy(ErrS[r*(s1-s0)+i1-s0:r*(s1-s0)+i2-s0], Err1[r*cnt:(r+1)*cnt])
-		}
 		if i2 < s1 {
-			update(Err1[:m*cnt], i1, i2, i2, s1)
+			update(eb, lde, i1, i2, i2, s1)
 		} else if s1 < n {
-			update(ErrS[:m*(s1-s0)], s0, s1, s1, n)
+			update(Err, lde, s0, s1, s1, n)
 		}
 	}
 	return loss
