@@ -205,14 +205,36 @@ func putBlock(M []float32, n, k0, b int, d []float64) {
 
 // antiTransposeLower reflects the lower triangle of M across the anti-diagonal, in place:
 // (i, j) ↔ (n−1−j, n−1−i), which maps the lower triangle onto itself. Applied to X = L⁻¹ it
-// gives (J·X·J)ᵀ = Uᵀ. Tiles of 32×32 keep both sides of each swap in cache.
+// gives (J·X·J)ᵀ = Uᵀ. A 32×32 tile wholly below the diagonal and above the anti-diagonal
+// swaps with a whole tile on the other side: both are read and written row by row through two
+// local copies, the reflection done between them in L1 (element by element, the partner's
+// column walk touched a new row, and a new page, at every step). The tiles on either diagonal
+// swap element by element.
 func antiTransposeLower(M []float32, n int) {
 	const tile = 32
 	// Each pair is swapped from its element with i+j < n−1 only, so the tile rows can run on
 	// different workers without touching the same element twice.
 	parallelRows((n+tile-1)/tile, tile*n, func(lo, hi int) {
+		var ta, tb [tile][tile]float32
 		for i0 := lo * tile; i0 < min(hi*tile, n); i0 += tile {
 			for j0 := 0; j0 <= i0; j0 += tile {
+				if j0+tile <= i0 && i0+tile <= n && i0+j0+2*tile-2 < n-1 {
+					// rows n−j0−32.. and columns n−i0−32.. hold the partners
+					r0, c0 := n-j0-tile, n-i0-tile
+					for r := range tile {
+						ta[r] = [tile]float32(M[(i0+r)*n+j0:])
+						tb[r] = [tile]float32(M[(r0+r)*n+c0:])
+					}
+					for r := range tile {
+						ra := (*[tile]float32)(M[(i0+r)*n+j0:])
+						rb := (*[tile]float32)(M[(r0+r)*n+c0:])
+						for c := range tile {
+							ra[c] = tb[tile-1-c][tile-1-r]
+							rb[c] = ta[tile-1-c][tile-1-r]
+						}
+					}
+					continue
+				}
 				for i := i0; i < min(i0+tile, n); i++ {
 					// j ≤ i, and i+j < n−1; the partner walks up column n−1−i
 					row := M[i*n : i*n+max(min(j0+tile, i+1, n-1-i), j0)]

@@ -92,9 +92,10 @@ func TestHinvUpperF32(t *testing.T) {
 }
 
 // antiTransposeLower maps every lower-triangle entry (i, j) to (n−1−j, n−1−i), across the
-// parallel split and the tiles' edges, and leaves the strict upper triangle alone.
+// parallel split, the whole tiles swapped through copies and the tiles on the diagonals, and
+// leaves the strict upper triangle alone.
 func TestAntiTransposeLower(t *testing.T) {
-	for _, n := range []int{1, 2, 3, 31, 32, 33, 64, 97, 300} {
+	for _, n := range []int{1, 2, 3, 31, 32, 33, 64, 97, 300, 515, 1024} {
 		M := make([]float32, n*n)
 		for i := range M {
 			M[i] = float32(i)
