@@ -580,7 +580,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, la
 		}
 		d := time.Since(t0).Seconds()
 		cost.GPTQSec += d
-		cost.gptqFlops += gptqFlops(m, n, opt.Stage1.blockSize())
+		cost.gptqFlops += gptqFlops(m, n)
 		rep.Stage1Sec = d
 		rep.DampUsed, rep.GPTQLoss = g.DampUsed, g.Loss
 		rep.Instance.GPTQ, rep.Heldout.GPTQ = inst.err(g), ho.err(g)

@@ -260,12 +260,19 @@ func gptq32(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) 
 	return q, nil
 }
 
-// gptqFlops counts GPTQ's matrix work on an m×n module with blocks of B columns, in flops (two
-// per multiply-add): the Hessian's inverse as a Cholesky and a triangular inverse (n³/3 each,
-// hinvUpperF32) and the error updates (m·n²/2 deferred, m·n·B/2 within the blocks).
-func gptqFlops(m, n, B int) float64 {
+// gptqFlops counts GPTQ's matrix work on an m×n module, in flops (two per multiply-add): the
+// Hessian's inverse (hinvInverseFlops) and the error updates, every column's errors reaching
+// every later column once (m·n²/2 multiply-adds, within the blocks and deferred together).
+func gptqFlops(m, n int) float64 {
 	fm, fn := float64(m), float64(n)
-	return 2 * (2*fn*fn*fn/3 + fm*fn*fn/2 + fm*fn*float64(B)/2)
+	return hinvFlops(n) + fm*fn*fn
+}
+
+// hinvFlops is the inverse's work in flops: a Cholesky and a triangular inverse, n³/6
+// multiply-adds (n³/3 flops) each (hinvUpperF32).
+func hinvFlops(n int) float64 {
+	fn := float64(n)
+	return 2 * fn * fn * fn / 3
 }
 
 // gptqSetup is the reference's preparation, shared by both precisions: per-channel parameters

@@ -80,8 +80,8 @@ func TestGPTQFloat32Update(t *testing.T) {
 // 2048 random tokens (RPIQ_GPTQ_SHAPE=MxN for another, benchShape). Reports the time of the Cholesky
 // inverse (hinvUpperF32, timed again on its own) and of the rest of the call (the updates, the
 // group fits and the quantization itself), and the rate of the whole call's matrix work: the
-// inverse's n³/3 + n³/3 multiply-adds (a Cholesky and a triangular inverse), the deferred
-// updates' m·n²/2 and the within-block ones' m·n·B/2, against the float32 peak of the cores.
+// inverse's n³/6 + n³/6 multiply-adds (a Cholesky and a triangular inverse: hinvFlops) and the
+// updates' m·n²/2 (gptqFlops), against the float32 peak of the cores.
 // go test -run X -bench 'GPTQ4096$' -benchtime 1x ./models/quant
 func BenchmarkGPTQ4096(b *testing.B) {
 	m, n := benchShape(b)
@@ -125,9 +125,8 @@ func BenchmarkGPTQ4096(b *testing.B) {
 	cpuS := cpuSeconds() - cpu0
 	gptqTime := b.Elapsed() - inv // the GPTQ calls
 	N := float64(b.N)
-	fn := float64(n)
-	invFlops := 2 * (fn*fn*fn/3 + fn*fn*fn/3) * N
-	updFlops := gptqFlops(m, n, 128)*N - invFlops
+	invFlops := hinvFlops(n) * N
+	updFlops := gptqFlops(m, n)*N - invFlops
 	b.ReportMetric((gptqTime-inv).Seconds()/N, "update-s/op")
 	b.ReportMetric(inv.Seconds()/N, "hinv-s/op")
 	b.ReportMetric(invFlops/inv.Seconds()/1e9, "hinv-GFLOP/s")

@@ -20,7 +20,8 @@ import (
 //   - One factorisation instead of three. With J the order-reversing permutation, factor
 //     J·H·J = L·Lᵀ (lower); then H = R·Rᵀ with R = J·L·J upper, H⁻¹ = (R⁻¹)ᵀ·R⁻¹, and the upper
 //     Cholesky factor of H⁻¹ is U = R⁻¹ = J·L⁻¹·J. So a Cholesky and a triangular inverse
-//     (n³/3 + n³/3 flops) give U, where Potrf·Potri·Potrf spend 4n³/3.
+//     (n³/3 + n³/3 flops) give U, where Potrf·Potri·Potrf spend 4n³/3 (Potri is a triangular
+//     inverse and a triangular product, n³/3 each).
 //   - Blocked, right-looking, with the panels' products on GemmSubF32; only the b×b diagonal
 //     blocks are factorized and inverted in float64 (gonum), which is also where a matrix that is
 //     not positive definite shows.
