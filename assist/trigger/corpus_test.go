@@ -370,7 +370,7 @@ func TestCollectSpotterScores(t *testing.T) {
 	if os.Getenv("RPIQ_SPOTTER_DUMP") == "" {
 		t.Skip("set RPIQ_SPOTTER_DUMP=FILE to collect scores (minutes)")
 	}
-	opts := SpotterOptions{Phrases: permissive(), extra: strings.Fields(os.Getenv("RPIQ_SPOTTER_EXTRA"))}
+	opts := SpotterOptions{Phrases: permissive(), extra: strings.Fields(os.Getenv("RPIQ_SPOTTER_EXTRA")), onsetLead: leadFromEnv(t)}
 	for _, st := range positiveStyles() {
 		if os.Getenv("RPIQ_SPOTTER_NO_POS") != "" {
 			break
@@ -543,6 +543,7 @@ func BenchmarkSpotterCorpus(b *testing.B) {
 		fmt.Sscan(v, &ms)
 		opts.Pause = time.Duration(ms) * time.Millisecond
 	}
+	opts.onsetLead = leadFromEnv(b)
 	for b.Loop() {
 		var r corpusResult
 		evalPositives(b, opts, styles, &r)
@@ -573,6 +574,20 @@ func BenchmarkSpotterCorpus(b *testing.B) {
 		b.ReportMetric(r.perTen(), "false/10min")
 		b.ReportMetric(r.NegAudio.Minutes(), "unrelated-min")
 	}
+}
+
+// leadFromEnv is RPIQ_SPOTTER_LEAD_MS, the utterance's lead before a speech onset to try
+// (SpotterOptions.onsetLead).
+func leadFromEnv(t testing.TB) time.Duration {
+	v := os.Getenv("RPIQ_SPOTTER_LEAD_MS")
+	if v == "" {
+		return 0
+	}
+	var ms int
+	if _, err := fmt.Sscan(v, &ms); err != nil || ms < 0 {
+		t.Fatalf("RPIQ_SPOTTER_LEAD_MS: %q is not a number of milliseconds", v)
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // parseStyles reads renderings written as style.String does ("en-us+f3/130/p35"), comma

@@ -95,6 +95,9 @@ type SpotterOptions struct {
 
 	// extra PocketSphinx arguments (tests comparing search settings).
 	extra []string
+	// onsetLead, when positive, starts each utterance this long before the onset of speech
+	// that follows a pause (the audio in between is not searched), instead of at the pause.
+	onsetLead time.Duration
 }
 
 // Spotter finds command phrases in 16 kHz audio with PocketSphinx keyphrase search. It is not
@@ -117,7 +120,9 @@ type Spotter struct {
 	uttFrame      int64            // level frame at which it was started
 	lastLoud      int64            // last level frame above the quiet level
 	restartFrames int64            // pause (frames) after speech that restarts the utterance
-	tail          []int16          // the last restartFrames of audio fed
+	tail          []int16          // the last restartFrames of audio fed (with lead: lead + a frame)
+	lead          int64            // samples an utterance starts before its speech onset; 0: at the pause
+	idle          bool             // (lead only) no utterance: waiting for speech after a pause
 	seen          map[string]int64 // detections already taken (phrase and score), when
 	pending       []detection      // waiting out holdSamples
 	emitted       []detection      // recently reported
@@ -237,7 +242,9 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if api.psSetKws(s.ps, "commands", kwsPath) != 0 {
 		return fail(fmt.Errorf("trigger: PocketSphinx rejected the keyphrase list %s", kwsPath))
 	}
-	if api.psSetSearch(s.ps, "commands") != 0 || api.psStartUtt(s.ps) != 0 {
+	s.lead = max(0, int64(opts.onsetLead)*SampleRate/int64(time.Second))
+	s.idle = s.lead > 0
+	if api.psSetSearch(s.ps, "commands") != 0 || !s.idle && api.psStartUtt(s.ps) != 0 {
 		return fail(fmt.Errorf("trigger: PocketSphinx could not start keyphrase search"))
 	}
 	s.decided = map[int64]int64{}
@@ -483,6 +490,9 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 	if len(samples) == 0 {
 		return nil, nil
 	}
+	if s.lead > 0 {
+		return s.processLead(samples)
+	}
 	if s.api.psProcRaw(s.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
 		return nil, errors.New("trigger: PocketSphinx failed to process audio")
 	}
@@ -529,9 +539,65 @@ func (s *Spotter) restart() {
 	}
 }
 
-// keepTail keeps the last restartFrames of audio fed, for restart.
+// processLead is Process with an onset lead: the utterance ends in every pause of
+// restartFrames after speech, and the next one starts at the next speech onset (the first
+// frame above the quiet level), fed from lead samples before it.
+func (s *Spotter) processLead(samples []int16) ([]Event, error) {
+	before := s.processed
+	firstNew := s.levels.frames
+	s.levels.add(samples)
+	s.processed += int64(len(samples))
+	quiet := s.levels.quietLevel()
+	onset := int64(-1)
+	for f := firstNew; f < s.levels.frames; f++ {
+		if s.levels.at(f) > quiet {
+			if onset < 0 {
+				onset = f
+			}
+			s.lastLoud = f
+		}
+	}
+	switch {
+	case s.idle && onset >= 0:
+		held := before - int64(len(s.tail)) // sample of s.tail[0]
+		start := max(onset*frameSamples-s.lead, held, 0)
+		if s.api.psStartUtt(s.ps) != 0 {
+			return nil, errors.New("trigger: PocketSphinx could not start an utterance")
+		}
+		clear(s.seen)
+		s.idle = false
+		s.uttStart, s.uttFrame = start, onset
+		if k := start - held; k < int64(len(s.tail)) {
+			s.api.psProcRaw(s.ps, &s.tail[k], uintptr(int64(len(s.tail))-k), 0, 0)
+		}
+		fallthrough
+	case !s.idle:
+		if k := max(s.uttStart-before, 0); k < int64(len(samples)) {
+			if s.api.psProcRaw(s.ps, &samples[k], uintptr(int64(len(samples))-k), 0, 0) < 0 {
+				return nil, errors.New("trigger: PocketSphinx failed to process audio")
+			}
+		}
+		s.collect()
+	}
+	events := s.resolve()
+	s.keepTail(samples) // before restart, which feeds it again from s.processed-len(s.tail)
+	if !s.idle && s.lastLoud >= s.uttFrame && s.levels.frames-1-s.lastLoud >= s.restartFrames {
+		s.api.psEndUtt(s.ps)
+		s.collect()
+		s.idle = true
+	} else if !s.idle && len(s.pending) == 0 && s.processed-s.uttStart > 60*SampleRate {
+		s.restart()
+	}
+	return events, nil
+}
+
+// keepTail keeps the last restartFrames of audio fed (with a lead: lead and a frame), for
+// restart.
 func (s *Spotter) keepTail(samples []int16) {
 	n := int(s.restartFrames * frameSamples)
+	if s.lead > 0 {
+		n = int(s.lead) + frameSamples
+	}
 	if len(samples) >= n {
 		s.tail = append(s.tail[:0], samples[len(samples)-n:]...)
 		return

@@ -324,3 +324,62 @@ func TestUtteranceRestartsInEveryPause(t *testing.T) {
 		t.Errorf("commands %v, want repeat and stop", got)
 	}
 }
+
+// With an onset lead, each utterance starts that long before the speech that follows a pause
+// (not at the pause, whatever the pause's length), and ends in the pause after it; the commands
+// are still heard.
+func TestUtteranceStartsBeforeOnset(t *testing.T) {
+	st := style{"en-us", 150, 50}
+	gap := func(d time.Duration) *audio.PCM { return audio.Silence(SampleRate, 1, d) }
+	words := func(text string) *audio.PCM { return say(t, st, text).Trim(100) }
+	parts := []*audio.PCM{gap(time.Second), words("I think the bus is late again this morning"), gap(600 * time.Millisecond),
+		words("repeat"), gap(2 * time.Second), words("stop"), gap(time.Second)}
+	stream, err := audio.Concat(parts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lead = 200 * time.Millisecond
+	s := newTestSpotter(t, SpotterOptions{onsetLead: lead})
+	var starts []time.Duration
+	var events []Event
+	idle, ends := s.idle, 0
+	for i := 0; i < len(stream.Samples); i += 1600 {
+		evs, err := s.Process(stream.Samples[i:min(i+1600, len(stream.Samples))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, evs...)
+		if idle && !s.idle {
+			starts = append(starts, time.Duration(s.uttStart)*time.Second/SampleRate)
+		}
+		if !idle && s.idle {
+			ends++
+		}
+		idle = s.idle
+	}
+	var onsets []time.Duration
+	at := time.Duration(0)
+	for i, p := range parts {
+		if i%2 == 1 {
+			onsets = append(onsets, at)
+		}
+		at += p.Duration()
+	}
+	if len(starts) != len(onsets) || ends != len(onsets) {
+		t.Fatalf("utterances started at %v and ended %d times; want one for each of the %d spoken parts (starting %v)", starts, ends, len(onsets), onsets)
+	}
+	t.Logf("utterances start at %v; speech at %v", starts, onsets)
+	for i, st := range starts {
+		// The onset is the first frame above the quiet level: within 50 ms of where the words begin.
+		if d := onsets[i] - st; d < lead-10*time.Millisecond || d > lead+50*time.Millisecond {
+			t.Errorf("utterance %d starts at %v, %v before its speech at %v; want about %v", i, st, d, onsets[i], lead)
+		}
+	}
+	var got []Command
+	for _, e := range events {
+		got = append(got, e.Command)
+	}
+	if len(got) != 2 || got[0] != Repeat || got[1] != Stop {
+		t.Errorf("commands %v, want repeat and stop", got)
+	}
+}
