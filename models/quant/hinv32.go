@@ -95,22 +95,24 @@ func cholLowerF32(M []float32, n int) ([]float64, bool) {
 	inv := make([]float64, n*nb)
 	linv := make([]float32, nb*nb)
 	panel := make([]float32, max(n-nb, 0)*nb)
-	for k0 := 0; k0 < n; k0 += nb {
-		k1 := min(k0+nb, n)
-		b := k1 - k0
-		// The diagonal block in float64: L11 = chol(A11), and −L11⁻¹ for the panel below.
+	// factor is the diagonal block at k0 in float64: L11 = chol(A11) into M, and L11⁻¹ into inv.
+	factor := func(k0 int) bool {
+		b := min(k0+nb, n) - k0
 		d := inv[k0*nb : k0*nb+b*b]
 		getBlock(d, M, n, k0, b)
 		if _, ok := lapack64.Potrf(blas64.Symmetric{Uplo: blas.Lower, N: b, Stride: b, Data: d}); !ok {
-			return nil, false
+			return false
 		}
 		putBlock(M, n, k0, b, d)
-		if !lapack64.Trtri(blas64.Triangular{Uplo: blas.Lower, Diag: blas.NonUnit, N: b, Stride: b, Data: d}) {
-			return nil, false
-		}
-		if k1 == n {
-			break
-		}
+		return lapack64.Trtri(blas64.Triangular{Uplo: blas.Lower, Diag: blas.NonUnit, N: b, Stride: b, Data: d})
+	}
+	if !factor(0) {
+		return nil, false
+	}
+	for k0 := 0; k0+nb < n; k0 += nb {
+		k1 := k0 + nb
+		b := nb
+		d := inv[k0*nb : k0*nb+b*b]
 		for i := 0; i < b; i++ {
 			for j := 0; j < b; j++ {
 				v := 0.0
@@ -128,14 +130,28 @@ func cholLowerF32(M []float32, n int) ([]float64, bool) {
 		for i := 0; i < s; i++ {
 			copy(M[(k1+i)*n+k0:(k1+i)*n+k1], p[i*b:(i+1)*b])
 		}
-		// Trailing matrix: A22 −= L21·L21ᵀ, lower triangle, by row panels.
+		// Trailing matrix: A22 −= L21·L21ᵀ, lower triangle, by row panels: first the next block
+		// column (columns k1..k2), then the rest while the next diagonal block is factored on
+		// another goroutine (its float64 work runs on one core; this keeps the other busy).
+		k2 := min(k1+nb, n)
 		for p0 := k1; p0 < n; p0 += hinvPanel {
 			p1 := min(p0+hinvPanel, n)
-			pool.GemmSubF32(M[p0*n+k1:], n, p[(p0-k1)*b:], b, p, b, p1-p0, b, p1-k1)
+			pool.GemmSubF32(M[p0*n+k1:], n, p[(p0-k1)*b:], b, p, b, p1-p0, b, min(p1, k2)-k1)
 		}
+		next := make(chan bool, 1)
+		go func() { next <- factor(k1) }()
+		for p0 := k1; p0 < n; p0 += hinvPanel {
+			if p1 := min(p0+hinvPanel, n); p1 > k2 {
+				pool.GemmSubF32(M[p0*n+k2:], n, p[(p0-k1)*b:], b, p[(k2-k1)*b:], b, p1-p0, b, p1-k2)
+			}
+		}
+		ok := <-next
 		// The row panels also wrote above the diagonal of their own square: clear it again.
 		for i := k1; i < n; i++ {
 			clear(M[i*n+i+1 : i*n+min((i-k1)/hinvPanel*hinvPanel+k1+hinvPanel, n)])
+		}
+		if !ok {
+			return nil, false
 		}
 	}
 	return inv, true
