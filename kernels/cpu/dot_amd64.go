@@ -328,3 +328,36 @@ func GridErrF32(codes []uint8, e []float32, loss []float64, w []float32, scale, 
 	}
 	gridErrGo(codes[v:n], e[v:n], loss[v:n], w[v:], scale[v:n], zero[v:n], maxq, d)
 }
+
+//go:noescape
+func transpose8AVX(dst *float32, ldd int, src *float32, lds int, blocks int)
+
+// TransposeF32 sets dst[c·ldd + r] = src[r·lds + c] for r < rows, c < cols: 8×8 blocks in
+// registers (eight rows loaded, unpacked, shuffled and recombined into eight columns), the
+// edges element by element. The quantizer moves GPTQ's weight tiles in and out of column-major
+// order with it.
+func TransposeF32(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	_, _ = src[(rows-1)*lds+cols-1], dst[(cols-1)*ldd+rows-1]
+	r8, c8 := rows&^7, cols&^7
+	if !hasAVX2FMA {
+		r8, c8 = 0, 0
+	}
+	if c8 > 0 {
+		for r := 0; r < r8; r += 8 {
+			transpose8AVX(&dst[r], ldd, &src[r*lds], lds, c8/8)
+		}
+	}
+	if c8 < cols {
+		for r := 0; r < r8; r++ {
+			for c := c8; c < cols; c++ {
+				dst[c*ldd+r] = src[r*lds+c]
+			}
+		}
+	}
+	if r8 < rows {
+		transposeGo(dst[r8:], ldd, src[r8*lds:], lds, rows-r8, cols)
+	}
+}

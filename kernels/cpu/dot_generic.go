@@ -114,3 +114,11 @@ func gridErrGo(codes []uint8, e []float32, loss []float64, w []float32, scale, z
 		e[k] = float32(ek)
 	}
 }
+
+func transposeGo(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		for c, v := range src[r*lds : r*lds+cols] {
+			dst[c*ldd+r] = v
+		}
+	}
+}

@@ -73,3 +73,11 @@ func GridErrF32(codes []uint8, e []float32, loss []float64, w []float32, scale, 
 }
 
 var hasGridErr512 = false
+
+// TransposeF32 sets dst[c·ldd + r] = src[r·lds + c] for r < rows, c < cols.
+func TransposeF32(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	transposeGo(dst, ldd, src, lds, rows, cols)
+}

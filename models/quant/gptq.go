@@ -466,6 +466,10 @@ func gridErr[F float32 | float64](codes []uint8, e []F, loss []float64, w []F, s
 // transposeInto sets dst[c*ldd + r] = src[(r−lo)*lds + c] for rows lo..hi and columns 0..cols
 // of src (src starts at row lo), in 8×8 tiles.
 func transposeInto[F float32 | float64](dst []F, ldd int, src []F, lds, lo, hi, cols int) {
+	if d32, ok := any(dst).([]float32); ok {
+		cpu.TransposeF32(d32[lo:], ldd, any(src).([]float32), lds, hi-lo, cols)
+		return
+	}
 	for r0 := lo; r0 < hi; r0 += 8 {
 		r1 := min(r0+8, hi)
 		for c0 := 0; c0 < cols; c0 += 8 {
@@ -525,12 +529,8 @@ func fitGroup[F float32 | float64](g Grid, W []F, m, n, c0, c1 int) ([]float64, 
 	s := make([]float64, m)
 	z := make([]int, m)
 	parallelRows(m, c1-c0, func(lo, hi int) {
-		row := make([]float64, c1-c0)
 		for r := lo; r < hi; r++ {
-			for j, v := range W[r*n+c0 : r*n+c1] {
-				row[j] = float64(v)
-			}
-			s[r], z[r] = g.Params(row)
+			s[r], z[r] = g.paramsRange(minMax0(W[r*n+c0 : r*n+c1]))
 		}
 	})
 	return s, z

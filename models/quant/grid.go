@@ -34,16 +34,29 @@ func (g Grid) Validate() error {
 // group: the range always contains 0; sym mirrors it around 0 (except when there are no negative
 // values, a quirk kept on purpose, §2.3); an all-zero row gets the range [-1, 1].
 func (g Grid) Params(x []float64) (scale float64, zero int) {
-	maxq := float64(g.MaxQ())
-	xmin, xmax := 0.0, 0.0
-	for _, v := range x { // finite values (checked by the callers): plain comparisons
-		if v < xmin {
-			xmin = v
+	xmin, xmax := minMax0(x)
+	return g.paramsRange(xmin, xmax)
+}
+
+// minMax0 is the smallest and largest of x and 0: finite values (checked by the callers), so
+// plain comparisons; float32 values give the float64 of their float32 extremes, as converting
+// them first would.
+func minMax0[F float32 | float64](x []F) (xmin, xmax float64) {
+	var lo, hi F
+	for _, v := range x {
+		if v < lo {
+			lo = v
 		}
-		if v > xmax {
-			xmax = v
+		if v > hi {
+			hi = v
 		}
 	}
+	return float64(lo), float64(hi)
+}
+
+// paramsRange is Params from the range [xmin, xmax] of a row's values and 0.
+func (g Grid) paramsRange(xmin, xmax float64) (scale float64, zero int) {
+	maxq := float64(g.MaxQ())
 	if g.Sym {
 		xmax = math.Max(-xmin, xmax)
 		if xmin < 0 {
