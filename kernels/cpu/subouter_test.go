@@ -15,7 +15,7 @@ func TestSubOuterF32(t *testing.T) {
 	for _, wide := range []bool{false, true} {
 		hasSubOuter512 = wide && avx512
 		for _, rows := range []int{1, 2, 7, 64} {
-			for _, n := range []int{1, 15, 16, 17, 48, 64, 100} {
+			for _, n := range []int{1, 15, 16, 17, 32, 48, 64, 100, 128, 208} {
 				ldy := n + rng.IntN(9)
 				a := make([]float32, rows)
 				x := make([]float32, n)
@@ -58,4 +58,21 @@ func TestSubOuterF32(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkSubOuterF32 is GPTQ's within-block feedback on one tile: 64 rows, each of a 128-column
+// block's columns fed to the columns after it, in multiply-adds per second on one core.
+// go test -run X -bench SubOuterF32 ./kernels/cpu
+func BenchmarkSubOuterF32(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	tile, ub, e := randF32(r, 64*128), randF32(r, 128*128), randF32(r, 64)
+	for i := range ub {
+		ub[i] *= 1e-3
+	}
+	for b.Loop() {
+		for i := 0; i < 127; i++ {
+			SubOuterF32(tile[(i+1)*64:], 64, ub[i*128+i+1:(i+1)*128], e)
+		}
+	}
+	b.ReportMetric(float64(b.N)*64*127*128/2/b.Elapsed().Seconds()/1e9, "GFMA/s")
 }
