@@ -89,8 +89,8 @@ func gramRowGroup(sum []float64, lds int, pa, pb []float32, T, n, i0, j0, j1 int
 		if !full { // 0 + v is v: the same sum as adding in place
 			for r := 0; r < min(6, n-i0); r++ {
 				row := sum[(i0+r)*lds:]
-				for c := 0; c < min(w, n-j); c++ {
-					row[j+c] += tmp[r*32+c]
+				for k := 0; k < min(w, n-j); k++ {
+					row[j+k] += tmp[r*32+k]
 				}
 			}
 		}
