@@ -352,11 +352,16 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				if opt.needsCross() {
 					C = NewCross(in)
 				}
-				// With several lanes each computes its windows' float32 shares of the sums
-				// (Products) beside the others, and only the float64 additions wait for the
-				// window order; a share too large to hold is added by the pool in turn instead.
+				// With several lanes each computes its windows' shares of the sums (Products,
+				// float64) beside the others, and only the additions wait for the window order;
+				// shares too large to hold (H's, and C's when there is one) are added by the
+				// pool in turn instead.
 				split := len(lanes) > 1
-				if n := len(all[0]); 2*ProductsLen(in, n) > maxLaneProducts {
+				shares := 1
+				if C != nil {
+					shares = 2
+				}
+				if n := len(all[0]); shares*ProductsLen(in, n) > maxLaneProducts {
 					split = false
 				}
 				var lastX, lastXfp []float32
