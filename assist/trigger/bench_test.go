@@ -46,3 +46,18 @@ func BenchmarkDetectionDelay(b *testing.B) {
 	}
 	b.ReportMetric(float64(delay.Milliseconds()), "ms-after-speech")
 }
+
+// BenchmarkConfirmingPass measures the confirming pass on one island: "read this" (en-us, 150
+// wpm, with speak's half second of silence either side) decoded with its phrase's grammar and
+// with the phone loop; "xRT" is time per second of the island's audio.
+func BenchmarkConfirmingPass(b *testing.B) {
+	s := newTestSpotter(b, SpotterOptions{confirm: true})
+	say := speak(b, "en-us", 150, "read this")
+	for b.Loop() {
+		if _, err := s.confirm.margin("read this", say.Samples); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(per.Seconds()/say.Duration().Seconds(), "xRT")
+}

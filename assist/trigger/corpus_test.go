@@ -465,6 +465,14 @@ func evalPositives(t testing.TB, opts SpotterOptions, styles []style, r *corpusR
 		pcm, labels := positiveStream(t, st, DefaultPhrases())
 		events, _, _ := runStream(t, opts, pcm, false)
 		hit, fa := score(labels, events)
+		var hits []Event
+		for _, e := range events {
+			if !slices.ContainsFunc(fa, func(f Event) bool { return f.Offset == e.Offset && f.Phrase == e.Phrase }) {
+				hits = append(hits, e)
+			}
+		}
+		logEvents("hit", st, hits)
+		logEvents("false", st, fa)
 		r.PosAudio += pcm.Duration()
 		for i, l := range labels {
 			if l.InSentence {
@@ -503,6 +511,7 @@ func evalNegatives(t testing.TB, opts SpotterOptions, styles []style, seed0 uint
 		pcm := say(t, st, text)
 		events, _, _ := runStream(t, opts, pcm, false)
 		r.NegAudio += pcm.Duration()
+		logEvents("neg", st, events)
 		r.Passages = append(r.Passages, fmt.Sprintf("#%d %s %s %v", seed0+uint64(i), st, src, pcm.Duration().Round(time.Second)))
 		for _, e := range events {
 			r.NegFalse = append(r.NegFalse, fmt.Sprintf("%s %s #%d: %q at %v (score %.1f)", st, src, seed0+uint64(i), e.Phrase, e.Offset.Round(10*time.Millisecond), e.Score))
@@ -544,6 +553,7 @@ func BenchmarkSpotterCorpus(b *testing.B) {
 		opts.Pause = time.Duration(ms) * time.Millisecond
 	}
 	opts.onsetLead = leadFromEnv(b)
+	confirmFromEnv(b, &opts)
 	for b.Loop() {
 		var r corpusResult
 		evalPositives(b, opts, styles, &r)
@@ -573,6 +583,53 @@ func BenchmarkSpotterCorpus(b *testing.B) {
 		}
 		b.ReportMetric(r.perTen(), "false/10min")
 		b.ReportMetric(r.NegAudio.Minutes(), "unrelated-min")
+	}
+}
+
+// confirmFromEnv reads the confirming pass's settings to try: RPIQ_SPOTTER_CONFIRM=1 turns it
+// on, RPIQ_SPOTTER_MARGIN sets its least margin, RPIQ_SPOTTER_SHIFT lowers every phrase's
+// threshold by that many powers of ten, and RPIQ_SPOTTER_EVENTS=FILE appends every event
+// (hit or false, with its score, threshold and margin) to FILE.
+func confirmFromEnv(t testing.TB, opts *SpotterOptions) {
+	opts.confirm = os.Getenv("RPIQ_SPOTTER_CONFIRM") == "1"
+	if v := os.Getenv("RPIQ_SPOTTER_MARGIN"); v != "" {
+		if _, err := fmt.Sscan(v, &opts.confirmMargin); err != nil {
+			t.Fatalf("RPIQ_SPOTTER_MARGIN: %q is not a number", v)
+		}
+		opts.confirmMarginSet = true
+	}
+	if v := os.Getenv("RPIQ_SPOTTER_SHIFT"); v != "" {
+		var shift float64
+		if _, err := fmt.Sscan(v, &shift); err != nil {
+			t.Fatalf("RPIQ_SPOTTER_SHIFT: %q is not a number", v)
+		}
+		opts.Phrases = DefaultPhrases()
+		for i := range opts.Phrases {
+			p := &opts.Phrases[i]
+			if p.Exponent == 0 {
+				p.Exponent = defaultExponent(p.Text)
+			}
+			if p.Exponent -= shift; p.Exponent == 0 {
+				p.Exponent = -0.4 // 0 means the default; rounds to 0 in force
+			}
+		}
+	}
+}
+
+// logEvents appends events to RPIQ_SPOTTER_EVENTS, one line each: kind (hit, false), rendering,
+// phrase, score, threshold, confirming margin.
+func logEvents(kind string, st style, events []Event) {
+	path := os.Getenv("RPIQ_SPOTTER_EVENTS")
+	if path == "" || len(events) == 0 {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	for _, e := range events {
+		fmt.Fprintf(f, "%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.3f\n", kind, st, e.Phrase, e.Offset.Seconds(), e.Score, e.Threshold, e.Confirm)
 	}
 }
 

@@ -22,6 +22,7 @@ type sphinxAPI struct {
 	psInit        func(cfg uintptr) uintptr
 	psFree        func(ps uintptr) int32
 	psSetKws      func(ps uintptr, name, keyfile string) int32
+	psSetJsgfStr  func(ps uintptr, name, grammar string) int32
 	psSetSearch   func(ps uintptr, name string) int32
 	psStartUtt    func(ps uintptr) int32
 	psEndUtt      func(ps uintptr) int32
@@ -73,6 +74,7 @@ func loadSphinx() (*sphinxAPI, error) {
 		reg(&a.psFree, ps, "ps_free")
 		reg(&a.psSetKws, ps, "ps_set_kws")
 		reg(&a.psSetSearch, ps, "ps_set_search")
+		reg(&a.psSetJsgfStr, ps, "ps_set_jsgf_string")
 		reg(&a.psStartUtt, ps, "ps_start_utt")
 		reg(&a.psEndUtt, ps, "ps_end_utt")
 		reg(&a.psProcRaw, ps, "ps_process_raw")

@@ -98,6 +98,13 @@ type SpotterOptions struct {
 	// onsetLead, when positive, starts each utterance this long before the onset of speech
 	// that follows a pause (the audio in between is not searched), instead of at the pause.
 	onsetLead time.Duration
+	// confirm turns on the confirming pass (confirm.go): the phrase chosen for an island is
+	// reported only if a second decode of the island's audio with a grammar of that phrase
+	// alone explains it nearly as well as a loop over all phones: a margin of at least
+	// confirmMargin (confirmMarginSet false: DefaultConfirmMargin).
+	confirm          bool
+	confirmMargin    float64
+	confirmMarginSet bool
 }
 
 // Spotter finds command phrases in 16 kHz audio with PocketSphinx keyphrase search. It is not
@@ -134,6 +141,10 @@ type Spotter struct {
 	decided map[int64]int64 // islands already decided (first frame) -> when
 	// chosen, when set (tests), sees every island decided and the candidates on it.
 	chosen func(from, to int64, cands []detection)
+
+	confirm       *confirmer // nil: no confirming pass
+	confirmMargin float64
+	hist          history // the last audio fed, for the confirming pass
 }
 
 func defaultExponent(text string) float64 {
@@ -241,6 +252,25 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	}
 	if api.psSetKws(s.ps, "commands", kwsPath) != 0 {
 		return fail(fmt.Errorf("trigger: PocketSphinx rejected the keyphrase list %s", kwsPath))
+	}
+	if opts.confirm {
+		// Every pronunciation of every word: the grammar compares phrases, not keyphrase
+		// variants.
+		all := make([]Phrase, len(opts.Phrases))
+		for i, p := range opts.Phrases {
+			all[i] = Phrase{Text: p.Text, Command: p.Command}
+		}
+		cdict, _, err := buildDictionary(all, opts.Dictionary)
+		if err != nil {
+			return fail(err)
+		}
+		if s.confirm, err = newConfirmer(api, opts.ModelDir, tmp, s.phrases, cdict); err != nil {
+			return fail(err)
+		}
+		s.confirmMargin = DefaultConfirmMargin
+		if opts.confirmMarginSet {
+			s.confirmMargin = opts.confirmMargin
+		}
 	}
 	s.lead = max(0, int64(opts.onsetLead)*SampleRate/int64(time.Second))
 	s.idle = s.lead > 0
@@ -404,6 +434,7 @@ type detection struct {
 	variant    string // the keyphrase that matched ("faster(2)")
 	start, end int64
 	score      float64
+	margin     float64 // the confirming pass's margin, when it decided
 }
 
 // kwsMax is kws_search.c's KWS_MAX: it subtracts it from the score it reports as a segment's
@@ -498,6 +529,9 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 	}
 	s.processed += int64(len(samples))
 	s.levels.add(samples)
+	if s.confirm != nil {
+		s.hist.add(samples, s.processed)
+	}
 	s.collect()
 	events := s.resolve()
 	// The utterance is restarted in every pause of Pause (300 ms by default) that follows
@@ -547,6 +581,9 @@ func (s *Spotter) processLead(samples []int16) ([]Event, error) {
 	firstNew := s.levels.frames
 	s.levels.add(samples)
 	s.processed += int64(len(samples))
+	if s.confirm != nil {
+		s.hist.add(samples, s.processed)
+	}
 	quiet := s.levels.quietLevel()
 	onset := int64(-1)
 	for f := firstNew; f < s.levels.frames; f++ {
@@ -665,7 +702,7 @@ func (s *Spotter) resolve() []Event {
 		s.emitted = append(s.emitted, d)
 		events = append(events, Event{Command: d.cmd, Origin: FromVoice, Time: now, Phrase: d.phrase,
 			Offset: time.Duration(d.end) * time.Second / SampleRate, Start: time.Duration(d.start) * time.Second / SampleRate,
-			Score: d.score, Threshold: s.thresh[d.phrase]})
+			Score: d.score, Threshold: s.thresh[d.phrase], Confirm: d.margin})
 	}
 	for _, d := range s.pending {
 		if s.processed < d.end+holdSamples {
@@ -759,8 +796,13 @@ func (s *Spotter) resolve() []Event {
 		}
 		// An island that another command fits much better than the longest phrase is
 		// ambiguous, and nothing is reported: a wrong command is worse than a missed one.
-		if best >= 0 && !s.ambiguous(is.cands[best], is.cands) {
+		if best < 0 || s.ambiguous(is.cands[best], is.cands) {
+			continue
+		}
+		if s.confirm == nil {
 			emit(is.cands[best])
+		} else if d, ok := s.confirmIsland(is.from, is.to, is.cands[best]); ok {
+			emit(d)
 		}
 	}
 	for f, at := range s.decided {
@@ -780,6 +822,15 @@ func (s *Spotter) resolve() []Event {
 	return events
 }
 
+// confirmIsland decodes the island's audio (with confirmPad frames of the pauses around it)
+// with the confirming grammars of d's phrase and of the phone loop, and reports whether the
+// margin passes the least margin; d comes back with its margin.
+func (s *Spotter) confirmIsland(from, to int64, d detection) (detection, bool) {
+	m, err := s.confirm.margin(d.phrase, s.hist.span((from-confirmPad)*frameSamples, (to+confirmPad)*frameSamples))
+	d.margin = m
+	return d, err == nil && m >= s.confirmMargin
+}
+
 // Flush reports what is still held, as if holdSamples of silence had followed: call it at the
 // end of a recording.
 func (s *Spotter) Flush() ([]Event, error) {
@@ -794,6 +845,10 @@ func (s *Spotter) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.confirm != nil {
+		s.confirm.close()
+		s.confirm = nil
+	}
 	if s.ps != 0 {
 		s.api.psEndUtt(s.ps)
 		s.api.psFree(s.ps)

@@ -122,6 +122,9 @@ type Event struct {
 	// (PocketSphinx's phone loop), as a power of ten: the phrase is heard when Score is at least
 	// Threshold. Zero for keys.
 	Score, Threshold float64
+	// Confirm is, for voice heard with the confirming pass, the phrase grammar's margin over a
+	// phone loop on the island (powers of ten per 10 ms frame).
+	Confirm float64
 }
 
 func (e Event) String() string {
