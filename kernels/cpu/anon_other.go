@@ -11,3 +11,6 @@ func MapAnon(n int) ([]byte, error) {
 
 // Unmap releases memory from MapAnon.
 func Unmap(b []byte) error { return nil }
+
+// AdviseHuge is Linux-only (transparent huge pages); elsewhere it does nothing.
+func AdviseHuge(b []byte) {}

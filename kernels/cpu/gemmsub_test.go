@@ -101,3 +101,37 @@ func kernelChoices() []struct {
 	}
 	return out
 }
+
+// TestGemmSubF32T: the k-major form gives GemmSubF32's bits on the transposed operand, on the
+// shapes and settings of TestGemmSubF32 (which checks those against float64), and leaves the
+// entries outside the product alone.
+func TestGemmSubF32T(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	defer func(b int, k32 bool) { packBlockBytes, hasGEMM6x32 = b, k32 }(packBlockBytes, hasGEMM6x32)
+	for _, c := range kernelChoices() {
+		hasGEMM6x32, packBlockBytes = c.k32, c.block
+		for _, sz := range [][3]int{{1, 1, 1}, {6, 1, 16}, {7, 5, 17}, {13, 40, 33}, {24, 300, 70}, {31, 257, 48}, {12, 40, 200}, {5, 64, 3}} {
+			n, k, m := sz[0], sz[1], sz[2]
+			ldd, ldx, ldw, ldwT := m+3, k+5, k+2, m+7
+			x, w := randF32(r, n*ldx), randF32(r, m*ldw)
+			wT := randF32(r, k*ldwT)
+			for j := 0; j < m; j++ {
+				for s := 0; s < k; s++ {
+					wT[s*ldwT+j] = w[j*ldw+s]
+				}
+			}
+			dst0 := randF32(r, n*ldd)
+			for _, p := range []*Pool{NewPool(1), NewPool(2)} {
+				want := append([]float32(nil), dst0...)
+				p.GemmSubF32(want, ldd, x, ldx, w, ldw, n, k, m)
+				got := append([]float32(nil), dst0...)
+				p.GemmSubF32T(got, ldd, x, ldx, wT, ldwT, n, k, m)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("n=%d k=%d m=%d block=%d: dst[%d] = %g, GemmSubF32 %g", n, k, m, c.block, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
