@@ -207,19 +207,23 @@ type ModuleReport struct {
 type Cost struct {
 	ForwardSec      float64 `json:"forward_s"`         // layer forward passes (both streams)
 	HessianSec      float64 `json:"hessian_s"`         // stage 1: H accumulation
-	GPTQSec         float64 `json:"gptq_s"`            // stage 1: the GPTQ solves
+	GPTQSec         float64 `json:"gptq_s"`            // stage 1: the GPTQ solves (inverses included)
+	GPTQInverseSec  float64 `json:"gptq_inverse_s"`    // stage 1: their inverses (one per input, Inverse)
 	Stage2AccumSec  float64 `json:"stage2_accum_s"`    // stage 2: cross-term accumulation (FP target)
 	Stage2SolveSec  float64 `json:"stage2_solve_s"`    // stage 2: Gauss-Seidel rounds
 	Stage1PeakBytes uint64  `json:"stage1_peak_bytes"` // peak Go heap while stage 1 ran
 	Stage2PeakBytes uint64  `json:"stage2_peak_bytes"` // peak Go heap while stage 2 ran
 	HessianGFLOPs   float64 `json:"hessian_gflop_s"`
-	// The matrix work's rates (gptqFlops, stage2Flops, the accumulations' products): stage 1
-	// (Hessian + GPTQ), the GPTQ solves alone, stage 2 (cross term + rounds).
-	Stage1GFLOPs float64 `json:"stage1_gflop_s"`
-	GPTQGFLOPs   float64 `json:"gptq_gflop_s"`
-	Stage2GFLOPs float64 `json:"stage2_gflop_s"`
+	// The matrix work's rates (hinvFlops and m·n² per GPTQ update, stage2Flops, the
+	// accumulations' products): stage 1 (Hessian + GPTQ), the GPTQ solves, their inverses and
+	// their updates (the column loop and the deferred products), stage 2 (cross term + rounds).
+	Stage1GFLOPs      float64 `json:"stage1_gflop_s"`
+	GPTQGFLOPs        float64 `json:"gptq_gflop_s"`
+	GPTQInverseGFLOPs float64 `json:"gptq_inverse_gflop_s"`
+	GPTQUpdateGFLOPs  float64 `json:"gptq_update_gflop_s"`
+	Stage2GFLOPs      float64 `json:"stage2_gflop_s"`
 
-	gptqFlops, crossFlops, stage2Flops float64
+	gptqInvFlops, gptqUpdFlops, crossFlops, stage2Flops float64
 }
 
 // Stage1Sec and Stage2Sec sum the phases.
@@ -481,9 +485,18 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				if C != nil {
 					Cm = C.Matrix()
 				}
+				// One inverse for the group's modules: they read the same input, so the same H.
+				var inv *Inverse
+				if opt.Method != MethodRTN {
+					var err error
+					if inv, err = NewInverse(Hm, grp[0].In, opt.Stage1); err != nil {
+						return nil, fmt.Errorf("%s: %w", grp[0].Name, err)
+					}
+				}
 				for _, l := range grp {
-					mr, err := quantizeModule(lm, li, l, Hm, Cm, lastX, lastXfp, hoX, hoXfp, opt, &res.Cost, mon)
+					mr, err := quantizeModule(lm, li, l, inv, Cm, lastX, lastXfp, hoX, hoXfp, opt, &res.Cost, mon)
 					if err != nil {
+						inv.Close()
 						return nil, err
 					}
 					qW[l.Name] = be.NewWeightF32(l.Out, l.In, mr.Q.DequantizeF32(nil))
@@ -491,6 +504,11 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 					r := mr.Report
 					log.Info("quantized", "module", l.Name, "heldout_rtn", r.Heldout.RTN, "heldout_gptq", r.Heldout.GPTQ, "heldout_final", r.Heldout.Final,
 						"instance_final", r.Instance.Final, "rounds", r.Rounds, "reverted", r.Reverted)
+				}
+				if inv != nil {
+					res.Cost.GPTQInverseSec += inv.FactorSec
+					res.Cost.gptqInvFlops += float64(inv.Factors) * hinvFlops(grp[0].In)
+					inv.Close()
 				}
 			}
 		}
@@ -529,10 +547,16 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 		c.HessianGFLOPs = hessFlops / c.HessianSec / 1e9
 	}
 	if t := c.Stage1Sec(); t > 0 {
-		c.Stage1GFLOPs = (hessFlops + c.gptqFlops) / t / 1e9
+		c.Stage1GFLOPs = (hessFlops + c.gptqInvFlops + c.gptqUpdFlops) / t / 1e9
 	}
 	if c.GPTQSec > 0 {
-		c.GPTQGFLOPs = c.gptqFlops / c.GPTQSec / 1e9
+		c.GPTQGFLOPs = (c.gptqInvFlops + c.gptqUpdFlops) / c.GPTQSec / 1e9
+	}
+	if c.GPTQInverseSec > 0 {
+		c.GPTQInverseGFLOPs = c.gptqInvFlops / c.GPTQInverseSec / 1e9
+	}
+	if t := c.GPTQSec - c.GPTQInverseSec; t > 0 {
+		c.GPTQUpdateGFLOPs = c.gptqUpdFlops / t / 1e9
 	}
 	if t := c.Stage2Sec(); t > 0 && c.stage2Flops > 0 {
 		c.Stage2GFLOPs = (c.crossFlops + c.stage2Flops) / t / 1e9
@@ -548,7 +572,7 @@ func checkFinite32(what string, x []float32) error {
 }
 
 // quantizeModule runs RTN, GPTQ and RPIQ (as the method asks) on one module and measures them.
-func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, lastX, lastXfp, hoX, hoXfp []float32, opt Options, cost *Cost, mon *memMonitor) (*ModuleResult, error) {
+func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []float64, lastX, lastXfp, hoX, hoXfp []float32, opt Options, cost *Cost, mon *memMonitor) (*ModuleResult, error) {
 	w32, _, err := lm.LinearF32(l.Name)
 	if err != nil {
 		return nil, err
@@ -578,14 +602,14 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, la
 	if opt.Method != MethodRTN {
 		mon.setPhase(1)
 		t0 := time.Now()
-		g, err := GPTQ(W, m, n, H, opt.Stage1)
+		g, err := inv.GPTQ(W, m)
 		mon.setPhase(0)
 		if err != nil {
 			return nil, wrap(err)
 		}
 		d := time.Since(t0).Seconds()
 		cost.GPTQSec += d
-		cost.gptqFlops += gptqFlops(m, n)
+		cost.gptqUpdFlops += gptqFlops(m, n) - hinvFlops(n) // the inverse counted once per input
 		rep.Stage1Sec = d
 		rep.DampUsed, rep.GPTQLoss = g.DampUsed, g.Loss
 		rep.Instance.GPTQ, rep.Heldout.GPTQ = inst.err(g), ho.err(g)
@@ -601,7 +625,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, H, C []float64, la
 				rep.Heldout.Rounds = append(rep.Heldout.Rounds, ho.err(q))
 				reporting += time.Since(t0)
 			}
-			in := Stage2Inputs{M: m, N: n, W: W, H: H, C: C, X: X, Tokens: T, Seqs: 1}
+			in := Stage2Inputs{M: m, N: n, W: W, H: inv.h, C: C, X: X, Tokens: T, Seqs: 1}
 			if s2.FPTarget {
 				in.Xfp = Xfp
 				in.FPOut = inst.y // the same product of the same sample

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -152,97 +153,173 @@ func checkFinite(what string, x []float64) error {
 // damping (raised by 0.01 while the Cholesky factorisation fails), lazy batches and the OBS update.
 // w and h are not modified.
 func GPTQ(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) {
-	if err := gptqCheck(w, m, n, h, cfg); err != nil {
+	inv, err := NewInverse(h, n, cfg)
+	if err != nil {
 		return nil, err
 	}
-	if m*n >= f32UpdateMin {
-		return gptq32(w, m, n, h, cfg)
-	}
-	return gptq(append([]float64(nil), w...), m, n, append([]float64(nil), h...), cfg)
+	defer inv.Close()
+	return inv.GPTQ(w, m)
 }
 
-// GPTQInPlace is GPTQ with w and h used as its working copies (both are overwritten), for
-// callers that no longer need them: at n = 14336 that is a 1.6 GB Hessian copy fewer.
+// GPTQInPlace is GPTQ with h used as its working copy (it may be overwritten; w is only read),
+// for callers that no longer need it: at n = 14336 that is a 1.6 GB Hessian copy fewer.
 // The result is bit-identical to GPTQ's.
 func GPTQInPlace(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) {
-	if err := gptqCheck(w, m, n, h, cfg); err != nil {
+	inv, err := NewInverse(h, n, cfg)
+	if err != nil {
 		return nil, err
 	}
-	if m*n >= f32UpdateMin {
-		return gptq32(w, m, n, h, cfg)
-	}
-	return gptq(w, m, n, h, cfg)
+	inv.inPlace = true
+	defer inv.Close()
+	return inv.GPTQ(w, m)
 }
 
-func gptqCheck(w []float64, m, n int, h []float64, cfg Config) error {
+// Inverse is what GPTQ needs of one Hessian, computed once for all the modules that read the
+// same input (q/k/v, gate/up) where the reference computes it again for each, with the same
+// result: the processing order, the dead columns and the upper Cholesky factor U of the damped
+// H⁻¹, factored on first use in the precision of the module's path (float32 Uᵀ for large
+// modules, float64 U for small ones). Not for concurrent use; Close releases the factors.
+type Inverse struct {
+	n       int
+	cfg     Config
+	h       []float64
+	inPlace bool      // h may be overwritten (GPTQInPlace)
+	diag    []float64 // H's diagonal, the dead columns' entries set to 1
+	dead    []bool
+	perm    []int
+	ut      []float32 // float32 path
+	damp    float64
+	free    func()
+	u       []float64 // float64 path
+	damp64  float64
+	// Factors and FactorSec count the factorisations made (each hinvFlops(n) of matrix work)
+	// and the time they took.
+	Factors   int
+	FactorSec float64
+}
+
+// NewInverse checks cfg and h (n×n, both triangles filled, finite) and takes its order; h must
+// stay unchanged while the Inverse is in use.
+func NewInverse(h []float64, n int, cfg Config) (*Inverse, error) {
+	if err := checkHessian(h, n, cfg); err != nil {
+		return nil, err
+	}
+	diag, dead, perm := hessianOrder(h, n, cfg.ActOrder)
+	return &Inverse{n: n, cfg: cfg, h: h, diag: diag, dead: dead, perm: perm}, nil
+}
+
+// GPTQ quantizes the m×n weights w (only read) with the Inverse's Hessian, as GPTQ does.
+func (v *Inverse) GPTQ(w []float64, m int) (*Quantized, error) {
+	n := v.n
+	if m < 0 || len(w) != m*n {
+		return nil, fmt.Errorf("quant: GPTQ got %d weights, want %d×%d", len(w), m, n)
+	}
+	t := time.Now()
+	if m*n < f32UpdateMin {
+		if err := checkFinite("weight", w); err != nil {
+			return nil, err
+		}
+		if v.u == nil {
+			H := v.h
+			if !v.inPlace {
+				H = append([]float64(nil), H...)
+			}
+			for i, d := range v.dead {
+				if d {
+					H[i*n+i] = v.diag[i]
+				}
+			}
+			if v.cfg.ActOrder {
+				H = permuteSym(H, n, v.perm)
+			}
+			U, damp, err := hinvUpper(H, n, v.cfg.Damp)
+			if err != nil {
+				return nil, err
+			}
+			v.u, v.damp64 = U, damp
+			v.Factors++
+			v.FactorSec += time.Since(t).Seconds()
+		}
+		return gptq(w, m, n, v)
+	}
+	if v.ut == nil {
+		ut, damp, free, err := hinvUpperF32(v.h, n, v.cfg.Damp, v.perm, v.diag)
+		if err != nil {
+			return nil, err
+		}
+		v.ut, v.damp, v.free = ut, damp, free
+		v.Factors++
+		v.FactorSec += time.Since(t).Seconds()
+	}
+	return gptq32(w, m, n, v)
+}
+
+// Close releases the factors; the Inverse is not used again. A nil Inverse is a no-op.
+func (v *Inverse) Close() {
+	if v == nil {
+		return
+	}
+	if v.free != nil {
+		v.free()
+	}
+	v.ut, v.free, v.u = nil, nil, nil
+}
+
+func checkHessian(h []float64, n int, cfg Config) error {
 	if err := cfg.validate(n); err != nil {
 		return err
 	}
-	if len(w) != m*n || len(h) != n*n {
-		return fmt.Errorf("quant: GPTQ got %d weights and %d Hessian entries, want %d×%d and %d×%d", len(w), len(h), m, n, n, n)
-	}
-	if err := checkFinite("weight", w); err != nil {
-		return err
+	if len(h) != n*n {
+		return fmt.Errorf("quant: GPTQ got %d Hessian entries, want %d×%d", len(h), n, n)
 	}
 	return checkFinite("Hessian", h)
 }
 
-// gptq is GPTQ in float64 on its own copies W and H (small layers).
-func gptq(W []float64, m, n int, H []float64, cfg Config) (*Quantized, error) {
+// gptq is GPTQ in float64 (small layers), with the Inverse's float64 factor; w is only read.
+func gptq(w []float64, m, n int, v *Inverse) (*Quantized, error) {
+	cfg, U := v.cfg, v.u
 	q := newQuantized(m, n, cfg)
-	rowScale, rowZero, staticScale, staticZero, diag := gptqSetup(q, W, m, n, H, cfg)
-	for i, d := range q.Dead {
-		if d {
-			H[i*n+i] = diag[i]
+	Wt := make([]float64, n*m)
+	for r := 0; r < m; r++ {
+		for c, v := range w[r*n : (r+1)*n] {
+			Wt[c*m+r] = v
 		}
 	}
-	if cfg.ActOrder {
-		H = permuteSym(H, n, q.Perm)
-	}
-	U, damp, err := hinvUpper(H, n, cfg.Damp)
-	if err != nil {
-		return nil, err
-	}
-	q.DampUsed = damp
+	rowScale, rowZero, staticScale, staticZero := gptqSetup(q, Wt, m, n, cfg, v.dead, v.perm)
+	q.DampUsed = v.damp64
 	uBlock := func(dst []float64, i1, i2 int) {
 		cnt := i2 - i1
 		for i := 0; i < cnt; i++ {
 			copy(dst[i*cnt+i:(i+1)*cnt], U[(i1+i)*n+i1+i:(i1+i)*n+i2])
 		}
 	}
-	update := func(E []float64, lde, r0, r1, c0, c1 int) {
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
-			blas64.General{Rows: m, Cols: r1 - r0, Stride: lde, Data: E},
+	update := func(Et []float64, r0, r1, c0, c1 int) { // Wᵀ[c0:c1] −= U[r0:r1, c0:c1]ᵀ·Eᵀ
+		blas64.Gemm(blas.Trans, blas.NoTrans, -1,
 			blas64.General{Rows: r1 - r0, Cols: c1 - c0, Stride: n, Data: U[r0*n+c0:]},
-			1, blas64.General{Rows: m, Cols: c1 - c0, Stride: n, Data: W[c0:]})
+			blas64.General{Rows: r1 - r0, Cols: m, Stride: m, Data: Et},
+			1, blas64.General{Rows: c1 - c0, Cols: m, Stride: m, Data: Wt[c0*m:]})
 	}
-	q.Loss = gptqColumns(q, W, m, n, cfg, rowScale, rowZero, staticScale, staticZero, cfg.blockSize(), uBlock, update)
+	q.Loss = gptqColumns(q, Wt, m, n, cfg, rowScale, rowZero, staticScale, staticZero, cfg.blockSize(), uBlock, update)
 	setGIdx(q, cfg, q.Perm, cfg.groupSize(n))
 	return q, nil
 }
 
 // gptq32 is GPTQ in float32 for large layers, as the GPTQ reference computes (W, H⁻¹ and the
 // updates in float32 on the GPU), with the products on kernels/cpu's GEMM: the inverse
-// (hinvUpperF32) and the lazy-batch updates subtracted in place (GemmSubF32). w and h are only
-// read: the float32 working copy of W and the inverse's matrix are its only n-sized buffers
-// (no float64 copies of w and h, no permuted copies), outside the Go heap where the system
-// allows (fresh large buffers each module otherwise cost a page fault per 4 KiB).
-func gptq32(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) {
+// (hinvUpperF32, the Inverse's factor) and the lazy-batch updates subtracted in place
+// (GemmSubF32T). w is only read: the float32 working copy of Wᵀ is its only m×n buffer,
+// outside the Go heap where the system allows (fresh large buffers each module otherwise cost
+// a page fault per 4 KiB).
+func gptq32(w []float64, m, n int, v *Inverse) (*Quantized, error) {
+	cfg, Ut := v.cfg, v.ut
 	q := newQuantized(m, n, cfg)
-	W, freeW := bigF32(m * n)
+	Wt, freeW := bigF32(m * n)
 	defer freeW()
-	parallel(m*n, func(lo, hi int) {
-		for i, v := range w[lo:hi] {
-			W[lo+i] = float32(v)
-		}
-	})
-	rowScale, rowZero, staticScale, staticZero, diag := gptqSetup(q, W, m, n, h, cfg)
-	Ut, damp, freeU, err := hinvUpperF32(h, n, cfg.Damp, q.Perm, diag)
-	if err != nil {
-		return nil, err
+	if !transposeF64ToF32(Wt, w, m, n) {
+		return nil, checkFinite("weight", w) // names the value
 	}
-	defer freeU()
-	q.DampUsed = damp
+	rowScale, rowZero, staticScale, staticZero := gptqSetup(q, Wt, m, n, cfg, v.dead, v.perm)
+	q.DampUsed = v.damp
 	uBlock := func(dst []float32, i1, i2 int) { // U[i1:i2, i1:i2] from Uᵀ
 		cnt := i2 - i1
 		for i := 0; i < cnt; i++ {
@@ -252,10 +329,10 @@ func gptq32(w []float64, m, n int, h []float64, cfg Config) (*Quantized, error) 
 		}
 	}
 	pool := cpu.Default()
-	update := func(E []float32, lde, r0, r1, c0, c1 int) { // W[:, c0:c1] −= E·U[r0:r1, c0:c1]
-		pool.GemmSubF32(W[c0:], n, E, lde, Ut[c0*n+r0:], n, m, r1-r0, c1-c0)
+	update := func(Et []float32, r0, r1, c0, c1 int) { // Wᵀ[c0:c1] −= U[r0:r1, c0:c1]ᵀ·Eᵀ
+		pool.GemmSubF32T(Wt[c0*m:], m, Ut[c0*n+r0:], n, Et, m, c1-c0, r1-r0, m)
 	}
-	q.Loss = gptqColumns(q, W, m, n, cfg, rowScale, rowZero, staticScale, staticZero, superBlocks*cfg.blockSize(), uBlock, update)
+	q.Loss = gptqColumns(q, Wt, m, n, cfg, rowScale, rowZero, staticScale, staticZero, superBlocks*cfg.blockSize(), uBlock, update)
 	setGIdx(q, cfg, q.Perm, cfg.groupSize(n))
 	return q, nil
 }
@@ -275,30 +352,43 @@ func hinvFlops(n int) float64 {
 	return 2 * fn * fn * fn / 3
 }
 
-// gptqSetup is the reference's preparation, shared by both precisions: per-channel parameters
-// (from the whole rows, before dead columns are zeroed), dead columns (a zero Hessian diagonal:
-// their weights are zeroed), static groups, and the act-order permutation (q.Perm; W's columns
-// are permuted in place). It returns H's diagonal with the dead columns' entries set to 1, in
-// the original column order; H itself is not modified.
-func gptqSetup[F float32 | float64](q *Quantized, W []F, m, n int, H []float64, cfg Config) (rowScale []float64, rowZero []int, staticScale [][]float64, staticZero [][]int, diag []float64) {
+// hessianOrder is the part of the reference's preparation that depends on H alone: its
+// diagonal with the dead columns' entries (zero: no input ever reached them) set to 1, which
+// columns are dead, and the processing order (act-order: decreasing diagonal, stable).
+func hessianOrder(H []float64, n int, actOrder bool) (diag []float64, dead []bool, perm []int) {
+	diag = make([]float64, n)
+	dead = make([]bool, n)
+	for i := 0; i < n; i++ {
+		diag[i] = H[i*n+i]
+		if diag[i] == 0 {
+			dead[i], diag[i] = true, 1
+		}
+	}
+	perm = identity(n)
+	if actOrder {
+		sort.SliceStable(perm, func(a, b int) bool { return diag[perm[a]] > diag[perm[b]] })
+	}
+	return diag, dead, perm
+}
+
+// gptqSetup is the rest of the reference's preparation, shared by both precisions, on Wt = Wᵀ
+// (n×m, a column of W per row): per-channel parameters (from the whole rows, before dead
+// columns are zeroed), the dead columns' weights zeroed, static groups, and the processing
+// order (q.Perm; Wt's rows are permuted in place).
+func gptqSetup[F float32 | float64](q *Quantized, Wt []F, m, n int, cfg Config, dead []bool, perm []int) (rowScale []float64, rowZero []int, staticScale [][]float64, staticZero [][]int) {
 	g := cfg.Grid
 	gs := cfg.groupSize(n)
 	if cfg.GroupSize == -1 {
-		rowScale, rowZero = fitGroup(g, W, m, n, 0, n)
+		rowScale, rowZero = fitGroup(g, Wt, m, 0, n)
 		copy(q.Scales, rowScale)
 		copy(q.Zeros, rowZero)
 	} else { // placeholders until the first group is fitted
 		rowScale, rowZero = make([]float64, m), make([]int, m)
 	}
-	diag = make([]float64, n)
-	for i := 0; i < n; i++ {
-		diag[i] = H[i*n+i]
-		if diag[i] == 0 {
-			q.Dead[i] = true
-			diag[i] = 1
-			for r := 0; r < m; r++ {
-				W[r*n+i] = 0
-			}
+	copy(q.Dead, dead)
+	for i, d := range dead {
+		if d {
+			clear(Wt[i*m : (i+1)*m])
 		}
 	}
 	if cfg.StaticGroups && cfg.GroupSize != -1 {
@@ -306,42 +396,35 @@ func gptqSetup[F float32 | float64](q *Quantized, W []F, m, n int, H []float64, 
 		staticScale = make([][]float64, ngroups)
 		staticZero = make([][]int, ngroups)
 		for gi := 0; gi < ngroups; gi++ {
-			staticScale[gi], staticZero[gi] = fitGroup(g, W, m, n, gi*gs, min(gi*gs+gs, n))
+			staticScale[gi], staticZero[gi] = fitGroup(g, Wt, m, gi*gs, min(gi*gs+gs, n))
 			copy(q.Scales[gi*m:], staticScale[gi])
 			copy(q.Zeros[gi*m:], staticZero[gi])
 		}
 	}
-	perm := identity(n)
 	if cfg.ActOrder {
-		sort.SliceStable(perm, func(a, b int) bool { return diag[perm[a]] > diag[perm[b]] })
-		row := make([]F, n)
-		for r := 0; r < m; r++ {
-			copy(row, W[r*n:(r+1)*n])
-			for j, c := range perm {
-				W[r*n+j] = row[c]
-			}
-		}
+		permuteRows(Wt, m, perm)
 	}
-	q.Perm = perm
-	return rowScale, rowZero, staticScale, staticZero, diag
+	q.Perm = append([]int(nil), perm...)
+	return rowScale, rowZero, staticScale, staticZero
 }
 
-// gptqColumns is GPTQ's column loop over W (m×n, columns in processing order q.Perm), writing
-// q's codes and group parameters and returning the loss. uBlock gives U[i1:i2, i1:i2] (the
-// upper Cholesky factor of H⁻¹, row-major, upper triangle); update applies errors to later
-// columns, W[:, c0:c1] −= E·U[r0:r1, c0:c1] with E the m × (r1−r0) errors of columns r0..r1.
+// gptqColumns is GPTQ's column loop over W (m×n, columns in processing order q.Perm), held as
+// Wt = Wᵀ (a column's m values contiguous, as the loop takes them), writing q's codes and group
+// parameters and returning the loss. uBlock gives U[i1:i2, i1:i2] (the upper Cholesky factor of
+// H⁻¹, row-major, upper triangle); update applies errors to later columns, Wᵀ[c0:c1] −=
+// U[r0:r1, c0:c1]ᵀ·Eᵀ with Eᵀ the errors of columns r0..r1 (r1−r0 rows of m, a column's each).
 // Batches of super columns: a block's errors reach the columns up to the end of its
 // super-block at once, and the columns past it when the super-block is done, as one product
 // over all its rows (the same sums as the reference's lazy batches, grouped so the product's
 // inner dimension is wide enough for the GEMM to run near its peak).
 //
 // Within a block the reference takes one column at a time for all rows: round it, then feed
-// its errors to the block's later columns (a rank-1 update). The block is held column-major, in
-// tiles of rows, so that each feedback is one vector kernel call over a tile's rows and all the
-// later columns (not a short AXPY per weight); every weight gets the same operations in the
-// same order as row by row.
-func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config, rowScale []float64, rowZero []int,
-	staticScale [][]float64, staticZero [][]int, super int, uBlock func(dst []F, i1, i2 int), update func(E []F, lde, r0, r1, c0, c1 int)) float64 {
+// its errors to the block's later columns (a rank-1 update). The block is copied in tiles of
+// rows, column-major like Wt, so that each feedback is one vector kernel call over a tile's
+// rows and all the later columns (not a short AXPY per weight); every weight gets the same
+// operations in the same order as row by row.
+func gptqColumns[F float32 | float64](q *Quantized, Wt []F, m, n int, cfg Config, rowScale []float64, rowZero []int,
+	staticScale [][]float64, staticZero [][]int, super int, uBlock func(dst []F, i1, i2 int), update func(Et []F, r0, r1, c0, c1 int)) float64 {
 	g := cfg.Grid
 	maxq := float64(g.MaxQ())
 	gs := cfg.groupSize(n)
@@ -349,11 +432,14 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 	B := cfg.blockSize()
 	// The block in tiles of gptqTileRows rows, each column-major: a tile's weights (64 × 128
 	// float32 values, 32 KiB) stay in the L1 cache through the whole block.
-	W1 := make([]F, m*B)
-	E1 := make([]F, m*B)
-	// The errors row-major, the updates' operand: a block's (m × B) or, with super-blocks,
-	// the super-block's (m × super), each block's written in place.
-	Err := make([]F, m*super)
+	W1, freeW1 := bigBuf[F](m * B)
+	defer freeW1()
+	E1, freeE1 := bigBuf[F](m * B)
+	defer freeE1()
+	// The errors, a column's m per row like Wt, the updates' operand: a block's (B × m) or,
+	// with super-blocks, the super-block's (super × m), each block's written in place.
+	Err, freeErr := bigBuf[F](super * m)
+	defer freeErr()
 	UB := make([]F, B*B)
 	colScale, colZero := make([][]float64, B), make([][]float64, B)
 	var zeroOf []int // the integer zeros whose float64 copy zeroF is
@@ -397,7 +483,7 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 			if cfg.GroupSize != -1 {
 				if staticScale == nil {
 					if col%gs == 0 {
-						rowScale, rowZero = fitGroup(g, W, m, n, col, min(col+gs, n))
+						rowScale, rowZero = fitGroup(g, Wt, m, col, min(col+gs, n))
 						copy(q.Scales[(col/gs)*m:], rowScale)
 						copy(q.Zeros[(col/gs)*m:], rowZero)
 					}
@@ -421,21 +507,23 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 		uBlock(ub, i1, i2)
 		s0 := i1 / super * super
 		s1 := min(s0+super, n)
-		eb, lde := Err[i1-s0:], s1-s0 // this block's errors, rows lde apart
+		eb := Err[(i1-s0)*m:] // this block's errors
 		// The rows are independent given U, so each worker takes whole tiles of them through
 		// all of the block's columns.
 		rows(func(lo, hi int) {
+			codes := make([]uint8, gptqTileRows*cnt) // a tile's codes, column-major like the tile
 			for t0 := lo; t0 < hi; t0 += gptqTileRows {
 				rt := min(gptqTileRows, hi-t0)
 				tile, et := W1[t0*cnt:(t0+rt)*cnt], E1[t0*cnt:(t0+rt)*cnt]
-				transposeInto(tile, rt, W[t0*n+i1:], n, 0, rt, cnt)
+				for i := 0; i < cnt; i++ {
+					copy(tile[i*rt:(i+1)*rt], Wt[(i1+i)*m+t0:])
+				}
 				if tileFit {
 					fitTile(q, g, tile, rt, t0, i1, cnt, gs, fitZero)
 				}
 				for r := t0; r < t0+rt; r++ {
 					rowLoss[r] = 0
 				}
-				codes := make([]uint8, rt*cnt) // the tile's codes, column-major like the tile
 				for i := 0; i < cnt; i++ {
 					e1 := et[i*rt : (i+1)*rt]
 					gridErr(codes[i*rt:(i+1)*rt], e1, rowLoss[t0:t0+rt], tile[i*rt:(i+1)*rt],
@@ -444,22 +532,19 @@ func gptqColumns[F float32 | float64](q *Quantized, W []F, m, n int, cfg Config,
 						subOuter(tile[(i+1)*rt:], rt, ub[i*cnt+i+1:(i+1)*cnt], e1)
 					}
 				}
-				for k := 0; k < rt; k++ {
-					row := q.Codes[(t0+k)*n:]
-					for i := 0; i < cnt; i++ {
-						row[perm[i1+i]] = codes[i*rt+k]
-					}
+				putCodes(q.Codes[t0*n:], n, codes[:rt*cnt], rt, perm[i1:i2])
+				for i := 0; i < cnt; i++ {
+					copy(eb[i*m+t0:i*m+t0+rt], et[i*rt:(i+1)*rt])
 				}
-				transposeInto(eb[t0*lde:], lde, et, rt, 0, cnt, rt)
 			}
 		})
 		for _, l := range rowLoss {
 			loss += l
 		}
 		if i2 < s1 {
-			update(eb, lde, i1, i2, i2, s1)
+			update(eb, i1, i2, i2, s1)
 		} else if s1 < n {
-			update(Err, lde, s0, s1, s1, n)
+			update(Err, s0, s1, s1, n)
 		}
 	}
 	return loss
@@ -475,16 +560,7 @@ func fitTile[F float32 | float64](q *Quantized, g Grid, tile []F, rt, t0, i1, cn
 	for a := 0; a < cnt; a += gs {
 		clear(lo[:rt])
 		clear(hi[:rt])
-		for c := a; c < min(a+gs, cnt); c++ {
-			for k, v := range tile[c*rt : (c+1)*rt] {
-				if v < lo[k] {
-					lo[k] = v
-				}
-				if v > hi[k] {
-					hi[k] = v
-				}
-			}
-		}
+		minMaxCols(lo[:rt], hi[:rt], tile[a*rt:], rt, min(a+gs, cnt)-a)
 		gi := (i1 + a) / gs
 		for k := 0; k < rt; k++ {
 			sc, z := g.paramsRange(float64(lo[k]), float64(hi[k]))
@@ -510,6 +586,34 @@ func gridErr[F float32 | float64](codes []uint8, e []F, loss []float64, w []F, s
 		ek := (x - scale[k]*(q-zero[k])) / d
 		loss[k] += ek * ek / 2
 		e[k] = F(ek)
+	}
+}
+
+// bigBuf is bigF32 in float32 (fresh pages each module, huge where the system allows: a fault
+// per 4 KiB of GPTQ's working buffers was a visible share of a module's time) and make in
+// float64 (the small layers).
+func bigBuf[F float32 | float64](n int) ([]F, func()) {
+	var z F
+	if _, ok := any(z).(float32); ok {
+		b, free := bigF32(n)
+		return any(b).([]F), free
+	}
+	return make([]F, n), func() {}
+}
+
+// putCodes writes a tile's codes (column-major, rt rows per column) into the rows of the code
+// matrix (rows ldc apart), column i to the original column perm[i]: without act-order (perm
+// consecutive) a byte transposition.
+func putCodes(dst []uint8, ldc int, codes []uint8, rt int, perm []int) {
+	if consecutive(perm) {
+		cpu.TransposeU8(dst[perm[0]:], ldc, codes, rt, rt, len(perm))
+		return
+	}
+	for k := 0; k < rt; k++ {
+		row := dst[k*ldc:]
+		for i, c := range perm {
+			row[c] = codes[i*rt+k]
+		}
 	}
 }
 
@@ -552,9 +656,11 @@ func subOuter[F float32 | float64](y []F, ldy int, a, x []F) {
 func newQuantized(m, n int, cfg Config) *Quantized {
 	gs := cfg.groupSize(n)
 	ngroups := (n + gs - 1) / gs
+	codes := make([]uint8, m*n)
+	cpu.AdviseHuge(codes) // written once, by GPTQ's column loop: 4 KiB faults were a fifth of it
 	return &Quantized{
 		Rows: m, Cols: n, Grid: cfg.Grid, GroupSize: cfg.GroupSize,
-		Codes:  make([]uint8, m*n),
+		Codes:  codes,
 		Scales: make([]float64, ngroups*m),
 		Zeros:  make([]int, ngroups*m),
 		GIdx:   make([]int32, n),
@@ -574,16 +680,95 @@ func setGIdx(q *Quantized, cfg Config, perm []int, gs int) {
 	}
 }
 
-// fitGroup fits per-row parameters on columns [c0, c1) of the m×n matrix W.
-func fitGroup[F float32 | float64](g Grid, W []F, m, n, c0, c1 int) ([]float64, []int) {
+// fitGroup fits per-row parameters on columns [c0, c1) of W, from Wt = Wᵀ (a column of m
+// values per row): each row's extremes over the columns in order, as minMax0 takes them.
+func fitGroup[F float32 | float64](g Grid, Wt []F, m, c0, c1 int) ([]float64, []int) {
 	s := make([]float64, m)
 	z := make([]int, m)
 	parallelRows(m, c1-c0, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			s[r], z[r] = g.paramsRange(minMax0(W[r*n+c0 : r*n+c1]))
+		for r0 := lo; r0 < hi; r0 += gptqTileRows {
+			r1 := min(r0+gptqTileRows, hi)
+			var xlo, xhi [gptqTileRows]F
+			minMaxCols(xlo[:r1-r0], xhi[:r1-r0], Wt[c0*m+r0:], m, c1-c0)
+			for r := r0; r < r1; r++ {
+				s[r], z[r] = g.paramsRange(float64(xlo[r-r0]), float64(xhi[r-r0]))
+			}
 		}
 	})
 	return s, z
+}
+
+// minMaxCols sets lo[r] and hi[r] to the smallest and largest of themselves and x[c·ldx + r]
+// over the columns c < cols, comparing as minMax0 does (kernels/cpu's vector form in float32).
+func minMaxCols[F float32 | float64](lo, hi, x []F, ldx, cols int) {
+	if lo32, ok := any(lo).([]float32); ok {
+		cpu.MinMaxColsF32(lo32, any(hi).([]float32), any(x).([]float32), ldx, cols)
+		return
+	}
+	for c := 0; c < cols; c++ {
+		for r, v := range x[c*ldx : c*ldx+len(lo)] {
+			if v < lo[r] {
+				lo[r] = v
+			}
+			if v > hi[r] {
+				hi[r] = v
+			}
+		}
+	}
+}
+
+// permuteRows reorders the rows of Wt (m values each) in place so that row j holds the old row
+// perm[j], following the permutation's cycles with one row of scratch.
+func permuteRows[F float32 | float64](Wt []F, m int, perm []int) {
+	done := make([]bool, len(perm))
+	tmp := make([]F, m)
+	for j := range perm {
+		if done[j] || perm[j] == j {
+			continue
+		}
+		copy(tmp, Wt[j*m:(j+1)*m])
+		k := j
+		for perm[k] != j {
+			copy(Wt[k*m:(k+1)*m], Wt[perm[k]*m:(perm[k]+1)*m])
+			done[k] = true
+			k = perm[k]
+		}
+		copy(Wt[k*m:(k+1)*m], tmp)
+		done[k] = true
+	}
+}
+
+// transposeF64ToF32 sets Wt[c·m + r] = float32(w[r·n + c]), GPTQ's float32 working copy of Wᵀ,
+// and reports whether every value of w was finite (checked on the way: a separate pass over a
+// large module's float64 weights was a tenth of its update time). Each worker takes strips of 16
+// rows (a cache line of Wt per column) and converts them 64 columns at a time into a small
+// row-major buffer, which TransposeF32 then writes as columns.
+func transposeF64ToF32(Wt []float32, w []float64, m, n int) bool {
+	const rs, cs = 16, 64
+	const exp = 0x7ff0000000000000
+	var bad atomic.Bool
+	parallelRows((m+rs-1)/rs, rs*n, func(lo, hi int) {
+		var buf [rs * cs]float32
+		var nonFinite bool
+		for r0 := lo * rs; r0 < min(hi*rs, m); r0 += rs {
+			r1 := min(r0+rs, m)
+			for c0 := 0; c0 < n; c0 += cs {
+				c1 := min(c0+cs, n)
+				for r := r0; r < r1; r++ {
+					b := buf[(r-r0)*cs:]
+					for c, v := range w[r*n+c0 : r*n+c1] {
+						b[c] = float32(v)
+						nonFinite = nonFinite || math.Float64bits(v)&exp == exp
+					}
+				}
+				cpu.TransposeF32(Wt[c0*m+r0:], m, buf[:], cs, r1-r0, c1-c0)
+			}
+		}
+		if nonFinite {
+			bad.Store(true)
+		}
+	})
+	return !bad.Load()
 }
 
 func identity(n int) []int {

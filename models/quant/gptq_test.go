@@ -1,6 +1,8 @@
 package quant
 
 import (
+	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -422,5 +424,53 @@ func TestCheckFinite(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "element 250001") {
 			t.Fatalf("%v: got %v, want the error to name element 250001", bad, err)
 		}
+	}
+}
+
+// GPTQ refuses a non-finite weight or Hessian entry and names it, on the float64 path and on
+// the float32 one (whose check rides on the conversion to Wᵀ), and one Inverse serves several
+// modules with the results GPTQ gives each alone.
+func TestGPTQNonFiniteAndSharedInverse(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, m := range []int{40, 600} { // 40×512 below f32UpdateMin, 600×512 above
+		n := 512
+		w, h, _ := randomLayer(rng, m, n, 2*n)
+		cfg := DefaultConfig()
+		bad := append([]float64(nil), w...)
+		bad[m*n-3] = math.Inf(-1)
+		if _, err := GPTQ(bad, m, n, h, cfg); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("weight has a non-finite value -Inf at element %d", m*n-3)) {
+			t.Fatalf("m=%d: a -Inf weight gave %v", m, err)
+		}
+		hb := append([]float64(nil), h...)
+		hb[7] = math.NaN()
+		if _, err := GPTQ(w, m, n, hb, cfg); err == nil || !strings.Contains(err.Error(), "Hessian has a non-finite value NaN at element 7") {
+			t.Fatalf("m=%d: a NaN Hessian entry gave %v", m, err)
+		}
+		inv, err := NewInverse(h, n, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w2 := make([]float64, 2*m*n)
+		for i := range w2 {
+			w2[i] = rng.NormFloat64()
+		}
+		for _, ww := range [][]float64{w, w2[:m*n], w2} {
+			rows := len(ww) / n
+			want, err := GPTQ(ww, rows, n, h, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := inv.GPTQ(ww, rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Codes, want.Codes) || got.Loss != want.Loss || got.DampUsed != want.DampUsed {
+				t.Fatalf("m=%d rows=%d: the shared Inverse's result differs from GPTQ's", m, rows)
+			}
+		}
+		if inv.Factors != 1 { // every module here takes the same path
+			t.Fatalf("m=%d: %d factorisations", m, inv.Factors)
+		}
+		inv.Close()
 	}
 }

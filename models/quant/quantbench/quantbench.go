@@ -66,7 +66,7 @@ func (r Result) String() string {
 	if v, ok := r.Ratios["of_peak"]; ok {
 		s += fmt.Sprintf(" of_peak=%.3f", v)
 	}
-	for _, k := range []string{"stage1_of_peak", "gptq_of_peak", "stage2_of_peak"} {
+	for _, k := range []string{"stage1_of_peak", "gptq_of_peak", "gptq_inverse_of_peak", "gptq_update_of_peak", "stage2_of_peak"} {
 		if v, ok := r.Ratios[k]; ok {
 			s += fmt.Sprintf(" %s=%.3f", k, v)
 		}
@@ -136,8 +136,9 @@ func Run(o Options) (*Result, error) {
 		GFLOPs:        c.HessianGFLOPs,
 		Limits:        map[string]float64{"peak_gflop_s": peak},
 		Ratios: map[string]float64{"of_peak": c.HessianGFLOPs / peak, "stage1_of_peak": c.Stage1GFLOPs / peak,
-			"gptq_of_peak": c.GPTQGFLOPs / peak, "stage2_of_peak": c.Stage2GFLOPs / peak},
-		Note: "stage1 = Hessian accumulation + GPTQ; stage2 = cross-term accumulation (FP target) + Gauss-Seidel rounds; forward = the layer's passes over both streams; peak = float32 FMA peak; of_peak = the Hessian's accumulation, stage1/gptq/stage2_of_peak = their matrix work (quant.Cost)",
+			"gptq_of_peak": c.GPTQGFLOPs / peak, "gptq_inverse_of_peak": c.GPTQInverseGFLOPs / peak,
+			"gptq_update_of_peak": c.GPTQUpdateGFLOPs / peak, "stage2_of_peak": c.Stage2GFLOPs / peak},
+		Note: "stage1 = Hessian accumulation + GPTQ; stage2 = cross-term accumulation (FP target) + Gauss-Seidel rounds; forward = the layer's passes over both streams; peak = float32 FMA peak; of_peak = the Hessian's accumulation, stage1/gptq/stage2_of_peak = their matrix work (quant.Cost); gptq_inverse/gptq_update_of_peak = GPTQ's inverses (one per input) and its updates (column loop + deferred products) apart",
 	}
 	if t := c.Stage1Sec() + c.Stage2Sec() + c.ForwardSec; t > 0 {
 		r.Ratios["stage2_of_total"] = c.Stage2Sec() / t
