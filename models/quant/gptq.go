@@ -281,8 +281,8 @@ func gptq(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 	q := newQuantized(m, n, cfg)
 	Wt := make([]float64, n*m)
 	for r := 0; r < m; r++ {
-		for c, v := range w[r*n : (r+1)*n] {
-			Wt[c*m+r] = v
+		for c, x := range w[r*n : (r+1)*n] {
+			Wt[c*m+r] = x
 		}
 	}
 	rowScale, rowZero, staticScale, staticZero := gptqSetup(q, Wt, m, n, cfg, v.dead, v.perm)
