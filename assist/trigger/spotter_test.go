@@ -250,7 +250,9 @@ func childVoiceFromMic(t *testing.T) {
 	}
 	defer m.Close()
 	s := newTestSpotter(t, SpotterOptions{})
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	// Generous: this checks that the command is heard through ALSA, not how fast (the time is
+	// logged); 8 s failed half the runs on a loaded 2-core machine, never on a quiet one.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	events := make(chan Event, 10)
 	done := make(chan error, 1)
@@ -263,7 +265,7 @@ func childVoiceFromMic(t *testing.T) {
 		}
 		t.Logf("heard %v after %v", e, time.Since(start))
 	case <-ctx.Done():
-		t.Fatal("no command within 8 s")
+		t.Fatal("no command within 30 s")
 	}
 	cancel()
 	if err := <-done; err != nil {
