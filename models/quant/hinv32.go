@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
@@ -75,14 +76,76 @@ func hinvUpperF32(H []float64, n int, percdamp float64, perm []int, diag []float
 // bigF32 returns n zero float32 values and the function that releases them: from 1 MiB on an
 // anonymous mapping with huge pages where the system allows (cpu.MapAnon), outside the Go heap,
 // so that a module's n×n buffers neither fault in 4 KiB at a time nor wait for a collection;
-// nothing may keep the slice after the release.
+// nothing may keep the slice after the release. Released mappings are kept for the next
+// module (bigCache): on these VMs a fresh 4 KiB page costs 11 µs to fault in, and inside the
+// quantizer's process huge pages are not always granted (GPTQ's calls faulted 550-1,700 pages
+// each), while clearing a warm buffer costs a memset.
 func bigF32(n int) ([]float32, func()) {
-	if n*4 >= 1<<20 {
-		if b, err := cpu.MapAnon(n * 4); err == nil {
-			return cpu.Float32s(b)[:n], func() { _ = cpu.Unmap(b) }
+	if n*4 < 1<<20 {
+		return make([]float32, n), func() {}
+	}
+	b := bigCache.take(n * 4)
+	if b == nil {
+		var err error
+		if b, err = cpu.MapAnon(n * 4); err != nil {
+			return make([]float32, n), func() {}
+		}
+	} else {
+		f := cpu.Float32s(b)[:n]
+		parallel(n, func(lo, hi int) { clear(f[lo:hi]) })
+	}
+	return cpu.Float32s(b)[:n], func() { bigCache.put(b) }
+}
+
+// bigCache holds released bigF32 mappings, at most bigCacheBytes in all (the largest are
+// unmapped first), so that the modules of a layer reuse warm pages.
+var bigCache bufCache
+
+const bigCacheBytes = 256 << 20
+
+type bufCache struct {
+	mu    sync.Mutex
+	free  [][]byte
+	bytes int
+}
+
+// take removes and returns the smallest kept mapping of at least size bytes and at most twice
+// that, or nil.
+func (c *bufCache) take(size int) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	best := -1
+	for i, b := range c.free {
+		if len(b) >= size && len(b) <= 2*size && (best < 0 || len(b) < len(c.free[best])) {
+			best = i
 		}
 	}
-	return make([]float32, n), func() {}
+	if best < 0 {
+		return nil
+	}
+	b := c.free[best]
+	c.free = append(c.free[:best], c.free[best+1:]...)
+	c.bytes -= len(b)
+	return b
+}
+
+// put keeps b, then unmaps the largest kept mappings while the total is over bigCacheBytes.
+func (c *bufCache) put(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.free = append(c.free, b)
+	c.bytes += len(b)
+	for c.bytes > bigCacheBytes {
+		big := 0
+		for i, x := range c.free {
+			if len(x) > len(c.free[big]) {
+				big = i
+			}
+		}
+		c.bytes -= len(c.free[big])
+		_ = cpu.Unmap(c.free[big])
+		c.free = append(c.free[:big], c.free[big+1:]...)
+	}
 }
 
 // cholLowerF32 factors the lower triangle of M (n×n) in place, M = L·Lᵀ, and reports whether M

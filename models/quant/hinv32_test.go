@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+
+	"github.com/rpiq/rpiq/kernels/cpu"
 )
 
 // TestHinvUpperF32: the float32 blocked inverse against its definition, in float64: with U read
@@ -112,5 +115,45 @@ func TestAntiTransposeLower(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// bigF32 hands a released mapping to the next request of a fitting size, cleared, and keeps at
+// most bigCacheBytes of them (the largest unmapped first).
+func TestBigF32Reuse(t *testing.T) {
+	const n = 1 << 20 // 4 MiB
+	a, freeA := bigF32(n)
+	for i := range a {
+		a[i] = 1
+	}
+	freeA()
+	b, freeB := bigF32(n - 1000)
+	if &a[0] != &b[0] && runtime.GOOS == "linux" {
+		t.Fatal("a released mapping of the right size was not reused")
+	}
+	for i, v := range b {
+		if v != 0 {
+			t.Fatalf("reused value %d = %g, want 0", i, v)
+		}
+	}
+	freeB()
+	if c, free := bigF32(n / 4); &c[0] == &a[0] { // 4× smaller than the kept mapping: a new one
+		t.Fatal("a mapping 4× the request was handed out")
+	} else {
+		free()
+	}
+	var c bufCache
+	for _, size := range []int{bigCacheBytes / 2, bigCacheBytes / 4, bigCacheBytes / 2} {
+		b, err := cpu.MapAnon(size)
+		if err != nil {
+			t.Skip(err)
+		}
+		c.put(b)
+	}
+	if c.bytes > bigCacheBytes || len(c.free) != 2 || c.bytes != bigCacheBytes*3/4 {
+		t.Fatalf("kept %d mappings, %d bytes; want 2 and %d", len(c.free), c.bytes, bigCacheBytes*3/4)
+	}
+	if c.take(bigCacheBytes) != nil || c.take(bigCacheBytes/4) == nil {
+		t.Fatal("take: wrong size handed out")
 	}
 }
