@@ -78,7 +78,7 @@ func TestGPTQFloat32Update(t *testing.T) {
 
 // BenchmarkGPTQ4096: GPTQ on a 4096×4096 layer (Llama-3-8B's q_proj shape) with a Hessian of
 // 2048 random tokens (RPIQ_GPTQ_SHAPE=MxN for another, benchShape). Reports the time of the Cholesky
-// inverse (hinvUpperF32, timed again on its own) and of the rest of the call (the updates, the
+// inverse (the call's own factorisation, Inverse.FactorSec) and of the rest of the call (the updates, the
 // group fits and the quantization itself), and the rate of the whole call's matrix work: the
 // inverse's n³/6 + n³/6 multiply-adds (a Cholesky and a triangular inverse: hinvFlops) and the
 // updates' m·n²/2 (gptqFlops), against the float32 peak of the cores.
@@ -105,25 +105,20 @@ func BenchmarkGPTQ4096(b *testing.B) {
 	cpu0 := cpuSeconds()
 	var inv time.Duration
 	for i := 0; i < b.N; i++ {
-		if _, err := GPTQ(w, m, n, H, cfg); err != nil {
-			b.Fatal(err)
-		}
-		// The Cholesky inverse alone, on the same Hessian, to take out of the call's time.
-		t := time.Now()
-		diag := make([]float64, n)
-		for i := range diag {
-			diag[i] = H[i*n+i]
-		}
-		_, _, free, err := hinvUpperF32(H, n, cfg.Damp, identity(n), diag)
+		// The call's own factorisation time, from its Inverse, is taken out of the call's.
+		v, err := NewInverse(H, n, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		free()
-		inv += time.Since(t)
+		if _, err := v.GPTQ(w, m); err != nil {
+			b.Fatal(err)
+		}
+		inv += time.Duration(v.FactorSec * float64(time.Second))
+		v.Close()
 	}
 	b.StopTimer()
 	cpuS := cpuSeconds() - cpu0
-	gptqTime := b.Elapsed() - inv // the GPTQ calls
+	gptqTime := b.Elapsed()
 	N := float64(b.N)
 	invFlops := hinvFlops(n) * N
 	updFlops := gptqFlops(m, n)*N - invFlops
@@ -135,7 +130,7 @@ func BenchmarkGPTQ4096(b *testing.B) {
 	peak := cpu.PeakGFLOPs(cpu.Default().Threads())
 	b.ReportMetric((invFlops+updFlops)/gptqTime.Seconds()/1e9/peak, "of-peak")
 	b.ReportMetric(updFlops/(gptqTime-inv).Seconds()/1e9/peak, "update-of-peak")
-	b.ReportMetric(cpuS/N, "CPU-s/op") // both calls
+	b.ReportMetric(cpuS/N, "CPU-s/op")
 }
 
 // benchShape is the layer the GPTQ and stage-2 benchmarks quantize: 4096×4096 (Llama-3-8B's
