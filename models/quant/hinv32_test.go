@@ -122,6 +122,12 @@ func TestAntiTransposeLower(t *testing.T) {
 // most bigCacheBytes of them (the largest unmapped first).
 func TestBigF32Reuse(t *testing.T) {
 	const n = 1 << 20 // 4 MiB
+	bigCache.mu.Lock() // start from an empty cache (earlier tests leave mappings in it)
+	for _, b := range bigCache.free {
+		_ = cpu.Unmap(b)
+	}
+	bigCache.free, bigCache.bytes = nil, 0
+	bigCache.mu.Unlock()
 	a, freeA := bigF32(n)
 	for i := range a {
 		a[i] = 1
