@@ -35,10 +35,7 @@ const confirmPad = 20
 
 // confirmer is the second decoder.
 type confirmer struct {
-	api    *sphinxAPI
-	cfg    uintptr
-	ps     uintptr
-	argv   *cArgv
+	decoder
 	search map[string]string // phrase -> the name of its grammar's search
 }
 
@@ -79,8 +76,7 @@ func newConfirmer(api *sphinxAPI, modelDir, tmpDir string, phrases map[string]Co
 		texts = append(texts, p)
 	}
 	sort.Strings(texts)
-	c := &confirmer{api: api}
-	var err error
+	c := &confirmer{decoder: decoder{api: api}}
 	// Wide beams: with the defaults (1e-48, 7e-29), the path of a phrase of four to six words
 	// was pruned on eSpeak voices before it ended ("what is in front of me" decoded as nothing,
 	// "is there text here" as "repeat" with silence over the first words).
@@ -95,17 +91,9 @@ func newConfirmer(api *sphinxAPI, modelDir, tmpDir string, phrases map[string]Co
 		// Language weight 1: the phone loop's 1/39 a phone then costs what it says, not 6.5
 		// times that (the margin is taken on acoustic scores; the weight steers the paths).
 		"-fdict", fdictPath, "-lw", "1"}
-	if c.argv, err = newCArgv(args); err != nil {
+	if err := c.open(args, "the confirming decoder's", modelDir, " for the confirming pass"); err != nil {
+		c.close()
 		return nil, err
-	}
-	c.cfg = c.argv.parse(api)
-	if c.cfg == 0 {
-		c.close()
-		return nil, fmt.Errorf("%w (PocketSphinx rejected the confirming decoder's configuration)", ErrNoRecognizer)
-	}
-	if c.ps = api.psInit(c.cfg); c.ps == 0 {
-		c.close()
-		return nil, fmt.Errorf("%w (PocketSphinx could not load the model %s for the confirming pass)", ErrNoRecognizer, modelDir)
 	}
 	c.search = map[string]string{}
 	for i, p := range texts {
@@ -170,21 +158,6 @@ func (c *confirmer) margin(phrase string, samples []int16) (float64, error) {
 	}
 	frames := float64(len(samples)) / frameSamples
 	return float64(ps-gs) * 1024 * math.Log10(1.0001) / frames, nil
-}
-
-func (c *confirmer) close() {
-	if c.ps != 0 {
-		c.api.psFree(c.ps)
-		c.ps = 0
-	}
-	if c.cfg != 0 {
-		c.api.cmdLnFreeR(c.cfg)
-		c.cfg = 0
-	}
-	if c.argv != nil {
-		c.argv.free()
-		c.argv = nil
-	}
 }
 
 // history keeps the last histSamples of audio fed, for the confirming pass.

@@ -154,6 +154,49 @@ func (a *cArgv) parse(api *sphinxAPI) uintptr {
 	return api.cmdLnParseR(0, api.psArgs(), int32(len(a.ptrs)-1), (**byte)(unsafe.Pointer(&a.ptrs[0])), 1)
 }
 
+// decoder is one PocketSphinx decoder with the configuration it was made from and the C
+// strings that configuration's hash table points into: the spotter's and the confirming pass's.
+type decoder struct {
+	api  *sphinxAPI
+	cfg  uintptr
+	ps   uintptr
+	argv *cArgv
+}
+
+// open parses args and loads the model. whose names the configuration in the error ("its",
+// "the confirming decoder's") and purpose what the model is for ("" or " for …"). On an error
+// the caller still calls close.
+func (d *decoder) open(args []string, whose, modelDir, purpose string) error {
+	var err error
+	if d.argv, err = newCArgv(args); err != nil {
+		return err
+	}
+	if d.cfg = d.argv.parse(d.api); d.cfg == 0 {
+		return fmt.Errorf("%w (PocketSphinx rejected %s configuration)", ErrNoRecognizer, whose)
+	}
+	if d.ps = d.api.psInit(d.cfg); d.ps == 0 {
+		return fmt.Errorf("%w (PocketSphinx could not load the model %s%s)", ErrNoRecognizer, modelDir, purpose)
+	}
+	return nil
+}
+
+// close frees the decoder, then its configuration, then the strings (the configuration's hash
+// table keys point into them); each part at most once.
+func (d *decoder) close() {
+	if d.ps != 0 {
+		d.api.psFree(d.ps)
+		d.ps = 0
+	}
+	if d.cfg != 0 {
+		d.api.cmdLnFreeR(d.cfg)
+		d.cfg = 0
+	}
+	if d.argv != nil {
+		d.argv.free()
+		d.argv = nil
+	}
+}
+
 // free releases the strings; call it only after cmd_ln_free_r.
 func (a *cArgv) free() {
 	for _, p := range a.ptrs {

@@ -110,10 +110,7 @@ type SpotterOptions struct {
 // Spotter finds command phrases in 16 kHz audio with PocketSphinx keyphrase search. It is not
 // safe for concurrent use except through Voice.
 type Spotter struct {
-	api     *sphinxAPI
-	cfg     uintptr
-	ps      uintptr
-	argv    *cArgv
+	decoder
 	tmpDir  string
 	phrases map[string]Command
 	thresh  map[string]float64 // phrase -> exponent in force
@@ -201,7 +198,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
-	s := &Spotter{api: api, tmpDir: tmp, phrases: map[string]Command{}, thresh: map[string]float64{}, cool: opts.Cooldown, pause: max(0, int64(opts.Pause/(10*time.Millisecond))), levels: newLevels(), last: map[Command]int64{}, seen: map[string]int64{}}
+	s := &Spotter{decoder: decoder{api: api}, tmpDir: tmp, phrases: map[string]Command{}, thresh: map[string]float64{}, cool: opts.Cooldown, pause: max(0, int64(opts.Pause/(10*time.Millisecond))), levels: newLevels(), last: map[Command]int64{}, seen: map[string]int64{}}
 	fail := func(err error) (*Spotter, error) {
 		s.Close()
 		return nil, err
@@ -231,7 +228,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if err := os.WriteFile(kwsPath, []byte(kws.String()), 0o600); err != nil {
 		return fail(fmt.Errorf("trigger: %w", err))
 	}
-	if s.argv, err = newCArgv(append([]string{
+	if err := s.open(append([]string{
 		"-hmm", opts.ModelDir, "-dict", dictPath, "-logfn", "/dev/null", "-samprate", "16000",
 		// The phone loop (the "any other speech" the keyphrases compete with) pays 1e-20 per
 		// phone instead of the default 1e-1. With the default, a long phrase lost 1e-40 or more
@@ -239,16 +236,8 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		// was never heard at any threshold. Scores rise with phrase length, so each phrase has
 		// its own threshold (DefaultPhrases).
 		"-kws_plp", phoneLoopPenalty,
-	}, opts.extra...)); err != nil {
+	}, opts.extra...), "its", opts.ModelDir, ""); err != nil {
 		return fail(err)
-	}
-	s.cfg = s.argv.parse(api)
-	if s.cfg == 0 {
-		return fail(fmt.Errorf("%w (PocketSphinx rejected its configuration)", ErrNoRecognizer))
-	}
-	s.ps = api.psInit(s.cfg)
-	if s.ps == 0 {
-		return fail(fmt.Errorf("%w (PocketSphinx could not load the model %s)", ErrNoRecognizer, opts.ModelDir))
 	}
 	if api.psSetKws(s.ps, "commands", kwsPath) != 0 {
 		return fail(fmt.Errorf("trigger: PocketSphinx rejected the keyphrase list %s", kwsPath))
@@ -851,17 +840,8 @@ func (s *Spotter) Close() error {
 	}
 	if s.ps != 0 {
 		s.api.psEndUtt(s.ps)
-		s.api.psFree(s.ps)
-		s.ps = 0
 	}
-	if s.cfg != 0 {
-		s.api.cmdLnFreeR(s.cfg)
-		s.cfg = 0
-	}
-	if s.argv != nil {
-		s.argv.free() // after cmd_ln_free_r: its hash table keys point into these strings
-		s.argv = nil
-	}
+	s.decoder.close()
 	return os.RemoveAll(s.tmpDir)
 }
 

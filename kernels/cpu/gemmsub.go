@@ -37,14 +37,17 @@ func (p *Pool) GemmSubF32T(dst []float32, ldd int, x []float32, ldx int, wT []fl
 		len(dst) < (n-1)*ldd+m || len(x) < (n-1)*ldx+k || len(wT) < (k-1)*ldw+m {
 		panic("cpu: GemmSubF32T dimensions do not match the slices")
 	}
+	// The last m mod 16 columns (the only ones outside whole panels: blocks and shares are
+	// multiples of 16) go through dots, gathered once here.
+	m16 := m &^ 15
+	tail := make([]float32, (m-m16)*k)
+	for j := m16; j < m; j++ {
+		for t := 0; t < k; t++ {
+			tail[(j-m16)*k+t] = wT[t*ldw+j]
+		}
+	}
 	p.gemmPackedStrided(dst, ldd, x, ldx, n, k, m, denseSource{k: k, pack: packF32KMajor(wT, k, ldw),
-		dot: func(xi []float32, j int) float32 { // leftover columns (m mod 16): rare, a gather
-			col := make([]float32, k)
-			for t := range col {
-				col[t] = wT[t*ldw+j]
-			}
-			return DotF32(xi, col)
-		}}, true)
+		dot: func(xi []float32, j int) float32 { return DotF32(xi, tail[(j-m16)*k:(j-m16+1)*k]) }}, true)
 }
 
 // packF32KMajor packs columns j of a k-major matrix (wT[t*ldw+j]) as panels: panel q's row t

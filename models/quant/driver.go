@@ -609,7 +609,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 		}
 		d := time.Since(t0).Seconds()
 		cost.GPTQSec += d
-		cost.gptqUpdFlops += gptqFlops(m, n) - hinvFlops(n) // the inverse counted once per input
+		cost.gptqUpdFlops += gptqUpdateFlops(m, n) // the inverse is counted once per input
 		rep.Stage1Sec = d
 		rep.DampUsed, rep.GPTQLoss = g.DampUsed, g.Loss
 		rep.Instance.GPTQ, rep.Heldout.GPTQ = inst.err(g), ho.err(g)

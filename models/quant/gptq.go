@@ -126,11 +126,10 @@ func (q *Quantized) Clone() *Quantized {
 // checkFinite names the first NaN/Inf of a matrix: a bit test (all exponent bits set) on every
 // worker, then a second pass for the index only when one is found.
 func checkFinite(what string, x []float64) error {
-	const exp = 0x7ff0000000000000
 	var bad atomic.Bool
 	parallel(len(x), func(lo, hi int) {
 		for _, v := range x[lo:hi] {
-			if math.Float64bits(v)&exp == exp {
+			if nonFinite64(v) {
 				bad.Store(true)
 				return
 			}
@@ -140,12 +139,15 @@ func checkFinite(what string, x []float64) error {
 		return nil
 	}
 	for i, v := range x {
-		if math.Float64bits(v)&exp == exp {
+		if nonFinite64(v) {
 			return fmt.Errorf("quant: %s has a non-finite value %v at element %d", what, v, i)
 		}
 	}
 	return nil
 }
+
+// nonFinite64 is a bit test for NaN and ±Inf (all exponent bits set).
+func nonFinite64(v float64) bool { return math.Float64bits(v)&0x7ff0000000000000 == 0x7ff0000000000000 }
 
 // GPTQ quantizes the m×n weights w with the n×n Hessian h (H = 2/N Σ x xᵀ, both triangles
 // filled), following the reference fasterquant line by line: dead columns, act-order, static or
@@ -337,12 +339,12 @@ func gptq32(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 	return q, nil
 }
 
-// gptqFlops counts GPTQ's matrix work on an m×n module, in flops (two per multiply-add): the
-// Hessian's inverse (hinvInverseFlops) and the error updates, every column's errors reaching
-// every later column once (m·n²/2 multiply-adds, within the blocks and deferred together).
-func gptqFlops(m, n int) float64 {
+// gptqUpdateFlops counts GPTQ's updates on an m×n module, in flops (two per multiply-add):
+// every column's errors reach every later column once (m·n²/2 multiply-adds, within the
+// blocks and deferred together). The inverse, hinvFlops(n), is counted once per Hessian.
+func gptqUpdateFlops(m, n int) float64 {
 	fm, fn := float64(m), float64(n)
-	return hinvFlops(n) + fm*fn*fn
+	return fm * fn * fn
 }
 
 // hinvFlops is the inverse's work in flops: a Cholesky and a triangular inverse, n³/6
@@ -617,27 +619,6 @@ func putCodes(dst []uint8, ldc int, codes []uint8, rt int, perm []int) {
 	}
 }
 
-// transposeInto sets dst[c*ldd + r] = src[(r−lo)*lds + c] for rows lo..hi and columns 0..cols
-// of src (src starts at row lo), in 8×8 tiles.
-func transposeInto[F float32 | float64](dst []F, ldd int, src []F, lds, lo, hi, cols int) {
-	if d32, ok := any(dst).([]float32); ok {
-		cpu.TransposeF32(d32[lo:], ldd, any(src).([]float32), lds, hi-lo, cols)
-		return
-	}
-	for r0 := lo; r0 < hi; r0 += 8 {
-		r1 := min(r0+8, hi)
-		for c0 := 0; c0 < cols; c0 += 8 {
-			c1 := min(c0+8, cols)
-			for r := r0; r < r1; r++ {
-				s := src[(r-lo)*lds:]
-				for c := c0; c < c1; c++ {
-					dst[c*ldd+r] = s[c]
-				}
-			}
-		}
-	}
-}
-
 // subOuter sets y[j·ldy + p] −= a[j]·x[p]: a column's errors x fed to the block's later
 // columns (GPTQ's rank-1 update), on kernels/cpu's vector kernel in float32.
 func subOuter[F float32 | float64](y []F, ldy int, a, x []F) {
@@ -745,7 +726,6 @@ func permuteRows[F float32 | float64](Wt []F, m int, perm []int) {
 // row-major buffer, which TransposeF32 then writes as columns.
 func transposeF64ToF32(Wt []float32, w []float64, m, n int) bool {
 	const rs, cs = 16, 64
-	const exp = 0x7ff0000000000000
 	var bad atomic.Bool
 	parallelRows((m+rs-1)/rs, rs*n, func(lo, hi int) {
 		var buf [rs * cs]float32
@@ -758,7 +738,7 @@ func transposeF64ToF32(Wt []float32, w []float64, m, n int) bool {
 					b := buf[(r-r0)*cs:]
 					for c, v := range w[r*n+c0 : r*n+c1] {
 						b[c] = float32(v)
-						nonFinite = nonFinite || math.Float64bits(v)&exp == exp
+						nonFinite = nonFinite || nonFinite64(v)
 					}
 				}
 				cpu.TransposeF32(Wt[c0*m+r0:], m, buf[:], cs, r1-r0, c1-c0)

@@ -81,7 +81,7 @@ func TestGPTQFloat32Update(t *testing.T) {
 // inverse (the call's own factorisation, Inverse.FactorSec) and of the rest of the call (the updates, the
 // group fits and the quantization itself), and the rate of the whole call's matrix work: the
 // inverse's n³/6 + n³/6 multiply-adds (a Cholesky and a triangular inverse: hinvFlops) and the
-// updates' m·n²/2 (gptqFlops), against the float32 peak of the cores.
+// updates' m·n²/2 (gptqUpdateFlops), against the float32 peak of the cores.
 // go test -run X -bench 'GPTQ4096$' -benchtime 1x ./models/quant
 func BenchmarkGPTQ4096(b *testing.B) {
 	m, n := benchShape(b)
@@ -121,7 +121,7 @@ func BenchmarkGPTQ4096(b *testing.B) {
 	gptqTime := b.Elapsed()
 	N := float64(b.N)
 	invFlops := hinvFlops(n) * N
-	updFlops := gptqFlops(m, n)*N - invFlops
+	updFlops := gptqUpdateFlops(m, n) * N
 	b.ReportMetric((gptqTime-inv).Seconds()/N, "update-s/op")
 	b.ReportMetric(inv.Seconds()/N, "hinv-s/op")
 	b.ReportMetric(invFlops/inv.Seconds()/1e9, "hinv-GFLOP/s")

@@ -236,7 +236,7 @@ func triInvLowerF32(M []float32, n int, inv []float64) {
 		if s > 0 {
 			// L21ᵀ (b×s), the right-hand side of T = −X22·L21.
 			l := lt[:b*s]
-			parallelRows(s, b, func(lo, hi int) { transposeInto(l, s, M[(j1+lo)*n+j0:], n, lo, hi, b) })
+			parallelRows(s, b, func(lo, hi int) { cpu.TransposeF32(l[lo:], s, M[(j1+lo)*n+j0:], n, hi-lo, b) })
 			tt := t[:s*b]
 			clear(tt)
 			for p0 := j1; p0 < n; p0 += hinvPanel {

@@ -121,7 +121,7 @@ func TestAntiTransposeLower(t *testing.T) {
 // bigF32 hands a released mapping to the next request of a fitting size, cleared, and keeps at
 // most bigCacheBytes of them (the largest unmapped first).
 func TestBigF32Reuse(t *testing.T) {
-	const n = 1 << 20 // 4 MiB
+	const n = 1 << 20  // 4 MiB
 	bigCache.mu.Lock() // start from an empty cache (earlier tests leave mappings in it)
 	for _, b := range bigCache.free {
 		_ = cpu.Unmap(b)
