@@ -242,6 +242,47 @@ func SubOuterF32(y []float32, ldy int, a, x []float32) {
 }
 
 //go:noescape
+func subOuter16AVX512(y *float32, ldy int, aT *float32, x *float32, ldx int, cols int, chunks int)
+
+// SubOuter16F32 is SubOuterF32(y, ldy, a_i, x[i·ldx : i·ldx+n]) for i = 0, …, 15 in order, with
+// a_i[j] = aT[16j + i] for j < cols: the same fused multiply-adds in the same order, so the same
+// bits, but each y value read and written once for all sixteen (GPTQ's feedback of sixteen
+// columns' errors to the later columns of a block; one at a time, it spent a load and a store
+// per multiply-add). It reports false, doing nothing, where the machine has no AVX-512 for it;
+// the caller then takes SubOuterF32.
+func SubOuter16F32(y []float32, ldy int, aT []float32, x []float32, ldx, n, cols int) bool {
+	if !hasSubOuter512 {
+		return false
+	}
+	if n <= 0 || cols <= 0 {
+		return true
+	}
+	_, _, _ = y[(cols-1)*ldy+n-1], aT[16*cols-1], x[15*ldx+n-1]
+	n16, c8 := n&^15, cols&^7
+	if n16 > 0 && c8 > 0 {
+		subOuter16AVX512(&y[0], ldy, &aT[0], &x[0], ldx, c8, n16/16)
+	}
+	// The rest as SubOuterF32 does it, sixteen times in order: the rows past the last 16 of the
+	// first columns (its unfused tail), and all rows of the columns past the last eight.
+	var a [7]float32
+	for i := 0; i < 16; i++ {
+		xi := x[i*ldx : i*ldx+n]
+		if n16 < n {
+			for j := 0; j < c8; j++ {
+				axpyGo(y[j*ldy+n16:j*ldy+n], -aT[16*j+i], xi[n16:])
+			}
+		}
+		if c8 < cols {
+			for j := c8; j < cols; j++ {
+				a[j-c8] = aT[16*j+i]
+			}
+			SubOuterF32(y[c8*ldy:], ldy, a[:cols-c8], xi)
+		}
+	}
+	return true
+}
+
+//go:noescape
 func axpyRowsAVX2(y, a, x *float32, rows, ldx, n int)
 
 // AXPYRows sets y[p] = Σ_r a[r]·x[r·ldx + p] for p < len(y), r < len(a): bit for bit what
@@ -327,6 +368,40 @@ func GridErrF32(codes []uint8, e []float32, loss []float64, w []float32, scale, 
 		}
 	}
 	gridErrGo(codes[v:n], e[v:n], loss[v:n], w[v:], scale[v:n], zero[v:n], maxq, d)
+}
+
+//go:noescape
+func transpose8F64AVX(dst *float32, ldd int, src *float64, lds int, blocks int) (bad uint64)
+
+// TransposeF64ToF32 sets dst[c·ldd + r] = float32(src[r·lds + c]) for r < rows, c < cols, and
+// reports whether every converted value is finite (false for a non-finite src value, and for
+// one beyond float32's range). 8×8 blocks are converted and transposed in registers, the edges
+// element by element. GPTQ makes its float32 working copy of Wᵀ with it: one pass over the
+// float64 weights.
+func TransposeF64ToF32(dst []float32, ldd int, src []float64, lds, rows, cols int) (finite bool) {
+	if rows <= 0 || cols <= 0 {
+		return true
+	}
+	_, _ = src[(rows-1)*lds+cols-1], dst[(cols-1)*ldd+rows-1]
+	r8, c8 := rows&^7, cols&^7
+	if !hasAVX2FMA {
+		r8, c8 = 0, 0
+	}
+	finite = true
+	if c8 > 0 {
+		for r := 0; r < r8; r += 8 {
+			if transpose8F64AVX(&dst[r], ldd, &src[r*lds], lds, c8/8) != 0 {
+				finite = false
+			}
+		}
+	}
+	if c8 < cols && r8 > 0 {
+		finite = transposeF64ToF32Go(dst[c8*ldd:], ldd, src[c8:], lds, r8, cols-c8) && finite
+	}
+	if r8 < rows {
+		finite = transposeF64ToF32Go(dst[r8:], ldd, src[r8*lds:], lds, rows-r8, cols) && finite
+	}
+	return finite
 }
 
 //go:noescape

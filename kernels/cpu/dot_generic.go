@@ -122,3 +122,15 @@ func transposeGo(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 		}
 	}
 }
+
+func transposeF64ToF32Go(dst []float32, ldd int, src []float64, lds, rows, cols int) bool {
+	var bad float32 // x − x: +0 for finite x, NaN otherwise
+	for r := 0; r < rows; r++ {
+		for c, v := range src[r*lds : r*lds+cols] {
+			x := float32(v)
+			dst[c*ldd+r] = x
+			bad += x - x
+		}
+	}
+	return bad == 0
+}

@@ -81,3 +81,17 @@ func TransposeF32(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 	}
 	transposeGo(dst, ldd, src, lds, rows, cols)
 }
+
+// TransposeF64ToF32 sets dst[c·ldd + r] = float32(src[r·lds + c]) for r < rows, c < cols, and
+// reports whether every converted value is finite.
+func TransposeF64ToF32(dst []float32, ldd int, src []float64, lds, rows, cols int) bool {
+	if rows <= 0 || cols <= 0 {
+		return true
+	}
+	return transposeF64ToF32Go(dst, ldd, src, lds, rows, cols)
+}
+
+// SubOuter16F32 reports false: the sixteen-column form is AVX-512 assembly only.
+func SubOuter16F32(y []float32, ldy int, aT []float32, x []float32, ldx, n, cols int) bool {
+	return false
+}

@@ -61,18 +61,114 @@ func TestSubOuterF32(t *testing.T) {
 }
 
 // BenchmarkSubOuterF32 is GPTQ's within-block feedback on one tile: 64 rows, each of a 128-column
-// block's columns fed to the columns after it, in multiply-adds per second on one core.
+// block's columns fed to the columns after it, in multiply-adds per second on one core: one
+// column at a time (rank1), and, where the machine has AVX-512, sixteen columns' errors at once
+// to the columns past their group (rank16, SubOuter16F32, one at a time inside the group).
 // go test -run X -bench SubOuterF32 ./kernels/cpu
 func BenchmarkSubOuterF32(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
-	tile, ub, e := randF32(r, 64*128), randF32(r, 128*128), randF32(r, 64)
+	tile, ub, e := randF32(r, 64*128), randF32(r, 128*128), randF32(r, 16*64)
 	for i := range ub {
 		ub[i] *= 1e-3
 	}
-	for b.Loop() {
-		for i := 0; i < 127; i++ {
-			SubOuterF32(tile[(i+1)*64:], 64, ub[i*128+i+1:(i+1)*128], e)
+	fmas := 64 * 127 * 128 / 2
+	b.Run("rank1", func(b *testing.B) {
+		for b.Loop() {
+			for i := 0; i < 127; i++ {
+				SubOuterF32(tile[(i+1)*64:], 64, ub[i*128+i+1:(i+1)*128], e[:64])
+			}
+		}
+		b.ReportMetric(float64(b.N)*float64(fmas)/b.Elapsed().Seconds()/1e9, "GFMA/s")
+	})
+	if !hasSubOuter512 {
+		return
+	}
+	// Each group's U rows packed column by column, once per block as GPTQ packs them for all
+	// of the block's tiles.
+	aT := make([][]float32, 8)
+	for s := 0; s < 112; s += 16 {
+		cols := 128 - s - 16
+		aT[s/16] = make([]float32, 16*cols)
+		for j := 0; j < cols; j++ {
+			for i := 0; i < 16; i++ {
+				aT[s/16][16*j+i] = ub[(s+i)*128+s+16+j]
+			}
 		}
 	}
-	b.ReportMetric(float64(b.N)*64*127*128/2/b.Elapsed().Seconds()/1e9, "GFMA/s")
+	b.Run("rank16", func(b *testing.B) {
+		for b.Loop() {
+			for s := 0; s < 128; s += 16 {
+				for i := s; i < s+15; i++ {
+					SubOuterF32(tile[(i+1)*64:(s+16)*64], 64, ub[i*128+i+1:i*128+s+16], e[(i-s)*64:(i-s+1)*64])
+				}
+				if cols := 128 - s - 16; cols > 0 {
+					SubOuter16F32(tile[(s+16)*64:], 64, aT[s/16], e, 64, 64, cols)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.N)*float64(fmas)/b.Elapsed().Seconds()/1e9, "GFMA/s")
+	})
+}
+
+// SubOuter16F32 against sixteen SubOuterF32 calls in order (bit for bit: the same fused
+// multiply-adds in the same order, edges included) and against the float64 definition; where
+// the machine has no AVX-512 it must decline and leave y alone.
+func TestSubOuter16F32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	for _, cols := range []int{1, 7, 8, 9, 16, 23, 112} {
+		for _, n := range []int{1, 15, 16, 17, 64, 100} {
+			ldy, ldx := n+rng.IntN(9), n+rng.IntN(5)
+			aT := make([]float32, 16*cols)
+			x := make([]float32, 16*ldx)
+			y0 := make([]float32, cols*ldy)
+			for _, v := range [][]float32{aT, x, y0} {
+				for i := range v {
+					v[i] = float32(rng.NormFloat64())
+				}
+			}
+			got := append([]float32(nil), y0...)
+			if !SubOuter16F32(got, ldy, aT, x, ldx, n, cols) {
+				if hasSubOuter512 {
+					t.Fatal("declined on a machine with AVX-512")
+				}
+				for i := range got {
+					if got[i] != y0[i] {
+						t.Fatal("declined but changed y")
+					}
+				}
+				return
+			}
+			want := append([]float32(nil), y0...)
+			a := make([]float32, cols)
+			for i := 0; i < 16; i++ {
+				for j := range a {
+					a[j] = aT[16*j+i]
+				}
+				SubOuterF32(want, ldy, a, x[i*ldx:i*ldx+n])
+			}
+			for j := 0; j < cols; j++ {
+				for p := 0; p < ldy; p++ {
+					k := j*ldy + p
+					if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
+						t.Fatalf("cols=%d n=%d: y[%d][%d] = %v, SubOuterF32 gives %v", cols, n, j, p, got[k], want[k])
+					}
+					if p >= n {
+						if got[k] != y0[k] {
+							t.Fatalf("cols=%d n=%d: y[%d][%d] outside the rows' width changed", cols, n, j, p)
+						}
+						continue
+					}
+					ref, bound := float64(y0[k]), 0.0
+					for i := 0; i < 16; i++ {
+						prod := float64(aT[16*j+i]) * float64(x[i*ldx+p])
+						ref -= prod
+						bound += 2 * (math.Abs(ref) + math.Abs(prod)) * 0x1p-24
+					}
+					if math.Abs(float64(got[k])-ref) > bound {
+						t.Fatalf("cols=%d n=%d: y[%d][%d] = %v, float64 %v (bound %g)", cols, n, j, p, got[k], ref, bound)
+					}
+				}
+			}
+		}
+	}
 }

@@ -146,6 +146,20 @@ func checkFinite(what string, x []float64) error {
 	return nil
 }
 
+// checkFitsF32 is checkFinite, then a check that every value is within float32's range: the
+// large modules are quantized in float32, where such a weight would be infinite.
+func checkFitsF32(what string, x []float64) error {
+	if err := checkFinite(what, x); err != nil {
+		return err
+	}
+	for i, v := range x {
+		if math.IsInf(float64(float32(v)), 0) {
+			return fmt.Errorf("quant: %s %v at element %d is beyond float32's range (±%g), in which modules of %d weights or more are quantized", what, v, i, math.MaxFloat32, f32UpdateMin)
+		}
+	}
+	return nil
+}
+
 // nonFinite64 is a bit test for NaN and ±Inf (all exponent bits set).
 func nonFinite64(v float64) bool { return math.Float64bits(v)&0x7ff0000000000000 == 0x7ff0000000000000 }
 
@@ -318,7 +332,7 @@ func gptq32(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 	Wt, freeW := bigF32(m * n)
 	defer freeW()
 	if !transposeF64ToF32(Wt, w, m, n) {
-		return nil, checkFinite("weight", w) // names the value
+		return nil, checkFitsF32("weight", w) // names the value
 	}
 	rowScale, rowZero, staticScale, staticZero := gptqSetup(q, Wt, m, n, cfg, v.dead, v.perm)
 	q.DampUsed = v.damp
@@ -462,6 +476,16 @@ func gptqColumns[F float32 | float64](q *Quantized, Wt []F, m, n int, cfg Config
 	rowLoss := make([]float64, m)
 	loss := 0.0
 	big := m*B*B >= f32UpdateMin
+	// With AVX-512 (float32 only), each group of 16 columns feeds its errors to the block's
+	// later columns at once (cpu.SubOuter16F32: the same fused multiply-adds in the same order,
+	// each weight loaded and stored once per group rather than once per column), and one at a
+	// time only inside the group. ubT holds each group's rows of U, packed column by column.
+	_, f32 := any(Wt).([]float32)
+	rank16 := f32 && cpu.SubOuter16F32(nil, 0, nil, nil, 0, 0, 0)
+	var ubT []float32
+	if rank16 {
+		ubT = make([]float32, B*B)
+	}
 	rows := func(fn func(lo, hi int)) {
 		if big {
 			// whole tiles to every worker: the same vectors and the same bits on any pool size
@@ -507,6 +531,19 @@ func gptqColumns[F float32 | float64](q *Quantized, Wt []F, m, n int, cfg Config
 		}
 		ub := UB[:cnt*cnt]
 		uBlock(ub, i1, i2)
+		groups := 0 // the groups of 16 with later columns in the block
+		if rank16 {
+			groups = (cnt - 1) / 16
+			u := any(ub).([]float32)
+			for g := 0; g < groups; g++ {
+				s, cols := 16*g, cnt-16*g-16
+				for j := 0; j < cols; j++ {
+					for i := 0; i < 16; i++ {
+						ubT[g*16*B+16*j+i] = u[(s+i)*cnt+s+16+j]
+					}
+				}
+			}
+		}
 		s0 := i1 / super * super
 		s1 := min(s0+super, n)
 		eb := Err[(i1-s0)*m:] // this block's errors
@@ -530,7 +567,14 @@ func gptqColumns[F float32 | float64](q *Quantized, Wt []F, m, n int, cfg Config
 					e1 := et[i*rt : (i+1)*rt]
 					gridErr(codes[i*rt:(i+1)*rt], e1, rowLoss[t0:t0+rt], tile[i*rt:(i+1)*rt],
 						colScale[i][t0:t0+rt], colZero[i][t0:t0+rt], maxq, float64(ub[i*cnt+i]))
-					if i+1 < cnt {
+					if g := i / 16; g < groups {
+						end := 16*g + 16
+						if i+1 < end {
+							subOuter(tile[(i+1)*rt:], rt, ub[i*cnt+i+1:i*cnt+end], e1)
+						} else {
+							cpu.SubOuter16F32(any(tile[end*rt:]).([]float32), rt, ubT[g*16*B:], any(et[16*g*rt:]).([]float32), rt, rt, cnt-end)
+						}
+					} else if i+1 < cnt {
 						subOuter(tile[(i+1)*rt:], rt, ub[i*cnt+i+1:(i+1)*cnt], e1)
 					}
 				}
@@ -720,31 +764,22 @@ func permuteRows[F float32 | float64](Wt []F, m int, perm []int) {
 }
 
 // transposeF64ToF32 sets Wt[c·m + r] = float32(w[r·n + c]), GPTQ's float32 working copy of Wᵀ,
-// and reports whether every value of w was finite (checked on the way: a separate pass over a
-// large module's float64 weights was a tenth of its update time). Each worker takes strips of 16
-// rows (a cache line of Wt per column) and converts them 64 columns at a time into a small
-// row-major buffer, which TransposeF32 then writes as columns.
+// and reports whether every converted value is finite (checked on the way: a separate pass over
+// a large module's float64 weights was a tenth of its update time). Each worker takes strips of
+// 16 rows (a cache line of Wt per column), 64 columns at a time, through cpu.TransposeF64ToF32.
 func transposeF64ToF32(Wt []float32, w []float64, m, n int) bool {
 	const rs, cs = 16, 64
 	var bad atomic.Bool
 	parallelRows((m+rs-1)/rs, rs*n, func(lo, hi int) {
-		var buf [rs * cs]float32
-		var nonFinite bool
+		finite := true
 		for r0 := lo * rs; r0 < min(hi*rs, m); r0 += rs {
 			r1 := min(r0+rs, m)
 			for c0 := 0; c0 < n; c0 += cs {
 				c1 := min(c0+cs, n)
-				for r := r0; r < r1; r++ {
-					b := buf[(r-r0)*cs:]
-					for c, v := range w[r*n+c0 : r*n+c1] {
-						b[c] = float32(v)
-						nonFinite = nonFinite || nonFinite64(v)
-					}
-				}
-				cpu.TransposeF32(Wt[c0*m+r0:], m, buf[:], cs, r1-r0, c1-c0)
+				finite = cpu.TransposeF64ToF32(Wt[c0*m+r0:], m, w[r0*n+c0:], n, r1-r0, c1-c0) && finite
 			}
 		}
-		if nonFinite {
+		if !finite {
 			bad.Store(true)
 		}
 	})

@@ -441,6 +441,13 @@ func TestGPTQNonFiniteAndSharedInverse(t *testing.T) {
 		if _, err := GPTQ(bad, m, n, h, cfg); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("weight has a non-finite value -Inf at element %d", m*n-3)) {
 			t.Fatalf("m=%d: a -Inf weight gave %v", m, err)
 		}
+		if m*n >= f32UpdateMin { // the float32 path names a weight it cannot hold
+			bad[m*n-3] = w[m*n-3]
+			bad[5] = -1e39
+			if _, err := GPTQ(bad, m, n, h, cfg); err == nil || !strings.Contains(err.Error(), "weight -1e+39 at element 5 is beyond float32's range") {
+				t.Fatalf("m=%d: a -1e39 weight gave %v", m, err)
+			}
+		}
 		hb := append([]float64(nil), h...)
 		hb[7] = math.NaN()
 		if _, err := GPTQ(w, m, n, hb, cfg); err == nil || !strings.Contains(err.Error(), "Hessian has a non-finite value NaN at element 7") {
