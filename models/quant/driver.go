@@ -205,10 +205,15 @@ type ModuleReport struct {
 // With several lanes (Options.Workers) the forward, Hessian and cross-term times are each lane's
 // time summed and divided by the number of lanes: their share of the wall time.
 type Cost struct {
-	ForwardSec      float64 `json:"forward_s"`         // layer forward passes (both streams)
-	HessianSec      float64 `json:"hessian_s"`         // stage 1: H accumulation
-	GPTQSec         float64 `json:"gptq_s"`            // stage 1: the GPTQ solves (inverses included)
-	GPTQInverseSec  float64 `json:"gptq_inverse_s"`    // stage 1: their inverses (one per input, Inverse)
+	ForwardSec     float64 `json:"forward_s"`      // layer forward passes (both streams)
+	HessianSec     float64 `json:"hessian_s"`      // stage 1: H accumulation
+	GPTQSec        float64 `json:"gptq_s"`         // stage 1: the GPTQ solves (inverses included)
+	GPTQInverseSec float64 `json:"gptq_inverse_s"` // stage 1: their inverses (one per input, Inverse)
+	// The rest of the solves on the float32 path (large modules), apart: the working copy of
+	// Wᵀ, the column loop (rounding, feedback inside the blocks, codes), the deferred products.
+	GPTQConvertSec  float64 `json:"gptq_convert_s"`
+	GPTQColumnsSec  float64 `json:"gptq_columns_s"`
+	GPTQProductSec  float64 `json:"gptq_products_s"`
 	Stage2AccumSec  float64 `json:"stage2_accum_s"`    // stage 2: cross-term accumulation (FP target)
 	Stage2SolveSec  float64 `json:"stage2_solve_s"`    // stage 2: Gauss-Seidel rounds
 	Stage1PeakBytes uint64  `json:"stage1_peak_bytes"` // peak Go heap while stage 1 ran
@@ -221,9 +226,10 @@ type Cost struct {
 	GPTQGFLOPs        float64 `json:"gptq_gflop_s"`
 	GPTQInverseGFLOPs float64 `json:"gptq_inverse_gflop_s"`
 	GPTQUpdateGFLOPs  float64 `json:"gptq_update_gflop_s"`
+	GPTQProductGFLOPs float64 `json:"gptq_products_gflop_s"` // the deferred products alone (float32 path)
 	Stage2GFLOPs      float64 `json:"stage2_gflop_s"`
 
-	gptqInvFlops, gptqUpdFlops, crossFlops, stage2Flops float64
+	gptqInvFlops, gptqUpdFlops, gptqProdFlops, crossFlops, stage2Flops float64
 }
 
 // Stage1Sec and Stage2Sec sum the phases.
@@ -507,6 +513,9 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				}
 				if inv != nil {
 					res.Cost.GPTQInverseSec += inv.FactorSec
+					res.Cost.GPTQConvertSec += inv.ConvertSec
+					res.Cost.GPTQColumnsSec += inv.ColumnsSec
+					res.Cost.GPTQProductSec += inv.ProductSec
 					res.Cost.gptqInvFlops += float64(inv.Factors) * hinvFlops(grp[0].In)
 					inv.Close()
 				}
@@ -557,6 +566,9 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 	}
 	if t := c.GPTQSec - c.GPTQInverseSec; t > 0 {
 		c.GPTQUpdateGFLOPs = c.gptqUpdFlops / t / 1e9
+	}
+	if c.GPTQProductSec > 0 {
+		c.GPTQProductGFLOPs = c.gptqProdFlops / c.GPTQProductSec / 1e9
 	}
 	if t := c.Stage2Sec(); t > 0 && c.stage2Flops > 0 {
 		c.Stage2GFLOPs = (c.crossFlops + c.stage2Flops) / t / 1e9
@@ -610,6 +622,9 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 		d := time.Since(t0).Seconds()
 		cost.GPTQSec += d
 		cost.gptqUpdFlops += gptqUpdateFlops(m, n) // the inverse is counted once per input
+		if m*n >= f32UpdateMin {
+			cost.gptqProdFlops += gptqProductFlops(m, n, opt.Stage1.blockSize())
+		}
 		rep.Stage1Sec = d
 		rep.DampUsed, rep.GPTQLoss = g.DampUsed, g.Loss
 		rep.Instance.GPTQ, rep.Heldout.GPTQ = inst.err(g), ho.err(g)

@@ -212,6 +212,10 @@ type Inverse struct {
 	// and the time they took.
 	Factors   int
 	FactorSec float64
+	// The rest of the GPTQ calls' time, summed over the calls on the float32 path: the working
+	// copy of Wᵀ (ConvertSec), the column loop (ColumnsSec: rounding, the feedback inside each
+	// block, the codes) and the deferred products (ProductSec, gptqProductFlops of matrix work).
+	ConvertSec, ColumnsSec, ProductSec float64
 }
 
 // NewInverse checks cfg and h (n×n, both triangles filled, finite) and takes its order; h must
@@ -331,9 +335,12 @@ func gptq32(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 	q := newQuantized(m, n, cfg)
 	Wt, freeW := bigF32(m * n)
 	defer freeW()
+	t0 := time.Now()
 	if !transposeF64ToF32(Wt, w, m, n) {
 		return nil, checkFitsF32("weight", w) // names the value
 	}
+	t1 := time.Now()
+	v.ConvertSec += t1.Sub(t0).Seconds()
 	rowScale, rowZero, staticScale, staticZero := gptqSetup(q, Wt, m, n, cfg, v.dead, v.perm)
 	q.DampUsed = v.damp
 	uBlock := func(dst []float32, i1, i2 int) { // U[i1:i2, i1:i2] from Uᵀ
@@ -345,10 +352,16 @@ func gptq32(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 		}
 	}
 	pool := cpu.Default()
+	var products time.Duration
 	update := func(Et []float32, r0, r1, c0, c1 int) { // Wᵀ[c0:c1] −= U[r0:r1, c0:c1]ᵀ·Eᵀ
+		t := time.Now()
 		pool.GemmSubF32T(Wt[c0*m:], m, Ut[c0*n+r0:], n, Et, m, c1-c0, r1-r0, m)
+		products += time.Since(t)
 	}
+	t2 := time.Now()
 	q.Loss = gptqColumns(q, Wt, m, n, cfg, rowScale, rowZero, staticScale, staticZero, superBlocks*cfg.blockSize(), uBlock, update)
+	v.ProductSec += products.Seconds()
+	v.ColumnsSec += (time.Since(t2) - products).Seconds()
 	setGIdx(q, cfg, q.Perm, cfg.groupSize(n))
 	return q, nil
 }
@@ -359,6 +372,17 @@ func gptq32(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 func gptqUpdateFlops(m, n int) float64 {
 	fm, fn := float64(m), float64(n)
 	return fm * fn * fn
+}
+
+// gptqProductFlops is the part of gptqUpdateFlops the deferred products do: each block's
+// errors reach every column after the block (the rest is the feedback inside the blocks).
+func gptqProductFlops(m, n, B int) float64 {
+	f := 0.0
+	for i1 := 0; i1 < n; i1 += B {
+		i2 := min(i1+B, n)
+		f += 2 * float64(m) * float64(i2-i1) * float64(n-i2)
+	}
+	return f
 }
 
 // hinvFlops is the inverse's work in flops: a Cholesky and a triangular inverse, n³/6

@@ -175,3 +175,21 @@ func TestDequantizeF32(t *testing.T) {
 		t.Fatal("a nil buffer")
 	}
 }
+
+// gptqProductFlops counts what the deferred products do: with the feedback inside the blocks
+// (cnt·(cnt−1)/2 multiply-adds per row and block), every column's errors reach every later
+// column exactly once (n·(n−1)/2 per row), for any block size, ragged last block included.
+func TestGPTQProductFlops(t *testing.T) {
+	for _, c := range [][3]int{{1, 1, 128}, {7, 300, 128}, {5, 2048, 128}, {3, 1000, 100}, {2, 129, 128}} {
+		m, n, B := c[0], c[1], c[2]
+		inside := 0
+		for i1 := 0; i1 < n; i1 += B {
+			cnt := min(i1+B, n) - i1
+			inside += cnt * (cnt - 1) / 2
+		}
+		got := gptqProductFlops(m, n, B) + 2*float64(m*inside)
+		if want := float64(m * n * (n - 1)); got != want {
+			t.Fatalf("m=%d n=%d B=%d: %v flops in all, want %v", m, n, B, got, want)
+		}
+	}
+}

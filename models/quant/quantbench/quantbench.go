@@ -57,7 +57,10 @@ type Result struct {
 	Limits          map[string]float64 `json:"limits,omitempty"`
 	Ratios          map[string]float64 `json:"ratios,omitempty"`
 	Extrapolated    map[string]float64 `json:"extrapolated_128x512,omitempty"`
-	Note            string             `json:"note,omitempty"`
+	// GPTQ's update time on the float32 path, apart: the copy of Wᵀ, the column loop, the
+	// deferred products (quant.Cost).
+	GPTQUpdateS map[string]float64 `json:"gptq_update_s,omitempty"`
+	Note        string             `json:"note,omitempty"`
 }
 
 func (r Result) String() string {
@@ -66,13 +69,16 @@ func (r Result) String() string {
 	if v, ok := r.Ratios["of_peak"]; ok {
 		s += fmt.Sprintf(" of_peak=%.3f", v)
 	}
-	for _, k := range []string{"stage1_of_peak", "gptq_of_peak", "gptq_inverse_of_peak", "gptq_update_of_peak", "stage2_of_peak"} {
+	for _, k := range []string{"stage1_of_peak", "gptq_of_peak", "gptq_inverse_of_peak", "gptq_update_of_peak", "gptq_products_of_peak", "stage2_of_peak"} {
 		if v, ok := r.Ratios[k]; ok {
 			s += fmt.Sprintf(" %s=%.3f", k, v)
 		}
 	}
 	if v, ok := r.Ratios["stage2_of_total"]; ok {
 		s += fmt.Sprintf(" stage2_of_total=%.2f", v)
+	}
+	if u := r.GPTQUpdateS; u != nil {
+		s += fmt.Sprintf("  gptq_update copy %.3fs columns %.3fs products %.3fs", u["copy"], u["columns"], u["products"])
 	}
 	if e := r.Extrapolated; e != nil {
 		s += fmt.Sprintf("  [128×512 extrapolated: stage1 %.0fs stage2 %.0fs forward %.0fs stage2_of_total=%.2f]", e["stage1_s"], e["stage2_s"], e["forward_s"], e["stage2_of_total"])
@@ -137,8 +143,12 @@ func Run(o Options) (*Result, error) {
 		Limits:        map[string]float64{"peak_gflop_s": peak},
 		Ratios: map[string]float64{"of_peak": c.HessianGFLOPs / peak, "stage1_of_peak": c.Stage1GFLOPs / peak,
 			"gptq_of_peak": c.GPTQGFLOPs / peak, "gptq_inverse_of_peak": c.GPTQInverseGFLOPs / peak,
-			"gptq_update_of_peak": c.GPTQUpdateGFLOPs / peak, "stage2_of_peak": c.Stage2GFLOPs / peak},
-		Note: "stage1 = Hessian accumulation + GPTQ; stage2 = cross-term accumulation (FP target) + Gauss-Seidel rounds; forward = the layer's passes over both streams; peak = float32 FMA peak; of_peak = the Hessian's accumulation, stage1/gptq/stage2_of_peak = their matrix work (quant.Cost); gptq_inverse/gptq_update_of_peak = GPTQ's inverses (one per input) and its updates (column loop + deferred products) apart",
+			"gptq_update_of_peak": c.GPTQUpdateGFLOPs / peak, "gptq_products_of_peak": c.GPTQProductGFLOPs / peak,
+			"stage2_of_peak": c.Stage2GFLOPs / peak},
+		Note: "stage1 = Hessian accumulation + GPTQ; stage2 = cross-term accumulation (FP target) + Gauss-Seidel rounds; forward = the layer's passes over both streams; peak = float32 FMA peak; of_peak = the Hessian's accumulation, stage1/gptq/stage2_of_peak = their matrix work (quant.Cost); gptq_inverse/gptq_update_of_peak = GPTQ's inverses (one per input) and its updates (copy of Wᵀ + column loop + deferred products) apart; gptq_products_of_peak = the deferred products alone",
+	}
+	if c.GPTQProductSec > 0 {
+		r.GPTQUpdateS = map[string]float64{"copy": c.GPTQConvertSec, "columns": c.GPTQColumnsSec, "products": c.GPTQProductSec}
 	}
 	if t := c.Stage1Sec() + c.Stage2Sec() + c.ForwardSec; t > 0 {
 		r.Ratios["stage2_of_total"] = c.Stage2Sec() / t
