@@ -104,6 +104,7 @@ func BenchmarkGPTQ4096(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := cpuSeconds()
 	var inv time.Duration
+	var copyS, columnsS, productS float64
 	for i := 0; i < b.N; i++ {
 		// The call's own factorisation time, from its Inverse, is taken out of the call's.
 		v, err := NewInverse(H, n, cfg)
@@ -114,6 +115,7 @@ func BenchmarkGPTQ4096(b *testing.B) {
 			b.Fatal(err)
 		}
 		inv += time.Duration(v.FactorSec * float64(time.Second))
+		copyS, columnsS, productS = copyS+v.ConvertSec, columnsS+v.ColumnsSec, productS+v.ProductSec
 		v.Close()
 	}
 	b.StopTimer()
@@ -131,6 +133,12 @@ func BenchmarkGPTQ4096(b *testing.B) {
 	b.ReportMetric((invFlops+updFlops)/gptqTime.Seconds()/1e9/peak, "of-peak")
 	b.ReportMetric(updFlops/(gptqTime-inv).Seconds()/1e9/peak, "update-of-peak")
 	b.ReportMetric(cpuS/N, "CPU-s/op")
+	if productS > 0 { // the update apart: the copy of Wᵀ, the column loop, the deferred products
+		b.ReportMetric(copyS/N, "copy-s/op")
+		b.ReportMetric(columnsS/N, "columns-s/op")
+		b.ReportMetric(productS/N, "products-s/op")
+		b.ReportMetric(gptqProductFlops(m, n, cfg.BlockSize)*N/productS/1e9/peak, "products-of-peak")
+	}
 }
 
 // benchShape is the layer the GPTQ and stage-2 benchmarks quantize: 4096×4096 (Llama-3-8B's
