@@ -242,6 +242,26 @@ func SubOuterF32(y []float32, ldy int, a, x []float32) {
 }
 
 //go:noescape
+func subOuterF64AVX512(y *float64, ldy int, a *float64, na int, x *float64, n int)
+
+// SubOuterF64 sets y[j·ldy + p] −= a[j]·x[p] for j < len(a), p < len(x), the product rounded
+// before the subtraction: bit for bit Go's y[...] -= a[j]*x[p] on amd64 (stage 2's feedback of
+// a block column's projection errors to the block's later columns, float64), with AVX-512 eight
+// values at a time.
+func SubOuterF64(y []float64, ldy int, a, x []float64) {
+	n, rows := len(x), len(a)
+	if n == 0 || rows == 0 {
+		return
+	}
+	_ = y[(rows-1)*ldy+n-1]
+	if hasAVX512 {
+		subOuterF64AVX512(&y[0], ldy, &a[0], rows, &x[0], n)
+		return
+	}
+	subOuterF64Go(y, ldy, a, x)
+}
+
+//go:noescape
 func subOuter16AVX512(y *float32, ldy int, aT *float32, x *float32, ldx int, cols int, chunks int)
 
 // SubOuter16F32 is SubOuterF32(y, ldy, a_i, x[i·ldx : i·ldx+n]) for i = 0, …, 15 in order, with

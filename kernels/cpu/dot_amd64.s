@@ -850,3 +850,43 @@ so16cols:
 	JNZ  so16chunk
 	VZEROUPPER
 	RET
+
+// func subOuterF64AVX512(y *float64, ldy int, a *float64, na int, x *float64, n int)   (na > 0, n > 0)
+// y[j·ldy + p] −= a[j]·x[p], the product rounded before the subtraction (VMULPD, VSUBPD: the bits
+// of Go's y -= a*x on amd64), eight values of x at a time in a register (the last ones masked)
+// for every row.
+TEXT ·subOuterF64AVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ ldy+8(FP), DX
+	SHLQ $3, DX
+	MOVQ x+32(FP), SI
+	MOVQ n+40(FP), CX
+sof64chunk:
+	MOVQ $0xff, AX
+	CMPQ CX, $8
+	JGE  sof64mask
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+sof64mask:
+	KMOVW AX, K1
+	VMOVUPD.Z (SI), K1, Z0
+	MOVQ a+16(FP), R8
+	MOVQ na+24(FP), R9
+	MOVQ DI, R10
+sof64row:
+	VBROADCASTSD (R8), Z1
+	VMOVUPD.Z (R10), K1, Z2
+	VMULPD Z0, Z1, Z3
+	VSUBPD Z3, Z2, Z2
+	VMOVUPD Z2, K1, (R10)
+	ADDQ $8, R8
+	ADDQ DX, R10
+	DECQ R9
+	JNZ  sof64row
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $8, CX
+	JG   sof64chunk
+	VZEROUPPER
+	RET

@@ -134,3 +134,12 @@ func transposeF64ToF32Go(dst []float32, ldd int, src []float64, lds, rows, cols 
 	}
 	return bad == 0
 }
+
+func subOuterF64Go(y []float64, ldy int, a, x []float64) {
+	for j, v := range a {
+		row := y[j*ldy : j*ldy+len(x)]
+		for p, e := range x {
+			row[p] -= float64(v * e) // the product rounded first, as on amd64, on every platform
+		}
+	}
+}

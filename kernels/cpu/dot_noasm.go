@@ -95,3 +95,11 @@ func TransposeF64ToF32(dst []float32, ldd int, src []float64, lds, rows, cols in
 func SubOuter16F32(y []float32, ldy int, aT []float32, x []float32, ldx, n, cols int) bool {
 	return false
 }
+
+// SubOuterF64 sets y[j·ldy + p] −= a[j]·x[p] for j < len(a), p < len(x).
+func SubOuterF64(y []float64, ldy int, a, x []float64) {
+	if len(x) == 0 || len(a) == 0 {
+		return
+	}
+	subOuterF64Go(y, ldy, a, x)
+}

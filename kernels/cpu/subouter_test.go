@@ -172,3 +172,34 @@ func TestSubOuter16F32(t *testing.T) {
 		}
 	}
 }
+
+// SubOuterF64 against y − (a·x rounded) element by element (bit for bit, every length around
+// the 8-value chunks, strides wider than the rows) and against nothing outside the rows.
+func TestSubOuterF64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	for _, rows := range []int{1, 2, 7, 16} {
+		for _, n := range []int{1, 5, 7, 8, 9, 15, 16, 17, 31, 64} {
+			ldy := n + rng.IntN(9)
+			a, x, y0 := make([]float64, rows), make([]float64, n), make([]float64, rows*ldy)
+			for _, v := range [][]float64{a, x, y0} {
+				for i := range v {
+					v[i] = rng.NormFloat64()
+				}
+			}
+			got := append([]float64(nil), y0...)
+			SubOuterF64(got, ldy, a, x)
+			for j := 0; j < rows; j++ {
+				for p := 0; p < ldy; p++ {
+					i := j*ldy + p
+					want := y0[i]
+					if p < n {
+						want = y0[i] - float64(a[j]*x[p])
+					}
+					if math.Float64bits(got[i]) != math.Float64bits(want) {
+						t.Fatalf("rows=%d n=%d: y[%d][%d] = %v, want %v", rows, n, j, p, got[i], want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -464,7 +464,11 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			clear(status)
 			cpu.Default().Run(m, 1, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
-					newv := project(g, q, r, blk, target[r*b:(r+1)*b], d.upper, newBuf[r*b:(r+1)*b], workBuf[r*b:(r+1)*b])
+					if (r-lo)%projectRows == 0 {
+						r1 := min(r+projectRows, hi)
+						project(g, q, r, r1, blk, target[r*b:r1*b], d.upper, newBuf[r*b:r1*b], workBuf[r*b:r1*b])
+					}
+					newv := newBuf[r*b : (r+1)*b]
 					dr := delta[r*b : (r+1)*b]
 					changed := false
 					for j := range dr {
@@ -758,28 +762,37 @@ func (s *instance32) err(Wc []float64) float64 {
 	return sum
 }
 
-// project maps row r's block target onto the stage-1 grid: elementwise, or sequentially with
-// GPTQ's error feedback through the upper Cholesky factor of the block's G⁻¹, into out (w is
-// scratch; both of the block's length).
-func project(g Grid, q *Quantized, r int, blk []int, target []float64, upper []float64, out, w []float64) []float64 {
+// project maps the block targets of rows r0..r1 (row-major, one row of the block's length
+// each) onto the stage-1 grid into out: elementwise, or sequentially with GPTQ's error feedback
+// through the upper Cholesky factor of the block's G⁻¹ (w is scratch, like out). Each row gets
+// the same operations in the same order as on its own; the rows go column by column together,
+// each column's feedback to the block's later columns one cpu.SubOuterF64 call for all of them
+// (scalar, the feedback was most of stage 2's projection time).
+func project(g Grid, q *Quantized, r0, r1 int, blk []int, target []float64, upper []float64, out, w []float64) {
 	b := len(blk)
-	out = out[:b]
-	w = w[:b]
-	copy(w, target)
+	rows := r1 - r0
 	m := q.Rows
+	copy(w[:rows*b], target[:rows*b])
+	var e [projectRows]float64
 	for j, c := range blk {
 		gi := int(q.GIdx[c])
-		s, z := q.Scales[gi*m+r], q.Zeros[gi*m+r]
-		out[j] = g.Quantize(w[j], s, z)
-		if upper != nil {
-			e := (w[j] - out[j]) / upper[j*b+j]
-			for k := j + 1; k < b; k++ {
-				w[k] -= e * upper[j*b+k]
+		scales, zeros := q.Scales[gi*m+r0:gi*m+r1], q.Zeros[gi*m+r0:gi*m+r1]
+		for i := range rows {
+			x := w[i*b+j]
+			v := g.Quantize(x, scales[i], zeros[i])
+			out[i*b+j] = v
+			if upper != nil {
+				e[i] = (x - v) / upper[j*b+j]
 			}
 		}
+		if upper != nil && j+1 < b {
+			cpu.SubOuterF64(w[j+1:], b, e[:rows], upper[j*b+j+1:(j+1)*b])
+		}
 	}
-	return out
 }
+
+// projectRows is how many rows project takes together.
+const projectRows = 16
 
 // matMulT returns A Bᵀ for A (r×k) and B (c×k).
 func matMulT(A, B []float64, r, k, c int) []float64 {
