@@ -590,7 +590,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 		return nil, err
 	}
 	m, n := l.Out, l.In
-	W := make([]float64, len(w32))
+	W := huge[float64](len(w32))
 	for i, v := range w32 {
 		W[i] = float64(v)
 	}
@@ -706,7 +706,7 @@ func (e *errMeter) err(q *Quantized) float64 {
 }
 
 func toF64(x []float32) []float64 {
-	out := make([]float64, len(x))
+	out := huge[float64](len(x))
 	for i, v := range x {
 		out[i] = float64(v)
 	}
@@ -715,7 +715,7 @@ func toF64(x []float32) []float64 {
 
 // toF32 rounds x to float32, on the worker pool when it is large.
 func toF32(x []float64) []float32 {
-	out := make([]float32, len(x))
+	out := huge[float32](len(x))
 	parallel(len(x), func(lo, hi int) {
 		for i, v := range x[lo:hi] {
 			out[lo+i] = float32(v)

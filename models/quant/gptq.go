@@ -87,7 +87,7 @@ func (q *Quantized) Value(r, c int) float64 {
 }
 
 // Dequantize returns the m×n dequantized weights.
-func (q *Quantized) Dequantize() []float64 { return dequantize(q, make([]float64, q.Rows*q.Cols)) }
+func (q *Quantized) Dequantize() []float64 { return dequantize(q, huge[float64](q.Rows*q.Cols)) }
 
 // DequantizeF32 returns the m×n dequantized weights rounded to float32 (each the float32 of
 // Value), in dst when it is large enough: what the quantized model's stream and the report's
@@ -114,7 +114,8 @@ func dequantize[F float32 | float64](q *Quantized, dst []F) []F {
 // Clone is a deep copy.
 func (q *Quantized) Clone() *Quantized {
 	c := *q
-	c.Codes = append([]uint8(nil), q.Codes...)
+	c.Codes = huge[uint8](len(q.Codes))
+	copy(c.Codes, q.Codes)
 	c.Scales = append([]float64(nil), q.Scales...)
 	c.Zeros = append([]int(nil), q.Zeros...)
 	c.GIdx = append([]int32(nil), q.GIdx...)
@@ -705,8 +706,7 @@ func subOuter[F float32 | float64](y []F, ldy int, a, x []F) {
 func newQuantized(m, n int, cfg Config) *Quantized {
 	gs := cfg.groupSize(n)
 	ngroups := (n + gs - 1) / gs
-	codes := make([]uint8, m*n)
-	cpu.AdviseHuge(codes) // written once, by GPTQ's column loop: 4 KiB faults were a fifth of it
+	codes := huge[uint8](m * n) // written once, by GPTQ's column loop: 4 KiB faults were a fifth of it
 	return &Quantized{
 		Rows: m, Cols: n, Grid: cfg.Grid, GroupSize: cfg.GroupSize,
 		Codes:  codes,

@@ -244,7 +244,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			Ct, in.C = nil, nil
 			reclaim(n)
 		}
-		H32 = make([]float32, n*n) // H is symmetric: its rows are its columns
+		H32 = huge[float32](n * n) // H is symmetric: its rows are its columns
 		parallel(n*n, func(lo, hi int) {
 			for i, v := range in.H[lo:hi] {
 				H32[lo+i] = float32(v)
@@ -260,7 +260,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			})
 			P32 = pa
 		} else {
-			P = make([]float64, m*n)
+			P = huge[float64](m * n)
 			for i, v := range pb {
 				P[i] = float64(pa[i]) + float64(v)
 			}
@@ -312,7 +312,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	for i := range supers {
 		widest = max(widest, len(supers[i].cols))
 	}
-	deltaBuf := make([]float64, m*widest)
+	deltaBuf := huge[float64](m * widest)
 	for i := range supers {
 		supers[i].delta = deltaBuf[:m*len(supers[i].cols)]
 	}
@@ -709,14 +709,14 @@ type instance32 struct {
 func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 	m, n, t := in.M, in.N, in.Tokens
 	a := rd.fpWeight()
-	s := &instance32{m: m, n: n, t: t, x: toF32(in.X), w: make([]float64, m*n)}
+	s := &instance32{m: m, n: n, t: t, x: toF32(in.X), w: huge[float64](m * n)}
 	parallel(m*n, func(lo, hi int) {
 		for i, v := range W[lo:hi] {
 			s.w[lo+i] = (1 - a) * v
 		}
 	})
 	if a > 0 {
-		s.fp = make([]float32, t*m)
+		s.fp = huge[float32](t * m)
 		if len(in.FPOut) == t*m && &W[0] == &in.W[0] { // no dead column zeroed in W
 			copy(s.fp, in.FPOut)
 		} else {
@@ -924,15 +924,15 @@ var _ = math.Abs
 // float32 and dT = (C − H)ᵀ in float32 (driftT).
 func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) (a, b []float32) {
 	p := cpu.Default()
-	e32 := make([]float32, m*n)
-	w32 := make([]float32, m*n)
+	e32 := huge[float32](m * n)
+	w32 := huge[float32](m * n)
 	parallel(m*n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			e32[i] = float32(W[i] - Wq[i])
 			w32[i] = float32(W[i])
 		}
 	})
-	a = make([]float32, m*n)
+	a = huge[float32](m * n)
 	p.MatMulF32(a, e32, h32, m, n, n)
 	b = e32 // e32 is spent: its buffer takes the second product (three m×n float32 buffers, not four)
 	p.MatMulF32(b, w32, dT, m, n, n)
@@ -941,7 +941,7 @@ func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) (a, b []floa
 
 // driftT returns (C − H)ᵀ in float32: its rows are the columns of C − H.
 func driftT(C, H []float64, n int) []float32 {
-	dT := make([]float32, n*n)
+	dT := huge[float32](n * n)
 	const tile = 64 // transposed by tiles, rows of tiles in parallel
 	parallelRows((n+tile-1)/tile, tile*n, func(lo, hi int) {
 		for i0 := lo * tile; i0 < min(hi*tile, n); i0 += tile {
