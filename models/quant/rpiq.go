@@ -733,13 +733,13 @@ func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 
 // err is ‖a·Xfp·Wᵀ + X·((1−a)·W − Wc)ᵀ‖²_F.
 func (s *instance32) err(Wc []float64) float64 {
-	d := make([]float32, s.m*s.n)
+	d := huge[float32](s.m * s.n)
 	parallel(s.m*s.n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			d[i] = float32(s.w[i] - Wc[i])
 		}
 	})
-	p := make([]float32, s.t*s.m)
+	p := huge[float32](s.t * s.m)
 	cpu.Default().MatMulF32(p, s.x, d, s.t, s.n, s.m)
 	rowSum := make([]float64, s.t) // per token, then in order: the same sum on any pool
 	parallelRows(s.t, s.m, func(lo, hi int) {
