@@ -262,6 +262,26 @@ func SubOuterF64(y []float64, ldy int, a, x []float64) {
 }
 
 //go:noescape
+func addRowsF64AVX512(y *float64, n int, a *float64, k int, x *float64, ldx int)
+
+// AddRowsF64 sets y[p] += a[l]·x[l·ldx + p] for l = 0, …, len(a)−1 in order and p < len(y),
+// skipping a zero a[l] and rounding each product before its addition: bit for bit gonum's Dgemm
+// (C += A·B) for one row of C (stage 2's least-squares targets, B + P_S·G⁻¹), with AVX-512 the
+// row held in registers over all of a.
+func AddRowsF64(y, a, x []float64, ldx int) {
+	n, k := len(y), len(a)
+	if n == 0 || k == 0 {
+		return
+	}
+	_ = x[(k-1)*ldx+n-1]
+	if hasAVX512 {
+		addRowsF64AVX512(&y[0], n, &a[0], k, &x[0], ldx)
+		return
+	}
+	addRowsF64Go(y, a, x, ldx)
+}
+
+//go:noescape
 func subOuter16AVX512(y *float32, ldy int, aT *float32, x *float32, ldx int, cols int, chunks int)
 
 // SubOuter16F32 is SubOuterF32(y, ldy, a_i, x[i·ldx : i·ldx+n]) for i = 0, …, 15 in order, with

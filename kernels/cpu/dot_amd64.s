@@ -890,3 +890,47 @@ sof64row:
 	JG   sof64chunk
 	VZEROUPPER
 	RET
+
+// func addRowsF64AVX512(y *float64, n int, a *float64, k int, x *float64, ldx int)   (n > 0, k > 0)
+// y[p] += a[l]·x[l·ldx + p] for l = 0, 1, … in order, a zero a[l] skipped, each product rounded
+// before its addition (VMULPD, VADDPD): gonum's Dgemm for one row of C += A·B. Eight values of y
+// at a time stay in a register over all l (the last ones masked).
+TEXT ·addRowsF64AVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ n+8(FP), CX
+	MOVQ x+32(FP), SI
+	MOVQ ldx+40(FP), DX
+	SHLQ $3, DX
+ar64chunk:
+	MOVQ $0xff, AX
+	CMPQ CX, $8
+	JGE  ar64mask
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+ar64mask:
+	KMOVW AX, K1
+	VMOVUPD.Z (DI), K1, Z0
+	MOVQ a+16(FP), R8
+	MOVQ k+24(FP), R9
+	MOVQ SI, R10
+ar64l:
+	MOVQ (R8), AX
+	SHLQ $1, AX               // ±0 leaves no bit
+	JZ   ar64skip
+	VBROADCASTSD (R8), Z1
+	VMOVUPD.Z (R10), K1, Z2
+	VMULPD Z2, Z1, Z2
+	VADDPD Z2, Z0, Z0
+ar64skip:
+	ADDQ $8, R8
+	ADDQ DX, R10
+	DECQ R9
+	JNZ  ar64l
+	VMOVUPD Z0, K1, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $8, CX
+	JG   ar64chunk
+	VZEROUPPER
+	RET

@@ -143,3 +143,14 @@ func subOuterF64Go(y []float64, ldy int, a, x []float64) {
 		}
 	}
 }
+
+func addRowsF64Go(y, a, x []float64, ldx int) {
+	for l, v := range a {
+		if v == 0 {
+			continue
+		}
+		for p, e := range x[l*ldx : l*ldx+len(y)] {
+			y[p] += float64(v * e) // the product rounded first, as gonum's kernels do
+		}
+	}
+}

@@ -103,3 +103,11 @@ func SubOuterF64(y []float64, ldy int, a, x []float64) {
 	}
 	subOuterF64Go(y, ldy, a, x)
 }
+
+// AddRowsF64 sets y[p] += a[l]·x[l·ldx + p] for l in order, skipping a zero a[l].
+func AddRowsF64(y, a, x []float64, ldx int) {
+	if len(y) == 0 || len(a) == 0 {
+		return
+	}
+	addRowsF64Go(y, a, x, ldx)
+}

@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -198,6 +200,40 @@ func TestSubOuterF64(t *testing.T) {
 					if math.Float64bits(got[i]) != math.Float64bits(want) {
 						t.Fatalf("rows=%d n=%d: y[%d][%d] = %v, want %v", rows, n, j, p, got[i], want)
 					}
+				}
+			}
+		}
+	}
+}
+
+// AddRowsF64 against gonum's Dgemm for one row of C += A·B (bit for bit: the same products in
+// the same order, zero coefficients skipped as gonum skips them, signed zeros included), every
+// length around the 8-value chunks.
+func TestAddRowsF64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(47, 48))
+	for _, k := range []int{1, 3, 32} {
+		for _, n := range []int{1, 5, 8, 9, 16, 31, 32, 33} {
+			ldx := n + rng.IntN(4)
+			a, x, y0 := make([]float64, k), make([]float64, k*ldx), make([]float64, n+3)
+			for _, v := range [][]float64{a, x, y0} {
+				for i := range v {
+					v[i] = rng.NormFloat64()
+				}
+			}
+			a[0], y0[0] = 0, math.Copysign(0, -1) // a skipped coefficient; y[0] meets only ±0 products
+			for l := range a {
+				x[l*ldx] = 0
+			}
+			got := append([]float64(nil), y0...)
+			AddRowsF64(got[:n], a, x, ldx)
+			want := append([]float64(nil), y0...)
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
+				blas64.General{Rows: 1, Cols: k, Stride: k, Data: a},
+				blas64.General{Rows: k, Cols: n, Stride: ldx, Data: x},
+				1, blas64.General{Rows: 1, Cols: n, Stride: n, Data: want[:n]})
+			for p := range got {
+				if math.Float64bits(got[p]) != math.Float64bits(want[p]) {
+					t.Fatalf("k=%d n=%d: y[%d] = %v, gonum %v", k, n, p, got[p], want[p])
 				}
 			}
 		}

@@ -452,13 +452,11 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 					for j, c := range blk {
 						row[j] = Wq[r*n+c]
 					}
+					// gonum's Dgemm for this row, bit for bit, while the row is in L1
+					copy(target[r*b:(r+1)*b], row)
+					cpu.AddRowsF64(target[r*b:(r+1)*b], p[r*b:(r+1)*b], d.ginv, b)
 				}
-				copy(target[lo*b:hi*b], cur[lo*b:hi*b])
 			})
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
-				blas64.General{Rows: m, Cols: b, Stride: b, Data: p},
-				blas64.General{Rows: b, Cols: b, Stride: b, Data: d.ginv},
-				1, blas64.General{Rows: m, Cols: b, Stride: b, Data: target})
 			delta := deltaBuf2[:m*b]
 			clear(dEs)
 			clear(status)
