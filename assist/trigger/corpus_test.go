@@ -554,6 +554,7 @@ func BenchmarkSpotterCorpus(b *testing.B) {
 	}
 	opts.onsetLead = leadFromEnv(b)
 	confirmFromEnv(b, &opts)
+	warpFromEnv(b, &opts)
 	for b.Loop() {
 		var r corpusResult
 		evalPositives(b, opts, styles, &r)
@@ -616,6 +617,31 @@ func confirmFromEnv(t testing.TB, opts *SpotterOptions) {
 	}
 }
 
+// warpFromEnv reads the warped decoder's settings to try: RPIQ_SPOTTER_WARP=W runs it with its
+// filters at W times their frequencies, RPIQ_SPOTTER_WARP_SHIFT=S raises its thresholds by S
+// powers of ten over the usual ones, and RPIQ_SPOTTER_WARP_ONLY=1 gives the usual decoder the
+// warped frontend instead (no second decoder: what the warped view hears on its own).
+func warpFromEnv(t testing.TB, opts *SpotterOptions) {
+	v := os.Getenv("RPIQ_SPOTTER_WARP")
+	if v == "" {
+		return
+	}
+	var w float64
+	if _, err := fmt.Sscan(v, &w); err != nil {
+		t.Fatalf("RPIQ_SPOTTER_WARP: %q is not a number", v)
+	}
+	if v := os.Getenv("RPIQ_SPOTTER_WARP_SHIFT"); v != "" {
+		if _, err := fmt.Sscan(v, &opts.warpShift); err != nil {
+			t.Fatalf("RPIQ_SPOTTER_WARP_SHIFT: %q is not a number", v)
+		}
+	}
+	if os.Getenv("RPIQ_SPOTTER_WARP_ONLY") == "1" {
+		opts.warpOnly = w
+		return
+	}
+	opts.warp = w
+}
+
 // logEvents appends events to RPIQ_SPOTTER_EVENTS, one line each: kind (hit, false), rendering,
 // phrase, score, threshold, confirming margin.
 func logEvents(kind string, st style, events []Event) {
@@ -629,7 +655,7 @@ func logEvents(kind string, st style, events []Event) {
 	}
 	defer f.Close()
 	for _, e := range events {
-		fmt.Fprintf(f, "%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.3f\n", kind, st, e.Phrase, e.Offset.Seconds(), e.Score, e.Threshold, e.Confirm)
+		fmt.Fprintf(f, "%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.3f\t%v\n", kind, st, e.Phrase, e.Offset.Seconds(), e.Score, e.Threshold, e.Confirm, e.Warped)
 	}
 }
 

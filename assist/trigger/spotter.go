@@ -105,6 +105,15 @@ type SpotterOptions struct {
 	confirm          bool
 	confirmMargin    float64
 	confirmMarginSet bool
+	// warp, when not 0, runs a second keyphrase decoder over the same audio with its mel
+	// filters at warp times their frequencies (warp.go); its detections decide only islands
+	// the usual decoder gives no command on, at the usual thresholds plus warpShift powers of
+	// ten.
+	warp      float64
+	warpShift float64
+	// warpOnly, when not 0, gives the usual decoder the warped frontend instead (tests: what the
+	// warped view hears on its own).
+	warpOnly float64
 }
 
 // Spotter finds command phrases in 16 kHz audio with PocketSphinx keyphrase search. It is not
@@ -142,6 +151,9 @@ type Spotter struct {
 	confirm       *confirmer // nil: no confirming pass
 	confirmMargin float64
 	hist          history // the last audio fed, for the confirming pass
+
+	warped    *warpedDecoder // nil: no warped decoder
+	warpShift float64        // its thresholds over the usual ones
 }
 
 func defaultExponent(text string) float64 {
@@ -203,7 +215,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		s.Close()
 		return nil, err
 	}
-	var kws strings.Builder
+	var kws, warpedKws strings.Builder
 	for i, p := range opts.Phrases {
 		text := normalizePhrase(p.Text)
 		if prev, dup := s.phrases[text]; dup && prev != p.Command {
@@ -218,6 +230,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		s.thresh[text] = exp
 		for _, v := range variants[i] {
 			fmt.Fprintf(&kws, "%s /1e%+d/\n", v, int(math.Round(exp)))
+			fmt.Fprintf(&warpedKws, "%s /1e%+d/\n", v, int(math.Round(exp+opts.warpShift)))
 		}
 	}
 	dictPath := filepath.Join(tmp, "commands.dict")
@@ -228,7 +241,23 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if err := os.WriteFile(kwsPath, []byte(kws.String()), 0o600); err != nil {
 		return fail(fmt.Errorf("trigger: %w", err))
 	}
-	if err := s.open(append([]string{
+	extra := opts.extra
+	if opts.warpOnly != 0 {
+		if opts.warpOnly < minWarp || opts.warpOnly > maxWarp {
+			return fail(fmt.Errorf("trigger: warp %v is outside %v..%v", opts.warpOnly, minWarp, maxWarp))
+		}
+		fp, err := warpedFeatParams(opts.ModelDir, opts.warpOnly)
+		if err != nil {
+			return fail(err)
+		}
+		fpPath := filepath.Join(tmp, "warped.params")
+		if err := os.WriteFile(fpPath, []byte(fp), 0o600); err != nil {
+			return fail(fmt.Errorf("trigger: %w", err))
+		}
+		extra = append(warpArgs(fpPath, opts.warpOnly), extra...)
+	}
+	warpInit.Lock() // a frontend's warp parameters are static in sphinxbase (warp.go)
+	err = s.open(append([]string{
 		"-hmm", opts.ModelDir, "-dict", dictPath, "-logfn", "/dev/null", "-samprate", "16000",
 		// The phone loop (the "any other speech" the keyphrases compete with) pays 1e-20 per
 		// phone instead of the default 1e-1. With the default, a long phrase lost 1e-40 or more
@@ -236,7 +265,9 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		// was never heard at any threshold. Scores rise with phrase length, so each phrase has
 		// its own threshold (DefaultPhrases).
 		"-kws_plp", phoneLoopPenalty,
-	}, opts.extra...), "its", opts.ModelDir, ""); err != nil {
+	}, extra...), "its", opts.ModelDir, "")
+	warpInit.Unlock()
+	if err != nil {
 		return fail(err)
 	}
 	if api.psSetKws(s.ps, "commands", kwsPath) != 0 {
@@ -263,6 +294,18 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	}
 	s.lead = max(0, int64(opts.onsetLead)*SampleRate/int64(time.Second))
 	s.idle = s.lead > 0
+	if opts.warp != 0 {
+		if s.lead > 0 {
+			return fail(fmt.Errorf("trigger: the warped decoder and the onset lead cannot be used together"))
+		}
+		if opts.warpShift != math.Round(opts.warpShift) {
+			return fail(fmt.Errorf("trigger: warp shift %v is not a whole power of ten", opts.warpShift))
+		}
+		if s.warped, err = openWarped(api, opts, tmp, dictPath, warpedKws.String()); err != nil {
+			return fail(err)
+		}
+		s.warpShift = opts.warpShift
+	}
 	if api.psSetSearch(s.ps, "commands") != 0 || !s.idle && api.psStartUtt(s.ps) != 0 {
 		return fail(fmt.Errorf("trigger: PocketSphinx could not start keyphrase search"))
 	}
@@ -424,6 +467,7 @@ type detection struct {
 	start, end int64
 	score      float64
 	margin     float64 // the confirming pass's margin, when it decided
+	warped     bool    // found by the warped decoder
 }
 
 // kwsMax is kws_search.c's KWS_MAX: it subtracts it from the score it reports as a segment's
@@ -485,9 +529,9 @@ const ambiguityMargin = 10
 // ambiguous reports whether another command among cands passes its threshold by more than
 // ambiguityMargin more than the chosen detection does.
 func (s *Spotter) ambiguous(chosen detection, cands []detection) bool {
-	m := chosen.score - s.thresh[chosen.phrase]
+	m := chosen.score - s.threshOf(chosen)
 	for _, d := range cands {
-		if d.cmd != chosen.cmd && d.score-s.thresh[d.phrase] > m+ambiguityMargin {
+		if d.cmd != chosen.cmd && d.score-s.threshOf(d) > m+ambiguityMargin {
 			return true
 		}
 	}
@@ -515,6 +559,9 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 	}
 	if s.api.psProcRaw(s.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
 		return nil, errors.New("trigger: PocketSphinx failed to process audio")
+	}
+	if s.warped != nil && s.api.psProcRaw(s.warped.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
+		return nil, errors.New("trigger: PocketSphinx failed to process audio (warped decoder)")
 	}
 	s.processed += int64(len(samples))
 	s.levels.add(samples)
@@ -551,6 +598,9 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 // a command said just after the restart does not start on the utterance's first frame.
 func (s *Spotter) restart() {
 	s.api.psEndUtt(s.ps)
+	if s.warped != nil {
+		s.api.psEndUtt(s.warped.ps)
+	}
 	s.collect()
 	s.api.psStartUtt(s.ps)
 	// A new utterance's detection list starts empty: nothing taken before can be listed again.
@@ -559,6 +609,13 @@ func (s *Spotter) restart() {
 	s.uttStart = s.processed - int64(len(s.tail))
 	if len(s.tail) > 0 {
 		s.api.psProcRaw(s.ps, &s.tail[0], uintptr(len(s.tail)), 0, 0)
+	}
+	if s.warped != nil {
+		s.api.psStartUtt(s.warped.ps)
+		clear(s.warped.seen)
+		if len(s.tail) > 0 {
+			s.api.psProcRaw(s.warped.ps, &s.tail[0], uintptr(len(s.tail)), 0, 0)
+		}
 	}
 }
 
@@ -634,11 +691,20 @@ func (s *Spotter) keepTail(samples []int16) {
 	}
 }
 
-// collect takes the detections PocketSphinx lists that were not taken before into pending.
+// collect takes the detections PocketSphinx lists that were not taken before into pending,
+// from the usual decoder and the warped one.
 func (s *Spotter) collect() {
+	s.collectFrom(s.ps, s.seen, false)
+	if s.warped != nil {
+		s.collectFrom(s.warped.ps, s.warped.seen, true)
+	}
+}
+
+// collectFrom takes the detections of one decoder (warped: the warped one) not in seen.
+func (s *Spotter) collectFrom(ps uintptr, seen map[string]int64, warped bool) {
 	var score int32
-	if hyp := s.api.psGetHyp(s.ps, &score); hyp != "" {
-		for seg := s.api.psSegIter(s.ps); seg != 0; seg = s.api.psSegNext(seg) {
+	if hyp := s.api.psGetHyp(ps, &score); hyp != "" {
+		for seg := s.api.psSegIter(ps); seg != 0; seg = s.api.psSegNext(seg) {
 			word := s.api.psSegWord(seg)
 			var sf, ef, ascr, lscr, lback int32
 			s.api.psSegFrames(seg, &sf, &ef)
@@ -646,10 +712,10 @@ func (s *Spotter) collect() {
 			// A detection is known by its keyphrase and score: PocketSphinx lists it again on
 			// later calls, sometimes with other frame numbers, and after a new utterance.
 			key := fmt.Sprintf("%s/%d", word, prob)
-			if _, dup := s.seen[key]; dup {
+			if _, dup := seen[key]; dup {
 				continue
 			}
-			s.seen[key] = s.processed
+			seen[key] = s.processed
 			phrase := canonicalPhrase(word)
 			cmd, ok := s.phrases[phrase]
 			if !ok {
@@ -659,7 +725,7 @@ func (s *Spotter) collect() {
 			// ahead of the audio fed (measured: 2 s ahead after 2 s of speech), so the end is
 			// capped at what was fed and the start placed by the keyphrase's length.
 			end := min(s.uttStart+int64(ef+1)*SampleRate/100, s.processed)
-			d := detection{cmd: cmd, phrase: phrase, variant: word, start: end - int64(ef-sf+1)*SampleRate/100, end: end, score: scoreOf(prob)}
+			d := detection{cmd: cmd, phrase: phrase, variant: word, start: end - int64(ef-sf+1)*SampleRate/100, end: end, score: scoreOf(prob), warped: warped}
 			if s.raw != nil {
 				s.raw(d)
 			}
@@ -691,7 +757,7 @@ func (s *Spotter) resolve() []Event {
 		s.emitted = append(s.emitted, d)
 		events = append(events, Event{Command: d.cmd, Origin: FromVoice, Time: now, Phrase: d.phrase,
 			Offset: time.Duration(d.end) * time.Second / SampleRate, Start: time.Duration(d.start) * time.Second / SampleRate,
-			Score: d.score, Threshold: s.thresh[d.phrase], Confirm: d.margin})
+			Score: d.score, Threshold: s.threshOf(d), Confirm: d.margin, Warped: d.warped})
 	}
 	for _, d := range s.pending {
 		if s.processed < d.end+holdSamples {
@@ -768,29 +834,24 @@ func (s *Spotter) resolve() []Event {
 	// the one said ("stop" in "faster", "repeat" in "read this"), sometimes with a higher score.
 	for _, is := range islands {
 		s.decided[is.from] = s.processed
-		best := -1
-		for i, d := range is.cands {
-			if best < 0 {
-				best = i
-				continue
-			}
-			b := is.cands[best]
-			// Spans are compared to 10 ms, as PocketSphinx's frames.
-			if ds, bs := span(d)/frameSamples, span(b)/frameSamples; ds > bs || ds == bs && d.score-s.thresh[d.phrase] > b.score-s.thresh[b.phrase] {
-				best = i
-			}
-		}
 		if s.chosen != nil {
 			s.chosen(is.from, is.to, is.cands)
 		}
-		// An island that another command fits much better than the longest phrase is
-		// ambiguous, and nothing is reported: a wrong command is worse than a missed one.
-		if best < 0 || s.ambiguous(is.cands[best], is.cands) {
+		// The warped decoder's candidates decide only an island the usual decoder's do not (it
+		// has none on it, or they are ambiguous).
+		var d detection
+		ok := false
+		if s.warped == nil {
+			d, ok = s.decide(is.cands)
+		} else if d, ok = s.decide(ofDecoder(is.cands, false)); !ok {
+			d, ok = s.decide(ofDecoder(is.cands, true))
+		}
+		if !ok {
 			continue
 		}
 		if s.confirm == nil {
-			emit(is.cands[best])
-		} else if d, ok := s.confirmIsland(is.from, is.to, is.cands[best]); ok {
+			emit(d)
+		} else if d, ok := s.confirmIsland(is.from, is.to, d); ok {
 			emit(d)
 		}
 	}
@@ -809,6 +870,51 @@ func (s *Spotter) resolve() []Event {
 	s.emitted = recent
 	sort.Slice(events, func(i, j int) bool { return events[i].Offset < events[j].Offset })
 	return events
+}
+
+// decide is the command an island's candidates give: the phrase that spans the most of it
+// (then the one that passes its threshold by the most), unless another command fits the island
+// much better (ambiguous); ok false when they give none.
+func (s *Spotter) decide(cands []detection) (detection, bool) {
+	span := func(d detection) int64 { return d.end - d.start }
+	best := -1
+	for i, d := range cands {
+		if best < 0 {
+			best = i
+			continue
+		}
+		b := cands[best]
+		// Spans are compared to 10 ms, as PocketSphinx's frames.
+		if ds, bs := span(d)/frameSamples, span(b)/frameSamples; ds > bs || ds == bs && d.score-s.threshOf(d) > b.score-s.threshOf(b) {
+			best = i
+		}
+	}
+	// An island that another command fits much better than the longest phrase is ambiguous,
+	// and nothing is reported: a wrong command is worse than a missed one.
+	if best < 0 || s.ambiguous(cands[best], cands) {
+		return detection{}, false
+	}
+	return cands[best], true
+}
+
+// ofDecoder is the candidates of the warped decoder (warped) or of the usual one.
+func ofDecoder(cands []detection, warped bool) []detection {
+	var out []detection
+	for _, d := range cands {
+		if d.warped == warped {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// threshOf is the threshold (power of ten) d passed: its phrase's, plus warpShift for the
+// warped decoder's.
+func (s *Spotter) threshOf(d detection) float64 {
+	if d.warped {
+		return s.thresh[d.phrase] + s.warpShift
+	}
+	return s.thresh[d.phrase]
 }
 
 // confirmIsland decodes the island's audio (with confirmPad frames of the pauses around it)
@@ -842,6 +948,11 @@ func (s *Spotter) Close() error {
 		s.api.psEndUtt(s.ps)
 	}
 	s.decoder.close()
+	if s.warped != nil {
+		s.api.psEndUtt(s.warped.ps)
+		s.warped.close()
+		s.warped = nil
+	}
 	return os.RemoveAll(s.tmpDir)
 }
 

@@ -1,0 +1,139 @@
+package trigger
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// The warped decoder (round 10, off by default). The en-us model fits some voices badly
+// (eSpeak's slow and high-pitched variants lose the most phrases), and a second look at the same
+// features by the same model did not separate them from unrelated speech (round 9). A frontend
+// with a vocal tract length normalisation gives the model another view of the audio: a second
+// keyphrase decoder, fed the same audio and restarted at the same pauses, whose mel filters all
+// sit at warp times their usual frequencies (warp > 1 reads a short vocal tract's higher
+// formants where the model expects an average one). Its detections decide an island only
+// where the usual decoder's give no command (none passed a threshold, or they were ambiguous),
+// by the same rules, each at its own thresholds (the usual ones plus warpShift), so every
+// command the usual decoder hears is heard as before.
+
+// warpedDecoder is the second keyphrase decoder and the detections it has listed.
+type warpedDecoder struct {
+	decoder
+	seen map[string]int64
+}
+
+// maxWarp keeps the warped filter bank below the Nyquist frequency: the model's upper filter
+// edge (6800 Hz) times maxWarp is under 8 kHz.
+const maxWarp = 1.17
+
+// minWarp is the lowest warp accepted.
+const minWarp = 0.8
+
+// warpInit serialises the warped decoders' initialisation: sphinxbase keeps a warp function's
+// parameters in static variables, read while a decoder builds its filter bank.
+var warpInit sync.Mutex
+
+// warpedFeatParams rewrites the model's feat.params (model/feat.params) with the lower and
+// upper filter edges times warp. PocketSphinx applies feat.params over the command line, so the
+// edges can only be moved through a file of its own (-featparams).
+func warpedFeatParams(modelDir string, warp float64) (string, error) {
+	path := filepath.Join(modelDir, "feat.params")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("trigger: the warped decoder needs the model's feat.params: %w", err)
+	}
+	return warpFeatParams(path, string(data), warp)
+}
+
+// warpFeatParams is warpedFeatParams on the text of the file at path (named in errors).
+func warpFeatParams(path, text string, warp float64) (string, error) {
+	var b strings.Builder
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 1 && (fields[0] == "-lowerf" || fields[0] == "-upperf") {
+			if len(fields) != 2 {
+				return "", fmt.Errorf("trigger: %s in %s has %d values, want one frequency in Hz", fields[0], path, len(fields)-1)
+			}
+			v, err := strconv.ParseFloat(fields[1], 64)
+			if err != nil || !(v > 0 && v < 1e6) {
+				return "", fmt.Errorf("trigger: %s in %s is %q, want a frequency in Hz", fields[0], path, fields[1])
+			}
+			fmt.Fprintf(&b, "%s %.2f\n", fields[0], v*warp)
+			seen[fields[0]] = true
+			continue
+		}
+		b.WriteString(sc.Text() + "\n")
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("trigger: reading %s: %w", path, err)
+	}
+	// sphinxbase's defaults, when the model leaves them out.
+	if !seen["-lowerf"] {
+		fmt.Fprintf(&b, "-lowerf %.2f\n", 133.33334*warp)
+	}
+	if !seen["-upperf"] {
+		fmt.Fprintf(&b, "-upperf %.2f\n", 6855.4976*warp)
+	}
+	return b.String(), nil
+}
+
+// warpArgs are the frontend arguments of a decoder whose filters sit at warp times their
+// frequencies, given the feat.params file of warpedFeatParams. The filter edges move by warp
+// (feat.params) and the mel scale is warped by 1/warp (piecewise_linear with its knee above the
+// sampling rate is w' = x/warp everywhere), so each filter's edges are exactly warp times the
+// usual ones. piecewise_linear, not inverse_linear: the usual decoder initialises
+// inverse_linear's static parameters to neutral, and sphinxbase skips setting them again when
+// the string is unchanged, so a second warped decoder would silently be neutral.
+func warpArgs(featParams string, warp float64) []string {
+	return []string{"-featparams", featParams, "-warp_type", "piecewise_linear",
+		"-warp_params", strconv.FormatFloat(1/warp, 'f', 6, 64) + " 100000"}
+}
+
+// openWarped starts the warped keyphrase decoder over the same dictionary, with the keyphrase
+// list kws (thresholds already shifted).
+func openWarped(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws string) (*warpedDecoder, error) {
+	if opts.warp < minWarp || opts.warp > maxWarp {
+		return nil, fmt.Errorf("trigger: warp %v is outside %v..%v", opts.warp, minWarp, maxWarp)
+	}
+	fp, err := warpedFeatParams(opts.ModelDir, opts.warp)
+	if err != nil {
+		return nil, err
+	}
+	fpPath := filepath.Join(tmpDir, "warped.params")
+	kwsPath := filepath.Join(tmpDir, "warped.kws")
+	if err := os.WriteFile(fpPath, []byte(fp), 0o600); err != nil {
+		return nil, fmt.Errorf("trigger: %w", err)
+	}
+	if err := os.WriteFile(kwsPath, []byte(kws), 0o600); err != nil {
+		return nil, fmt.Errorf("trigger: %w", err)
+	}
+	w := &warpedDecoder{decoder: decoder{api: api}, seen: map[string]int64{}}
+	warpInit.Lock()
+	err = w.open(append([]string{
+		"-hmm", opts.ModelDir, "-dict", dictPath, "-logfn", "/dev/null", "-samprate", "16000",
+		"-kws_plp", phoneLoopPenalty,
+	}, warpArgs(fpPath, opts.warp)...), "the warped decoder's", opts.ModelDir, " for the warped decoder")
+	warpInit.Unlock()
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	if api.psSetKws(w.ps, "commands", kwsPath) != 0 || api.psSetSearch(w.ps, "commands") != 0 || api.psStartUtt(w.ps) != 0 {
+		w.close()
+		return nil, fmt.Errorf("trigger: PocketSphinx could not start the warped keyphrase search")
+	}
+	return w, nil
+}
+
+// DefaultWarpShift is how many powers of ten the warped decoder's thresholds sit above the
+// usual ones, chosen on tuning data (round 10, docs/DESIGN.md): the middle of the gap between
+// the warped decoder's highest margin over a threshold where it gave a wrong command or a false
+// alarm (14.0) and its lowest where it gave a right one (71.1).
+const DefaultWarpShift = 42

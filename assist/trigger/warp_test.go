@@ -1,0 +1,209 @@
+package trigger
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The filter edges move by the warp; every other line is kept; the edges the model leaves out
+// get sphinxbase's defaults times the warp.
+func TestWarpFeatParams(t *testing.T) {
+	in := "-lowerf 130\n-upperf 6800\n-nfilt 25\n-transform dct\n"
+	got, err := warpFeatParams("m/feat.params", in, 1.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 130 × 1.1 = 143, 6800 × 1.1 = 7480.
+	if want := "-lowerf 143.00\n-upperf 7480.00\n-nfilt 25\n-transform dct\n"; got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	got, err = warpFeatParams("m/feat.params", "-nfilt 25\n", 0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 133.33334 × 0.9 = 120.000006, 6855.4976 × 0.9 = 6169.94784.
+	if want := "-nfilt 25\n-lowerf 120.00\n-upperf 6169.95\n"; got != want {
+		t.Errorf("defaults: got\n%s\nwant\n%s", got, want)
+	}
+	for _, bad := range []string{"-upperf high\n", "-lowerf\n", "-lowerf 1 2\n", "-upperf -5\n", "-upperf NaN\n"} {
+		_, err := warpFeatParams("m/feat.params", bad, 1.1)
+		if err == nil || !strings.Contains(err.Error(), "m/feat.params") || !strings.Contains(err.Error(), strings.Fields(bad)[0]) {
+			t.Errorf("%q: error %v, want one naming the file and the field", bad, err)
+		}
+	}
+	if _, err := warpedFeatParams(t.TempDir(), 1.1); err == nil || !strings.Contains(err.Error(), "feat.params") {
+		t.Errorf("missing file: error %v, want one naming feat.params", err)
+	}
+}
+
+func FuzzWarpFeatParams(f *testing.F) {
+	f.Add("-lowerf 130\n-upperf 6800\n-nfilt 25\n", 1.1)
+	f.Add("-upperf 1e3 x\n", 0.9)
+	f.Fuzz(func(t *testing.T, text string, warp float64) {
+		out, err := warpFeatParams("feat.params", text, warp)
+		if err != nil {
+			return
+		}
+		// Every edge line is rewritten in place, and a missing one is added.
+		count := func(s, k string) int {
+			n := 0
+			for _, l := range strings.Split(s, "\n") {
+				if f := strings.Fields(l); len(f) > 0 && f[0] == k {
+					n++
+				}
+			}
+			return n
+		}
+		for _, k := range []string{"-lowerf", "-upperf"} {
+			if got, want := count(out, k), max(1, count(text, k)); got != want {
+				t.Fatalf("%q: %d %s lines in %q, want %d", text, got, k, out, want)
+			}
+		}
+	})
+}
+
+// The options are checked.
+func TestWarpOptionsChecked(t *testing.T) {
+	for _, o := range []SpotterOptions{{warp: 1.3}, {warp: 0.5}, {warpOnly: 2}, {warp: 1.1, warpShift: 0.5}, {warp: 1.1, onsetLead: 100 * time.Millisecond}} {
+		s, err := NewSpotter(o)
+		if err == nil {
+			s.Close()
+			t.Errorf("%+v: no error", o)
+		} else if strings.Contains(err.Error(), "not installed") {
+			need(t, "PocketSphinx with the en-us model", err)
+		}
+	}
+}
+
+// rawScores runs pcm through a spotter with opts at permissive thresholds and returns every
+// raw detection's phrase and score.
+func rawScores(t *testing.T, opts SpotterOptions, st style, text string) map[string]float64 {
+	t.Helper()
+	opts.Phrases = permissive()
+	s := newTestSpotter(t, opts)
+	defer s.Close()
+	out := map[string]float64{}
+	s.raw = func(d detection) {
+		if old, ok := out[d.phrase]; !ok || d.score > old {
+			out[d.phrase] = d.score
+		}
+	}
+	spot(t, s, say(t, st, text))
+	return out
+}
+
+// The warped frontend is really warped, each time a warped decoder is made: sphinxbase keeps a
+// warp function's parameters in static variables and skips setting them when the parameter
+// string is unchanged, so a warped decoder made after an unwarped one (which resets
+// inverse_linear's to neutral) could silently be unwarped.
+func TestWarpedFrontendEachTime(t *testing.T) {
+	st := style{"en-us+f3", 150, 60}
+	text := "describe what is in front of me"
+	first := rawScores(t, SpotterOptions{warpOnly: 1.12}, st, text)
+	plain := rawScores(t, SpotterOptions{}, st, text)
+	again := rawScores(t, SpotterOptions{warpOnly: 1.12}, st, text)
+	if len(first) == 0 || len(plain) == 0 {
+		t.Fatalf("no detection: warped %v, plain %v", first, plain)
+	}
+	same := func(a, b map[string]float64) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for k, v := range a {
+			if w, ok := b[k]; !ok || w != v {
+				return false
+			}
+		}
+		return true
+	}
+	if same(first, plain) {
+		t.Errorf("the warped frontend scores as the plain one: %v", first)
+	}
+	if !same(first, again) {
+		t.Errorf("a warped decoder made after a plain one scores %v, the first %v", again, first)
+	}
+	// Nor does a warped decoder change the usual ones made after it.
+	if plainAfter := rawScores(t, SpotterOptions{}, st, text); !same(plainAfter, plain) {
+		t.Errorf("a plain decoder made after a warped one scores %v, before %v", plainAfter, plain)
+	}
+	// The second decoder inside a spotter is warped the same way as warpOnly's.
+	s := newTestSpotter(t, SpotterOptions{Phrases: permissive(), warp: 1.12})
+	inside := map[string]float64{}
+	s.raw = func(d detection) {
+		if old, ok := inside[d.phrase]; d.warped && (!ok || d.score > old) {
+			inside[d.phrase] = d.score
+		}
+	}
+	spot(t, s, say(t, st, text))
+	if !same(inside, first) {
+		t.Errorf("the spotter's warped decoder scores %v, warpOnly %v", inside, first)
+	}
+}
+
+// The warped decoder only adds: every command the usual decoder hears in a stream is heard the
+// same with the warped decoder on (it decides only islands the usual one gives no command on).
+// And it adds what it was made for: en-gb-x-rp+f5 at 115 wpm, pitch 60 (a tuning rendering of
+// round 10) says "repeat" alone; the usual decoder's candidates on it are ambiguous and give
+// nothing, the warped decoder's (warp 1.1) give "repeat", 98 over its threshold.
+func TestWarpedDecoderOnlyAdds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 1.5-minute command stream")
+	}
+	phrases := DefaultPhrases()[:4]
+	pcm, labels := positiveStream(t, style{"en-gb-x-rp+f5", 115, 60}, phrases)
+	plain, _, _ := runStream(t, SpotterOptions{}, pcm, false)
+	warped, _, _ := runStream(t, SpotterOptions{warp: 1.1, warpShift: DefaultWarpShift}, pcm, false)
+	for _, e := range plain {
+		found := false
+		for _, w := range warped {
+			if w.Phrase == e.Phrase && w.Offset == e.Offset && w.Score == e.Score && !w.Warped {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%q at %v (%.1f) heard without the warped decoder, not with it", e.Phrase, e.Offset, e.Score)
+		}
+	}
+	heard := func(events []Event, l label) *Event {
+		for i, e := range events {
+			if e.Command == l.Cmd && e.Offset >= l.Start && e.Offset <= l.End+800*time.Millisecond {
+				return &events[i]
+			}
+		}
+		return nil
+	}
+	for _, l := range labels {
+		if l.Phrase != "repeat" || l.InSentence {
+			continue
+		}
+		if e := heard(plain, l); e != nil {
+			t.Errorf("the usual decoder now hears this %q (%.1f): the test needs another rendering", l.Phrase, e.Score)
+		}
+		if e := heard(warped, l); e == nil || !e.Warped {
+			t.Errorf("the warped decoder did not hear %q at %v: %+v", l.Phrase, l.Start, e)
+		} else {
+			t.Logf("%q heard by the warped decoder: score %.1f, threshold %.1f", l.Phrase, e.Score, e.Threshold)
+		}
+	}
+	if _, fa := score(labels, warped); len(fa) > 0 {
+		t.Errorf("false commands with the warped decoder: %+v", fa)
+	}
+}
+
+// The warped decoder's files are written where the spotter keeps its own, and removed with it.
+func TestWarpedDecoderFiles(t *testing.T) {
+	s := newTestSpotter(t, SpotterOptions{warp: 1.1})
+	dir := s.tmpDir
+	for _, f := range []string{"warped.params", "warped.kws"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	s.Close()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s left behind: %v", dir, err)
+	}
+}
