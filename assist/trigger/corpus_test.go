@@ -339,13 +339,14 @@ func dumpRaw(t testing.TB, kind string, st style, labels []label, dets []rawDete
 		Pause, PauseAfter   bool
 		Island              bool
 		From, To            float64
+		Warped              bool `json:",omitempty"` // the warped decoder's (round 10)
 	}
 	enc := json.NewEncoder(f)
 	for _, l := range labels {
 		enc.Encode(rec{Kind: kind + "-label", Style: st.String(), Phrase: l.Phrase, Start: l.Start.Seconds(), End: l.End.Seconds()})
 	}
 	for _, d := range dets {
-		enc.Encode(rec{Kind: kind, Style: st.String(), Phrase: d.phrase, Variant: d.variant, Start: float64(d.start) / SampleRate, End: float64(d.end) / SampleRate, Score: d.score, Pause: d.pause, PauseAfter: d.pauseAfter, Island: d.island, From: d.from, To: d.to})
+		enc.Encode(rec{Kind: kind, Style: st.String(), Phrase: d.phrase, Variant: d.variant, Start: float64(d.start) / SampleRate, End: float64(d.end) / SampleRate, Score: d.score, Pause: d.pause, PauseAfter: d.pauseAfter, Island: d.island, From: d.from, To: d.to, Warped: d.warped})
 	}
 	for _, j := range islands {
 		enc.Encode(struct {
@@ -371,6 +372,7 @@ func TestCollectSpotterScores(t *testing.T) {
 		t.Skip("set RPIQ_SPOTTER_DUMP=FILE to collect scores (minutes)")
 	}
 	opts := SpotterOptions{Phrases: permissive(), extra: strings.Fields(os.Getenv("RPIQ_SPOTTER_EXTRA")), onsetLead: leadFromEnv(t)}
+	warpFromEnv(t, &opts)
 	for _, st := range positiveStyles() {
 		if os.Getenv("RPIQ_SPOTTER_NO_POS") != "" {
 			break
@@ -618,10 +620,17 @@ func confirmFromEnv(t testing.TB, opts *SpotterOptions) {
 }
 
 // warpFromEnv reads the warped decoder's settings to try: RPIQ_SPOTTER_WARP=W runs it with its
-// filters at W times their frequencies, RPIQ_SPOTTER_WARP_SHIFT=S raises its thresholds by S
-// powers of ten over the usual ones, and RPIQ_SPOTTER_WARP_ONLY=1 gives the usual decoder the
-// warped frontend instead (no second decoder: what the warped view hears on its own).
+// filters at W times their frequencies (0: no warped decoder, the spotter before round 10),
+// RPIQ_SPOTTER_WARP_SHIFT=S puts its thresholds S powers of ten over the usual ones, and
+// RPIQ_SPOTTER_WARP_ONLY=1 gives the usual decoder the warped frontend instead (no second
+// decoder: what the warped view hears on its own).
 func warpFromEnv(t testing.TB, opts *SpotterOptions) {
+	if v := os.Getenv("RPIQ_SPOTTER_WARP_SHIFT"); v != "" {
+		if _, err := fmt.Sscan(v, &opts.warpShift); err != nil {
+			t.Fatalf("RPIQ_SPOTTER_WARP_SHIFT: %q is not a number", v)
+		}
+		opts.warpShiftSet = true
+	}
 	v := os.Getenv("RPIQ_SPOTTER_WARP")
 	if v == "" {
 		return
@@ -630,16 +639,14 @@ func warpFromEnv(t testing.TB, opts *SpotterOptions) {
 	if _, err := fmt.Sscan(v, &w); err != nil {
 		t.Fatalf("RPIQ_SPOTTER_WARP: %q is not a number", v)
 	}
-	if v := os.Getenv("RPIQ_SPOTTER_WARP_SHIFT"); v != "" {
-		if _, err := fmt.Sscan(v, &opts.warpShift); err != nil {
-			t.Fatalf("RPIQ_SPOTTER_WARP_SHIFT: %q is not a number", v)
-		}
-	}
-	if os.Getenv("RPIQ_SPOTTER_WARP_ONLY") == "1" {
+	switch {
+	case w == 0:
+		opts.noWarp = true
+	case os.Getenv("RPIQ_SPOTTER_WARP_ONLY") == "1":
 		opts.warpOnly = w
-		return
+	default:
+		opts.warp = w
 	}
-	opts.warp = w
 }
 
 // logEvents appends events to RPIQ_SPOTTER_EVENTS, one line each: kind (hit, false), rendering,

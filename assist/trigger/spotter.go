@@ -105,12 +105,16 @@ type SpotterOptions struct {
 	confirm          bool
 	confirmMargin    float64
 	confirmMarginSet bool
-	// warp, when not 0, runs a second keyphrase decoder over the same audio with its mel
-	// filters at warp times their frequencies (warp.go); its detections decide only islands
-	// the usual decoder gives no command on, at the usual thresholds plus warpShift powers of
-	// ten.
-	warp      float64
-	warpShift float64
+	// The warped decoder (warp.go, round 10), on by default: a second keyphrase decoder over
+	// the same audio with its mel filters at warp times their frequencies (0: DefaultWarp),
+	// whose detections decide only islands the usual decoder gives no command on, at the usual
+	// thresholds plus warpShift powers of ten (warpShiftSet false: DefaultWarpShift). noWarp
+	// turns it off; so does an onset lead, unless warp is set (then NewSpotter fails: the lead
+	// runs one decoder).
+	warp         float64
+	warpShift    float64
+	warpShiftSet bool
+	noWarp       bool
 	// warpOnly, when not 0, gives the usual decoder the warped frontend instead (tests: what the
 	// warped view hears on its own).
 	warpOnly float64
@@ -193,6 +197,15 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	}
 	if len(opts.Phrases) == 0 {
 		return nil, fmt.Errorf("trigger: no voice command phrases")
+	}
+	if opts.warp == 0 && !opts.noWarp && opts.onsetLead <= 0 && opts.warpOnly == 0 {
+		opts.warp = DefaultWarp
+	}
+	if opts.noWarp {
+		opts.warp = 0
+	}
+	if !opts.warpShiftSet {
+		opts.warpShift = DefaultWarpShift
 	}
 	api, err := loadSphinx()
 	if err != nil {

@@ -125,8 +125,8 @@ type Event struct {
 	// Confirm is, for voice heard with the confirming pass, the phrase grammar's margin over a
 	// phone loop on the island (powers of ten per 10 ms frame).
 	Confirm float64
-	// Warped is, for voice, whether the phrase was heard by the warped decoder (an option,
-	// off by default) on an island the usual decoder heard nothing on.
+	// Warped is, for voice, whether the phrase was heard by the warped decoder (the second
+	// keyphrase search, on by default) on an island the usual decoder gave no command on.
 	Warped bool
 }
 

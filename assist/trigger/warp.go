@@ -10,7 +10,7 @@ import (
 	"sync"
 )
 
-// The warped decoder (round 10, off by default). The en-us model fits some voices badly
+// The warped decoder (round 10, on by default). The en-us model fits some voices badly
 // (eSpeak's slow and high-pitched variants lose the most phrases), and a second look at the same
 // features by the same model did not separate them from unrelated speech (round 9). A frontend
 // with a vocal tract length normalisation gives the model another view of the audio: a second
@@ -131,6 +131,10 @@ func openWarped(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws strin
 	}
 	return w, nil
 }
+
+// DefaultWarp is the warped decoder's factor, chosen on tuning data (round 10, docs/DESIGN.md)
+// between 1.1 and 1.15, which tied there.
+const DefaultWarp = 1.1
 
 // DefaultWarpShift is how many powers of ten the warped decoder's thresholds sit above the
 // usual ones, chosen on tuning data (round 10, docs/DESIGN.md): the middle of the gap between

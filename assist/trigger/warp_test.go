@@ -65,9 +65,34 @@ func FuzzWarpFeatParams(f *testing.F) {
 	})
 }
 
+// The warped decoder is on by default, at DefaultWarp and DefaultWarpShift; noWarp and an onset
+// lead turn it off.
+func TestWarpDefaults(t *testing.T) {
+	s := newTestSpotter(t, SpotterOptions{})
+	if s.warped == nil || s.warpShift != 42 {
+		t.Errorf("default: warped decoder %v, shift %v; want one, 42", s.warped != nil, s.warpShift)
+	}
+	data, err := os.ReadFile(filepath.Join(s.tmpDir, "warped.params"))
+	if err != nil || !strings.Contains(string(data), "-upperf 7480.00") { // the model's 6800 Hz × 1.1
+		t.Errorf("warped.params: %v\n%s", err, data)
+	}
+	kws, err := os.ReadFile(filepath.Join(s.tmpDir, "warped.kws"))
+	if err != nil || !strings.Contains(string(kws), "repeat /1e+47/") { // 5 + 42
+		t.Errorf("warped.kws: %v\n%s", err, kws)
+	}
+	for _, o := range []SpotterOptions{{noWarp: true}, {onsetLead: 100 * time.Millisecond}, {warpOnly: 1.1}} {
+		if s := newTestSpotter(t, o); s.warped != nil {
+			t.Errorf("%+v: a warped decoder", o)
+		}
+	}
+	if s := newTestSpotter(t, SpotterOptions{warpShift: 0, warpShiftSet: true}); s.warpShift != 0 {
+		t.Errorf("shift set to 0: %v", s.warpShift)
+	}
+}
+
 // The options are checked.
 func TestWarpOptionsChecked(t *testing.T) {
-	for _, o := range []SpotterOptions{{warp: 1.3}, {warp: 0.5}, {warpOnly: 2}, {warp: 1.1, warpShift: 0.5}, {warp: 1.1, onsetLead: 100 * time.Millisecond}} {
+	for _, o := range []SpotterOptions{{warp: 1.3}, {warp: 0.5}, {warpOnly: 2}, {warp: 1.1, warpShift: 0.5, warpShiftSet: true}, {warp: 1.1, onsetLead: 100 * time.Millisecond}} {
 		s, err := NewSpotter(o)
 		if err == nil {
 			s.Close()
@@ -103,7 +128,7 @@ func TestWarpedFrontendEachTime(t *testing.T) {
 	st := style{"en-us+f3", 150, 60}
 	text := "describe what is in front of me"
 	first := rawScores(t, SpotterOptions{warpOnly: 1.12}, st, text)
-	plain := rawScores(t, SpotterOptions{}, st, text)
+	plain := rawScores(t, SpotterOptions{noWarp: true}, st, text)
 	again := rawScores(t, SpotterOptions{warpOnly: 1.12}, st, text)
 	if len(first) == 0 || len(plain) == 0 {
 		t.Fatalf("no detection: warped %v, plain %v", first, plain)
@@ -126,7 +151,7 @@ func TestWarpedFrontendEachTime(t *testing.T) {
 		t.Errorf("a warped decoder made after a plain one scores %v, the first %v", again, first)
 	}
 	// Nor does a warped decoder change the usual ones made after it.
-	if plainAfter := rawScores(t, SpotterOptions{}, st, text); !same(plainAfter, plain) {
+	if plainAfter := rawScores(t, SpotterOptions{noWarp: true}, st, text); !same(plainAfter, plain) {
 		t.Errorf("a plain decoder made after a warped one scores %v, before %v", plainAfter, plain)
 	}
 	// The second decoder inside a spotter is warped the same way as warpOnly's.
@@ -154,8 +179,8 @@ func TestWarpedDecoderOnlyAdds(t *testing.T) {
 	}
 	phrases := DefaultPhrases()[:4]
 	pcm, labels := positiveStream(t, style{"en-gb-x-rp+f5", 115, 60}, phrases)
-	plain, _, _ := runStream(t, SpotterOptions{}, pcm, false)
-	warped, _, _ := runStream(t, SpotterOptions{warp: 1.1, warpShift: DefaultWarpShift}, pcm, false)
+	plain, _, _ := runStream(t, SpotterOptions{noWarp: true}, pcm, false)
+	warped, _, _ := runStream(t, SpotterOptions{}, pcm, false) // the default: warp 1.1, shift 42
 	for _, e := range plain {
 		found := false
 		for _, w := range warped {
