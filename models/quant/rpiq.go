@@ -446,11 +446,16 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			// Least-squares targets of all rows at once: B̃ = B + P_S G⁻¹.
 			cur := curBuf[:m*b]
 			target := targetBuf[:m*b]
+			inOrder := consecutive(blk)
 			parallelRows(m, b, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
 					row := cur[r*b : (r+1)*b]
-					for j, c := range blk {
-						row[j] = Wq[r*n+c]
+					if inOrder {
+						copy(row, Wq[r*n+blk[0]:])
+					} else {
+						for j, c := range blk {
+							row[j] = Wq[r*n+c]
+						}
 					}
 					// gonum's Dgemm for this row, bit for bit, while the row is in L1
 					copy(target[r*b:(r+1)*b], row)
@@ -870,8 +875,13 @@ func gather(H []float64, n int, idx []int) []float64 {
 func gatherCols[F float32 | float64](dst, X []F, rows, n int, idx []int) []F {
 	b := len(idx)
 	out := grow(dst, rows*b)
+	inOrder := b > 0 && consecutive(idx)
 	parallelRows(rows, b, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
+			if inOrder { // a stretch of each row: a copy
+				copy(out[t*b:(t+1)*b], X[t*n+idx[0]:])
+				continue
+			}
 			for j, c := range idx {
 				out[t*b+j] = X[t*n+c]
 			}
