@@ -574,8 +574,13 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 					})
 					if P32 != nil { // large: subtracted from the float32 P in place
 						cpu.Default().GemmSubF32(P32, n, d32, ns, hcols, ldh, m, ns, n)
+						inOrder := consecutive(sb.cols)
 						cpu.Default().Run(m, 1, func(lo, hi int) {
 							for r := lo; r < hi; r++ {
+								if inOrder {
+									copy(P32[r*n+sb.cols[0]:], local32[r*ns:(r+1)*ns])
+									continue
+								}
 								for j, c := range sb.cols {
 									P32[r*n+c] = local32[r*ns+j]
 								}
