@@ -139,7 +139,7 @@ func subOuterF64Go(y []float64, ldy int, a, x []float64) {
 	for j, v := range a {
 		row := y[j*ldy : j*ldy+len(x)]
 		for p, e := range x {
-			row[p] -= float64(v * e) // the product rounded first, as on amd64, on every platform
+			row[p] -= v * e // stage 2's projection as it was written (fused where Go fuses it: arm64)
 		}
 	}
 }
@@ -150,7 +150,7 @@ func addRowsF64Go(y, a, x []float64, ldx int) {
 			continue
 		}
 		for p, e := range x[l*ldx : l*ldx+len(y)] {
-			y[p] += float64(v * e) // the product rounded first, as gonum's kernels do
+			y[p] += v * e // gonum's Go AxpyUnitary, the same expression: the same bits on any platform
 		}
 	}
 }
