@@ -10,24 +10,14 @@ import (
 
 // BenchmarkSpotter measures keyphrase search speed: "xRT" is wall time per second of audio,
 // "cpu-xRT" the process's CPU time (user + system) per second of audio.
-func BenchmarkSpotter(b *testing.B) {
-	s := newTestSpotter(b, SpotterOptions{})
-	say := speak(b, "en-us", 160, "the weather is nice today, please read this for me")
-	audioDur := say.Duration()
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	for b.Loop() {
-		spot(b, s, say)
-	}
-	per := b.Elapsed() / time.Duration(b.N)
-	b.ReportMetric(per.Seconds()/audioDur.Seconds(), "xRT")
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N)/audioDur.Seconds(), "cpu-xRT")
-}
+func BenchmarkSpotter(b *testing.B) { benchSpotter(b, SpotterOptions{}) }
 
 // BenchmarkSpotterNoWarp is BenchmarkSpotter without the warped decoder (one keyphrase search,
 // the spotter before round 10); BenchmarkSpotter runs both.
-func BenchmarkSpotterNoWarp(b *testing.B) {
-	s := newTestSpotter(b, SpotterOptions{noWarp: true})
+func BenchmarkSpotterNoWarp(b *testing.B) { benchSpotter(b, SpotterOptions{noWarp: true}) }
+
+func benchSpotter(b *testing.B, opt SpotterOptions) {
+	s := newTestSpotter(b, opt)
 	say := speak(b, "en-us", 160, "the weather is nice today, please read this for me")
 	audioDur := say.Duration()
 	b.ResetTimer()
