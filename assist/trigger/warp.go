@@ -44,9 +44,11 @@ var warpInit sync.Mutex
 func warpedFeatParams(modelDir string, warp float64) (string, error) {
 	path := filepath.Join(modelDir, "feat.params")
 	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("trigger: the warped decoder needs the model's feat.params: %w", err)
+	if err != nil && !os.IsNotExist(err) {
+		return "", fmt.Errorf("trigger: the warped decoder reads the model's feat.params: %w", err)
 	}
+	// A model without feat.params runs on sphinxbase's defaults, the usual decoder too: the
+	// warped one gets those, moved.
 	return warpFeatParams(path, string(data), warp)
 }
 

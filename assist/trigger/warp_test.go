@@ -34,8 +34,16 @@ func TestWarpFeatParams(t *testing.T) {
 			t.Errorf("%q: error %v, want one naming the file and the field", bad, err)
 		}
 	}
-	if _, err := warpedFeatParams(t.TempDir(), 1.1); err == nil || !strings.Contains(err.Error(), "feat.params") {
-		t.Errorf("missing file: error %v, want one naming feat.params", err)
+	// A model without feat.params: sphinxbase's default edges, moved.
+	if got, err := warpedFeatParams(t.TempDir(), 1.1); err != nil || got != "-lowerf 146.67\n-upperf 7541.05\n" {
+		t.Errorf("missing file: %q, %v; want the default edges times 1.1", got, err)
+	}
+	dir := t.TempDir() // unreadable: a directory where the file should be
+	if err := os.Mkdir(filepath.Join(dir, "feat.params"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := warpedFeatParams(dir, 1.1); err == nil || !strings.Contains(err.Error(), "feat.params") {
+		t.Errorf("unreadable file: error %v, want one naming feat.params", err)
 	}
 }
 
