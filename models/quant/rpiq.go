@@ -230,7 +230,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			Ct = in.C
 			if a := rd.Alpha; a > 0 && a != 1 {
 				if !in.OwnC {
-					Ct = make([]float64, len(in.C))
+					Ct = huge[float64](len(in.C))
 				}
 				parallel(len(Ct), func(lo, hi int) {
 					for i := lo; i < hi; i++ {
