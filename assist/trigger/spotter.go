@@ -256,18 +256,11 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	}
 	extra := opts.extra
 	if opts.warpOnly != 0 {
-		if opts.warpOnly < minWarp || opts.warpOnly > maxWarp {
-			return fail(fmt.Errorf("trigger: warp %v is outside %v..%v", opts.warpOnly, minWarp, maxWarp))
-		}
-		fp, err := warpedFeatParams(opts.ModelDir, opts.warpOnly)
+		frontend, err := warpedFrontend(opts.ModelDir, tmp, opts.warpOnly)
 		if err != nil {
 			return fail(err)
 		}
-		fpPath := filepath.Join(tmp, "warped.params")
-		if err := os.WriteFile(fpPath, []byte(fp), 0o600); err != nil {
-			return fail(fmt.Errorf("trigger: %w", err))
-		}
-		extra = append(warpArgs(fpPath, opts.warpOnly), extra...)
+		extra = append(frontend, extra...)
 	}
 	warpInit.Lock() // a frontend's warp parameters are static in sphinxbase (warp.go)
 	err = s.open(append([]string{

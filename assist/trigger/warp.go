@@ -98,21 +98,31 @@ func warpArgs(featParams string, warp float64) []string {
 		"-warp_params", strconv.FormatFloat(1/warp, 'f', 6, 64) + " 100000"}
 }
 
-// openWarped starts the warped keyphrase decoder over the same dictionary, with the keyphrase
-// list kws (thresholds already shifted).
-func openWarped(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws string) (*warpedDecoder, error) {
-	if opts.warp < minWarp || opts.warp > maxWarp {
-		return nil, fmt.Errorf("trigger: warp %v is outside %v..%v", opts.warp, minWarp, maxWarp)
+// warpedFrontend checks warp, writes the model's feat.params with its filter edges moved into
+// tmpDir (warpedFeatParams) and returns the decoder arguments of that frontend (warpArgs).
+func warpedFrontend(modelDir, tmpDir string, warp float64) ([]string, error) {
+	if warp < minWarp || warp > maxWarp {
+		return nil, fmt.Errorf("trigger: warp %v is outside %v..%v", warp, minWarp, maxWarp)
 	}
-	fp, err := warpedFeatParams(opts.ModelDir, opts.warp)
+	fp, err := warpedFeatParams(modelDir, warp)
 	if err != nil {
 		return nil, err
 	}
 	fpPath := filepath.Join(tmpDir, "warped.params")
-	kwsPath := filepath.Join(tmpDir, "warped.kws")
 	if err := os.WriteFile(fpPath, []byte(fp), 0o600); err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
+	return warpArgs(fpPath, warp), nil
+}
+
+// openWarped starts the warped keyphrase decoder over the same dictionary, with the keyphrase
+// list kws (thresholds already shifted).
+func openWarped(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws string) (*warpedDecoder, error) {
+	frontend, err := warpedFrontend(opts.ModelDir, tmpDir, opts.warp)
+	if err != nil {
+		return nil, err
+	}
+	kwsPath := filepath.Join(tmpDir, "warped.kws")
 	if err := os.WriteFile(kwsPath, []byte(kws), 0o600); err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
@@ -121,7 +131,7 @@ func openWarped(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws strin
 	err = w.open(append([]string{
 		"-hmm", opts.ModelDir, "-dict", dictPath, "-logfn", "/dev/null", "-samprate", "16000",
 		"-kws_plp", phoneLoopPenalty,
-	}, warpArgs(fpPath, opts.warp)...), "the warped decoder's", opts.ModelDir, " for the warped decoder")
+	}, frontend...), "the warped decoder's", opts.ModelDir, " for the warped decoder")
 	warpInit.Unlock()
 	if err != nil {
 		w.close()

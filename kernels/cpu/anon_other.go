@@ -12,5 +12,5 @@ func MapAnon(n int) ([]byte, error) {
 // Unmap releases memory from MapAnon.
 func Unmap(b []byte) error { return nil }
 
-// AdviseHuge is Linux-only (transparent huge pages); elsewhere it does nothing.
-func AdviseHuge(b []byte) {}
+// MakeHuge is make: transparent huge pages are Linux-only.
+func MakeHuge[T any](n int) []T { return make([]T, n) }

@@ -286,40 +286,32 @@ func subOuter16AVX512(y *float32, ldy int, aT *float32, x *float32, ldx int, col
 
 // SubOuter16F32 is SubOuterF32(y, ldy, a_i, x[i·ldx : i·ldx+n]) for i = 0, …, 15 in order, with
 // a_i[j] = aT[16j + i] for j < cols: the same fused multiply-adds in the same order, so the same
-// bits, but each y value read and written once for all sixteen (GPTQ's feedback of sixteen
-// columns' errors to the later columns of a block; one at a time, it spent a load and a store
-// per multiply-add). It reports false, doing nothing, where the machine has no AVX-512 for it;
-// the caller then takes SubOuterF32.
-func SubOuter16F32(y []float32, ldy int, aT []float32, x []float32, ldx, n, cols int) bool {
-	if !hasSubOuter512 {
-		return false
-	}
+// bits. With AVX-512 each y value is read and written once for all sixteen (GPTQ's feedback of
+// sixteen columns' errors to the later columns of a block; one at a time, it spent a load and a
+// store per multiply-add); elsewhere it is those sixteen calls.
+func SubOuter16F32(y []float32, ldy int, aT []float32, x []float32, ldx, n, cols int) {
 	if n <= 0 || cols <= 0 {
-		return true
+		return
 	}
 	_, _, _ = y[(cols-1)*ldy+n-1], aT[16*cols-1], x[15*ldx+n-1]
-	n16, c8 := n&^15, cols&^7
-	if n16 > 0 && c8 > 0 {
-		subOuter16AVX512(&y[0], ldy, &aT[0], &x[0], ldx, c8, n16/16)
-	}
-	// The rest as SubOuterF32 does it, sixteen times in order: the rows past the last 16 of the
-	// first columns (its unfused tail), and all rows of the columns past the last eight.
-	var a [7]float32
-	for i := 0; i < 16; i++ {
-		xi := x[i*ldx : i*ldx+n]
+	c8 := 0
+	if hasSubOuter512 {
+		n16 := n &^ 15
+		c8 = cols &^ 7
+		if n16 > 0 && c8 > 0 {
+			subOuter16AVX512(&y[0], ldy, &aT[0], &x[0], ldx, c8, n16/16)
+		}
+		// The rows past the last 16 of those columns, as SubOuterF32 takes them (its unfused
+		// tail), sixteen times in order.
 		if n16 < n {
-			for j := 0; j < c8; j++ {
-				axpyGo(y[j*ldy+n16:j*ldy+n], -aT[16*j+i], xi[n16:])
+			for i := 0; i < 16; i++ {
+				for j := 0; j < c8; j++ {
+					axpyGo(y[j*ldy+n16:j*ldy+n], -aT[16*j+i], x[i*ldx+n16:i*ldx+n])
+				}
 			}
-		}
-		if c8 < cols {
-			for j := c8; j < cols; j++ {
-				a[j-c8] = aT[16*j+i]
-			}
-			SubOuterF32(y[c8*ldy:], ldy, a[:cols-c8], xi)
 		}
 	}
-	return true
+	subOuter16Rest(y, ldy, aT, x, ldx, n, c8, cols)
 }
 
 //go:noescape

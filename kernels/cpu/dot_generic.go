@@ -154,3 +154,19 @@ func addRowsF64Go(y, a, x []float64, ldx int) {
 		}
 	}
 }
+
+// subOuter16Rest is SubOuter16F32 on the columns c0..cols, all rows: SubOuterF32 for each of the
+// sixteen in order, its a_i gathered from aT a chunk of columns at a time.
+func subOuter16Rest(y []float32, ldy int, aT []float32, x []float32, ldx, n, c0, cols int) {
+	var a [64]float32
+	for i := 0; i < 16; i++ {
+		xi := x[i*ldx : i*ldx+n]
+		for j0 := c0; j0 < cols; j0 += len(a) {
+			j1 := min(j0+len(a), cols)
+			for j := j0; j < j1; j++ {
+				a[j-j0] = aT[16*j+i]
+			}
+			SubOuterF32(y[j0*ldy:], ldy, a[:j1-j0], xi)
+		}
+	}
+}

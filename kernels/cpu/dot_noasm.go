@@ -91,9 +91,13 @@ func TransposeF64ToF32(dst []float32, ldd int, src []float64, lds, rows, cols in
 	return transposeF64ToF32Go(dst, ldd, src, lds, rows, cols)
 }
 
-// SubOuter16F32 reports false: the sixteen-column form is AVX-512 assembly only.
-func SubOuter16F32(y []float32, ldy int, aT []float32, x []float32, ldx, n, cols int) bool {
-	return false
+// SubOuter16F32 is SubOuterF32(y, ldy, a_i, x[i·ldx : i·ldx+n]) for i = 0, …, 15 in order, with
+// a_i[j] = aT[16j + i] for j < cols.
+func SubOuter16F32(y []float32, ldy int, aT []float32, x []float32, ldx, n, cols int) {
+	if n <= 0 || cols <= 0 {
+		return
+	}
+	subOuter16Rest(y, ldy, aT, x, ldx, n, 0, cols)
 }
 
 // SubOuterF64 sets y[j·ldy + p] −= a[j]·x[p] for j < len(a), p < len(x).

@@ -64,8 +64,8 @@ func TestSubOuterF32(t *testing.T) {
 
 // BenchmarkSubOuterF32 is GPTQ's within-block feedback on one tile: 64 rows, each of a 128-column
 // block's columns fed to the columns after it, in multiply-adds per second on one core: one
-// column at a time (rank1), and, where the machine has AVX-512, sixteen columns' errors at once
-// to the columns past their group (rank16, SubOuter16F32, one at a time inside the group).
+// column at a time (rank1), and sixteen columns' errors at once to the columns past their group
+// (rank16, SubOuter16F32, one at a time inside the group; faster only with AVX-512).
 // go test -run X -bench SubOuterF32 ./kernels/cpu
 func BenchmarkSubOuterF32(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -82,9 +82,6 @@ func BenchmarkSubOuterF32(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)*float64(fmas)/b.Elapsed().Seconds()/1e9, "GFMA/s")
 	})
-	if !hasSubOuter512 {
-		return
-	}
 	// Each group's U rows packed column by column, once per block as GPTQ packs them for all
 	// of the block's tiles.
 	aT := make([][]float32, 8)
@@ -113,10 +110,19 @@ func BenchmarkSubOuterF32(b *testing.B) {
 }
 
 // SubOuter16F32 against sixteen SubOuterF32 calls in order (bit for bit: the same fused
-// multiply-adds in the same order, edges included) and against the float64 definition; where
-// the machine has no AVX-512 it must decline and leave y alone.
+// multiply-adds in the same order, edges included) and against the float64 definition, with
+// the AVX-512 kernel and without it (where the machine has it).
 func TestSubOuter16F32(t *testing.T) {
 	rng := rand.New(rand.NewPCG(43, 44))
+	defer func(v bool) { hasSubOuter512 = v }(hasSubOuter512)
+	avx512 := hasSubOuter512
+	for _, wide := range []bool{false, true} {
+		hasSubOuter512 = wide && avx512
+		testSubOuter16F32(t, rng)
+	}
+}
+
+func testSubOuter16F32(t *testing.T, rng *rand.Rand) {
 	for _, cols := range []int{1, 7, 8, 9, 16, 23, 112} {
 		for _, n := range []int{1, 15, 16, 17, 64, 100} {
 			ldy, ldx := n+rng.IntN(9), n+rng.IntN(5)
@@ -129,17 +135,7 @@ func TestSubOuter16F32(t *testing.T) {
 				}
 			}
 			got := append([]float32(nil), y0...)
-			if !SubOuter16F32(got, ldy, aT, x, ldx, n, cols) {
-				if hasSubOuter512 {
-					t.Fatal("declined on a machine with AVX-512")
-				}
-				for i := range got {
-					if got[i] != y0[i] {
-						t.Fatal("declined but changed y")
-					}
-				}
-				return
-			}
+			SubOuter16F32(got, ldy, aT, x, ldx, n, cols)
 			want := append([]float32(nil), y0...)
 			a := make([]float32, cols)
 			for i := 0; i < 16; i++ {

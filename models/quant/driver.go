@@ -516,6 +516,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 					res.Cost.GPTQConvertSec += inv.ConvertSec
 					res.Cost.GPTQColumnsSec += inv.ColumnsSec
 					res.Cost.GPTQProductSec += inv.ProductSec
+					res.Cost.gptqProdFlops += inv.ProductFlops
 					res.Cost.gptqInvFlops += float64(inv.Factors) * hinvFlops(grp[0].In)
 					inv.Close()
 				}
@@ -590,7 +591,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 		return nil, err
 	}
 	m, n := l.Out, l.In
-	W := huge[float64](len(w32))
+	W := cpu.MakeHuge[float64](len(w32))
 	for i, v := range w32 {
 		W[i] = float64(v)
 	}
@@ -622,9 +623,6 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 		d := time.Since(t0).Seconds()
 		cost.GPTQSec += d
 		cost.gptqUpdFlops += gptqUpdateFlops(m, n) // the inverse is counted once per input
-		if m*n >= f32UpdateMin {
-			cost.gptqProdFlops += gptqProductFlops(m, n, opt.Stage1.blockSize())
-		}
 		rep.Stage1Sec = d
 		rep.DampUsed, rep.GPTQLoss = g.DampUsed, g.Loss
 		rep.Instance.GPTQ, rep.Heldout.GPTQ = inst.err(g), ho.err(g)
@@ -706,7 +704,7 @@ func (e *errMeter) err(q *Quantized) float64 {
 }
 
 func toF64(x []float32) []float64 {
-	out := huge[float64](len(x))
+	out := cpu.MakeHuge[float64](len(x))
 	for i, v := range x {
 		out[i] = float64(v)
 	}
@@ -715,7 +713,7 @@ func toF64(x []float32) []float64 {
 
 // toF32 rounds x to float32, on the worker pool when it is large.
 func toF32(x []float64) []float32 {
-	out := huge[float32](len(x))
+	out := cpu.MakeHuge[float32](len(x))
 	parallel(len(x), func(lo, hi int) {
 		for i, v := range x[lo:hi] {
 			out[lo+i] = float32(v)

@@ -87,7 +87,9 @@ func (q *Quantized) Value(r, c int) float64 {
 }
 
 // Dequantize returns the m×n dequantized weights.
-func (q *Quantized) Dequantize() []float64 { return dequantize(q, huge[float64](q.Rows*q.Cols)) }
+func (q *Quantized) Dequantize() []float64 {
+	return dequantize(q, cpu.MakeHuge[float64](q.Rows*q.Cols))
+}
 
 // DequantizeF32 returns the m×n dequantized weights rounded to float32 (each the float32 of
 // Value), in dst when it is large enough: what the quantized model's stream and the report's
@@ -114,7 +116,7 @@ func dequantize[F float32 | float64](q *Quantized, dst []F) []F {
 // Clone is a deep copy.
 func (q *Quantized) Clone() *Quantized {
 	c := *q
-	c.Codes = huge[uint8](len(q.Codes))
+	c.Codes = cpu.MakeHuge[uint8](len(q.Codes))
 	copy(c.Codes, q.Codes)
 	c.Scales = append([]float64(nil), q.Scales...)
 	c.Zeros = append([]int(nil), q.Zeros...)
@@ -215,8 +217,8 @@ type Inverse struct {
 	FactorSec float64
 	// The rest of the GPTQ calls' time, summed over the calls on the float32 path: the working
 	// copy of Wᵀ (ConvertSec), the column loop (ColumnsSec: rounding, the feedback inside each
-	// block, the codes) and the deferred products (ProductSec, gptqProductFlops of matrix work).
-	ConvertSec, ColumnsSec, ProductSec float64
+	// block, the codes) and the deferred products (ProductSec, ProductFlops of matrix work).
+	ConvertSec, ColumnsSec, ProductSec, ProductFlops float64
 }
 
 // NewInverse checks cfg and h (n×n, both triangles filled, finite) and takes its order; h must
@@ -340,8 +342,7 @@ func gptq32(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 	if !transposeF64ToF32(Wt, w, m, n) {
 		return nil, checkFitsF32("weight", w) // names the value
 	}
-	t1 := time.Now()
-	v.ConvertSec += t1.Sub(t0).Seconds()
+	v.ConvertSec += time.Since(t0).Seconds()
 	rowScale, rowZero, staticScale, staticZero := gptqSetup(q, Wt, m, n, cfg, v.dead, v.perm)
 	q.DampUsed = v.damp
 	uBlock := func(dst []float32, i1, i2 int) { // U[i1:i2, i1:i2] from Uᵀ
@@ -363,6 +364,7 @@ func gptq32(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 	q.Loss = gptqColumns(q, Wt, m, n, cfg, rowScale, rowZero, staticScale, staticZero, superBlocks*cfg.blockSize(), uBlock, update)
 	v.ProductSec += products.Seconds()
 	v.ColumnsSec += (time.Since(t2) - products).Seconds()
+	v.ProductFlops += gptqProductFlops(m, n, cfg.blockSize())
 	setGIdx(q, cfg, q.Perm, cfg.groupSize(n))
 	return q, nil
 }
@@ -501,12 +503,11 @@ func gptqColumns[F float32 | float64](q *Quantized, Wt []F, m, n int, cfg Config
 	rowLoss := make([]float64, m)
 	loss := 0.0
 	big := m*B*B >= f32UpdateMin
-	// With AVX-512 (float32 only), each group of 16 columns feeds its errors to the block's
-	// later columns at once (cpu.SubOuter16F32: the same fused multiply-adds in the same order,
-	// each weight loaded and stored once per group rather than once per column), and one at a
-	// time only inside the group. ubT holds each group's rows of U, packed column by column.
-	_, f32 := any(Wt).([]float32)
-	rank16 := f32 && cpu.SubOuter16F32(nil, 0, nil, nil, 0, 0, 0)
+	// In float32 each group of 16 columns feeds its errors to the block's later columns at once
+	// (cpu.SubOuter16F32: the same fused multiply-adds in the same order; with AVX-512 each
+	// weight loaded and stored once per group rather than once per column), and one at a time
+	// only inside the group. ubT holds each group's rows of U, packed column by column.
+	_, rank16 := any(Wt).([]float32)
 	var ubT []float32
 	if rank16 {
 		ubT = make([]float32, B*B)
@@ -706,7 +707,7 @@ func subOuter[F float32 | float64](y []F, ldy int, a, x []F) {
 func newQuantized(m, n int, cfg Config) *Quantized {
 	gs := cfg.groupSize(n)
 	ngroups := (n + gs - 1) / gs
-	codes := huge[uint8](m * n) // written once, by GPTQ's column loop: 4 KiB faults were a fifth of it
+	codes := cpu.MakeHuge[uint8](m * n) // written once, by GPTQ's column loop: 4 KiB faults were a fifth of it
 	return &Quantized{
 		Rows: m, Cols: n, Grid: cfg.Grid, GroupSize: cfg.GroupSize,
 		Codes:  codes,

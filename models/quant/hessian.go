@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-	"unsafe"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
 )
@@ -22,7 +21,7 @@ type Hessian struct {
 }
 
 // NewHessian returns an empty accumulator for n input features.
-func NewHessian(n int) *Hessian { return &Hessian{N: n, sum: huge[float64](n * n)} }
+func NewHessian(n int) *Hessian { return &Hessian{N: n, sum: cpu.MakeHuge[float64](n * n)} }
 
 // chunkTokens is how many tokens one accumulation pass reads.
 const chunkTokens = 512
@@ -86,7 +85,7 @@ func (h *Hessian) AddProducts(pr *Products) {
 // Matrix returns H = 2/Samples · Σ x xᵀ with both triangles filled.
 func (h *Hessian) Matrix() []float64 {
 	n := h.N
-	out := huge[float64](n * n)
+	out := cpu.MakeHuge[float64](n * n)
 	if h.Samples == 0 {
 		return out
 	}
@@ -130,7 +129,7 @@ type Cross struct {
 }
 
 // NewCross returns an empty cross accumulator.
-func NewCross(n int) *Cross { return &Cross{N: n, sum: huge[float64](n * n)} }
+func NewCross(n int) *Cross { return &Cross{N: n, sum: cpu.MakeHuge[float64](n * n)} }
 
 // Add accumulates one sequence: xfp and xq are tokens × N.
 func (c *Cross) Add(xfp, xq []float32, tokens int) error {
@@ -167,7 +166,7 @@ func (c *Cross) AddProducts(pr *Products) {
 
 // Matrix returns C = 2/Samples · Σ x̃ xᵀ.
 func (c *Cross) Matrix() []float64 {
-	out := huge[float64](len(c.sum))
+	out := cpu.MakeHuge[float64](len(c.sum))
 	if c.Samples == 0 {
 		return out
 	}
@@ -212,7 +211,7 @@ func products(p *cpu.Pool, pr *Products, xa, xb []float32, n, tokens int, upper 
 	pr.tokens = tokens
 	want := ProductsLen(n, tokens)
 	if cap(pr.prod) < want {
-		pr.prod = huge[float64](want)
+		pr.prod = cpu.MakeHuge[float64](want)
 	}
 	pr.prod = pr.prod[:want]
 	clear(pr.prod)
@@ -261,18 +260,4 @@ func nonFinite(x []float32) int {
 		}
 	}
 	return -1
-}
-
-// huge is make([]T, n) with its pages advised huge before anything touches them
-// (cpu.AdviseHuge): the quantizer's n×n and m×n buffers (Hessians, cross terms, their per-lane
-// products, stage 2's residuals and copies) are fresh in the heap each module, and faulted in
-// 4 KiB at a time they cost 11-14 µs a page on this project's VMs (an n = 5632 Hessian sum,
-// 254 MB, 0.7 s; the Hessian's rate was bimodal, 125-150 or 210-235 GFLOP/s; stage 2 of a
-// 5632×2048 module ran 8% faster with every page huge).
-func huge[T any](n int) []T {
-	x := make([]T, n)
-	if n > 0 {
-		cpu.AdviseHuge(unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), n*int(unsafe.Sizeof(x[0]))))
-	}
-	return x
 }

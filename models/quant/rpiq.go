@@ -230,7 +230,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			Ct = in.C
 			if a := rd.Alpha; a > 0 && a != 1 {
 				if !in.OwnC {
-					Ct = huge[float64](len(in.C))
+					Ct = cpu.MakeHuge[float64](len(in.C))
 				}
 				parallel(len(Ct), func(lo, hi int) {
 					for i := lo; i < hi; i++ {
@@ -244,7 +244,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			Ct, in.C = nil, nil
 			reclaim(n)
 		}
-		H32 = huge[float32](n * n) // H is symmetric: its rows are its columns
+		H32 = cpu.MakeHuge[float32](n * n) // H is symmetric: its rows are its columns
 		parallel(n*n, func(lo, hi int) {
 			for i, v := range in.H[lo:hi] {
 				H32[lo+i] = float32(v)
@@ -260,7 +260,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			})
 			P32 = pa
 		} else {
-			P = huge[float64](m * n)
+			P = cpu.MakeHuge[float64](m * n)
 			for i, v := range pb {
 				P[i] = float64(pa[i]) + float64(v)
 			}
@@ -312,7 +312,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	for i := range supers {
 		widest = max(widest, len(supers[i].cols))
 	}
-	deltaBuf := huge[float64](m * widest)
+	deltaBuf := cpu.MakeHuge[float64](m * widest)
 	for i := range supers {
 		supers[i].delta = deltaBuf[:m*len(supers[i].cols)]
 	}
@@ -717,14 +717,14 @@ type instance32 struct {
 func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 	m, n, t := in.M, in.N, in.Tokens
 	a := rd.fpWeight()
-	s := &instance32{m: m, n: n, t: t, x: toF32(in.X), w: huge[float64](m * n)}
+	s := &instance32{m: m, n: n, t: t, x: toF32(in.X), w: cpu.MakeHuge[float64](m * n)}
 	parallel(m*n, func(lo, hi int) {
 		for i, v := range W[lo:hi] {
 			s.w[lo+i] = (1 - a) * v
 		}
 	})
 	if a > 0 {
-		s.fp = huge[float32](t * m)
+		s.fp = cpu.MakeHuge[float32](t * m)
 		if len(in.FPOut) == t*m && &W[0] == &in.W[0] { // no dead column zeroed in W
 			copy(s.fp, in.FPOut)
 		} else {
@@ -741,13 +741,13 @@ func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 
 // err is ‖a·Xfp·Wᵀ + X·((1−a)·W − Wc)ᵀ‖²_F.
 func (s *instance32) err(Wc []float64) float64 {
-	d := huge[float32](s.m * s.n)
+	d := cpu.MakeHuge[float32](s.m * s.n)
 	parallel(s.m*s.n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			d[i] = float32(s.w[i] - Wc[i])
 		}
 	})
-	p := huge[float32](s.t * s.m)
+	p := cpu.MakeHuge[float32](s.t * s.m)
 	cpu.Default().MatMulF32(p, s.x, d, s.t, s.n, s.m)
 	rowSum := make([]float64, s.t) // per token, then in order: the same sum on any pool
 	parallelRows(s.t, s.m, func(lo, hi int) {
@@ -937,15 +937,15 @@ var _ = math.Abs
 // float32 and dT = (C − H)ᵀ in float32 (driftT).
 func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) (a, b []float32) {
 	p := cpu.Default()
-	e32 := huge[float32](m * n)
-	w32 := huge[float32](m * n)
+	e32 := cpu.MakeHuge[float32](m * n)
+	w32 := cpu.MakeHuge[float32](m * n)
 	parallel(m*n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			e32[i] = float32(W[i] - Wq[i])
 			w32[i] = float32(W[i])
 		}
 	})
-	a = huge[float32](m * n)
+	a = cpu.MakeHuge[float32](m * n)
 	p.MatMulF32(a, e32, h32, m, n, n)
 	b = e32 // e32 is spent: its buffer takes the second product (three m×n float32 buffers, not four)
 	p.MatMulF32(b, w32, dT, m, n, n)
@@ -954,7 +954,7 @@ func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) (a, b []floa
 
 // driftT returns (C − H)ᵀ in float32: its rows are the columns of C − H.
 func driftT(C, H []float64, n int) []float32 {
-	dT := huge[float32](n * n)
+	dT := cpu.MakeHuge[float32](n * n)
 	const tile = 64 // transposed by tiles, rows of tiles in parallel
 	parallelRows((n+tile-1)/tile, tile*n, func(lo, hi int) {
 		for i0 := lo * tile; i0 < min(hi*tile, n); i0 += tile {

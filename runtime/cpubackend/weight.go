@@ -2,7 +2,6 @@ package cpubackend
 
 import (
 	"fmt"
-	"unsafe"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
 	"github.com/rpiq/rpiq/runtime/backend"
@@ -97,10 +96,7 @@ func (c *CPU) WeightF32(w backend.Weight) []float32 {
 	if !ok {
 		panic(fmt.Sprintf("cpubackend: weight of type %T", w))
 	}
-	out := make([]float32, w.Rows()*w.Cols())
-	if len(out) > 0 { // a fresh copy of a whole matrix (the quantizer's, per module): huge pages
-		cpu.AdviseHuge(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*len(out)))
-	}
+	out := cpu.MakeHuge[float32](w.Rows() * w.Cols()) // a fresh copy of a whole matrix (the quantizer's, per module)
 	for i := 0; i < w.Rows(); i++ {
 		l.Row(out[i*w.Cols():(i+1)*w.Cols()], i)
 	}
