@@ -15,6 +15,8 @@ type denseSource struct {
 	k    int
 	pack func(dst []float32, j0, rows int) // rows (a multiple of 16) weight rows from j0, as panels
 	dot  func(x []float32, j int) float32  // x · weight row j
+	// packed, when set, holds every whole panel already (PanelsF32): pack is not called
+	packed []float32
 }
 
 // packBlockBytes is the size of one packed block of weight rows (L2-resident while every
@@ -79,8 +81,13 @@ func (p *Pool) gemmPackedStrided(dst []float32, ldd int, x []float32, ldx, n, k,
 			rows := min(mb, hi-j0)
 			full := rows &^ 15
 			panels := (*buf)[:full*k]
+			if src.packed != nil {
+				panels = src.packed[j0*k : (j0+full)*k]
+			}
 			if full > 0 {
-				src.pack(panels, j0, full)
+				if src.packed == nil {
+					src.pack(panels, j0, full)
+				}
 				nq := full / 16
 				for i := 0; i < n6; i += 6 {
 					q := 0
