@@ -653,7 +653,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 			d := (time.Since(t0) - reporting).Seconds()
 			cost.Stage2SolveSec += d
 			if s2.AllData {
-				cost.stage2Flops += stage2Flops(m, n, s2.blockSize(), T, r2.Rounds, s2.FPTarget)
+				cost.stage2Flops += r2.Flops
 			}
 			rep.Stage2Sec = d
 			rep.Rounds, rep.Best, rep.Reverted, rep.Accepted, rep.Rejected = r2.Rounds, r2.Best, r2.Reverted, r2.Accepted, r2.Rejected

@@ -148,6 +148,9 @@ type Stage2Result struct {
 	Reverted bool // the instance guard restored the stage-1 weights
 	Accepted int  // accepted row-block updates
 	Rejected int  // row-block updates the safeguard refused
+	// Flops is the matrix work of the all-data readings (stage2Flops, with the instance
+	// products this run made: one fewer when the caller's FPOut was reused); 0 otherwise.
+	Flops float64
 }
 
 // RPIQ refines the stage-1 result start by Gauss-Seidel sweeps over column blocks (in stage 1's
@@ -199,8 +202,10 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	var R, Y []float64
 	T := in.Tokens
 	var inst32 *instance32
+	products := 0 // tokens×n×m products of the instance made
 	if haveInst && rd.AllData && m*n >= f32UpdateMin {
 		inst32 = newInstance32(in, W, rd)
+		products += inst32.products
 	} else if haveInst {
 		src := in.X
 		if rd.FPTarget {
@@ -212,8 +217,10 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			for i := range Y {
 				Y[i] = a*Y[i] + (1-a)*ys[i]
 			}
+			products++
 		}
 		R = sub(Y, matMulT(in.X, Wq, T, n, m))
+		products += 2
 	}
 	instErr := func() float64 { return sumSq(R) }
 
@@ -223,7 +230,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	// (GemmSubF32): the float64 P took a product buffer and a pass over P per super-block.
 	var P32 []float32
 	large := m*n >= f32UpdateMin
-	var H32, hcolsBuf, d32Buf, updBuf []float32
+	var H32 []float32
 	if rd.AllData {
 		Ct := in.H
 		if rd.FPTarget {
@@ -264,12 +271,9 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			for i, v := range pb {
 				P[i] = float64(pa[i]) + float64(v)
 			}
-			updBuf = pa // spent: it takes the products of the deferred updates
 		}
 		pa, pb = nil, nil
 		reclaim(n)
-		b := max(cfg.blockSize(), 128) + cfg.blockSize() // the widest super-block
-		hcolsBuf, d32Buf = make([]float32, n*b), make([]float32, m*b)
 	}
 
 	// Block index sets in processing order, dead columns left out.
@@ -288,12 +292,6 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	}
 	// Super-blocks of about lazyWidth columns batch the all-data residual updates as GPTQ's lazy
 	// batches do: exact inside the super-block, one GEMM for the rest of P at its end.
-	type superBlock struct {
-		first, last int
-		cols        []int
-		local       []float64 // P[:, cols] while the super-block runs
-		delta       []float64 // the super-block's accumulated Δ, m×len(cols)
-	}
 	var supers []superBlock
 	sbOf := make([]int, len(blocks))
 	blockOff := make([]int, len(blocks))
@@ -306,15 +304,6 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		blockOff[bi] = len(sb.cols)
 		sb.cols = append(sb.cols, blk...)
 		sbOf[bi] = len(supers) - 1
-	}
-	// One Δ buffer serves every super-block (each clears it when it starts).
-	widest := 0
-	for i := range supers {
-		widest = max(widest, len(supers[i].cols))
-	}
-	deltaBuf := cpu.MakeHuge[float64](m * widest)
-	for i := range supers {
-		supers[i].delta = deltaBuf[:m*len(supers[i].cols)]
 	}
 	meanDiag := 0.0
 	for i := 0; i < n; i++ {
@@ -346,12 +335,6 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		}
 	}
 
-	type blockData struct {
-		gtrue []float64 // b×b Gram of the objective
-		ginv  []float64 // Gsolve⁻¹, b×b
-		upper []float64 // upper Cholesky factor of Gsolve⁻¹ (sequential projection)
-		xs    []float64 // instance columns, tokens×b
-	}
 	bd := make([]blockData, len(blocks))
 	for bi, blk := range blocks {
 		b := len(blk)
@@ -359,7 +342,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		var gtrue, gsolve []float64
 		var xs []float64
 		if haveInst && !rd.AllData {
-			xs = gatherCols(nil, in.X, T, n, blk)
+			xs = gatherCols(cpu.Default(), nil, in.X, T, n, blk)
 		}
 		if rd.AllData {
 			gtrue = hs
@@ -387,6 +370,19 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			}
 		}
 		d := blockData{gtrue: gtrue, ginv: ginv, xs: xs}
+		if rd.AllData { // H[S, cols] of the block's super-block, for its local updates
+			sb := supers[sbOf[bi]]
+			if large {
+				d.hblk = make([]float32, len(sb.cols)*b) // w[j][t] = H[cols_j][S_t]
+				for j, c := range sb.cols {
+					for t, k := range blk {
+						d.hblk[j*b+t] = H32[c*n+k]
+					}
+				}
+			} else {
+				d.hrect = gatherRect(in.H, n, blk, sb.cols)
+			}
+		}
 		if rd.Sequential {
 			u, ok := invUpper(append([]float64(nil), gsolve...), b)
 			if !ok {
@@ -397,227 +393,39 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		bd[bi] = d
 	}
 
-	// Per-block buffers, reused by every block (b ≤ bs columns).
-	pBuf, curBuf, targetBuf, deltaBuf2 := make([]float64, m*bs), make([]float64, m*bs), make([]float64, m*bs), make([]float64, m*bs)
-	newBuf, workBuf := make([]float64, m*bs), make([]float64, m*bs)
-	var localBuf []float64 // P[:, cols] of the super-block that runs (small modules)
-	var local32 []float32  // the same for large ones, updated by GemmSubF32
-	var delta32, hblk []float32
-	dEs := make([]float64, m)
-	status := make([]int8, m) // 0 unchanged, 1 accepted, -1 rejected
 	res := &Stage2Result{Gain: []float64{0}}
 	if inst32 != nil {
 		res.Instance = []float64{inst32.err(Wq)}
+		products++
 	} else if haveInst {
 		res.Instance = []float64{instErr()}
+	}
+	wqp, cdp, pOff := blockPanels(q, Wq, blocks)
+	Wq = nil
+	sw := &sweep{m: m, n: n, q: q, rd: rd, noSafeguard: cfg.NoSafeguard, blocks: blocks, bd: bd,
+		supers: supers, sbOf: sbOf, blockOff: blockOff, P: P, P32: P32, wqp: wqp, cdp: cdp, pOff: pOff,
+		R: R, T: T, status: make([]int8, len(blocks)*m), dEs: make([]float64, len(blocks)*m)}
+	if rd.AllData {
+		sw.hpan = superPanels(H32, n, supers)
+		H32 = nil
 	}
 	best := q.Clone()
 	bestGain := 0.0
 	gain := 0.0
 	firstGain := 0.0
-	g := q.Grid
 	for t := 1; t <= cfg.iters(); t++ {
 		before := gain
-		for bi, blk := range blocks {
-			b := len(blk)
-			d := bd[bi]
-			// p = the residual projected onto the block's inputs (m×b).
-			var p []float64
-			if rd.AllData {
-				sb := &supers[sbOf[bi]]
-				if bi == sb.first {
-					// P is exact for the super-block's columns only while its blocks run
-					if P32 != nil {
-						local32 = gatherCols(local32, P32, m, n, sb.cols)
-					} else {
-						localBuf = gatherCols(localBuf, P, m, n, sb.cols)
-						sb.local = localBuf
-					}
-					clear(sb.delta)
-				}
-				if P32 != nil {
-					p = gatherRange(pBuf, local32, m, len(sb.cols), blockOff[bi], b)
-				} else {
-					p = gatherRange(pBuf, sb.local, m, len(sb.cols), blockOff[bi], b)
-				}
-			} else {
-				p = matTMul(R, d.xs, T, m, b) // Rᵀ X_S (the single-instance readings)
-			}
-			// Least-squares targets of all rows at once: B̃ = B + P_S G⁻¹.
-			cur := curBuf[:m*b]
-			target := targetBuf[:m*b]
-			inOrder := consecutive(blk)
-			parallelRows(m, b, func(lo, hi int) {
-				for r := lo; r < hi; r++ {
-					row := cur[r*b : (r+1)*b]
-					if inOrder {
-						copy(row, Wq[r*n+blk[0]:])
-					} else {
-						for j, c := range blk {
-							row[j] = Wq[r*n+c]
-						}
-					}
-					// gonum's Dgemm for this row, bit for bit, while the row is in L1
-					copy(target[r*b:(r+1)*b], row)
-					cpu.AddRowsF64(target[r*b:(r+1)*b], p[r*b:(r+1)*b], d.ginv, b)
-				}
-			})
-			delta := deltaBuf2[:m*b]
-			clear(dEs)
-			clear(status)
-			cpu.Default().Run(m, 1, func(lo, hi int) {
-				for r := lo; r < hi; r++ {
-					if (r-lo)%projectRows == 0 {
-						r1 := min(r+projectRows, hi)
-						project(g, q, r, r1, blk, target[r*b:r1*b], d.upper, newBuf[r*b:r1*b], workBuf[r*b:r1*b])
-					}
-					newv := newBuf[r*b : (r+1)*b]
-					dr := delta[r*b : (r+1)*b]
-					changed := false
-					for j := range dr {
-						dr[j] = newv[j] - cur[r*b+j]
-						changed = changed || dr[j] != 0
-					}
-					if !changed {
-						continue
-					}
-					// ΔE = −2 Δ·p + Δ G Δ, the change of this row's objective.
-					dE := 0.0
-					for j := 0; j < b; j++ {
-						if dr[j] == 0 {
-							continue
-						}
-						s := 0.0
-						for k, gv := range d.gtrue[j*b : (j+1)*b] {
-							s += gv * dr[k]
-						}
-						dE += -2*dr[j]*p[r*b+j] + dr[j]*s
-					}
-					if dE >= 0 && !cfg.NoSafeguard {
-						clear(dr)
-						status[r] = -1
-						continue
-					}
-					status[r], dEs[r] = 1, dE
-					for j, c := range blk {
-						Wq[r*n+c] = newv[j]
-						gi := int(q.GIdx[c])
-						q.Codes[r*n+c] = uint8(g.Code(newv[j], q.Scales[gi*m+r], q.Zeros[gi*m+r]))
-					}
-				}
-			})
-			for r, st := range status {
-				switch st {
-				case 1:
-					res.Accepted++
-					gain += dEs[r]
-				case -1:
-					res.Rejected++
-				}
-			}
-			if rd.AllData {
-				sb := &supers[sbOf[bi]]
-				ns := len(sb.cols)
-				// inside the super-block: local P −= Δ H[S, cols]
-				if P32 != nil {
-					// float32, w[c][t] = H[cols_c][S_t]: a strided block of H32 when both
-					// index sets are consecutive
-					delta32 = grow(delta32, m*b)
-					parallel(m*b, func(lo, hi int) {
-						for i, v := range delta[lo:hi] {
-							delta32[lo+i] = float32(v)
-						}
-					})
-					w, ldw := H32[sb.cols[0]*n+blk[0]:], n
-					if !consecutive(sb.cols) || !consecutive(blk) {
-						hblk = grow(hblk, ns*b)
-						for j, c := range sb.cols {
-							for t, k := range blk {
-								hblk[j*b+t] = H32[c*n+k]
-							}
-						}
-						w, ldw = hblk, b
-					}
-					cpu.Default().GemmSubF32(local32, ns, delta32, b, w, ldw, m, b, ns)
-				} else {
-					blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
-						blas64.General{Rows: m, Cols: b, Stride: b, Data: delta},
-						blas64.General{Rows: b, Cols: ns, Stride: ns, Data: gatherRect(in.H, n, blk, sb.cols)},
-						1, blas64.General{Rows: m, Cols: ns, Stride: ns, Data: sb.local})
-				}
-				parallelRows(m, ns, func(lo, hi int) {
-					for r := lo; r < hi; r++ {
-						copy(sb.delta[r*ns+blockOff[bi]:r*ns+blockOff[bi]+b], delta[r*b:(r+1)*b])
-					}
-				})
-				if bi == sb.last {
-					// lazy batch: P −= Δ_SB H[SB, :] as one float32 GEMM (kernels/cpu), then the
-					// super-block's own columns take their exact local values. H is symmetric:
-					// hcols[i][j] = H[SB_j][i] = H[i][SB_j], a strided block of H32 itself when
-					// the super-block's columns are consecutive.
-					hcols, ldh := hcolsBuf[:n*ns], ns
-					if consecutive(sb.cols) {
-						hcols, ldh = H32[sb.cols[0]:], n
-					} else {
-						for i := 0; i < n; i++ {
-							row := H32[i*n : (i+1)*n]
-							for j, c := range sb.cols {
-								hcols[i*ns+j] = row[c]
-							}
-						}
-					}
-					d32 := d32Buf[:m*ns]
-					parallel(m*ns, func(lo, hi int) {
-						for i, v := range sb.delta[lo:hi] {
-							d32[lo+i] = float32(v)
-						}
-					})
-					if P32 != nil { // large: subtracted from the float32 P in place
-						cpu.Default().GemmSubF32(P32, n, d32, ns, hcols, ldh, m, ns, n)
-						inOrder := consecutive(sb.cols)
-						cpu.Default().Run(m, 1, func(lo, hi int) {
-							for r := lo; r < hi; r++ {
-								if inOrder {
-									copy(P32[r*n+sb.cols[0]:], local32[r*ns:(r+1)*ns])
-									continue
-								}
-								for j, c := range sb.cols {
-									P32[r*n+c] = local32[r*ns+j]
-								}
-							}
-						})
-					} else { // small: into the float64 P through a product buffer, as before
-						if ldh != ns { // MatMulF32 wants the rows contiguous
-							hc := hcolsBuf[:n*ns]
-							for i := 0; i < n; i++ {
-								copy(hc[i*ns:(i+1)*ns], hcols[i*ldh:i*ldh+ns])
-							}
-							hcols = hc
-						}
-						upd := updBuf[:m*n]
-						cpu.Default().MatMulF32(upd, d32, hcols, m, ns, n)
-						cpu.Default().Run(m, 1, func(lo, hi int) {
-							for r := lo; r < hi; r++ {
-								row := P[r*n : (r+1)*n]
-								for j, u := range upd[r*n : (r+1)*n] {
-									row[j] -= float64(u)
-								}
-								for j, c := range sb.cols {
-									row[c] = sb.local[r*ns+j]
-								}
-							}
-						})
-					}
-				}
-			}
-			if !rd.AllData {
-				// R −= X_S Δᵀ
-				blas64.Gemm(blas.NoTrans, blas.Trans, -1,
-					blas64.General{Rows: T, Cols: b, Stride: b, Data: d.xs},
-					blas64.General{Rows: m, Cols: b, Stride: b, Data: delta},
-					1, blas64.General{Rows: T, Cols: m, Stride: m, Data: R})
+		sw.round()
+		for i, st := range sw.status { // in block and row order, however the rows were shared out
+			switch st {
+			case 1:
+				res.Accepted++
+				gain += sw.dEs[i]
+			case -1:
+				res.Rejected++
 			}
 		}
+		scatterCodes(q, cdp, pOff, blocks)
 		if !rd.AllData {
 			gain = instErr() - res.Instance[0] // exact, free of accumulated rounding
 		}
@@ -653,6 +461,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		} else {
 			end = sumSq(sub(Y, matMulT(in.X, best.Dequantize(), T, n, m)))
 		}
+		products++
 		if end > res.Instance[0] && !cfg.NoInstanceGuard {
 			best = start.Clone()
 			res.Reverted = true
@@ -662,6 +471,9 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		res.Instance = append(res.Instance, end)
 	}
 	res.Q = best
+	if rd.AllData {
+		res.Flops = stage2Flops(m, n, bs, T, res.Rounds, products)
+	}
 	return res, nil
 }
 
@@ -677,12 +489,15 @@ func parallel(n int, fn func(lo, hi int)) {
 }
 
 // parallelRows is parallel over the rows of a rows×width matrix.
-func parallelRows(rows, width int, fn func(lo, hi int)) {
+func parallelRows(rows, width int, fn func(lo, hi int)) { poolRows(cpu.Default(), rows, width, fn) }
+
+// poolRows is parallelRows on the given pool.
+func poolRows(pool *cpu.Pool, rows, width int, fn func(lo, hi int)) {
 	if rows*width < 1<<16 {
 		fn(0, rows)
 		return
 	}
-	cpu.Default().Run(rows, 1, fn)
+	pool.Run(rows, 1, fn)
 }
 
 // lazyWidth is the width of stage 2's super-blocks (columns whose residual updates are deferred).
@@ -691,15 +506,12 @@ const lazyWidth = 128
 // stage2Flops counts the matrix work of stage 2's all-data readings on an m×n module, in flops
 // (two per multiply-add): the residual through the inputs (2·m·n² multiply-adds); per round
 // the deferred residual updates (m·n²), the super-blocks' local ones (m·n·lazyWidth) and the
-// blocks' targets (m·n·b); and the single instance's products of t tokens (t·n·m each: the
-// error at the start and at the end, and the FP target's product).
-func stage2Flops(m, n, b, t, rounds int, fpTarget bool) float64 {
+// blocks' targets (m·n·b); and the given number of the single instance's products of t
+// tokens (t·n·m each: the error at the start and at the end, the FP target's product unless
+// the caller's was reused).
+func stage2Flops(m, n, b, t, rounds, products int) float64 {
 	fm, fn := float64(m), float64(n)
-	products := 2.0
-	if fpTarget {
-		products = 3
-	}
-	return 2 * (2*fm*fn*fn + float64(rounds)*(fm*fn*fn+fm*fn*float64(lazyWidth+b)) + products*float64(t)*fn*fm)
+	return 2 * (2*fm*fn*fn + float64(rounds)*(fm*fn*fn+fm*fn*float64(lazyWidth+b)) + float64(products)*float64(t)*fn*fm)
 }
 
 // instance32 is a large module's single-instance error ‖Y − X·Wcᵀ‖²_F with float32 products
@@ -712,6 +524,8 @@ type instance32 struct {
 	x       []float32 // X, t×n
 	fp      []float32 // a·Xfp·Wᵀ, t×m (nil when a = 0)
 	w       []float64 // (1−a)·W
+	// products is 1 when fp was computed here, 0 when there was none or the caller's reused
+	products int
 }
 
 func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
@@ -729,6 +543,7 @@ func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 			copy(s.fp, in.FPOut)
 		} else {
 			cpu.Default().MatMulF32(s.fp, toF32(in.Xfp), toF32(W), t, n, m)
+			s.products = 1
 		}
 		parallel(t*m, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -770,13 +585,72 @@ func (s *instance32) err(Wc []float64) float64 {
 	return sum
 }
 
+// blockPanels copies the weights and codes of each block's columns into panels, block bi's
+// m×len(blocks[bi]) values contiguous at pOff[bi] (row-major): stage 2 reads and writes a block
+// many times, and in the m×n layout each time was a strided pass (a 256-byte piece of each 16 KB
+// row at n = 2048, a cache and TLB miss per row).
+func blockPanels(q *Quantized, Wq []float64, blocks [][]int) (wqp []float64, cdp []uint8, pOff []int) {
+	m, n := q.Rows, q.Cols
+	pOff = make([]int, len(blocks)+1)
+	for bi, blk := range blocks {
+		pOff[bi+1] = pOff[bi] + m*len(blk)
+	}
+	wqp, cdp = cpu.MakeHuge[float64](pOff[len(blocks)]), make([]uint8, pOff[len(blocks)])
+	inOrder := consecutiveEach(blocks)
+	parallelRows(m, n, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			for bi, blk := range blocks {
+				o, b := pOff[bi]+r*len(blk), len(blk)
+				if inOrder[bi] {
+					copy(wqp[o:o+b], Wq[r*n+blk[0]:])
+					copy(cdp[o:o+b], q.Codes[r*n+blk[0]:])
+					continue
+				}
+				for j, c := range blk {
+					wqp[o+j], cdp[o+j] = Wq[r*n+c], q.Codes[r*n+c]
+				}
+			}
+		}
+	})
+	return wqp, cdp, pOff
+}
+
+// consecutiveEach says which of the blocks are runs of consecutive columns.
+func consecutiveEach(blocks [][]int) []bool {
+	in := make([]bool, len(blocks))
+	for i, blk := range blocks {
+		in[i] = consecutive(blk)
+	}
+	return in
+}
+
+// scatterCodes puts the panels' codes back into q.
+func scatterCodes(q *Quantized, cdp []uint8, pOff []int, blocks [][]int) {
+	m, n := q.Rows, q.Cols
+	inOrder := consecutiveEach(blocks)
+	parallelRows(m, n, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			for bi, blk := range blocks {
+				o := pOff[bi] + r*len(blk)
+				if inOrder[bi] {
+					copy(q.Codes[r*n+blk[0]:], cdp[o:o+len(blk)])
+					continue
+				}
+				for j, c := range blk {
+					q.Codes[r*n+c] = cdp[o+j]
+				}
+			}
+		}
+	})
+}
+
 // project maps the block targets of rows r0..r1 (row-major, one row of the block's length
-// each) onto the stage-1 grid into out: elementwise, or sequentially with GPTQ's error feedback
+// each) onto the stage-1 grid into out, with their codes in codes: elementwise, or sequentially with GPTQ's error feedback
 // through the upper Cholesky factor of the block's G⁻¹ (w is scratch, like out). Each row gets
 // the same operations in the same order as on its own; the rows go column by column together,
 // each column's feedback to the block's later columns one cpu.SubOuterF64 call for all of them
 // (scalar, the feedback was most of stage 2's projection time).
-func project(g Grid, q *Quantized, r0, r1 int, blk []int, target []float64, upper []float64, out, w []float64) {
+func project(g Grid, q *Quantized, r0, r1 int, blk []int, target []float64, upper []float64, out []float64, codes []uint8, w []float64) {
 	b := len(blk)
 	rows := r1 - r0
 	m := q.Rows
@@ -787,8 +661,9 @@ func project(g Grid, q *Quantized, r0, r1 int, blk []int, target []float64, uppe
 		scales, zeros := q.Scales[gi*m+r0:gi*m+r1], q.Zeros[gi*m+r0:gi*m+r1]
 		for i := range rows {
 			x := w[i*b+j]
-			v := g.Quantize(x, scales[i], zeros[i])
-			out[i*b+j] = v
+			c := g.Code(x, scales[i], zeros[i])
+			v := Dequant(c, scales[i], zeros[i])
+			out[i*b+j], codes[i*b+j] = v, uint8(c)
 			if upper != nil {
 				e[i] = (x - v) / upper[j*b+j]
 			}
@@ -877,11 +752,11 @@ func gather(H []float64, n int, idx []int) []float64 {
 
 // gatherCols returns columns idx of the rows×n matrix X as rows×b, in dst when it is large
 // enough, rows in parallel.
-func gatherCols[F float32 | float64](dst, X []F, rows, n int, idx []int) []F {
+func gatherCols[F float32 | float64](pool *cpu.Pool, dst, X []F, rows, n int, idx []int) []F {
 	b := len(idx)
 	out := grow(dst, rows*b)
 	inOrder := b > 0 && consecutive(idx)
-	parallelRows(rows, b, func(lo, hi int) {
+	poolRows(pool, rows, b, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			if inOrder { // a stretch of each row: a copy
 				copy(out[t*b:(t+1)*b], X[t*n+idx[0]:])
@@ -896,9 +771,9 @@ func gatherCols[F float32 | float64](dst, X []F, rows, n int, idx []int) []F {
 }
 
 // gatherRange copies columns [c0, c0+b) of the rows×n matrix X into dst (rows×b, float64).
-func gatherRange[F float32 | float64](dst []float64, X []F, rows, n, c0, b int) []float64 {
+func gatherRange[F float32 | float64](pool *cpu.Pool, dst []float64, X []F, rows, n, c0, b int) []float64 {
 	out := grow(dst, rows*b)
-	parallelRows(rows, b, func(lo, hi int) {
+	poolRows(pool, rows, b, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			for j, v := range X[t*n+c0 : t*n+c0+b] {
 				out[t*b+j] = float64(v)

@@ -353,5 +353,22 @@ func TestRPIQInstance32(t *testing.T) {
 				t.Fatalf("%v: the float32 instance measurement changed code %d", rd, i)
 			}
 		}
+		// The matrix work counts the instance products each path made: the float64 path Y
+		// (and X·Wᵀ for a blend), X·W_qᵀ and the end's; the float32 one the FP product unless
+		// given, the start's and the end's.
+		blend := 0
+		if rd.FPTarget && rd.Alpha > 0 && rd.Alpha != 1 {
+			blend = 1
+		}
+		fp := 0
+		if rd.FPTarget {
+			fp = 1
+		}
+		for i, products := range []int{3 + blend, 2 + fp, 2} {
+			want := stage2Flops(p.m, p.n, 32, p.tokens, got[i].Rounds, products)
+			if got[i].Flops != want {
+				t.Errorf("%v path %d: %g flops counted, want %g (%d instance products)", rd, i, got[i].Flops, want, products)
+			}
+		}
 	}
 }
