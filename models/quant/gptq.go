@@ -113,6 +113,15 @@ func dequantize[F float32 | float64](q *Quantized, dst []F) []F {
 	return dst
 }
 
+// dequantizeRow writes row r's Values into row (Cols long).
+func (q *Quantized) dequantizeRow(r int, row []float64) {
+	codes := q.Codes[r*q.Cols : (r+1)*q.Cols]
+	for c, g := range q.GIdx {
+		k := int(g)*q.Rows + r
+		row[c] = Dequant(int(codes[c]), q.Scales[k], q.Zeros[k])
+	}
+}
+
 // Clone is a deep copy.
 func (q *Quantized) Clone() *Quantized {
 	c := *q

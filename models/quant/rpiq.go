@@ -185,7 +185,6 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		}
 	}
 	q := start.Clone()
-	Wq := q.Dequantize()
 	W := in.W // read-only; a copy only where dead columns must be zeroed
 	for c, d := range q.Dead {
 		if d {
@@ -202,7 +201,8 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	var R, Y []float64
 	T := in.Tokens
 	var inst32 *instance32
-	products := 0 // tokens×n×m products of the instance made
+	var Wq []float64 // the float64 W_q, for the instance residual only: the rest dequantizes by rows
+	products := 0    // tokens×n×m products of the instance made
 	if haveInst && rd.AllData && m*n >= f32UpdateMin {
 		inst32 = newInstance32(in, W, rd)
 		products += inst32.products
@@ -219,7 +219,9 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 			}
 			products++
 		}
+		Wq = q.Dequantize()
 		R = sub(Y, matMulT(in.X, Wq, T, n, m))
+		Wq = nil
 		products += 2
 	}
 	instErr := func() float64 { return sumSq(R) }
@@ -257,7 +259,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 				H32[lo+i] = float32(v)
 			}
 		})
-		pa, pb := residualGradient(W, Wq, H32, dT, m, n)
+		pa, pb := residualGradient(W, q, H32, dT, m, n)
 		dT = nil
 		if large {
 			parallel(m*n, func(lo, hi int) {
@@ -395,13 +397,12 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 
 	res := &Stage2Result{Gain: []float64{0}}
 	if inst32 != nil {
-		res.Instance = []float64{inst32.err(Wq)}
+		res.Instance = []float64{inst32.err(q)}
 		products++
 	} else if haveInst {
 		res.Instance = []float64{instErr()}
 	}
-	wqp, cdp, pOff := blockPanels(q, Wq, blocks)
-	Wq = nil
+	wqp, cdp, pOff := blockPanels(q, blocks)
 	sw := &sweep{m: m, n: n, q: q, rd: rd, noSafeguard: cfg.NoSafeguard, blocks: blocks, bd: bd,
 		supers: supers, sbOf: sbOf, blockOff: blockOff, P: P, P32: P32, wqp: wqp, cdp: cdp, pOff: pOff,
 		R: R, T: T, status: make([]int8, len(blocks)*m), dEs: make([]float64, len(blocks)*m)}
@@ -439,7 +440,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		}
 		if gain < bestGain {
 			bestGain = gain
-			best = q.Clone()
+			copy(best.Codes, q.Codes) // stage 2 changes codes only
 			res.Best = t
 		}
 		roundGain := before - gain
@@ -457,7 +458,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	if rd.AllData && haveInst {
 		var end float64
 		if inst32 != nil {
-			end = inst32.err(best.Dequantize())
+			end = inst32.err(best)
 		} else {
 			end = sumSq(sub(Y, matMulT(in.X, best.Dequantize(), T, n, m)))
 		}
@@ -523,7 +524,8 @@ type instance32 struct {
 	m, n, t int
 	x       []float32 // X, t×n
 	fp      []float32 // a·Xfp·Wᵀ, t×m (nil when a = 0)
-	w       []float64 // (1−a)·W
+	w       []float64 // W
+	a       float64
 	// products is 1 when fp was computed here, 0 when there was none or the caller's reused
 	products int
 }
@@ -531,12 +533,7 @@ type instance32 struct {
 func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 	m, n, t := in.M, in.N, in.Tokens
 	a := rd.fpWeight()
-	s := &instance32{m: m, n: n, t: t, x: toF32(in.X), w: cpu.MakeHuge[float64](m * n)}
-	parallel(m*n, func(lo, hi int) {
-		for i, v := range W[lo:hi] {
-			s.w[lo+i] = (1 - a) * v
-		}
-	})
+	s := &instance32{m: m, n: n, t: t, x: toF32(in.X), w: W, a: a}
 	if a > 0 {
 		s.fp = cpu.MakeHuge[float32](t * m)
 		if len(in.FPOut) == t*m && &W[0] == &in.W[0] { // no dead column zeroed in W
@@ -554,12 +551,18 @@ func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 	return s
 }
 
-// err is ‖a·Xfp·Wᵀ + X·((1−a)·W − Wc)ᵀ‖²_F.
-func (s *instance32) err(Wc []float64) float64 {
+// err is ‖a·Xfp·Wᵀ + X·((1−a)·W − Wc)ᵀ‖²_F for the weights Wc of qc, dequantized a row at a
+// time (a float64 m×n copy, fresh each time, was mostly page faults).
+func (s *instance32) err(qc *Quantized) float64 {
 	d := cpu.MakeHuge[float32](s.m * s.n)
-	parallel(s.m*s.n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			d[i] = float32(s.w[i] - Wc[i])
+	parallelRows(s.m, s.n, func(lo, hi int) {
+		wc := make([]float64, s.n)
+		for r := lo; r < hi; r++ {
+			qc.dequantizeRow(r, wc)
+			for c, v := range wc {
+				i := r*s.n + c
+				d[i] = float32(float64((1-s.a)*s.w[i]) - v) // (1−a)·W rounded first, as stored once
+			}
 		}
 	})
 	p := cpu.MakeHuge[float32](s.t * s.m)
@@ -589,7 +592,7 @@ func (s *instance32) err(Wc []float64) float64 {
 // m×len(blocks[bi]) values contiguous at pOff[bi] (row-major): stage 2 reads and writes a block
 // many times, and in the m×n layout each time was a strided pass (a 256-byte piece of each 16 KB
 // row at n = 2048, a cache and TLB miss per row).
-func blockPanels(q *Quantized, Wq []float64, blocks [][]int) (wqp []float64, cdp []uint8, pOff []int) {
+func blockPanels(q *Quantized, blocks [][]int) (wqp []float64, cdp []uint8, pOff []int) {
 	m, n := q.Rows, q.Cols
 	pOff = make([]int, len(blocks)+1)
 	for bi, blk := range blocks {
@@ -598,16 +601,18 @@ func blockPanels(q *Quantized, Wq []float64, blocks [][]int) (wqp []float64, cdp
 	wqp, cdp = cpu.MakeHuge[float64](pOff[len(blocks)]), make([]uint8, pOff[len(blocks)])
 	inOrder := consecutiveEach(blocks)
 	parallelRows(m, n, func(lo, hi int) {
+		wq := make([]float64, n)
 		for r := lo; r < hi; r++ {
+			q.dequantizeRow(r, wq)
 			for bi, blk := range blocks {
 				o, b := pOff[bi]+r*len(blk), len(blk)
 				if inOrder[bi] {
-					copy(wqp[o:o+b], Wq[r*n+blk[0]:])
+					copy(wqp[o:o+b], wq[blk[0]:])
 					copy(cdp[o:o+b], q.Codes[r*n+blk[0]:])
 					continue
 				}
 				for j, c := range blk {
-					wqp[o+j], cdp[o+j] = Wq[r*n+c], q.Codes[r*n+c]
+					wqp[o+j], cdp[o+j] = wq[c], q.Codes[r*n+c]
 				}
 			}
 		}
@@ -806,18 +811,23 @@ func gramCols(X []float64, t, b int) []float64 { return matTMul(X, X, t, b, b) }
 
 var _ = math.Abs
 
-// residualGradient is P = W C − W_q H computed as (W − W_q) H + W (C − H): both products have a
+// residualGradient is P = W C − W_q H (W_q the weights of q) computed as (W − W_q) H + W (C − H): both products have a
 // small operand (the quantization error, the activation drift), so they run as float32 GEMMs
 // (kernels/cpu) without the cancellation of subtracting two large float32 products. h32 is H in
 // float32 and dT = (C − H)ᵀ in float32 (driftT).
-func residualGradient(W, Wq []float64, h32, dT []float32, m, n int) (a, b []float32) {
+func residualGradient(W []float64, q *Quantized, h32, dT []float32, m, n int) (a, b []float32) {
 	p := cpu.Default()
 	e32 := cpu.MakeHuge[float32](m * n)
 	w32 := cpu.MakeHuge[float32](m * n)
-	parallel(m*n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			e32[i] = float32(W[i] - Wq[i])
-			w32[i] = float32(W[i])
+	parallelRows(m, n, func(lo, hi int) {
+		wq := make([]float64, n)
+		for r := lo; r < hi; r++ {
+			q.dequantizeRow(r, wq)
+			for c, v := range wq {
+				i := r*n + c
+				e32[i] = float32(W[i] - v)
+				w32[i] = float32(W[i])
+			}
 		}
 	})
 	a = cpu.MakeHuge[float32](m * n)
