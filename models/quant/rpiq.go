@@ -405,7 +405,7 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 	wqp, cdp, pOff := blockPanels(q, blocks)
 	sw := &sweep{m: m, n: n, q: q, rd: rd, noSafeguard: cfg.NoSafeguard, blocks: blocks, bd: bd,
 		supers: supers, sbOf: sbOf, blockOff: blockOff, P: P, P32: P32, wqp: wqp, cdp: cdp, pOff: pOff,
-		R: R, T: T, status: make([]int8, len(blocks)*m), dEs: make([]float64, len(blocks)*m)}
+		R: R, T: T, status: cpu.MakeHuge[int8](len(blocks) * m), dEs: cpu.MakeHuge[float64](len(blocks) * m)}
 	if rd.AllData {
 		sw.hpan = superPanels(H32, n, supers)
 		H32 = nil
@@ -523,7 +523,8 @@ func stage2Flops(m, n, b, t, rounds, products int) float64 {
 type instance32 struct {
 	m, n, t int
 	x       []float32 // X, t×n
-	fp      []float32 // a·Xfp·Wᵀ, t×m (nil when a = 0)
+	fp      []float32 // Xfp·Wᵀ, t×m (nil when a = 0), the caller's FPOut when it could be used
+	fa      float32   // a, by which fp is scaled as it is read
 	w       []float64 // W
 	a       float64
 	// products is 1 when fp was computed here, 0 when there was none or the caller's reused
@@ -535,18 +536,14 @@ func newInstance32(in Stage2Inputs, W []float64, rd Reading) *instance32 {
 	a := rd.fpWeight()
 	s := &instance32{m: m, n: n, t: t, x: toF32(in.X), w: W, a: a}
 	if a > 0 {
-		s.fp = cpu.MakeHuge[float32](t * m)
+		s.fa = float32(a)
 		if len(in.FPOut) == t*m && &W[0] == &in.W[0] { // no dead column zeroed in W
-			copy(s.fp, in.FPOut)
+			s.fp = in.FPOut // read only
 		} else {
+			s.fp = cpu.MakeHuge[float32](t * m)
 			cpu.Default().MatMulF32(s.fp, toF32(in.Xfp), toF32(W), t, n, m)
 			s.products = 1
 		}
-		parallel(t*m, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				s.fp[i] *= float32(a)
-			}
-		})
 	}
 	return s
 }
@@ -574,7 +571,7 @@ func (s *instance32) err(qc *Quantized) float64 {
 			for i := t * s.m; i < (t+1)*s.m; i++ {
 				r := float64(p[i])
 				if s.fp != nil {
-					r += float64(s.fp[i])
+					r += float64(float32(s.fp[i] * s.fa)) // a·Xfp·Wᵀ in float32
 				}
 				sum += r * r
 			}
@@ -598,7 +595,7 @@ func blockPanels(q *Quantized, blocks [][]int) (wqp []float64, cdp []uint8, pOff
 	for bi, blk := range blocks {
 		pOff[bi+1] = pOff[bi] + m*len(blk)
 	}
-	wqp, cdp = cpu.MakeHuge[float64](pOff[len(blocks)]), make([]uint8, pOff[len(blocks)])
+	wqp, cdp = cpu.MakeHuge[float64](pOff[len(blocks)]), cpu.MakeHuge[uint8](pOff[len(blocks)])
 	inOrder := consecutiveEach(blocks)
 	parallelRows(m, n, func(lo, hi int) {
 		wq := make([]float64, n)
