@@ -403,6 +403,29 @@ func GridErrF32(codes []uint8, e []float32, loss []float64, w []float32, scale, 
 }
 
 //go:noescape
+func gridF64AVX512(codes *uint8, v, e, x, scale, zero *float64, n int, maxq, d float64)
+
+// GridF64 rounds float64 values onto per-row grids: for each k, q = clamp(roundEven(x/scale) +
+// zero, 0, maxq), codes[k] = q, v[k] = scale·(q − zero) and e[k] = (x − v[k])/d, each product
+// rounded before its use (models/quant's Grid.Code and Dequant and stage 2's error feedback,
+// operation for operation: the same bits). Eight lanes with AVX-512.
+func GridF64(codes []uint8, v, e, x, scale, zero []float64, maxq, d float64) {
+	n := len(x)
+	if n == 0 {
+		return
+	}
+	_, _, _, _, _ = codes[n-1], v[n-1], e[n-1], scale[n-1], zero[n-1]
+	k := 0
+	if hasGridErr512 {
+		k = n &^ 7
+		if k > 0 {
+			gridF64AVX512(&codes[0], &v[0], &e[0], &x[0], &scale[0], &zero[0], k, maxq, d)
+		}
+	}
+	gridF64Go(codes[k:n], v[k:n], e[k:n], x[k:], scale[k:n], zero[k:n], maxq, d)
+}
+
+//go:noescape
 func transpose8F64AVX(dst *float32, ldd int, src *float64, lds int, blocks int) (bad uint64)
 
 // TransposeF64ToF32 sets dst[c·ldd + r] = float32(src[r·lds + c]) for r < rows, c < cols, and

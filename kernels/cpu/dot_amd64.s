@@ -934,3 +934,45 @@ ar64skip:
 	JG   ar64chunk
 	VZEROUPPER
 	RET
+
+// func gridF64AVX512(codes *uint8, v, e, x, scale, zero *float64, n int, maxq, d float64)
+// gridErrAVX512's steps on float64 values, storing the grid point v as well, without a loss.
+TEXT ·gridF64AVX512(SB), NOSPLIT, $0-72
+	MOVQ codes+0(FP), DI
+	MOVQ v+8(FP), R8
+	MOVQ e+16(FP), R9
+	MOVQ x+24(FP), SI
+	MOVQ scale+32(FP), R10
+	MOVQ zero+40(FP), R11
+	MOVQ n+48(FP), CX
+	VBROADCASTSD maxq+56(FP), Z13
+	VBROADCASTSD d+64(FP), Z14
+	VXORPD Z12, Z12, Z12
+gf64loop:
+	VMOVUPD (SI), Z0
+	VMOVUPD (R10), Z1
+	VMOVUPD (R11), Z3
+	VDIVPD Z1, Z0, Z2
+	VRNDSCALEPD $8, Z2, Z2
+	VADDPD Z3, Z2, Z2
+	VMAXPD Z12, Z2, Z2
+	VMINPD Z13, Z2, Z2
+	VCVTPD2DQ Z2, Y4
+	VPMOVDB Y4, X4
+	MOVQ X4, (DI)
+	VSUBPD Z3, Z2, Z5
+	VMULPD Z5, Z1, Z5
+	VMOVUPD Z5, (R8)
+	VSUBPD Z5, Z0, Z6
+	VDIVPD Z14, Z6, Z6
+	VMOVUPD Z6, (R9)
+	ADDQ $8, DI
+	ADDQ $64, R8
+	ADDQ $64, R9
+	ADDQ $64, SI
+	ADDQ $64, R10
+	ADDQ $64, R11
+	SUBQ $8, CX
+	JNZ  gf64loop
+	VZEROUPPER
+	RET

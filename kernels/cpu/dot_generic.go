@@ -98,6 +98,22 @@ func dot1x4F32Go(x, w []float32, ldw int, out *[4]float32) {
 	}
 }
 
+func gridF64Go(codes []uint8, v, e, x, scale, zero []float64, maxq, d float64) {
+	for k, xk := range x {
+		q := math.RoundToEven(xk/scale[k]) + zero[k]
+		if q < 0 {
+			q = 0
+		}
+		if q > maxq {
+			q = maxq
+		}
+		codes[k] = uint8(q)
+		vk := float64(scale[k] * (q - zero[k])) // rounded: never fused into the subtraction
+		v[k] = vk
+		e[k] = (xk - vk) / d
+	}
+}
+
 func gridErrGo(codes []uint8, e []float32, loss []float64, w []float32, scale, zero []float64, maxq, d float64) {
 	for k, v := range w {
 		x := float64(v)

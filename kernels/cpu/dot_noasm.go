@@ -74,6 +74,12 @@ func GridErrF32(codes []uint8, e []float32, loss []float64, w []float32, scale, 
 
 var hasGridErr512 = false
 
+// GridF64 rounds float64 values onto per-row grids (see the amd64 form).
+func GridF64(codes []uint8, v, e, x, scale, zero []float64, maxq, d float64) {
+	n := len(x)
+	gridF64Go(codes[:n], v[:n], e[:n], x, scale[:n], zero[:n], maxq, d)
+}
+
 // TransposeF32 sets dst[c·ldd + r] = src[r·lds + c] for r < rows, c < cols.
 func TransposeF32(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 	if rows <= 0 || cols <= 0 {

@@ -403,7 +403,11 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		res.Instance = []float64{instErr()}
 	}
 	wqp, cdp, pOff := blockPanels(q, blocks)
-	sw := &sweep{m: m, n: n, q: q, rd: rd, noSafeguard: cfg.NoSafeguard, blocks: blocks, bd: bd,
+	zf := make([]float64, len(q.Zeros))
+	for i, z := range q.Zeros {
+		zf[i] = float64(z)
+	}
+	sw := &sweep{m: m, n: n, q: q, zf: zf, rd: rd, noSafeguard: cfg.NoSafeguard, blocks: blocks, bd: bd,
 		supers: supers, sbOf: sbOf, blockOff: blockOff, P: P, P32: P32, wqp: wqp, cdp: cdp, pOff: pOff,
 		R: R, T: T, status: cpu.MakeHuge[int8](len(blocks) * m), dEs: cpu.MakeHuge[float64](len(blocks) * m)}
 	if rd.AllData {
@@ -647,31 +651,36 @@ func scatterCodes(q *Quantized, cdp []uint8, pOff []int, blocks [][]int) {
 }
 
 // project maps the block targets of rows r0..r1 (row-major, one row of the block's length
-// each) onto the stage-1 grid into out, with their codes in codes: elementwise, or sequentially with GPTQ's error feedback
-// through the upper Cholesky factor of the block's G⁻¹ (w is scratch, like out). Each row gets
-// the same operations in the same order as on its own; the rows go column by column together,
-// each column's feedback to the block's later columns one cpu.SubOuterF64 call for all of them
-// (scalar, the feedback was most of stage 2's projection time).
-func project(g Grid, q *Quantized, r0, r1 int, blk []int, target []float64, upper []float64, out []float64, codes []uint8, w []float64) {
+// each) onto the stage-1 grid into out, with their codes in codes: elementwise, or
+// sequentially with GPTQ's error feedback through the upper Cholesky factor of the block's G⁻¹.
+// zf is q.Zeros in float64; w is scratch (rows×b). The rows go column by column together,
+// held column-major in w so that a column's rounding is one cpu.GridF64 call and its feedback
+// to the block's later columns one cpu.SubOuterF64 call; each row gets the same operations in
+// the same order as on its own.
+func project(g Grid, q *Quantized, zf []float64, r0, r1 int, blk []int, target []float64, upper []float64, out []float64, codes []uint8, w []float64) {
 	b := len(blk)
 	rows := r1 - r0
 	m := q.Rows
-	copy(w[:rows*b], target[:rows*b])
-	var e [projectRows]float64
-	for j, c := range blk {
-		gi := int(q.GIdx[c])
-		scales, zeros := q.Scales[gi*m+r0:gi*m+r1], q.Zeros[gi*m+r0:gi*m+r1]
-		for i := range rows {
-			x := w[i*b+j]
-			c := g.Code(x, scales[i], zeros[i])
-			v := Dequant(c, scales[i], zeros[i])
-			out[i*b+j], codes[i*b+j] = v, uint8(c)
-			if upper != nil {
-				e[i] = (x - v) / upper[j*b+j]
-			}
+	for i := 0; i < rows; i++ {
+		for j, x := range target[i*b : (i+1)*b] {
+			w[j*rows+i] = x
+		}
+	}
+	maxq := float64(g.MaxQ())
+	var v, e [projectRows]float64
+	var c [projectRows]uint8
+	for j, col := range blk {
+		gi := int(q.GIdx[col])
+		d := 1.0
+		if upper != nil {
+			d = upper[j*b+j]
+		}
+		cpu.GridF64(c[:rows], v[:rows], e[:rows], w[j*rows:(j+1)*rows], q.Scales[gi*m+r0:gi*m+r1], zf[gi*m+r0:gi*m+r1], maxq, d)
+		for i := 0; i < rows; i++ {
+			out[i*b+j], codes[i*b+j] = v[i], c[i]
 		}
 		if upper != nil && j+1 < b {
-			cpu.SubOuterF64(w[j+1:], b, e[:rows], upper[j*b+j+1:(j+1)*b])
+			cpu.SubOuterF64(w[(j+1)*rows:], rows, upper[j*b+j+1:(j+1)*b], e[:rows])
 		}
 	}
 }

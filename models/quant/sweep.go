@@ -38,6 +38,7 @@ type superBlock struct {
 type sweep struct {
 	m, n        int
 	q           *Quantized
+	zf          []float64 // q.Zeros in float64
 	rd          Reading
 	noSafeguard bool
 	blocks      [][]int
@@ -162,7 +163,7 @@ func (s *sweep) band(lo, hi int, pool *cpu.Pool, bb *bandBufs) {
 			for r := a; r < z; r++ {
 				if (r-a)%projectRows == 0 {
 					r1 := min(r+projectRows, z)
-					project(g, q, lo+r, lo+r1, blk, target[r*b:r1*b], d.upper, next[r*b:r1*b], nc[r*b:r1*b], work[r*b:r1*b])
+					project(g, q, s.zf, lo+r, lo+r1, blk, target[r*b:r1*b], d.upper, next[r*b:r1*b], nc[r*b:r1*b], work[r*b:r1*b])
 				}
 				newv := next[r*b : (r+1)*b]
 				dr := delta[r*b : (r+1)*b]
