@@ -499,8 +499,9 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 						return nil, fmt.Errorf("%s: %w", grp[0].Name, err)
 					}
 				}
-				for _, l := range grp {
-					mr, err := quantizeModule(lm, li, l, inv, Cm, lastX, lastXfp, hoX, hoXfp, opt, &res.Cost, mon)
+				for gi, l := range grp {
+					// the group's last module may take the cross term over (blend it in place)
+					mr, err := quantizeModule(lm, li, l, inv, Cm, gi == len(grp)-1, lastX, lastXfp, hoX, hoXfp, opt, &res.Cost, mon)
 					if err != nil {
 						inv.Close()
 						return nil, err
@@ -585,7 +586,8 @@ func checkFinite32(what string, x []float32) error {
 }
 
 // quantizeModule runs RTN, GPTQ and RPIQ (as the method asks) on one module and measures them.
-func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []float64, lastX, lastXfp, hoX, hoXfp []float32, opt Options, cost *Cost, mon *memMonitor) (*ModuleResult, error) {
+// ownC gives stage 2 the cross term C to overwrite (the last module of the group that reads it).
+func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []float64, ownC bool, lastX, lastXfp, hoX, hoXfp []float32, opt Options, cost *Cost, mon *memMonitor) (*ModuleResult, error) {
 	w32, _, err := lm.LinearF32(l.Name)
 	if err != nil {
 		return nil, err
@@ -638,7 +640,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 				rep.Heldout.Rounds = append(rep.Heldout.Rounds, ho.err(q))
 				reporting += time.Since(t0)
 			}
-			in := Stage2Inputs{M: m, N: n, W: W, H: inv.h, C: C, X: X, Tokens: T, Seqs: 1}
+			in := Stage2Inputs{M: m, N: n, W: W, H: inv.h, C: C, OwnC: ownC, X: X, Tokens: T, Seqs: 1}
 			if s2.FPTarget {
 				in.Xfp = Xfp
 				in.FPOut = inst.y // the same product of the same sample

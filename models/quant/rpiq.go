@@ -375,12 +375,13 @@ func RPIQ(in Stage2Inputs, start *Quantized, cfg Stage2Config) (*Stage2Result, e
 		if rd.AllData { // H[S, cols] of the block's super-block, for its local updates
 			sb := supers[sbOf[bi]]
 			if large {
-				d.hblk = make([]float32, len(sb.cols)*b) // w[j][t] = H[cols_j][S_t]
+				hblk := make([]float32, len(sb.cols)*b) // w[j][t] = H[cols_j][S_t]
 				for j, c := range sb.cols {
 					for t, k := range blk {
-						d.hblk[j*b+t] = H32[c*n+k]
+						hblk[j*b+t] = H32[c*n+k]
 					}
 				}
+				d.hblk = cpu.PackPanelsF32(hblk, b, b, len(sb.cols), nil)
 			} else {
 				d.hrect = gatherRect(in.H, n, blk, sb.cols)
 			}

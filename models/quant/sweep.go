@@ -14,9 +14,9 @@ type blockData struct {
 	upper []float64 // upper Cholesky factor of Gsolve⁻¹ (sequential projection)
 	xs    []float64 // instance columns, tokens×b (single-instance readings)
 	// H[S, cols] of the block's super-block for its local updates (all-data readings): hblk
-	// (float32, w[j][t] = H[cols_j][S_t]) on large modules, hrect (float64, b×len(cols)) on
-	// small ones
-	hblk  []float32
+	// (float32, w[j][t] = H[cols_j][S_t], packed) on large modules, hrect (float64,
+	// b×len(cols)) on small ones
+	hblk  *cpu.PanelsF32
 	hrect []float64
 }
 
@@ -211,7 +211,7 @@ func (s *sweep) band(lo, hi int, pool *cpu.Pool, bb *bandBufs) {
 			for i, v := range delta {
 				bb.delta32[i] = float32(v)
 			}
-			pool.GemmSubF32(bb.local32, ns, bb.delta32, b, d.hblk, b, rows, b, ns)
+			pool.GemmSubPanelsF32(bb.local32, ns, bb.delta32, b, d.hblk, rows)
 		} else {
 			blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
 				blas64.General{Rows: rows, Cols: b, Stride: b, Data: delta},
