@@ -446,6 +446,23 @@ ge2loop:
 	VZEROUPPER
 	RET
 
+// GRIDSTEP512 rounds the eight values in Z0 onto their grids (scale Z1, zero Z3; Z12 = 0,
+// Z13 = maxq, Z14 = d): stores their codes at DI and leaves the grid points in Z5 and the errors
+// (x − v)/d in Z6. Z2 and Y4 are clobbered.
+#define GRIDSTEP512 \
+	VDIVPD Z1, Z0, Z2 \
+	VRNDSCALEPD $8, Z2, Z2 \
+	VADDPD Z3, Z2, Z2 \
+	VMAXPD Z12, Z2, Z2 \
+	VMINPD Z13, Z2, Z2 \
+	VCVTPD2DQ Z2, Y4 \
+	VPMOVDB Y4, X4 \
+	MOVQ X4, (DI) \
+	VSUBPD Z3, Z2, Z5 \
+	VMULPD Z5, Z1, Z5 \
+	VSUBPD Z5, Z0, Z6 \
+	VDIVPD Z14, Z6, Z6
+
 // func gridErrAVX512(codes *uint8, e *float32, loss *float64, w *float32, scale, zero *float64, n int, maxq, d float64)   (n % 8 == 0, n > 0)
 // gridErrAVX2 eight rows at a time.
 TEXT ·gridErrAVX512(SB), NOSPLIT, $0-72
@@ -466,18 +483,7 @@ ge5loop:
 	VCVTPS2PD (SI), Z0
 	VMOVUPD (R10), Z1
 	VMOVUPD (R11), Z3
-	VDIVPD Z1, Z0, Z2
-	VRNDSCALEPD $8, Z2, Z2
-	VADDPD Z3, Z2, Z2
-	VMAXPD Z12, Z2, Z2
-	VMINPD Z13, Z2, Z2
-	VCVTPD2DQ Z2, Y4
-	VPMOVDB Y4, X4
-	MOVQ X4, (DI)
-	VSUBPD Z3, Z2, Z5
-	VMULPD Z5, Z1, Z5
-	VSUBPD Z5, Z0, Z6
-	VDIVPD Z14, Z6, Z6
+	GRIDSTEP512
 	VMULPD Z6, Z6, Z7
 	VMULPD Z15, Z7, Z7
 	VADDPD (R9), Z7, Z7
@@ -952,19 +958,8 @@ gf64loop:
 	VMOVUPD (SI), Z0
 	VMOVUPD (R10), Z1
 	VMOVUPD (R11), Z3
-	VDIVPD Z1, Z0, Z2
-	VRNDSCALEPD $8, Z2, Z2
-	VADDPD Z3, Z2, Z2
-	VMAXPD Z12, Z2, Z2
-	VMINPD Z13, Z2, Z2
-	VCVTPD2DQ Z2, Y4
-	VPMOVDB Y4, X4
-	MOVQ X4, (DI)
-	VSUBPD Z3, Z2, Z5
-	VMULPD Z5, Z1, Z5
+	GRIDSTEP512
 	VMOVUPD Z5, (R8)
-	VSUBPD Z5, Z0, Z6
-	VDIVPD Z14, Z6, Z6
 	VMOVUPD Z6, (R9)
 	ADDQ $8, DI
 	ADDQ $64, R8

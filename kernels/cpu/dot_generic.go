@@ -98,15 +98,21 @@ func dot1x4F32Go(x, w []float32, ldw int, out *[4]float32) {
 	}
 }
 
+// gridCode is clamp(roundEven(x/scale) + zero, 0, maxq).
+func gridCode(x, scale, zero, maxq float64) float64 {
+	q := math.RoundToEven(x/scale) + zero
+	if q < 0 {
+		q = 0
+	}
+	if q > maxq {
+		q = maxq
+	}
+	return q
+}
+
 func gridF64Go(codes []uint8, v, e, x, scale, zero []float64, maxq, d float64) {
 	for k, xk := range x {
-		q := math.RoundToEven(xk/scale[k]) + zero[k]
-		if q < 0 {
-			q = 0
-		}
-		if q > maxq {
-			q = maxq
-		}
+		q := gridCode(xk, scale[k], zero[k], maxq)
 		codes[k] = uint8(q)
 		vk := float64(scale[k] * (q - zero[k])) // rounded: never fused into the subtraction
 		v[k] = vk
@@ -117,13 +123,7 @@ func gridF64Go(codes []uint8, v, e, x, scale, zero []float64, maxq, d float64) {
 func gridErrGo(codes []uint8, e []float32, loss []float64, w []float32, scale, zero []float64, maxq, d float64) {
 	for k, v := range w {
 		x := float64(v)
-		q := math.RoundToEven(x/scale[k]) + zero[k]
-		if q < 0 {
-			q = 0
-		}
-		if q > maxq {
-			q = maxq
-		}
+		q := gridCode(x, scale[k], zero[k], maxq)
 		codes[k] = uint8(q)
 		ek := (x - scale[k]*(q-zero[k])) / d
 		loss[k] += ek * ek / 2
