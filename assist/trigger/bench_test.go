@@ -12,9 +12,15 @@ import (
 // "cpu-xRT" the process's CPU time (user + system) per second of audio.
 func BenchmarkSpotter(b *testing.B) { benchSpotter(b, SpotterOptions{}) }
 
-// BenchmarkSpotterNoWarp is BenchmarkSpotter without the warped decoder (one keyphrase search,
-// the spotter before round 10); BenchmarkSpotter runs both.
-func BenchmarkSpotterNoWarp(b *testing.B) { benchSpotter(b, SpotterOptions{noWarp: true}) }
+// BenchmarkSpotterNoWarp is BenchmarkSpotter without the warped and the tempo decoder (one
+// keyphrase search, the spotter before round 10).
+func BenchmarkSpotterNoWarp(b *testing.B) {
+	benchSpotter(b, SpotterOptions{noWarp: true, noTempo: true})
+}
+
+// BenchmarkSpotterNoTempo is BenchmarkSpotter without the tempo decoder (the usual and the
+// warped keyphrase searches, the spotter of round 10); BenchmarkSpotter runs all three.
+func BenchmarkSpotterNoTempo(b *testing.B) { benchSpotter(b, SpotterOptions{noTempo: true}) }
 
 func benchSpotter(b *testing.B, opt SpotterOptions) {
 	s := newTestSpotter(b, opt)

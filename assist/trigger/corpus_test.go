@@ -340,13 +340,14 @@ func dumpRaw(t testing.TB, kind string, st style, labels []label, dets []rawDete
 		Island              bool
 		From, To            float64
 		Warped              bool `json:",omitempty"` // the warped decoder's (round 10)
+		Tempo               bool `json:",omitempty"` // the tempo decoder's (round 11)
 	}
 	enc := json.NewEncoder(f)
 	for _, l := range labels {
 		enc.Encode(rec{Kind: kind + "-label", Style: st.String(), Phrase: l.Phrase, Start: l.Start.Seconds(), End: l.End.Seconds()})
 	}
 	for _, d := range dets {
-		enc.Encode(rec{Kind: kind, Style: st.String(), Phrase: d.phrase, Variant: d.variant, Start: float64(d.start) / SampleRate, End: float64(d.end) / SampleRate, Score: d.score, Pause: d.pause, PauseAfter: d.pauseAfter, Island: d.island, From: d.from, To: d.to, Warped: d.warped})
+		enc.Encode(rec{Kind: kind, Style: st.String(), Phrase: d.phrase, Variant: d.variant, Start: float64(d.start) / SampleRate, End: float64(d.end) / SampleRate, Score: d.score, Pause: d.pause, PauseAfter: d.pauseAfter, Island: d.island, From: d.from, To: d.to, Warped: d.warped, Tempo: d.tempo})
 	}
 	for _, j := range islands {
 		enc.Encode(struct {
@@ -631,6 +632,7 @@ func warpFromEnv(t testing.TB, opts *SpotterOptions) {
 		}
 		opts.warpShiftSet = true
 	}
+	tempoFromEnv(t, opts)
 	v := os.Getenv("RPIQ_SPOTTER_WARP")
 	if v == "" {
 		return
@@ -649,8 +651,33 @@ func warpFromEnv(t testing.TB, opts *SpotterOptions) {
 	}
 }
 
+// tempoFromEnv reads the tempo decoder's settings to try: RPIQ_SPOTTER_TEMPO=F runs it at F
+// frames a second (0: no tempo decoder, the spotter before round 11), RPIQ_SPOTTER_TEMPO_WARP=W with its filters at W times their
+// frequencies, RPIQ_SPOTTER_TEMPO_SHIFT=S with its thresholds S powers of ten over the usual
+// ones; RPIQ_SPOTTER_FRATE_ONLY=F gives the usual decoder F frames a second instead.
+func tempoFromEnv(t testing.TB, opts *SpotterOptions) {
+	num := func(name string, to any) bool {
+		v := os.Getenv(name)
+		if v == "" {
+			return false
+		}
+		if _, err := fmt.Sscan(v, to); err != nil {
+			t.Fatalf("%s: %q is not a number", name, v)
+		}
+		return true
+	}
+	if num("RPIQ_SPOTTER_TEMPO", &opts.tempoFrate) && opts.tempoFrate == 0 {
+		opts.noTempo = true
+	}
+	num("RPIQ_SPOTTER_TEMPO_WARP", &opts.tempoWarp)
+	opts.tempoShiftSet = num("RPIQ_SPOTTER_TEMPO_SHIFT", &opts.tempoShift)
+	num("RPIQ_SPOTTER_FRATE_ONLY", &opts.frateOnly)
+	// RPIQ_SPOTTER_START_IS_PAUSE=1: the stream's start counts as a pause (before round 11).
+	opts.startIsPause = os.Getenv("RPIQ_SPOTTER_START_IS_PAUSE") == "1"
+}
+
 // logEvents appends events to RPIQ_SPOTTER_EVENTS, one line each: kind (hit, false), rendering,
-// phrase, score, threshold, confirming margin.
+// phrase, score, threshold, confirming margin, warped, tempo.
 func logEvents(kind string, st style, events []Event) {
 	path := os.Getenv("RPIQ_SPOTTER_EVENTS")
 	if path == "" || len(events) == 0 {
@@ -662,7 +689,7 @@ func logEvents(kind string, st style, events []Event) {
 	}
 	defer f.Close()
 	for _, e := range events {
-		fmt.Fprintf(f, "%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.3f\t%v\n", kind, st, e.Phrase, e.Offset.Seconds(), e.Score, e.Threshold, e.Confirm, e.Warped)
+		fmt.Fprintf(f, "%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.3f\t%v\t%v\n", kind, st, e.Phrase, e.Offset.Seconds(), e.Score, e.Threshold, e.Confirm, e.Warped, e.Tempo)
 	}
 }
 

@@ -118,6 +118,24 @@ type SpotterOptions struct {
 	// warpOnly, when not 0, gives the usual decoder the warped frontend instead (tests: what the
 	// warped view hears on its own).
 	warpOnly float64
+	// The tempo decoder (warp.go, round 11), on by default: a further keyphrase decoder over
+	// the same audio whose frontend takes tempoFrate frames a second instead of 100 (0:
+	// DefaultTempoFrate; below 100 the speech looks faster to the model), with its filters at
+	// tempoWarp times their frequencies (0: unwarped), deciding only islands neither the usual
+	// nor the warped decoder gives a command on, at the usual thresholds plus tempoShift powers
+	// of ten (tempoShiftSet false: DefaultTempoShift). noTempo turns it off; so do an onset lead
+	// and warpOnly/frateOnly, unless tempoFrate is set (with a lead NewSpotter then fails).
+	tempoFrate    int
+	tempoWarp     float64
+	tempoShift    float64
+	tempoShiftSet bool
+	noTempo       bool
+	// frateOnly, when not 0, gives the usual decoder that frame rate instead (tests: what the
+	// tempo view hears on its own).
+	frateOnly int
+	// startIsPause counts the start of the stream as a pause (before round 11, an island at the
+	// very start of the audio could be a command).
+	startIsPause bool
 }
 
 // Spotter finds command phrases in 16 kHz audio with PocketSphinx keyphrase search. It is not
@@ -158,6 +176,11 @@ type Spotter struct {
 
 	warped    *warpedDecoder // nil: no warped decoder
 	warpShift float64        // its thresholds over the usual ones
+	tempo     *warpedDecoder // nil: no tempo decoder
+	fps       int64          // the usual decoder's frames per second
+	// startIsPause counts the start of the stream as a pause before the first island (the
+	// rule before round 11).
+	startIsPause bool
 }
 
 func defaultExponent(text string) float64 {
@@ -207,6 +230,15 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if !opts.warpShiftSet {
 		opts.warpShift = DefaultWarpShift
 	}
+	if opts.tempoFrate == 0 && !opts.noTempo && opts.onsetLead <= 0 && opts.warpOnly == 0 && opts.frateOnly == 0 {
+		opts.tempoFrate = DefaultTempoFrate
+	}
+	if opts.noTempo {
+		opts.tempoFrate = 0
+	}
+	if !opts.tempoShiftSet {
+		opts.tempoShift = DefaultTempoShift
+	}
 	api, err := loadSphinx()
 	if err != nil {
 		return nil, err
@@ -223,12 +255,12 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
-	s := &Spotter{decoder: decoder{api: api}, tmpDir: tmp, phrases: map[string]Command{}, thresh: map[string]float64{}, cool: opts.Cooldown, pause: max(0, int64(opts.Pause/(10*time.Millisecond))), levels: newLevels(), last: map[Command]int64{}, seen: map[string]int64{}}
+	s := &Spotter{decoder: decoder{api: api}, fps: 100, startIsPause: opts.startIsPause, tmpDir: tmp, phrases: map[string]Command{}, thresh: map[string]float64{}, cool: opts.Cooldown, pause: max(0, int64(opts.Pause/(10*time.Millisecond))), levels: newLevels(), last: map[Command]int64{}, seen: map[string]int64{}}
 	fail := func(err error) (*Spotter, error) {
 		s.Close()
 		return nil, err
 	}
-	var kws, warpedKws strings.Builder
+	var kws, warpedKws, tempoKws strings.Builder
 	for i, p := range opts.Phrases {
 		text := normalizePhrase(p.Text)
 		if prev, dup := s.phrases[text]; dup && prev != p.Command {
@@ -244,6 +276,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		for _, v := range variants[i] {
 			fmt.Fprintf(&kws, "%s /1e%+d/\n", v, int(math.Round(exp)))
 			fmt.Fprintf(&warpedKws, "%s /1e%+d/\n", v, int(math.Round(exp+opts.warpShift)))
+			fmt.Fprintf(&tempoKws, "%s /1e%+d/\n", v, int(math.Round(exp+opts.tempoShift)))
 		}
 	}
 	dictPath := filepath.Join(tmp, "commands.dict")
@@ -261,6 +294,13 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 			return fail(err)
 		}
 		extra = append(frontend, extra...)
+	}
+	if opts.frateOnly != 0 {
+		if err := checkFrate(opts.frateOnly); err != nil {
+			return fail(err)
+		}
+		s.fps = int64(opts.frateOnly)
+		extra = append(frateArgs(opts.frateOnly), extra...)
 	}
 	warpInit.Lock() // a frontend's warp parameters are static in sphinxbase (warp.go)
 	err = s.open(append([]string{
@@ -311,6 +351,17 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 			return fail(err)
 		}
 		s.warpShift = opts.warpShift
+	}
+	if opts.tempoFrate != 0 {
+		if s.lead > 0 {
+			return fail(fmt.Errorf("trigger: the tempo decoder and the onset lead cannot be used together"))
+		}
+		if opts.tempoShift != math.Round(opts.tempoShift) {
+			return fail(fmt.Errorf("trigger: tempo shift %v is not a whole power of ten", opts.tempoShift))
+		}
+		if s.tempo, err = openTempo(api, opts, tmp, dictPath, tempoKws.String()); err != nil {
+			return fail(err)
+		}
 	}
 	if api.psSetSearch(s.ps, "commands") != 0 || !s.idle && api.psStartUtt(s.ps) != 0 {
 		return fail(fmt.Errorf("trigger: PocketSphinx could not start keyphrase search"))
@@ -474,6 +525,7 @@ type detection struct {
 	score      float64
 	margin     float64 // the confirming pass's margin, when it decided
 	warped     bool    // found by the warped decoder
+	tempo      bool    // found by the tempo decoder
 }
 
 // kwsMax is kws_search.c's KWS_MAX: it subtracts it from the score it reports as a segment's
@@ -569,6 +621,9 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 	if s.warped != nil && s.api.psProcRaw(s.warped.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
 		return nil, errors.New("trigger: PocketSphinx failed to process audio (warped decoder)")
 	}
+	if s.tempo != nil && s.api.psProcRaw(s.tempo.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
+		return nil, errors.New("trigger: PocketSphinx failed to process audio (tempo decoder)")
+	}
 	s.processed += int64(len(samples))
 	s.levels.add(samples)
 	if s.confirm != nil {
@@ -604,8 +659,8 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 // a command said just after the restart does not start on the utterance's first frame.
 func (s *Spotter) restart() {
 	s.api.psEndUtt(s.ps)
-	if s.warped != nil {
-		s.api.psEndUtt(s.warped.ps)
+	for _, x := range s.extras() {
+		s.api.psEndUtt(x.ps)
 	}
 	s.collect()
 	s.api.psStartUtt(s.ps)
@@ -616,13 +671,24 @@ func (s *Spotter) restart() {
 	if len(s.tail) > 0 {
 		s.api.psProcRaw(s.ps, &s.tail[0], uintptr(len(s.tail)), 0, 0)
 	}
-	if s.warped != nil {
-		s.api.psStartUtt(s.warped.ps)
-		clear(s.warped.seen)
+	for _, x := range s.extras() {
+		s.api.psStartUtt(x.ps)
+		clear(x.seen)
 		if len(s.tail) > 0 {
-			s.api.psProcRaw(s.warped.ps, &s.tail[0], uintptr(len(s.tail)), 0, 0)
+			s.api.psProcRaw(x.ps, &s.tail[0], uintptr(len(s.tail)), 0, 0)
 		}
 	}
+}
+
+// extras are the decoders besides the usual one: the warped and the tempo decoder, those on.
+func (s *Spotter) extras() []*warpedDecoder {
+	var out []*warpedDecoder
+	for _, x := range []*warpedDecoder{s.warped, s.tempo} {
+		if x != nil {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // processLead is Process with an onset lead: the utterance ends in every pause of
@@ -698,16 +764,26 @@ func (s *Spotter) keepTail(samples []int16) {
 }
 
 // collect takes the detections PocketSphinx lists that were not taken before into pending,
-// from the usual decoder and the warped one.
+// from the usual decoder, the warped one and the tempo one.
 func (s *Spotter) collect() {
-	s.collectFrom(s.ps, s.seen, false)
+	s.collectFrom(s.ps, s.seen, s.fps, viewUsual)
 	if s.warped != nil {
-		s.collectFrom(s.warped.ps, s.warped.seen, true)
+		s.collectFrom(s.warped.ps, s.warped.seen, s.warped.fps, viewWarped)
+	}
+	if s.tempo != nil {
+		s.collectFrom(s.tempo.ps, s.tempo.seen, s.tempo.fps, viewTempo)
 	}
 }
 
-// collectFrom takes the detections of one decoder (warped: the warped one) not in seen.
-func (s *Spotter) collectFrom(ps uintptr, seen map[string]int64, warped bool) {
+// The decoders a detection comes from.
+const (
+	viewUsual = iota
+	viewWarped
+	viewTempo
+)
+
+// collectFrom takes the detections of one decoder (view), at fps frames a second, not in seen.
+func (s *Spotter) collectFrom(ps uintptr, seen map[string]int64, fps int64, view int) {
 	var score int32
 	if hyp := s.api.psGetHyp(ps, &score); hyp != "" {
 		for seg := s.api.psSegIter(ps); seg != 0; seg = s.api.psSegNext(seg) {
@@ -727,11 +803,12 @@ func (s *Spotter) collectFrom(ps uintptr, seen map[string]int64, warped bool) {
 			if !ok {
 				continue
 			}
-			// 100 frames per second. After speech, Debian's 5prealpha reports frame numbers
-			// ahead of the audio fed (measured: 2 s ahead after 2 s of speech), so the end is
-			// capped at what was fed and the start placed by the keyphrase's length.
-			end := min(s.uttStart+int64(ef+1)*SampleRate/100, s.processed)
-			d := detection{cmd: cmd, phrase: phrase, variant: word, start: end - int64(ef-sf+1)*SampleRate/100, end: end, score: scoreOf(prob), warped: warped}
+			// fps frames per second (100 but for the tempo decoder). After speech, Debian's
+			// 5prealpha reports frame numbers ahead of the audio fed (measured: 2 s ahead after
+			// 2 s of speech), so the end is capped at what was fed and the start placed by the
+			// keyphrase's length.
+			end := min(s.uttStart+int64(ef+1)*SampleRate/fps, s.processed)
+			d := detection{cmd: cmd, phrase: phrase, variant: word, start: end - int64(ef-sf+1)*SampleRate/fps, end: end, score: scoreOf(prob), warped: view == viewWarped, tempo: view == viewTempo}
 			if s.raw != nil {
 				s.raw(d)
 			}
@@ -763,7 +840,7 @@ func (s *Spotter) resolve() []Event {
 		s.emitted = append(s.emitted, d)
 		events = append(events, Event{Command: d.cmd, Origin: FromVoice, Time: now, Phrase: d.phrase,
 			Offset: time.Duration(d.end) * time.Second / SampleRate, Start: time.Duration(d.start) * time.Second / SampleRate,
-			Score: d.score, Threshold: s.threshOf(d), Confirm: d.margin, Warped: d.warped})
+			Score: d.score, Threshold: s.threshOf(d), Confirm: d.margin, Warped: d.warped, Tempo: d.tempo})
 	}
 	for _, d := range s.pending {
 		if s.processed < d.end+holdSamples {
@@ -797,6 +874,12 @@ func (s *Spotter) resolve() []Event {
 			continue
 		}
 		if _, done := s.decided[from]; st == islandTooLong || done {
+			continue
+		}
+		// The pause before a command must be heard: an island that begins before Pause of
+		// audio has been fed follows the start of the stream, not a pause (a microphone opened
+		// while someone speaks, a recording cut mid-speech; round 11).
+		if from < s.pause && !s.startIsPause {
 			continue
 		}
 		// The phrase must start the island and fill most of it: a phrase matched over the end
@@ -844,13 +927,11 @@ func (s *Spotter) resolve() []Event {
 			s.chosen(is.from, is.to, is.cands)
 		}
 		// The warped decoder's candidates decide only an island the usual decoder's do not (it
-		// has none on it, or they are ambiguous).
+		// has none on it, or they are ambiguous), the tempo decoder's only one neither does.
 		var d detection
 		ok := false
-		if s.warped == nil {
-			d, ok = s.decide(is.cands)
-		} else if d, ok = s.decide(ofDecoder(is.cands, false)); !ok {
-			d, ok = s.decide(ofDecoder(is.cands, true))
+		for view := viewUsual; view <= viewTempo && !ok; view++ {
+			d, ok = s.decide(ofDecoder(is.cands, view))
 		}
 		if !ok {
 			continue
@@ -903,22 +984,36 @@ func (s *Spotter) decide(cands []detection) (detection, bool) {
 	return cands[best], true
 }
 
-// ofDecoder is the candidates of the warped decoder (warped) or of the usual one.
-func ofDecoder(cands []detection, warped bool) []detection {
+// ofDecoder is the candidates of one decoder (viewUsual, viewWarped or viewTempo).
+func ofDecoder(cands []detection, view int) []detection {
 	var out []detection
 	for _, d := range cands {
-		if d.warped == warped {
+		if d.view() == view {
 			out = append(out, d)
 		}
 	}
 	return out
 }
 
+// view is the decoder d comes from.
+func (d detection) view() int {
+	switch {
+	case d.warped:
+		return viewWarped
+	case d.tempo:
+		return viewTempo
+	}
+	return viewUsual
+}
+
 // threshOf is the threshold (power of ten) d passed: its phrase's, plus warpShift for the
-// warped decoder's.
+// warped decoder's and the tempo decoder's shift for its.
 func (s *Spotter) threshOf(d detection) float64 {
-	if d.warped {
+	switch {
+	case d.warped:
 		return s.thresh[d.phrase] + s.warpShift
+	case d.tempo && s.tempo != nil:
+		return s.thresh[d.phrase] + s.tempo.shift
 	}
 	return s.thresh[d.phrase]
 }
@@ -954,11 +1049,11 @@ func (s *Spotter) Close() error {
 		s.api.psEndUtt(s.ps)
 	}
 	s.decoder.close()
-	if s.warped != nil {
-		s.api.psEndUtt(s.warped.ps)
-		s.warped.close()
-		s.warped = nil
+	for _, x := range s.extras() {
+		s.api.psEndUtt(x.ps)
+		x.close()
 	}
+	s.warped, s.tempo = nil, nil
 	return os.RemoveAll(s.tmpDir)
 }
 

@@ -128,6 +128,9 @@ type Event struct {
 	// Warped is, for voice, whether the phrase was heard by the warped decoder (the second
 	// keyphrase search, on by default) on an island the usual decoder gave no command on.
 	Warped bool
+	// Tempo is, for voice, whether the phrase was heard by the tempo decoder (round 11) on an
+	// island neither the usual nor the warped decoder gave a command on.
+	Tempo bool
 }
 
 func (e Event) String() string {

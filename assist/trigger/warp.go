@@ -21,10 +21,13 @@ import (
 // by the same rules, each at its own thresholds (the usual ones plus warpShift), so every
 // command the usual decoder hears is heard as before.
 
-// warpedDecoder is the second keyphrase decoder and the detections it has listed.
+// warpedDecoder is a keyphrase decoder besides the usual one (the warped or the tempo decoder),
+// the detections it has listed, its thresholds over the usual ones and its frame rate.
 type warpedDecoder struct {
 	decoder
-	seen map[string]int64
+	seen  map[string]int64
+	shift float64
+	fps   int64
 }
 
 // maxWarp keeps the warped filter bank below the Nyquist frequency: the model's upper filter
@@ -101,14 +104,19 @@ func warpArgs(featParams string, warp float64) []string {
 // warpedFrontend checks warp, writes the model's feat.params with its filter edges moved into
 // tmpDir (warpedFeatParams) and returns the decoder arguments of that frontend (warpArgs).
 func warpedFrontend(modelDir, tmpDir string, warp float64) ([]string, error) {
-	if warp < minWarp || warp > maxWarp {
+	return warpedFrontendAs(modelDir, tmpDir, "warped", warp)
+}
+
+// warpedFrontendAs is warpedFrontend writing name.params.
+func warpedFrontendAs(modelDir, tmpDir, name string, warp float64) ([]string, error) {
+	if !(warp >= minWarp && warp <= maxWarp) {
 		return nil, fmt.Errorf("trigger: warp %v is outside %v..%v", warp, minWarp, maxWarp)
 	}
 	fp, err := warpedFeatParams(modelDir, warp)
 	if err != nil {
 		return nil, err
 	}
-	fpPath := filepath.Join(tmpDir, "warped.params")
+	fpPath := filepath.Join(tmpDir, name+".params")
 	if err := os.WriteFile(fpPath, []byte(fp), 0o600); err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
@@ -122,16 +130,40 @@ func openWarped(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws strin
 	if err != nil {
 		return nil, err
 	}
-	kwsPath := filepath.Join(tmpDir, "warped.kws")
+	return openExtra(api, opts.ModelDir, tmpDir, dictPath, kws, "warped", frontend, opts.warpShift, 100)
+}
+
+// openTempo starts the tempo decoder (round 11): its frontend takes opts.tempoFrate frames a
+// second, with its filters at opts.tempoWarp times their frequencies when that is set.
+func openTempo(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws string) (*warpedDecoder, error) {
+	if err := checkFrate(opts.tempoFrate); err != nil {
+		return nil, err
+	}
+	frontend := frateArgs(opts.tempoFrate)
+	if opts.tempoWarp != 0 {
+		w, err := warpedFrontendAs(opts.ModelDir, tmpDir, "tempo", opts.tempoWarp)
+		if err != nil {
+			return nil, err
+		}
+		frontend = append(frontend, w...)
+	}
+	return openExtra(api, opts.ModelDir, tmpDir, dictPath, kws, "tempo", frontend, opts.tempoShift, int64(opts.tempoFrate))
+}
+
+// openExtra starts a keyphrase decoder besides the usual one (name: "warped" or "tempo") over the
+// same dictionary, with the frontend arguments frontend and the keyphrase list kws (thresholds
+// already shifted by shift).
+func openExtra(api *sphinxAPI, modelDir, tmpDir, dictPath, kws, name string, frontend []string, shift float64, fps int64) (*warpedDecoder, error) {
+	kwsPath := filepath.Join(tmpDir, name+".kws")
 	if err := os.WriteFile(kwsPath, []byte(kws), 0o600); err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
-	w := &warpedDecoder{decoder: decoder{api: api}, seen: map[string]int64{}}
+	w := &warpedDecoder{decoder: decoder{api: api}, seen: map[string]int64{}, shift: shift, fps: fps}
 	warpInit.Lock()
-	err = w.open(append([]string{
-		"-hmm", opts.ModelDir, "-dict", dictPath, "-logfn", "/dev/null", "-samprate", "16000",
+	err := w.open(append([]string{
+		"-hmm", modelDir, "-dict", dictPath, "-logfn", "/dev/null", "-samprate", "16000",
 		"-kws_plp", phoneLoopPenalty,
-	}, frontend...), "the warped decoder's", opts.ModelDir, " for the warped decoder")
+	}, frontend...), "the "+name+" decoder's", modelDir, " for the "+name+" decoder")
 	warpInit.Unlock()
 	if err != nil {
 		w.close()
@@ -139,9 +171,32 @@ func openWarped(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws strin
 	}
 	if api.psSetKws(w.ps, "commands", kwsPath) != 0 || api.psSetSearch(w.ps, "commands") != 0 || api.psStartUtt(w.ps) != 0 {
 		w.close()
-		return nil, fmt.Errorf("trigger: PocketSphinx could not start the warped keyphrase search")
+		return nil, fmt.Errorf("trigger: PocketSphinx could not start the %s keyphrase search", name)
 	}
 	return w, nil
+}
+
+// minFrate and maxFrate bound the tempo decoder's frame rate: speech 1.6 times faster to
+// 1.6 times slower than it is. A frame's window (25.6 ms) is longer than the hop at every rate
+// in between.
+const (
+	minFrate = 62
+	maxFrate = 160
+)
+
+// checkFrate checks a frame rate for the tempo decoder.
+func checkFrate(fps int) error {
+	if fps < minFrate || fps > maxFrate {
+		return fmt.Errorf("trigger: frame rate %d is outside %d..%d frames a second", fps, minFrate, maxFrate)
+	}
+	return nil
+}
+
+// frateArgs are the frontend arguments of a decoder taking fps frames a second. The model's
+// feat.params does not set -frate, so the argument is in force (feat.params is applied over the
+// command line in Debian's 5prealpha).
+func frateArgs(fps int) []string {
+	return []string{"-frate", strconv.Itoa(fps)}
 }
 
 // DefaultWarp is the warped decoder's factor, chosen on tuning data (round 10, docs/DESIGN.md)
@@ -153,3 +208,11 @@ const DefaultWarp = 1.1
 // the warped decoder's highest margin over a threshold where it gave a wrong command or a false
 // alarm (14.0) and its lowest where it gave a right one (71.1).
 const DefaultWarpShift = 42
+
+// DefaultTempoFrate is the tempo decoder's frame rate, chosen on tuning data (round 11,
+// docs/DESIGN.md): speech 100/DefaultTempoFrate times as fast as it is, to the model.
+const DefaultTempoFrate = 75
+
+// DefaultTempoShift is how many powers of ten the tempo decoder's thresholds sit above the usual
+// ones, chosen on tuning data by the rule of DefaultWarpShift (round 11, docs/DESIGN.md).
+const DefaultTempoShift = 13

@@ -136,7 +136,7 @@ func TestWarpedFrontendEachTime(t *testing.T) {
 	st := style{"en-us+f3", 150, 60}
 	text := "describe what is in front of me"
 	first := rawScores(t, SpotterOptions{warpOnly: 1.12}, st, text)
-	plain := rawScores(t, SpotterOptions{noWarp: true}, st, text)
+	plain := rawScores(t, SpotterOptions{noWarp: true, noTempo: true}, st, text)
 	again := rawScores(t, SpotterOptions{warpOnly: 1.12}, st, text)
 	if len(first) == 0 || len(plain) == 0 {
 		t.Fatalf("no detection: warped %v, plain %v", first, plain)
@@ -159,11 +159,11 @@ func TestWarpedFrontendEachTime(t *testing.T) {
 		t.Errorf("a warped decoder made after a plain one scores %v, the first %v", again, first)
 	}
 	// Nor does a warped decoder change the usual ones made after it.
-	if plainAfter := rawScores(t, SpotterOptions{noWarp: true}, st, text); !same(plainAfter, plain) {
+	if plainAfter := rawScores(t, SpotterOptions{noWarp: true, noTempo: true}, st, text); !same(plainAfter, plain) {
 		t.Errorf("a plain decoder made after a warped one scores %v, before %v", plainAfter, plain)
 	}
 	// The second decoder inside a spotter is warped the same way as warpOnly's.
-	s := newTestSpotter(t, SpotterOptions{Phrases: permissive(), warp: 1.12})
+	s := newTestSpotter(t, SpotterOptions{Phrases: permissive(), warp: 1.12, noTempo: true})
 	inside := map[string]float64{}
 	s.raw = func(d detection) {
 		if old, ok := inside[d.phrase]; d.warped && (!ok || d.score > old) {
@@ -187,8 +187,8 @@ func TestWarpedDecoderOnlyAdds(t *testing.T) {
 	}
 	phrases := DefaultPhrases()[:4]
 	pcm, labels := positiveStream(t, style{"en-gb-x-rp+f5", 115, 60}, phrases)
-	plain, _, _ := runStream(t, SpotterOptions{noWarp: true}, pcm, false)
-	warped, _, _ := runStream(t, SpotterOptions{}, pcm, false) // the default: warp 1.1, shift 42
+	plain, _, _ := runStream(t, SpotterOptions{noWarp: true, noTempo: true}, pcm, false)
+	warped, _, _ := runStream(t, SpotterOptions{noTempo: true}, pcm, false) // warp 1.1, shift 42
 	for _, e := range plain {
 		found := false
 		for _, w := range warped {
