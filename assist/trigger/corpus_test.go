@@ -672,8 +672,8 @@ func tempoFromEnv(t testing.TB, opts *SpotterOptions) {
 	num("RPIQ_SPOTTER_TEMPO_WARP", &opts.tempoWarp)
 	opts.tempoShiftSet = num("RPIQ_SPOTTER_TEMPO_SHIFT", &opts.tempoShift)
 	num("RPIQ_SPOTTER_FRATE_ONLY", &opts.frateOnly)
-	// RPIQ_SPOTTER_START_IS_PAUSE=1: the stream's start counts as a pause (before round 11).
-	opts.startIsPause = os.Getenv("RPIQ_SPOTTER_START_IS_PAUSE") == "1"
+	// RPIQ_SPOTTER_START_NO_PAUSE=1: the stream's start is not a pause (round 11's start rule).
+	opts.startNoPause = os.Getenv("RPIQ_SPOTTER_START_NO_PAUSE") == "1"
 }
 
 // logEvents appends events to RPIQ_SPOTTER_EVENTS, one line each: kind (hit, false), rendering,

@@ -133,9 +133,11 @@ type SpotterOptions struct {
 	// frateOnly, when not 0, gives the usual decoder that frame rate instead (tests: what the
 	// tempo view hears on its own).
 	frateOnly int
-	// startIsPause counts the start of the stream as a pause (before round 11, an island at the
-	// very start of the audio could be a command).
-	startIsPause bool
+	// startNoPause does not count the start of the stream as a pause before the first island
+	// (round 11's start rule, off by default: it dropped a command said at the very start of
+	// a recording, as in eSpeak's "read this" given to assist listen, and removed no false
+	// alarm on the never-used passages).
+	startNoPause bool
 }
 
 // Spotter finds command phrases in 16 kHz audio with PocketSphinx keyphrase search. It is not
@@ -178,9 +180,8 @@ type Spotter struct {
 	warpShift float64        // its thresholds over the usual ones
 	tempo     *warpedDecoder // nil: no tempo decoder
 	fps       int64          // the usual decoder's frames per second
-	// startIsPause counts the start of the stream as a pause before the first island (the
-	// rule before round 11).
-	startIsPause bool
+	// startNoPause: the start of the stream is not a pause before the first island.
+	startNoPause bool
 }
 
 func defaultExponent(text string) float64 {
@@ -255,7 +256,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
-	s := &Spotter{decoder: decoder{api: api}, fps: 100, startIsPause: opts.startIsPause, tmpDir: tmp, phrases: map[string]Command{}, thresh: map[string]float64{}, cool: opts.Cooldown, pause: max(0, int64(opts.Pause/(10*time.Millisecond))), levels: newLevels(), last: map[Command]int64{}, seen: map[string]int64{}}
+	s := &Spotter{decoder: decoder{api: api}, fps: 100, startNoPause: opts.startNoPause, tmpDir: tmp, phrases: map[string]Command{}, thresh: map[string]float64{}, cool: opts.Cooldown, pause: max(0, int64(opts.Pause/(10*time.Millisecond))), levels: newLevels(), last: map[Command]int64{}, seen: map[string]int64{}}
 	fail := func(err error) (*Spotter, error) {
 		s.Close()
 		return nil, err
@@ -876,10 +877,9 @@ func (s *Spotter) resolve() []Event {
 		if _, done := s.decided[from]; st == islandTooLong || done {
 			continue
 		}
-		// The pause before a command must be heard: an island that begins before Pause of
-		// audio has been fed follows the start of the stream, not a pause (a microphone opened
-		// while someone speaks, a recording cut mid-speech; round 11).
-		if from < s.pause && !s.startIsPause {
+		// With startNoPause the pause before a command must be heard: an island that begins
+		// before Pause of audio has been fed follows the start of the stream, not a pause.
+		if from < s.pause && s.startNoPause {
 			continue
 		}
 		// The phrase must start the island and fill most of it: a phrase matched over the end

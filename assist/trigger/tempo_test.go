@@ -107,9 +107,9 @@ func TestFrameRateTimes(t *testing.T) {
 	}
 }
 
-// The pause before a command must be heard: "read this" at the very start of the audio is not
-// a command, the same words after 0.5 s of silence are; startIsPause gives the old rule.
-func TestStartIsNotAPause(t *testing.T) {
+// "read this" at the very start of the audio is a command, as after 0.5 s of silence (a caregiver's
+// recording of a command); with startNoPause (round 11's start rule) only the second is.
+func TestStartRule(t *testing.T) {
 	padded := speak(t, "en-us", 150, "read this")
 	cut := &audio.PCM{Rate: padded.Rate, Channels: 1, Samples: padded.Samples[SampleRate/2:]}
 	for _, c := range []struct {
@@ -119,8 +119,9 @@ func TestStartIsNotAPause(t *testing.T) {
 		heard bool
 	}{
 		{"after a pause", padded, SpotterOptions{}, true},
-		{"at the start", cut, SpotterOptions{}, false},
-		{"at the start, the start a pause", cut, SpotterOptions{startIsPause: true}, true},
+		{"at the start", cut, SpotterOptions{}, true},
+		{"after a pause, start rule", padded, SpotterOptions{startNoPause: true}, true},
+		{"at the start, start rule", cut, SpotterOptions{startNoPause: true}, false},
 	} {
 		evs := spot(t, newTestSpotter(t, c.opts), c.pcm)
 		got := len(evs) == 1 && evs[0].Command == ReadThis

@@ -361,6 +361,15 @@ func TestListen(t *testing.T) {
 	if code != 0 || !strings.Contains(o, `read     "read this"`) || !strings.Contains(o, "1 command(s) heard") {
 		t.Errorf("text output: %d\n%s", code, o)
 	}
+	// A caregiver's recording of the command alone, starting with it (eSpeak's output has no
+	// lead-in): heard too.
+	alone := filepath.Join(t.TempDir(), "alone.wav")
+	if err := audio.WriteWAVFile(alone, &audio.PCM{Rate: b.Rate, Channels: 1, Samples: b.Samples}); err != nil {
+		t.Fatal(err)
+	}
+	if code, o, _ := runCmd("listen", "--wav", alone); code != 0 || !strings.Contains(o, "1 command(s) heard") {
+		t.Errorf("\"read this\" alone: %d\n%s", code, o)
+	}
 	if code, _, e := runCmd("listen", "--wav", filepath.Join(t.TempDir(), "none.wav")); code != 2 || !strings.Contains(e, "none.wav") {
 		t.Errorf("missing WAV: %d %q", code, e)
 	}
