@@ -176,10 +176,9 @@ type Spotter struct {
 	confirmMargin float64
 	hist          history // the last audio fed, for the confirming pass
 
-	warped    *warpedDecoder // nil: no warped decoder
-	warpShift float64        // its thresholds over the usual ones
-	tempo     *warpedDecoder // nil: no tempo decoder
-	fps       int64          // the usual decoder's frames per second
+	warped *warpedDecoder // nil: no warped decoder
+	tempo  *warpedDecoder // nil: no tempo decoder
+	fps    int64          // the usual decoder's frames per second
 	// startNoPause: the start of the stream is not a pause before the first island.
 	startNoPause bool
 }
@@ -341,24 +340,28 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	}
 	s.lead = max(0, int64(opts.onsetLead)*SampleRate/int64(time.Second))
 	s.idle = s.lead > 0
-	if opts.warp != 0 {
+	// the further decoders: no onset lead with them, thresholds whole powers of ten over the
+	// usual ones
+	checkExtra := func(name string, shift float64) error {
 		if s.lead > 0 {
-			return fail(fmt.Errorf("trigger: the warped decoder and the onset lead cannot be used together"))
+			return fmt.Errorf("trigger: the %s decoder and the onset lead cannot be used together", name)
 		}
-		if opts.warpShift != math.Round(opts.warpShift) {
-			return fail(fmt.Errorf("trigger: warp shift %v is not a whole power of ten", opts.warpShift))
+		if shift != math.Round(shift) {
+			return fmt.Errorf("trigger: %s shift %v is not a whole power of ten", name, shift)
+		}
+		return nil
+	}
+	if opts.warp != 0 {
+		if err := checkExtra("warped", opts.warpShift); err != nil {
+			return fail(err)
 		}
 		if s.warped, err = openWarped(api, opts, tmp, dictPath, warpedKws.String()); err != nil {
 			return fail(err)
 		}
-		s.warpShift = opts.warpShift
 	}
 	if opts.tempoFrate != 0 {
-		if s.lead > 0 {
-			return fail(fmt.Errorf("trigger: the tempo decoder and the onset lead cannot be used together"))
-		}
-		if opts.tempoShift != math.Round(opts.tempoShift) {
-			return fail(fmt.Errorf("trigger: tempo shift %v is not a whole power of ten", opts.tempoShift))
+		if err := checkExtra("tempo", opts.tempoShift); err != nil {
+			return fail(err)
 		}
 		if s.tempo, err = openTempo(api, opts, tmp, dictPath, tempoKws.String()); err != nil {
 			return fail(err)
@@ -1006,12 +1009,12 @@ func (d detection) view() int {
 	return viewUsual
 }
 
-// threshOf is the threshold (power of ten) d passed: its phrase's, plus warpShift for the
-// warped decoder's and the tempo decoder's shift for its.
+// threshOf is the threshold (power of ten) d passed: its phrase's, plus its decoder's shift for
+// the warped and the tempo decoder's.
 func (s *Spotter) threshOf(d detection) float64 {
 	switch {
-	case d.warped:
-		return s.thresh[d.phrase] + s.warpShift
+	case d.warped && s.warped != nil:
+		return s.thresh[d.phrase] + s.warped.shift
 	case d.tempo && s.tempo != nil:
 		return s.thresh[d.phrase] + s.tempo.shift
 	}

@@ -156,46 +156,6 @@ func TestTempoDefaults(t *testing.T) {
 // it was made for: en-gb-x-gbclan+f2 at 125 wpm, pitch 65 (a tuning rendering) says "repeat"
 // alone; neither other decoder gives a command on it, the tempo decoder does.
 func TestTempoDecoderOnlyAdds(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a 1.5-minute command stream")
-	}
-	phrases := DefaultPhrases()[:4]
-	pcm, labels := positiveStream(t, style{"en-gb-x-gbclan+f2", 125, 65}, phrases)
-	before, _, _ := runStream(t, SpotterOptions{noTempo: true}, pcm, false)
-	with, _, _ := runStream(t, SpotterOptions{}, pcm, false) // the default
-	for _, e := range before {
-		found := false
-		for _, w := range with {
-			if w.Phrase == e.Phrase && w.Offset == e.Offset && w.Score == e.Score && w.Warped == e.Warped && !w.Tempo {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("%q at %v (%.1f) heard without the tempo decoder, not with it", e.Phrase, e.Offset, e.Score)
-		}
-	}
-	heard := func(events []Event, l label) *Event {
-		for i, e := range events {
-			if e.Command == l.Cmd && e.Offset >= l.Start && e.Offset <= l.End+800*time.Millisecond {
-				return &events[i]
-			}
-		}
-		return nil
-	}
-	for _, l := range labels {
-		if l.Phrase != "repeat" || l.InSentence {
-			continue
-		}
-		if e := heard(before, l); e != nil {
-			t.Errorf("the usual or warped decoder now hears this %q (%.1f): the test needs another rendering", l.Phrase, e.Score)
-		}
-		if e := heard(with, l); e == nil || !e.Tempo {
-			t.Errorf("the tempo decoder did not hear %q at %v: %+v", l.Phrase, l.Start, e)
-		} else {
-			t.Logf("%q heard by the tempo decoder: score %.1f, threshold %.1f", l.Phrase, e.Score, e.Threshold)
-		}
-	}
-	if _, fa := score(labels, with); len(fa) > 0 {
-		t.Errorf("false commands with the tempo decoder: %+v", fa)
-	}
+	onlyAdds(t, "tempo", style{"en-gb-x-gbclan+f2", 125, 65}, SpotterOptions{noTempo: true}, SpotterOptions{},
+		func(e Event) bool { return e.Tempo })
 }

@@ -77,8 +77,8 @@ func FuzzWarpFeatParams(f *testing.F) {
 // lead turn it off.
 func TestWarpDefaults(t *testing.T) {
 	s := newTestSpotter(t, SpotterOptions{})
-	if s.warped == nil || s.warpShift != 42 {
-		t.Errorf("default: warped decoder %v, shift %v; want one, 42", s.warped != nil, s.warpShift)
+	if s.warped == nil || s.warped.shift != 42 {
+		t.Errorf("default: warped decoder %+v; want one, shift 42", s.warped)
 	}
 	data, err := os.ReadFile(filepath.Join(s.tmpDir, "warped.params"))
 	if err != nil || !strings.Contains(string(data), "-upperf 7480.00") { // the model's 6800 Hz × 1.1
@@ -93,8 +93,8 @@ func TestWarpDefaults(t *testing.T) {
 			t.Errorf("%+v: a warped decoder", o)
 		}
 	}
-	if s := newTestSpotter(t, SpotterOptions{warpShift: 0, warpShiftSet: true}); s.warpShift != 0 {
-		t.Errorf("shift set to 0: %v", s.warpShift)
+	if s := newTestSpotter(t, SpotterOptions{warpShift: 0, warpShiftSet: true}); s.warped == nil || s.warped.shift != 0 {
+		t.Errorf("shift set to 0: %+v", s.warped)
 	}
 }
 
@@ -182,22 +182,31 @@ func TestWarpedFrontendEachTime(t *testing.T) {
 // round 10) says "repeat" alone; the usual decoder's candidates on it are ambiguous and give
 // nothing, the warped decoder's (warp 1.1) give "repeat", 98 over its threshold.
 func TestWarpedDecoderOnlyAdds(t *testing.T) {
+	onlyAdds(t, "warped", style{"en-gb-x-rp+f5", 115, 60},
+		SpotterOptions{noWarp: true, noTempo: true}, SpotterOptions{noTempo: true}, // warp 1.1, shift 42
+		func(e Event) bool { return e.Warped })
+}
+
+// onlyAdds runs a command stream of the first four phrases in st without and with one further
+// decoder (name; by tells its events): every event heard without it must be heard with it the
+// same, by the same decoder, and every "repeat" said alone must be heard only with it, by it,
+// with no false command.
+func onlyAdds(t *testing.T, name string, st style, without, with SpotterOptions, by func(Event) bool) {
 	if testing.Short() {
 		t.Skip("a 1.5-minute command stream")
 	}
-	phrases := DefaultPhrases()[:4]
-	pcm, labels := positiveStream(t, style{"en-gb-x-rp+f5", 115, 60}, phrases)
-	plain, _, _ := runStream(t, SpotterOptions{noWarp: true, noTempo: true}, pcm, false)
-	warped, _, _ := runStream(t, SpotterOptions{noTempo: true}, pcm, false) // warp 1.1, shift 42
-	for _, e := range plain {
+	pcm, labels := positiveStream(t, st, DefaultPhrases()[:4])
+	before, _, _ := runStream(t, without, pcm, false)
+	after, _, _ := runStream(t, with, pcm, false)
+	for _, e := range before {
 		found := false
-		for _, w := range warped {
-			if w.Phrase == e.Phrase && w.Offset == e.Offset && w.Score == e.Score && !w.Warped {
+		for _, w := range after {
+			if w.Phrase == e.Phrase && w.Offset == e.Offset && w.Score == e.Score && w.Warped == e.Warped && w.Tempo == e.Tempo {
 				found = true
 			}
 		}
 		if !found {
-			t.Errorf("%q at %v (%.1f) heard without the warped decoder, not with it", e.Phrase, e.Offset, e.Score)
+			t.Errorf("%q at %v (%.1f) heard without the %s decoder, not with it", e.Phrase, e.Offset, e.Score, name)
 		}
 	}
 	heard := func(events []Event, l label) *Event {
@@ -212,17 +221,17 @@ func TestWarpedDecoderOnlyAdds(t *testing.T) {
 		if l.Phrase != "repeat" || l.InSentence {
 			continue
 		}
-		if e := heard(plain, l); e != nil {
-			t.Errorf("the usual decoder now hears this %q (%.1f): the test needs another rendering", l.Phrase, e.Score)
+		if e := heard(before, l); e != nil {
+			t.Errorf("without the %s decoder this %q is heard now (%.1f): the test needs another rendering", name, l.Phrase, e.Score)
 		}
-		if e := heard(warped, l); e == nil || !e.Warped {
-			t.Errorf("the warped decoder did not hear %q at %v: %+v", l.Phrase, l.Start, e)
+		if e := heard(after, l); e == nil || !by(*e) {
+			t.Errorf("the %s decoder did not hear %q at %v: %+v", name, l.Phrase, l.Start, e)
 		} else {
-			t.Logf("%q heard by the warped decoder: score %.1f, threshold %.1f", l.Phrase, e.Score, e.Threshold)
+			t.Logf("%q heard by the %s decoder: score %.1f, threshold %.1f", l.Phrase, name, e.Score, e.Threshold)
 		}
 	}
-	if _, fa := score(labels, warped); len(fa) > 0 {
-		t.Errorf("false commands with the warped decoder: %+v", fa)
+	if _, fa := score(labels, after); len(fa) > 0 {
+		t.Errorf("false commands with the %s decoder: %+v", name, fa)
 	}
 }
 

@@ -19,6 +19,18 @@ type denseSource struct {
 	packed []float32
 }
 
+// panelsAt returns the panels of the full (a multiple of 16) weight rows from j0: packed into
+// buf, or the ones packed beforehand.
+func (s denseSource) panelsAt(buf []float32, j0, full int) []float32 {
+	if s.packed != nil {
+		return s.packed[j0*s.k : (j0+full)*s.k]
+	}
+	if full > 0 {
+		s.pack(buf, j0, full)
+	}
+	return buf
+}
+
 // packBlockBytes is the size of one packed block of weight rows (L2-resident while every
 // activation row passes by).
 var packBlockBytes = 512 << 10
@@ -80,14 +92,8 @@ func (p *Pool) gemmPackedStrided(dst []float32, ldd int, x []float32, ldx, n, k,
 		for j0 := lo; j0 < hi; j0 += mb {
 			rows := min(mb, hi-j0)
 			full := rows &^ 15
-			panels := (*buf)[:full*k]
-			if src.packed != nil {
-				panels = src.packed[j0*k : (j0+full)*k]
-			}
+			panels := src.panelsAt((*buf)[:full*k], j0, full)
 			if full > 0 {
-				if src.packed == nil {
-					src.pack(panels, j0, full)
-				}
 				nq := full / 16
 				for i := 0; i < n6; i += 6 {
 					q := 0

@@ -103,22 +103,18 @@ func (q *Quantized) DequantizeF32(dst []float32) []float32 {
 func dequantize[F float32 | float64](q *Quantized, dst []F) []F {
 	parallelRows(q.Rows, q.Cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			codes, row := q.Codes[r*q.Cols:(r+1)*q.Cols], dst[r*q.Cols:(r+1)*q.Cols]
-			for c, g := range q.GIdx {
-				k := int(g)*q.Rows + r
-				row[c] = F(Dequant(int(codes[c]), q.Scales[k], q.Zeros[k]))
-			}
+			dequantizeRow(q, r, dst[r*q.Cols:(r+1)*q.Cols])
 		}
 	})
 	return dst
 }
 
 // dequantizeRow writes row r's Values into row (Cols long).
-func (q *Quantized) dequantizeRow(r int, row []float64) {
+func dequantizeRow[F float32 | float64](q *Quantized, r int, row []F) {
 	codes := q.Codes[r*q.Cols : (r+1)*q.Cols]
 	for c, g := range q.GIdx {
 		k := int(g)*q.Rows + r
-		row[c] = Dequant(int(codes[c]), q.Scales[k], q.Zeros[k])
+		row[c] = F(Dequant(int(codes[c]), q.Scales[k], q.Zeros[k]))
 	}
 }
 

@@ -560,7 +560,7 @@ func (s *instance32) err(qc *Quantized) float64 {
 	parallelRows(s.m, s.n, func(lo, hi int) {
 		wc := make([]float64, s.n)
 		for r := lo; r < hi; r++ {
-			qc.dequantizeRow(r, wc)
+			dequantizeRow(qc, r, wc)
 			for c, v := range wc {
 				i := r*s.n + c
 				d[i] = float32(float64((1-s.a)*s.w[i]) - v) // (1−a)·W rounded first, as stored once
@@ -605,7 +605,7 @@ func blockPanels(q *Quantized, blocks [][]int) (wqp []float64, cdp []uint8, pOff
 	parallelRows(m, n, func(lo, hi int) {
 		wq := make([]float64, n)
 		for r := lo; r < hi; r++ {
-			q.dequantizeRow(r, wq)
+			dequantizeRow(q, r, wq)
 			for bi, blk := range blocks {
 				o, b := pOff[bi]+r*len(blk), len(blk)
 				if inOrder[bi] {
@@ -782,6 +782,22 @@ func gatherCols[F float32 | float64](pool *cpu.Pool, dst, X []F, rows, n int, id
 	return out
 }
 
+// scatterCols is gatherCols' inverse: columns idx of the rows×n matrix X take the rows×len(idx)
+// values of src.
+func scatterCols[F float32 | float64](X, src []F, rows, n int, idx []int) {
+	b := len(idx)
+	inOrder := b > 0 && consecutive(idx)
+	for t := 0; t < rows; t++ {
+		if inOrder {
+			copy(X[t*n+idx[0]:], src[t*b:(t+1)*b])
+			continue
+		}
+		for j, c := range idx {
+			X[t*n+c] = src[t*b+j]
+		}
+	}
+}
+
 // gatherRange copies columns [c0, c0+b) of the rows×n matrix X into dst (rows×b, float64).
 func gatherRange[F float32 | float64](pool *cpu.Pool, dst []float64, X []F, rows, n, c0, b int) []float64 {
 	out := grow(dst, rows*b)
@@ -829,7 +845,7 @@ func residualGradient(W []float64, q *Quantized, h32, dT []float32, m, n int) (a
 	parallelRows(m, n, func(lo, hi int) {
 		wq := make([]float64, n)
 		for r := lo; r < hi; r++ {
-			q.dequantizeRow(r, wq)
+			dequantizeRow(q, r, wq)
 			for c, v := range wq {
 				i := r*n + c
 				e32[i] = float32(W[i] - v)

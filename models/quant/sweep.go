@@ -234,33 +234,19 @@ func (s *sweep) band(lo, hi int, pool *cpu.Pool, bb *bandBufs) {
 		for i, v := range bb.sbDelta {
 			bb.d32[i] = float32(v)
 		}
-		hp, inOrder := s.hpan[s.sbOf[bi]], consecutive(sb.cols)
+		hp := s.hpan[s.sbOf[bi]]
 		if s.P32 != nil { // large: subtracted from the float32 P in place
 			pool.GemmSubPanelsF32(s.P32[lo*n:hi*n], n, bb.d32, ns, hp, rows)
-			for r := 0; r < rows; r++ {
-				row := s.P32[(lo+r)*n : (lo+r+1)*n]
-				if inOrder {
-					copy(row[sb.cols[0]:], bb.local32[r*ns:(r+1)*ns])
-					continue
-				}
-				for j, c := range sb.cols {
-					row[c] = bb.local32[r*ns+j]
-				}
-			}
+			scatterCols(s.P32[lo*n:hi*n], bb.local32, rows, n, sb.cols)
 			continue
 		}
 		// small: into the float64 P through a product buffer
 		bb.upd = grow(bb.upd, rows*n)
 		pool.MatMulPanelsF32(bb.upd, n, bb.d32, ns, hp, rows)
-		for r := 0; r < rows; r++ {
-			row := s.P[(lo+r)*n : (lo+r+1)*n]
-			for j, u := range bb.upd[r*n : (r+1)*n] {
-				row[j] -= float64(u)
-			}
-			for j, c := range sb.cols {
-				row[c] = bb.local[r*ns+j]
-			}
+		for i, u := range bb.upd {
+			s.P[lo*n+i] -= float64(u)
 		}
+		scatterCols(s.P[lo*n:hi*n], bb.local, rows, n, sb.cols)
 	}
 }
 
