@@ -444,7 +444,7 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 							t1 := time.Now()
 							if split {
 								H.AddProducts(&ln.hp)
-							} else if err := H.Add(x, n); err != nil {
+							} else if err := H.addFinite(x, n, 1); err != nil { // checkFinite32 above
 								return fmt.Errorf("quant: %s input: %w", grp[0].Name, err)
 							}
 							hess[ln.id] += time.Since(t1)
@@ -486,10 +486,10 @@ func QuantizeModel(lm model.Layered, be backend.Backend, calib, heldout [][]int3
 				res.Cost.Stage2AccumSec += (sc / nl).Seconds()
 				var Hm, Cm []float64
 				if H != nil {
-					Hm = H.Matrix()
+					Hm = H.TakeMatrix()
 				}
 				if C != nil {
-					Cm = C.Matrix()
+					Cm = C.TakeMatrix()
 				}
 				// One inverse for the group's modules: they read the same input, so the same H.
 				var inv *Inverse

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/rpiq/rpiq/kernels/cpu"
 )
@@ -33,6 +34,15 @@ func (h *Hessian) Add(x []float32, tokens int) error { return h.AddBatch(x, toke
 func (h *Hessian) AddBatch(x []float32, tokens, seqs int) error {
 	if err := h.check(x, tokens); err != nil {
 		return err
+	}
+	return h.addFinite(x, tokens, seqs)
+}
+
+// addFinite is AddBatch for inputs already checked for NaN and ±Inf (the driver checks each
+// captured input once).
+func (h *Hessian) addFinite(x []float32, tokens, seqs int) error {
+	if len(x) != tokens*h.N {
+		return fmt.Errorf("quant: Hessian input has %d values, want %d tokens × %d", len(x), tokens, h.N)
 	}
 	accumulate(cpu.Default(), h.sum, x, x, h.N, tokens, true)
 	h.Samples += seqs
@@ -84,17 +94,10 @@ func (h *Hessian) AddProducts(pr *Products) {
 
 // Matrix returns H = 2/Samples · Σ x xᵀ with both triangles filled.
 func (h *Hessian) Matrix() []float64 {
-	n := h.N
-	out := cpu.MakeHuge[float64](n * n)
-	if h.Samples == 0 {
-		return out
-	}
-	f := 2 / float64(h.Samples)
-	for i := 0; i < n; i++ {
-		for j := i; j < n; j++ {
-			v := f * h.sum[i*n+j]
-			out[i*n+j], out[j*n+i] = v, v
-		}
+	out := cpu.MakeHuge[float64](h.N * h.N)
+	if h.Samples > 0 {
+		copy(out, h.sum)
+		symmetrize(out, h.N, 2/float64(h.Samples))
 	}
 	return out
 }
@@ -103,21 +106,43 @@ func (h *Hessian) Matrix() []float64 {
 // (the upper triangle is scaled and mirrored), and empties h: one n×n buffer instead of two
 // (1.6 GB at n = 14336). h must not be used afterwards.
 func (h *Hessian) TakeMatrix() []float64 {
-	n := h.N
 	out := h.sum
 	h.sum = nil
 	if h.Samples == 0 {
 		clear(out)
 		return out
 	}
-	f := 2 / float64(h.Samples)
-	for i := 0; i < n; i++ {
-		for j := i; j < n; j++ {
-			v := f * out[i*n+j]
-			out[i*n+j], out[j*n+i] = v, v
+	symmetrize(out, h.N, 2/float64(h.Samples))
+	return out
+}
+
+// symmetrize sets both triangles of the n×n a to f times its upper triangle (i ≤ j), by tiles
+// on the pool: a tile's mirrored values land in one other tile, where an element at a time
+// they landed in a new row, and often a new page, each (0.6 s at n = 5632).
+func symmetrize(a []float64, n int, f float64) {
+	const tile = 64
+	tiles := (n + tile - 1) / tile
+	run := func(lo, hi int) {
+		for bi := lo; bi < hi; bi++ {
+			i0, i1 := bi*tile, min(bi*tile+tile, n)
+			for j0 := i0; j0 < n; j0 += tile {
+				j1 := min(j0+tile, n)
+				for i := i0; i < i1; i++ {
+					row := a[i*n : i*n+j1]
+					for j := max(j0, i); j < j1; j++ {
+						v := f * row[j]
+						row[j] = v
+						a[j*n+i] = v
+					}
+				}
+			}
 		}
 	}
-	return out
+	if n < 256 {
+		run(0, tiles)
+		return
+	}
+	cpu.Default().Share(tiles, 1, run) // the first tile rows hold the most
 }
 
 // Cross accumulates C = 2/nsamples · Σ x̃ xᵀ, x̃ the full-precision model's input to the module and
@@ -167,12 +192,8 @@ func (c *Cross) AddProducts(pr *Products) {
 // Matrix returns C = 2/Samples · Σ x̃ xᵀ.
 func (c *Cross) Matrix() []float64 {
 	out := cpu.MakeHuge[float64](len(c.sum))
-	if c.Samples == 0 {
-		return out
-	}
-	f := 2 / float64(c.Samples)
-	for i, v := range c.sum {
-		out[i] = f * v
+	if c.Samples > 0 {
+		scaleInto(out, c.sum, 2/float64(c.Samples))
 	}
 	return out
 }
@@ -185,11 +206,17 @@ func (c *Cross) TakeMatrix() []float64 {
 		clear(out)
 		return out
 	}
-	f := 2 / float64(c.Samples)
-	for i, v := range out {
-		out[i] = f * v
-	}
+	scaleInto(out, out, 2/float64(c.Samples))
 	return out
+}
+
+// scaleInto sets dst = f·src on the pool.
+func scaleInto(dst, src []float64, f float64) {
+	parallel(len(dst), func(lo, hi int) {
+		for i, v := range src[lo:hi] {
+			dst[lo+i] = f * v
+		}
+	})
 }
 
 // accumulate adds A_tᵀ B_t over every chunk t of 512 tokens into the float64 n×n sum, where
@@ -251,9 +278,40 @@ func (h *Hessian) pairProducts(p *cpu.Pool, hp *Products, c *Cross, cp *Products
 	return crossTime, nil
 }
 
-// nonFinite is the index of the first NaN or ±Inf in x, -1 if none (a bit test: all exponent
-// bits set).
+// nonFinite is the index of the first NaN or ±Inf in x, -1 if none. It tests two values per
+// 64-bit word without a branch: a value's exponent bits plus one low exponent unit carry into
+// its sign bit exactly when they are all set (the halves cannot carry into each other), so
+// one OR over the words says whether any is non-finite, and only then is the index searched.
 func nonFinite(x []float32) int {
+	const expo, unit, sign = 0x7f800000_7f800000, 0x00800000_00800000, 0x80000000_80000000
+	if len(x) == 0 {
+		return -1
+	}
+	y := x
+	if uintptr(unsafe.Pointer(&y[0]))%8 != 0 {
+		y = y[1:] // the words must be aligned
+	}
+	var w []uint64
+	if len(y) >= 2 {
+		w = unsafe.Slice((*uint64)(unsafe.Pointer(&y[0])), len(y)/2)
+	}
+	var acc0, acc1, acc2, acc3 uint64
+	i := 0
+	for ; i+4 <= len(w); i += 4 {
+		acc0 |= w[i]&expo + unit
+		acc1 |= w[i+1]&expo + unit
+		acc2 |= w[i+2]&expo + unit
+		acc3 |= w[i+3]&expo + unit
+	}
+	for ; i < len(w); i++ {
+		acc0 |= w[i]&expo + unit
+	}
+	for _, v := range [2]float32{x[0], x[len(x)-1]} { // the values outside the words, if any
+		acc0 |= uint64(math.Float32bits(v))&expo + unit
+	}
+	if (acc0|acc1|acc2|acc3)&sign == 0 {
+		return -1
+	}
 	for i, v := range x {
 		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
 			return i

@@ -164,3 +164,69 @@ func cpuSeconds() float64 {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
+
+// TestNonFinite checks the word-at-a-time test against the definition (exponent bits all set)
+// for every length up to 41 and each position of a NaN, ±Inf or a finite extreme.
+func TestNonFinite(t *testing.T) {
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
+		math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, float32(math.Copysign(0, -1)),
+		math.Float32frombits(0x7fc00001), math.Float32frombits(0xff800001), math.Float32frombits(0x7f7fffff)}
+	want := func(x []float32) int {
+		for i, v := range x {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return i
+			}
+		}
+		return -1
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n <= 41; n++ {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 1e30)
+		}
+		if got := nonFinite(x); got != -1 {
+			t.Fatalf("n=%d finite: got %d", n, got)
+		}
+		for pos := 0; pos < n; pos++ {
+			for _, s := range special {
+				y := append([]float32(nil), x...)
+				y[pos] = s
+				if pos+3 < n {
+					y[pos+3] = s // a second one later: the first is reported
+				}
+				if got, w := nonFinite(y), want(y); got != w {
+					t.Fatalf("n=%d, %v at %d: got %d, want %d", n, s, pos, got, w)
+				}
+				if got, w := nonFinite(y[1:]), want(y[1:]); got != w { // not 8-byte aligned
+					t.Fatalf("n=%d from 1, %v at %d: got %d, want %d", n, s, pos, got, w)
+				}
+			}
+		}
+	}
+}
+
+// TestSymmetrize checks the tiled mirror against its definition, on sizes around the tile and
+// on the pool's path (n ≥ 256), with garbage below the diagonal that it must overwrite.
+func TestSymmetrize(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{1, 2, 63, 64, 65, 130, 256, 333} {
+		a := make([]float64, n*n)
+		for i := range a {
+			a[i] = rng.NormFloat64()
+		}
+		want := make([]float64, n*n)
+		const f = 0.37
+		for i := 0; i < n; i++ {
+			for j := i; j < n; j++ {
+				want[i*n+j], want[j*n+i] = f*a[i*n+j], f*a[i*n+j]
+			}
+		}
+		symmetrize(a, n, f)
+		for i := range a {
+			if a[i] != want[i] {
+				t.Fatalf("n=%d: element (%d, %d) is %v, want %v", n, i/n, i%n, a[i], want[i])
+			}
+		}
+	}
+}
