@@ -140,6 +140,28 @@ TEXT ·gemm6x32AVX512(SB), NOSPLIT, $0-64
 	MOVQ k+32(FP), CX
 	LEAQ (R8)(R8*2), R12
 	LEAQ (SI)(R12*1), R11
+	// the tile's rows of c are wanted after the loop: fetch them while it runs (in a large
+	// dst they are a cache miss each, which the loop's end waited for)
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R9
+	SHLQ $2, R9
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	ADDQ R9, DX
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	ADDQ R9, DX
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	ADDQ R9, DX
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	ADDQ R9, DX
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	ADDQ R9, DX
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
