@@ -164,3 +164,27 @@ func BenchmarkGemmSubF32(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGemmSubF32TGPTQ is GPTQ's deferred update on a 5632 × 2048 module (Wᵀ 2048 × 5632):
+// the rows of Wᵀ after a super-block (rest) −= U's rows (strided, n apart) times the
+// super-block's errors (k × 5632, k-major), at the shapes of its far (k = 512) and near (k = 128)
+// updates.
+func BenchmarkGemmSubF32TGPTQ(b *testing.B) {
+	const m, n = 5632, 2048
+	r := rand.New(rand.NewPCG(1, 1))
+	wt, ut, et := make([]float32, n*m), randF32(r, n*n), randF32(r, 512*m)
+	p := Default()
+	peak := PeakGFLOPs(p.Threads())
+	for _, c := range []struct{ rest, k int }{{1536, 512}, {512, 512}, {384, 128}} {
+		b.Run(fmt.Sprintf("rest%d_k%d", c.rest, c.k), func(b *testing.B) {
+			d, x := wt[(n-c.rest)*m:], ut[(n-c.rest)*n:]
+			p.GemmSubF32T(d, m, x, n, et, m, c.rest, c.k, m) // pages faulted in before the timing
+			for b.Loop() {
+				p.GemmSubF32T(d, m, x, n, et, m, c.rest, c.k, m)
+			}
+			g := 2 * float64(c.rest*c.k*m) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+			b.ReportMetric(g, "GFLOP/s")
+			b.ReportMetric(g/peak, "of-peak")
+		})
+	}
+}
