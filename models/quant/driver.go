@@ -616,6 +616,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 	final := rtn
 	if opt.Method != MethodRTN {
 		mon.setPhase(1)
+		inv.reuseCodes(rtn.Codes) // the baseline is measured: GPTQ writes over its codes
 		t0 := time.Now()
 		g, err := inv.GPTQ(W, m)
 		mon.setPhase(0)

@@ -216,6 +216,7 @@ type Inverse struct {
 	free    func()
 	u       []float64 // float64 path
 	damp64  float64
+	spare   []uint8 // a dead m×n code matrix the next GPTQ call writes its codes into (reuseCodes)
 	// Factors and FactorSec count the factorisations made (each hinvFlops(n) of matrix work)
 	// and the time they took.
 	Factors   int
@@ -234,6 +235,21 @@ func NewInverse(h []float64, n int, cfg Config) (*Inverse, error) {
 	}
 	diag, dead, perm := hessianOrder(h, n, cfg.ActOrder)
 	return &Inverse{n: n, cfg: cfg, h: h, diag: diag, dead: dead, perm: perm}, nil
+}
+
+// reuseCodes gives the next GPTQ call a code matrix nothing reads any more (the driver's RTN
+// baseline, once measured) to write its codes into instead of a fresh one: GPTQ writes every
+// code, and a fresh m×n matrix is m·n bytes of new pages (44 MB a TinyLlama layer).
+func (v *Inverse) reuseCodes(codes []uint8) { v.spare = codes }
+
+// newCodes is the spare code matrix when it has m·n entries, else a fresh one.
+func (v *Inverse) newCodes(m int) []uint8 {
+	b := v.spare
+	v.spare = nil
+	if len(b) != m*v.n {
+		b = cpu.MakeHuge[uint8](m * v.n)
+	}
+	return b
 }
 
 // GPTQ quantizes the m×n weights w (only read) with the Inverse's Hessian, as GPTQ does.
@@ -306,7 +322,7 @@ func checkHessian(h []float64, n int, cfg Config) error {
 // gptq is GPTQ in float64 (small layers), with the Inverse's float64 factor; w is only read.
 func gptq(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 	cfg, U := v.cfg, v.u
-	q := newQuantized(m, n, cfg)
+	q := newQuantized(m, n, cfg, v.newCodes(m))
 	Wt := make([]float64, n*m)
 	for r := 0; r < m; r++ {
 		for c, x := range w[r*n : (r+1)*n] {
@@ -340,7 +356,7 @@ func gptq(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 // a page fault per 4 KiB).
 func gptq32(w []float64, m, n int, v *Inverse) (*Quantized, error) {
 	cfg, Ut := v.cfg, v.ut
-	q := newQuantized(m, n, cfg)
+	q := newQuantized(m, n, cfg, v.newCodes(m))
 	Wt, freeW := bigF32(m * n)
 	defer freeW()
 	t0 := time.Now()
@@ -709,10 +725,14 @@ func subOuter[F float32 | float64](y []F, ldy int, a, x []F) {
 	}
 }
 
-func newQuantized(m, n int, cfg Config) *Quantized {
+// newQuantized returns an empty m×n Quantized whose codes are codes, or a fresh matrix when
+// codes is nil (the caller writes every code).
+func newQuantized(m, n int, cfg Config, codes []uint8) *Quantized {
 	gs := cfg.groupSize(n)
 	ngroups := (n + gs - 1) / gs
-	codes := cpu.MakeHuge[uint8](m * n) // written once, by GPTQ's column loop: 4 KiB faults were a fifth of it
+	if codes == nil {
+		codes = cpu.MakeHuge[uint8](m * n) // written once, by GPTQ's column loop: 4 KiB faults were a fifth of it
+	}
 	return &Quantized{
 		Rows: m, Cols: n, Grid: cfg.Grid, GroupSize: cfg.GroupSize,
 		Codes:  codes,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -479,5 +480,60 @@ func TestGPTQNonFiniteAndSharedInverse(t *testing.T) {
 			t.Fatalf("m=%d: %d factorisations", m, inv.Factors)
 		}
 		inv.Close()
+	}
+}
+
+// TestGPTQReusedCodes: a GPTQ call given a dead code matrix to write into (the driver's RTN
+// baseline) returns what it returns with a fresh one, on both precisions' paths, act-order
+// and dead columns included: it writes every code.
+func TestGPTQReusedCodes(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, c := range []struct {
+		m, n int
+		act  bool
+	}{{24, 96, false}, {24, 96, true}, {600, 512, false}, {600, 512, true}} {
+		x := make([]float32, 256*c.n)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		for tk := 0; tk < 256; tk++ {
+			x[tk*c.n+5] = 0 // a dead column
+		}
+		h := NewHessian(c.n)
+		if err := h.Add(x, 256); err != nil {
+			t.Fatal(err)
+		}
+		H := h.TakeMatrix()
+		W := make([]float64, c.m*c.n)
+		for i := range W {
+			W[i] = r.NormFloat64()
+		}
+		cfg := DefaultConfig()
+		cfg.GroupSize = 32
+		cfg.ActOrder = c.act
+		run := func(spare []uint8) *Quantized {
+			inv, err := NewInverse(H, c.n, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer inv.Close()
+			inv.reuseCodes(spare)
+			q, err := inv.GPTQ(W, c.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return q
+		}
+		garbage := make([]uint8, c.m*c.n)
+		for i := range garbage {
+			garbage[i] = uint8(r.IntN(256))
+		}
+		fresh, reused := run(nil), run(garbage)
+		if &reused.Codes[0] != &garbage[0] {
+			t.Fatalf("%+v: the spare code matrix was not used", c)
+		}
+		if !reflect.DeepEqual(fresh, reused) {
+			t.Fatalf("%+v: GPTQ into a used code matrix differs from GPTQ into a fresh one", c)
+		}
 	}
 }

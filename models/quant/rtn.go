@@ -15,7 +15,7 @@ func RTN(w []float64, m, n int, cfg Config) (*Quantized, error) {
 		return nil, err
 	}
 	cfg.ActOrder, cfg.StaticGroups = false, false
-	q := newQuantized(m, n, cfg)
+	q := newQuantized(m, n, cfg, nil)
 	q.Perm = identity(n)
 	gs := cfg.groupSize(n)
 	g := cfg.Grid
