@@ -612,7 +612,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 	if err != nil {
 		return nil, wrap(err)
 	}
-	rep.Instance.RTN, rep.Heldout.RTN = inst.err(rtn), ho.err(rtn)
+	rep.Instance.RTN, rep.Heldout.RTN = errs(inst, ho, rtn)
 	final := rtn
 	if opt.Method != MethodRTN {
 		mon.setPhase(1)
@@ -628,7 +628,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 		cost.gptqUpdFlops += gptqUpdateFlops(m, n) // the inverse is counted once per input
 		rep.Stage1Sec = d
 		rep.DampUsed, rep.GPTQLoss = g.DampUsed, g.Loss
-		rep.Instance.GPTQ, rep.Heldout.GPTQ = inst.err(g), ho.err(g)
+		rep.Instance.GPTQ, rep.Heldout.GPTQ = errs(inst, ho, g)
 		final = g
 		if opt.Method == MethodRPIQ {
 			s2 := opt.Stage2
@@ -637,8 +637,9 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 			var reporting time.Duration // measuring the report's errors is not stage 2's cost
 			s2.OnRound = func(t int, q *Quantized) {
 				t0 := time.Now()
-				rep.Instance.Rounds = append(rep.Instance.Rounds, inst.err(q))
-				rep.Heldout.Rounds = append(rep.Heldout.Rounds, ho.err(q))
+				ie, he := errs(inst, ho, q)
+				rep.Instance.Rounds = append(rep.Instance.Rounds, ie)
+				rep.Heldout.Rounds = append(rep.Heldout.Rounds, he)
 				reporting += time.Since(t0)
 			}
 			in := Stage2Inputs{M: m, N: n, W: W, H: inv.h, C: C, OwnC: ownC, X: X, Tokens: T, Seqs: 1}
@@ -663,7 +664,7 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 			final = r2.Q
 		}
 	}
-	rep.Instance.Final, rep.Heldout.Final = inst.err(final), ho.err(final)
+	rep.Instance.Final, rep.Heldout.Final = errs(inst, ho, final)
 	return &ModuleResult{Name: l.Name, Q: final, Report: rep}, nil
 }
 
@@ -692,11 +693,22 @@ func newErrMeter(W []float64, X, Xfp []float32, m, n int, wq *[]float32) *errMet
 	return e
 }
 
-func (e *errMeter) err(q *Quantized) float64 {
-	if e.t == 0 || e.norm == 0 {
+// errs is the instance and held-out meters' errors for q, which share one dequantization of
+// it (the meters' common buffer).
+func errs(inst, ho *errMeter, q *Quantized) (float64, float64) {
+	if inst.active() || ho.active() {
+		*inst.wq = q.DequantizeF32(*inst.wq)
+	}
+	return inst.errOf(), ho.errOf()
+}
+
+func (e *errMeter) active() bool { return e.t > 0 && e.norm != 0 }
+
+// errOf is the error of the weights dequantized into the meter's buffer.
+func (e *errMeter) errOf() float64 {
+	if !e.active() {
 		return 0
 	}
-	*e.wq = q.DequantizeF32(*e.wq)
 	cpu.Default().MatMulF32(e.buf, e.x, *e.wq, e.t, e.n, e.m)
 	s := 0.0
 	for i, v := range e.buf {
