@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rpiq/rpiq/device/audio"
@@ -20,6 +21,21 @@ func need(t testing.TB, what string, err error) {
 		t.Fatalf("%s is required (RPIQ_REQUIRE_DATA=1): %v", what, err)
 	}
 	t.Skipf("%s not available: %v", what, err)
+}
+
+// rejected checks that NewSpotter refuses each of opts (skipping when PocketSphinx is not
+// installed, which is the only other way it can fail).
+func rejected(t *testing.T, opts ...SpotterOptions) {
+	t.Helper()
+	for _, o := range opts {
+		s, err := NewSpotter(o)
+		if err == nil {
+			s.Close()
+			t.Errorf("%+v: no error", o)
+		} else if strings.Contains(err.Error(), "not installed") {
+			need(t, "PocketSphinx with the en-us model", err)
+		}
+	}
 }
 
 // speak synthesises text with espeak-ng and returns it at 16 kHz mono, with half a second of

@@ -19,12 +19,13 @@ type denseSource struct {
 	packed []float32
 }
 
-// panelsAt returns the panels of the full (a multiple of 16) weight rows from j0: packed into
-// buf, or the ones packed beforehand.
+// panelsAt returns the panels of the full (a multiple of 16) weight rows from j0: the ones
+// packed beforehand, or packed into buf (nil when the operand is packed already).
 func (s denseSource) panelsAt(buf []float32, j0, full int) []float32 {
 	if s.packed != nil {
 		return s.packed[j0*s.k : (j0+full)*s.k]
 	}
+	buf = buf[:full*s.k]
 	if full > 0 {
 		s.pack(buf, j0, full)
 	}
@@ -85,14 +86,19 @@ func (p *Pool) gemmPackedStrided(dst []float32, ldd int, x []float32, ldx, n, k,
 		}
 	}
 	p.Run(m, packUnit(), func(lo, hi int) {
-		buf := scratch.Get().(*[]float32)
-		if cap(*buf) < mb*k {
-			*buf = make([]float32, mb*k)
+		var buf []float32 // a packed block, when the operand is not packed already
+		if src.packed == nil {
+			b := scratch.Get().(*[]float32)
+			defer scratch.Put(b)
+			if cap(*b) < mb*k {
+				*b = make([]float32, mb*k)
+			}
+			buf = *b
 		}
 		for j0 := lo; j0 < hi; j0 += mb {
 			rows := min(mb, hi-j0)
 			full := rows &^ 15
-			panels := src.panelsAt((*buf)[:full*k], j0, full)
+			panels := src.panelsAt(buf, j0, full)
 			if full > 0 {
 				nq := full / 16
 				for i := 0; i < n6; i += 6 {
@@ -136,7 +142,6 @@ func (p *Pool) gemmPackedStrided(dst []float32, ldd int, x []float32, ldx, n, k,
 				}
 			}
 		}
-		scratch.Put(buf)
 	})
 }
 

@@ -7,6 +7,10 @@ import (
 	"testing"
 )
 
+// gemmSubShapes are the n, k, m of the GemmSubF32 tests: leftover rows (n mod 6, m mod 16),
+// several packed blocks per worker, depths of one and of a few hundred.
+var gemmSubShapes = [][3]int{{1, 1, 1}, {6, 1, 16}, {7, 5, 17}, {13, 40, 33}, {24, 300, 70}, {31, 257, 48}, {12, 40, 200}, {5, 64, 3}}
+
 // TestGemmSubF32 against float64 on random strided operands: shapes with leftover rows (n mod 6,
 // m mod 16), several packed blocks per worker, strides wider than the rows, and the entries
 // around the sub-block left untouched. The bound is derived: a float32 dot of k products is
@@ -19,7 +23,7 @@ func TestGemmSubF32(t *testing.T) {
 		hasGEMM6x32 = c.k32
 		block := c.block
 		packBlockBytes = block
-		for _, sz := range [][3]int{{1, 1, 1}, {6, 1, 16}, {7, 5, 17}, {13, 40, 33}, {24, 300, 70}, {31, 257, 48}, {12, 40, 200}, {5, 64, 3}} {
+		for _, sz := range gemmSubShapes {
 			n, k, m := sz[0], sz[1], sz[2]
 			ldd, ldx, ldw := m+3, k+5, k+2
 			x, w := randF32(r, n*ldx), randF32(r, m*ldw)
@@ -110,7 +114,7 @@ func TestGemmSubF32T(t *testing.T) {
 	defer func(b int, k32 bool) { packBlockBytes, hasGEMM6x32 = b, k32 }(packBlockBytes, hasGEMM6x32)
 	for _, c := range kernelChoices() {
 		hasGEMM6x32, packBlockBytes = c.k32, c.block
-		for _, sz := range [][3]int{{1, 1, 1}, {6, 1, 16}, {7, 5, 17}, {13, 40, 33}, {24, 300, 70}, {31, 257, 48}, {12, 40, 200}, {5, 64, 3}} {
+		for _, sz := range gemmSubShapes {
 			n, k, m := sz[0], sz[1], sz[2]
 			ldd, ldx, ldw, ldwT := m+3, k+5, k+2, m+7
 			x, w := randF32(r, n*ldx), randF32(r, m*ldw)

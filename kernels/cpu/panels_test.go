@@ -16,7 +16,7 @@ func TestPanelsF32(t *testing.T) {
 	for _, c := range kernelChoices() {
 		hasGEMM6x32 = c.k32
 		packBlockBytes = c.block
-		for _, sz := range [][3]int{{1, 1, 1}, {6, 1, 16}, {7, 5, 17}, {13, 40, 33}, {24, 300, 70}, {31, 257, 48}, {12, 40, 200}, {5, 64, 3}} {
+		for _, sz := range gemmSubShapes {
 			n, k, m := sz[0], sz[1], sz[2]
 			ldd, ldx, ldw := m+3, k+5, k+2
 			x, w := randF32(r, n*ldx), randF32(r, m*ldw)
