@@ -63,26 +63,43 @@ func Suites() []Suite {
 	}
 }
 
-// quantize is the quantizer's cost benchmark: one TinyLlama-shaped layer, RPIQ_BENCH_WINDOWS
-// (default 8) windows of 512 tokens, with the extrapolation to the 128 windows.
+// quantize is the quantizer's cost benchmark: RPIQ_BENCH_LAYERS (default 1) TinyLlama-shaped
+// layers, RPIQ_BENCH_WINDOWS (default 8) windows of 512 tokens, with the extrapolation to the
+// issue's 128 windows.
 func quantize(threads int, want func(string) bool) ([]fmt.Stringer, error) {
-	w := 8
-	if s := os.Getenv("RPIQ_BENCH_WINDOWS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v <= 0 {
-			return nil, &BadEnv{Var: "RPIQ_BENCH_WINDOWS", Value: s, Want: "a positive number"}
-		}
-		w = v
+	w, err := positiveEnv("RPIQ_BENCH_WINDOWS", 8)
+	if err != nil {
+		return nil, err
+	}
+	l, err := positiveEnv("RPIQ_BENCH_LAYERS", 1)
+	if err != nil {
+		return nil, err
 	}
 	name := fmt.Sprintf("quantize_layer_tinyllama_rpiq_%dx512", w)
+	if l > 1 {
+		name = fmt.Sprintf("quantize_%dlayers_tinyllama_rpiq_%dx512", l, w)
+	}
 	if !want(name) {
 		return nil, nil
 	}
-	r, err := quantbench.Run(quantbench.Options{Windows: w, Tokens: 512, Threads: threads})
+	r, err := quantbench.Run(quantbench.Options{Layers: l, Windows: w, Tokens: 512, Threads: threads})
 	if err != nil {
 		return nil, err
 	}
 	return []fmt.Stringer{r}, nil
+}
+
+// positiveEnv is the environment variable's positive integer, or def when it is unset.
+func positiveEnv(name string, def int) (int, error) {
+	s := os.Getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return 0, &BadEnv{Var: name, Value: s, Want: "a positive number"}
+	}
+	return v, nil
 }
 
 // BadEnv is an environment setting a benchmark cannot use (bad input: exit status 2).

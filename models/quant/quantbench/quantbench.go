@@ -31,10 +31,14 @@ type Shape struct {
 // TinyLlama is TinyLlama-1.1B's decoder layer.
 var TinyLlama = Shape{Name: "tinyllama", Hidden: 2048, Inter: 5632, Heads: 32, KVHeads: 4}
 
-// Options selects a run. Zero values mean: TinyLlama, 128 windows of 512 tokens, RPIQ's
-// default reading, 4 bits, group 128, all worker threads.
+// Options selects a run. Zero values mean: TinyLlama, one layer, 128 windows of 512 tokens,
+// RPIQ's default reading, 4 bits, group 128, all worker threads. Layers > 1 quantizes a model
+// of that many layers in one process, as `rpiq quantize` does: a process's first layer pays
+// for every page it writes for the first time (on the VMs measured, 0.6 GB/s; BENCHMARKS.md),
+// the later ones reuse them, so one layer alone is the pessimistic figure.
 type Options struct {
 	Shape   Shape
+	Layers  int
 	Windows int
 	Tokens  int
 	Method  string
@@ -46,7 +50,8 @@ type Options struct {
 type Result struct {
 	Name            string             `json:"name"`
 	Threads         int                `json:"threads"`
-	Ms              float64            `json:"ms"` // the whole layer
+	Layers          int                `json:"layers"` // the times below are their sums, the rates over all of them
+	Ms              float64            `json:"ms"`     // the whole run
 	Stage1S         float64            `json:"stage1_s"`
 	Stage2S         float64            `json:"stage2_s"`
 	ForwardS        float64            `json:"forward_s"`
@@ -64,8 +69,8 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("%-34s threads=%d total %.1fs  stage1 %.1fs (peak %.0f MiB)  stage2 %.1fs (peak %.0f MiB)  forward %.1fs  hessian %.1f GFLOP/s",
-		r.Name, r.Threads, r.Ms/1000, r.Stage1S, float64(r.Stage1PeakBytes)/(1<<20), r.Stage2S, float64(r.Stage2PeakBytes)/(1<<20), r.ForwardS, r.GFLOPs)
+	s := fmt.Sprintf("%-34s threads=%d layers=%d total %.1fs  stage1 %.1fs (peak %.0f MiB)  stage2 %.1fs (peak %.0f MiB)  forward %.1fs  hessian %.1f GFLOP/s",
+		r.Name, r.Threads, max(r.Layers, 1), r.Ms/1000, r.Stage1S, float64(r.Stage1PeakBytes)/(1<<20), r.Stage2S, float64(r.Stage2PeakBytes)/(1<<20), r.ForwardS, r.GFLOPs)
 	if v, ok := r.Ratios["of_peak"]; ok {
 		s += fmt.Sprintf(" of_peak=%.3f", v)
 	}
@@ -81,15 +86,18 @@ func (r Result) String() string {
 		s += fmt.Sprintf("  gptq_update copy %.3fs columns %.3fs products %.3fs", u["copy"], u["columns"], u["products"])
 	}
 	if e := r.Extrapolated; e != nil {
-		s += fmt.Sprintf("  [128×512 extrapolated: stage1 %.0fs stage2 %.0fs forward %.0fs stage2_of_total=%.2f]", e["stage1_s"], e["stage2_s"], e["forward_s"], e["stage2_of_total"])
+		s += fmt.Sprintf("  [128×512 extrapolated, per layer: stage1 %.0fs stage2 %.0fs forward %.0fs stage2_of_total=%.2f]", e["stage1_s"], e["stage2_s"], e["forward_s"], e["stage2_of_total"])
 	}
 	return s
 }
 
-// Run quantizes one random layer and reports the costs.
+// Run quantizes o.Layers random layers and reports the costs.
 func Run(o Options) (*Result, error) {
 	if o.Shape.Hidden == 0 {
 		o.Shape = TinyLlama
+	}
+	if o.Layers <= 0 {
+		o.Layers = 1
 	}
 	if o.Windows <= 0 {
 		o.Windows = 128
@@ -108,7 +116,7 @@ func Run(o Options) (*Result, error) {
 	if threads <= 0 {
 		threads = cpu.DefaultThreads()
 	}
-	lm, be, err := randomLayer(o.Shape, threads, o.Tokens)
+	lm, be, err := randomModel(o.Shape, o.Layers, threads, o.Tokens)
 	if err != nil {
 		return nil, err
 	}
@@ -134,9 +142,13 @@ func Run(o Options) (*Result, error) {
 	total := time.Since(t0).Seconds()
 	c := res.Cost
 	peak := cpu.PeakGFLOPs(threads)
+	name := fmt.Sprintf("quantize_layer_%s_%s_%dx%d", o.Shape.Name, o.Method, o.Windows, o.Tokens)
+	if o.Layers > 1 {
+		name = fmt.Sprintf("quantize_%dlayers_%s_%s_%dx%d", o.Layers, o.Shape.Name, o.Method, o.Windows, o.Tokens)
+	}
 	r := &Result{
-		Name:    fmt.Sprintf("quantize_layer_%s_%s_%dx%d", o.Shape.Name, o.Method, o.Windows, o.Tokens),
-		Threads: threads, Ms: total * 1000, Stage1S: c.Stage1Sec(), Stage2S: c.Stage2Sec(), ForwardS: c.ForwardSec,
+		Name:    name,
+		Threads: threads, Layers: o.Layers, Ms: total * 1000, Stage1S: c.Stage1Sec(), Stage2S: c.Stage2Sec(), ForwardS: c.ForwardSec,
 		Stage1PeakBytes: c.Stage1PeakBytes, Stage2PeakBytes: c.Stage2PeakBytes,
 		InstanceBytes: int64(o.Tokens) * int64(o.Shape.Inter) * 4 * 2,
 		GFLOPs:        c.HessianGFLOPs,
@@ -156,9 +168,10 @@ func Run(o Options) (*Result, error) {
 	if o.Windows != 128 || o.Tokens != 512 {
 		// accumulation and forward passes scale with tokens, the solves do not
 		f := 128 * 512 / float64(o.Windows*o.Tokens)
-		s1 := c.HessianSec*f + c.GPTQSec
-		s2 := c.Stage2AccumSec*f + c.Stage2SolveSec
-		fw := c.ForwardSec * f
+		l := float64(o.Layers)
+		s1 := (c.HessianSec*f + c.GPTQSec) / l
+		s2 := (c.Stage2AccumSec*f + c.Stage2SolveSec) / l
+		fw := c.ForwardSec * f / l
 		r.Extrapolated = map[string]float64{"stage1_s": s1, "stage2_s": s2, "forward_s": fw, "stage2_of_total": s2 / (s1 + s2 + fw)}
 	}
 	return r, nil
@@ -166,12 +179,12 @@ func Run(o Options) (*Result, error) {
 
 const vocab = 256
 
-// randomLayer builds a one-layer LLaMA of the shape with random weights (the embedding and head
-// are tiny: only the decoder layer matters here).
-func randomLayer(s Shape, threads, maxSeq int) (model.Layered, backend.Backend, error) {
+// randomModel builds a LLaMA of the shape with layers random decoder layers (the embedding and
+// head are tiny: only the decoder layers matter here).
+func randomModel(s Shape, layers, threads, maxSeq int) (model.Layered, backend.Backend, error) {
 	hd := s.Hidden / s.Heads
 	cfg := &hf.Config{
-		Architecture: llama.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: 1,
+		Architecture: llama.ArchLlama, HiddenSize: s.Hidden, IntermediateSize: s.Inter, NumLayers: layers,
 		NumHeads: s.Heads, NumKVHeads: s.KVHeads, HeadDim: hd, VocabSize: vocab, MaxPositions: max(maxSeq, 2048),
 		RMSNormEps: 1e-5, RopeTheta: 10000, HiddenAct: "silu", BOSTokenID: 1, EOSTokenIDs: []int{2},
 	}
@@ -194,16 +207,18 @@ func randomLayer(s Shape, threads, maxSeq int) (model.Layered, backend.Backend, 
 		mem[name] = safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: b}
 	}
 	add("model.embed_tokens.weight", 1, false, vocab, s.Hidden)
-	p := "model.layers.0."
-	add(p+"input_layernorm.weight", 0, true, s.Hidden)
-	add(p+"post_attention_layernorm.weight", 0, true, s.Hidden)
-	add(p+"self_attn.q_proj.weight", 0.02, false, s.Heads*hd, s.Hidden)
-	add(p+"self_attn.k_proj.weight", 0.02, false, s.KVHeads*hd, s.Hidden)
-	add(p+"self_attn.v_proj.weight", 0.02, false, s.KVHeads*hd, s.Hidden)
-	add(p+"self_attn.o_proj.weight", 0.02, false, s.Hidden, s.Heads*hd)
-	add(p+"mlp.gate_proj.weight", 0.02, false, s.Inter, s.Hidden)
-	add(p+"mlp.up_proj.weight", 0.02, false, s.Inter, s.Hidden)
-	add(p+"mlp.down_proj.weight", 0.02, false, s.Hidden, s.Inter)
+	for l := 0; l < layers; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		add(p+"input_layernorm.weight", 0, true, s.Hidden)
+		add(p+"post_attention_layernorm.weight", 0, true, s.Hidden)
+		add(p+"self_attn.q_proj.weight", 0.02, false, s.Heads*hd, s.Hidden)
+		add(p+"self_attn.k_proj.weight", 0.02, false, s.KVHeads*hd, s.Hidden)
+		add(p+"self_attn.v_proj.weight", 0.02, false, s.KVHeads*hd, s.Hidden)
+		add(p+"self_attn.o_proj.weight", 0.02, false, s.Hidden, s.Heads*hd)
+		add(p+"mlp.gate_proj.weight", 0.02, false, s.Inter, s.Hidden)
+		add(p+"mlp.up_proj.weight", 0.02, false, s.Inter, s.Hidden)
+		add(p+"mlp.down_proj.weight", 0.02, false, s.Hidden, s.Inter)
+	}
 	add("model.norm.weight", 0, true, s.Hidden)
 	add("lm_head.weight", 0.02, false, vocab, s.Hidden)
 	be := quant.NewWorkBackend(cpubackend.New(threads))
