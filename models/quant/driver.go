@@ -661,7 +661,10 @@ func quantizeModule(lm model.Layered, li int, l model.Linear, inv *Inverse, C []
 			}
 			rep.Stage2Sec = d
 			rep.Rounds, rep.Best, rep.Reverted, rep.Accepted, rep.Rejected = r2.Rounds, r2.Best, r2.Reverted, r2.Accepted, r2.Rejected
-			final = r2.Q
+			// The kept weights are round Best's (0: GPTQ's, also when reverted), whose errors
+			// the report has: measuring them again cost two of the meters' products.
+			rep.Instance.Final, rep.Heldout.Final = rep.Instance.Rounds[r2.Best], rep.Heldout.Rounds[r2.Best]
+			return &ModuleResult{Name: l.Name, Q: r2.Q, Report: rep}, nil
 		}
 	}
 	rep.Instance.Final, rep.Heldout.Final = errs(inst, ho, final)
