@@ -33,9 +33,9 @@ var TinyLlama = Shape{Name: "tinyllama", Hidden: 2048, Inter: 5632, Heads: 32, K
 
 // Options selects a run. Zero values mean: TinyLlama, one layer, 128 windows of 512 tokens,
 // RPIQ's default reading, 4 bits, group 128, all worker threads. Layers > 1 quantizes a model
-// of that many layers in one process, as `rpiq quantize` does: a process's first layer pays
-// for every page it writes for the first time (on the VMs measured, 0.6 GB/s; BENCHMARKS.md),
-// the later ones reuse them, so one layer alone is the pessimistic figure.
+// of that many layers in one process, as `rpiq quantize` does, so that the pages a process
+// writes for the first time (on the VMs measured, 0.6 GB/s; BENCHMARKS.md) weigh as they do in
+// a model run rather than all falling on one layer.
 type Options struct {
 	Shape   Shape
 	Layers  int
