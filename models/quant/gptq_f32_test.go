@@ -185,6 +185,73 @@ func TestDequantizeF32(t *testing.T) {
 	}
 }
 
+// TestDequantizeRow: every weight is Value's (Dequant's arithmetic, in float64 and rounded to
+// float32), on grids of 2-8 bits, group sizes that leave the table or go past it (129 groups),
+// per-channel scales, and act-ordered group indices; codes and scales random.
+func TestDequantizeRow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, c := range []struct{ bits, rows, cols, gs int }{
+		{4, 5, 256, 32}, {3, 4, 200, 64}, {2, 3, 96, -1}, {8, 3, 256, 64}, {4, 3, 129 * 8, 8}, {4, 2, 128 * 8, 8}, {4, 3, 50, 16},
+	} {
+		g := Grid{Bits: c.bits}
+		gs := c.gs
+		if gs < 0 {
+			gs = c.cols
+		}
+		groups := (c.cols + gs - 1) / gs
+		q := &Quantized{Rows: c.rows, Cols: c.cols, Grid: g, GroupSize: c.gs, Codes: make([]uint8, c.rows*c.cols),
+			Scales: make([]float64, groups*c.rows), Zeros: make([]int, groups*c.rows), GIdx: make([]int32, c.cols)}
+		for i := range q.Codes {
+			q.Codes[i] = uint8(rng.IntN(g.MaxQ() + 1))
+		}
+		for i := range q.Scales {
+			q.Scales[i] = rng.ExpFloat64() * 0.01
+			q.Zeros[i] = rng.IntN(g.MaxQ() + 1)
+		}
+		for col := range q.GIdx {
+			q.GIdx[col] = int32(col / gs)
+		}
+		for _, act := range []bool{false, true} {
+			if act {
+				rng.Shuffle(len(q.GIdx), func(i, j int) { q.GIdx[i], q.GIdx[j] = q.GIdx[j], q.GIdx[i] })
+			}
+			r64, r32 := make([]float64, c.cols), make([]float32, c.cols)
+			for r := 0; r < c.rows; r++ {
+				dequantizeRow(q, r, r64)
+				dequantizeRow(q, r, r32)
+				for col := 0; col < c.cols; col++ {
+					if v := q.Value(r, col); r64[col] != v || r32[col] != float32(v) {
+						t.Fatalf("%+v act-order %v: (%d, %d) = %v / %v, want %v", c, act, r, col, r64[col], r32[col], v)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkDequantizeF32 dequantizes TinyLlama's gate_proj (5632 × 2048, 4 bits, group 128)
+// into a reused buffer.
+func BenchmarkDequantizeF32(b *testing.B) {
+	m, n, gs := 5632, 2048, 128
+	q := &Quantized{Rows: m, Cols: n, Grid: Grid{Bits: 4}, GroupSize: gs, Codes: make([]uint8, m*n),
+		Scales: make([]float64, n/gs*m), Zeros: make([]int, n/gs*m), GIdx: make([]int32, n)}
+	for i := range q.Codes {
+		q.Codes[i] = uint8(i * 7 % 16)
+	}
+	for i := range q.Scales {
+		q.Scales[i], q.Zeros[i] = 0.01+float64(i%13)*1e-3, i%16
+	}
+	for c := range q.GIdx {
+		q.GIdx[c] = int32(c / gs)
+	}
+	buf := q.DequantizeF32(nil)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf = q.DequantizeF32(buf)
+	}
+	b.ReportMetric(float64(m*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gweights/s")
+}
+
 // gptqProductFlops counts what the deferred products do: with the feedback inside the blocks
 // (cnt·(cnt−1)/2 multiply-adds per row and block), every column's errors reach every later
 // column exactly once (n·(n−1)/2 per row), for any block size, ragged last block included.
