@@ -622,9 +622,10 @@ func confirmFromEnv(t testing.TB, opts *SpotterOptions) {
 
 // warpFromEnv reads the warped decoder's settings to try: RPIQ_SPOTTER_WARP=W runs it with its
 // filters at W times their frequencies (0: no warped decoder, the spotter before round 10),
-// RPIQ_SPOTTER_WARP_SHIFT=S puts its thresholds S powers of ten over the usual ones, and
-// RPIQ_SPOTTER_WARP_ONLY=1 gives the usual decoder the warped frontend instead (no second
-// decoder: what the warped view hears on its own).
+// RPIQ_SPOTTER_WARP_SHIFT=S puts its thresholds S powers of ten over the usual ones,
+// RPIQ_SPOTTER_WARP_KNEE=F bends its warp at F Hz (round 12), and RPIQ_SPOTTER_WARP_ONLY=1
+// gives the usual decoder the warped frontend instead (no second decoder: what the warped view
+// hears on its own).
 func warpFromEnv(t testing.TB, opts *SpotterOptions) {
 	if v := os.Getenv("RPIQ_SPOTTER_WARP_SHIFT"); v != "" {
 		if _, err := fmt.Sscan(v, &opts.warpShift); err != nil {
@@ -633,6 +634,11 @@ func warpFromEnv(t testing.TB, opts *SpotterOptions) {
 		opts.warpShiftSet = true
 	}
 	tempoFromEnv(t, opts)
+	if v := os.Getenv("RPIQ_SPOTTER_WARP_KNEE"); v != "" {
+		if _, err := fmt.Sscan(v, &opts.warpKnee); err != nil {
+			t.Fatalf("RPIQ_SPOTTER_WARP_KNEE: %q is not a number", v)
+		}
+	}
 	v := os.Getenv("RPIQ_SPOTTER_WARP")
 	if v == "" {
 		return

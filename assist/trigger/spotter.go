@@ -112,6 +112,7 @@ type SpotterOptions struct {
 	// turns it off; so does an onset lead, unless warp is set (then NewSpotter fails: the lead
 	// runs one decoder).
 	warp         float64
+	warpKnee     float64 // Hz where the warp bends (unwarp), 0: a straight warp
 	warpShift    float64
 	warpShiftSet bool
 	noWarp       bool
@@ -289,7 +290,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	}
 	extra := opts.extra
 	if opts.warpOnly != 0 {
-		frontend, err := warpedFrontend(opts.ModelDir, tmp, opts.warpOnly)
+		frontend, err := warpedFrontend(opts.ModelDir, tmp, opts.warpOnly, opts.warpKnee)
 		if err != nil {
 			return fail(err)
 		}

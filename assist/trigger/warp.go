@@ -34,6 +34,9 @@ type warpedDecoder struct {
 // edge (6800 Hz) times maxWarp is under 8 kHz.
 const maxWarp = 1.17
 
+// maxKneeWarp is the highest warp accepted with a knee.
+const maxKneeWarp = 1.6
+
 // minWarp is the lowest warp accepted.
 const minWarp = 0.8
 
@@ -42,9 +45,9 @@ const minWarp = 0.8
 var warpInit sync.Mutex
 
 // warpedFeatParams rewrites the model's feat.params (model/feat.params) with the lower and
-// upper filter edges times warp. PocketSphinx applies feat.params over the command line, so the
+// upper filter edges moved by the warp (times warp, or bent at knee: unwarp). PocketSphinx applies feat.params over the command line, so the
 // edges can only be moved through a file of its own (-featparams).
-func warpedFeatParams(modelDir string, warp float64) (string, error) {
+func warpedFeatParams(modelDir string, warp, knee float64) (string, error) {
 	path := filepath.Join(modelDir, "feat.params")
 	data, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
@@ -52,11 +55,11 @@ func warpedFeatParams(modelDir string, warp float64) (string, error) {
 	}
 	// A model without feat.params runs on sphinxbase's defaults, the usual decoder too: the
 	// warped one gets those, moved.
-	return warpFeatParams(path, string(data), warp)
+	return warpFeatParams(path, string(data), warp, knee)
 }
 
 // warpFeatParams is warpedFeatParams on the text of the file at path (named in errors).
-func warpFeatParams(path, text string, warp float64) (string, error) {
+func warpFeatParams(path, text string, warp, knee float64) (string, error) {
 	var b strings.Builder
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(strings.NewReader(text))
@@ -70,7 +73,7 @@ func warpFeatParams(path, text string, warp float64) (string, error) {
 			if err != nil || !(v > 0 && v < 1e6) {
 				return "", fmt.Errorf("trigger: %s in %s is %q, want a frequency in Hz", fields[0], path, fields[1])
 			}
-			fmt.Fprintf(&b, "%s %.2f\n", fields[0], v*warp)
+			fmt.Fprintf(&b, "%s %.2f\n", fields[0], unwarp(v, warp, knee))
 			seen[fields[0]] = true
 			continue
 		}
@@ -81,12 +84,30 @@ func warpFeatParams(path, text string, warp float64) (string, error) {
 	}
 	// sphinxbase's defaults, when the model leaves them out.
 	if !seen["-lowerf"] {
-		fmt.Fprintf(&b, "-lowerf %.2f\n", 133.33334*warp)
+		fmt.Fprintf(&b, "-lowerf %.2f\n", unwarp(133.33334, warp, knee))
 	}
 	if !seen["-upperf"] {
-		fmt.Fprintf(&b, "-upperf %.2f\n", 6855.4976*warp)
+		fmt.Fprintf(&b, "-upperf %.2f\n", unwarp(6855.4976, warp, knee))
 	}
 	return b.String(), nil
+}
+
+// nyquist is the frontend's Nyquist frequency (16 kHz audio).
+const nyquist = 8000.0
+
+// unwarp is the frequency whose warped value is v under sphinxbase's piecewise-linear warp with
+// slope 1/warp below knee Hz (and a straight line from there to the Nyquist frequency, which
+// stays put); knee 0 means none (v·warp everywhere). A filter edge at unwarp(e) lands where the
+// unwarped frontend has its edge e, so every filter below the knee sits at warp times its
+// frequency and the ones above are pressed under the Nyquist frequency.
+func unwarp(v, warp, knee float64) float64 {
+	a := 1 / warp
+	if knee == 0 || v < a*knee {
+		return v * warp
+	}
+	f0 := (nyquist - a*knee) / (nyquist - knee)
+	f1 := nyquist * knee * (a - 1) / (nyquist - knee)
+	return (v - f1) / f0
 }
 
 // warpArgs are the frontend arguments of a decoder whose filters sit at warp times their
@@ -96,23 +117,32 @@ func warpFeatParams(path, text string, warp float64) (string, error) {
 // usual ones. piecewise_linear, not inverse_linear: the usual decoder initialises
 // inverse_linear's static parameters to neutral, and sphinxbase skips setting them again when
 // the string is unchanged, so a second warped decoder would silently be neutral.
-func warpArgs(featParams string, warp float64) []string {
+func warpArgs(featParams string, warp, knee float64) []string {
+	k := "100000"
+	if knee != 0 {
+		k = strconv.FormatFloat(knee, 'f', 1, 64)
+	}
 	return []string{"-featparams", featParams, "-warp_type", "piecewise_linear",
-		"-warp_params", strconv.FormatFloat(1/warp, 'f', 6, 64) + " 100000"}
+		"-warp_params", strconv.FormatFloat(1/warp, 'f', 6, 64) + " " + k}
 }
 
 // warpedFrontend checks warp, writes the model's feat.params with its filter edges moved into
 // tmpDir (warpedFeatParams) and returns the decoder arguments of that frontend (warpArgs).
-func warpedFrontend(modelDir, tmpDir string, warp float64) ([]string, error) {
-	return warpedFrontendAs(modelDir, tmpDir, "warped", warp)
+func warpedFrontend(modelDir, tmpDir string, warp, knee float64) ([]string, error) {
+	return warpedFrontendAs(modelDir, tmpDir, "warped", warp, knee)
 }
 
-// warpedFrontendAs is warpedFrontend writing name.params.
-func warpedFrontendAs(modelDir, tmpDir, name string, warp float64) ([]string, error) {
-	if !(warp >= minWarp && warp <= maxWarp) {
+// warpedFrontendAs is warpedFrontend writing name.params; knee, when not 0, bends the warp at
+// that frequency (unwarp), which keeps every filter under the Nyquist frequency and so lets the
+// warp go past maxWarp, up to maxKneeWarp.
+func warpedFrontendAs(modelDir, tmpDir, name string, warp, knee float64) ([]string, error) {
+	switch {
+	case knee == 0 && !(warp >= minWarp && warp <= maxWarp):
 		return nil, fmt.Errorf("trigger: warp %v is outside %v..%v", warp, minWarp, maxWarp)
+	case knee != 0 && !(warp >= minWarp && warp <= maxKneeWarp && knee >= 1000 && knee < nyquist):
+		return nil, fmt.Errorf("trigger: warp %v bent at %v Hz is outside %v..%v bent at 1000..%v Hz", warp, knee, minWarp, maxKneeWarp, nyquist)
 	}
-	fp, err := warpedFeatParams(modelDir, warp)
+	fp, err := warpedFeatParams(modelDir, warp, knee)
 	if err != nil {
 		return nil, err
 	}
@@ -120,13 +150,13 @@ func warpedFrontendAs(modelDir, tmpDir, name string, warp float64) ([]string, er
 	if err := os.WriteFile(fpPath, []byte(fp), 0o600); err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
-	return warpArgs(fpPath, warp), nil
+	return warpArgs(fpPath, warp, knee), nil
 }
 
 // openWarped starts the warped keyphrase decoder over the same dictionary, with the keyphrase
 // list kws (thresholds already shifted).
 func openWarped(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws string) (*warpedDecoder, error) {
-	frontend, err := warpedFrontend(opts.ModelDir, tmpDir, opts.warp)
+	frontend, err := warpedFrontend(opts.ModelDir, tmpDir, opts.warp, opts.warpKnee)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +171,7 @@ func openTempo(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws string
 	}
 	frontend := frateArgs(opts.tempoFrate)
 	if opts.tempoWarp != 0 {
-		w, err := warpedFrontendAs(opts.ModelDir, tmpDir, "tempo", opts.tempoWarp)
+		w, err := warpedFrontendAs(opts.ModelDir, tmpDir, "tempo", opts.tempoWarp, 0)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,8 @@
 package trigger
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +14,7 @@ import (
 // get sphinxbase's defaults times the warp.
 func TestWarpFeatParams(t *testing.T) {
 	in := "-lowerf 130\n-upperf 6800\n-nfilt 25\n-transform dct\n"
-	got, err := warpFeatParams("m/feat.params", in, 1.1)
+	got, err := warpFeatParams("m/feat.params", in, 1.1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +22,7 @@ func TestWarpFeatParams(t *testing.T) {
 	if want := "-lowerf 143.00\n-upperf 7480.00\n-nfilt 25\n-transform dct\n"; got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
-	got, err = warpFeatParams("m/feat.params", "-nfilt 25\n", 0.9)
+	got, err = warpFeatParams("m/feat.params", "-nfilt 25\n", 0.9, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,20 +31,20 @@ func TestWarpFeatParams(t *testing.T) {
 		t.Errorf("defaults: got\n%s\nwant\n%s", got, want)
 	}
 	for _, bad := range []string{"-upperf high\n", "-lowerf\n", "-lowerf 1 2\n", "-upperf -5\n", "-upperf NaN\n"} {
-		_, err := warpFeatParams("m/feat.params", bad, 1.1)
+		_, err := warpFeatParams("m/feat.params", bad, 1.1, 0)
 		if err == nil || !strings.Contains(err.Error(), "m/feat.params") || !strings.Contains(err.Error(), strings.Fields(bad)[0]) {
 			t.Errorf("%q: error %v, want one naming the file and the field", bad, err)
 		}
 	}
 	// A model without feat.params: sphinxbase's default edges, moved.
-	if got, err := warpedFeatParams(t.TempDir(), 1.1); err != nil || got != "-lowerf 146.67\n-upperf 7541.05\n" {
+	if got, err := warpedFeatParams(t.TempDir(), 1.1, 0); err != nil || got != "-lowerf 146.67\n-upperf 7541.05\n" {
 		t.Errorf("missing file: %q, %v; want the default edges times 1.1", got, err)
 	}
 	dir := t.TempDir() // unreadable: a directory where the file should be
 	if err := os.Mkdir(filepath.Join(dir, "feat.params"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := warpedFeatParams(dir, 1.1); err == nil || !strings.Contains(err.Error(), "feat.params") {
+	if _, err := warpedFeatParams(dir, 1.1, 0); err == nil || !strings.Contains(err.Error(), "feat.params") {
 		t.Errorf("unreadable file: error %v, want one naming feat.params", err)
 	}
 }
@@ -51,7 +53,7 @@ func FuzzWarpFeatParams(f *testing.F) {
 	f.Add("-lowerf 130\n-upperf 6800\n-nfilt 25\n", 1.1)
 	f.Add("-upperf 1e3 x\n", 0.9)
 	f.Fuzz(func(t *testing.T, text string, warp float64) {
-		out, err := warpFeatParams("feat.params", text, warp)
+		out, err := warpFeatParams("feat.params", text, warp, 0)
 		if err != nil {
 			return
 		}
@@ -239,5 +241,52 @@ func TestWarpedDecoderFiles(t *testing.T) {
 	s.Close()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s left behind: %v", dir, err)
+	}
+}
+
+// unwarp inverts sphinxbase's piecewise-linear warp (w' = w/warp below the knee, then the
+// straight line from the knee's image to the Nyquist frequency): warped(unwarp(v)) = v across
+// the band, continuous at the knee, the Nyquist frequency fixed, and v·warp without a knee.
+func TestUnwarp(t *testing.T) {
+	warped := func(w, warp, knee float64) float64 { // sphinxbase's unwarped_to_warped
+		a := 1 / warp
+		if w < knee {
+			return a * w
+		}
+		f0 := (nyquist - a*knee) / (nyquist - knee)
+		f1 := nyquist * knee * (a - 1) / (nyquist - knee)
+		return f0*w + f1
+	}
+	for _, c := range [][2]float64{{1.35, 5000}, {1.25, 5500}, {0.9, 4000}, {1.6, 3000}} {
+		warp, knee := c[0], c[1]
+		for v := 50.0; v <= nyquist; v += 37 {
+			if u := unwarp(v, warp, knee); math.Abs(warped(u, warp, knee)-v) > 1e-6*v {
+				t.Fatalf("warp %v knee %v: unwarp(%v) = %v, which warps to %v", warp, knee, v, u, warped(u, warp, knee))
+			}
+		}
+		if u := unwarp(nyquist, warp, knee); math.Abs(u-nyquist) > 1e-6 {
+			t.Errorf("warp %v knee %v: the Nyquist frequency moved to %v", warp, knee, u)
+		}
+		below, above := unwarp(knee/warp-1e-6, warp, knee), unwarp(knee/warp+1e-6, warp, knee)
+		if math.Abs(below-knee) > 1e-3 || math.Abs(above-knee) > 1e-3 {
+			t.Errorf("warp %v knee %v: %v and %v either side of the knee", warp, knee, below, above)
+		}
+	}
+	if u := unwarp(6800, 1.1, 0); math.Abs(u-7480) > 1e-9 {
+		t.Errorf("no knee: unwarp(6800) = %v, want 7480", u)
+	}
+	// The feat.params a bent warp writes: the lower edge times warp, the upper one pressed
+	// under the Nyquist frequency; a warp past that is refused.
+	got, err := warpFeatParams("m/feat.params", "-lowerf 130\n-upperf 6800\n", 1.35, 5000)
+	if err != nil || got != fmt.Sprintf("-lowerf %.2f\n-upperf %.2f\n", 130*1.35, unwarp(6800, 1.35, 5000)) {
+		t.Errorf("bent feat.params: %q, %v", got, err)
+	}
+	if _, err := warpedFrontendAs(t.TempDir(), t.TempDir(), "warped", 1.35, 0); err == nil {
+		t.Error("warp 1.35 without a knee was accepted (its upper edge is past the Nyquist frequency)")
+	}
+	for _, bad := range [][2]float64{{1.7, 5000}, {1.35, 8000}, {1.35, 500}} {
+		if _, err := warpedFrontendAs(t.TempDir(), t.TempDir(), "warped", bad[0], bad[1]); err == nil {
+			t.Errorf("warp %v bent at %v Hz was accepted", bad[0], bad[1])
+		}
 	}
 }
