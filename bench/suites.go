@@ -75,14 +75,11 @@ func quantize(threads int, want func(string) bool) ([]fmt.Stringer, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := fmt.Sprintf("quantize_layer_tinyllama_rpiq_%dx512", w)
-	if l > 1 {
-		name = fmt.Sprintf("quantize_%dlayers_tinyllama_rpiq_%dx512", l, w)
-	}
-	if !want(name) {
+	o := quantbench.Options{Layers: l, Windows: w, Tokens: 512, Threads: threads}
+	if !want(o.Name()) {
 		return nil, nil
 	}
-	r, err := quantbench.Run(quantbench.Options{Layers: l, Windows: w, Tokens: 512, Threads: threads})
+	r, err := quantbench.Run(o)
 	if err != nil {
 		return nil, err
 	}

@@ -102,22 +102,24 @@ func (q *Quantized) DequantizeF32(dst []float32) []float32 {
 // dequantize writes every Value into dst (m×n), rows in parallel.
 func dequantize[F float32 | float64](q *Quantized, dst []F) []F {
 	parallelRows(q.Rows, q.Cols, func(lo, hi int) {
+		var lut []F
 		for r := lo; r < hi; r++ {
-			dequantizeRow(q, r, dst[r*q.Cols:(r+1)*q.Cols])
+			lut = dequantizeRow(q, r, dst[r*q.Cols:(r+1)*q.Cols], lut)
 		}
 	})
 	return dst
 }
 
-// dequantizeRow writes row r's Values into row (Cols long). Up to 4 bits, where a row's groups
-// fit lutLen, it first computes each of the row's groups' 16 possible values (each by Dequant,
-// so the same bits) and then looks every weight up: the report's meters, the quantized
-// stream and stage 2 dequantize every module several times, and at 3 ns a weight the
-// arithmetic was a second of a TinyLlama layer. Codes never exceed Grid.MaxQ().
-func dequantizeRow[F float32 | float64](q *Quantized, r int, row []F) {
+// dequantizeRow writes row r's Values into row (Cols long) and returns its table, for the
+// caller to pass again with the next row. Up to 4 bits, where the table is no longer than the
+// row, it first computes each of the row's groups' 16 possible values (each by Dequant, so the
+// same bits) into lut and then looks every weight up: the report's meters, the quantized stream
+// and stage 2 dequantize every module several times, and at 3 ns a weight the arithmetic was a
+// second of a TinyLlama layer. Codes never exceed Grid.MaxQ().
+func dequantizeRow[F float32 | float64](q *Quantized, r int, row, lut []F) []F {
 	codes := q.Codes[r*q.Cols : (r+1)*q.Cols]
-	if groups := q.Groups(); q.Grid.MaxQ() < 16 && 16*groups <= lutLen {
-		var lut [lutLen]F
+	if groups := q.Groups(); q.Grid.MaxQ() < 16 && 16*groups <= len(row) {
+		lut = grow(lut, 16*groups)
 		for g := 0; g < groups; g++ {
 			k := g*q.Rows + r
 			for c := 0; c < 16; c++ {
@@ -128,17 +130,14 @@ func dequantizeRow[F float32 | float64](q *Quantized, r int, row []F) {
 		for c, code := range codes {
 			row[c] = lut[int(gidx[c])<<4|int(code&15)]
 		}
-		return
+		return lut
 	}
 	for c, g := range q.GIdx {
 		k := int(g)*q.Rows + r
 		row[c] = F(Dequant(int(codes[c]), q.Scales[k], q.Zeros[k]))
 	}
+	return lut
 }
-
-// lutLen is dequantizeRow's table: 16 values for each of up to 128 groups (a 16384-wide row
-// at group size 128).
-const lutLen = 2048
 
 // Clone is a deep copy.
 func (q *Quantized) Clone() *Quantized {

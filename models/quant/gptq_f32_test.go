@@ -186,7 +186,7 @@ func TestDequantizeF32(t *testing.T) {
 }
 
 // TestDequantizeRow: every weight is Value's (Dequant's arithmetic, in float64 and rounded to
-// float32), on grids of 2-8 bits, group sizes that leave the table or go past it (129 groups),
+// float32), on grids of 2-8 bits, group counts whose table fits the row and ones whose does not,
 // per-channel scales, and act-ordered group indices; codes and scales random.
 func TestDequantizeRow(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
@@ -216,9 +216,11 @@ func TestDequantizeRow(t *testing.T) {
 				rng.Shuffle(len(q.GIdx), func(i, j int) { q.GIdx[i], q.GIdx[j] = q.GIdx[j], q.GIdx[i] })
 			}
 			r64, r32 := make([]float64, c.cols), make([]float32, c.cols)
+			var l64 []float64
+			var l32 []float32
 			for r := 0; r < c.rows; r++ {
-				dequantizeRow(q, r, r64)
-				dequantizeRow(q, r, r32)
+				l64 = dequantizeRow(q, r, r64, l64)
+				l32 = dequantizeRow(q, r, r32, l32)
 				for col := 0; col < c.cols; col++ {
 					if v := q.Value(r, col); r64[col] != v || r32[col] != float32(v) {
 						t.Fatalf("%+v act-order %v: (%d, %d) = %v / %v, want %v", c, act, r, col, r64[col], r32[col], v)

@@ -492,21 +492,9 @@ func TestGPTQReusedCodes(t *testing.T) {
 		m, n int
 		act  bool
 	}{{24, 96, false}, {24, 96, true}, {600, 512, false}, {600, 512, true}} {
-		x := make([]float32, 256*c.n)
-		for i := range x {
-			x[i] = float32(r.NormFloat64())
-		}
-		for tk := 0; tk < 256; tk++ {
-			x[tk*c.n+5] = 0 // a dead column
-		}
-		h := NewHessian(c.n)
-		if err := h.Add(x, 256); err != nil {
-			t.Fatal(err)
-		}
-		H := h.TakeMatrix()
-		W := make([]float64, c.m*c.n)
-		for i := range W {
-			W[i] = r.NormFloat64()
+		W, H, _ := randomLayer(r, c.m, c.n, 256)
+		for i := 0; i < c.n; i++ { // input 5 is always zero: a dead column
+			H[5*c.n+i], H[i*c.n+5] = 0, 0
 		}
 		cfg := DefaultConfig()
 		cfg.GroupSize = 32

@@ -559,8 +559,9 @@ func (s *instance32) err(qc *Quantized) float64 {
 	d := cpu.MakeHuge[float32](s.m * s.n)
 	parallelRows(s.m, s.n, func(lo, hi int) {
 		wc := make([]float64, s.n)
+		var lut []float64
 		for r := lo; r < hi; r++ {
-			dequantizeRow(qc, r, wc)
+			lut = dequantizeRow(qc, r, wc, lut)
 			for c, v := range wc {
 				i := r*s.n + c
 				d[i] = float32(float64((1-s.a)*s.w[i]) - v) // (1−a)·W rounded first, as stored once
@@ -604,8 +605,9 @@ func blockPanels(q *Quantized, blocks [][]int) (wqp []float64, cdp []uint8, pOff
 	inOrder := consecutiveEach(blocks)
 	parallelRows(m, n, func(lo, hi int) {
 		wq := make([]float64, n)
+		var lut []float64
 		for r := lo; r < hi; r++ {
-			dequantizeRow(q, r, wq)
+			lut = dequantizeRow(q, r, wq, lut)
 			for bi, blk := range blocks {
 				o, b := pOff[bi]+r*len(blk), len(blk)
 				if inOrder[bi] {
@@ -844,8 +846,9 @@ func residualGradient(W []float64, q *Quantized, h32, dT []float32, m, n int) (a
 	w32 := cpu.MakeHuge[float32](m * n)
 	parallelRows(m, n, func(lo, hi int) {
 		wq := make([]float64, n)
+		var lut []float64
 		for r := lo; r < hi; r++ {
-			dequantizeRow(q, r, wq)
+			lut = dequantizeRow(q, r, wq, lut)
 			for c, v := range wq {
 				i := r*n + c
 				e32[i] = float32(W[i] - v)

@@ -91,8 +91,8 @@ func (r Result) String() string {
 	return s
 }
 
-// Run quantizes o.Layers random layers and reports the costs.
-func Run(o Options) (*Result, error) {
+// withDefaults fills in the zero values (Options).
+func (o Options) withDefaults() Options {
 	if o.Shape.Hidden == 0 {
 		o.Shape = TinyLlama
 	}
@@ -108,6 +108,21 @@ func Run(o Options) (*Result, error) {
 	if o.Method == "" {
 		o.Method = quant.MethodRPIQ
 	}
+	return o
+}
+
+// Name is the run's benchmark name, as Run reports it (what `rpiq bench --filter` matches).
+func (o Options) Name() string {
+	o = o.withDefaults()
+	if o.Layers > 1 {
+		return fmt.Sprintf("quantize_%dlayers_%s_%s_%dx%d", o.Layers, o.Shape.Name, o.Method, o.Windows, o.Tokens)
+	}
+	return fmt.Sprintf("quantize_layer_%s_%s_%dx%d", o.Shape.Name, o.Method, o.Windows, o.Tokens)
+}
+
+// Run quantizes o.Layers random layers and reports the costs.
+func Run(o Options) (*Result, error) {
+	o = o.withDefaults()
 	rd := quant.DefaultReading()
 	if o.Reading != nil {
 		rd = *o.Reading
@@ -142,12 +157,8 @@ func Run(o Options) (*Result, error) {
 	total := time.Since(t0).Seconds()
 	c := res.Cost
 	peak := cpu.PeakGFLOPs(threads)
-	name := fmt.Sprintf("quantize_layer_%s_%s_%dx%d", o.Shape.Name, o.Method, o.Windows, o.Tokens)
-	if o.Layers > 1 {
-		name = fmt.Sprintf("quantize_%dlayers_%s_%s_%dx%d", o.Layers, o.Shape.Name, o.Method, o.Windows, o.Tokens)
-	}
 	r := &Result{
-		Name:    name,
+		Name:    o.Name(),
 		Threads: threads, Layers: o.Layers, Ms: total * 1000, Stage1S: c.Stage1Sec(), Stage2S: c.Stage2Sec(), ForwardS: c.ForwardSec,
 		Stage1PeakBytes: c.Stage1PeakBytes, Stage2PeakBytes: c.Stage2PeakBytes,
 		InstanceBytes: int64(o.Tokens) * int64(o.Shape.Inter) * 4 * 2,
