@@ -12,15 +12,21 @@ import (
 // "cpu-xRT" the process's CPU time (user + system) per second of audio.
 func BenchmarkSpotter(b *testing.B) { benchSpotter(b, SpotterOptions{}) }
 
-// BenchmarkSpotterNoWarp is BenchmarkSpotter without the warped and the tempo decoder (one
-// keyphrase search, the spotter before round 10).
+// BenchmarkSpotterNoWarp is BenchmarkSpotter with the usual decoder alone (one keyphrase
+// search, the spotter before round 10).
 func BenchmarkSpotterNoWarp(b *testing.B) {
-	benchSpotter(b, SpotterOptions{noWarp: true, noTempo: true})
+	benchSpotter(b, SpotterOptions{noWarp: true, noTempo: true, noBent: true})
 }
 
-// BenchmarkSpotterNoTempo is BenchmarkSpotter without the tempo decoder (the usual and the
-// warped keyphrase searches, the spotter of round 10); BenchmarkSpotter runs all three.
-func BenchmarkSpotterNoTempo(b *testing.B) { benchSpotter(b, SpotterOptions{noTempo: true}) }
+// BenchmarkSpotterNoTempo is BenchmarkSpotter with the usual and the warped decoder (the
+// spotter of round 10).
+func BenchmarkSpotterNoTempo(b *testing.B) {
+	benchSpotter(b, SpotterOptions{noTempo: true, noBent: true})
+}
+
+// BenchmarkSpotterNoBent is BenchmarkSpotter without the bent decoder (the three keyphrase
+// searches of round 11); BenchmarkSpotter runs all four.
+func BenchmarkSpotterNoBent(b *testing.B) { benchSpotter(b, SpotterOptions{noBent: true}) }
 
 func benchSpotter(b *testing.B, opt SpotterOptions) {
 	s := newTestSpotter(b, opt)

@@ -341,13 +341,14 @@ func dumpRaw(t testing.TB, kind string, st style, labels []label, dets []rawDete
 		From, To            float64
 		Warped              bool `json:",omitempty"` // the warped decoder's (round 10)
 		Tempo               bool `json:",omitempty"` // the tempo decoder's (round 11)
+		Bent                bool `json:",omitempty"` // the bent decoder's (round 13)
 	}
 	enc := json.NewEncoder(f)
 	for _, l := range labels {
 		enc.Encode(rec{Kind: kind + "-label", Style: st.String(), Phrase: l.Phrase, Start: l.Start.Seconds(), End: l.End.Seconds()})
 	}
 	for _, d := range dets {
-		enc.Encode(rec{Kind: kind, Style: st.String(), Phrase: d.phrase, Variant: d.variant, Start: float64(d.start) / SampleRate, End: float64(d.end) / SampleRate, Score: d.score, Pause: d.pause, PauseAfter: d.pauseAfter, Island: d.island, From: d.from, To: d.to, Warped: d.warped, Tempo: d.tempo})
+		enc.Encode(rec{Kind: kind, Style: st.String(), Phrase: d.phrase, Variant: d.variant, Start: float64(d.start) / SampleRate, End: float64(d.end) / SampleRate, Score: d.score, Pause: d.pause, PauseAfter: d.pauseAfter, Island: d.island, From: d.from, To: d.to, Warped: d.view == viewWarped, Tempo: d.view == viewTempo, Bent: d.view == viewBent})
 	}
 	for _, j := range islands {
 		enc.Encode(struct {
@@ -678,12 +679,28 @@ func tempoFromEnv(t testing.TB, opts *SpotterOptions) {
 	num("RPIQ_SPOTTER_TEMPO_WARP", &opts.tempoWarp)
 	opts.tempoShiftSet = num("RPIQ_SPOTTER_TEMPO_SHIFT", &opts.tempoShift)
 	num("RPIQ_SPOTTER_FRATE_ONLY", &opts.frateOnly)
+	// RPIQ_SPOTTER_BENT=W runs the bent decoder at warp W (0: none), RPIQ_SPOTTER_BENT_KNEE=F
+	// bent at F Hz, RPIQ_SPOTTER_BENT_SHIFT=S with its thresholds S powers of ten over the
+	// usual ones (round 12).
+	if num("RPIQ_SPOTTER_BENT", &opts.bentWarp) && opts.bentWarp == 0 {
+		opts.noBent = true
+	}
+	num("RPIQ_SPOTTER_BENT_KNEE", &opts.bentKnee)
+	opts.bentShiftSet = num("RPIQ_SPOTTER_BENT_SHIFT", &opts.bentShift)
+	// RPIQ_SPOTTER_BENT_SKIP="slower,louder" (or "none"): the phrases the bent decoder does
+	// not listen for.
+	if v, ok := os.LookupEnv("RPIQ_SPOTTER_BENT_SKIP"); ok {
+		opts.bentSkip, opts.bentSkipSet = nil, true
+		if v != "none" {
+			opts.bentSkip = strings.Split(v, ",")
+		}
+	}
 	// RPIQ_SPOTTER_START_NO_PAUSE=1: the stream's start is not a pause (round 11's start rule).
 	opts.startNoPause = os.Getenv("RPIQ_SPOTTER_START_NO_PAUSE") == "1"
 }
 
 // logEvents appends events to RPIQ_SPOTTER_EVENTS, one line each: kind (hit, false), rendering,
-// phrase, score, threshold, confirming margin, warped, tempo.
+// phrase, score, threshold, confirming margin, warped, tempo, bent.
 func logEvents(kind string, st style, events []Event) {
 	path := os.Getenv("RPIQ_SPOTTER_EVENTS")
 	if path == "" || len(events) == 0 {
@@ -695,7 +712,7 @@ func logEvents(kind string, st style, events []Event) {
 	}
 	defer f.Close()
 	for _, e := range events {
-		fmt.Fprintf(f, "%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.3f\t%v\t%v\n", kind, st, e.Phrase, e.Offset.Seconds(), e.Score, e.Threshold, e.Confirm, e.Warped, e.Tempo)
+		fmt.Fprintf(f, "%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.3f\t%v\t%v\t%v\n", kind, st, e.Phrase, e.Offset.Seconds(), e.Score, e.Threshold, e.Confirm, e.Warped, e.Tempo, e.Bent)
 	}
 }
 

@@ -131,6 +131,23 @@ type SpotterOptions struct {
 	tempoShift    float64
 	tempoShiftSet bool
 	noTempo       bool
+	// The bent decoder (warp.go, round 13), on by default: a fourth keyphrase decoder whose
+	// filters sit at bentWarp times their frequencies (0: DefaultBentWarp) below bentKnee Hz
+	// (0: DefaultBentKnee) and are pressed under the Nyquist frequency above it (unwarp), so
+	// the warp can go past maxWarp (eSpeak's en+Alicia raises its formants by 1.3-1.5). It
+	// decides only islands none of the others gives a command on, at the usual thresholds plus
+	// bentShift powers of ten (bentShiftSet false: DefaultBentShift). noBent turns it off; so
+	// do an onset lead and warpOnly/frateOnly, unless bentWarp is set (with a lead NewSpotter
+	// then fails).
+	bentWarp     float64
+	bentKnee     float64
+	bentShift    float64
+	bentShiftSet bool
+	noBent       bool
+	// bentSkip are phrases the bent decoder does not listen for (bentSkipSet false:
+	// defaultBentSkip); with none left to listen for it is off.
+	bentSkip    []string
+	bentSkipSet bool
 	// frateOnly, when not 0, gives the usual decoder that frame rate instead (tests: what the
 	// tempo view hears on its own).
 	frateOnly int
@@ -179,6 +196,7 @@ type Spotter struct {
 
 	warped *warpedDecoder // nil: no warped decoder
 	tempo  *warpedDecoder // nil: no tempo decoder
+	bent   *warpedDecoder // nil: no bent decoder
 	fps    int64          // the usual decoder's frames per second
 	// startNoPause: the start of the stream is not a pause before the first island.
 	startNoPause bool
@@ -240,6 +258,22 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if !opts.tempoShiftSet {
 		opts.tempoShift = DefaultTempoShift
 	}
+	if opts.bentWarp == 0 && !opts.noBent && opts.onsetLead <= 0 && opts.warpOnly == 0 && opts.frateOnly == 0 {
+		opts.bentWarp = DefaultBentWarp
+	}
+	if opts.noBent {
+		opts.bentWarp = 0
+	}
+	if !opts.bentShiftSet {
+		opts.bentShift = DefaultBentShift
+	}
+	if !opts.bentSkipSet {
+		opts.bentSkip = defaultBentSkip
+	}
+	bentSkip := map[string]bool{}
+	for _, p := range opts.bentSkip {
+		bentSkip[normalizePhrase(p)] = true
+	}
 	api, err := loadSphinx()
 	if err != nil {
 		return nil, err
@@ -261,7 +295,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		s.Close()
 		return nil, err
 	}
-	var kws, warpedKws, tempoKws strings.Builder
+	var kws, warpedKws, tempoKws, bentKws strings.Builder
 	for i, p := range opts.Phrases {
 		text := normalizePhrase(p.Text)
 		if prev, dup := s.phrases[text]; dup && prev != p.Command {
@@ -278,6 +312,9 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 			fmt.Fprintf(&kws, "%s /1e%+d/\n", v, int(math.Round(exp)))
 			fmt.Fprintf(&warpedKws, "%s /1e%+d/\n", v, int(math.Round(exp+opts.warpShift)))
 			fmt.Fprintf(&tempoKws, "%s /1e%+d/\n", v, int(math.Round(exp+opts.tempoShift)))
+			if !bentSkip[text] {
+				fmt.Fprintf(&bentKws, "%s /1e%+d/\n", v, int(math.Round(exp+opts.bentShift)))
+			}
 		}
 	}
 	dictPath := filepath.Join(tmp, "commands.dict")
@@ -366,6 +403,16 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		}
 		if s.tempo, err = openTempo(api, opts, tmp, dictPath, tempoKws.String()); err != nil {
 			return fail(err)
+		}
+	}
+	if opts.bentWarp != 0 {
+		if err := checkExtra("bent", opts.bentShift); err != nil {
+			return fail(err)
+		}
+		if bentKws.Len() > 0 { // else every phrase is skipped
+			if s.bent, err = openBent(api, opts, tmp, dictPath, bentKws.String()); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	if api.psSetSearch(s.ps, "commands") != 0 || !s.idle && api.psStartUtt(s.ps) != 0 {
@@ -529,8 +576,7 @@ type detection struct {
 	start, end int64
 	score      float64
 	margin     float64 // the confirming pass's margin, when it decided
-	warped     bool    // found by the warped decoder
-	tempo      bool    // found by the tempo decoder
+	view       int     // the decoder that found it: viewUsual, viewWarped, viewTempo or viewBent
 }
 
 // kwsMax is kws_search.c's KWS_MAX: it subtracts it from the score it reports as a segment's
@@ -623,11 +669,10 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 	if s.api.psProcRaw(s.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
 		return nil, errors.New("trigger: PocketSphinx failed to process audio")
 	}
-	if s.warped != nil && s.api.psProcRaw(s.warped.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
-		return nil, errors.New("trigger: PocketSphinx failed to process audio (warped decoder)")
-	}
-	if s.tempo != nil && s.api.psProcRaw(s.tempo.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
-		return nil, errors.New("trigger: PocketSphinx failed to process audio (tempo decoder)")
+	for _, x := range s.extras() {
+		if s.api.psProcRaw(x.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
+			return nil, fmt.Errorf("trigger: PocketSphinx failed to process audio (%s decoder)", viewNames[x.view])
+		}
 	}
 	s.processed += int64(len(samples))
 	s.levels.add(samples)
@@ -685,10 +730,11 @@ func (s *Spotter) restart() {
 	}
 }
 
-// extras are the decoders besides the usual one: the warped and the tempo decoder, those on.
+// extras are the decoders besides the usual one, those on, in the order they decide islands:
+// the warped, the tempo and the bent decoder.
 func (s *Spotter) extras() []*warpedDecoder {
 	var out []*warpedDecoder
-	for _, x := range []*warpedDecoder{s.warped, s.tempo} {
+	for _, x := range []*warpedDecoder{s.warped, s.tempo, s.bent} {
 		if x != nil {
 			out = append(out, x)
 		}
@@ -769,23 +815,24 @@ func (s *Spotter) keepTail(samples []int16) {
 }
 
 // collect takes the detections PocketSphinx lists that were not taken before into pending,
-// from the usual decoder, the warped one and the tempo one.
+// from the usual decoder and each of the others.
 func (s *Spotter) collect() {
 	s.collectFrom(s.ps, s.seen, s.fps, viewUsual)
-	if s.warped != nil {
-		s.collectFrom(s.warped.ps, s.warped.seen, s.warped.fps, viewWarped)
-	}
-	if s.tempo != nil {
-		s.collectFrom(s.tempo.ps, s.tempo.seen, s.tempo.fps, viewTempo)
+	for _, x := range s.extras() {
+		s.collectFrom(x.ps, x.seen, x.fps, x.view)
 	}
 }
 
-// The decoders a detection comes from.
+// The decoders a detection comes from, in the order they decide an island.
 const (
 	viewUsual = iota
 	viewWarped
 	viewTempo
+	viewBent
 )
+
+// viewNames name the decoders (errors, files).
+var viewNames = [...]string{viewUsual: "usual", viewWarped: "warped", viewTempo: "tempo", viewBent: "bent"}
 
 // collectFrom takes the detections of one decoder (view), at fps frames a second, not in seen.
 func (s *Spotter) collectFrom(ps uintptr, seen map[string]int64, fps int64, view int) {
@@ -813,7 +860,7 @@ func (s *Spotter) collectFrom(ps uintptr, seen map[string]int64, fps int64, view
 			// 2 s of speech), so the end is capped at what was fed and the start placed by the
 			// keyphrase's length.
 			end := min(s.uttStart+int64(ef+1)*SampleRate/fps, s.processed)
-			d := detection{cmd: cmd, phrase: phrase, variant: word, start: end - int64(ef-sf+1)*SampleRate/fps, end: end, score: scoreOf(prob), warped: view == viewWarped, tempo: view == viewTempo}
+			d := detection{cmd: cmd, phrase: phrase, variant: word, start: end - int64(ef-sf+1)*SampleRate/fps, end: end, score: scoreOf(prob), view: view}
 			if s.raw != nil {
 				s.raw(d)
 			}
@@ -845,7 +892,8 @@ func (s *Spotter) resolve() []Event {
 		s.emitted = append(s.emitted, d)
 		events = append(events, Event{Command: d.cmd, Origin: FromVoice, Time: now, Phrase: d.phrase,
 			Offset: time.Duration(d.end) * time.Second / SampleRate, Start: time.Duration(d.start) * time.Second / SampleRate,
-			Score: d.score, Threshold: s.threshOf(d), Confirm: d.margin, Warped: d.warped, Tempo: d.tempo})
+			Score: d.score, Threshold: s.threshOf(d), Confirm: d.margin,
+			Warped: d.view == viewWarped, Tempo: d.view == viewTempo, Bent: d.view == viewBent})
 	}
 	for _, d := range s.pending {
 		if s.processed < d.end+holdSamples {
@@ -931,10 +979,11 @@ func (s *Spotter) resolve() []Event {
 			s.chosen(is.from, is.to, is.cands)
 		}
 		// The warped decoder's candidates decide only an island the usual decoder's do not (it
-		// has none on it, or they are ambiguous), the tempo decoder's only one neither does.
+		// has none on it, or they are ambiguous), the tempo decoder's only one neither does,
+		// the bent decoder's only one none of the three does.
 		var d detection
 		ok := false
-		for view := viewUsual; view <= viewTempo && !ok; view++ {
+		for view := viewUsual; view <= viewBent && !ok; view++ {
 			d, ok = s.decide(ofDecoder(is.cands, view))
 		}
 		if !ok {
@@ -988,36 +1037,24 @@ func (s *Spotter) decide(cands []detection) (detection, bool) {
 	return cands[best], true
 }
 
-// ofDecoder is the candidates of one decoder (viewUsual, viewWarped or viewTempo).
+// ofDecoder is the candidates of one decoder (a view).
 func ofDecoder(cands []detection, view int) []detection {
 	var out []detection
 	for _, d := range cands {
-		if d.view() == view {
+		if d.view == view {
 			out = append(out, d)
 		}
 	}
 	return out
 }
 
-// view is the decoder d comes from.
-func (d detection) view() int {
-	switch {
-	case d.warped:
-		return viewWarped
-	case d.tempo:
-		return viewTempo
-	}
-	return viewUsual
-}
-
 // threshOf is the threshold (power of ten) d passed: its phrase's, plus its decoder's shift for
-// the warped and the tempo decoder's.
+// a decoder besides the usual one.
 func (s *Spotter) threshOf(d detection) float64 {
-	switch {
-	case d.warped && s.warped != nil:
-		return s.thresh[d.phrase] + s.warped.shift
-	case d.tempo && s.tempo != nil:
-		return s.thresh[d.phrase] + s.tempo.shift
+	for _, x := range s.extras() {
+		if x.view == d.view {
+			return s.thresh[d.phrase] + x.shift
+		}
 	}
 	return s.thresh[d.phrase]
 }
@@ -1057,7 +1094,7 @@ func (s *Spotter) Close() error {
 		s.api.psEndUtt(x.ps)
 		x.close()
 	}
-	s.warped, s.tempo = nil, nil
+	s.warped, s.tempo, s.bent = nil, nil, nil
 	return os.RemoveAll(s.tmpDir)
 }
 

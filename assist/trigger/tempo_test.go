@@ -58,7 +58,7 @@ func TestFrameRateTimes(t *testing.T) {
 	for _, fps := range []int{100, 80, 125} {
 		s := newTestSpotter(t, SpotterOptions{Phrases: permissive(), noWarp: true, frateOnly: fps})
 		if fps == 100 {
-			s = newTestSpotter(t, SpotterOptions{Phrases: permissive(), noWarp: true, noTempo: true})
+			s = newTestSpotter(t, SpotterOptions{Phrases: permissive(), noWarp: true, noTempo: true, noBent: true})
 		}
 		var best detection
 		s.raw = func(d detection) {
@@ -89,7 +89,7 @@ func TestFrameRateTimes(t *testing.T) {
 	s := newTestSpotter(t, SpotterOptions{Phrases: permissive(), noWarp: true, tempoFrate: 80})
 	var inside detection
 	s.raw = func(d detection) {
-		if d.tempo && d.phrase == "read this" && d.score > inside.score {
+		if d.view == viewTempo && d.phrase == "read this" && d.score > inside.score {
 			inside = d
 		}
 	}
@@ -148,6 +148,6 @@ func TestTempoDefaults(t *testing.T) {
 // it was made for: en-gb-x-gbclan+f2 at 125 wpm, pitch 65 (a tuning rendering) says "repeat"
 // alone; neither other decoder gives a command on it, the tempo decoder does.
 func TestTempoDecoderOnlyAdds(t *testing.T) {
-	onlyAdds(t, "tempo", style{"en-gb-x-gbclan+f2", 125, 65}, SpotterOptions{noTempo: true}, SpotterOptions{},
+	onlyAdds(t, "tempo", style{"en-gb-x-gbclan+f2", 125, 65}, SpotterOptions{noTempo: true, noBent: true}, SpotterOptions{noBent: true},
 		func(e Event) bool { return e.Tempo })
 }

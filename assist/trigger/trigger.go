@@ -131,6 +131,9 @@ type Event struct {
 	// Tempo is, for voice, whether the phrase was heard by the tempo decoder (round 11) on an
 	// island neither the usual nor the warped decoder gave a command on.
 	Tempo bool
+	// Bent is, for voice, whether the phrase was heard by the bent decoder (round 13) on an
+	// island none of the usual, the warped and the tempo decoder gave a command on.
+	Bent bool
 }
 
 func (e Event) String() string {

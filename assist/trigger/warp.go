@@ -21,10 +21,12 @@ import (
 // by the same rules, each at its own thresholds (the usual ones plus warpShift), so every
 // command the usual decoder hears is heard as before.
 
-// warpedDecoder is a keyphrase decoder besides the usual one (the warped or the tempo decoder),
-// the detections it has listed, its thresholds over the usual ones and its frame rate.
+// warpedDecoder is a keyphrase decoder besides the usual one (the warped, the tempo or the bent
+// decoder: its view), the detections it has listed, its thresholds over the usual ones and its
+// frame rate.
 type warpedDecoder struct {
 	decoder
+	view  int
 	seen  map[string]int64
 	shift float64
 	fps   int64
@@ -160,7 +162,7 @@ func openWarped(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws strin
 	if err != nil {
 		return nil, err
 	}
-	return openExtra(api, opts.ModelDir, tmpDir, dictPath, kws, "warped", frontend, opts.warpShift, 100)
+	return openExtra(api, opts.ModelDir, tmpDir, dictPath, kws, viewWarped, frontend, opts.warpShift, 100)
 }
 
 // openTempo starts the tempo decoder (round 11): its frontend takes opts.tempoFrate frames a
@@ -177,18 +179,34 @@ func openTempo(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws string
 		}
 		frontend = append(frontend, w...)
 	}
-	return openExtra(api, opts.ModelDir, tmpDir, dictPath, kws, "tempo", frontend, opts.tempoShift, int64(opts.tempoFrate))
+	return openExtra(api, opts.ModelDir, tmpDir, dictPath, kws, viewTempo, frontend, opts.tempoShift, int64(opts.tempoFrate))
 }
 
-// openExtra starts a keyphrase decoder besides the usual one (name: "warped" or "tempo") over the
-// same dictionary, with the frontend arguments frontend and the keyphrase list kws (thresholds
-// already shifted by shift).
-func openExtra(api *sphinxAPI, modelDir, tmpDir, dictPath, kws, name string, frontend []string, shift float64, fps int64) (*warpedDecoder, error) {
+// openBent starts the bent decoder (round 13): its filters at opts.bentWarp times their
+// frequencies below opts.bentKnee Hz (DefaultBentKnee when 0), pressed under the Nyquist
+// frequency above it.
+func openBent(api *sphinxAPI, opts SpotterOptions, tmpDir, dictPath, kws string) (*warpedDecoder, error) {
+	knee := opts.bentKnee
+	if knee == 0 {
+		knee = DefaultBentKnee
+	}
+	frontend, err := warpedFrontendAs(opts.ModelDir, tmpDir, "bent", opts.bentWarp, knee)
+	if err != nil {
+		return nil, err
+	}
+	return openExtra(api, opts.ModelDir, tmpDir, dictPath, kws, viewBent, frontend, opts.bentShift, 100)
+}
+
+// openExtra starts a keyphrase decoder besides the usual one (view: viewWarped, viewTempo or
+// viewBent) over the same dictionary, with the frontend arguments frontend and the keyphrase list
+// kws (thresholds already shifted by shift).
+func openExtra(api *sphinxAPI, modelDir, tmpDir, dictPath, kws string, view int, frontend []string, shift float64, fps int64) (*warpedDecoder, error) {
+	name := viewNames[view]
 	kwsPath := filepath.Join(tmpDir, name+".kws")
 	if err := os.WriteFile(kwsPath, []byte(kws), 0o600); err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
-	w := &warpedDecoder{decoder: decoder{api: api}, seen: map[string]int64{}, shift: shift, fps: fps}
+	w := &warpedDecoder{decoder: decoder{api: api}, view: view, seen: map[string]int64{}, shift: shift, fps: fps}
 	warpInit.Lock()
 	err := w.open(append([]string{
 		"-hmm", modelDir, "-dict", dictPath, "-logfn", "/dev/null", "-samprate", "16000",
@@ -246,3 +264,23 @@ const DefaultTempoFrate = 75
 // DefaultTempoShift is how many powers of ten the tempo decoder's thresholds sit above the usual
 // ones, chosen on tuning data by the rule of DefaultWarpShift (round 11, docs/DESIGN.md).
 const DefaultTempoShift = 13
+
+// DefaultBentWarp and DefaultBentKnee are the bent decoder's warp and the frequency (Hz) where
+// it bends (round 13, docs/DESIGN.md): 1.35, near en+Alicia's formant factors (1.3-1.5), at
+// 5000 Hz, which keeps the filters below the knee where a uniform warp would put them.
+const (
+	DefaultBentWarp = 1.35
+	DefaultBentKnee = 5000
+)
+
+// DefaultBentShift is how many powers of ten the bent decoder's thresholds sit above the usual
+// ones, chosen on tuning data by the rule of DefaultWarpShift (round 13, docs/DESIGN.md): the
+// middle of the gap between its highest margin over a threshold where it gave a wrong command
+// or a false alarm (17.9) and its lowest where it gave a right one (19.2), rounded down.
+const DefaultBentShift = 18
+
+// defaultBentSkip are the phrases the bent decoder does not listen for: its "slower" made 6 of
+// its 8 wrong commands and false alarms on the data of round 13 and 1 of its 18 right ones (the
+// bend presses the band where /s/ and /f/ differ: "faster" was heard as "slower"). The other
+// decoders still listen for them.
+var defaultBentSkip = []string{"slower"}

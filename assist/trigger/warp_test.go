@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -130,42 +131,31 @@ func TestWarpedFrontendEachTime(t *testing.T) {
 	st := style{"en-us+f3", 150, 60}
 	text := "describe what is in front of me"
 	first := rawScores(t, SpotterOptions{warpOnly: 1.12}, st, text)
-	plain := rawScores(t, SpotterOptions{noWarp: true, noTempo: true}, st, text)
+	plain := rawScores(t, SpotterOptions{noWarp: true, noTempo: true, noBent: true}, st, text)
 	again := rawScores(t, SpotterOptions{warpOnly: 1.12}, st, text)
 	if len(first) == 0 || len(plain) == 0 {
 		t.Fatalf("no detection: warped %v, plain %v", first, plain)
 	}
-	same := func(a, b map[string]float64) bool {
-		if len(a) != len(b) {
-			return false
-		}
-		for k, v := range a {
-			if w, ok := b[k]; !ok || w != v {
-				return false
-			}
-		}
-		return true
-	}
-	if same(first, plain) {
+	if maps.Equal(first, plain) {
 		t.Errorf("the warped frontend scores as the plain one: %v", first)
 	}
-	if !same(first, again) {
+	if !maps.Equal(first, again) {
 		t.Errorf("a warped decoder made after a plain one scores %v, the first %v", again, first)
 	}
 	// Nor does a warped decoder change the usual ones made after it.
-	if plainAfter := rawScores(t, SpotterOptions{noWarp: true, noTempo: true}, st, text); !same(plainAfter, plain) {
+	if plainAfter := rawScores(t, SpotterOptions{noWarp: true, noTempo: true, noBent: true}, st, text); !maps.Equal(plainAfter, plain) {
 		t.Errorf("a plain decoder made after a warped one scores %v, before %v", plainAfter, plain)
 	}
 	// The second decoder inside a spotter is warped the same way as warpOnly's.
 	s := newTestSpotter(t, SpotterOptions{Phrases: permissive(), warp: 1.12, noTempo: true})
 	inside := map[string]float64{}
 	s.raw = func(d detection) {
-		if old, ok := inside[d.phrase]; d.warped && (!ok || d.score > old) {
+		if old, ok := inside[d.phrase]; d.view == viewWarped && (!ok || d.score > old) {
 			inside[d.phrase] = d.score
 		}
 	}
 	spot(t, s, say(t, st, text))
-	if !same(inside, first) {
+	if !maps.Equal(inside, first) {
 		t.Errorf("the spotter's warped decoder scores %v, warpOnly %v", inside, first)
 	}
 }
@@ -177,7 +167,7 @@ func TestWarpedFrontendEachTime(t *testing.T) {
 // nothing, the warped decoder's (warp 1.1) give "repeat", 98 over its threshold.
 func TestWarpedDecoderOnlyAdds(t *testing.T) {
 	onlyAdds(t, "warped", style{"en-gb-x-rp+f5", 115, 60},
-		SpotterOptions{noWarp: true, noTempo: true}, SpotterOptions{noTempo: true}, // warp 1.1, shift 42
+		SpotterOptions{noWarp: true, noTempo: true, noBent: true}, SpotterOptions{noTempo: true, noBent: true}, // warp 1.1, shift 42
 		func(e Event) bool { return e.Warped })
 }
 
@@ -195,7 +185,7 @@ func onlyAdds(t *testing.T, name string, st style, without, with SpotterOptions,
 	for _, e := range before {
 		found := false
 		for _, w := range after {
-			if w.Phrase == e.Phrase && w.Offset == e.Offset && w.Score == e.Score && w.Warped == e.Warped && w.Tempo == e.Tempo {
+			if w.Phrase == e.Phrase && w.Offset == e.Offset && w.Score == e.Score && w.Warped == e.Warped && w.Tempo == e.Tempo && w.Bent == e.Bent {
 				found = true
 			}
 		}
