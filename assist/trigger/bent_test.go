@@ -61,9 +61,9 @@ func TestBentOptionsChecked(t *testing.T) {
 }
 
 // The bent decoder's keyphrase list is the usual one with every threshold shifted, its frontend
-// is bent at the knee (the model's lower filter edge, 130 Hz, at warp times its frequency, the upper one where
-// sphinxbase's bent warp takes it back to the model's 6800 Hz), and both files are removed with
-// the spotter.
+// is bent at the knee (the model's lower filter edge, 130 Hz, at warp times its frequency; the
+// upper one where sphinxbase's bent warp takes it back to the model's 6800 Hz), and both files
+// are removed with the spotter.
 func TestBentDecoderFiles(t *testing.T) {
 	s := newTestSpotter(t, SpotterOptions{bentWarp: 1.35, bentShift: 7, bentShiftSet: true})
 	if s.bent == nil || s.bent.view != viewBent || s.bent.fps != 100 || s.bent.shift != 7 {

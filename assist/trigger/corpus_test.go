@@ -659,9 +659,11 @@ func warpFromEnv(t testing.TB, opts *SpotterOptions) {
 }
 
 // tempoFromEnv reads the tempo decoder's settings to try: RPIQ_SPOTTER_TEMPO=F runs it at F
-// frames a second (0: no tempo decoder, the spotter before round 11), RPIQ_SPOTTER_TEMPO_WARP=W with its filters at W times their
-// frequencies, RPIQ_SPOTTER_TEMPO_SHIFT=S with its thresholds S powers of ten over the usual
-// ones; RPIQ_SPOTTER_FRATE_ONLY=F gives the usual decoder F frames a second instead.
+// frames a second (0: no tempo decoder, the spotter before round 11), RPIQ_SPOTTER_TEMPO_WARP=W
+// with its filters at W times their frequencies, RPIQ_SPOTTER_TEMPO_SHIFT=S with its thresholds
+// S powers of ten over the usual ones; RPIQ_SPOTTER_FRATE_ONLY=F gives the usual decoder F
+// frames a second instead. It also reads the bent decoder's (RPIQ_SPOTTER_BENT…) and the start
+// rule.
 func tempoFromEnv(t testing.TB, opts *SpotterOptions) {
 	num := func(name string, to any) bool {
 		v := os.Getenv(name)
@@ -681,7 +683,7 @@ func tempoFromEnv(t testing.TB, opts *SpotterOptions) {
 	num("RPIQ_SPOTTER_FRATE_ONLY", &opts.frateOnly)
 	// RPIQ_SPOTTER_BENT=W runs the bent decoder at warp W (0: none), RPIQ_SPOTTER_BENT_KNEE=F
 	// bent at F Hz, RPIQ_SPOTTER_BENT_SHIFT=S with its thresholds S powers of ten over the
-	// usual ones (round 12).
+	// usual ones (round 13).
 	if num("RPIQ_SPOTTER_BENT", &opts.bentWarp) && opts.bentWarp == 0 {
 		opts.noBent = true
 	}
