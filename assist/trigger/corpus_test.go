@@ -628,18 +628,10 @@ func confirmFromEnv(t testing.TB, opts *SpotterOptions) {
 // gives the usual decoder the warped frontend instead (no second decoder: what the warped view
 // hears on its own).
 func warpFromEnv(t testing.TB, opts *SpotterOptions) {
-	if v := os.Getenv("RPIQ_SPOTTER_WARP_SHIFT"); v != "" {
-		if _, err := fmt.Sscan(v, &opts.warpShift); err != nil {
-			t.Fatalf("RPIQ_SPOTTER_WARP_SHIFT: %q is not a number", v)
-		}
-		opts.warpShiftSet = true
-	}
+	opts.warpShiftSet = envNumber(t, "RPIQ_SPOTTER_WARP_SHIFT", &opts.warpShift)
 	tempoFromEnv(t, opts)
-	if v := os.Getenv("RPIQ_SPOTTER_WARP_KNEE"); v != "" {
-		if _, err := fmt.Sscan(v, &opts.warpKnee); err != nil {
-			t.Fatalf("RPIQ_SPOTTER_WARP_KNEE: %q is not a number", v)
-		}
-	}
+	bentFromEnv(t, opts)
+	envNumber(t, "RPIQ_SPOTTER_WARP_KNEE", &opts.warpKnee)
 	v := os.Getenv("RPIQ_SPOTTER_WARP")
 	if v == "" {
 		return
@@ -662,43 +654,47 @@ func warpFromEnv(t testing.TB, opts *SpotterOptions) {
 // frames a second (0: no tempo decoder, the spotter before round 11), RPIQ_SPOTTER_TEMPO_WARP=W
 // with its filters at W times their frequencies, RPIQ_SPOTTER_TEMPO_SHIFT=S with its thresholds
 // S powers of ten over the usual ones; RPIQ_SPOTTER_FRATE_ONLY=F gives the usual decoder F
-// frames a second instead. It also reads the bent decoder's (RPIQ_SPOTTER_BENT…) and the start
-// rule.
+// frames a second instead. It also reads the start rule.
 func tempoFromEnv(t testing.TB, opts *SpotterOptions) {
-	num := func(name string, to any) bool {
-		v := os.Getenv(name)
-		if v == "" {
-			return false
-		}
-		if _, err := fmt.Sscan(v, to); err != nil {
-			t.Fatalf("%s: %q is not a number", name, v)
-		}
-		return true
-	}
-	if num("RPIQ_SPOTTER_TEMPO", &opts.tempoFrate) && opts.tempoFrate == 0 {
+	if envNumber(t, "RPIQ_SPOTTER_TEMPO", &opts.tempoFrate) && opts.tempoFrate == 0 {
 		opts.noTempo = true
 	}
-	num("RPIQ_SPOTTER_TEMPO_WARP", &opts.tempoWarp)
-	opts.tempoShiftSet = num("RPIQ_SPOTTER_TEMPO_SHIFT", &opts.tempoShift)
-	num("RPIQ_SPOTTER_FRATE_ONLY", &opts.frateOnly)
-	// RPIQ_SPOTTER_BENT=W runs the bent decoder at warp W (0: none), RPIQ_SPOTTER_BENT_KNEE=F
-	// bent at F Hz, RPIQ_SPOTTER_BENT_SHIFT=S with its thresholds S powers of ten over the
-	// usual ones (round 13).
-	if num("RPIQ_SPOTTER_BENT", &opts.bentWarp) && opts.bentWarp == 0 {
+	envNumber(t, "RPIQ_SPOTTER_TEMPO_WARP", &opts.tempoWarp)
+	opts.tempoShiftSet = envNumber(t, "RPIQ_SPOTTER_TEMPO_SHIFT", &opts.tempoShift)
+	envNumber(t, "RPIQ_SPOTTER_FRATE_ONLY", &opts.frateOnly)
+	// RPIQ_SPOTTER_START_NO_PAUSE=1: the stream's start is not a pause (round 11's start rule).
+	opts.startNoPause = os.Getenv("RPIQ_SPOTTER_START_NO_PAUSE") == "1"
+}
+
+// bentFromEnv reads the bent decoder's settings to try (round 13): RPIQ_SPOTTER_BENT=W runs it
+// at warp W (0: none, round 11's spotter), RPIQ_SPOTTER_BENT_KNEE=F bent at F Hz,
+// RPIQ_SPOTTER_BENT_SHIFT=S with its thresholds S powers of ten over the usual ones, and
+// RPIQ_SPOTTER_BENT_SKIP="slower,louder" (or "none") names the phrases it does not listen for.
+func bentFromEnv(t testing.TB, opts *SpotterOptions) {
+	if envNumber(t, "RPIQ_SPOTTER_BENT", &opts.bentWarp) && opts.bentWarp == 0 {
 		opts.noBent = true
 	}
-	num("RPIQ_SPOTTER_BENT_KNEE", &opts.bentKnee)
-	opts.bentShiftSet = num("RPIQ_SPOTTER_BENT_SHIFT", &opts.bentShift)
-	// RPIQ_SPOTTER_BENT_SKIP="slower,louder" (or "none"): the phrases the bent decoder does
-	// not listen for.
+	envNumber(t, "RPIQ_SPOTTER_BENT_KNEE", &opts.bentKnee)
+	opts.bentShiftSet = envNumber(t, "RPIQ_SPOTTER_BENT_SHIFT", &opts.bentShift)
 	if v, ok := os.LookupEnv("RPIQ_SPOTTER_BENT_SKIP"); ok {
 		opts.bentSkip, opts.bentSkipSet = nil, true
 		if v != "none" {
 			opts.bentSkip = strings.Split(v, ",")
 		}
 	}
-	// RPIQ_SPOTTER_START_NO_PAUSE=1: the stream's start is not a pause (round 11's start rule).
-	opts.startNoPause = os.Getenv("RPIQ_SPOTTER_START_NO_PAUSE") == "1"
+}
+
+// envNumber reads the number in the environment variable name into to and reports whether it
+// was set; a value that is not a number fails t.
+func envNumber(t testing.TB, name string, to any) bool {
+	v := os.Getenv(name)
+	if v == "" {
+		return false
+	}
+	if _, err := fmt.Sscan(v, to); err != nil {
+		t.Fatalf("%s: %q is not a number", name, v)
+	}
+	return true
 }
 
 // logEvents appends events to RPIQ_SPOTTER_EVENTS, one line each: kind (hit, false), rendering,

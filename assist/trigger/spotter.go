@@ -109,8 +109,8 @@ type SpotterOptions struct {
 	// the same audio with its mel filters at warp times their frequencies (0: DefaultWarp),
 	// whose detections decide only islands the usual decoder gives no command on, at the usual
 	// thresholds plus warpShift powers of ten (warpShiftSet false: DefaultWarpShift). noWarp
-	// turns it off; so does an onset lead, unless warp is set (then NewSpotter fails: the lead
-	// runs one decoder).
+	// turns it off; so do an onset lead and warpOnly/frateOnly, unless warp is set (with a lead
+	// NewSpotter then fails: the lead runs one decoder).
 	warp         float64
 	warpKnee     float64 // Hz where the warp bends (unwarp), 0: a straight warp
 	warpShift    float64
@@ -197,7 +197,10 @@ type Spotter struct {
 	warped *warpedDecoder // nil: no warped decoder
 	tempo  *warpedDecoder // nil: no tempo decoder
 	bent   *warpedDecoder // nil: no bent decoder
-	fps    int64          // the usual decoder's frames per second
+	// extra are the decoders besides the usual one that are on, in the order they decide
+	// islands (warped, tempo, bent), listed once as they are opened.
+	extra []*warpedDecoder
+	fps   int64 // the usual decoder's frames per second
 	// startNoPause: the start of the stream is not a pause before the first island.
 	startNoPause bool
 }
@@ -240,7 +243,11 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if len(opts.Phrases) == 0 {
 		return nil, fmt.Errorf("trigger: no voice command phrases")
 	}
-	if opts.warp == 0 && !opts.noWarp && opts.onsetLead <= 0 && opts.warpOnly == 0 {
+	// The further decoders are on by default, but not with an onset lead (it runs one decoder)
+	// nor when the usual decoder is given another decoder's view (warpOnly, frateOnly: tests of
+	// what that view hears on its own).
+	alone := opts.onsetLead > 0 || opts.warpOnly != 0 || opts.frateOnly != 0
+	if opts.warp == 0 && !opts.noWarp && !alone {
 		opts.warp = DefaultWarp
 	}
 	if opts.noWarp {
@@ -249,7 +256,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if !opts.warpShiftSet {
 		opts.warpShift = DefaultWarpShift
 	}
-	if opts.tempoFrate == 0 && !opts.noTempo && opts.onsetLead <= 0 && opts.warpOnly == 0 && opts.frateOnly == 0 {
+	if opts.tempoFrate == 0 && !opts.noTempo && !alone {
 		opts.tempoFrate = DefaultTempoFrate
 	}
 	if opts.noTempo {
@@ -258,7 +265,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 	if !opts.tempoShiftSet {
 		opts.tempoShift = DefaultTempoShift
 	}
-	if opts.bentWarp == 0 && !opts.noBent && opts.onsetLead <= 0 && opts.warpOnly == 0 && opts.frateOnly == 0 {
+	if opts.bentWarp == 0 && !opts.noBent && !alone {
 		opts.bentWarp = DefaultBentWarp
 	}
 	if opts.noBent {
@@ -396,6 +403,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		if s.warped, err = openWarped(api, opts, tmp, dictPath, warpedKws.String()); err != nil {
 			return fail(err)
 		}
+		s.extra = append(s.extra, s.warped)
 	}
 	if opts.tempoFrate != 0 {
 		if err := checkExtra("tempo", opts.tempoShift); err != nil {
@@ -404,6 +412,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 		if s.tempo, err = openTempo(api, opts, tmp, dictPath, tempoKws.String()); err != nil {
 			return fail(err)
 		}
+		s.extra = append(s.extra, s.tempo)
 	}
 	if opts.bentWarp != 0 {
 		if err := checkExtra("bent", opts.bentShift); err != nil {
@@ -413,6 +422,7 @@ func NewSpotter(opts SpotterOptions) (*Spotter, error) {
 			if s.bent, err = openBent(api, opts, tmp, dictPath, bentKws.String()); err != nil {
 				return fail(err)
 			}
+			s.extra = append(s.extra, s.bent)
 		}
 	}
 	if api.psSetSearch(s.ps, "commands") != 0 || !s.idle && api.psStartUtt(s.ps) != 0 {
@@ -669,7 +679,7 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 	if s.api.psProcRaw(s.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
 		return nil, errors.New("trigger: PocketSphinx failed to process audio")
 	}
-	for _, x := range s.extras() {
+	for _, x := range s.extra {
 		if s.api.psProcRaw(x.ps, &samples[0], uintptr(len(samples)), 0, 0) < 0 {
 			return nil, fmt.Errorf("trigger: PocketSphinx failed to process audio (%s decoder)", viewNames[x.view])
 		}
@@ -709,7 +719,7 @@ func (s *Spotter) Process(samples []int16) ([]Event, error) {
 // a command said just after the restart does not start on the utterance's first frame.
 func (s *Spotter) restart() {
 	s.api.psEndUtt(s.ps)
-	for _, x := range s.extras() {
+	for _, x := range s.extra {
 		s.api.psEndUtt(x.ps)
 	}
 	s.collect()
@@ -721,25 +731,13 @@ func (s *Spotter) restart() {
 	if len(s.tail) > 0 {
 		s.api.psProcRaw(s.ps, &s.tail[0], uintptr(len(s.tail)), 0, 0)
 	}
-	for _, x := range s.extras() {
+	for _, x := range s.extra {
 		s.api.psStartUtt(x.ps)
 		clear(x.seen)
 		if len(s.tail) > 0 {
 			s.api.psProcRaw(x.ps, &s.tail[0], uintptr(len(s.tail)), 0, 0)
 		}
 	}
-}
-
-// extras are the decoders besides the usual one, those on, in the order they decide islands:
-// the warped, the tempo and the bent decoder.
-func (s *Spotter) extras() []*warpedDecoder {
-	var out []*warpedDecoder
-	for _, x := range []*warpedDecoder{s.warped, s.tempo, s.bent} {
-		if x != nil {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // processLead is Process with an onset lead: the utterance ends in every pause of
@@ -818,7 +816,7 @@ func (s *Spotter) keepTail(samples []int16) {
 // from the usual decoder and each of the others.
 func (s *Spotter) collect() {
 	s.collectFrom(s.ps, s.seen, s.fps, viewUsual)
-	for _, x := range s.extras() {
+	for _, x := range s.extra {
 		s.collectFrom(x.ps, x.seen, x.fps, x.view)
 	}
 }
@@ -1051,7 +1049,7 @@ func ofDecoder(cands []detection, view int) []detection {
 // threshOf is the threshold (power of ten) d passed: its phrase's, plus its decoder's shift for
 // a decoder besides the usual one.
 func (s *Spotter) threshOf(d detection) float64 {
-	for _, x := range s.extras() {
+	for _, x := range s.extra {
 		if x.view == d.view {
 			return s.thresh[d.phrase] + x.shift
 		}
@@ -1090,11 +1088,11 @@ func (s *Spotter) Close() error {
 		s.api.psEndUtt(s.ps)
 	}
 	s.decoder.close()
-	for _, x := range s.extras() {
+	for _, x := range s.extra {
 		s.api.psEndUtt(x.ps)
 		x.close()
 	}
-	s.warped, s.tempo, s.bent = nil, nil, nil
+	s.warped, s.tempo, s.bent, s.extra = nil, nil, nil, nil
 	return os.RemoveAll(s.tmpDir)
 }
 
